@@ -1,0 +1,219 @@
+//! Fuzz harnesses shared by `fuzz/` (cargo-fuzz) and the seeded smoke test.
+//!
+//! Hidden from the public API; built only with the `arbitrary` feature. Each
+//! harness asserts the properties itself and panics on a violation.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use arbitrary::Arbitrary;
+
+use crate::{Action, ActionId, AuthMethod, Config, Connection, Decoder, Output, QueuePolicy};
+
+/// Feeds `data` to a decoder in chunks whose sizes come from `cuts`; checks
+/// that memory stays bounded and decoding never stops.
+pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
+    let max = if max_small { 64 << 10 } else { 4 << 20 };
+    let mut decoder = Decoder::new(max);
+    let mut rest = data;
+    let mut cuts = cuts.iter().cycle();
+    while !rest.is_empty() {
+        let n = (*cuts.next().unwrap_or(&255) as usize + 1).min(rest.len());
+        decoder.push(&rest[..n]);
+        rest = &rest[n..];
+        while let Some(item) = decoder.next_frame() {
+            drop(item);
+        }
+        // Unparsed bytes never exceed one frame's limit plus the last chunk.
+        assert!(
+            decoder.buffered() <= max + 256 + 2,
+            "buffered {}",
+            decoder.buffered()
+        );
+    }
+}
+
+/// One step of a connection fuzz run.
+#[derive(Arbitrary, Debug)]
+pub enum Op {
+    /// Raw server bytes.
+    Input(Vec<u8>),
+    /// A server response for the `n`-th oldest pending action (by ActionID).
+    Respond {
+        /// Which pending action (modulo their count).
+        n: u8,
+        /// What kind of answer.
+        kind: Reply,
+    },
+    /// The socket took this many bytes.
+    Advance(u16),
+    /// Time passes (milliseconds) and `handle_timeout` runs.
+    Wait(u16),
+    /// The caller sends an action.
+    Send(Kind),
+    /// The caller cancels the `n`-th pending action.
+    Cancel(u8),
+    /// The transport closes.
+    Close,
+}
+
+/// Server answers the harness can aim at a pending action.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Reply {
+    /// `Response: Success`.
+    Success,
+    /// `Response: Error`.
+    Error,
+    /// `Response: Success` opening an event list.
+    ListStart,
+    /// A list item event.
+    ListItem,
+    /// The list's `...Complete` event.
+    ListComplete,
+    /// `Event: OriginateResponse`.
+    OriginateResponse,
+    /// A `Command` reply with output lines.
+    Output,
+}
+
+/// Actions the harness can send.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Kind {
+    /// `Ping`.
+    Ping,
+    /// `CoreShowChannels` (a list).
+    List,
+    /// `Command`.
+    Command,
+    /// Async `Originate`.
+    Originate,
+    /// An action with a CR/LF injection (must be refused).
+    Injection,
+}
+
+/// Runs `ops` against a logged-in connection; asserts that every accepted
+/// action completes exactly once, and that everything completes on close.
+pub fn connection(policy: u8, ops: &[Op]) {
+    let start = Instant::now();
+    let mut now = start;
+    let mut config = Config::new("fuzz", "admin", "secret");
+    config.auth = AuthMethod::Plain;
+    config.max_frame = 64 << 10;
+    config.max_command_output = 64 << 10;
+    config.event_queue = 16;
+    config.max_list_items = 8;
+    config.max_pending = 32;
+    config.queue_policy = match policy % 3 {
+        0 => QueuePolicy::DropOldest,
+        1 => QueuePolicy::DropNewest,
+        _ => QueuePolicy::Backpressure,
+    };
+    let mut conn = Connection::new(config, now).expect("valid config");
+    conn.handle_input(b"Asterisk Call Manager/11.0.0\r\n", now);
+    let login = sent_ids(&mut conn);
+    let reply = format!("Response: Success\r\nActionID: {}\r\n\r\n", login[0]);
+    conn.handle_input(reply.as_bytes(), now);
+
+    let mut open: Vec<ActionId> = Vec::new();
+    let mut completed: HashMap<ActionId, u32> = HashMap::new();
+    let mut drain = |conn: &mut Connection, open: &mut Vec<ActionId>| {
+        while let Some(out) = conn.poll_output() {
+            if let Output::Completion { id, .. } = out {
+                *completed.entry(id.clone()).or_default() += 1;
+                assert_eq!(completed[&id], 1, "{id} completed twice");
+                assert!(open.contains(&id), "{id} completed but never sent");
+                open.retain(|o| *o != id);
+            }
+        }
+    };
+    drain(&mut conn, &mut open);
+
+    for op in ops {
+        match op {
+            Op::Input(bytes) => conn.handle_input(bytes, now),
+            Op::Respond { n, kind } => {
+                if let Some(id) = pick(&open, *n) {
+                    conn.handle_input(reply_bytes(id, *kind).as_bytes(), now);
+                }
+            }
+            Op::Advance(n) => conn.advance(*n as usize),
+            Op::Wait(ms) => {
+                now += Duration::from_millis(*ms as u64 * 16);
+                conn.handle_timeout(now);
+            }
+            Op::Send(kind) => match conn.send(action(*kind), now) {
+                Ok(id) => {
+                    assert!(!matches!(kind, Kind::Injection), "injection accepted");
+                    open.push(id);
+                }
+                Err(_) => {}
+            },
+            Op::Cancel(n) => {
+                if let Some(id) = pick(&open, *n).cloned() {
+                    assert!(conn.cancel(&id, now));
+                }
+            }
+            Op::Close => conn.handle_closed(now),
+        }
+        drain(&mut conn, &mut open);
+        if let Some(at) = conn.poll_timeout() {
+            assert!(at >= start, "deadline before the start");
+        }
+        assert!(conn.stats().queue_depth <= 16, "event queue over its bound");
+    }
+    conn.handle_closed(now);
+    drain(&mut conn, &mut open);
+    assert!(open.is_empty(), "actions never completed: {open:?}");
+}
+
+fn pick(open: &[ActionId], n: u8) -> Option<&ActionId> {
+    (!open.is_empty()).then(|| &open[n as usize % open.len()])
+}
+
+fn action(kind: Kind) -> Action {
+    match kind {
+        Kind::Ping => Action::ping(),
+        Kind::List => Action::core_show_channels(),
+        Kind::Command => Action::command("core show channels"),
+        Kind::Originate => Action::new("Originate")
+            .header("Channel", "Local/100@test")
+            .header("Async", "true")
+            .header("Timeout", "1000"),
+        Kind::Injection => Action::new("Ping").header("X", "a\r\nAction: Originate"),
+    }
+}
+
+fn reply_bytes(id: &ActionId, kind: Reply) -> String {
+    match kind {
+        Reply::Success => format!("Response: Success\r\nActionID: {id}\r\n\r\n"),
+        Reply::Error => format!("Response: Error\r\nActionID: {id}\r\nMessage: no\r\n\r\n"),
+        Reply::ListStart => {
+            format!("Response: Success\r\nActionID: {id}\r\nEventList: start\r\n\r\n")
+        }
+        Reply::ListItem => format!("Event: CoreShowChannel\r\nActionID: {id}\r\n\r\n"),
+        Reply::ListComplete => format!(
+            "Event: CoreShowChannelsComplete\r\nActionID: {id}\r\nEventList: Complete\r\n\r\n"
+        ),
+        Reply::OriginateResponse => format!(
+            "Event: OriginateResponse\r\nActionID: {id}\r\nResponse: Failure\r\nReason: 5\r\n\r\n"
+        ),
+        Reply::Output => {
+            format!("Response: Success\r\nActionID: {id}\r\nOutput: a\r\nOutput: b\r\n\r\n")
+        }
+    }
+}
+
+/// Takes everything the connection wants to send; returns the ActionIDs in it.
+pub fn sent_ids(conn: &mut Connection) -> Vec<String> {
+    let mut ids = Vec::new();
+    if let Some(bytes) = conn.poll_transmit() {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        conn.advance(text.len());
+        for line in text.lines() {
+            if let Some(id) = line.strip_prefix("ActionID: ") {
+                ids.push(id.to_owned());
+            }
+        }
+    }
+    ids
+}

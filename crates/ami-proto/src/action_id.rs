@@ -1,0 +1,405 @@
+//! ActionIDs: the value type and the generator of unique, bounded ids.
+//!
+//! A generated id reads `<prefix>-<instance>-<seq>`: the configured prefix
+//! (sanitised, shortened when long), eight base32 characters drawn from the
+//! seed so that two processes or connections sharing a server do not collide,
+//! and a decimal counter. Every id fits in the configured maximum length,
+//! because some server handlers copy ActionIDs into fixed buffers.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use bytes::Bytes;
+
+use crate::error::ConfigError;
+use crate::rng::Rng;
+
+/// The ActionID of an action: ASCII text when generated here, any bytes when
+/// seen on the wire. Compares, hashes and borrows as its bytes, so a
+/// `HashMap<ActionId, _>` can be queried with a `&[u8]` from a frame.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ActionId(Bytes);
+
+impl ActionId {
+    /// Wraps the bytes of an id seen on the wire (or built by hand).
+    pub fn from_bytes(bytes: Bytes) -> Self {
+        ActionId(bytes)
+    }
+
+    /// The id's bytes, as sent.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The id as text. Generated ids are ASCII; for an id from the wire that
+    /// is not UTF-8 this is its longest valid UTF-8 prefix, so compare with
+    /// [`ActionId::as_bytes`] when exactness matters.
+    pub fn as_str(&self) -> &str {
+        match std::str::from_utf8(&self.0) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(&self.0[..e.valid_up_to()]).unwrap_or_default(),
+        }
+    }
+}
+
+impl Hash for ActionId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Hash exactly as `[u8]` does, as `Borrow<[u8]>` requires.
+        self.as_bytes().hash(state);
+    }
+}
+
+impl Borrow<[u8]> for ActionId {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ActionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ActionId")
+            .field(&String::from_utf8_lossy(&self.0))
+            .finish()
+    }
+}
+
+impl fmt::Display for ActionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&String::from_utf8_lossy(&self.0), f)
+    }
+}
+
+/// Smallest allowed `max_len`.
+const MIN_LEN: usize = 16;
+/// Largest allowed `max_len`.
+const MAX_LEN: usize = 128;
+/// Characters of the instance part.
+const INSTANCE_LEN: usize = 8;
+/// The two `-` separators and the instance.
+const FIXED_LEN: usize = INSTANCE_LEN + 2;
+/// Decimal digits of `u64::MAX`.
+const SEQ_DIGITS: usize = 20;
+/// Hex characters of the prefix hash in a shortened prefix.
+const HASH_HEX: usize = 6;
+
+/// Makes the ActionIDs of one connection: `<prefix>-<instance>-<seq>`, each
+/// at most `max_len` bytes and all distinct.
+///
+/// - The prefix keeps `[A-Za-z0-9._]`; any other byte becomes `_` (so an id
+///   holds no `-` but the two separators), and an empty prefix becomes `ami`.
+/// - The instance is eight lowercase base32 characters drawn from the seed.
+/// - The sequence counts from 1.
+///
+/// The prefix gets at most `max_len - 30` bytes when `max_len >= 50`
+/// (leaving room for every `u64` sequence number), else `(max_len - 10) / 2`.
+/// A longer prefix is shortened to its first characters, `~` and six hex
+/// characters of an FNV-1a hash of the whole original prefix (only `~` and
+/// hex when there is no room for more), so distinct long prefixes stay
+/// distinct. When a short `max_len` leaves too few digits for the next
+/// sequence number, the generator draws a new instance from the seeded RNG
+/// and restarts the sequence at 1.
+///
+/// # Examples
+///
+/// ```
+/// use ami_proto::ActionIdGenerator;
+///
+/// let mut ids = ActionIdGenerator::new("pbx1", 42, 64).unwrap();
+/// let first = ids.next();
+/// assert!(first.as_str().starts_with("pbx1-"));
+/// assert!(first.as_str().ends_with("-1"));
+/// assert_ne!(first, ids.next());
+/// ```
+#[derive(Clone, Debug)]
+pub struct ActionIdGenerator {
+    prefix: String,
+    instance: String,
+    seq: u64,
+    /// Largest sequence number that fits beside the prefix and instance.
+    max_seq: u64,
+    max_len: usize,
+    rng: Rng,
+}
+
+impl ActionIdGenerator {
+    /// A generator for one connection. Give each connection its own `seed`.
+    ///
+    /// Fails with [`ConfigError::OutOfRange`] unless `16 <= max_len <= 128`.
+    pub fn new(prefix: &str, seed: u64, max_len: usize) -> Result<Self, ConfigError> {
+        if !(MIN_LEN..=MAX_LEN).contains(&max_len) {
+            return Err(ConfigError::OutOfRange {
+                name: "max_action_id",
+                value: max_len as u64,
+                min: MIN_LEN as u64,
+                max: MAX_LEN as u64,
+            });
+        }
+        let room = max_len - FIXED_LEN;
+        let prefix_max = if room >= 2 * SEQ_DIGITS {
+            room - SEQ_DIGITS
+        } else {
+            room / 2
+        };
+        let prefix = shorten(&sanitize(prefix), prefix, prefix_max);
+        let seq_digits = (room - prefix.len()).min(SEQ_DIGITS);
+        let max_seq = if seq_digits >= SEQ_DIGITS {
+            u64::MAX
+        } else {
+            // `seq_digits` is at least 3 and below 20, so this cannot overflow.
+            10u64.pow(seq_digits as u32) - 1
+        };
+        let mut rng = Rng::new(seed);
+        let instance = instance(&mut rng);
+        Ok(ActionIdGenerator {
+            prefix,
+            instance,
+            seq: 0,
+            max_seq,
+            max_len,
+            rng,
+        })
+    }
+
+    /// The next id. Never repeats an id of this generator (see the type's
+    /// doc for when the instance part changes).
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> ActionId {
+        if self.seq >= self.max_seq {
+            self.instance = instance(&mut self.rng);
+            self.seq = 0;
+        }
+        self.seq += 1;
+        let id = format!("{}-{}-{}", self.prefix, self.instance, self.seq);
+        debug_assert!(id.len() <= self.max_len, "{id} exceeds {}", self.max_len);
+        ActionId(Bytes::from(id))
+    }
+
+    /// The longest id this generator makes.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+}
+
+/// Replaces every byte outside `[A-Za-z0-9._]` with `_`; empty becomes `ami`.
+fn sanitize(prefix: &str) -> String {
+    if prefix.is_empty() {
+        return "ami".to_owned();
+    }
+    prefix
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' {
+                b as char
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Fits the sanitised prefix into `max` bytes, hashing the original.
+fn shorten(sanitized: &str, original: &str, max: usize) -> String {
+    if sanitized.len() <= max {
+        return sanitized.to_owned();
+    }
+    let hash = format!("{:016x}", fnv1a64(original.as_bytes()));
+    if max > HASH_HEX + 1 {
+        // `sanitized` is ASCII, so any byte index is a char boundary.
+        let head = &sanitized[..max - HASH_HEX - 1];
+        format!("{head}~{}", &hash[..HASH_HEX])
+    } else {
+        // `max` is at least 3 (see `new`), and at most 7 here.
+        format!("~{}", &hash[..max.saturating_sub(1)])
+    }
+}
+
+/// 64-bit FNV-1a: stable across runs, versions and platforms.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// Eight lowercase base32 characters (40 bits) from the RNG.
+fn instance(rng: &mut Rng) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let bits = rng.next_u64();
+    (0..INSTANCE_LEN)
+        .map(|i| ALPHABET[((bits >> (5 * i)) & 31) as usize] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    fn parts(id: &ActionId) -> (String, String, u64) {
+        let s = id.as_str();
+        let mut it = s.rsplitn(3, '-');
+        let seq = it.next().unwrap().parse().unwrap();
+        let inst = it.next().unwrap().to_owned();
+        let prefix = it.next().unwrap().to_owned();
+        (prefix, inst, seq)
+    }
+
+    #[test]
+    fn form() {
+        let mut g = ActionIdGenerator::new("pbx1", 7, 64).unwrap();
+        let (prefix, inst, seq) = parts(&g.next());
+        assert_eq!(prefix, "pbx1");
+        assert_eq!(inst.len(), 8);
+        assert!(inst
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
+        assert_eq!(seq, 1);
+        assert_eq!(parts(&g.next()).2, 2);
+        assert_eq!(g.max_len(), 64);
+    }
+
+    #[test]
+    fn max_len_is_validated() {
+        for bad in [0, 15, 129, 1000] {
+            assert!(matches!(
+                ActionIdGenerator::new("ami", 1, bad),
+                Err(ConfigError::OutOfRange {
+                    name: "max_action_id",
+                    min: 16,
+                    max: 128,
+                    ..
+                })
+            ));
+        }
+        for good in [16, 64, 128] {
+            assert!(ActionIdGenerator::new("ami", 1, good).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_million_unique_and_bounded() {
+        let long = "x".repeat(200);
+        for (prefix, max_len) in [
+            ("ami", 16),
+            (long.as_str(), 16),
+            ("ami", 64),
+            (long.as_str(), 64),
+            (long.as_str(), 128),
+        ] {
+            let mut g = ActionIdGenerator::new(prefix, 99, max_len).unwrap();
+            let mut seen = HashSet::with_capacity(1_000_000);
+            for _ in 0..1_000_000 {
+                let id = g.next();
+                assert!(id.as_bytes().len() <= max_len, "{id} > {max_len}");
+                assert!(seen.insert(id), "duplicate for {max_len}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_length_fits_the_largest_sequence() {
+        let long = "p".repeat(300);
+        for max_len in MIN_LEN..=MAX_LEN {
+            for prefix in ["", "ami", long.as_str()] {
+                let mut g = ActionIdGenerator::new(prefix, 3, max_len).unwrap();
+                // Jump to the largest sequence number this length allows.
+                g.seq = g.max_seq - 1;
+                let id = g.next();
+                assert!(id.as_bytes().len() <= max_len, "{id} > {max_len}");
+                let rotated = g.next();
+                assert!(rotated.as_bytes().len() <= max_len);
+                if max_len >= 50 {
+                    assert_eq!(g.max_seq, u64::MAX);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sequence_exhaustion_rotates_the_instance() {
+        let mut g = ActionIdGenerator::new("ami", 5, 16).unwrap();
+        let first = parts(&g.next());
+        g.seq = g.max_seq;
+        let (prefix, inst, seq) = parts(&g.next());
+        assert_eq!(prefix, "ami");
+        assert_ne!(inst, first.1);
+        assert_eq!(seq, 1);
+    }
+
+    #[test]
+    fn different_seeds_do_not_collide() {
+        let mut seen = HashSet::new();
+        for seed in 0..1000u64 {
+            let mut g = ActionIdGenerator::new("ami", seed, 64).unwrap();
+            for _ in 0..100 {
+                assert!(seen.insert(g.next()), "collision with seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_is_reproducible() {
+        let mut a = ActionIdGenerator::new("ami", 11, 64).unwrap();
+        let mut b = ActionIdGenerator::new("ami", 11, 64).unwrap();
+        for _ in 0..10 {
+            assert_eq!(a.next(), b.next());
+        }
+    }
+
+    #[test]
+    fn hash_is_stable() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+        let long = "a".repeat(100);
+        let g = ActionIdGenerator::new(&long, 1, 64).unwrap();
+        assert_eq!(g.prefix.len(), 34);
+        let hash = format!("{:016x}", fnv1a64(long.as_bytes()));
+        assert_eq!(g.prefix, format!("{}~{}", "a".repeat(27), &hash[..6]));
+    }
+
+    #[test]
+    fn distinct_long_prefixes_stay_distinct() {
+        let a = format!("{}-east", "node".repeat(40));
+        let b = format!("{}-west", "node".repeat(40));
+        for max_len in [16, 40, 64, 128] {
+            let ga = ActionIdGenerator::new(&a, 1, max_len).unwrap();
+            let gb = ActionIdGenerator::new(&b, 1, max_len).unwrap();
+            assert_ne!(ga.prefix, gb.prefix, "max_len {max_len}");
+            assert!(ga.prefix.contains('~'));
+        }
+    }
+
+    #[test]
+    fn prefixes_are_sanitized() {
+        let g = ActionIdGenerator::new("pbx-1\r\nAction: x", 1, 64).unwrap();
+        assert_eq!(g.prefix, "pbx_1__Action__x");
+        let g = ActionIdGenerator::new("café.é", 1, 64).unwrap();
+        assert_eq!(g.prefix, "caf__.__");
+        let mut g = ActionIdGenerator::new("", 1, 64).unwrap();
+        assert!(g.next().as_str().starts_with("ami-"));
+        let mut g = ActionIdGenerator::new("a b-c", 1, 64).unwrap();
+        let id = g.next();
+        assert!(id.as_bytes().iter().all(|b| b.is_ascii_graphic()));
+        assert_eq!(id.as_str().matches('-').count(), 2);
+    }
+
+    #[test]
+    fn action_id_value() {
+        let id = ActionId::from_bytes(Bytes::from_static(b"ami-abc-1"));
+        assert_eq!(id.as_str(), "ami-abc-1");
+        assert_eq!(id.to_string(), "ami-abc-1");
+        assert_eq!(format!("{id:?}"), r#"ActionId("ami-abc-1")"#);
+        let mut map = HashMap::new();
+        map.insert(id.clone(), 5);
+        assert_eq!(map.get(&b"ami-abc-1"[..]), Some(&5));
+        assert_eq!(map.get(&b"ami-abc-2"[..]), None);
+        let odd = ActionId::from_bytes(Bytes::from_static(b"ok\xffno"));
+        assert_eq!(odd.as_str(), "ok");
+        assert_eq!(odd.as_bytes(), b"ok\xffno");
+    }
+}

@@ -1,0 +1,93 @@
+//! How an action completes: one response, an event list, Command output, or
+//! an async Originate outcome.
+
+use bytes::Bytes;
+
+use crate::message::{Event, Response};
+
+/// When an action counts as complete. Chosen per action from its name and
+/// headers ([`crate::Action::strategy`]); override with
+/// [`crate::Action::with_strategy`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// The response completes it. (A response with `EventList: start` still
+    /// collects its list: its items must not leak out as stray events.)
+    Single,
+    /// A response, then item events up to the one that completes the list.
+    List,
+    /// `Command`: output as `Output:` headers or a legacy `Follows` body,
+    /// under its own size limit.
+    Command,
+    /// Async `Originate`: the `Success` response only acknowledges; the
+    /// `OriginateResponse` event with the same ActionID completes it.
+    Originate,
+}
+
+/// What a successful action produced.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Completion {
+    /// A single response.
+    Response(Response),
+    /// An event list: the opening response, the items, and the closing event
+    /// (`None` when the server answered without a list).
+    List {
+        /// The response that opened the list.
+        response: Response,
+        /// The item events, in order.
+        items: Vec<Event>,
+        /// The `...Complete` event.
+        complete: Option<Event>,
+    },
+    /// Command output, one entry per line, either style.
+    Command {
+        /// The response carrying (or preceding) the output.
+        response: Response,
+        /// The output lines without line ends.
+        lines: Vec<Bytes>,
+    },
+    /// The outcome of an async Originate.
+    Originate(OriginateOutcome),
+}
+
+impl Completion {
+    /// The response that answered the action.
+    pub fn response(&self) -> &Response {
+        match self {
+            Completion::Response(r) => r,
+            Completion::List { response, .. } | Completion::Command { response, .. } => response,
+            Completion::Originate(o) => &o.response,
+        }
+    }
+}
+
+/// The end of an async Originate: the acknowledging response and the
+/// `OriginateResponse` event. A failed call is still a completed action:
+/// check [`OriginateOutcome::is_success`] and [`OriginateOutcome::reason`].
+#[derive(Clone, Debug)]
+pub struct OriginateOutcome {
+    /// The `Success` response that queued the call.
+    pub response: Response,
+    /// The `OriginateResponse` event.
+    pub event: Event,
+}
+
+impl OriginateOutcome {
+    /// Whether the event says `Response: Success`.
+    pub fn is_success(&self) -> bool {
+        self.event
+            .get("Response")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"Success"))
+    }
+
+    /// The `Reason` code (0 failed, 1 hung up, 3 ringing, 4 answered, 5 busy,
+    /// 8 congestion), when present and numeric.
+    pub fn reason(&self) -> Option<u32> {
+        std::str::from_utf8(self.event.get("Reason")?)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}

@@ -1,0 +1,892 @@
+//! `Connection`: one AMI session as a state machine.
+
+mod login;
+mod timer;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+
+use crate::action::Action;
+use crate::action_id::{ActionId, ActionIdGenerator};
+use crate::completion::{Completion, OriginateOutcome, Strategy};
+use crate::config::Config;
+use crate::correlation::{Owner, Pending, Phase, ResponseMatch, Table};
+use crate::encode;
+use crate::error::{ActionError, ConfigError, DecodeError, LoginError, SendError};
+use crate::frame::Decoder;
+use crate::health::heartbeat::{Heartbeat, HeartbeatAction};
+use crate::message::{Event, Frame, Response, Status};
+use crate::queue::{EventQueue, Push, QueuePolicy};
+use crate::stats::Stats;
+
+use self::login::{Next, Step};
+use self::timer::{Timer, TimerTable};
+
+/// Where a session is. Every change is reported as [`Output::State`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnState {
+    /// Connected; waiting for the banner, challenge or login answer.
+    LoggingIn,
+    /// Logged in: actions may be sent.
+    Ready,
+    /// Heartbeat pongs were missed; actions still work, the link is suspect.
+    Degraded {
+        /// Pongs missed in a row.
+        misses: u32,
+    },
+    /// `Logoff` was sent; waiting for `Goodbye`.
+    LoggingOff,
+    /// The session is over; close the socket. A new session needs a new
+    /// `Connection`.
+    Closed(CloseReason),
+}
+
+impl ConnState {
+    fn name(&self) -> &'static str {
+        match self {
+            ConnState::LoggingIn => "logging in",
+            ConnState::Ready => "ready",
+            ConnState::Degraded { .. } => "degraded",
+            ConnState::LoggingOff => "logging off",
+            ConnState::Closed(_) => "closed",
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Login did not succeed.
+    LoginFailed(LoginError),
+    /// The peer closed the connection (or the transport failed).
+    Lost,
+    /// Heartbeat pongs were missed too many times (half-open TCP).
+    HeartbeatTimeout,
+    /// The server said `Goodbye` to our `Logoff`.
+    LoggedOff,
+}
+
+/// Something the connection has for its owner; see [`Connection::poll_output`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Output {
+    /// The session changed state.
+    State(ConnState),
+    /// An action finished: exactly once per [`Connection::send`].
+    Completion {
+        /// The id [`Connection::send`] returned.
+        id: ActionId,
+        /// The outcome.
+        result: Result<Completion, ActionError>,
+    },
+    /// An event not consumed by an action (list items and Originate outcomes are).
+    Event(Event),
+}
+
+/// One AMI session: bytes in, frames, completions and bytes out.
+///
+/// Create one per TCP (or TLS) session, right after the transport connects;
+/// a reconnect makes a new `Connection`, so bytes queued for an old session
+/// are never sent on a new one.
+///
+/// The methods are of four kinds:
+/// - inputs: [`handle_input`](Self::handle_input), [`handle_timeout`](Self::handle_timeout),
+///   [`handle_closed`](Self::handle_closed);
+/// - commands that answer at once: [`send`](Self::send), [`cancel`](Self::cancel),
+///   [`logoff`](Self::logoff), [`advance`](Self::advance);
+/// - outputs, drained until `None`: [`poll_transmit`](Self::poll_transmit),
+///   [`poll_output`](Self::poll_output), [`poll_timeout`](Self::poll_timeout);
+/// - getters.
+///
+/// **The drain contract:** after every input or command, write what
+/// `poll_transmit` lends (calling `advance` with what the socket took), drain
+/// `poll_output` to `None`, then wait until the socket is readable (if
+/// [`wants_read`](Self::wants_read)), writable (if there is more to transmit),
+/// or `poll_timeout` passes. Once [`is_closed`](Self::is_closed), close the
+/// socket after draining `poll_output`.
+pub struct Connection {
+    config: Config,
+    decoder: Decoder,
+    ids: ActionIdGenerator,
+    state: ConnState,
+    login: Step,
+    tx: BytesMut,
+    table: Table,
+    outputs: VecDeque<Output>,
+    events: EventQueue<Event>,
+    heartbeat: Option<Heartbeat>,
+    heartbeat_ping: Option<ActionId>,
+    timers: TimerTable,
+    stats: Stats,
+    /// The time of the latest input or command.
+    now: Instant,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("server", &self.config.server)
+            .field("state", &self.state)
+            .field("pending", &self.table.live())
+            .field("queue_depth", &self.events.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Logs with the fields every event of this crate carries.
+macro_rules! log {
+    ($level:ident, $conn:expr, $id:expr, $($arg:tt)+) => {
+        tracing::$level!(
+            server = %$conn.config.server,
+            action_id = %$id,
+            queue_depth = $conn.events.len(),
+            $($arg)+
+        )
+    };
+}
+
+impl Connection {
+    /// A session whose transport has just connected at `now`.
+    ///
+    /// The login deadline starts here. Fails only on an invalid `config`.
+    pub fn new(config: Config, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let ids =
+            ActionIdGenerator::new(&config.action_id_prefix, config.seed, config.max_action_id)?;
+        let mut timers = TimerTable::default();
+        timers.set(Timer::Login, Some(now + config.login_timeout));
+        Ok(Connection {
+            decoder: Decoder::new(config.max_frame),
+            events: EventQueue::new(config.event_queue, config.queue_policy),
+            ids,
+            state: ConnState::LoggingIn,
+            login: Step::AwaitBanner,
+            tx: BytesMut::new(),
+            table: Table::default(),
+            outputs: VecDeque::new(),
+            heartbeat: None,
+            heartbeat_ping: None,
+            timers,
+            stats: Stats::default(),
+            now,
+            config,
+        })
+    }
+
+    // ---- getters ----
+
+    /// The session's state.
+    pub fn state(&self) -> &ConnState {
+        &self.state
+    }
+
+    /// Whether actions can be sent (`Ready` or `Degraded`).
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, ConnState::Ready | ConnState::Degraded { .. })
+    }
+
+    /// Whether the session is over: drain `poll_output`, then close the socket.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, ConnState::Closed(_))
+    }
+
+    /// Whether to read from the socket. False while a back-pressure event
+    /// queue is full (drain events to resume) and once closed.
+    pub fn wants_read(&self) -> bool {
+        !self.is_closed() && !self.held_back()
+    }
+
+    /// Whether there are bytes to write.
+    pub fn wants_write(&self) -> bool {
+        !self.tx.is_empty()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.pending = self.table.live() as u64;
+        s.queue_depth = self.events.len() as u64;
+        s.queue_high_water = self.events.high_water() as u64;
+        s.write_buffered = self.tx.len() as u64;
+        s
+    }
+
+    // ---- inputs ----
+
+    /// Feeds bytes read from the socket at `now`. Then drain the outputs.
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        if self.is_closed() || data.is_empty() {
+            return;
+        }
+        self.now = now;
+        self.stats.bytes_in += data.len() as u64;
+        if let Some(hb) = &mut self.heartbeat {
+            hb.on_activity(now);
+            self.timers.set(Timer::Heartbeat, hb.poll_timeout());
+        }
+        self.decoder.push(data);
+        self.process(now);
+    }
+
+    /// Fires every deadline due at `now`; early calls do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        self.now = now;
+        let due: Vec<Timer> = self.timers.expired(now).collect();
+        for timer in due {
+            match timer {
+                Timer::Login if self.login != Step::Done => {
+                    self.fail_login(LoginError::Timeout, now);
+                }
+                Timer::Login => {}
+                Timer::Heartbeat => self.heartbeat_due(now),
+            }
+        }
+        while let Some(id) = self.table.pop_expired(now) {
+            self.action_expired(id, now);
+        }
+    }
+
+    /// The transport closed (EOF or error) at `now`. Every action still
+    /// pending completes with `ConnectionLost`.
+    pub fn handle_closed(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        let reason = match self.state {
+            ConnState::LoggingOff => CloseReason::LoggedOff,
+            _ if self.login != Step::Done => CloseReason::LoginFailed(LoginError::ConnectionLost),
+            _ => CloseReason::Lost,
+        };
+        self.close(reason, now);
+    }
+
+    // ---- commands ----
+
+    /// Queues `action` for sending and returns the id its completion will carry.
+    ///
+    /// Refused (nothing queued) when the session is not ready, the action is
+    /// malformed (CR/LF, long line, too many lines), the pending table is full
+    /// or the write buffer cannot take it.
+    pub fn send(&mut self, action: Action, now: Instant) -> Result<ActionId, SendError> {
+        if !self.is_ready() {
+            return Err(SendError::NotReady {
+                state: self.state.name(),
+            });
+        }
+        self.now = now;
+        let logoff = action.name().eq_ignore_ascii_case("Logoff");
+        let id = self.enqueue(&action, Owner::User, now)?;
+        log!(debug, self, id, action = ?action, "action queued");
+        if logoff {
+            self.set_state(ConnState::LoggingOff);
+        }
+        Ok(id)
+    }
+
+    /// Sends `Logoff`; the session closes when `Goodbye` arrives (or the
+    /// server hangs up). Pending actions still complete.
+    pub fn logoff(&mut self, now: Instant) -> Result<ActionId, SendError> {
+        self.send(Action::logoff(), now)
+    }
+
+    /// Completes a pending action with `Cancelled` now; whatever the server
+    /// still sends for it is absorbed. Returns whether it was pending.
+    pub fn cancel(&mut self, id: &ActionId, now: Instant) -> bool {
+        match self.table.get(id.as_bytes()) {
+            Some(p) if !p.done && p.owner == Owner::User => {
+                self.finish(id.clone(), Err(ActionError::Cancelled), now);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops `n` bytes that the socket took from the front of `poll_transmit`.
+    pub fn advance(&mut self, n: usize) {
+        let n = n.min(self.tx.len());
+        self.tx.advance(n);
+        self.stats.bytes_out += n as u64;
+    }
+
+    // ---- outputs ----
+
+    /// Bytes to write, if any. Write them, then call [`advance`](Self::advance)
+    /// with how many the socket took (partial writes are normal).
+    pub fn poll_transmit(&self) -> Option<&[u8]> {
+        (!self.tx.is_empty()).then_some(&self.tx[..])
+    }
+
+    /// The next state change, completion or event. State changes and
+    /// completions come before queued events; never dropped for them.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(out) = self.outputs.pop_front() {
+            return Some(out);
+        }
+        let event = self.events.pop()?;
+        if self.config.queue_policy == QueuePolicy::Backpressure && self.decoder.buffered() > 0 {
+            // Room again: decode what back-pressure held back, as of the
+            // latest input's time.
+            self.process(self.now);
+        }
+        Some(Output::Event(event))
+    }
+
+    /// The next instant [`handle_timeout`](Self::handle_timeout) is due, if any.
+    /// Ask again after any input or command.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        let actions = self.table.next_deadline();
+        match (self.timers.next(), actions) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ---- internals ----
+
+    /// Decodes while the event queue can take events.
+    fn process(&mut self, now: Instant) {
+        while !self.is_closed() && !self.held_back() {
+            let Some(item) = self.decoder.next_frame() else {
+                break;
+            };
+            match item {
+                Ok(frame) => self.on_frame(frame, now),
+                Err(err) => self.on_decode_error(err, now),
+            }
+        }
+    }
+
+    /// Back-pressure: a full queue stops decoding. Bounded all the same: past
+    /// two frames' worth of held bytes, decoding goes on and events drop.
+    fn held_back(&self) -> bool {
+        self.config.queue_policy == QueuePolicy::Backpressure
+            && self.events.is_full()
+            && self.decoder.buffered() <= 2 * self.config.max_frame
+    }
+
+    fn on_frame(&mut self, frame: Frame, now: Instant) {
+        match frame {
+            Frame::Banner(banner) => self.on_banner(&banner, now),
+            Frame::Response(response) => {
+                self.stats.frames += 1;
+                self.stats.responses += 1;
+                self.on_response(response, now);
+            }
+            Frame::Event(event) => {
+                self.stats.frames += 1;
+                self.stats.events += 1;
+                self.on_event(event, now);
+            }
+            Frame::Other(message) => {
+                self.stats.frames += 1;
+                self.stats.desyncs += 1;
+                log!(warn, self, "-", first = ?String::from_utf8_lossy(message.first_name()), "frame is neither response nor event");
+            }
+        }
+    }
+
+    fn on_banner(&mut self, banner: &[u8], now: Instant) {
+        if self.login != Step::AwaitBanner {
+            return;
+        }
+        log!(debug, self, "-", banner = %String::from_utf8_lossy(banner), "banner");
+        let next = login::after_banner(&self.config);
+        self.login_next(next, now);
+    }
+
+    fn login_next(&mut self, next: Next, now: Instant) {
+        match next {
+            Next::Send(action, step) => {
+                let owner = match step {
+                    Step::AwaitChallenge => Owner::Challenge,
+                    _ => Owner::Login,
+                };
+                match self.enqueue(&action, owner, now) {
+                    Ok(_) => self.login = step,
+                    Err(err) => self.fail_login(LoginError::Refused(err.to_string()), now),
+                }
+            }
+            Next::Ready => {
+                self.login = Step::Done;
+                self.timers.set(Timer::Login, None);
+                if let Some(interval) = self.config.heartbeat_interval {
+                    let hb = Heartbeat::new(
+                        interval,
+                        self.config.action_timeout,
+                        self.config.heartbeat_misses,
+                        now,
+                    );
+                    self.timers.set(Timer::Heartbeat, hb.poll_timeout());
+                    self.heartbeat = Some(hb);
+                }
+                log!(info, self, "-", user = %self.config.username, "logged in");
+                self.set_state(ConnState::Ready);
+            }
+            Next::Failed(err) => self.fail_login(err, now),
+        }
+    }
+
+    fn fail_login(&mut self, err: LoginError, now: Instant) {
+        log!(warn, self, "-", error = %err, "login failed");
+        self.close(CloseReason::LoginFailed(err), now);
+    }
+
+    /// Encodes and registers an action; refuses it whole or not at all.
+    fn enqueue(
+        &mut self,
+        action: &Action,
+        owner: Owner,
+        now: Instant,
+    ) -> Result<ActionId, SendError> {
+        if self.table.len() >= self.config.max_pending {
+            return Err(SendError::TooManyPending {
+                max: self.config.max_pending,
+            });
+        }
+        let id = self.ids.next();
+        let before = self.tx.len();
+        encode::encode(action, Some(&id), &mut self.tx)?;
+        if self.tx.len() > self.config.max_write_buffer && before > 0 {
+            self.tx.truncate(before);
+            return Err(SendError::WriteBufferFull {
+                buffered: before,
+                max: self.config.max_write_buffer,
+            });
+        }
+        let strategy = action.strategy();
+        let timeout = action
+            .timeout()
+            .unwrap_or_else(|| self.default_timeout(action, strategy));
+        self.table
+            .insert(id.clone(), Pending::new(strategy, owner, timeout, now));
+        self.stats.actions_sent += 1;
+        self.update_response_limit();
+        Ok(id)
+    }
+
+    /// An async Originate's outcome may take the whole dial timeout.
+    fn default_timeout(&self, action: &Action, strategy: Strategy) -> Duration {
+        let base = self.config.action_timeout;
+        if strategy != Strategy::Originate {
+            return base;
+        }
+        let dial_ms = action
+            .get("Timeout")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(30_000);
+        base.max(Duration::from_millis(dial_ms) + Duration::from_secs(5))
+    }
+
+    /// Lets the next response be as large as Command output may be, while a
+    /// Command is first in line.
+    fn update_response_limit(&mut self) {
+        let command_next = self
+            .table
+            .head()
+            .is_some_and(|p| p.strategy == Strategy::Command);
+        self.decoder.set_response_limit(if command_next {
+            self.config.max_command_output
+        } else {
+            self.config.max_frame
+        });
+    }
+
+    fn on_response(&mut self, response: Response, now: Instant) {
+        let matched = self.table.match_response(response.action_id());
+        self.update_response_limit();
+        let ResponseMatch::Found { id, skipped } = matched else {
+            self.stats.desyncs += 1;
+            let id = String::from_utf8_lossy(response.action_id().unwrap_or(b"-")).into_owned();
+            log!(warn, self, id, message = ?response.message(), "response matches no pending action");
+            return;
+        };
+        self.fail_skipped(skipped, now);
+        let Some(pending) = self.table.get_mut(id.as_bytes()) else {
+            return;
+        };
+        let early = match &mut pending.phase {
+            Phase::AwaitResponse { early_outcome } => early_outcome.take(),
+            _ => None,
+        };
+        let (owner, strategy) = (pending.owner, pending.strategy);
+        if pending.done {
+            // A timed-out or cancelled action's late answer: absorb it, and
+            // its list if it opens one.
+            if response.starts_list() {
+                pending.phase = new_list(response);
+            } else {
+                self.table.remove(id.as_bytes());
+            }
+            return;
+        }
+        match owner {
+            Owner::Challenge => {
+                self.table.remove(id.as_bytes());
+                let next = login::after_challenge(&self.config, &response);
+                return self.login_next(next, now);
+            }
+            Owner::Login => {
+                self.table.remove(id.as_bytes());
+                let next = login::after_login(&response);
+                return self.login_next(next, now);
+            }
+            Owner::Heartbeat | Owner::User => {}
+        }
+        match response.status() {
+            Status::Error => {
+                let message = response
+                    .message()
+                    .map(|m| m.into_owned())
+                    .unwrap_or_default();
+                return self.finish(id, Err(ActionError::Server { message }), now);
+            }
+            Status::Goodbye => self.set_state(ConnState::LoggingOff),
+            _ => {}
+        }
+        let done = match strategy {
+            _ if response.starts_list() => return self.set_phase(&id, new_list(response)),
+            Strategy::Single => Completion::Response(response),
+            Strategy::List => Completion::List {
+                response,
+                items: Vec::new(),
+                complete: None,
+            },
+            Strategy::Command => {
+                let lines = command_lines(&response);
+                Completion::Command { response, lines }
+            }
+            Strategy::Originate => match early {
+                Some(event) => Completion::Originate(OriginateOutcome { response, event }),
+                None => return self.set_phase(&id, Phase::Originate { response }),
+            },
+        };
+        self.finish(id, Ok(done), now);
+    }
+
+    fn set_phase(&mut self, id: &ActionId, phase: Phase) {
+        if let Some(pending) = self.table.get_mut(id.as_bytes()) {
+            pending.phase = phase;
+        }
+    }
+
+    /// Live actions whose responses were overtaken: the server answers in
+    /// order, so theirs will never come.
+    fn fail_skipped(&mut self, skipped: Vec<ActionId>, now: Instant) {
+        for lost in skipped {
+            self.stats.desyncs += 1;
+            log!(
+                warn,
+                self,
+                lost,
+                "response never came; a later action was answered"
+            );
+            let err = ActionError::Desync("the server answered a later action first".into());
+            self.finish(lost, Err(err), now);
+        }
+    }
+
+    /// Gives an event carrying a pending action's id to that action (list
+    /// item, list end, Originate outcome); any other event is queued.
+    fn on_event(&mut self, event: Event, now: Instant) {
+        let Some(id) = event
+            .headers()
+            .get_bytes("ActionID")
+            .map(ActionId::from_bytes)
+        else {
+            return self.queue_event(event);
+        };
+        let (max_items, max_bytes) = (self.config.max_list_items, self.config.max_list_bytes);
+        let Some(pending) = self.table.get_mut(id.as_bytes()) else {
+            return self.queue_event(event);
+        };
+        match &mut pending.phase {
+            Phase::List {
+                items,
+                bytes,
+                overflowed,
+                ..
+            } if !event.completes_list() => {
+                if !*overflowed {
+                    *bytes += event.headers().raw().len();
+                    if items.len() >= max_items || *bytes > max_bytes {
+                        // Keep absorbing to the end, holding nothing.
+                        *overflowed = true;
+                        *items = Vec::new();
+                    } else {
+                        items.push(event);
+                    }
+                }
+            }
+            Phase::List { .. } => {
+                let pending = self.table.remove(id.as_bytes()).expect("found above");
+                let Phase::List {
+                    response,
+                    items,
+                    overflowed,
+                    ..
+                } = pending.phase
+                else {
+                    unreachable!("matched as a list above")
+                };
+                if pending.done {
+                    return;
+                }
+                let result = if overflowed {
+                    Err(ActionError::FrameTooLarge { limit: max_bytes })
+                } else {
+                    Ok(Completion::List {
+                        response,
+                        items,
+                        complete: Some(event),
+                    })
+                };
+                self.emit(id, result, now);
+            }
+            Phase::Originate { .. } if event.is("OriginateResponse") => {
+                let pending = self.table.remove(id.as_bytes()).expect("found above");
+                let Phase::Originate { response } = pending.phase else {
+                    unreachable!("matched as an originate above")
+                };
+                if !pending.done {
+                    let outcome = OriginateOutcome { response, event };
+                    self.emit(id, Ok(Completion::Originate(outcome)), now);
+                }
+            }
+            Phase::AwaitResponse { early_outcome }
+                if pending.strategy == Strategy::Originate && event.is("OriginateResponse") =>
+            {
+                *early_outcome = Some(event);
+            }
+            _ => self.queue_event(event),
+        }
+    }
+
+    fn queue_event(&mut self, event: Event) {
+        match self.events.push(event) {
+            Push::Queued => self.stats.events_queued += 1,
+            Push::DroppedOldest(_) => {
+                self.stats.events_queued += 1;
+                self.note_drop();
+            }
+            Push::DroppedNewest(_) | Push::Full(_) => self.note_drop(),
+        }
+    }
+
+    fn note_drop(&mut self) {
+        self.stats.events_dropped_full += 1;
+        // One line per thousand drops: a flood must not flood the log too.
+        if self.stats.events_dropped_full % 1000 == 1 {
+            log!(
+                warn,
+                self,
+                "-",
+                dropped = self.stats.events_dropped_full,
+                "event queue full; dropping events"
+            );
+        }
+    }
+
+    fn on_decode_error(&mut self, err: DecodeError, now: Instant) {
+        log!(warn, self, "-", error = %err, "decode error");
+        match err {
+            DecodeError::Garbage { .. } => self.stats.garbage += 1,
+            DecodeError::FrameTooLarge {
+                limit,
+                response,
+                action_id,
+                ..
+            } => {
+                self.stats.oversized_frames += 1;
+                if response {
+                    // The owner is named by its id, or is first in line.
+                    if let ResponseMatch::Found { id, skipped } =
+                        self.table.match_response(action_id.as_deref())
+                    {
+                        self.fail_skipped(skipped, now);
+                        self.finish(id, Err(ActionError::FrameTooLarge { limit }), now);
+                    }
+                    self.update_response_limit();
+                    return;
+                }
+                let owner = action_id
+                    .as_deref()
+                    .and_then(|a| self.table.get_mut(a))
+                    .filter(|p| matches!(p.phase, Phase::List { .. }));
+                match owner {
+                    Some(pending) => {
+                        if let Phase::List {
+                            overflowed, items, ..
+                        } = &mut pending.phase
+                        {
+                            *overflowed = true;
+                            items.clear();
+                        }
+                    }
+                    None => self.stats.events_dropped_oversized += 1,
+                }
+            }
+        }
+    }
+
+    fn heartbeat_due(&mut self, now: Instant) {
+        let Some(hb) = &mut self.heartbeat else {
+            return;
+        };
+        let action = hb.handle_timeout(now);
+        match action {
+            HeartbeatAction::None => {}
+            HeartbeatAction::SendPing => {
+                if let Ok(id) = self.enqueue(&Action::ping(), Owner::Heartbeat, now) {
+                    self.stats.heartbeats += 1;
+                    self.heartbeat_ping = Some(id);
+                    if let Some(hb) = &mut self.heartbeat {
+                        hb.ping_sent(now);
+                    }
+                }
+            }
+            HeartbeatAction::Degraded { misses } => {
+                self.stats.heartbeat_misses += 1;
+                log!(warn, self, "-", misses, "heartbeat pong missed");
+                if self.is_ready() {
+                    self.set_state(ConnState::Degraded { misses });
+                }
+            }
+            HeartbeatAction::Dead => {
+                self.stats.heartbeat_misses += 1;
+                log!(warn, self, "-", "heartbeat: link dead");
+                self.close(CloseReason::HeartbeatTimeout, now);
+                return;
+            }
+        }
+        let next = self.heartbeat.as_ref().and_then(Heartbeat::poll_timeout);
+        self.timers.set(Timer::Heartbeat, next);
+        // A miss may make a ping due at once.
+        if next.is_some_and(|at| at <= now) {
+            self.heartbeat_due(now);
+        }
+    }
+
+    fn action_expired(&mut self, id: ActionId, now: Instant) {
+        let Some(pending) = self.table.get(id.as_bytes()) else {
+            return;
+        };
+        if pending.done {
+            // A tombstone's grace period is over.
+            self.table.remove(id.as_bytes());
+            self.update_response_limit();
+            return;
+        }
+        match pending.owner {
+            Owner::User => {
+                let timeout = pending.timeout;
+                self.stats.timeouts += 1;
+                log!(debug, self, id, ?timeout, "action timed out");
+                self.finish(id, Err(ActionError::Timeout(timeout)), now);
+            }
+            // The heartbeat's pong deadline decides; keep the table clean.
+            Owner::Heartbeat => self.table.complete(&id, now),
+            // The login deadline covers these.
+            Owner::Challenge | Owner::Login => self.table.complete(&id, now),
+        }
+    }
+
+    /// Completes an action once: output for the caller, or the internal use.
+    fn finish(&mut self, id: ActionId, result: Result<Completion, ActionError>, now: Instant) {
+        self.table.complete(&id, now);
+        self.emit(id, result, now);
+    }
+
+    fn emit(&mut self, id: ActionId, result: Result<Completion, ActionError>, now: Instant) {
+        if self.heartbeat_ping.as_ref() == Some(&id) {
+            self.heartbeat_ping = None;
+            if result.is_ok() {
+                if let Some(hb) = &mut self.heartbeat {
+                    hb.on_pong(now);
+                    self.timers.set(Timer::Heartbeat, hb.poll_timeout());
+                }
+                if matches!(self.state, ConnState::Degraded { .. }) {
+                    self.set_state(ConnState::Ready);
+                }
+            }
+            return;
+        }
+        match &result {
+            Ok(_) => self.stats.actions_ok += 1,
+            Err(_) => self.stats.actions_failed += 1,
+        }
+        self.outputs.push_back(Output::Completion { id, result });
+    }
+
+    fn set_state(&mut self, state: ConnState) {
+        if self.state != state {
+            self.state = state.clone();
+            self.outputs.push_back(Output::State(state));
+        }
+    }
+
+    /// Ends the session: every live action completes with `ConnectionLost`.
+    fn close(&mut self, reason: CloseReason, now: Instant) {
+        for (id, pending) in self.table.drain_live() {
+            if pending.owner == Owner::User {
+                self.emit(id, Err(ActionError::ConnectionLost), now);
+            }
+        }
+        self.heartbeat_ping = None;
+        self.heartbeat = None;
+        self.timers = TimerTable::default();
+        self.tx.clear();
+        log!(info, self, "-", ?reason, "session closed");
+        self.set_state(ConnState::Closed(reason));
+    }
+}
+
+fn new_list(response: Response) -> Phase {
+    Phase::List {
+        response,
+        items: Vec::new(),
+        bytes: 0,
+        overflowed: false,
+    }
+}
+
+fn command_lines(response: &Response) -> Vec<bytes::Bytes> {
+    match response.follows_text() {
+        Some(text) => {
+            let base = text.as_ptr() as usize;
+            crate::message::split_lines(text)
+                .map(|line| {
+                    let start = line.as_ptr() as usize - base;
+                    text.slice(start..start + line.len())
+                })
+                .collect()
+        }
+        None => {
+            let raw = response.headers().raw();
+            let base = raw.as_ptr() as usize;
+            response
+                .headers()
+                .get_all("Output")
+                .map(|line| {
+                    let start = line.as_ptr() as usize - base;
+                    raw.slice(start..start + line.len())
+                })
+                .collect()
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The pending-action table: ActionID match, FIFO fallback, deadlines.
+//!
+//! Responses arrive in request order, so the table keeps the actions still
+//! awaiting a response in a FIFO. A response with an ActionID is matched by
+//! id; one without goes to the oldest action awaiting its response. Actions
+//! in front of the matched one have lost their response (the server answers
+//! in order): the caller fails them with `Desync`.
+//!
+//! An action that completed before its response came (timeout, cancel) stays
+//! as a *tombstone* until that response arrives or a grace period passes, so
+//! its late response is absorbed instead of being handed to the next action.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::action_id::ActionId;
+use crate::completion::Strategy;
+use crate::message::{Event, Response};
+
+/// Who is waiting for an action: the caller, or the connection itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Owner {
+    User,
+    Challenge,
+    Login,
+    Heartbeat,
+}
+
+/// Where an action is in its completion.
+#[derive(Debug)]
+pub(crate) enum Phase {
+    /// Sent; no response yet. An `OriginateResponse` that overtakes the
+    /// response is kept here.
+    AwaitResponse { early_outcome: Option<Event> },
+    /// Collecting an event list.
+    List {
+        response: Response,
+        items: Vec<Event>,
+        bytes: usize,
+        /// Over a limit: items are absorbed and dropped until the end.
+        overflowed: bool,
+    },
+    /// Async Originate acknowledged; awaiting `OriginateResponse`.
+    Originate { response: Response },
+}
+
+/// One action awaiting completion.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) strategy: Strategy,
+    pub(crate) owner: Owner,
+    pub(crate) timeout: Duration,
+    pub(crate) deadline: Instant,
+    pub(crate) phase: Phase,
+    /// Already completed (timed out, cancelled, failed); kept only to absorb
+    /// what the server still sends for it.
+    pub(crate) done: bool,
+}
+
+impl Pending {
+    pub(crate) fn new(strategy: Strategy, owner: Owner, timeout: Duration, now: Instant) -> Self {
+        Pending {
+            strategy,
+            owner,
+            timeout,
+            deadline: now + timeout,
+            phase: Phase::AwaitResponse {
+                early_outcome: None,
+            },
+            done: false,
+        }
+    }
+
+    pub(crate) fn awaits_response(&self) -> bool {
+        matches!(self.phase, Phase::AwaitResponse { .. })
+    }
+}
+
+/// The answer to "whose response is this?".
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ResponseMatch {
+    /// This action; `skipped` are live actions ahead of it in the FIFO whose
+    /// responses never came.
+    Found {
+        id: ActionId,
+        skipped: Vec<ActionId>,
+    },
+    /// No action awaits a response with this id (or at all).
+    Unsolicited,
+}
+
+/// Pending actions by id, the response FIFO, and a deadline heap.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    map: HashMap<ActionId, Pending>,
+    fifo: VecDeque<ActionId>,
+    deadlines: BinaryHeap<Reverse<(Instant, ActionId)>>,
+    live: usize,
+}
+
+impl Table {
+    /// Entries (tombstones included): what the `max_pending` bound counts.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Actions not yet completed.
+    pub(crate) fn live(&self) -> usize {
+        self.live
+    }
+
+    pub(crate) fn insert(&mut self, id: ActionId, pending: Pending) {
+        self.deadlines.push(Reverse((pending.deadline, id.clone())));
+        self.fifo.push_back(id.clone());
+        self.live += 1;
+        self.map.insert(id, pending);
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &[u8]) -> Option<&mut Pending> {
+        self.map.get_mut(id)
+    }
+
+    pub(crate) fn get(&self, id: &[u8]) -> Option<&Pending> {
+        self.map.get(id)
+    }
+
+    /// The action whose response comes next, if it is still live.
+    pub(crate) fn head(&self) -> Option<&Pending> {
+        self.fifo.iter().find_map(|id| self.map.get(id))
+    }
+
+    /// Finds the owner of a response with `action_id` (or none).
+    pub(crate) fn match_response(&mut self, action_id: Option<&[u8]>) -> ResponseMatch {
+        let position = match action_id {
+            Some(want) => match self.fifo.iter().position(|id| id.as_bytes() == want) {
+                Some(p) => p,
+                None => return ResponseMatch::Unsolicited,
+            },
+            None if self.fifo.is_empty() => return ResponseMatch::Unsolicited,
+            None => 0,
+        };
+        let mut skipped = Vec::new();
+        for id in self.fifo.drain(..position) {
+            match self.map.get(&id) {
+                Some(p) if p.done => {
+                    self.map.remove(&id);
+                }
+                Some(_) => skipped.push(id),
+                None => {}
+            }
+        }
+        let id = self.fifo.pop_front().expect("position is within the FIFO");
+        ResponseMatch::Found { id, skipped }
+    }
+
+    /// Marks a completed action. Its entry stays as a tombstone while its
+    /// response (or list) may still come, for a grace period of one timeout.
+    pub(crate) fn complete(&mut self, id: &ActionId, now: Instant) {
+        let Some(p) = self.map.get_mut(id.as_bytes()) else {
+            return;
+        };
+        if p.done {
+            return;
+        }
+        p.done = true;
+        self.live -= 1;
+        if p.awaits_response() || matches!(p.phase, Phase::List { .. }) {
+            p.deadline = now + p.timeout;
+            self.deadlines.push(Reverse((p.deadline, id.clone())));
+        } else {
+            self.remove(id.as_bytes());
+        }
+    }
+
+    /// Drops an entry entirely (completed and nothing more expected).
+    pub(crate) fn remove(&mut self, id: &[u8]) -> Option<Pending> {
+        let p = self.map.remove(id)?;
+        if !p.done {
+            self.live -= 1;
+        }
+        if p.awaits_response() {
+            if let Some(pos) = self.fifo.iter().position(|f| f.as_bytes() == id) {
+                self.fifo.remove(pos);
+            }
+        }
+        Some(p)
+    }
+
+    /// The earliest deadline still meaningful.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, id))) = self.deadlines.peek() {
+            match self.map.get(id) {
+                Some(p) if p.deadline == *at => return Some(*at),
+                _ => {
+                    self.deadlines.pop();
+                }
+            }
+        }
+        None
+    }
+
+    /// Pops one action whose deadline has passed, if any.
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<ActionId> {
+        let at = self.next_deadline()?;
+        if at > now {
+            return None;
+        }
+        let Reverse((_, id)) = self.deadlines.pop().expect("next_deadline saw it");
+        Some(id)
+    }
+
+    /// Every live action, for failing them all when the connection ends.
+    pub(crate) fn drain_live(&mut self) -> Vec<(ActionId, Pending)> {
+        self.fifo.clear();
+        self.deadlines.clear();
+        self.live = 0;
+        let mut all: Vec<_> = self.map.drain().filter(|(_, p)| !p.done).collect();
+        // Complete in send order, which is deadline order for equal timeouts.
+        all.sort_by_key(|(_, p)| p.deadline - p.timeout);
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn id(s: &'static str) -> ActionId {
+        ActionId::from_bytes(Bytes::from_static(s.as_bytes()))
+    }
+
+    fn table(ids: &[&'static str], now: Instant) -> Table {
+        let mut t = Table::default();
+        for i in ids {
+            t.insert(
+                id(i),
+                Pending::new(Strategy::Single, Owner::User, Duration::from_secs(1), now),
+            );
+        }
+        t
+    }
+
+    #[test]
+    fn matches_by_id_and_by_fifo() {
+        let now = Instant::now();
+        let mut t = table(&["a", "b", "c"], now);
+        assert_eq!(
+            t.match_response(None),
+            ResponseMatch::Found {
+                id: id("a"),
+                skipped: vec![]
+            }
+        );
+        assert_eq!(
+            t.match_response(Some(b"c")),
+            ResponseMatch::Found {
+                id: id("c"),
+                skipped: vec![id("b")]
+            }
+        );
+        assert_eq!(t.match_response(Some(b"zzz")), ResponseMatch::Unsolicited);
+        assert_eq!(t.match_response(None), ResponseMatch::Unsolicited);
+    }
+
+    #[test]
+    fn tombstones_absorb_late_responses_without_counting_as_skipped() {
+        let now = Instant::now();
+        let mut t = table(&["a", "b"], now);
+        t.complete(&id("a"), now); // timed out: tombstone
+        assert_eq!(t.live(), 1);
+        assert_eq!(t.len(), 2);
+        // b's response arrives first: a's tombstone is passed silently.
+        assert_eq!(
+            t.match_response(Some(b"b")),
+            ResponseMatch::Found {
+                id: id("b"),
+                skipped: vec![]
+            }
+        );
+        assert_eq!(t.len(), 1, "a's tombstone is gone");
+    }
+
+    #[test]
+    fn deadlines_come_out_in_order_and_skip_stale_entries() {
+        let now = Instant::now();
+        let mut t = Table::default();
+        for (name, secs) in [("x", 3), ("y", 1), ("z", 2)] {
+            t.insert(
+                id(name),
+                Pending::new(
+                    Strategy::Single,
+                    Owner::User,
+                    Duration::from_secs(secs),
+                    now,
+                ),
+            );
+        }
+        t.remove(b"y");
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_secs(2)));
+        assert_eq!(t.pop_expired(now + Duration::from_secs(1)), None);
+        assert_eq!(t.pop_expired(now + Duration::from_secs(5)), Some(id("z")));
+    }
+}

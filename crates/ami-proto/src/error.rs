@@ -1,0 +1,186 @@
+//! One error enum per layer, each named for who is at fault and when.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// A problem in the bytes the server sent. The decoder has already recovered
+/// from it (skipped or resynchronised); the connection stays usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// A frame exceeded the configured limit; its bytes were skipped to the
+    /// next frame boundary with bounded memory. Raise `max_frame` (or the
+    /// action's output limit) if such frames are legitimate.
+    #[error("frame of {size} bytes exceeds the limit of {limit} bytes; skipped")]
+    FrameTooLarge {
+        /// Bytes skipped, terminator included.
+        size: usize,
+        /// The limit in force for this frame.
+        limit: usize,
+        /// Whether the frame started as a `Response:` (else an event or unknown).
+        response: bool,
+        /// The frame's ActionID, when it appeared within the limit.
+        action_id: Option<Bytes>,
+    },
+    /// Bytes that are not a frame (a non-`Key: Value` first line after the
+    /// banner) were discarded up to the next blank line.
+    #[error("{skipped} bytes of garbage discarded before the next frame")]
+    Garbage {
+        /// Bytes discarded.
+        skipped: usize,
+    },
+}
+
+/// An action refused by [`Connection::send`](crate::Connection::send) before
+/// anything was queued. Fix the action or wait for capacity; nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// A header name or value contains CR or LF, which would inject a second
+    /// action. Remove the line break.
+    #[error("header {name:?} contains CR or LF")]
+    LineBreak {
+        /// The header's name (lossy, without the offending value).
+        name: String,
+    },
+    /// A header name is empty or contains `:`.
+    #[error("invalid header name {name:?}")]
+    InvalidName {
+        /// The header's name (lossy).
+        name: String,
+    },
+    /// A request line exceeds the server's 1,024-byte line limit.
+    #[error("header {name:?} makes a {len}-byte line; the server accepts at most {max}")]
+    LineTooLong {
+        /// The header's name.
+        name: String,
+        /// The line's length in bytes, CRLF included.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The action has more lines than the server's 128-line limit.
+    #[error("action has {lines} lines; the server accepts at most {max}")]
+    TooManyLines {
+        /// Lines the action would take.
+        lines: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The caller set its own `ActionID` header; the connection assigns ids.
+    #[error("the ActionID header is assigned by the connection")]
+    ActionIdSet,
+    /// The pending-action table is full. Wait for completions.
+    #[error("{max} actions already pending")]
+    TooManyPending {
+        /// The table's bound.
+        max: usize,
+    },
+    /// The write buffer cannot take the action. The server is not reading:
+    /// wait for the buffer to drain (back-pressure) or give up.
+    #[error("write buffer full ({buffered} of {max} bytes)")]
+    WriteBufferFull {
+        /// Bytes already queued.
+        buffered: usize,
+        /// The buffer's bound.
+        max: usize,
+    },
+    /// The connection is not logged in (still logging in, or closed).
+    #[error("connection is not ready ({state})")]
+    NotReady {
+        /// The state it is in.
+        state: &'static str,
+    },
+}
+
+/// How an action ended, when it did not end well. Every action completes
+/// exactly once, with a result or one of these; none is ever a guess.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActionError {
+    /// The server answered `Response: Error`; `message` is its `Message`.
+    #[error("server error: {message}")]
+    Server {
+        /// The server's `Message` header (empty when it sent none).
+        message: String,
+    },
+    /// No (complete) answer within the action's timeout. The server may
+    /// still have carried it out: check before repeating side effects.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The connection closed before the action completed. The server may or
+    /// may not have carried it out.
+    #[error("connection lost before completion")]
+    ConnectionLost,
+    /// The answer (or the collected list or Command output) exceeded its
+    /// limit and was discarded.
+    #[error("reply exceeded the limit of {limit} bytes")]
+    FrameTooLarge {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The caller cancelled the action; a late answer is ignored.
+    #[error("cancelled")]
+    Cancelled,
+    /// The server's answers could not be matched to this action.
+    #[error("answer could not be correlated: {0}")]
+    Desync(String),
+}
+
+impl From<ActionError> for io::Error {
+    fn from(err: ActionError) -> Self {
+        let kind = match err {
+            ActionError::Timeout(_) => io::ErrorKind::TimedOut,
+            ActionError::ConnectionLost => io::ErrorKind::ConnectionAborted,
+            ActionError::Cancelled => io::ErrorKind::Interrupted,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+/// Why a login did not succeed. Authentication failures are not worth an
+/// immediate retry: the server delays and closes on each.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginError {
+    /// The server refused the credentials. Retrying with the same ones will
+    /// fail again: back off hard, alert a person.
+    #[error("authentication failed: {0}")]
+    AuthenticationFailed(String),
+    /// The server refused the login for another reason (e.g. the Challenge).
+    #[error("login refused: {0}")]
+    Refused(String),
+    /// No banner, challenge or login answer within the login timeout.
+    #[error("login timed out")]
+    Timeout,
+    /// The connection closed during login.
+    #[error("connection closed during login")]
+    ConnectionLost,
+    /// The first line was not an AMI banner: wrong port or protocol.
+    #[error("not an AMI server (banner {0:?})")]
+    BadBanner(String),
+}
+
+/// Configuration rejected when built: limits are validated together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A value is outside its allowed range.
+    #[error("{name} = {value} is outside {min}..={max}")]
+    OutOfRange {
+        /// The option's name.
+        name: &'static str,
+        /// The given value.
+        value: u64,
+        /// The lowest allowed value.
+        min: u64,
+        /// The highest allowed value.
+        max: u64,
+    },
+    /// Two options contradict each other.
+    #[error("{0}")]
+    Inconsistent(String),
+}

@@ -1,0 +1,689 @@
+//! The decoder: bytes in any chunking in, frames out.
+//!
+//! Lines end in `\n` with optional `\r`s before it; a blank line ends a frame.
+//! The first line of the stream, when it has no colon, is the banner. A legacy
+//! `Response: Follows` frame runs to `--END COMMAND--` instead, blank lines and
+//! all. Lines are found with `memchr` and recorded as ranges into the frame's
+//! own `Bytes`, so values are never copied, and bytes already scanned are not
+//! scanned again when more arrive.
+//!
+//! Limits are per frame: frames starting with `Response:` may use a larger
+//! limit (set by the connection while a Command awaits its answer). A frame
+//! past its limit is skipped to its end with bounded memory and reported as
+//! [`DecodeError::FrameTooLarge`]; a frame whose first line has no colon is
+//! garbage, skipped to the next blank line and reported as
+//! [`DecodeError::Garbage`]. Decoding always goes on.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error::DecodeError;
+use crate::headers::{Field, Headers};
+use crate::message::{Event, Frame, Message, Response};
+
+const END_COMMAND: &[u8] = b"--END COMMAND--";
+
+/// Turns a byte stream from an AMI server into [`Frame`]s.
+///
+/// Feed bytes with [`Decoder::push`], then call [`Decoder::next_frame`] until
+/// it returns `None` ("need more bytes", not an error).
+///
+/// # Examples
+///
+/// ```
+/// use ami_proto::{Decoder, Frame};
+///
+/// let mut decoder = Decoder::new(4 << 20);
+/// decoder.push(b"Asterisk Call Manager/11.0.0\r\nEvent: Hangup\r\nChannel: PJSIP/1-0");
+/// assert!(matches!(decoder.next_frame(), Some(Ok(Frame::Banner(_)))));
+/// assert!(decoder.next_frame().is_none()); // the event is not complete yet
+/// decoder.push(b"\r\n\r\n");
+/// let Some(Ok(Frame::Event(event))) = decoder.next_frame() else { panic!() };
+/// assert_eq!(event.name(), b"Hangup");
+/// assert_eq!(event.get("channel"), Some(&b"PJSIP/1-0"[..]));
+/// ```
+#[derive(Debug)]
+pub struct Decoder {
+    buf: BytesMut,
+    max_frame: usize,
+    max_response: usize,
+    banner_seen: bool,
+    partial: Partial,
+    skip: Option<Skip>,
+}
+
+/// Progress through the frame at the head of `buf`.
+#[derive(Debug, Default)]
+struct Partial {
+    /// Offset of the next line to parse.
+    line: usize,
+    fields: Vec<Field>,
+    kind: Kind,
+    /// Offset where the legacy Follows body starts.
+    body: Option<usize>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    #[default]
+    Unknown,
+    Response,
+    Follows,
+    Event,
+    Other,
+}
+
+/// A frame (or garbage) being discarded line by line.
+#[derive(Debug)]
+struct Skip {
+    why: SkipWhy,
+    skipped: usize,
+    /// Length of the current line so far (CRs excluded), to spot blank lines.
+    line_len: usize,
+    /// The current line's last bytes, to spot a glued `--END COMMAND--`.
+    tail: [u8; END_COMMAND.len()],
+    /// Until `--END COMMAND--` (legacy Follows) rather than a blank line.
+    follows: bool,
+}
+
+#[derive(Debug)]
+enum SkipWhy {
+    TooLarge {
+        limit: usize,
+        response: bool,
+        action_id: Option<Bytes>,
+    },
+    Garbage,
+}
+
+impl Decoder {
+    /// A decoder whose frames may be at most `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        Decoder {
+            buf: BytesMut::with_capacity(16 << 10),
+            max_frame,
+            max_response: max_frame,
+            banner_seen: false,
+            partial: Partial::default(),
+            skip: None,
+        }
+    }
+
+    /// A decoder for a stream with no banner (client bytes, mid-stream captures).
+    pub fn without_banner(max_frame: usize) -> Self {
+        Decoder {
+            banner_seen: true,
+            ..Decoder::new(max_frame)
+        }
+    }
+
+    /// Sets the limit for frames that start with `Response:` (never below
+    /// `max_frame`). The connection raises it while a Command awaits output.
+    pub fn set_response_limit(&mut self, limit: usize) {
+        self.max_response = limit.max(self.max_frame);
+    }
+
+    /// Appends bytes received from the server.
+    pub fn push(&mut self, data: &[u8]) {
+        // While skipping, `next_frame` discards these as it passes them.
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes received but not yet returned as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next complete frame, an error for bytes that were skipped, or
+    /// `None` when more bytes are needed.
+    pub fn next_frame(&mut self) -> Option<Result<Frame, DecodeError>> {
+        loop {
+            if self.skip.is_some() {
+                return self.skip_bytes().map(Err);
+            }
+            if self.partial.kind == Kind::Unknown && self.partial.line == 0 {
+                self.drop_blank_lines();
+                if !self.banner_seen {
+                    return self.banner();
+                }
+            }
+            match self.parse() {
+                Step::Frame(frame) => return Some(Ok(frame)),
+                Step::NeedMore => return None,
+                Step::Skip => continue,
+            }
+        }
+    }
+
+    /// Removes blank lines between frames (stray `\r\n` from error paths).
+    fn drop_blank_lines(&mut self) {
+        let mut at = 0;
+        while at < self.buf.len() {
+            match self.buf[at] {
+                b'\r' | b'\n' => at += 1,
+                _ => break,
+            }
+        }
+        // A lone trailing `\r` may start a `\r\n`; dropping it is harmless either way.
+        let _ = self.buf.split_to(at);
+    }
+
+    fn banner(&mut self) -> Option<Result<Frame, DecodeError>> {
+        let Some(nl) = memchr::memchr(b'\n', &self.buf) else {
+            if self.buf.len() > self.max_frame {
+                self.banner_seen = true;
+                self.start_skip(SkipWhy::Garbage, false);
+                return self.next_frame();
+            }
+            return None;
+        };
+        let line = trim_cr(&self.buf[..nl]);
+        if memchr::memchr(b':', line).is_some() {
+            // No banner: the stream starts with a frame.
+            self.banner_seen = true;
+            return self.next_frame();
+        }
+        self.banner_seen = true;
+        let len = line.len();
+        let mut line = self.buf.split_to(nl + 1).freeze();
+        line.truncate(len);
+        Some(Ok(Frame::Banner(line)))
+    }
+
+    fn limit(&self) -> usize {
+        match self.partial.kind {
+            Kind::Response | Kind::Follows | Kind::Unknown => self.max_response,
+            Kind::Event | Kind::Other => self.max_frame,
+        }
+    }
+
+    fn parse(&mut self) -> Step {
+        loop {
+            let start = self.partial.line;
+            let Some(off) = memchr::memchr(b'\n', &self.buf[start..]) else {
+                if self.buf.len() > self.limit() {
+                    self.too_large();
+                    return Step::Skip;
+                }
+                return Step::NeedMore;
+            };
+            let nl = start + off;
+            if nl + 1 > self.limit() {
+                self.too_large();
+                return Step::Skip;
+            }
+            self.partial.line = nl + 1;
+            let end = trimmed_end(&self.buf, start, nl);
+
+            if self.partial.kind == Kind::Follows {
+                if let Some(frame) = self.follows_line(start, end) {
+                    return Step::Frame(frame);
+                }
+                continue;
+            }
+            if end == start {
+                return Step::Frame(self.finish(start, None));
+            }
+            let line = &self.buf[start..end];
+            let field = match memchr::memchr(b':', line) {
+                Some(colon) => {
+                    let mut value = start + colon + 1;
+                    // One space after the colon belongs to the syntax; more are
+                    // the value's own (Command output keeps its indentation).
+                    if value < end && self.buf[value] == b' ' {
+                        value += 1;
+                    }
+                    Field::new(start..start + colon, value..end)
+                }
+                None if self.partial.kind == Kind::Unknown => {
+                    // A frame must open with `Key: Value`: this is garbage.
+                    self.partial = Partial::default();
+                    self.start_skip(SkipWhy::Garbage, false);
+                    return Step::Skip;
+                }
+                None => Field::new(start..start, start..end),
+            };
+            if self.partial.kind == Kind::Unknown {
+                self.partial.kind = self.kind_of(field);
+            }
+            self.partial.fields.push(field);
+        }
+    }
+
+    fn kind_of(&self, field: Field) -> Kind {
+        let name = &self.buf[field.name.0 as usize..field.name.1 as usize];
+        let value = &self.buf[field.value.0 as usize..field.value.1 as usize];
+        if name.eq_ignore_ascii_case(b"Response") {
+            if value.eq_ignore_ascii_case(b"Follows") {
+                Kind::Follows
+            } else {
+                Kind::Response
+            }
+        } else if name.eq_ignore_ascii_case(b"Event") {
+            Kind::Event
+        } else {
+            Kind::Other
+        }
+    }
+
+    /// One line of a legacy Follows frame: a header (`Privilege`, `ActionID`)
+    /// before the body, a body line, or the line carrying `--END COMMAND--`.
+    fn follows_line(&mut self, start: usize, end: usize) -> Option<Frame> {
+        let line = &self.buf[start..end];
+        if line.ends_with(END_COMMAND) {
+            let body_start = self.partial.body.unwrap_or(start);
+            return Some(self.finish(start, Some(body_start..end - END_COMMAND.len())));
+        }
+        if self.partial.body.is_none() {
+            if let Some(colon) = memchr::memchr(b':', line) {
+                let name = &line[..colon];
+                if name.eq_ignore_ascii_case(b"Privilege") || name.eq_ignore_ascii_case(b"ActionID")
+                {
+                    let mut value = start + colon + 1;
+                    if value < end && self.buf[value] == b' ' {
+                        value += 1;
+                    }
+                    self.partial
+                        .fields
+                        .push(Field::new(start..start + colon, value..end));
+                    return None;
+                }
+            }
+            self.partial.body = Some(start);
+        }
+        None
+    }
+
+    /// Cuts the frame (up to the current line end) out of the buffer.
+    fn finish(&mut self, headers_end: usize, body: Option<std::ops::Range<usize>>) -> Frame {
+        let partial = std::mem::take(&mut self.partial);
+        let frame = self.buf.split_to(partial.line).freeze();
+        let follows = body.map(|b| frame.slice(b));
+        let headers = Headers::from_parts(frame.slice(..headers_end), partial.fields);
+        let message = Message::new(headers, follows);
+        match partial.kind {
+            Kind::Response | Kind::Follows => Frame::Response(Response::new(message)),
+            Kind::Event => Frame::Event(Event::new(message)),
+            Kind::Unknown | Kind::Other => Frame::Other(message),
+        }
+    }
+
+    fn too_large(&mut self) {
+        let partial = std::mem::take(&mut self.partial);
+        let action_id = partial
+            .fields
+            .iter()
+            .find(|f| {
+                self.buf[f.name.0 as usize..f.name.1 as usize].eq_ignore_ascii_case(b"ActionID")
+            })
+            .map(|f| Bytes::copy_from_slice(&self.buf[f.value.0 as usize..f.value.1 as usize]));
+        let why = SkipWhy::TooLarge {
+            limit: self.limit_of(partial.kind),
+            response: matches!(partial.kind, Kind::Response | Kind::Follows),
+            action_id,
+        };
+        self.start_skip(why, partial.kind == Kind::Follows);
+    }
+
+    fn limit_of(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Response | Kind::Follows | Kind::Unknown => self.max_response,
+            Kind::Event | Kind::Other => self.max_frame,
+        }
+    }
+
+    /// Starts discarding the frame at the head of the buffer. Scanning restarts
+    /// at its first byte; memory is released as lines are passed.
+    fn start_skip(&mut self, why: SkipWhy, follows: bool) {
+        self.skip = Some(Skip {
+            why,
+            skipped: 0,
+            line_len: 0,
+            tail: [0; END_COMMAND.len()],
+            follows,
+        });
+    }
+
+    /// Discards buffered bytes of a skipped frame; at its end, reports it.
+    fn skip_bytes(&mut self) -> Option<DecodeError> {
+        let skip = self
+            .skip
+            .as_mut()
+            .expect("skip_bytes runs only while skipping");
+        let mut at = 0;
+        let mut done = false;
+        while at < self.buf.len() {
+            let Some(off) = memchr::memchr(b'\n', &self.buf[at..]) else {
+                skip.note_bytes(&self.buf[at..]);
+                at = self.buf.len();
+                break;
+            };
+            skip.note_bytes(&self.buf[at..at + off]);
+            at += off + 1;
+            let blank = skip.line_len == 0;
+            let end_marker = skip.tail == *END_COMMAND;
+            skip.line_len = 0;
+            skip.tail = [0; END_COMMAND.len()];
+            if (skip.follows && end_marker) || (!skip.follows && blank) {
+                done = true;
+                break;
+            }
+        }
+        skip.skipped += at;
+        let _ = self.buf.split_to(at);
+        if !done {
+            return None;
+        }
+        let skip = self.skip.take().expect("still skipping");
+        Some(match skip.why {
+            SkipWhy::Garbage => DecodeError::Garbage {
+                skipped: skip.skipped,
+            },
+            SkipWhy::TooLarge {
+                limit,
+                response,
+                action_id,
+            } => DecodeError::FrameTooLarge {
+                size: skip.skipped,
+                limit,
+                response,
+                action_id,
+            },
+        })
+    }
+}
+
+impl Skip {
+    /// Accounts for bytes of the current line (without its `\n`).
+    fn note_bytes(&mut self, bytes: &[u8]) {
+        let content = trim_cr_all(bytes);
+        // CRs only count when followed by more content on the same line.
+        if bytes.len() != content.len() && !content.is_empty() {
+            self.line_len += bytes.len();
+        } else {
+            self.line_len += content.len();
+        }
+        for &b in bytes.iter().filter(|&&b| b != b'\r') {
+            self.tail.copy_within(1.., 0);
+            self.tail[END_COMMAND.len() - 1] = b;
+        }
+    }
+}
+
+enum Step {
+    Frame(Frame),
+    NeedMore,
+    Skip,
+}
+
+/// End of the line content: `nl` minus any `\r`s before it, not before `start`.
+fn trimmed_end(buf: &[u8], start: usize, nl: usize) -> usize {
+    let mut end = nl;
+    while end > start && buf[end - 1] == b'\r' {
+        end -= 1;
+    }
+    end
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn trim_cr_all(mut line: &[u8]) -> &[u8] {
+    while let Some(rest) = line.strip_suffix(b"\r") {
+        line = rest;
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BANNER: &[u8] = b"Asterisk Call Manager/11.0.0\r\n";
+
+    /// Everything the decoder yields for `input` fed in `chunk`-byte pieces,
+    /// rendered as comparable strings.
+    fn decode(input: &[u8], chunk: usize, max: usize) -> Vec<String> {
+        let mut d = Decoder::new(max);
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk.max(1)) {
+            d.push(piece);
+            while let Some(item) = d.next_frame() {
+                out.push(render(item));
+            }
+        }
+        out
+    }
+
+    fn render(item: Result<Frame, DecodeError>) -> String {
+        match item {
+            Ok(Frame::Banner(b)) => format!("banner {}", String::from_utf8_lossy(&b)),
+            Ok(Frame::Response(r)) => format!("response {}", fields(&r)),
+            Ok(Frame::Event(e)) => format!("event {}", fields(&e)),
+            Ok(Frame::Other(m)) => format!("other {}", fields(&m)),
+            Err(e) => format!("error {e:?}"),
+        }
+    }
+
+    fn fields(m: &Message) -> String {
+        let mut s = String::new();
+        for (n, v) in m.headers().iter() {
+            s += &format!(
+                "[{}={}]",
+                String::from_utf8_lossy(n),
+                String::from_utf8_lossy(v)
+            );
+        }
+        if let Some(text) = m.follows_text() {
+            s += &format!("<follows {:?}>", String::from_utf8_lossy(text));
+        }
+        s
+    }
+
+    /// Asserts that every chunk size gives the same frames as the whole input.
+    fn same_at_every_split(input: &[u8], max: usize) -> Vec<String> {
+        let whole = decode(input, input.len(), max);
+        for chunk in 1..=input.len().min(64) {
+            assert_eq!(decode(input, chunk, max), whole, "chunk size {chunk}");
+        }
+        // Two pieces, split at every byte.
+        for cut in 0..=input.len() {
+            let mut d = Decoder::new(max);
+            let mut out = Vec::new();
+            for piece in [&input[..cut], &input[cut..]] {
+                d.push(piece);
+                while let Some(item) = d.next_frame() {
+                    out.push(render(item));
+                }
+            }
+            assert_eq!(out, whole, "split at {cut}");
+        }
+        whole
+    }
+
+    #[test]
+    fn banner_then_response_and_event() {
+        let mut input = BANNER.to_vec();
+        input.extend_from_slice(b"Response: Success\r\nActionID: a-1\r\nMessage: Pong\r\n\r\n");
+        input.extend_from_slice(b"Event: Hangup\r\nCause-txt: Normal Clearing\r\n\r\n");
+        let out = same_at_every_split(&input, 1 << 16);
+        assert_eq!(
+            out,
+            vec![
+                "banner Asterisk Call Manager/11.0.0",
+                "response [Response=Success][ActionID=a-1][Message=Pong]",
+                "event [Event=Hangup][Cause-txt=Normal Clearing]",
+            ]
+        );
+    }
+
+    #[test]
+    fn bare_lf_stray_blank_lines_and_odd_headers() {
+        let input = b"Asterisk Call Manager/2.8.0\n\
+            Response: Error\nMessage: Missing action in request\n\r\n\r\n\
+            \r\n\n\
+            Event: X\r\nKey:value\r\nEmpty:\r\nEmpty2: \r\nColon: a: b=c\r\nno colon line\r\nTrail: x  \r\n\r\n";
+        let out = same_at_every_split(input, 1 << 16);
+        assert_eq!(
+            out,
+            vec![
+                "banner Asterisk Call Manager/2.8.0",
+                "response [Response=Error][Message=Missing action in request]",
+                "event [Event=X][Key=value][Empty=][Empty2=][Colon=a: b=c][=no colon line][Trail=x  ]",
+            ]
+        );
+    }
+
+    #[test]
+    fn legacy_follows_with_blank_lines_colons_and_glued_end() {
+        let input = b"Asterisk Call Manager/1.1\r\n\
+            Response: Follows\r\nPrivilege: Command\r\nActionID: c-1\r\n\
+            Channel: state\nline two\n\nafter blank\n--END COMMAND--\r\n\r\n\
+            Response: Follows\r\nPrivilege: Command\r\nglued last line--END COMMAND--\r\n\r\n\
+            Response: Follows\r\nPrivilege: Command\r\n--END COMMAND--\r\n\r\n\
+            Event: After\r\n\r\n";
+        let out = same_at_every_split(input, 1 << 16);
+        assert_eq!(
+            out,
+            vec![
+                "banner Asterisk Call Manager/1.1",
+                "response [Response=Follows][Privilege=Command][ActionID=c-1]<follows \"Channel: state\\nline two\\n\\nafter blank\\n\">",
+                "response [Response=Follows][Privilege=Command]<follows \"glued last line\">",
+                "response [Response=Follows][Privilege=Command]<follows \"\">",
+                "event [Event=After]",
+            ]
+        );
+    }
+
+    #[test]
+    fn oversized_frame_is_skipped_and_the_next_one_works() {
+        let max = 64 << 10;
+        let mut input = BANNER.to_vec();
+        input.extend_from_slice(b"Event: Big\r\nActionID: big-1\r\n");
+        for _ in 0..2000 {
+            input.extend_from_slice(b"Filler: 0123456789012345678901234567890123456789\r\n");
+        }
+        input.extend_from_slice(b"\r\nResponse: Success\r\nActionID: ok-1\r\n\r\n");
+        let big_len =
+            input.len() - BANNER.len() - b"Response: Success\r\nActionID: ok-1\r\n\r\n".len();
+        for chunk in [1, 7, 4096, input.len()] {
+            let out = decode(&input, chunk, max);
+            assert_eq!(out.len(), 3, "chunk {chunk}: {out:?}");
+            assert_eq!(
+                out[1],
+                format!(
+                    "error FrameTooLarge {{ size: {big_len}, limit: {max}, response: false, action_id: Some(b\"big-1\") }}"
+                ),
+                "chunk {chunk}"
+            );
+            assert_eq!(out[2], "response [Response=Success][ActionID=ok-1]");
+        }
+    }
+
+    #[test]
+    fn oversized_line_without_newline_keeps_memory_bounded() {
+        let max = 64 << 10;
+        let mut d = Decoder::new(max);
+        d.push(BANNER);
+        assert!(matches!(d.next_frame(), Some(Ok(Frame::Banner(_)))));
+        d.push(b"Event: Flood\r\nData: ");
+        let block = vec![b'x'; 8192];
+        for _ in 0..1000 {
+            d.push(&block);
+            assert!(d.next_frame().is_none());
+            assert!(
+                d.buffered() <= max + block.len(),
+                "buffered {}",
+                d.buffered()
+            );
+        }
+        d.push(b"\r\n\r\nEvent: Next\r\n\r\n");
+        assert!(matches!(
+            d.next_frame(),
+            Some(Err(DecodeError::FrameTooLarge {
+                response: false,
+                ..
+            }))
+        ));
+        assert!(matches!(d.next_frame(), Some(Ok(Frame::Event(e))) if e.is("Next")));
+    }
+
+    #[test]
+    fn oversized_legacy_follows_skips_to_end_command() {
+        let max = 64 << 10;
+        let mut input = BANNER.to_vec();
+        input.extend_from_slice(b"Response: Follows\r\nPrivilege: Command\r\nActionID: c-9\r\n");
+        for _ in 0..6000 {
+            input.extend_from_slice(b"output line\n\n");
+        }
+        input.extend_from_slice(b"--END COMMAND--\r\n\r\nResponse: Success\r\n\r\n");
+        for chunk in [3, 1000, input.len()] {
+            let out = decode(&input, chunk, max);
+            assert!(
+                out[1].contains("response: true") && out[1].contains("c-9"),
+                "{out:?}"
+            );
+            assert_eq!(out[2], "response [Response=Success]");
+            assert_eq!(out.len(), 3);
+        }
+    }
+
+    #[test]
+    fn response_limit_admits_large_command_output() {
+        let max = 64 << 10;
+        let mut input = b"Response: Success\r\nActionID: c-1\r\n".to_vec();
+        for _ in 0..10_000 {
+            input.extend_from_slice(b"Output: some command output line\r\n");
+        }
+        input.extend_from_slice(b"\r\n");
+        let mut d = Decoder::without_banner(max);
+        d.set_response_limit(16 << 20);
+        d.push(&input);
+        let Some(Ok(Frame::Response(r))) = d.next_frame() else {
+            panic!("expected a response")
+        };
+        assert_eq!(r.output_lines().count(), 10_000);
+        // The same frame as an event is over the limit.
+        let mut d = Decoder::without_banner(max);
+        d.push(b"Event: X\r\n");
+        d.push(&input[b"Response: Success\r\n".len()..]);
+        assert!(matches!(
+            d.next_frame(),
+            Some(Err(DecodeError::FrameTooLarge { .. }))
+        ));
+    }
+
+    #[test]
+    fn garbage_resynchronises_at_next_blank_line() {
+        let input = b"Asterisk Call Manager/11.0.0\r\n\
+            \x00\x01garbage without colon\r\nmore: junk\r\n\r\n\
+            Event: Ok\r\n\r\n";
+        let out = same_at_every_split(input, 1 << 16);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert_eq!(out[1], "error Garbage { skipped: 39 }");
+        assert_eq!(out[2], "event [Event=Ok]");
+    }
+
+    #[test]
+    fn stream_without_banner_starts_with_a_frame() {
+        let out = decode(b"Action: Login\r\nUsername: u\r\n\r\n", 5, 1 << 16);
+        assert_eq!(out, vec!["other [Action=Login][Username=u]"]);
+    }
+
+    #[test]
+    fn frames_share_one_buffer_without_copies() {
+        let mut d = Decoder::without_banner(1 << 16);
+        d.push(b"Event: A\r\nX: 1\r\n\r\n");
+        let Some(Ok(Frame::Event(e))) = d.next_frame() else {
+            panic!()
+        };
+        let raw = e.headers().raw().clone();
+        let value = e.headers().get_bytes("X").expect("X");
+        assert_eq!(&value[..], b"1");
+        let range = raw.as_ptr() as usize..raw.as_ptr() as usize + raw.len();
+        assert!(
+            range.contains(&(value.as_ptr() as usize)),
+            "value is a slice of the frame"
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! Views over decoded frames: the banner, responses, events.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Deref;
+
+use bytes::Bytes;
+
+use crate::headers::Headers;
+
+/// One frame from the server, as the decoder found it.
+#[derive(Clone, Debug)]
+pub enum Frame {
+    /// The first line, `Asterisk Call Manager/<version>`, without its line end.
+    Banner(Bytes),
+    /// A frame whose first header is `Response:`.
+    Response(Response),
+    /// A frame whose first header is `Event:`.
+    Event(Event),
+    /// Any other frame (for instance an `Action:` when decoding client bytes).
+    Other(Message),
+}
+
+/// A decoded frame: ordered headers, plus the raw output text of a legacy
+/// `Response: Follows` frame.
+#[derive(Clone)]
+pub struct Message {
+    headers: Headers,
+    follows: Option<Bytes>,
+}
+
+impl Message {
+    pub(crate) fn new(headers: Headers, follows: Option<Bytes>) -> Self {
+        Message { headers, follows }
+    }
+
+    /// Builds a message from `(name, value)` pairs (tests, simulators, FFI).
+    pub fn from_pairs<'a, I>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (&'a str, &'a [u8])>,
+    {
+        Message::new(Headers::from_pairs(pairs), None)
+    }
+
+    /// The headers in wire order.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The first value of `name` (ASCII-case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.headers.get(name)
+    }
+
+    /// The first value of `name` as text (lossy UTF-8).
+    pub fn get_str(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.headers.get_str(name)
+    }
+
+    /// The `ActionID` header, if any.
+    pub fn action_id(&self) -> Option<&[u8]> {
+        self.get("ActionID")
+    }
+
+    /// The `Message` header as text, if any.
+    pub fn message(&self) -> Option<Cow<'_, str>> {
+        self.get_str("Message")
+    }
+
+    /// The raw text between the headers and `--END COMMAND--` of a legacy
+    /// (Asterisk <= 13) `Response: Follows` frame.
+    pub fn follows_text(&self) -> Option<&Bytes> {
+        self.follows.as_ref()
+    }
+
+    /// Command output lines: the legacy Follows text split on line ends, or
+    /// else every `Output:` header (Asterisk >= 14).
+    pub fn output_lines(&self) -> Box<dyn Iterator<Item = &[u8]> + '_> {
+        match &self.follows {
+            Some(text) => Box::new(split_lines(text)),
+            None => Box::new(self.headers.get_all("Output")),
+        }
+    }
+
+    /// The first header's name, which decides the kind (`Response`, `Event`, ...).
+    pub fn first_name(&self) -> &[u8] {
+        self.headers.iter().next().map(|(n, _)| n).unwrap_or(b"")
+    }
+}
+
+/// Splits legacy output on `\n`, dropping a `\r` before it; a final empty
+/// piece (text ending in a line end) is not a line.
+pub(crate) fn split_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    let mut parts = body.split(|&b| b == b'\n');
+    if text.is_empty() {
+        parts.next();
+    }
+    parts.map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Message");
+        s.field("headers", &self.headers);
+        if let Some(text) = &self.follows {
+            s.field("follows_bytes", &text.len());
+        }
+        s.finish()
+    }
+}
+
+/// The status word of a `Response:` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// `Success`.
+    Success,
+    /// `Error`: the `Message` header says why.
+    Error,
+    /// `Goodbye`, the answer to `Logoff`; the server closes next.
+    Goodbye,
+    /// `Follows`, legacy Command output.
+    Follows,
+    /// Anything else, kept verbatim.
+    Other(String),
+}
+
+impl Status {
+    fn parse(word: &[u8]) -> Status {
+        let is = |w: &str| word.eq_ignore_ascii_case(w.as_bytes());
+        if is("Success") {
+            Status::Success
+        } else if is("Error") {
+            Status::Error
+        } else if is("Goodbye") {
+            Status::Goodbye
+        } else if is("Follows") {
+            Status::Follows
+        } else {
+            Status::Other(String::from_utf8_lossy(word).into_owned())
+        }
+    }
+}
+
+/// A frame that starts with `Response:`.
+#[derive(Clone)]
+pub struct Response(Message);
+
+impl Response {
+    pub(crate) fn new(message: Message) -> Self {
+        Response(message)
+    }
+
+    /// The `Response` header's status.
+    pub fn status(&self) -> Status {
+        Status::parse(self.0.get("Response").unwrap_or(b""))
+    }
+
+    /// Whether the status is `Error`.
+    pub fn is_error(&self) -> bool {
+        self.status() == Status::Error
+    }
+
+    /// Whether this response opens an event list (`EventList: start`, any case).
+    pub fn starts_list(&self) -> bool {
+        self.get("EventList")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"start"))
+    }
+
+    /// The message underneath.
+    pub fn into_message(self) -> Message {
+        self.0
+    }
+}
+
+impl Deref for Response {
+    type Target = Message;
+    fn deref(&self) -> &Message {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Response").field(&self.0.headers).finish()
+    }
+}
+
+/// A frame that starts with `Event:`.
+#[derive(Clone)]
+pub struct Event(Message);
+
+impl Event {
+    pub(crate) fn new(message: Message) -> Self {
+        Event(message)
+    }
+
+    /// Builds an event from `(name, value)` pairs; the first should be `Event`.
+    pub fn from_pairs<'a, I>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (&'a str, &'a [u8])>,
+    {
+        Event(Message::from_pairs(pairs))
+    }
+
+    /// The event's name (`Newchannel`, `Hangup`, ...).
+    pub fn name(&self) -> &[u8] {
+        self.0.get("Event").unwrap_or(b"")
+    }
+
+    /// The event's name as text (lossy UTF-8).
+    pub fn name_str(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(self.name())
+    }
+
+    /// Whether the name equals `name`, ASCII-case-insensitively.
+    pub fn is(&self, name: &str) -> bool {
+        self.name().eq_ignore_ascii_case(name.as_bytes())
+    }
+
+    /// Whether this event closes an event list: `EventList: Complete`, or
+    /// (servers before 13.2) a name ending in `Complete`.
+    pub fn completes_list(&self) -> bool {
+        if let Some(v) = self.get("EventList") {
+            if v.eq_ignore_ascii_case(b"complete") {
+                return true;
+            }
+        }
+        let name = self.name();
+        name.len() >= 8 && name[name.len() - 8..].eq_ignore_ascii_case(b"Complete")
+    }
+
+    /// The message underneath.
+    pub fn into_message(self) -> Message {
+        self.0
+    }
+}
+
+impl Deref for Event {
+    type Target = Message;
+    fn deref(&self) -> &Message {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Event").field(&self.0.headers).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_and_list_markers() {
+        let r = Response::new(Message::from_pairs([
+            ("Response", &b"success"[..]),
+            ("EventList", b"Start"),
+        ]));
+        assert_eq!(r.status(), Status::Success);
+        assert!(r.starts_list());
+        let done = Event::from_pairs([("Event", &b"StatusComplete"[..]), ("Items", b"0")]);
+        assert!(done.completes_list(), "legacy name-only completion");
+        let item = Event::from_pairs([("Event", &b"Status"[..])]);
+        assert!(!item.completes_list());
+        let explicit = Event::from_pairs([("Event", &b"X"[..]), ("EventList", b"complete")]);
+        assert!(explicit.completes_list());
+    }
+
+    #[test]
+    fn legacy_output_lines_keep_blank_lines_and_colons() {
+        let m = Message::new(
+            Headers::default(),
+            Some(Bytes::from_static(b"a: b\n\nlast\r\n")),
+        );
+        let lines: Vec<_> = m.output_lines().collect();
+        assert_eq!(lines, vec![&b"a: b"[..], b"", b"last"]);
+        let empty = Message::new(Headers::default(), Some(Bytes::new()));
+        assert_eq!(empty.output_lines().count(), 0);
+    }
+
+    #[test]
+    fn modern_output_lines_are_output_headers() {
+        let m = Message::from_pairs([
+            ("Response", &b"Success"[..]),
+            ("Output", b"  indented"),
+            ("Output", b""),
+        ]);
+        let lines: Vec<_> = m.output_lines().collect();
+        assert_eq!(lines, vec![&b"  indented"[..], b""]);
+    }
+}

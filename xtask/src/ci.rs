@@ -1,0 +1,82 @@
+//! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
+//!
+//! 1. `cargo fmt --all -- --check`
+//! 2. `cargo clippy --workspace --all-targets -- -D warnings`
+//! 3. `cargo test --workspace`
+//! 4. the fuzz smoke (`cargo xtask fuzz-smoke` with its default budget)
+//! 5. `cargo deny check`, when cargo-deny is installed (without advisories when
+//!    the advisory database cannot be fetched)
+//!
+//! Each step prints a `==> step` header and, when it ends, its duration.
+
+use std::time::{Duration, Instant};
+
+use crate::{cargo, exec, fuzz_smoke, succeeds, Result};
+
+/// Runs the steps in order and fails with the name of the first one that fails.
+pub(crate) fn run() -> Result<()> {
+    let started = Instant::now();
+    step("fmt", || {
+        exec(&mut cargo(["fmt", "--all", "--", "--check"]))
+    })?;
+    step("clippy", || {
+        exec(&mut cargo([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step("test", || exec(&mut cargo(["test", "--workspace"])))?;
+    step("fuzz-smoke", || {
+        fuzz_smoke::run(fuzz_smoke::DEFAULT_SECONDS)
+    })?;
+    step("deny", deny)?;
+    println!("==> ci passed in {}", seconds(started.elapsed()));
+    Ok(())
+}
+
+/// Prints the header, runs `body`, prints how long it took, and names the step on failure.
+fn step(name: &str, body: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("==> {name}");
+    let started = Instant::now();
+    let outcome = body();
+    let took = seconds(started.elapsed());
+    match outcome {
+        Ok(()) => {
+            println!("==> {name}: ok in {took}");
+            Ok(())
+        }
+        Err(message) => {
+            println!("==> {name}: FAILED after {took}");
+            Err(format!("ci step `{name}` failed: {message}"))
+        }
+    }
+}
+
+/// `cargo deny check` if cargo-deny is installed, else a note that it was skipped.
+///
+/// The advisories check needs the RustSec database from github.com; where that
+/// cannot be fetched (CI may reach only crates.io), the other checks still run and
+/// a warning says that advisories were not checked.
+fn deny() -> Result<()> {
+    if !succeeds(&mut cargo(["deny", "--version"])) {
+        println!("cargo-deny not installed: skipped (cargo install --locked cargo-deny)");
+        return Ok(());
+    }
+    if succeeds(&mut cargo(["deny", "fetch", "db"])) {
+        return exec(&mut cargo(["deny", "check"]));
+    }
+    println!(
+        "warning: the RustSec advisory database could not be fetched \
+         (`cargo deny fetch db` shows why): advisories not checked"
+    );
+    exec(&mut cargo(["deny", "check", "bans", "licenses", "sources"]))
+}
+
+/// A duration as seconds with one decimal: `12.3s`.
+fn seconds(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
