@@ -550,10 +550,7 @@ impl Connection {
         }
         match response.status() {
             Status::Error => {
-                let message = response
-                    .message()
-                    .map(|m| m.into_owned())
-                    .unwrap_or_default();
+                let message = error_message(&response);
                 return self.finish(id, Err(ActionError::Server { message }), now);
             }
             Status::Goodbye => self.set_state(ConnState::LoggingOff),
@@ -854,6 +851,20 @@ impl Connection {
         log!(info, self, "-", ?reason, "session closed");
         self.set_state(ConnState::Closed(reason));
     }
+}
+
+/// The server's `Message`, followed by any output lines (a failed `Command`
+/// says why only in its output: `No such command ...`).
+fn error_message(response: &Response) -> String {
+    let mut message = response
+        .message()
+        .map(|m| m.into_owned())
+        .unwrap_or_default();
+    for line in response.output_lines() {
+        message.push_str(if message.is_empty() { "" } else { "\n" });
+        message.push_str(&String::from_utf8_lossy(line));
+    }
+    message
 }
 
 fn new_list(response: Response) -> Phase {
