@@ -422,7 +422,7 @@ fn async_originate_without_outcome_times_out_never_succeeds() {
         .map(str::to_owned)
         .collect();
     let banner_end = pieces[0].find("\r\n").expect("banner") + 2;
-    r.feed(&pieces[0][..banner_end].to_owned(), &mut rng);
+    r.feed(&pieces[0][..banner_end], &mut rng);
     for (i, piece) in pieces.iter().enumerate() {
         r.collect_sent();
         if r.conn.is_ready() && id.is_none() {

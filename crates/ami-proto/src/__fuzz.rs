@@ -141,13 +141,12 @@ pub fn connection(policy: u8, ops: &[Op]) {
                 now += Duration::from_millis(*ms as u64 * 16);
                 conn.handle_timeout(now);
             }
-            Op::Send(kind) => match conn.send(action(*kind), now) {
-                Ok(id) => {
+            Op::Send(kind) => {
+                if let Ok(id) = conn.send(action(*kind), now) {
                     assert!(!matches!(kind, Kind::Injection), "injection accepted");
                     open.push(id);
                 }
-                Err(_) => {}
-            },
+            }
             Op::Cancel(n) => {
                 if let Some(id) = pick(&open, *n).cloned() {
                     assert!(conn.cancel(&id, now));

@@ -901,3 +901,6 @@ fn command_lines(response: &Response) -> Vec<bytes::Bytes> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

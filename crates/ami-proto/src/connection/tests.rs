@@ -1,0 +1,593 @@
+//! Whole sessions in memory with virtual time: a scripted server, a
+//! `Connection`, and `now` moved by hand.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::config::AuthMethod;
+
+const BANNER: &[u8] = b"Asterisk Call Manager/11.0.0\r\n";
+
+struct Session {
+    conn: Connection,
+    now: Instant,
+    outputs: Vec<Output>,
+}
+
+impl Session {
+    fn new(config: Config) -> Session {
+        let now = Instant::now();
+        Session {
+            conn: Connection::new(config, now).expect("valid config"),
+            now,
+            outputs: Vec::new(),
+        }
+    }
+
+    fn config() -> Config {
+        let mut c = Config::new("pbx-test", "admin", "hunter2");
+        c.auth = AuthMethod::Plain;
+        c.heartbeat_interval = None;
+        c
+    }
+
+    /// A logged-in session.
+    fn ready(config: Config) -> Session {
+        let mut s = Session::new(config);
+        s.input(BANNER);
+        let login = s.sent_ids();
+        s.input(format!("Response: Success\r\nActionID: {}\r\n\r\n", login[0]).as_bytes());
+        assert!(s.conn.is_ready(), "{:?}", s.conn.state());
+        s.outputs.clear();
+        s
+    }
+
+    fn input(&mut self, bytes: &[u8]) {
+        self.conn.handle_input(bytes, self.now);
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.conn.poll_output() {
+            self.outputs.push(out);
+        }
+    }
+
+    fn wait(&mut self, d: Duration) {
+        self.now += d;
+        self.conn.handle_timeout(self.now);
+        self.drain();
+    }
+
+    /// Everything written so far, taken from the write buffer.
+    fn sent(&mut self) -> String {
+        let Some(bytes) = self.conn.poll_transmit() else {
+            return String::new();
+        };
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        self.conn.advance(text.len());
+        text
+    }
+
+    fn sent_ids(&mut self) -> Vec<String> {
+        self.sent()
+            .lines()
+            .filter_map(|l| l.strip_prefix("ActionID: ").map(str::to_owned))
+            .collect()
+    }
+
+    fn send(&mut self, action: Action) -> ActionId {
+        let id = self.conn.send(action, self.now).expect("accepted");
+        self.sent();
+        id
+    }
+
+    fn completions(&self, id: &ActionId) -> Vec<&Result<Completion, ActionError>> {
+        self.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Completion { id: got, result } if got == id => Some(result),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn only(&self, id: &ActionId) -> &Result<Completion, ActionError> {
+        let all = self.completions(id);
+        assert_eq!(all.len(), 1, "completions of {id}: {all:?}");
+        all[0]
+    }
+
+    fn err(&self, id: &ActionId) -> &ActionError {
+        match self.only(id) {
+            Err(e) => e,
+            Ok(c) => panic!("{id} succeeded: {c:?}"),
+        }
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(e) => Some(e.name_str().into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn closed_with(&self) -> Option<&CloseReason> {
+        self.outputs.iter().find_map(|o| match o {
+            Output::State(ConnState::Closed(r)) => Some(r),
+            _ => None,
+        })
+    }
+}
+
+fn success(id: &ActionId) -> String {
+    format!("Response: Success\r\nActionID: {id}\r\n\r\n")
+}
+
+#[test]
+fn nothing_is_sent_before_the_banner() {
+    let mut s = Session::new(Session::config());
+    assert!(s.conn.poll_transmit().is_none());
+    s.input(b"Asterisk Call Manager/11.0.0\r");
+    assert!(
+        s.conn.poll_transmit().is_none(),
+        "banner line not complete yet"
+    );
+    s.input(b"\n");
+    assert!(s.sent().starts_with("Action: Login\r\n"));
+}
+
+#[test]
+fn sends_before_login_are_refused() {
+    let mut s = Session::new(Session::config());
+    let err = s.conn.send(Action::ping(), s.now).unwrap_err();
+    assert!(matches!(err, SendError::NotReady { .. }));
+}
+
+#[test]
+fn login_timeout_closes_with_a_login_error() {
+    let mut s = Session::new(Session::config());
+    s.wait(Duration::from_secs(9));
+    assert!(!s.conn.is_closed());
+    s.wait(Duration::from_secs(2));
+    assert_eq!(
+        s.closed_with(),
+        Some(&CloseReason::LoginFailed(LoginError::Timeout))
+    );
+    assert_eq!(
+        s.conn.poll_timeout(),
+        None,
+        "a closed session has no deadline"
+    );
+}
+
+#[test]
+fn authentication_failure_is_a_distinct_error() {
+    let mut s = Session::new(Session::config());
+    s.input(BANNER);
+    let id = s.sent_ids().remove(0);
+    s.input(
+        format!("Response: Error\r\nActionID: {id}\r\nMessage: Authentication failed\r\n\r\n")
+            .as_bytes(),
+    );
+    assert!(matches!(
+        s.closed_with(),
+        Some(CloseReason::LoginFailed(LoginError::AuthenticationFailed(
+            _
+        )))
+    ));
+}
+
+#[test]
+fn missing_responses_on_close_are_connection_lost_exactly_once() {
+    let mut s = Session::ready(Session::config());
+    let ids: Vec<_> = (0..5).map(|_| s.send(Action::ping())).collect();
+    s.input(success(&ids[0]).as_bytes());
+    s.conn.handle_closed(s.now);
+    s.drain();
+    assert!(matches!(s.only(&ids[0]), Ok(Completion::Response(_))));
+    for id in &ids[1..] {
+        assert_eq!(s.err(id), &(ActionError::ConnectionLost));
+    }
+    assert_eq!(s.closed_with(), Some(&CloseReason::Lost));
+    // Nothing more, ever.
+    s.conn.handle_closed(s.now);
+    s.wait(Duration::from_secs(60));
+    assert_eq!(
+        s.outputs.len(),
+        5 + 1,
+        "five completions and one state change"
+    );
+}
+
+#[test]
+fn timeout_then_late_response_is_absorbed_not_given_to_the_next_action() {
+    let mut s = Session::ready(Session::config());
+    let slow = s.send(Action::ping().with_timeout(Duration::from_secs(1)));
+    s.wait(Duration::from_millis(1001));
+    assert_eq!(
+        s.err(&slow),
+        &(ActionError::Timeout(Duration::from_secs(1)))
+    );
+    let next = s.send(Action::ping());
+    // The late answer to `slow`, without an ActionID, then `next`'s answer.
+    s.input(b"Response: Success\r\nPing: Pong\r\n\r\n");
+    assert!(
+        s.completions(&next).is_empty(),
+        "late response went to the next action"
+    );
+    s.input(success(&next).as_bytes());
+    assert!(s.only(&next).is_ok());
+    assert_eq!(s.completions(&slow).len(), 1);
+    assert_eq!(s.conn.stats().desyncs, 0);
+}
+
+#[test]
+fn response_without_action_id_goes_to_the_oldest_waiting_action() {
+    let mut s = Session::ready(Session::config());
+    let a = s.send(Action::ping());
+    let b = s.send(Action::ping());
+    s.input(b"Response: Error\r\nMessage: Permission denied\r\n\r\n");
+    assert_eq!(
+        s.err(&a),
+        &(ActionError::Server {
+            message: "Permission denied".into()
+        })
+    );
+    assert!(s.completions(&b).is_empty());
+}
+
+#[test]
+fn unknown_action_ids_are_ordinary_events_and_counted_desyncs_for_responses() {
+    let mut s = Session::ready(Session::config());
+    let a = s.send(Action::ping());
+    s.input(b"Event: OriginateResponse\r\nActionID: other-client-1\r\nResponse: Success\r\n\r\n");
+    assert_eq!(s.events(), vec!["OriginateResponse"]);
+    s.input(b"Response: Success\r\nActionID: not-ours\r\n\r\n");
+    assert_eq!(s.conn.stats().desyncs, 1);
+    assert!(
+        s.completions(&a).is_empty(),
+        "a foreign response is not ours"
+    );
+}
+
+#[test]
+fn a_skipped_response_fails_with_desync() {
+    let mut s = Session::ready(Session::config());
+    let a = s.send(Action::ping());
+    let b = s.send(Action::ping());
+    s.input(success(&b).as_bytes());
+    assert!(matches!(s.only(&a), Err(ActionError::Desync(_))));
+    assert!(s.only(&b).is_ok());
+}
+
+#[test]
+fn oversized_response_fails_its_action_and_the_session_goes_on() {
+    let mut config = Session::config();
+    config.max_frame = 64 << 10;
+    let mut s = Session::ready(config);
+    let big = s.send(Action::ping());
+    let next = s.send(Action::ping());
+    let mut frame = format!("Response: Success\r\nActionID: {big}\r\n").into_bytes();
+    for _ in 0..3000 {
+        frame.extend_from_slice(b"Filler: 0123456789012345678901234567890\r\n");
+    }
+    frame.extend_from_slice(b"\r\n");
+    for chunk in frame.chunks(4096) {
+        s.input(chunk);
+    }
+    assert_eq!(
+        s.err(&big),
+        &(ActionError::FrameTooLarge { limit: 64 << 10 })
+    );
+    s.input(success(&next).as_bytes());
+    assert!(s.only(&next).is_ok());
+    assert!(s.conn.is_ready());
+    assert_eq!(s.conn.stats().oversized_frames, 1);
+}
+
+#[test]
+fn command_output_may_exceed_the_frame_limit_up_to_its_own() {
+    let mut config = Session::config();
+    config.max_frame = 64 << 10;
+    config.max_command_output = 16 << 20;
+    let mut s = Session::ready(config);
+    let cmd = s.send(Action::command("core show help"));
+    let mut frame =
+        format!("Response: Success\r\nActionID: {cmd}\r\nMessage: Command output follows\r\n")
+            .into_bytes();
+    for i in 0..100_000 {
+        frame.extend_from_slice(format!("Output: line {i}\r\n").as_bytes());
+    }
+    frame.extend_from_slice(b"\r\n");
+    s.input(&frame);
+    let Ok(Completion::Command { lines, .. }) = s.only(&cmd) else {
+        panic!("{:?}", s.only(&cmd))
+    };
+    assert_eq!(lines.len(), 100_000);
+    assert_eq!(&lines[99_999][..], b"line 99999");
+}
+
+#[test]
+fn legacy_follows_output_completes_a_command() {
+    let mut s = Session::ready(Session::config());
+    let cmd = s.send(Action::command("core show channels"));
+    s.input(
+        format!(
+            "Response: Follows\r\nPrivilege: Command\r\nActionID: {cmd}\r\n\
+             Channel  Location\n\n1 active channel\n--END COMMAND--\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let Ok(Completion::Command { lines, .. }) = s.only(&cmd) else {
+        panic!("{:?}", s.only(&cmd))
+    };
+    let lines: Vec<&[u8]> = lines.iter().map(|l| &l[..]).collect();
+    assert_eq!(
+        lines,
+        vec![&b"Channel  Location"[..], b"", b"1 active channel"]
+    );
+}
+
+#[test]
+fn drop_oldest_queue_counts_drops_and_never_drops_responses() {
+    let mut config = Session::config();
+    config.event_queue = 100;
+    let mut s = Session::ready(config);
+    let ping = s.send(Action::ping());
+    let mut flood = Vec::new();
+    for i in 0..1000 {
+        flood.extend_from_slice(format!("Event: Newexten\r\nSeq: {i}\r\n\r\n").as_bytes());
+    }
+    flood.extend_from_slice(success(&ping).as_bytes());
+    // Nobody drains while the flood arrives.
+    s.conn.handle_input(&flood, s.now);
+    assert_eq!(s.conn.stats().events_dropped_full, 900);
+    s.drain();
+    assert!(s.only(&ping).is_ok());
+    let events = s.events();
+    assert_eq!(events.len(), 100);
+    let last = s.outputs.iter().rev().find_map(|o| match o {
+        Output::Event(e) => Some(e.get_str("Seq").expect("Seq").into_owned()),
+        _ => None,
+    });
+    assert_eq!(last.as_deref(), Some("999"), "the newest events are kept");
+}
+
+#[test]
+fn backpressure_stops_decoding_and_loses_nothing() {
+    let mut config = Session::config();
+    config.event_queue = 10;
+    config.queue_policy = QueuePolicy::Backpressure;
+    let mut s = Session::ready(config);
+    let ping = s.send(Action::ping());
+    let mut flood = Vec::new();
+    for i in 0..50 {
+        flood.extend_from_slice(format!("Event: Newexten\r\nSeq: {i}\r\n\r\n").as_bytes());
+    }
+    flood.extend_from_slice(success(&ping).as_bytes());
+    s.conn.handle_input(&flood, s.now);
+    assert!(
+        !s.conn.wants_read(),
+        "a full queue asks the adapter to stop reading"
+    );
+    s.drain();
+    assert!(s.conn.wants_read());
+    let seqs: Vec<String> = s
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e.get_str("Seq").expect("Seq").into_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs, (0..50).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert!(s.only(&ping).is_ok());
+    assert_eq!(s.conn.stats().events_dropped_full, 0);
+}
+
+#[test]
+fn refused_actions_queue_nothing() {
+    let mut config = Session::config();
+    config.max_write_buffer = 128 << 10;
+    config.max_pending = 3;
+    let mut s = Session::ready(config);
+    let err = s
+        .conn
+        .send(Action::ping().header("X", "a\r\nAction: Originate"), s.now)
+        .unwrap_err();
+    assert!(matches!(err, SendError::LineBreak { .. }));
+    assert!(s.conn.poll_transmit().is_none());
+    // Fill the write buffer: the server is not reading.
+    let big = "x".repeat(1000);
+    let mut accepted = 0;
+    let full = loop {
+        let mut action = Action::new("UserEvent").header("UserEvent", "Fill");
+        for i in 0..100 {
+            action = action.header(format!("H{i}"), big.as_str());
+        }
+        match s.conn.send(action, s.now) {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 10, "the buffer never filled");
+    };
+    assert!(
+        matches!(full, SendError::WriteBufferFull { .. }),
+        "{full:?}"
+    );
+    assert!(s.conn.stats().write_buffered <= 128 << 10);
+    assert_eq!(accepted, 1);
+    // The socket takes everything; now the pending bound (3) is what refuses.
+    s.sent();
+    s.send(Action::ping());
+    s.send(Action::ping());
+    let err = s.conn.send(Action::ping(), s.now).unwrap_err();
+    assert_eq!(err, SendError::TooManyPending { max: 3 });
+    assert!(s.conn.poll_transmit().is_none());
+}
+
+#[test]
+fn heartbeat_detects_silence_and_recovers_after_a_pong() {
+    let mut config = Session::config();
+    config.heartbeat_interval = Some(Duration::from_secs(15));
+    config.action_timeout = Duration::from_secs(5);
+    let mut s = Session::ready(config);
+    s.wait(Duration::from_secs(15));
+    let ping = s.sent_ids();
+    assert_eq!(ping.len(), 1, "idle ping sent");
+    s.input(
+        format!(
+            "Response: Success\r\nActionID: {}\r\nPing: Pong\r\n\r\n",
+            ping[0]
+        )
+        .as_bytes(),
+    );
+    assert!(
+        s.completions(&ActionId::from_bytes(ping[0].clone().into()))
+            .is_empty(),
+        "internal pings are not reported"
+    );
+    assert!(s.closed_with().is_none());
+    // Now the server goes silent.
+    let user = s.send(Action::ping().with_timeout(Duration::from_secs(600)));
+    s.wait(Duration::from_secs(15));
+    assert_eq!(s.sent_ids().len(), 1);
+    s.wait(Duration::from_secs(5));
+    assert!(s
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::State(ConnState::Degraded { misses: 1 }))));
+    for _ in 0..4 {
+        s.wait(Duration::from_secs(5));
+        s.sent();
+    }
+    assert_eq!(s.closed_with(), Some(&CloseReason::HeartbeatTimeout));
+    assert_eq!(s.err(&user), &(ActionError::ConnectionLost));
+}
+
+#[test]
+fn degraded_link_returns_to_ready_on_pong() {
+    let mut config = Session::config();
+    config.heartbeat_interval = Some(Duration::from_secs(15));
+    config.action_timeout = Duration::from_secs(5);
+    let mut s = Session::ready(config);
+    s.wait(Duration::from_secs(15));
+    s.sent();
+    s.wait(Duration::from_secs(5));
+    assert!(matches!(s.conn.state(), ConnState::Degraded { misses: 1 }));
+    let ping = s.sent_ids();
+    assert_eq!(ping.len(), 1, "a new ping goes out at once");
+    s.input(format!("Response: Success\r\nActionID: {}\r\n\r\n", ping[0]).as_bytes());
+    assert_eq!(s.conn.state(), &ConnState::Ready);
+}
+
+#[test]
+fn list_over_its_item_bound_fails_and_the_next_action_works() {
+    let mut config = Session::config();
+    config.max_list_items = 5;
+    let mut s = Session::ready(config);
+    let list = s.send(Action::core_show_channels());
+    let next = s.send(Action::ping());
+    let mut bytes = format!("Response: Success\r\nActionID: {list}\r\nEventList: start\r\n\r\n");
+    for _ in 0..10 {
+        bytes += &format!("Event: CoreShowChannel\r\nActionID: {list}\r\n\r\n");
+    }
+    bytes += &format!("Event: CoreShowChannelsComplete\r\nActionID: {list}\r\nEventList: Complete\r\nListItems: 10\r\n\r\n");
+    bytes += &success(&next);
+    s.input(bytes.as_bytes());
+    assert!(matches!(
+        s.only(&list),
+        Err(ActionError::FrameTooLarge { .. })
+    ));
+    assert!(s.only(&next).is_ok());
+    assert!(
+        s.events().is_empty(),
+        "the list's items never leak as events"
+    );
+}
+
+#[test]
+fn cancel_completes_once_and_absorbs_the_late_list() {
+    let mut s = Session::ready(Session::config());
+    let list = s.send(Action::core_show_channels());
+    assert!(s.conn.cancel(&list, s.now));
+    assert!(!s.conn.cancel(&list, s.now), "cancelled once");
+    s.drain();
+    assert_eq!(s.err(&list), &(ActionError::Cancelled));
+    let mut bytes = format!("Response: Success\r\nActionID: {list}\r\nEventList: start\r\n\r\n");
+    bytes += &format!("Event: CoreShowChannel\r\nActionID: {list}\r\n\r\n");
+    bytes += &format!(
+        "Event: CoreShowChannelsComplete\r\nActionID: {list}\r\nEventList: Complete\r\n\r\n"
+    );
+    s.input(bytes.as_bytes());
+    assert_eq!(s.completions(&list).len(), 1);
+    assert!(s.events().is_empty());
+}
+
+#[test]
+fn originate_outcome_may_overtake_its_acknowledgement() {
+    let mut s = Session::ready(Session::config());
+    let o = s.send(Action::originate(
+        crate::Originate::new("Local/1@test")
+            .application("Wait", "1")
+            .async_(true),
+    ));
+    s.input(
+        format!(
+            "Event: OriginateResponse\r\nActionID: {o}\r\nResponse: Failure\r\nReason: 5\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(s.completions(&o).is_empty());
+    s.input(success(&o).as_bytes());
+    let Ok(Completion::Originate(outcome)) = s.only(&o) else {
+        panic!("{:?}", s.only(&o))
+    };
+    assert!(!outcome.is_success());
+    assert_eq!(outcome.reason(), Some(5));
+}
+
+#[test]
+fn logoff_ends_the_session_as_logged_off() {
+    let mut s = Session::ready(Session::config());
+    let bye = s.conn.logoff(s.now).expect("logoff");
+    s.sent();
+    assert_eq!(s.conn.state(), &ConnState::LoggingOff);
+    assert!(matches!(
+        s.conn.send(Action::ping(), s.now),
+        Err(SendError::NotReady { .. })
+    ));
+    s.input(
+        format!(
+            "Response: Goodbye\r\nActionID: {bye}\r\nMessage: Thanks for all the fish.\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(s.only(&bye).is_ok());
+    s.conn.handle_closed(s.now);
+    s.drain();
+    assert_eq!(s.closed_with(), Some(&CloseReason::LoggedOff));
+}
+
+#[test]
+fn garbage_between_frames_is_counted_and_skipped() {
+    let mut s = Session::ready(Session::config());
+    let ping = s.send(Action::ping());
+    s.input(b"\x00\x00binary junk\r\n\r\n");
+    s.input(success(&ping).as_bytes());
+    assert!(s.only(&ping).is_ok());
+    assert_eq!(s.conn.stats().garbage, 1);
+}
+
+#[test]
+fn debug_output_never_shows_the_secret() {
+    let s = Session::ready(Session::config());
+    let shown = format!("{:?} {:?}", s.conn, s.conn.config());
+    assert!(!shown.contains("hunter2"), "{shown}");
+    let login = Action::login("admin", &"hunter2".into(), "on");
+    assert!(!format!("{login:?}").contains("hunter2"));
+}
