@@ -33,6 +33,8 @@ pub(crate) enum Phase {
     /// Sent; no response yet. An `OriginateResponse` that overtakes the
     /// response is kept here.
     AwaitResponse { early_outcome: Option<Event> },
+    /// The response has just been matched; the connection decides the rest.
+    Answered { early_outcome: Option<Event> },
     /// Collecting an event list.
     List {
         response: Response,
@@ -151,6 +153,12 @@ impl Table {
             }
         }
         let id = self.fifo.pop_front().expect("position is within the FIFO");
+        if let Some(p) = self.map.get_mut(&id) {
+            if let Phase::AwaitResponse { early_outcome } = &mut p.phase {
+                let early_outcome = early_outcome.take();
+                p.phase = Phase::Answered { early_outcome };
+            }
+        }
         ResponseMatch::Found { id, skipped }
     }
 
@@ -280,6 +288,19 @@ mod tests {
             }
         );
         assert_eq!(t.len(), 1, "a's tombstone is gone");
+    }
+
+    #[test]
+    fn answered_actions_leave_no_tombstone() {
+        let now = Instant::now();
+        let mut t = table(&["a"], now);
+        assert!(matches!(
+            t.match_response(Some(b"a")),
+            ResponseMatch::Found { .. }
+        ));
+        t.complete(&id("a"), now);
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.live(), 0);
     }
 
     #[test]

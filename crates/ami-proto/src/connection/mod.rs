@@ -521,7 +521,7 @@ impl Connection {
             return;
         };
         let early = match &mut pending.phase {
-            Phase::AwaitResponse { early_outcome } => early_outcome.take(),
+            Phase::Answered { early_outcome } => early_outcome.take(),
             _ => None,
         };
         let (owner, strategy) = (pending.owner, pending.strategy);

@@ -591,3 +591,16 @@ fn debug_output_never_shows_the_secret() {
     let login = Action::login("admin", &"hunter2".into(), "on");
     assert!(!format!("{login:?}").contains("hunter2"));
 }
+
+#[test]
+fn answered_actions_free_their_pending_slot() {
+    let mut config = Session::config();
+    config.max_pending = 2;
+    let mut s = Session::ready(config);
+    for _ in 0..100 {
+        let id = s.send(Action::ping());
+        s.input(success(&id).as_bytes());
+        assert!(s.only(&id).is_ok());
+    }
+    assert_eq!(s.conn.stats().pending, 0);
+}
