@@ -289,7 +289,7 @@ impl Connection {
         self.now = now;
         let logoff = action.name().eq_ignore_ascii_case("Logoff");
         let id = self.enqueue(&action, Owner::User, now)?;
-        log!(debug, self, id, action = ?action, "action queued");
+        log!(debug, self, id, action = ?action.redacted(&self.config.redaction), "action queued");
         if logoff {
             self.set_state(ConnState::LoggingOff);
         }

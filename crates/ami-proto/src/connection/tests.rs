@@ -604,3 +604,59 @@ fn answered_actions_free_their_pending_slot() {
     }
     assert_eq!(s.conn.stats().pending, 0);
 }
+
+/// Records every tracing event as `name=value` text.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.0 += &format!("{}={:?} ", field.name(), value);
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        self.0.lock().expect("not poisoned").push(fields.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn every_log_event_has_server_action_id_and_queue_depth_and_no_secret() {
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.clone(), || {
+        let mut config = Session::config();
+        config.redaction = config.redaction.clone().with_exact("X-Pin");
+        let mut s = Session::ready(config);
+        let cmd = s.send(Action::command("database put auth password hunter2"));
+        s.send(Action::new("UserEvent").header("X-Pin", "hunter2"));
+        s.input(b"\x00garbage\r\n\r\n");
+        s.input(b"Response: Success\r\nActionID: nobody\r\n\r\n");
+        s.wait(Duration::from_secs(11));
+        assert!(matches!(s.only(&cmd), Err(ActionError::Timeout(_))));
+        s.conn.handle_closed(s.now);
+    });
+    let lines = capture.0.lock().expect("not poisoned").clone();
+    assert!(lines.len() >= 6, "{lines:#?}");
+    for line in &lines {
+        for field in ["server=", "action_id=", "queue_depth="] {
+            assert!(line.contains(field), "{field} missing in {line}");
+        }
+        assert!(!line.contains("hunter2"), "secret logged: {line}");
+    }
+    assert!(lines.iter().any(|l| l.contains("action queued")));
+}
