@@ -22,6 +22,9 @@ use crate::message::{Event, Frame, Message, Response};
 
 const END_COMMAND: &[u8] = b"--END COMMAND--";
 
+/// Growth step of the receive buffer.
+const READ_CHUNK: usize = 64 << 10;
+
 /// Turns a byte stream from an AMI server into [`Frame`]s.
 ///
 /// Feed bytes with [`Decoder::push`], then call [`Decoder::next_frame`] until
@@ -99,7 +102,7 @@ impl Decoder {
     /// A decoder whose frames may be at most `max_frame` bytes.
     pub fn new(max_frame: usize) -> Self {
         Decoder {
-            buf: BytesMut::with_capacity(16 << 10),
+            buf: BytesMut::new(),
             max_frame,
             max_response: max_frame,
             banner_seen: false,
@@ -124,6 +127,11 @@ impl Decoder {
 
     /// Appends bytes received from the server.
     pub fn push(&mut self, data: &[u8]) {
+        // Room for a whole read at a time: frames handed out keep their
+        // chunk alive, so a fresh chunk is cheaper than many small growths.
+        if self.buf.capacity() - self.buf.len() < data.len() {
+            self.buf.reserve(data.len().max(READ_CHUNK));
+        }
         // While skipping, `next_frame` discards these as it passes them.
         self.buf.extend_from_slice(data);
     }
@@ -190,13 +198,86 @@ impl Decoder {
     }
 
     fn limit(&self) -> usize {
-        match self.partial.kind {
-            Kind::Response | Kind::Follows | Kind::Unknown => self.max_response,
-            Kind::Event | Kind::Other => self.max_frame,
+        self.limit_of(self.partial.kind)
+    }
+
+    /// Parses lines of the frame at the head of the buffer, from where the
+    /// last call stopped. The hot loop: one `memchr` pass over the buffered
+    /// bytes, one short scan per line for the colon.
+    fn parse(&mut self) -> Step {
+        if self.partial.kind == Kind::Follows {
+            return self.parse_follows();
+        }
+        let mut fields = std::mem::take(&mut self.partial.fields);
+        let mut kind = self.partial.kind;
+        let from = self.partial.line;
+        let mut next = from;
+        let mut stop = Stop::NeedMore;
+        let buf = &self.buf[..];
+        for off in memchr::memchr_iter(b'\n', &buf[from..]) {
+            let nl = from + off;
+            if nl + 1 > self.limit_of(kind) {
+                stop = Stop::TooLarge;
+                break;
+            }
+            let start = next;
+            next = nl + 1;
+            let end = trimmed_end(buf, start, nl);
+            if end == start {
+                stop = Stop::Blank(start);
+                break;
+            }
+            let field = match buf[start..end].iter().position(|&b| b == b':') {
+                Some(colon) => {
+                    let mut value = start + colon + 1;
+                    // One space after the colon belongs to the syntax; more are
+                    // the value's own (Command output keeps its indentation).
+                    if value < end && buf[value] == b' ' {
+                        value += 1;
+                    }
+                    Field::new(start..start + colon, value..end)
+                }
+                // A frame must open with `Key: Value`: this is garbage.
+                None if kind == Kind::Unknown => {
+                    stop = Stop::Garbage;
+                    break;
+                }
+                None => Field::new(start..start, start..end),
+            };
+            fields.push(field);
+            if kind == Kind::Unknown {
+                kind = kind_of(buf, field);
+                if kind == Kind::Follows {
+                    stop = Stop::Follows;
+                    break;
+                }
+            }
+        }
+        self.partial.fields = fields;
+        self.partial.kind = kind;
+        self.partial.line = next;
+        match stop {
+            Stop::NeedMore if self.buf.len() > self.limit_of(kind) => {
+                self.too_large();
+                Step::Skip
+            }
+            Stop::NeedMore => Step::NeedMore,
+            Stop::Blank(headers_end) => Step::Frame(self.finish(headers_end, None)),
+            Stop::TooLarge => {
+                self.too_large();
+                Step::Skip
+            }
+            Stop::Garbage => {
+                self.partial = Partial::default();
+                self.start_skip(SkipWhy::Garbage, false);
+                Step::Skip
+            }
+            Stop::Follows => self.parse_follows(),
         }
     }
 
-    fn parse(&mut self) -> Step {
+    /// The lines of a legacy Follows frame, to `--END COMMAND--`.
+    fn parse_follows(&mut self) -> Step {
         loop {
             let start = self.partial.line;
             let Some(off) = memchr::memchr(b'\n', &self.buf[start..]) else {
@@ -213,55 +294,9 @@ impl Decoder {
             }
             self.partial.line = nl + 1;
             let end = trimmed_end(&self.buf, start, nl);
-
-            if self.partial.kind == Kind::Follows {
-                if let Some(frame) = self.follows_line(start, end) {
-                    return Step::Frame(frame);
-                }
-                continue;
+            if let Some(frame) = self.follows_line(start, end) {
+                return Step::Frame(frame);
             }
-            if end == start {
-                return Step::Frame(self.finish(start, None));
-            }
-            let line = &self.buf[start..end];
-            let field = match memchr::memchr(b':', line) {
-                Some(colon) => {
-                    let mut value = start + colon + 1;
-                    // One space after the colon belongs to the syntax; more are
-                    // the value's own (Command output keeps its indentation).
-                    if value < end && self.buf[value] == b' ' {
-                        value += 1;
-                    }
-                    Field::new(start..start + colon, value..end)
-                }
-                None if self.partial.kind == Kind::Unknown => {
-                    // A frame must open with `Key: Value`: this is garbage.
-                    self.partial = Partial::default();
-                    self.start_skip(SkipWhy::Garbage, false);
-                    return Step::Skip;
-                }
-                None => Field::new(start..start, start..end),
-            };
-            if self.partial.kind == Kind::Unknown {
-                self.partial.kind = self.kind_of(field);
-            }
-            self.partial.fields.push(field);
-        }
-    }
-
-    fn kind_of(&self, field: Field) -> Kind {
-        let name = &self.buf[field.name.0 as usize..field.name.1 as usize];
-        let value = &self.buf[field.value.0 as usize..field.value.1 as usize];
-        if name.eq_ignore_ascii_case(b"Response") {
-            if value.eq_ignore_ascii_case(b"Follows") {
-                Kind::Follows
-            } else {
-                Kind::Response
-            }
-        } else if name.eq_ignore_ascii_case(b"Event") {
-            Kind::Event
-        } else {
-            Kind::Other
         }
     }
 
@@ -295,10 +330,14 @@ impl Decoder {
 
     /// Cuts the frame (up to the current line end) out of the buffer.
     fn finish(&mut self, headers_end: usize, body: Option<std::ops::Range<usize>>) -> Frame {
-        let partial = std::mem::take(&mut self.partial);
+        let mut partial = std::mem::take(&mut self.partial);
+        // One exact-size allocation per frame; the scratch vector is reused.
+        let fields = partial.fields.to_vec();
+        partial.fields.clear();
+        self.partial.fields = partial.fields;
         let frame = self.buf.split_to(partial.line).freeze();
         let follows = body.map(|b| frame.slice(b));
-        let headers = Headers::from_parts(frame.slice(..headers_end), partial.fields);
+        let headers = Headers::from_parts(frame.slice(..headers_end), fields);
         let message = Message::new(headers, follows);
         match partial.kind {
             Kind::Response | Kind::Follows => Frame::Response(Response::new(message)),
@@ -413,6 +452,33 @@ enum Step {
     Frame(Frame),
     NeedMore,
     Skip,
+}
+
+/// Why the line loop of [`Decoder::parse`] stopped.
+enum Stop {
+    NeedMore,
+    /// The blank line ending the frame starts here.
+    Blank(usize),
+    TooLarge,
+    Garbage,
+    Follows,
+}
+
+/// A frame's kind, from its first header.
+fn kind_of(buf: &[u8], field: Field) -> Kind {
+    let name = &buf[field.name.0 as usize..field.name.1 as usize];
+    let value = &buf[field.value.0 as usize..field.value.1 as usize];
+    if name.eq_ignore_ascii_case(b"Response") {
+        if value.eq_ignore_ascii_case(b"Follows") {
+            Kind::Follows
+        } else {
+            Kind::Response
+        }
+    } else if name.eq_ignore_ascii_case(b"Event") {
+        Kind::Event
+    } else {
+        Kind::Other
+    }
 }
 
 /// End of the line content: `nl` minus any `\r`s before it, not before `start`.
