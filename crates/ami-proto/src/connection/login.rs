@@ -25,6 +25,14 @@ pub(crate) enum Next {
     Failed(LoginError),
 }
 
+/// Whether the first line is an AMI greeting (`Asterisk Call Manager/11.0.0`,
+/// or a proxy's `... Call Manager ...`), not another protocol on the port.
+pub(crate) fn is_ami_banner(line: &[u8]) -> bool {
+    let needle = b"call manager";
+    line.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 /// The first action after the banner.
 pub(crate) fn after_banner(config: &Config) -> Next {
     match config.auth {

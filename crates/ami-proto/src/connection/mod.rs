@@ -381,6 +381,17 @@ impl Connection {
     }
 
     fn on_frame(&mut self, frame: Frame, now: Instant) {
+        if self.login == Step::AwaitBanner && !matches!(frame, Frame::Banner(_)) {
+            // Something speaks, but not AMI: a wrong port or protocol.
+            let first = match &frame {
+                Frame::Response(m) => m.first_name().to_vec(),
+                Frame::Event(m) => m.first_name().to_vec(),
+                Frame::Other(m) => m.first_name().to_vec(),
+                Frame::Banner(_) => unreachable!("excluded above"),
+            };
+            let err = LoginError::BadBanner(String::from_utf8_lossy(&first).into_owned());
+            return self.fail_login(err, now);
+        }
         match frame {
             Frame::Banner(banner) => self.on_banner(&banner, now),
             Frame::Response(response) => {
@@ -406,6 +417,10 @@ impl Connection {
             return;
         }
         log!(debug, self, "-", banner = %String::from_utf8_lossy(banner), "banner");
+        if !login::is_ami_banner(banner) {
+            let err = LoginError::BadBanner(String::from_utf8_lossy(banner).into_owned());
+            return self.fail_login(err, now);
+        }
         let next = login::after_banner(&self.config);
         self.login_next(next, now);
     }

@@ -660,3 +660,28 @@ fn every_log_event_has_server_action_id_and_queue_depth_and_no_secret() {
     }
     assert!(lines.iter().any(|l| l.contains("action queued")));
 }
+
+#[test]
+fn a_server_that_is_not_ami_fails_the_login_at_once() {
+    for greeting in [
+        &b"HTTP/1.1 400 Bad Request\r\n"[..],
+        b"SSH-2.0-OpenSSH_9.2\r\n",
+        b"Response: Error\r\nMessage: x\r\n\r\n",
+    ] {
+        let mut s = Session::new(Session::config());
+        s.input(greeting);
+        assert!(
+            matches!(
+                s.closed_with(),
+                Some(CloseReason::LoginFailed(LoginError::BadBanner(_)))
+            ),
+            "{:?}: {:?}",
+            String::from_utf8_lossy(greeting),
+            s.outputs
+        );
+        assert!(
+            s.conn.poll_transmit().is_none(),
+            "no Login sent to a stranger"
+        );
+    }
+}
