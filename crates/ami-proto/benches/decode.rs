@@ -247,7 +247,13 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for a list; there are no tests here.
     }
-    let (bytes, frames) = flood(64 << 20);
+    // `AMI_BENCH_MB` shrinks the input (e.g. for callgrind); `AMI_BENCH_ONLY=decoder`
+    // stops after the decoder figures.
+    let mb = std::env::var("AMI_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(64);
+    let (bytes, frames) = flood(mb << 20);
     println!(
         "input: {} MiB, {} event frames ({} B mean)",
         bytes.len() >> 20,
@@ -269,6 +275,9 @@ fn main() {
         bytes.len() as f64 / decode_time.as_secs_f64() / 1e6
     );
 
+    if std::env::var("AMI_BENCH_ONLY").as_deref() == Ok("decoder") {
+        return;
+    }
     let before = ALLOCS.load(Ordering::Relaxed);
     let (event_time, events) = best(1, || connection_events(&bytes));
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
