@@ -186,7 +186,11 @@ fn missing_responses_on_close_are_connection_lost_exactly_once() {
     let mut s = Session::ready(Session::config());
     let ids: Vec<_> = (0..5).map(|_| s.send(Action::ping())).collect();
     s.input(success(&ids[0]).as_bytes());
+    // Bytes the old socket never took are never sent anywhere else.
+    s.conn.send(Action::ping(), s.now).expect("queued, never written");
+    assert!(s.conn.poll_transmit().is_some());
     s.conn.handle_closed(s.now);
+    assert!(s.conn.poll_transmit().is_none(), "a closed session transmits nothing");
     s.drain();
     assert!(matches!(s.only(&ids[0]), Ok(Completion::Response(_))));
     for id in &ids[1..] {
@@ -198,8 +202,8 @@ fn missing_responses_on_close_are_connection_lost_exactly_once() {
     s.wait(Duration::from_secs(60));
     assert_eq!(
         s.outputs.len(),
-        5 + 1,
-        "five completions and one state change"
+        6 + 1,
+        "six completions and one state change"
     );
 }
 
