@@ -108,7 +108,8 @@ pub struct Config {
     /// Longest generated ActionID (16 ..= 128).
     pub max_action_id: usize,
     /// Seed for the ActionID instance part and any jitter. Give each process
-    /// (and each connection) a different random value.
+    /// a different random value (the core cannot draw one), and each session
+    /// [`Config::session_seed`] of it, so ids never repeat across reconnects.
     pub seed: u64,
     /// What `Debug` prints and logs hide.
     pub redaction: RedactionPolicy,
@@ -144,6 +145,13 @@ impl Config {
             seed: 0,
             redaction: RedactionPolicy::default(),
         }
+    }
+
+    /// The seed for session number `session` of this configuration: distinct
+    /// per session, stable for a given `seed` (so tests reproduce).
+    pub fn session_seed(&self, session: u64) -> u64 {
+        let mut rng = crate::rng::Rng::new(self.seed ^ session.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        rng.next_u64()
     }
 
     /// Checks every limit, and the limits against each other.
@@ -238,6 +246,14 @@ mod tests {
         let mut c = Config::new("pbx1", "admin", "x");
         c.events = "on\r\nAction: Originate".into();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn session_seeds_differ_per_session_and_repeat_per_seed() {
+        let c = Config::new("pbx1", "admin", "x");
+        let seeds: std::collections::HashSet<u64> = (0..1000).map(|n| c.session_seed(n)).collect();
+        assert_eq!(seeds.len(), 1000);
+        assert_eq!(c.session_seed(7), c.clone().session_seed(7));
     }
 
     #[test]

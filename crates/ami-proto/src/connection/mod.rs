@@ -18,6 +18,7 @@ use crate::encode;
 use crate::error::{ActionError, ConfigError, DecodeError, LoginError, SendError};
 use crate::frame::Decoder;
 use crate::health::heartbeat::{Heartbeat, HeartbeatAction};
+use crate::health::reconnect::Failure;
 use crate::message::{Event, Frame, Response, Status};
 use crate::queue::{EventQueue, Push, QueuePolicy};
 use crate::stats::Stats;
@@ -69,6 +70,21 @@ pub enum CloseReason {
     HeartbeatTimeout,
     /// The server said `Goodbye` to our `Logoff`.
     LoggedOff,
+}
+
+impl CloseReason {
+    /// How the reconnect policy should count this end: `None` for a logoff
+    /// we asked for, [`Failure::AuthFailed`] for refused credentials (never
+    /// retried quickly), and so on.
+    pub fn failure(&self) -> Option<Failure> {
+        Some(match self {
+            CloseReason::LoginFailed(LoginError::AuthenticationFailed(_)) => Failure::AuthFailed,
+            CloseReason::LoginFailed(_) => Failure::Login,
+            CloseReason::Lost => Failure::Lost,
+            CloseReason::HeartbeatTimeout => Failure::Heartbeat,
+            CloseReason::LoggedOff => return None,
+        })
+    }
 }
 
 /// Something the connection has for its owner; see [`Connection::poll_output`].
@@ -123,6 +139,8 @@ pub struct Connection {
     heartbeat_ping: Option<ActionId>,
     timers: TimerTable,
     stats: Stats,
+    /// The server answered our `Logoff` with `Goodbye`.
+    goodbye: bool,
     /// The time of the latest input or command.
     now: Instant,
 }
@@ -173,6 +191,7 @@ impl Connection {
             heartbeat_ping: None,
             timers,
             stats: Stats::default(),
+            goodbye: false,
             now,
             config,
         })
@@ -197,6 +216,11 @@ impl Connection {
 
     /// Whether to read from the socket. False while a back-pressure event
     /// queue is full (drain events to resume) and once closed.
+    ///
+    /// A caller that must see a completion without draining events (a
+    /// blocking `send`) may read anyway: decoding then goes on once two
+    /// frames' worth of bytes are held back, and events that find the queue
+    /// full are dropped and counted, so memory stays bounded either way.
     pub fn wants_read(&self) -> bool {
         !self.is_closed() && !self.held_back()
     }
@@ -204,6 +228,11 @@ impl Connection {
     /// Whether there are bytes to write.
     pub fn wants_write(&self) -> bool {
         !self.tx.is_empty()
+    }
+
+    /// Events waiting in the queue.
+    pub fn queue_depth(&self) -> usize {
+        self.events.len()
     }
 
     /// The configuration in force.
@@ -266,7 +295,7 @@ impl Connection {
             return;
         }
         let reason = match self.state {
-            ConnState::LoggingOff => CloseReason::LoggedOff,
+            ConnState::LoggingOff if self.goodbye => CloseReason::LoggedOff,
             _ if self.login != Step::Done => CloseReason::LoginFailed(LoginError::ConnectionLost),
             _ => CloseReason::Lost,
         };
@@ -332,16 +361,30 @@ impl Connection {
     /// The next state change, completion or event. State changes and
     /// completions come before queued events; never dropped for them.
     pub fn poll_output(&mut self) -> Option<Output> {
-        if let Some(out) = self.outputs.pop_front() {
+        if let Some(out) = self.poll_completion() {
             return Some(out);
         }
+        self.poll_event().map(Output::Event)
+    }
+
+    /// The next state change or completion, leaving events queued (in the
+    /// connection's bounded queue, under its policy) for a later
+    /// [`poll_event`](Self::poll_event).
+    pub fn poll_completion(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The next queued event. Under [`QueuePolicy::Backpressure`] taking one
+    /// resumes decoding of bytes held back, which may produce completions:
+    /// poll those too.
+    pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop()?;
         if self.config.queue_policy == QueuePolicy::Backpressure && self.decoder.buffered() > 0 {
             // Room again: decode what back-pressure held back, as of the
             // latest input's time.
             self.process(self.now);
         }
-        Some(Output::Event(event))
+        Some(event)
     }
 
     /// The next instant [`handle_timeout`](Self::handle_timeout) is due, if any.
@@ -568,7 +611,10 @@ impl Connection {
                 let message = error_message(&response);
                 return self.finish(id, Err(ActionError::Server { message }), now);
             }
-            Status::Goodbye => self.set_state(ConnState::LoggingOff),
+            Status::Goodbye => {
+                self.goodbye = true;
+                self.set_state(ConnState::LoggingOff);
+            }
             _ => {}
         }
         let done = match strategy {

@@ -187,10 +187,15 @@ fn missing_responses_on_close_are_connection_lost_exactly_once() {
     let ids: Vec<_> = (0..5).map(|_| s.send(Action::ping())).collect();
     s.input(success(&ids[0]).as_bytes());
     // Bytes the old socket never took are never sent anywhere else.
-    s.conn.send(Action::ping(), s.now).expect("queued, never written");
+    s.conn
+        .send(Action::ping(), s.now)
+        .expect("queued, never written");
     assert!(s.conn.poll_transmit().is_some());
     s.conn.handle_closed(s.now);
-    assert!(s.conn.poll_transmit().is_none(), "a closed session transmits nothing");
+    assert!(
+        s.conn.poll_transmit().is_none(),
+        "a closed session transmits nothing"
+    );
     s.drain();
     assert!(matches!(s.only(&ids[0]), Ok(Completion::Response(_))));
     for id in &ids[1..] {
@@ -688,4 +693,39 @@ fn a_server_that_is_not_ami_fails_the_login_at_once() {
             "no Login sent to a stranger"
         );
     }
+}
+
+#[test]
+fn a_logoff_without_goodbye_is_a_lost_session() {
+    let mut s = Session::ready(Session::config());
+    s.conn.logoff(s.now).expect("logoff");
+    s.sent();
+    s.conn.handle_closed(s.now);
+    s.drain();
+    assert_eq!(s.closed_with(), Some(&CloseReason::Lost));
+    assert_eq!(CloseReason::Lost.failure(), Some(Failure::Lost));
+    assert_eq!(CloseReason::LoggedOff.failure(), None);
+    let auth = CloseReason::LoginFailed(LoginError::AuthenticationFailed(String::new()));
+    assert_eq!(auth.failure(), Some(Failure::AuthFailed));
+}
+
+#[test]
+fn completions_can_be_drained_while_events_stay_queued() {
+    let mut s = Session::ready(Session::config());
+    let ping = s.conn.send(Action::ping(), s.now).expect("send");
+    s.sent();
+    let mut bytes = String::from("Event: A\r\n\r\nEvent: B\r\n\r\n");
+    bytes += &success(&ping);
+    s.conn.handle_input(bytes.as_bytes(), s.now);
+    assert!(matches!(
+        s.conn.poll_completion(),
+        Some(Output::Completion { .. })
+    ));
+    assert!(s.conn.poll_completion().is_none());
+    assert_eq!(s.conn.queue_depth(), 2);
+    assert!(s.conn.poll_event().is_some_and(|e| e.is("A")));
+    assert!(s
+        .conn
+        .poll_output()
+        .is_some_and(|o| matches!(o, Output::Event(e) if e.is("B"))));
 }

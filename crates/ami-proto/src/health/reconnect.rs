@@ -106,14 +106,6 @@ impl ReconnectPolicy {
         if let BreakerState::Open { until } = self.breaker.state(now) {
             at = at.max(until);
         }
-        tracing::debug!(
-            ?failure,
-            failures = self.failures,
-            delay_ms = u64::try_from(at.saturating_duration_since(now).as_millis())
-                .unwrap_or(u64::MAX),
-            breaker = ?self.breaker.state(now),
-            "reconnect scheduled"
-        );
         self.next_attempt = Some(at);
         at
     }
@@ -123,9 +115,7 @@ impl ReconnectPolicy {
     /// Nothing is reset yet: a server that accepts connections but fails the
     /// login must keep backing off, so only [`on_ready`](Self::on_ready)
     /// resets the policy.
-    pub fn on_connected(&mut self) {
-        tracing::trace!(failures = self.failures, "connected; awaiting login");
-    }
+    pub fn on_connected(&mut self) {}
 
     /// Reports that the login succeeded and the session is healthy: the
     /// backoff starts over from its base, the breaker closes, and the
@@ -164,6 +154,17 @@ impl ReconnectPolicy {
     pub fn next_attempt(&self) -> Option<Instant> {
         self.next_attempt
     }
+
+    /// The earliest instant at or after `now` when [`may_attempt`](Self::may_attempt)
+    /// can say yes: the scheduled attempt, or the end of the breaker's
+    /// cooldown, whichever is later. Sleep until then instead of guessing.
+    pub fn next_allowed(&self, now: Instant) -> Instant {
+        let mut at = self.next_attempt.map_or(now, |a| a.max(now));
+        if let BreakerState::Open { until } = self.breaker.state(now) {
+            at = at.max(until);
+        }
+        at
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +172,27 @@ mod tests {
     use super::*;
 
     const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn next_allowed_is_when_may_attempt_says_yes() {
+        let now = Instant::now();
+        let mut p = ReconnectPolicy::with_seed(3);
+        assert_eq!(p.next_allowed(now), now);
+        let mut t = now;
+        for _ in 0..8 {
+            p.on_failure(t, Failure::Connect);
+            let at = p.next_allowed(t);
+            assert!(at >= t);
+            if at > t {
+                assert!(
+                    !p.may_attempt(at - Duration::from_nanos(1)),
+                    "too early at {at:?}"
+                );
+            }
+            assert!(p.may_attempt(at), "refused at its own next_allowed");
+            t = at;
+        }
+    }
     const CAP: Duration = Duration::from_secs(30);
     const COOLDOWN: Duration = Duration::from_secs(30);
 
