@@ -1,0 +1,569 @@
+//! `Client`: one AMI session on a blocking `std::net::TcpStream`.
+//!
+//! Every method blocks the calling thread, and every wait is bounded:
+//!
+//! | wait | bound |
+//! |---|---|
+//! | TCP connect | `connect_timeout`, per resolved address |
+//! | DNS | none of ours: `ToSocketAddrs` blocks as the system resolver does |
+//! | login (banner, challenge, login answer) | [`Config::login_timeout`] |
+//! | [`Client::send`] | the action's timeout ([`Config::action_timeout`] or [`Action::with_timeout`]) |
+//! | each socket write | [`Config::action_timeout`] (a server that stops reading ends the session) |
+//! | [`Client::next_event`] | its `timeout` argument |
+//! | [`Client::reconnect`] | the reconnect policy's delay, then the connect and login bounds |
+//! | [`Client::close`] | the smaller of [`Config::action_timeout`] and 5 s |
+//!
+//! The socket's read timeout is set from the core's next deadline
+//! (`poll_timeout`), so heartbeats, action timeouts and the login deadline
+//! fire while a call is blocked reading. Nothing runs between calls: a
+//! client left idle sends its heartbeat Ping at the start of the next call.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use ami_proto::{
+    Action, ActionError, CloseReason, Completion, Config, ConfigError, ConnState, Connection,
+    Event, Failure, LoginError, Output, ReconnectPolicy, SendError, Stats,
+};
+
+use crate::session::{failure_of, flush, session_seed, unpopped_completions, Flush};
+
+/// Size of the read buffer: one read takes at most this much.
+const READ_CHUNK: usize = 64 << 10;
+
+/// The longest [`Client::close`] waits for `Goodbye`.
+const CLOSE_BOUND: Duration = Duration::from_secs(5);
+
+/// Why [`Client::connect`] or [`Client::reconnect`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The configuration is invalid; fix it (nothing was attempted).
+    Config(ConfigError),
+    /// The address did not resolve, or resolved to nothing.
+    Resolve(io::Error),
+    /// No resolved address accepted the TCP connection within the timeout;
+    /// this is the last address's error.
+    Connect(io::Error),
+    /// Connected, but the login did not succeed. `AuthenticationFailed`
+    /// will fail again with the same credentials.
+    Login(LoginError),
+    /// The reconnect policy's circuit breaker refuses attempts for now;
+    /// try again later.
+    CircuitOpen,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Config(e) => write!(f, "invalid configuration: {e}"),
+            ConnectError::Resolve(e) => write!(f, "address did not resolve: {e}"),
+            ConnectError::Connect(e) => write!(f, "connect failed: {e}"),
+            ConnectError::Login(e) => write!(f, "login failed: {e}"),
+            ConnectError::CircuitOpen => f.write_str("circuit breaker open; not attempting"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectError::Config(e) => Some(e),
+            ConnectError::Resolve(e) | ConnectError::Connect(e) => Some(e),
+            ConnectError::Login(e) => Some(e),
+            ConnectError::CircuitOpen => None,
+        }
+    }
+}
+
+impl From<ConfigError> for ConnectError {
+    fn from(e: ConfigError) -> Self {
+        ConnectError::Config(e)
+    }
+}
+
+/// Why a [`Client::send`] or [`Client::next_event`] call failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The action was refused before anything was queued (malformed, too
+    /// many pending, write buffer full, not logged in). Nothing was sent.
+    Send(SendError),
+    /// The action completed with an error (server error, timeout,
+    /// connection lost, ...). See [`ActionError`] for what may have happened.
+    Action(ActionError),
+    /// The session is over; call [`Client::reconnect`] for a new one.
+    Closed(CloseReason),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Send(e) => write!(f, "action refused: {e}"),
+            ClientError::Action(e) => write!(f, "action failed: {e}"),
+            ClientError::Closed(r) => write!(f, "session closed: {r:?}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Send(e) => Some(e),
+            ClientError::Action(e) => Some(e),
+            ClientError::Closed(_) => None,
+        }
+    }
+}
+
+impl From<SendError> for ClientError {
+    fn from(e: SendError) -> Self {
+        ClientError::Send(e)
+    }
+}
+
+/// A blocking AMI client: one TCP session, driven by the calling thread.
+///
+/// Every method blocks, each wait bounded as the [module docs](self) list.
+/// Events that arrive while [`send`](Self::send) waits stay in the core's
+/// bounded event queue, under its [`QueuePolicy`](ami_proto::QueuePolicy);
+/// read them with [`next_event`](Self::next_event).
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ami_blocking::Client;
+/// use ami_proto::{Action, Config};
+///
+/// let config = Config::new("pbx1", "admin", "secret");
+/// let mut client = Client::connect("127.0.0.1:5038", Duration::from_secs(3), config)?;
+/// let pong = client.send(Action::ping())?;
+/// println!("{:?}", pong.response());
+/// while let Some(event) = client.next_event(Duration::from_secs(1))? {
+///     println!("{}", event.name_str());
+/// }
+/// client.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Client {
+    addrs: Vec<SocketAddr>,
+    connect_timeout: Duration,
+    config: Config,
+    policy: ReconnectPolicy,
+    sessions: u64,
+    session: Session,
+    /// Whether this session's end was reported to the policy.
+    reported: bool,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("addrs", &self.addrs)
+            .field("sessions", &self.sessions)
+            .field("conn", &self.session.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to `addr` and logs in, blocking until ready.
+    ///
+    /// Each resolved address gets `connect_timeout` for the TCP connect; the
+    /// login then has [`Config::login_timeout`]. Nothing is sent before the
+    /// server's banner. Config errors are reported before any I/O.
+    pub fn connect(
+        addr: impl ToSocketAddrs,
+        connect_timeout: Duration,
+        config: Config,
+    ) -> Result<Client, ConnectError> {
+        config.validate()?;
+        let addrs: Vec<SocketAddr> = addr
+            .to_socket_addrs()
+            .map_err(ConnectError::Resolve)?
+            .collect();
+        if addrs.is_empty() {
+            let e = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+            return Err(ConnectError::Resolve(e));
+        }
+        let mut policy = ReconnectPolicy::with_seed(session_seed(config.seed, u64::MAX));
+        let session = Session::open(&addrs, connect_timeout, &config, 0)?;
+        policy.on_ready();
+        Ok(Client {
+            addrs,
+            connect_timeout,
+            config,
+            policy,
+            sessions: 1,
+            session,
+            reported: false,
+        })
+    }
+
+    /// Sends `action` and blocks until it completes.
+    ///
+    /// The wait is bounded by the action's timeout (the core's deadline);
+    /// heartbeats run meanwhile, and events that arrive stay queued in the
+    /// core for [`next_event`](Self::next_event). A closed session fails at
+    /// once with [`ClientError::Closed`]; a session that dies during the
+    /// wait completes the action with [`ActionError::ConnectionLost`].
+    ///
+    /// Under [`QueuePolicy::Backpressure`](ami_proto::QueuePolicy), the
+    /// wait keeps reading even when the event queue is full, so the answer
+    /// can arrive: the core then holds at most two frames of bytes and
+    /// drops further events, counted in [`Stats::events_dropped_full`].
+    pub fn send(&mut self, action: Action) -> Result<Completion, ClientError> {
+        self.ensure_open()?;
+        let id = self.session.conn.send(action, Instant::now())?;
+        loop {
+            let s = &mut self.session;
+            while unpopped_completions(&s.conn, s.popped) > 0 {
+                match s.conn.poll_output() {
+                    Some(Output::Completion { id: done, result }) => {
+                        s.popped += 1;
+                        if done == id {
+                            return result.map_err(ClientError::Action);
+                        }
+                        tracing::debug!(action_id = %done, "stale completion dropped");
+                    }
+                    Some(Output::Event(event)) => s.stash.push_back(event),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            if s.conn.is_closed() {
+                // The close completed every action; reaching here means ours
+                // was already accounted for, which cannot happen.
+                return Err(self.closed_error());
+            }
+            s.step(None);
+        }
+    }
+
+    /// The next event, waiting at most `timeout` for one (`Ok(None)` when
+    /// none came). A zero `timeout` still waits up to 1 ms for bytes, so
+    /// polling with it makes progress.
+    ///
+    /// Heartbeats and action deadlines run while it waits. A closed session
+    /// gives [`ClientError::Closed`] once its queued events are read.
+    pub fn next_event(&mut self, timeout: Duration) -> Result<Option<Event>, ClientError> {
+        let deadline = Instant::now() + timeout.max(Duration::from_millis(1));
+        loop {
+            let s = &mut self.session;
+            if let Some(event) = s.stash.pop_front() {
+                return Ok(Some(event));
+            }
+            while let Some(out) = s.conn.poll_output() {
+                match out {
+                    Output::Event(event) => return Ok(Some(event)),
+                    Output::Completion { id, .. } => {
+                        s.popped += 1;
+                        tracing::debug!(action_id = %id, "stale completion dropped");
+                    }
+                    _ => {}
+                }
+            }
+            if s.conn.is_closed() {
+                return Err(self.closed_error());
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            s.step(Some(deadline));
+        }
+    }
+
+    /// Replaces the session with a new one: a new socket and a new
+    /// `Connection`, so nothing queued for the old session is ever sent.
+    ///
+    /// Blocks first for the reconnect policy's delay (backoff with jitter
+    /// after each failure, at least 5 s after bad credentials); fails with
+    /// [`ConnectError::CircuitOpen`] while the circuit breaker refuses. A
+    /// live session is dropped without `Logoff`. On failure the old, closed
+    /// session stays in place and the policy counts the failure, so the next
+    /// call waits longer.
+    pub fn reconnect(&mut self) -> Result<(), ConnectError> {
+        if !self.session.conn.is_closed() {
+            self.session.conn.handle_closed(Instant::now());
+            self.reported = true;
+        } else {
+            self.report_close();
+        }
+        if let Some(at) = self.policy.next_attempt() {
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+        }
+        if !self.policy.may_attempt(Instant::now()) {
+            return Err(ConnectError::CircuitOpen);
+        }
+        self.policy.on_connected();
+        match Session::open(
+            &self.addrs,
+            self.connect_timeout,
+            &self.config,
+            self.sessions,
+        ) {
+            Ok(session) => {
+                self.sessions += 1;
+                self.session = session;
+                self.reported = false;
+                self.policy.on_ready();
+                Ok(())
+            }
+            Err(err) => {
+                self.sessions += 1;
+                let failure = match &err {
+                    ConnectError::Login(LoginError::AuthenticationFailed(_)) => Failure::AuthFailed,
+                    ConnectError::Login(_) => Failure::Login,
+                    _ => Failure::Connect,
+                };
+                self.policy.on_failure(Instant::now(), failure);
+                Err(err)
+            }
+        }
+    }
+
+    /// Logs off and closes, waiting at most the smaller of
+    /// [`Config::action_timeout`] and 5 s for the server's `Goodbye`.
+    ///
+    /// `Ok` when the server said goodbye (or hung up after our `Logoff`);
+    /// [`ClientError::Closed`] when the session had already ended otherwise;
+    /// [`ActionError::Timeout`] when the bound passed (the socket is closed
+    /// all the same). Queued events are discarded.
+    pub fn close(mut self) -> Result<(), ClientError> {
+        let bound = self.config.action_timeout.min(CLOSE_BOUND);
+        let deadline = Instant::now() + bound;
+        let s = &mut self.session;
+        if s.conn.is_closed() {
+            return match s.conn.state() {
+                ConnState::Closed(CloseReason::LoggedOff) => Ok(()),
+                _ => Err(self.closed_error()),
+            };
+        }
+        if s.conn.is_ready() {
+            s.conn.logoff(Instant::now())?;
+        } else {
+            s.conn.handle_closed(Instant::now());
+        }
+        while !s.conn.is_closed() && Instant::now() < deadline {
+            s.step(Some(deadline));
+            while s.conn.poll_output().is_some() {}
+        }
+        let _ = s.sock.shutdown(std::net::Shutdown::Both);
+        match s.conn.state() {
+            ConnState::Closed(CloseReason::LoggedOff) => Ok(()),
+            ConnState::Closed(reason) => Err(ClientError::Closed(reason.clone())),
+            _ => Err(ClientError::Action(ActionError::Timeout(bound))),
+        }
+    }
+
+    /// The session's state.
+    pub fn state(&self) -> &ConnState {
+        self.session.conn.state()
+    }
+
+    /// Whether actions can be sent now.
+    pub fn is_ready(&self) -> bool {
+        self.session.conn.is_ready()
+    }
+
+    /// The current session's counters.
+    pub fn stats(&self) -> Stats {
+        self.session.conn.stats()
+    }
+
+    /// Sessions opened or attempted so far (1 after `connect`).
+    pub fn sessions(&self) -> u64 {
+        self.sessions
+    }
+
+    /// The reconnect policy (failure count, breaker state, next attempt).
+    pub fn reconnect_policy(&self) -> &ReconnectPolicy {
+        &self.policy
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.session.sock.peer_addr()
+    }
+
+    fn ensure_open(&mut self) -> Result<(), ClientError> {
+        if self.session.conn.is_closed() {
+            return Err(self.closed_error());
+        }
+        Ok(())
+    }
+
+    /// The error for a closed session; reports the end to the policy once.
+    fn closed_error(&mut self) -> ClientError {
+        self.report_close();
+        match self.session.conn.state() {
+            ConnState::Closed(reason) => ClientError::Closed(reason.clone()),
+            _ => ClientError::Closed(CloseReason::Lost),
+        }
+    }
+
+    fn report_close(&mut self) {
+        if self.reported {
+            return;
+        }
+        if let ConnState::Closed(reason) = self.session.conn.state() {
+            self.reported = true;
+            if let Some(failure) = failure_of(reason) {
+                self.policy.on_failure(Instant::now(), failure);
+            }
+        }
+    }
+}
+
+/// One TCP session and its `Connection`.
+struct Session {
+    sock: TcpStream,
+    conn: Connection,
+    buf: Box<[u8]>,
+    /// The read timeout the socket has now.
+    read_timeout: Option<Duration>,
+    /// User completions popped from `conn`.
+    popped: u64,
+    /// Events popped while looking for a completion (never, while the
+    /// core's counters hold; a safety net).
+    stash: VecDeque<Event>,
+}
+
+impl Session {
+    /// Connects to the first address that accepts, then logs in.
+    fn open(
+        addrs: &[SocketAddr],
+        connect_timeout: Duration,
+        config: &Config,
+        number: u64,
+    ) -> Result<Session, ConnectError> {
+        let mut last = None;
+        let mut sock = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(addr, connect_timeout) {
+                Ok(s) => {
+                    sock = Some(s);
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(server = %config.server, %addr, error = %e, "connect failed");
+                    last = Some(e);
+                }
+            }
+        }
+        let sock = match (sock, last) {
+            (Some(sock), _) => sock,
+            (None, Some(e)) => return Err(ConnectError::Connect(e)),
+            (None, None) => {
+                let e = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+                return Err(ConnectError::Resolve(e));
+            }
+        };
+        let setup = sock
+            .set_nodelay(true)
+            .and_then(|()| sock.set_write_timeout(Some(config.action_timeout)));
+        setup.map_err(ConnectError::Connect)?;
+        let mut config = config.clone();
+        config.seed = session_seed(config.seed, number);
+        let conn = Connection::new(config, Instant::now())?;
+        let mut session = Session {
+            sock,
+            conn,
+            buf: vec![0; READ_CHUNK].into_boxed_slice(),
+            read_timeout: None,
+            popped: 0,
+            stash: VecDeque::new(),
+        };
+        // The core bounds the login with its own deadline.
+        while !session.conn.is_ready() && !session.conn.is_closed() {
+            session.step(None);
+        }
+        // Login outputs are state changes only; leave events queued.
+        while unpopped_completions(&session.conn, session.popped) > 0 {
+            if session.conn.poll_output().is_none() {
+                break;
+            }
+        }
+        match session.conn.state() {
+            ConnState::Closed(CloseReason::LoginFailed(e)) => Err(ConnectError::Login(e.clone())),
+            ConnState::Closed(_) => Err(ConnectError::Login(LoginError::ConnectionLost)),
+            _ => Ok(session),
+        }
+    }
+
+    /// One turn of the loop: flush, then block reading until input arrives,
+    /// `until` passes or the core's next deadline is due, and feed the core.
+    fn step(&mut self, until: Option<Instant>) {
+        let (_, flushed) = flush(&mut self.conn, &mut self.sock);
+        match flushed {
+            Ok(Flush::Done) => {}
+            // On a blocking socket, "blocked" means the write timeout passed:
+            // the server stopped reading.
+            Ok(Flush::Blocked) => {
+                tracing::warn!(server = %self.conn.config().server, "write timed out; closing");
+                self.conn.handle_closed(Instant::now());
+            }
+            Err(e) => {
+                tracing::debug!(server = %self.conn.config().server, error = %e, "write failed");
+                self.conn.handle_closed(Instant::now());
+            }
+        }
+        if self.conn.is_closed() {
+            return;
+        }
+        let now = Instant::now();
+        let wake = match (self.conn.poll_timeout(), until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if wake.is_some_and(|at| at <= now) {
+            self.conn.handle_timeout(now);
+            return;
+        }
+        // `Some(ZERO)` is an error for `set_read_timeout`: at least 1 ms.
+        let timeout = wake.map(|at| (at - now).max(Duration::from_millis(1)));
+        if self.needs_timeout(timeout) {
+            if let Err(e) = self.sock.set_read_timeout(timeout) {
+                tracing::debug!(error = %e, "set_read_timeout failed");
+                self.conn.handle_closed(Instant::now());
+                return;
+            }
+            self.read_timeout = timeout;
+        }
+        match self.sock.read(&mut self.buf) {
+            Ok(0) => self.conn.handle_closed(Instant::now()),
+            Ok(n) => self.conn.handle_input(&self.buf[..n], Instant::now()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                self.conn.handle_timeout(Instant::now());
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::debug!(server = %self.conn.config().server, error = %e, "read failed");
+                self.conn.handle_closed(Instant::now());
+            }
+        }
+    }
+
+    /// Whether the socket's read timeout must change to `want`: it must
+    /// never be longer than wanted (a late wake-up), and a much shorter one
+    /// would wake up in vain over and over. Saves a syscall per read.
+    fn needs_timeout(&self, want: Option<Duration>) -> bool {
+        match (self.read_timeout, want) {
+            (Some(have), Some(want)) => have > want || have < want / 2,
+            (None, None) => false,
+            _ => true,
+        }
+    }
+}

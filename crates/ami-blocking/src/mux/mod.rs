@@ -1,0 +1,900 @@
+//! `Multiplexer`: one thread drives many AMI servers with one readiness
+//! wait per tick (the dialer worker loop; PHP's `tickAll`).
+//!
+//! Each [`tick`](Multiplexer::tick):
+//! 1. starts due connects (non-blocking, at most
+//!    [`MuxConfig::connect_budget`] per tick);
+//! 2. waits **once** for all sockets with `polling`, until the earliest of
+//!    `max_wait`, any node's next deadline (the core's `poll_timeout`, a
+//!    connect timeout, a reconnect time), or no wait at all when a node has
+//!    work left from the previous tick;
+//! 3. drives each node, round-robin, within per-node budgets (bytes read,
+//!    frames parsed, events delivered) and within [`MuxConfig::max_tick`],
+//!    so one noisy node cannot starve the others;
+//! 4. returns a [`TickSummary`].
+//!
+//! Every configured node is driven from the first tick (PHP pitfall 1).
+//! Reconnects use each node's [`ReconnectPolicy`] (backoff with jitter and
+//! a circuit breaker) and a new `Connection`, so bytes queued for an old
+//! session are never sent on a new one. Nothing here blocks but the wait.
+
+mod connect;
+mod handle;
+mod report;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ami_proto::{
+    Action, ActionError, ActionId, BreakerState, CloseReason, Completion, Config, ConfigError,
+    ConnState, Connection, Event, Failure, ReconnectPolicy, SendError, Stats,
+};
+use polling::{Events, Poller};
+
+use self::connect::{connect_nonblocking, connect_result};
+pub use self::handle::CompletionHandle;
+use self::handle::{Handler, Sink, Sinks};
+pub use self::report::{NodeState, NodeStats, NodeWork, ShutdownReport, TickSummary};
+use crate::session::{failure_of, flush, session_seed};
+
+/// Budgets and bounds of a [`Multiplexer`]. Start from
+/// [`MuxConfig::default`] and adjust fields.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MuxConfig {
+    /// Most bytes read from one node in one tick (default 64 KiB, the
+    /// core's read budget). The rest waits in the kernel for the next tick.
+    pub read_budget: usize,
+    /// Most frames parsed for one node in one tick (default 1,024); reading
+    /// stops once reached. With 64 KiB and ~300-byte events the byte budget
+    /// usually binds first.
+    pub frame_budget: u64,
+    /// Most events delivered from one node in one tick (default 1,024).
+    /// Reading stops while undelivered events wait, so a node's backlog
+    /// stays in the kernel, not in memory.
+    pub event_budget: usize,
+    /// Most TCP connects started in one tick (default 16): a restart of 100
+    /// nodes does not stall one tick with 100 connects.
+    pub connect_budget: usize,
+    /// Time after which a tick stops driving further nodes (default 20 ms);
+    /// the rest go first in the next tick, which does not wait.
+    pub max_tick: Duration,
+    /// Time a TCP connect may take (default 5 s).
+    pub connect_timeout: Duration,
+    /// Capacity of the queue [`Multiplexer::events`] drains (default
+    /// 65,536). While it is full, events stay in each node's core queue,
+    /// under that queue's bound and policy.
+    pub event_queue: usize,
+}
+
+impl Default for MuxConfig {
+    fn default() -> Self {
+        MuxConfig {
+            read_budget: 64 << 10,
+            frame_budget: 1024,
+            event_budget: 1024,
+            connect_budget: 16,
+            max_tick: Duration::from_millis(20),
+            connect_timeout: Duration::from_secs(5),
+            event_queue: 65_536,
+        }
+    }
+}
+
+/// A server added to a [`Multiplexer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(usize);
+
+impl NodeId {
+    /// The node's index, in the order servers were added (0, 1, ...).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Why [`Multiplexer::submit`] refused an action. Nothing was queued and
+/// the callback was dropped without being called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The id does not belong to this multiplexer.
+    UnknownNode(NodeId),
+    /// The node has no ready session (connecting, backing off, logging in
+    /// or shut down); see [`Multiplexer::node_state`].
+    NotReady(NodeId),
+    /// The core refused the action (malformed, too many pending, write
+    /// buffer full: the server is not reading).
+    Refused(SendError),
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::UnknownNode(n) => write!(f, "unknown node {}", n.0),
+            SubmitError::NotReady(n) => write!(f, "node {} has no ready session", n.0),
+            SubmitError::Refused(e) => write!(f, "action refused: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
+
+enum Link {
+    /// No socket; the next connect is not before `at`.
+    Waiting {
+        at: Instant,
+    },
+    Connecting {
+        sock: TcpStream,
+        deadline: Instant,
+    },
+    Session {
+        sock: TcpStream,
+        /// Boxed: a `Connection` is far larger than the other variants.
+        conn: Box<Connection>,
+        /// User completions popped from `conn`.
+        popped: u64,
+        /// Whether `on_ready` was reported for this session.
+        ready_seen: bool,
+    },
+    Stopped,
+}
+
+struct Node {
+    name: String,
+    addr: SocketAddr,
+    config: Config,
+    policy: ReconnectPolicy,
+    link: Link,
+    pending: HashMap<ActionId, Sink>,
+    handler: Option<Handler>,
+    /// Readiness reported by the wait and not yet handled.
+    readable: bool,
+    writable: bool,
+    /// Drive this node next tick even without readiness.
+    dirty: bool,
+    /// The interest the poller holds for the socket (`None`: none armed).
+    armed: Option<(bool, bool)>,
+    registered: bool,
+    attempts: u64,
+    sessions: u64,
+    logins: u64,
+    last_stats: Stats,
+    /// The last session ended with a clean logoff (for shutdown reports).
+    logged_off: bool,
+}
+
+/// Many AMI servers on one thread: see the [module docs](self).
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ami_blocking::{Multiplexer, MuxConfig};
+/// use ami_proto::{Action, Config};
+///
+/// let mut mux = Multiplexer::new(MuxConfig::default())?;
+/// let pbx = mux.add_server("pbx1", "127.0.0.1:5038".parse()?, Config::new("pbx1", "admin", "secret"))?;
+/// let mut submitted = false;
+/// loop {
+///     let summary = mux.tick(Duration::from_millis(100));
+///     if !submitted && mux.is_ready(pbx) {
+///         mux.submit(pbx, Action::ping(), |result| println!("{result:?}"))?;
+///         submitted = true;
+///     }
+///     for (node, event) in mux.events() {
+///         println!("{node:?}: {}", event.name_str());
+///     }
+///     # if summary.progress { break; }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Multiplexer {
+    config: MuxConfig,
+    poller: Poller,
+    ready: Events,
+    nodes: Vec<Node>,
+    queue: VecDeque<(NodeId, Event)>,
+    buf: Box<[u8]>,
+    /// Where the next tick starts driving nodes, and starting connects.
+    cursor: usize,
+    connect_cursor: usize,
+    shutting_down: bool,
+}
+
+impl fmt::Debug for Multiplexer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Multiplexer")
+            .field("nodes", &self.nodes.len())
+            .field("queued_events", &self.queue.len())
+            .field("shutting_down", &self.shutting_down)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Multiplexer {
+    /// An empty multiplexer. Fails only if the OS refuses a poller.
+    pub fn new(config: MuxConfig) -> io::Result<Multiplexer> {
+        let chunk = config.read_budget.clamp(4 << 10, 64 << 10);
+        Ok(Multiplexer {
+            poller: Poller::new()?,
+            ready: Events::new(),
+            nodes: Vec::new(),
+            queue: VecDeque::new(),
+            buf: vec![0; chunk].into_boxed_slice(),
+            cursor: 0,
+            connect_cursor: 0,
+            shutting_down: false,
+            config,
+        })
+    }
+
+    /// Adds a server at `addr` (resolve names before: DNS would block the
+    /// loop). The next tick starts connecting to it; every added node is
+    /// driven from then on. The config is validated here, not at connect.
+    pub fn add_server(
+        &mut self,
+        name: impl Into<String>,
+        addr: SocketAddr,
+        config: Config,
+    ) -> Result<NodeId, ConfigError> {
+        config.validate()?;
+        let id = NodeId(self.nodes.len());
+        let policy = ReconnectPolicy::with_seed(session_seed(config.seed, u64::MAX - id.0 as u64));
+        self.nodes.push(Node {
+            name: name.into(),
+            addr,
+            config,
+            policy,
+            link: Link::Waiting { at: Instant::now() },
+            pending: HashMap::new(),
+            handler: None,
+            readable: false,
+            writable: false,
+            dirty: false,
+            armed: None,
+            registered: false,
+            attempts: 0,
+            sessions: 0,
+            logins: 0,
+            last_stats: Stats::default(),
+            logged_off: false,
+        });
+        Ok(id)
+    }
+
+    /// Delivers `node`'s events to `handler`, called inside
+    /// [`tick`](Self::tick), instead of to [`events`](Self::events).
+    /// Returns false for an unknown node.
+    pub fn on_event(&mut self, node: NodeId, handler: impl FnMut(Event) + Send + 'static) -> bool {
+        match self.nodes.get_mut(node.0) {
+            Some(n) => {
+                n.handler = Some(Box::new(handler));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sends `action` to `node`; `callback` runs inside a later
+    /// [`tick`](Self::tick) with the outcome, exactly once, unless this
+    /// returns an error (then it is dropped uncalled).
+    ///
+    /// The bytes are written at once when the socket takes them. Only a
+    /// ready session takes actions: check [`is_ready`](Self::is_ready).
+    pub fn submit<F>(
+        &mut self,
+        node: NodeId,
+        action: Action,
+        callback: F,
+    ) -> Result<ActionId, SubmitError>
+    where
+        F: FnOnce(Result<Completion, ActionError>) + Send + 'static,
+    {
+        self.submit_to(node, action, Sink::Callback(Box::new(callback)))
+    }
+
+    /// Like [`submit`](Self::submit), with a handle to poll instead of a
+    /// callback.
+    pub fn submit_handle(
+        &mut self,
+        node: NodeId,
+        action: Action,
+    ) -> Result<CompletionHandle, SubmitError> {
+        let handle = CompletionHandle {
+            slot: Arc::default(),
+        };
+        self.submit_to(node, action, Sink::Handle(handle.clone()))?;
+        Ok(handle)
+    }
+
+    /// Cancels a submitted action: it completes with
+    /// [`ActionError::Cancelled`] in the next tick. Returns whether it was
+    /// pending.
+    pub fn cancel(&mut self, node: NodeId, id: &ActionId) -> bool {
+        let Some(n) = self.nodes.get_mut(node.0) else {
+            return false;
+        };
+        let Link::Session { conn, .. } = &mut n.link else {
+            return false;
+        };
+        let cancelled = conn.cancel(id, Instant::now());
+        n.dirty |= cancelled;
+        cancelled
+    }
+
+    /// Takes the events delivered so far by nodes without a handler, oldest
+    /// first, one per `next`: events not taken stay queued. Drain it after
+    /// each tick: while it is full ([`MuxConfig::event_queue`]), events wait
+    /// in the cores, under their bound and policy.
+    pub fn events(&mut self) -> impl Iterator<Item = (NodeId, Event)> + '_ {
+        std::iter::from_fn(move || self.queue.pop_front())
+    }
+
+    /// The node's state, or `None` for an unknown node.
+    pub fn node_state(&self, node: NodeId) -> Option<NodeState> {
+        let n = self.nodes.get(node.0)?;
+        Some(match &n.link {
+            Link::Waiting { at } => NodeState::Backoff { retry_at: *at },
+            Link::Connecting { .. } => NodeState::Connecting,
+            Link::Session { conn, .. } => NodeState::Session(conn.state().clone()),
+            Link::Stopped => NodeState::Stopped,
+        })
+    }
+
+    /// Whether the node's session takes actions (ready or degraded).
+    pub fn is_ready(&self, node: NodeId) -> bool {
+        matches!(
+            self.nodes.get(node.0).map(|n| &n.link),
+            Some(Link::Session { conn, .. }) if conn.is_ready()
+        )
+    }
+
+    /// The node's counters, or `None` for an unknown node.
+    pub fn stats(&self, node: NodeId) -> Option<NodeStats> {
+        let n = self.nodes.get(node.0)?;
+        let session = match &n.link {
+            Link::Session { conn, .. } => conn.stats(),
+            _ => n.last_stats,
+        };
+        Some(NodeStats {
+            session,
+            connect_attempts: n.attempts,
+            sessions: n.sessions,
+            logins: n.logins,
+            failures: n.policy.failures(),
+            breaker: n.policy.breaker_state(Instant::now()),
+            pending: n.pending.len(),
+        })
+    }
+
+    /// The node's name, as added.
+    pub fn name(&self, node: NodeId) -> Option<&str> {
+        self.nodes.get(node.0).map(|n| n.name.as_str())
+    }
+
+    /// The nodes, in the order they were added.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
+        (0..self.nodes.len()).map(NodeId)
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called: no node reconnects.
+    pub fn is_shut_down(&self) -> bool {
+        self.shutting_down
+    }
+
+    /// One turn of the loop: start due connects, wait once (at most
+    /// `max_wait`) for any socket or deadline, drive the nodes, report.
+    ///
+    /// Blocks at most `max_wait` plus the bounded work of one tick
+    /// ([`MuxConfig::max_tick`] and the budgets); does not wait when work was
+    /// left from the last tick. After [`shutdown`](Self::shutdown) a tick
+    /// only waits `max_wait`: stop ticking once [`is_shut_down`](Self::is_shut_down).
+    pub fn tick(&mut self, max_wait: Duration) -> TickSummary {
+        let start = Instant::now();
+        let mut summary = TickSummary {
+            connects_started: self.start_connects(start),
+            ..TickSummary::default()
+        };
+        self.arm_all();
+        let timeout = match self.next_wake(start) {
+            Some(at) => at.saturating_duration_since(start).min(max_wait),
+            None => max_wait,
+        };
+        self.ready.clear();
+        let waited = Instant::now();
+        if let Err(e) = self.poller.wait(&mut self.ready, Some(timeout)) {
+            tracing::warn!(error = %e, "readiness wait failed");
+        }
+        summary.waited = waited.elapsed();
+        for ev in self.ready.iter() {
+            if let Some(node) = self.nodes.get_mut(ev.key) {
+                node.readable |= ev.readable;
+                node.writable |= ev.writable;
+                // Oneshot: the interest is spent until re-armed.
+                node.armed = None;
+            }
+        }
+        let count = self.nodes.len();
+        let driving = Instant::now();
+        let mut driven = 0;
+        while driven < count {
+            let idx = (self.cursor + driven) % count;
+            if driven > 0 && driving.elapsed() > self.config.max_tick {
+                summary.deferred = true;
+                break;
+            }
+            let work = self.drive(idx);
+            if work.did_work() {
+                summary.nodes.push(work);
+            }
+            driven += 1;
+        }
+        // The next tick starts where this one stopped, or one node further
+        // when all were driven, so no node is always first.
+        if count > 0 {
+            let step = if summary.deferred { driven } else { 1 };
+            self.cursor = (self.cursor + step) % count;
+        }
+        let now = Instant::now();
+        summary.next_deadline = self.next_wake(now);
+        summary.progress = summary.connects_started > 0 || !summary.nodes.is_empty();
+        summary.elapsed = start.elapsed();
+        summary
+    }
+
+    /// Logs off every ready node, drains until each session closes or
+    /// `deadline` passes, then closes what is left. From then on no node
+    /// reconnects and `submit` refuses; pending actions complete (with
+    /// `ConnectionLost` if their answer did not come).
+    pub fn shutdown(&mut self, deadline: Instant) -> ShutdownReport {
+        self.shutting_down = true;
+        let now = Instant::now();
+        let mut report = ShutdownReport::default();
+        let mut had_session = vec![false; self.nodes.len()];
+        for (idx, had) in had_session.iter_mut().enumerate() {
+            let node = &mut self.nodes[idx];
+            node.dirty = true;
+            node.logged_off = false;
+            *had = matches!(node.link, Link::Session { .. });
+            match &mut node.link {
+                Link::Session { conn, .. } if conn.is_ready() => {
+                    if conn.logoff(now).is_err() {
+                        conn.handle_closed(now);
+                    }
+                }
+                Link::Session { conn, .. } => {
+                    if !matches!(conn.state(), ConnState::LoggingOff) {
+                        conn.handle_closed(now);
+                    }
+                }
+                Link::Connecting { .. } | Link::Waiting { .. } => {
+                    self.drop_socket(idx);
+                    self.nodes[idx].link = Link::Stopped;
+                }
+                Link::Stopped => {}
+            }
+        }
+        while !self.all_stopped() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            self.tick((deadline - now).min(Duration::from_millis(50)));
+        }
+        for (idx, &had) in had_session.iter().enumerate() {
+            // Still open at the deadline: closed by us, whatever the core
+            // calls it (a close after `Logoff` is `LoggedOff` to the core).
+            let mut forced = false;
+            if let Link::Session { conn, .. } = &mut self.nodes[idx].link {
+                conn.handle_closed(Instant::now());
+                forced = true;
+                let mut work = NodeWork::new(NodeId(idx));
+                self.close_session(idx, &mut work);
+            }
+            match (had, forced || !self.nodes[idx].logged_off) {
+                (false, _) => report.idle += 1,
+                (true, false) => report.logged_off += 1,
+                (true, true) => report.forced += 1,
+            }
+        }
+        report
+    }
+
+    // ---- internals ----
+
+    fn all_stopped(&self) -> bool {
+        self.nodes.iter().all(|n| matches!(n.link, Link::Stopped))
+    }
+
+    fn submit_to(
+        &mut self,
+        node: NodeId,
+        action: Action,
+        sink: Sink,
+    ) -> Result<ActionId, SubmitError> {
+        let n = self
+            .nodes
+            .get_mut(node.0)
+            .ok_or(SubmitError::UnknownNode(node))?;
+        let Link::Session { sock, conn, .. } = &mut n.link else {
+            return Err(SubmitError::NotReady(node));
+        };
+        if self.shutting_down || !conn.is_ready() {
+            return Err(SubmitError::NotReady(node));
+        }
+        let now = Instant::now();
+        let id = conn.send(action, now).map_err(SubmitError::Refused)?;
+        n.pending.insert(id.clone(), sink);
+        // Write now: an action for a quiet node should not wait for a tick.
+        if let (_, Err(e)) = flush(conn, sock) {
+            tracing::debug!(server = %n.name, error = %e, "write failed");
+            conn.handle_closed(now);
+            n.dirty = true;
+        }
+        Ok(id)
+    }
+
+    /// Starts connects for due nodes, round-robin, within the budget.
+    fn start_connects(&mut self, now: Instant) -> usize {
+        if self.shutting_down {
+            return 0;
+        }
+        let count = self.nodes.len();
+        let first = self.connect_cursor;
+        let mut started = 0;
+        for i in 0..count {
+            if started >= self.config.connect_budget {
+                break;
+            }
+            let idx = (first + i) % count;
+            let node = &mut self.nodes[idx];
+            let Link::Waiting { at } = node.link else {
+                continue;
+            };
+            if at > now {
+                continue;
+            }
+            if !node.policy.may_attempt(now) {
+                // The breaker refuses: wait for its reopening.
+                let retry = match node.policy.breaker_state(now) {
+                    BreakerState::Open { until } => until,
+                    _ => now + Duration::from_millis(100),
+                };
+                node.link = Link::Waiting { at: retry };
+                continue;
+            }
+            started += 1;
+            node.attempts += 1;
+            match connect_nonblocking(node.addr) {
+                Ok((sock, done)) => {
+                    node.writable = done;
+                    node.link = Link::Connecting {
+                        sock,
+                        deadline: now + self.config.connect_timeout,
+                    };
+                    self.register(idx);
+                }
+                Err(e) => {
+                    tracing::debug!(server = %node.name, error = %e, "connect failed");
+                    let at = node.policy.on_failure(now, Failure::Connect);
+                    node.link = Link::Waiting { at };
+                }
+            }
+            // The next tick's connects start after the last one started.
+            self.connect_cursor = (idx + 1) % count;
+        }
+        started
+    }
+
+    /// When the next tick has work: `Some(now)` for work left over.
+    fn next_wake(&mut self, now: Instant) -> Option<Instant> {
+        let queue_full = self.queue.len() >= self.config.event_queue;
+        let mut next: Option<Instant> = None;
+        let mut soonest = |at: Instant| next = Some(next.map_or(at, |n: Instant| n.min(at)));
+        for node in &mut self.nodes {
+            if node.readable || node.writable || node.dirty {
+                return Some(now);
+            }
+            match &mut node.link {
+                Link::Waiting { at } if !self.shutting_down => soonest(*at),
+                Link::Connecting { deadline, .. } => soonest(*deadline),
+                Link::Session { conn, .. } => {
+                    let can_deliver = node.handler.is_some() || !queue_full;
+                    if can_deliver && conn.stats().queue_depth > 0 {
+                        return Some(now);
+                    }
+                    if let Some(at) = conn.poll_timeout() {
+                        soonest(at);
+                    }
+                }
+                _ => {}
+            }
+        }
+        next.map(|at| at.max(now))
+    }
+
+    /// Brings the poller's interest in line with what each node wants.
+    fn arm_all(&mut self) {
+        for idx in 0..self.nodes.len() {
+            let node = &mut self.nodes[idx];
+            let want = match &node.link {
+                Link::Connecting { .. } => (false, true),
+                Link::Session { conn, .. } => (conn.wants_read(), conn.wants_write()),
+                _ => continue,
+            };
+            if !node.registered || node.armed == Some(want) {
+                continue;
+            }
+            let sock = match &node.link {
+                Link::Connecting { sock, .. } | Link::Session { sock, .. } => sock,
+                _ => continue,
+            };
+            let interest = polling::Event::new(idx, want.0, want.1);
+            match self.poller.modify(sock, interest) {
+                Ok(()) => node.armed = Some(want),
+                Err(e) => {
+                    tracing::warn!(server = %node.name, error = %e, "poller modify failed");
+                    node.dirty = true;
+                }
+            }
+        }
+    }
+
+    #[allow(unsafe_code)]
+    fn register(&mut self, idx: usize) {
+        let node = &mut self.nodes[idx];
+        let Link::Connecting { sock, .. } = &node.link else {
+            return;
+        };
+        // SAFETY: `polling` requires the socket to be deleted from the
+        // poller before it is dropped. Sockets live only in
+        // `Link::Connecting` / `Link::Session`, and every path that ends
+        // those links goes through `drop_socket`, which deletes first; the
+        // `Drop` of `Multiplexer` does the same for the sockets left.
+        let added = unsafe { self.poller.add(sock, polling::Event::writable(idx)) };
+        match added {
+            Ok(()) => {
+                node.registered = true;
+                node.armed = Some((false, true));
+            }
+            Err(e) => {
+                tracing::warn!(server = %node.name, error = %e, "poller add failed");
+                let at = node.policy.on_failure(Instant::now(), Failure::Connect);
+                node.link = Link::Waiting { at };
+            }
+        }
+    }
+
+    /// Deletes the node's socket from the poller; the caller then replaces
+    /// the link, which drops the socket.
+    fn drop_socket(&mut self, idx: usize) {
+        let node = &mut self.nodes[idx];
+        if let Link::Connecting { sock, .. } | Link::Session { sock, .. } = &node.link {
+            if node.registered {
+                if let Err(e) = self.poller.delete(sock) {
+                    tracing::warn!(server = %node.name, error = %e, "poller delete failed");
+                }
+            }
+        }
+        node.registered = false;
+        node.armed = None;
+        node.readable = false;
+        node.writable = false;
+    }
+
+    /// Drives one node for this tick.
+    fn drive(&mut self, idx: usize) -> NodeWork {
+        let mut work = NodeWork::new(NodeId(idx));
+        let now = Instant::now();
+        let node = &mut self.nodes[idx];
+        node.dirty = false;
+        if let Link::Connecting { sock, deadline } = &node.link {
+            let deadline = *deadline;
+            let ready = std::mem::take(&mut node.readable) | std::mem::take(&mut node.writable);
+            let result = if ready { connect_result(sock) } else { None };
+            match result {
+                Some(Ok(())) => self.open_session(idx, now, &mut work),
+                Some(Err(e)) => {
+                    tracing::debug!(server = %node.name, error = %e, "connect failed");
+                    self.connect_failed(idx, now, &mut work);
+                    return work;
+                }
+                None if now >= deadline => {
+                    tracing::debug!(server = %node.name, "connect timed out");
+                    self.connect_failed(idx, now, &mut work);
+                    return work;
+                }
+                None => return work,
+            }
+        }
+        self.drive_session(idx, now, &mut work);
+        work
+    }
+
+    /// The TCP connect completed: a new `Connection`, a new session epoch.
+    fn open_session(&mut self, idx: usize, now: Instant, work: &mut NodeWork) {
+        let node = &mut self.nodes[idx];
+        node.policy.on_connected();
+        node.sessions += 1;
+        let mut config = node.config.clone();
+        config.seed = session_seed(config.seed, node.sessions);
+        let conn = match Connection::new(config, now) {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Validated in `add_server`: cannot happen.
+                tracing::error!(server = %node.name, error = %e, "invalid config");
+                self.drop_socket(idx);
+                self.nodes[idx].link = Link::Stopped;
+                return;
+            }
+        };
+        let Link::Connecting { sock, .. } = std::mem::replace(&mut node.link, Link::Stopped) else {
+            unreachable!("open_session is called on a connecting node")
+        };
+        node.link = Link::Session {
+            sock,
+            conn: Box::new(conn),
+            popped: 0,
+            ready_seen: false,
+        };
+        // The banner may already be there.
+        node.readable = true;
+        work.changed = true;
+    }
+
+    fn connect_failed(&mut self, idx: usize, now: Instant, work: &mut NodeWork) {
+        self.drop_socket(idx);
+        let node = &mut self.nodes[idx];
+        node.link = if self.shutting_down {
+            Link::Stopped
+        } else {
+            Link::Waiting {
+                at: node.policy.on_failure(now, Failure::Connect),
+            }
+        };
+        work.changed = true;
+    }
+
+    fn drive_session(&mut self, idx: usize, now: Instant, work: &mut NodeWork) {
+        let node = &mut self.nodes[idx];
+        let Link::Session {
+            sock,
+            conn,
+            popped,
+            ready_seen,
+        } = &mut node.link
+        else {
+            return;
+        };
+        let mut sinks = Sinks {
+            pending: &mut node.pending,
+            handler: &mut node.handler,
+            queue: &mut self.queue,
+            node: NodeId(idx),
+            queue_cap: self.config.event_queue,
+            event_budget: self.config.event_budget,
+        };
+        // 1. Read within the budgets, delivering as we go.
+        if std::mem::take(&mut node.readable) {
+            let frames_before = conn.stats().frames;
+            let budget = self.config.read_budget;
+            loop {
+                if work.bytes_read >= budget || !conn.wants_read() {
+                    break;
+                }
+                let s = conn.stats();
+                if s.frames - frames_before >= self.config.frame_budget {
+                    break;
+                }
+                if work.events >= sinks.event_budget && s.queue_depth > 0 {
+                    break;
+                }
+                let want = self.buf.len().min(budget - work.bytes_read);
+                match sock.read(&mut self.buf[..want]) {
+                    Ok(0) => {
+                        conn.handle_closed(Instant::now());
+                        break;
+                    }
+                    Ok(n) => {
+                        work.bytes_read += n;
+                        conn.handle_input(&self.buf[..n], Instant::now());
+                        sinks.deliver(conn, popped, work);
+                        if n < want {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        tracing::debug!(server = %node.name, error = %e, "read failed");
+                        conn.handle_closed(Instant::now());
+                        break;
+                    }
+                }
+            }
+        }
+        // 2. Deadlines: heartbeat, login, action timeouts.
+        if conn.poll_timeout().is_some_and(|at| at <= now) {
+            conn.handle_timeout(now);
+        }
+        // 3. Deliver (completions first, events within the budget).
+        sinks.deliver(conn, popped, work);
+        // 4. Write what the core has; a full socket keeps the rest there.
+        node.writable = false;
+        if conn.wants_write() {
+            let (n, result) = flush(conn, sock);
+            work.bytes_written += n;
+            if let Err(e) = result {
+                tracing::debug!(server = %node.name, error = %e, "write failed");
+                conn.handle_closed(Instant::now());
+            }
+        }
+        if !*ready_seen && conn.is_ready() {
+            *ready_seen = true;
+            node.policy.on_ready();
+            node.logins += 1;
+            work.changed = true;
+        }
+        if conn.is_closed() {
+            self.close_session(idx, work);
+        }
+    }
+
+    /// Tears down a closed session: delivers what is left, drops the
+    /// socket, schedules the reconnect (or stops, when shutting down).
+    fn close_session(&mut self, idx: usize, work: &mut NodeWork) {
+        let node = &mut self.nodes[idx];
+        let Link::Session { conn, popped, .. } = &mut node.link else {
+            return;
+        };
+        let mut sinks = Sinks {
+            pending: &mut node.pending,
+            handler: &mut node.handler,
+            queue: &mut self.queue,
+            node: NodeId(idx),
+            // The core's queue is bounded; what it still holds is delivered
+            // whole, beyond the budgets, so nothing is lost at close.
+            queue_cap: usize::MAX,
+            event_budget: usize::MAX,
+        };
+        sinks.deliver(conn, popped, work);
+        let reason = match conn.state() {
+            ConnState::Closed(reason) => reason.clone(),
+            _ => CloseReason::Lost,
+        };
+        node.last_stats = conn.stats();
+        // Every live action completed at close; anything else is a bug.
+        for (id, sink) in node.pending.drain() {
+            tracing::error!(server = %node.name, action_id = %id, "action left without completion");
+            sink.complete(Err(ActionError::ConnectionLost));
+            work.completions += 1;
+        }
+        node.logged_off = reason == CloseReason::LoggedOff;
+        tracing::info!(server = %node.name, ?reason, "session ended");
+        self.drop_socket(idx);
+        let node = &mut self.nodes[idx];
+        let now = Instant::now();
+        node.link = if self.shutting_down {
+            Link::Stopped
+        } else {
+            let failure = failure_of(&reason).unwrap_or(Failure::Lost);
+            Link::Waiting {
+                at: node.policy.on_failure(now, failure),
+            }
+        };
+        work.changed = true;
+    }
+}
+
+impl Drop for Multiplexer {
+    fn drop(&mut self) {
+        for idx in 0..self.nodes.len() {
+            self.drop_socket(idx);
+        }
+    }
+}

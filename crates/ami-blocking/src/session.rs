@@ -1,0 +1,192 @@
+//! What both adapters do with one session: derive its seed, write what the
+//! core lends, and name the failure a closed session reports to the
+//! reconnect policy.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Write};
+
+use ami_proto::{CloseReason, Connection, Failure, LoginError};
+
+/// The seed of session number `session` of a node configured with `base`.
+///
+/// Each session gets its own seed, so ActionIDs never repeat across
+/// reconnects. A `base` of 0 (the default of `Config::seed`) is replaced by
+/// a process-random value, so two processes never share ActionID instances;
+/// any other `base` makes the sequence reproducible (tests).
+pub(crate) fn session_seed(base: u64, session: u64) -> u64 {
+    let base = if base == 0 {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(session);
+        h.finish() | 1
+    } else {
+        base
+    };
+    splitmix(base ^ splitmix(session.wrapping_add(0x9E37_79B9_7F4A_7C15)))
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// What a write attempt left behind.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// Everything the core had was written.
+    Done,
+    /// The socket took what it could (possibly nothing: `WouldBlock` or a
+    /// 0-byte write); the rest stays in the core. Wait for writability.
+    Blocked,
+}
+
+/// Writes what `conn` lends until it is empty or the socket pushes back,
+/// calling `advance` with what the socket took. Returns the bytes written
+/// alongside the outcome; an error means the transport failed (the caller
+/// tells the core with `handle_closed`).
+pub(crate) fn flush(conn: &mut Connection, sock: &mut impl Write) -> (usize, io::Result<Flush>) {
+    let mut written = 0;
+    while let Some(bytes) = conn.poll_transmit() {
+        match sock.write(bytes) {
+            // A 0-byte write of a non-empty buffer took nothing: keep the
+            // bytes in the core and wait until the socket is writable.
+            Ok(0) => return (written, Ok(Flush::Blocked)),
+            Ok(n) => {
+                conn.advance(n);
+                written += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return (written, Ok(Flush::Blocked))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (written, Err(e)),
+        }
+    }
+    (written, Ok(Flush::Done))
+}
+
+/// The failure a closed session reports to the reconnect policy, or `None`
+/// for a session we logged off ourselves.
+pub(crate) fn failure_of(reason: &CloseReason) -> Option<Failure> {
+    Some(match reason {
+        CloseReason::LoginFailed(LoginError::AuthenticationFailed(_)) => Failure::AuthFailed,
+        CloseReason::LoginFailed(_) => Failure::Login,
+        CloseReason::HeartbeatTimeout => Failure::Heartbeat,
+        CloseReason::LoggedOff => return None,
+        // `Lost` and any reason added later.
+        _ => Failure::Lost,
+    })
+}
+
+/// Completions the core has emitted that the owner has not popped yet.
+///
+/// `poll_output` hands out state changes and completions before any queued
+/// event, but has no way to stop short of the events. A waiter that must
+/// leave events queued in the core (their bound and drop policy are the
+/// core's) drains only while this is non-zero. It counts user completions
+/// from the core's own counters: every completion of a user action bumps
+/// `actions_ok` or `actions_failed` as it is queued for output.
+pub(crate) fn unpopped_completions(conn: &Connection, popped: u64) -> u64 {
+    let s = conn.stats();
+    (s.actions_ok + s.actions_failed).saturating_sub(popped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    use ami_proto::{AuthMethod, Config};
+
+    /// A socket that takes `take` bytes per call, then answers with `then`.
+    struct Stingy {
+        taken: Vec<u8>,
+        take: usize,
+        calls: usize,
+        then: fn() -> io::Result<usize>,
+    }
+
+    impl Write for Stingy {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls > 1 {
+                return (self.then)();
+            }
+            let n = buf.len().min(self.take);
+            self.taken.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A connection with a Login waiting to be written.
+    fn with_login() -> Connection {
+        let mut config = Config::new("t", "admin", "secret");
+        config.auth = AuthMethod::Plain;
+        let mut conn = Connection::new(config, Instant::now()).expect("valid");
+        conn.handle_input(b"Asterisk Call Manager/11.0.0\r\n", Instant::now());
+        assert!(conn.wants_write());
+        conn
+    }
+
+    #[test]
+    fn partial_writes_keep_the_rest_in_the_core() {
+        for then in [(|| Ok(0)) as fn() -> io::Result<usize>, || {
+            Err(io::ErrorKind::WouldBlock.into())
+        }] {
+            let mut conn = with_login();
+            let total = conn.poll_transmit().expect("login").len();
+            let mut sock = Stingy {
+                taken: Vec::new(),
+                take: 5,
+                calls: 0,
+                then,
+            };
+            let (n, r) = flush(&mut conn, &mut sock);
+            assert_eq!((n, r.expect("no error")), (5, Flush::Blocked));
+            assert_eq!(conn.poll_transmit().expect("rest").len(), total - 5);
+            assert_eq!(&sock.taken, b"Actio");
+        }
+    }
+
+    #[test]
+    fn write_errors_are_reported() {
+        let mut conn = with_login();
+        let mut sock = Stingy {
+            taken: Vec::new(),
+            take: 0,
+            calls: 1,
+            then: || Err(io::ErrorKind::BrokenPipe.into()),
+        };
+        let (n, r) = flush(&mut conn, &mut sock);
+        assert_eq!(n, 0);
+        assert!(r.is_err());
+        assert!(conn.wants_write(), "the core still holds the bytes");
+    }
+
+    #[test]
+    fn seeds_differ_per_session_and_reproduce_with_a_base() {
+        assert_ne!(session_seed(7, 0), session_seed(7, 1));
+        assert_eq!(session_seed(7, 3), session_seed(7, 3));
+        assert_ne!(session_seed(0, 0), 0);
+    }
+
+    #[test]
+    fn failures_are_classified() {
+        let auth = CloseReason::LoginFailed(LoginError::AuthenticationFailed("x".into()));
+        assert_eq!(failure_of(&auth), Some(Failure::AuthFailed));
+        let login = CloseReason::LoginFailed(LoginError::Timeout);
+        assert_eq!(failure_of(&login), Some(Failure::Login));
+        assert_eq!(
+            failure_of(&CloseReason::HeartbeatTimeout),
+            Some(Failure::Heartbeat)
+        );
+        assert_eq!(failure_of(&CloseReason::Lost), Some(Failure::Lost));
+        assert_eq!(failure_of(&CloseReason::LoggedOff), None);
+    }
+}

@@ -1,0 +1,377 @@
+//! Chaos scenarios for the `Multiplexer` over real TCP (127.0.0.1): a flood
+//! under budgets, a reconnect storm, half-open TCP, a server that stops
+//! reading. Each asserts measured outcomes, not hard-coded ones.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ami_blocking::{Multiplexer, MuxConfig, SubmitError};
+use ami_proto::{Action, BreakerState, SendError};
+use ami_testkit::{Faults, Flood};
+use common::{all_ready, big_user_event, config, server, tick_until, Watchdog};
+
+#[test]
+fn flood_is_read_within_budgets_and_nothing_is_lost() {
+    let _w = Watchdog::new("flood", Duration::from_secs(40));
+    const EVENTS: u64 = 20_000;
+    let srv = server(Faults {
+        flood: Some(Flood {
+            events: EVENTS,
+            rate_per_sec: None,
+            then_done: true,
+        }),
+        ..Faults::default()
+    });
+    let mut mc = MuxConfig::default();
+    mc.read_budget = 16 << 10;
+    mc.event_budget = 200;
+    let mut mux = Multiplexer::new(mc.clone()).expect("poller");
+    let node = mux
+        .add_server("flood", srv.addr(), config("flood"))
+        .expect("config");
+    let started = Instant::now();
+    let mut flood_events = 0u64;
+    let mut done = false;
+    let mut ticks = 0u64;
+    let mut max_read = 0;
+    let mut max_events = 0;
+    while !done {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "flood took too long"
+        );
+        let summary = mux.tick(Duration::from_millis(50));
+        ticks += 1;
+        for work in &summary.nodes {
+            assert!(work.bytes_read <= mc.read_budget, "{work:?}");
+            assert!(work.events <= mc.event_budget, "{work:?}");
+            max_read = max_read.max(work.bytes_read);
+            max_events = max_events.max(work.events);
+        }
+        for (_, event) in mux.events() {
+            if event.is("BenchDone") {
+                done = true;
+            } else if !event.is("FullyBooted") && !event.is("SuccessfulAuth") {
+                flood_events += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let stats = mux.stats(node).expect("node").session;
+    println!(
+        "flood: {flood_events} events in {elapsed:?} ({:.0}/s), {ticks} ticks, \
+         max read/tick {max_read} B, max events/tick {max_events}, queue high water {}",
+        flood_events as f64 / elapsed.as_secs_f64(),
+        stats.queue_high_water
+    );
+    assert_eq!(flood_events, EVENTS, "every flood event delivered");
+    // Budgets are consistent: reading stops while events wait, so the
+    // core's queue never overflows and its backlog stays small by design.
+    assert_eq!(stats.events_dropped_full, 0);
+    assert!(stats.queue_high_water < 1_000, "{}", stats.queue_high_water);
+    assert!(max_read > 0 && max_events > 0);
+}
+
+#[test]
+fn reconnect_storm_backs_off_and_opens_the_breaker() {
+    let _w = Watchdog::new("storm", Duration::from_secs(30));
+    // 20 nodes whose servers refuse every connect.
+    let servers: Vec<_> = (0..20)
+        .map(|_| {
+            server(Faults {
+                refuse_connections: true,
+                ..Faults::default()
+            })
+        })
+        .collect();
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let nodes: Vec<_> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            mux.add_server(format!("s{i}"), s.addr(), config("s"))
+                .expect("config")
+        })
+        .collect();
+    let window = Duration::from_millis(2500);
+    let started = Instant::now();
+    let mut ticks = 0u64;
+    let mut attempt_times: HashMap<usize, Vec<Duration>> = HashMap::new();
+    let mut last = vec![0u64; nodes.len()];
+    while started.elapsed() < window {
+        mux.tick(Duration::from_millis(200));
+        ticks += 1;
+        for (i, &n) in nodes.iter().enumerate() {
+            let a = mux.stats(n).expect("node").connect_attempts;
+            if a > last[i] {
+                attempt_times.entry(i).or_default().push(started.elapsed());
+                last[i] = a;
+            }
+        }
+    }
+    let total: u64 = last.iter().sum();
+    println!("storm: {total} connect attempts by 20 nodes in {window:?}, {ticks} ticks");
+    for (i, &n) in nodes.iter().enumerate() {
+        let stats = mux.stats(n).expect("node");
+        // Backoff 100, 200, 400, 800 ms (full jitter), then the breaker
+        // opens after the 5th failure for 30 s: at most 5 attempts here.
+        assert!(
+            (2..=5).contains(&stats.connect_attempts),
+            "node {i}: {} attempts at {:?}",
+            stats.connect_attempts,
+            attempt_times.get(&i)
+        );
+        if stats.connect_attempts == 5 {
+            assert!(
+                matches!(stats.breaker, BreakerState::Open { .. }),
+                "{stats:?}"
+            );
+        }
+    }
+    // No hot loop: the waits end at reconnect times, not at once.
+    assert!(ticks < 400, "{ticks} ticks: spinning");
+}
+
+#[test]
+fn flapping_servers_reconnect_with_bounded_attempts() {
+    let _w = Watchdog::new("flapping", Duration::from_secs(30));
+    let flap = Duration::from_millis(150);
+    let servers: Vec<_> = (0..20)
+        .map(|_| {
+            server(Faults {
+                drop_after: Some(flap),
+                ..Faults::default()
+            })
+        })
+        .collect();
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let nodes: Vec<_> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            mux.add_server(format!("f{i}"), s.addr(), config("f"))
+                .expect("config")
+        })
+        .collect();
+    let window = Duration::from_secs(2);
+    let started = Instant::now();
+    let mut ticks = 0u64;
+    while started.elapsed() < window {
+        mux.tick(Duration::from_millis(100));
+        mux.events().for_each(drop);
+        ticks += 1;
+    }
+    let mut logins = 0;
+    for (s, &n) in servers.iter().zip(&nodes) {
+        let stats = mux.stats(n).expect("node");
+        logins += stats.logins;
+        // Each session lives 150 ms, then waits up to 100 ms (a healthy
+        // session resets the backoff): at most ~window / flap attempts.
+        assert!(stats.connect_attempts <= 14, "{stats:?}");
+        assert!(stats.logins >= 3, "the node keeps recovering: {stats:?}");
+        // The fake server counts accepts; the last connect may still be
+        // in its accept queue.
+        let accepted = s.connections();
+        assert!(
+            accepted <= stats.connect_attempts && accepted + 1 >= stats.connect_attempts,
+            "{accepted} accepted, {stats:?}"
+        );
+    }
+    println!("flapping: {logins} logins over 20 nodes in {window:?}, {ticks} ticks");
+}
+
+#[test]
+fn half_open_is_caught_by_the_heartbeat_and_recovers_twice() {
+    let _w = Watchdog::new("half-open", Duration::from_secs(30));
+    let srv = server(Faults {
+        silence_after_login: true,
+        ..Faults::default()
+    });
+    let mut cfg = config("silent");
+    cfg.heartbeat_interval = Some(Duration::from_millis(100));
+    cfg.action_timeout = Duration::from_millis(200);
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let node = mux.add_server("silent", srv.addr(), cfg).expect("config");
+    // PHP pitfall 3: silence -> close -> reconnect -> healthy, repeatedly.
+    let started = Instant::now();
+    tick_until(
+        &mut mux,
+        Duration::from_secs(6),
+        "three silent sessions",
+        |m, _| m.stats(node).expect("node").sessions >= 3,
+    );
+    let took = started.elapsed();
+    let stats = mux.stats(node).expect("node");
+    println!(
+        "half-open: 2 dead sessions detected in {took:?} ({} connects)",
+        stats.connect_attempts
+    );
+    // Each death: 100 ms idle + 2 pongs of 200 ms, plus a short backoff.
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(stats.logins >= 2);
+    // The server recovers: the next session stays healthy.
+    srv.set_faults(Faults::default());
+    let before = srv.connections();
+    tick_until(
+        &mut mux,
+        Duration::from_secs(5),
+        "a healthy session",
+        |m, _| srv.connections() > before && m.is_ready(node),
+    );
+    let healthy_from = Instant::now();
+    while healthy_from.elapsed() < Duration::from_millis(800) {
+        mux.tick(Duration::from_millis(50));
+        assert!(mux.is_ready(node), "healthy session lost");
+    }
+    let stats = mux.stats(node).expect("node");
+    assert!(stats.session.heartbeats >= 3, "{stats:?}");
+    assert_eq!(stats.session.heartbeat_misses, 0);
+    assert_eq!(stats.failures, 0, "the policy reset after recovery");
+}
+
+#[test]
+fn server_that_stops_reading_gives_backpressure_not_a_stall() {
+    let _w = Watchdog::new("stops reading", Duration::from_secs(30));
+    let stuck = server(Faults {
+        stop_reading_after_login: true,
+        ..Faults::default()
+    });
+    let fine = server(Faults::default());
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let mut cfg = config("stuck");
+    cfg.max_write_buffer = 256 << 10;
+    cfg.heartbeat_interval = None;
+    cfg.action_timeout = Duration::from_secs(20);
+    let a = mux.add_server("stuck", stuck.addr(), cfg).expect("config");
+    let b = mux
+        .add_server("fine", fine.addr(), config("fine"))
+        .expect("config");
+    all_ready(&mut mux, &[a, b], Duration::from_secs(5));
+    let mut refused = None;
+    let mut submitted = 0;
+    let mut max_tick = Duration::ZERO;
+    let mut pings = 0;
+    for _ in 0..2000 {
+        match mux.submit_handle(a, big_user_event("Stuck")) {
+            Ok(_) => submitted += 1,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+        let summary = mux.tick(Duration::ZERO);
+        max_tick = max_tick.max(summary.elapsed);
+        // The other node keeps working meanwhile.
+        if submitted % 10 == 0 {
+            let ping = mux.submit_handle(b, Action::ping()).expect("ping b");
+            tick_until(&mut mux, Duration::from_secs(2), "ping b", |_, s| {
+                max_tick = max_tick.max(s.elapsed);
+                ping.is_done()
+            });
+            assert!(matches!(ping.try_take(), Some(Ok(_))));
+            pings += 1;
+        }
+    }
+    let stats = mux.stats(a).expect("node").session;
+    println!(
+        "stops reading: {submitted} actions ({} KiB) accepted before refusal, \
+         {} B buffered in the core; {pings} pings on the other node; longest tick {max_tick:?}",
+        stats.bytes_out / 1024,
+        stats.write_buffered
+    );
+    assert!(
+        matches!(
+            refused,
+            Some(SubmitError::Refused(SendError::WriteBufferFull { .. }))
+        ),
+        "{refused:?}"
+    );
+    assert!(stats.write_buffered <= 256 << 10);
+    assert!(mux.is_ready(a), "back-pressure is not a disconnect");
+    assert!(max_tick < Duration::from_millis(500), "{max_tick:?}");
+}
+
+#[test]
+fn bad_credentials_are_not_retried_in_a_hot_loop() {
+    let _w = Watchdog::new("auth loop", Duration::from_secs(20));
+    let srv = server(Faults::default());
+    let mut cfg = config("wrong");
+    cfg.secret = "wrong".into();
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let node = mux.add_server("wrong", srv.addr(), cfg).expect("config");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        mux.tick(Duration::from_millis(100));
+    }
+    let stats = mux.stats(node).expect("node");
+    // One attempt; the next waits at least the 5 s floor (30 s by default).
+    assert_eq!(stats.connect_attempts, 1, "{stats:?}");
+    assert_eq!(stats.logins, 0);
+    match mux.node_state(node) {
+        Some(ami_blocking::NodeState::Backoff { retry_at }) => {
+            assert!(retry_at >= started + Duration::from_secs(5), "{retry_at:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn login_has_its_own_deadline() {
+    let _w = Watchdog::new("login deadline", Duration::from_secs(20));
+    // The server accepts, then says nothing for 3 s.
+    let srv = server(Faults {
+        accept_delay: Some(Duration::from_secs(3)),
+        ..Faults::default()
+    });
+    let mut cfg = config("slow");
+    cfg.login_timeout = Duration::from_millis(300);
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let node = mux.add_server("slow", srv.addr(), cfg).expect("config");
+    let started = Instant::now();
+    tick_until(&mut mux, Duration::from_secs(3), "login timeout", |m, _| {
+        matches!(
+            m.node_state(node),
+            Some(ami_blocking::NodeState::Backoff { .. })
+        )
+    });
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    let stats = mux.stats(node).expect("node");
+    assert_eq!(stats.failures, 1);
+    assert_eq!(
+        stats.session.actions_sent, 0,
+        "nothing sent before the banner"
+    );
+}
+
+#[test]
+fn garbage_and_an_oversized_event_do_not_drop_the_session() {
+    let _w = Watchdog::new("garbage", Duration::from_secs(20));
+    let srv = server(Faults {
+        garbage_every: Some(3),
+        oversized_event_bytes: Some(5 << 20),
+        ..Faults::default()
+    });
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let node = mux
+        .add_server("messy", srv.addr(), config("messy"))
+        .expect("config");
+    all_ready(&mut mux, &[node], Duration::from_secs(5));
+    let pings: Vec<_> = (0..6)
+        .map(|_| mux.submit_handle(node, Action::ping()).expect("ping"))
+        .collect();
+    tick_until(&mut mux, Duration::from_secs(10), "pings", |_, _| {
+        pings.iter().all(|p| p.is_done())
+    });
+    for p in &pings {
+        assert!(matches!(p.try_take(), Some(Ok(_))));
+    }
+    let stats = mux.stats(node).expect("node");
+    // PHP pitfall 4: frame errors are scoped to the frame.
+    assert_eq!(stats.sessions, 1);
+    assert_eq!(stats.session.oversized_frames, 1, "{stats:?}");
+    assert!(stats.session.garbage >= 1, "{stats:?}");
+}

@@ -1,0 +1,318 @@
+//! The `Multiplexer` against fake servers over real TCP (127.0.0.1):
+//! basics, partial writes, handles and callbacks, session epochs, shutdown.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ami_blocking::{Multiplexer, MuxConfig, NodeState, SubmitError};
+use ami_proto::{Action, ActionError, Completion, ConnState, Originate};
+use ami_testkit::Faults;
+use common::{all_ready, big_user_event, config, server, tick_until, Watchdog};
+
+#[test]
+fn every_node_is_driven_from_the_first_ticks() {
+    let _w = Watchdog::new("first ticks", Duration::from_secs(20));
+    let servers: Vec<_> = (0..5).map(|_| server(Faults::default())).collect();
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let nodes: Vec<_> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            mux.add_server(format!("pbx{i}"), s.addr(), config(&format!("pbx{i}")))
+                .expect("valid config")
+        })
+        .collect();
+    // PHP pitfall 1: no submit, no lazy creation: ticking alone connects all.
+    let first = mux.tick(Duration::ZERO);
+    assert_eq!(first.connects_started, 5);
+    all_ready(&mut mux, &nodes, Duration::from_secs(5));
+    for s in &servers {
+        assert_eq!(s.connections(), 1);
+    }
+}
+
+#[test]
+fn actions_complete_through_callbacks_and_handles() {
+    let _w = Watchdog::new("actions", Duration::from_secs(20));
+    let srv = server(Faults::default());
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let node = mux
+        .add_server("pbx", srv.addr(), config("pbx"))
+        .expect("config");
+    assert_eq!(
+        mux.submit_handle(node, Action::ping()).err(),
+        Some(SubmitError::NotReady(node)),
+        "no session yet"
+    );
+    all_ready(&mut mux, &[node], Duration::from_secs(5));
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    mux.submit(node, Action::ping(), move |r| {
+        assert!(r.is_ok(), "{r:?}");
+        c.fetch_add(1, Ordering::SeqCst);
+    })
+    .expect("submitted");
+    let list = mux
+        .submit_handle(node, Action::core_show_channels())
+        .expect("list");
+    let cmd = mux
+        .submit_handle(node, Action::command("core show version"))
+        .expect("cmd");
+    let bad = mux
+        .submit_handle(node, Action::new("NoSuchAction"))
+        .expect("bad");
+    let orig = Originate::new("Local/7@default")
+        .extension("default", "7", 1)
+        .async_(true);
+    let orig = mux
+        .submit_handle(node, Action::originate(orig))
+        .expect("originate");
+
+    let handles = [&list, &cmd, &bad, &orig];
+    tick_until(&mut mux, Duration::from_secs(5), "completions", |_, _| {
+        handles.iter().all(|h| h.is_done()) && calls.load(Ordering::SeqCst) == 1
+    });
+    match list.try_take().expect("done").expect("ok") {
+        Completion::List { items, .. } => assert_eq!(items.len(), 4),
+        other => panic!("{other:?}"),
+    }
+    assert!(list.try_take().is_none(), "taken once");
+    assert!(matches!(
+        cmd.try_take(),
+        Some(Ok(Completion::Command { .. }))
+    ));
+    assert!(matches!(
+        bad.try_take(),
+        Some(Err(ActionError::Server { .. }))
+    ));
+    match orig.try_take() {
+        Some(Ok(Completion::Originate(o))) => assert!(o.is_success()),
+        other => panic!("{other:?}"),
+    }
+    let events: Vec<_> = mux
+        .events()
+        .map(|(n, e)| (n, e.name_str().into_owned()))
+        .collect();
+    assert!(events.iter().all(|(n, _)| *n == node));
+    assert!(events.iter().any(|(_, e)| e == "Newchannel"), "{events:?}");
+    let stats = mux.stats(node).expect("known node");
+    assert_eq!(stats.pending, 0);
+    assert!(stats.session.actions_ok >= 4);
+}
+
+#[test]
+fn event_handler_receives_events() {
+    let _w = Watchdog::new("handler", Duration::from_secs(20));
+    let srv = server(Faults::default());
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let node = mux
+        .add_server("pbx", srv.addr(), config("pbx"))
+        .expect("config");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    assert!(mux.on_event(node, move |e| s
+        .lock()
+        .unwrap()
+        .push(e.name_str().into_owned())));
+    all_ready(&mut mux, &[node], Duration::from_secs(5));
+    let h = mux
+        .submit_handle(node, Action::user_event("Hello", &[("X", "1")]))
+        .expect("submitted");
+    tick_until(&mut mux, Duration::from_secs(5), "user event", |_, _| {
+        h.is_done() && seen.lock().unwrap().iter().any(|n| n == "UserEvent")
+    });
+    assert_eq!(mux.events().count(), 0, "the handler took them");
+}
+
+#[test]
+fn one_byte_server_writes() {
+    let _w = Watchdog::new("1-byte", Duration::from_secs(20));
+    let srv = server(Faults {
+        write_chunk: Some(1),
+        ..Faults::default()
+    });
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let node = mux
+        .add_server("chunky", srv.addr(), config("chunky"))
+        .expect("config");
+    all_ready(&mut mux, &[node], Duration::from_secs(10));
+    let pings: Vec<_> = (0..5)
+        .map(|_| mux.submit_handle(node, Action::ping()).expect("ping"))
+        .collect();
+    let list = mux
+        .submit_handle(node, Action::core_show_channels())
+        .expect("list");
+    tick_until(&mut mux, Duration::from_secs(10), "answers", |_, _| {
+        list.is_done() && pings.iter().all(|p| p.is_done())
+    });
+    for p in &pings {
+        assert!(matches!(p.try_take(), Some(Ok(_))));
+    }
+    assert!(matches!(list.try_take(), Some(Ok(Completion::List { .. }))));
+}
+
+#[test]
+fn reconnect_never_sends_the_old_sessions_bytes() {
+    let _w = Watchdog::new("epoch", Duration::from_secs(20));
+    // The server stops reading after login, then drops the connection.
+    let srv = server(Faults {
+        stop_reading_after_login: true,
+        drop_after: Some(Duration::from_millis(1500)),
+        ..Faults::default()
+    });
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let mut cfg = config("epoch");
+    cfg.heartbeat_interval = None;
+    cfg.action_timeout = Duration::from_secs(30);
+    let node = mux.add_server("epoch", srv.addr(), cfg).expect("config");
+    all_ready(&mut mux, &[node], Duration::from_secs(5));
+    // Fill the kernel buffers until bytes wait in the core's write buffer.
+    let mut handles = Vec::new();
+    for _ in 0..500 {
+        match mux.submit_handle(node, big_user_event("OldSession")) {
+            Ok(h) => handles.push(h),
+            Err(e) => panic!("refused before the kernel filled: {e}"),
+        }
+        mux.tick(Duration::ZERO);
+        if mux.stats(node).expect("node").session.write_buffered > 0 {
+            break;
+        }
+    }
+    let buffered = mux.stats(node).expect("node").session.write_buffered;
+    assert!(buffered > 0, "the kernel never pushed back");
+    // The old session dies with bytes still queued; its actions complete as
+    // lost (never success), and the new session starts empty.
+    srv.set_faults(Faults::default());
+    tick_until(
+        &mut mux,
+        Duration::from_secs(5),
+        "old session lost",
+        |_, _| handles.iter().all(|h| h.is_done()),
+    );
+    for h in &handles {
+        assert!(matches!(
+            h.try_take(),
+            Some(Err(ActionError::ConnectionLost))
+        ));
+    }
+    tick_until(&mut mux, Duration::from_secs(5), "new session", |m, _| {
+        m.is_ready(node)
+    });
+    let ping = mux.submit_handle(node, Action::ping()).expect("ping");
+    tick_until(&mut mux, Duration::from_secs(5), "ping", |_, _| {
+        ping.is_done()
+    });
+    assert!(matches!(ping.try_take(), Some(Ok(_))));
+    let actions = srv.received_actions();
+    assert!(
+        !actions.iter().any(|a| a == "UserEvent"),
+        "the old session's bytes reached the server: {actions:?}"
+    );
+    assert_eq!(mux.stats(node).expect("node").sessions, 2);
+    println!("old session had {buffered} bytes queued in the core when it died");
+}
+
+#[test]
+fn shutdown_logs_off_and_stays_down() {
+    let _w = Watchdog::new("shutdown", Duration::from_secs(20));
+    let servers: Vec<_> = (0..4).map(|_| server(Faults::default())).collect();
+    // One server never reads after login (so never sees the Logoff); one
+    // refuses every connect.
+    let silent = server(Faults {
+        stop_reading_after_login: true,
+        ..Faults::default()
+    });
+    let refusing = server(Faults {
+        refuse_connections: true,
+        ..Faults::default()
+    });
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let nodes: Vec<_> = servers
+        .iter()
+        .chain([&silent])
+        .enumerate()
+        .map(|(i, s)| {
+            mux.add_server(format!("n{i}"), s.addr(), config("n"))
+                .expect("config")
+        })
+        .collect();
+    let down = mux
+        .add_server("down", refusing.addr(), config("down"))
+        .expect("config");
+    all_ready(&mut mux, &nodes, Duration::from_secs(5));
+    let pending: Vec<_> = nodes
+        .iter()
+        .map(|&n| mux.submit_handle(n, Action::ping()).expect("ping"))
+        .collect();
+    let started = Instant::now();
+    let report = mux.shutdown(Instant::now() + Duration::from_secs(1));
+    let took = started.elapsed();
+    assert_eq!(report.logged_off, 4, "{report:?}");
+    assert_eq!(
+        report.forced, 1,
+        "the silent node is closed at the deadline"
+    );
+    assert_eq!(report.idle, 1, "the refusing node had no session");
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    // Every action completed exactly once: answered, or lost at the close.
+    for p in &pending[..4] {
+        assert!(matches!(p.try_take(), Some(Ok(_))));
+    }
+    assert!(matches!(
+        pending[4].try_take(),
+        Some(Err(ActionError::ConnectionLost))
+    ));
+    for s in &servers {
+        assert_eq!(
+            s.received_actions().last().map(String::as_str),
+            Some("Logoff")
+        );
+    }
+    // PHP pitfall 2: shutdown is a state; nothing reconnects afterwards.
+    assert!(mux.is_shut_down());
+    for _ in 0..10 {
+        let summary = mux.tick(Duration::from_millis(20));
+        assert!(!summary.progress);
+    }
+    for (s, &n) in servers.iter().chain([&silent]).zip(&nodes) {
+        assert_eq!(s.connections(), 1);
+        assert_eq!(mux.node_state(n), Some(NodeState::Stopped));
+        assert!(matches!(
+            mux.submit_handle(n, Action::ping()),
+            Err(SubmitError::NotReady(_))
+        ));
+    }
+    assert_eq!(mux.node_state(down), Some(NodeState::Stopped));
+}
+
+#[test]
+fn idle_ticks_do_not_spin() {
+    let _w = Watchdog::new("idle", Duration::from_secs(20));
+    let srv = server(Faults::default());
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let node = mux
+        .add_server("idle", srv.addr(), config("idle"))
+        .expect("config");
+    all_ready(&mut mux, &[node], Duration::from_secs(5));
+    // Let login-time events settle.
+    for _ in 0..5 {
+        mux.tick(Duration::from_millis(20));
+    }
+    mux.events().for_each(drop);
+    let started = Instant::now();
+    let mut ticks = 0;
+    while started.elapsed() < Duration::from_millis(500) {
+        mux.tick(Duration::from_millis(100));
+        ticks += 1;
+    }
+    // Each idle tick waits its full 100 ms (the heartbeat is 15 s away).
+    assert!(ticks <= 7, "{ticks} ticks in 500 ms: spinning");
+    assert!(matches!(
+        mux.node_state(node),
+        Some(NodeState::Session(ConnState::Ready))
+    ));
+}
