@@ -1,0 +1,311 @@
+//! End-to-end loopback benchmarks, each beside a baseline measured in the
+//! same run (`cargo xtask bench`, or `cargo run --release -p ami-bench`).
+//!
+//! - event flood: the `ami-smol` client's event stream (parsed `Event`s,
+//!   nothing dropped: back-pressure policy) against a raw socket that only
+//!   counts frame ends with `memchr`, both reading the same fake-server flood;
+//! - ping with one in flight: the client against a raw socket request/response
+//!   loop; and pipelined with 64 in flight.
+//!
+//! Each client runs in a child process of this binary, so its peak RSS is its
+//! own (`VmHWM`). The fake server (`ami-testkit`) runs in this process.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ami_proto::{Action, AuthMethod, Config, QueuePolicy};
+use ami_smol::{Client, ClientConfig};
+use ami_testkit::{Faults, Flood, ServerConfig, TcpServer};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        return child(&args[1..]);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let (flood_events, pings) = if quick {
+        (200_000, 5_000)
+    } else {
+        (2_000_000, 40_000)
+    };
+    println!("ami-bench: loopback, {flood_events} flood events, {pings} pings per client");
+    flood(flood_events);
+    ping(pings);
+}
+
+/// A measurement printed by a child: `count secs rss_kb`.
+struct Run {
+    count: u64,
+    secs: f64,
+    rss_kb: u64,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.count as f64 / self.secs
+    }
+}
+
+fn run_child(args: &[String]) -> Run {
+    let exe = std::env::current_exe().expect("own path");
+    let out = Command::new(exe)
+        .arg("--child")
+        .args(args)
+        .output()
+        .expect("child runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child {args:?} failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| -> f64 {
+        text.split_whitespace()
+            .find_map(|t| t.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text:?}"))
+    };
+    Run {
+        count: field("count=") as u64,
+        secs: field("secs="),
+        rss_kb: field("rss_kb=") as u64,
+    }
+}
+
+fn flood_server(events: u64) -> TcpServer {
+    let config = ServerConfig {
+        accept_any_login: true,
+        ..ServerConfig::default()
+    };
+    let faults = Faults {
+        flood: Some(Flood {
+            events,
+            rate_per_sec: None,
+            then_done: true,
+        }),
+        ..Faults::default()
+    };
+    TcpServer::start(config, faults).expect("server starts")
+}
+
+fn flood(events: u64) {
+    let raw = {
+        let server = flood_server(events);
+        run_child(&["raw-flood".into(), server.addr().to_string()])
+    };
+    let smol = {
+        let server = flood_server(events);
+        run_child(&["smol-flood".into(), server.addr().to_string()])
+    };
+    assert_eq!(smol.count, events, "the client lost events");
+    println!(
+        "flood, raw memchr split (baseline)  {:>10.0} frames/s  peak RSS {:>6} KiB",
+        raw.rate(),
+        raw.rss_kb
+    );
+    println!(
+        "flood, ami-smol events              {:>10.0} events/s  peak RSS {:>6} KiB  {:.0}% of the baseline, {} lost",
+        smol.rate(),
+        smol.rss_kb,
+        100.0 * smol.rate() / raw.rate(),
+        events - smol.count
+    );
+}
+
+fn ping(pings: u64) {
+    let config = ServerConfig {
+        accept_any_login: true,
+        ..ServerConfig::default()
+    };
+    let server = TcpServer::start(config, Faults::default()).expect("server");
+    let addr = server.addr().to_string();
+    let n = pings.to_string();
+    let raw = run_child(&["raw-ping".into(), addr.clone(), n.clone()]);
+    let one = run_child(&["smol-ping".into(), addr.clone(), n.clone(), "1".into()]);
+    let many = run_child(&["smol-ping".into(), addr, n, "64".into()]);
+    println!(
+        "ping, raw socket loop, 1 in flight  {:>10.0} /s (baseline)",
+        raw.rate()
+    );
+    println!(
+        "ping, ami-smol, 1 in flight         {:>10.0} /s  {:.0}% of the baseline",
+        one.rate(),
+        100.0 * one.rate() / raw.rate()
+    );
+    println!(
+        "ping, ami-smol, 64 in flight        {:>10.0} /s  x{:.1} the baseline",
+        many.rate(),
+        many.rate() / raw.rate()
+    );
+}
+
+fn child(args: &[String]) {
+    let addr: SocketAddr = args[1].parse().expect("address");
+    let (count, secs) = match args[0].as_str() {
+        "raw-flood" => raw_flood(addr),
+        "smol-flood" => smol_flood(addr),
+        "raw-ping" => raw_ping(addr, args[2].parse().expect("count")),
+        "smol-ping" => smol_ping(
+            addr,
+            args[2].parse().expect("count"),
+            args[3].parse().expect("in flight"),
+        ),
+        other => panic!("unknown child {other}"),
+    };
+    println!("count={count} secs={secs} rss_kb={}", peak_rss_kb());
+}
+
+fn peak_rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Logs in over a plain socket; returns it after the banner and login.
+fn raw_login(addr: SocketAddr, events: bool) -> TcpStream {
+    let mut sock = TcpStream::connect(addr).expect("connect");
+    sock.set_nodelay(true).expect("nodelay");
+    let login = format!(
+        "Action: Login\r\nActionID: l\r\nUsername: bench\r\nSecret: bench\r\nEvents: {}\r\n\r\n",
+        if events { "on" } else { "off" }
+    );
+    sock.write_all(login.as_bytes()).expect("login");
+    sock
+}
+
+/// Counts frame ends until `BenchDone`: the fastest any client could go.
+fn raw_flood(addr: SocketAddr) -> (u64, f64) {
+    let mut sock = raw_login(addr, true);
+    let start = Instant::now();
+    let finder = memchr::memmem::Finder::new(b"\r\n\r\n");
+    let done = memchr::memmem::Finder::new(b"Event: BenchDone");
+    let mut buf = vec![0u8; 64 << 10];
+    let mut carry = 0;
+    let mut frames = 0u64;
+    loop {
+        let n = sock.read(&mut buf[carry..]).expect("read");
+        assert!(n > 0, "server closed before BenchDone");
+        let end = carry + n;
+        frames += finder.find_iter(&buf[..end]).count() as u64;
+        if done.find(&buf[..end]).is_some() {
+            break;
+        }
+        // Keep the last 16 bytes so a marker split across reads is found.
+        let keep = end.min(16);
+        buf.copy_within(end - keep..end, 0);
+        carry = keep;
+        frames -= finder.find_iter(&buf[..keep]).count() as u64;
+    }
+    // The login response, its two events and BenchDone are not flood events.
+    (frames.saturating_sub(4), start.elapsed().as_secs_f64())
+}
+
+fn proto_config(events: bool) -> Config {
+    let mut proto = Config::new("bench", "bench", "bench");
+    proto.auth = AuthMethod::Plain;
+    proto.events = if events { "on" } else { "off" }.into();
+    proto.queue_policy = QueuePolicy::Backpressure;
+    proto.heartbeat_interval = None;
+    proto.seed = std::process::id() as u64;
+    proto
+}
+
+fn smol_flood(addr: SocketAddr) -> (u64, f64) {
+    smol::block_on(async {
+        let mut builder = Client::builder(ClientConfig::new(addr.to_string(), proto_config(true)));
+        let mut events = builder.events();
+        let start = Instant::now();
+        let client = builder.connect().await.expect("login");
+        let mut batch = Vec::with_capacity(1024);
+        let mut count = 0u64;
+        'outer: loop {
+            batch.clear();
+            if events.next_batch(&mut batch, 1024).await == 0 {
+                panic!("event stream ended before BenchDone");
+            }
+            for event in &batch {
+                if event.is("BenchDone") {
+                    break 'outer;
+                }
+                // The login's own events are not part of the flood.
+                if !event.is("FullyBooted") && !event.is("SuccessfulAuth") {
+                    count += 1;
+                }
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(events.dropped(), 0, "back-pressure never drops");
+        client.close_within(Duration::from_secs(2)).await;
+        (count, secs)
+    })
+}
+
+/// A plain socket with a receive buffer, for the raw baselines.
+struct Raw {
+    sock: TcpStream,
+    pending: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    /// Consumes everything up to and including `delimiter`.
+    fn skip_past(&mut self, delimiter: &[u8]) {
+        loop {
+            if let Some(end) = memchr::memmem::find(&self.pending, delimiter) {
+                self.pending.drain(..end + delimiter.len());
+                return;
+            }
+            let n = self.sock.read(&mut self.buf).expect("read");
+            assert!(n > 0, "server closed");
+            self.pending.extend_from_slice(&self.buf[..n]);
+        }
+    }
+}
+
+/// One Ping at a time over a plain socket.
+fn raw_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
+    let mut raw = Raw {
+        sock: raw_login(addr, false),
+        pending: Vec::new(),
+        buf: vec![0u8; 4096],
+    };
+    raw.skip_past(b"\n"); // the banner
+    raw.skip_past(b"\r\n\r\n"); // the login response
+    let start = Instant::now();
+    for i in 0..pings {
+        let ping = format!("Action: Ping\r\nActionID: p{i}\r\n\r\n");
+        raw.sock.write_all(ping.as_bytes()).expect("write");
+        raw.skip_past(b"\r\n\r\n");
+    }
+    (pings, start.elapsed().as_secs_f64())
+}
+
+fn smol_ping(addr: SocketAddr, pings: u64, in_flight: u64) -> (u64, f64) {
+    smol::block_on(async {
+        let config = ClientConfig::new(addr.to_string(), proto_config(false));
+        let client = Client::connect(config).await.expect("login");
+        let start = Instant::now();
+        let per_task = pings / in_flight;
+        let tasks: Vec<_> = (0..in_flight)
+            .map(|_| {
+                let client = client.clone();
+                smol::spawn(async move {
+                    for _ in 0..per_task {
+                        client.send(Action::ping()).await.expect("pong");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        client.close_within(Duration::from_secs(2)).await;
+        (per_task * in_flight, secs)
+    })
+}

@@ -1,0 +1,289 @@
+//! The driver: one session's loop over the core, as in STYLE.md's sketch.
+//!
+//! Flush what [`Connection::poll_transmit`] lends; drain
+//! [`Connection::poll_output`] (completions to their callers, events to the
+//! subscriber queues, states to the watchers); wait for one thing (socket
+//! readable or writable, a command, a back-pressure kick, the core's next
+//! deadline); act on it with the clock read once; repeat. Reads take at most
+//! `read_budget` bytes per turn; a read that filled the budget yields to the
+//! executor and reads again without waiting for the reactor.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ami_proto::{ActionError, ActionId, CloseReason, Completion, ConnState, Connection, Output};
+use ami_proto::{Event, QueuePolicy};
+use futures_lite::future;
+use smol::Async;
+
+use crate::client::{ClientError, Command};
+use crate::supervisor::{sleep_until, Ctx, Pending};
+
+/// Commands taken per turn beyond the one that woke the driver.
+const COMMAND_BUDGET: usize = 256;
+
+enum Wake {
+    Io,
+    Command(Option<Command>),
+    Other,
+}
+
+/// Runs one logged-in-or-logging-in session until it closes; returns why.
+pub(crate) async fn run_session(
+    ctx: &mut Ctx,
+    sock: Async<TcpStream>,
+    mut conn: Connection,
+) -> CloseReason {
+    ctx.shared.set_state(ConnState::LoggingIn);
+    let mut buf = vec![0u8; ctx.config.read_budget.max(1)];
+    let mut hot = false;
+    let mut ready_seen = false;
+    loop {
+        let now = Instant::now();
+        let write_blocked = flush(&sock, &mut conn, now);
+        let held = deliver(ctx, &mut conn, &mut ready_seen, now);
+        if let ConnState::Closed(reason) = conn.state() {
+            let reason = reason.clone();
+            for (_, p) in ctx.pending.drain() {
+                let _ = p
+                    .reply
+                    .try_send(Err(ClientError::Action(ActionError::ConnectionLost)));
+            }
+            return reason;
+        }
+        if ctx.closing.is_some_and(|d| d <= now) {
+            conn.handle_closed(now);
+            continue;
+        }
+        if conn.wants_write() && !write_blocked {
+            // The drain queued bytes (actions parked for this session).
+            continue;
+        }
+
+        let want_read = conn.wants_read() && !held;
+        let wake = if want_read && hot {
+            future::yield_now().await;
+            Wake::Io
+        } else {
+            let deadline = conn.poll_timeout().into_iter().chain(ctx.closing).min();
+            let io = async {
+                let _ = match (want_read, write_blocked) {
+                    (true, true) => future::or(sock.readable(), sock.writable()).await,
+                    (true, false) => sock.readable().await,
+                    (false, true) => sock.writable().await,
+                    (false, false) => future::pending().await,
+                };
+                Wake::Io
+            };
+            let cmds_open = ctx.cmds_open;
+            let cmd = async {
+                match cmds_open {
+                    true => Wake::Command(ctx.cmds.recv().await.ok()),
+                    false => future::pending().await,
+                }
+            };
+            let kick = async {
+                let _ = ctx.kick.recv().await;
+                Wake::Other
+            };
+            let timer = async {
+                sleep_until(deadline).await;
+                Wake::Other
+            };
+            future::or(io, future::or(cmd, future::or(kick, timer))).await
+        };
+
+        let now = Instant::now();
+        match wake {
+            Wake::Io if want_read => hot = read(&sock, &mut conn, &mut buf, now),
+            Wake::Command(Some(cmd)) => command(ctx, &mut conn, cmd, now),
+            Wake::Command(None) => {
+                ctx.all_handles_dropped(now);
+                start_close(&mut conn, now);
+            }
+            Wake::Io | Wake::Other => {}
+        }
+        for _ in 0..COMMAND_BUDGET {
+            match ctx.cmds.try_recv() {
+                Ok(cmd) => command(ctx, &mut conn, cmd, now),
+                Err(_) => break,
+            }
+        }
+        if conn.poll_timeout().is_some_and(|t| t <= now) {
+            conn.handle_timeout(now);
+        }
+    }
+}
+
+/// Writes what the core lends; returns whether the socket would block.
+fn flush(sock: &Async<TcpStream>, conn: &mut Connection, now: Instant) -> bool {
+    while let Some(bytes) = conn.poll_transmit() {
+        match sock.get_ref().write(bytes) {
+            Ok(0) => conn.handle_closed(now),
+            Ok(n) => conn.advance(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => conn.handle_closed(now),
+        }
+    }
+    false
+}
+
+/// Reads once (at most the budget); returns whether the budget was filled.
+fn read(sock: &Async<TcpStream>, conn: &mut Connection, buf: &mut [u8], now: Instant) -> bool {
+    match sock.get_ref().read(buf) {
+        Ok(0) => conn.handle_closed(now),
+        Ok(n) => {
+            conn.handle_input(&buf[..n], now);
+            return n == buf.len();
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+        Err(_) => conn.handle_closed(now),
+    }
+    false
+}
+
+/// Drains the core's outputs. Returns whether back-pressure holds events
+/// back: a full subscriber queue stops the drain (and so the reads) until
+/// its consumer makes room. Once the session is closed, everything drains.
+fn deliver(ctx: &mut Ctx, conn: &mut Connection, ready_seen: &mut bool, now: Instant) -> bool {
+    let shared = ctx.shared.clone();
+    // Counters first, so a caller woken by a completion sees them.
+    let session = conn.stats();
+    shared.update_stats(|s| s.session = session);
+    let mut subs = shared.subs.lock().unwrap_or_else(|e| e.into_inner());
+    // A stream dropped by its owner leaves only our reference.
+    subs.retain(|s| Arc::strong_count(s) > 1);
+    let backpressure = shared.policy == QueuePolicy::Backpressure && !subs.is_empty();
+    let (mut queued, mut dropped) = (0, 0);
+    let held = loop {
+        let limit = match backpressure && !conn.is_closed() {
+            true => subs.iter().map(|s| s.room()).min().unwrap_or(usize::MAX),
+            false => usize::MAX,
+        };
+        let mut batch: Vec<Event> = Vec::new();
+        let mut drained = false;
+        while batch.len() < limit {
+            let Some(out) = conn.poll_output() else {
+                drained = true;
+                break;
+            };
+            match out {
+                Output::State(state) => on_state(ctx, conn, state, ready_seen, now),
+                Output::Completion { id, result } => complete(ctx, id, result),
+                Output::Event(event) if !subs.is_empty() => batch.push(event),
+                _ => {}
+            }
+        }
+        if let Some((last, rest)) = subs.split_last() {
+            for sub in rest {
+                let (q, d) = sub.push_batch(batch.iter().cloned());
+                (queued, dropped) = (queued + q, dropped + d);
+            }
+            let (q, d) = last.push_batch(batch.into_iter());
+            (queued, dropped) = (queued + q, dropped + d);
+        }
+        // Stopped at the limit: wait for a kick if a queue is still full;
+        // if a consumer made room meanwhile (without a kick), go on.
+        if drained {
+            break false;
+        }
+        if subs.iter().any(|s| s.room() == 0) {
+            break true;
+        }
+    };
+    drop(subs);
+    let session = conn.stats();
+    shared.update_stats(|s| {
+        s.session = session;
+        s.events_delivered += queued;
+        s.events_dropped += dropped;
+    });
+    held
+}
+
+fn on_state(ctx: &mut Ctx, conn: &mut Connection, state: ConnState, seen: &mut bool, now: Instant) {
+    let ready = state == ConnState::Ready;
+    ctx.shared.set_state(state);
+    if !ready || std::mem::replace(seen, true) {
+        return;
+    }
+    ctx.policy.on_ready();
+    ctx.shared.update_stats(|s| {
+        s.sessions += 1;
+        s.reconnects += u64::from(s.sessions > 1);
+    });
+    if let Some(first) = ctx.first.take() {
+        let _ = first.try_send(Ok(()));
+    }
+    // Actions that waited for a session (resend_on_reconnect), with what
+    // is left of their timeout.
+    for p in std::mem::take(&mut ctx.parked) {
+        let left = p.deadline.saturating_duration_since(now);
+        let cmd = Command::Send {
+            action: p
+                .action
+                .with_timeout(left.max(std::time::Duration::from_millis(1))),
+            reply: p.reply,
+        };
+        command(ctx, conn, cmd, now);
+    }
+}
+
+fn complete(ctx: &mut Ctx, id: ActionId, result: Result<Completion, ActionError>) {
+    // Unknown ids are our own Logoff's.
+    let Some(p) = ctx.pending.remove(&id) else {
+        return;
+    };
+    match (result, p.resend) {
+        (Err(ActionError::ConnectionLost), Some((action, deadline))) if ctx.closing.is_none() => {
+            ctx.park(action, p.reply, Some(deadline));
+        }
+        (result, _) => {
+            let _ = p.reply.try_send(result.map_err(ClientError::Action));
+        }
+    }
+}
+
+fn command(ctx: &mut Ctx, conn: &mut Connection, cmd: Command, now: Instant) {
+    match cmd {
+        Command::Send { action, reply } => {
+            let resend = ctx.config.resend_on_reconnect;
+            if resend && *conn.state() == ConnState::LoggingIn {
+                return ctx.park(action, reply, None);
+            }
+            let timeout = action.timeout().unwrap_or(ctx.config.proto.action_timeout);
+            let copy = resend.then(|| (action.clone(), now + timeout));
+            match conn.send(action, now) {
+                Ok(id) => {
+                    ctx.pending.insert(
+                        id,
+                        Pending {
+                            reply,
+                            resend: copy,
+                        },
+                    );
+                }
+                Err(err) => {
+                    let _ = reply.try_send(Err(ClientError::Send(err)));
+                }
+            }
+        }
+        Command::Close { deadline, done } => {
+            ctx.closing = Some(ctx.closing.map_or(deadline, |d| d.min(deadline)));
+            ctx.close_waiters.push(done);
+            start_close(conn, now);
+        }
+    }
+}
+
+/// Logs off a ready session; drops one still logging in.
+fn start_close(conn: &mut Connection, now: Instant) {
+    if conn.is_ready() {
+        let _ = conn.logoff(now);
+    } else if *conn.state() == ConnState::LoggingIn {
+        conn.handle_closed(now);
+    }
+}

@@ -1,0 +1,60 @@
+//! An async Asterisk Manager Interface client on smol.
+//!
+//! `ami-smol` binds the sans-IO [`ami_proto`] core to smol: one task per
+//! server owns the socket and the core's [`Connection`](ami_proto::Connection),
+//! reads with a per-wake budget, writes what the core lends, sleeps until the
+//! core's next deadline, and hands completions and events to the user. All
+//! protocol logic (framing, login, correlation, timeouts, heartbeats, backoff,
+//! circuit breaker) lives in the core; this crate is glue.
+//!
+//! - [`Client`]: connect, [`send`](Client::send) actions from any number of
+//!   tasks, [`close`](Client::close).
+//! - [`EventStream`]: a bounded `Stream` of events, subscribable before login
+//!   so nothing after the login response is lost.
+//! - The supervisor inside every client reconnects a lost session with the
+//!   core's [`ReconnectPolicy`](ami_proto::ReconnectPolicy) and publishes each
+//!   [`ConnState`](ami_proto::ConnState) change ([`Client::state_changes`]).
+//! - [`Cluster`]: many named servers, each with its own task, routed by name,
+//!   round-robin or failover, with one merged event stream.
+//!
+//! **What it never does:** block the executor (connect, DNS, login, reconnect
+//! and close are all non-blocking and bounded by a timeout), let the reader
+//! wait on user code (events go to bounded per-subscriber queues), or re-send
+//! an action on a new session unless asked to
+//! ([`ClientConfig::resend_on_reconnect`]).
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use ami_proto::{Action, Config};
+//! use ami_smol::{Client, ClientConfig};
+//! use futures_lite::StreamExt;
+//!
+//! smol::block_on(async {
+//!     let config = ClientConfig::new("127.0.0.1:5038", Config::new("pbx1", "admin", "secret"));
+//!     let mut builder = Client::builder(config);
+//!     // Subscribe before login: servers send a burst right after it.
+//!     let mut hangups = builder.events().filter_names(&["Hangup"]);
+//!     let client = builder.connect().await?;
+//!     let pong = client.send(Action::ping()).await?;
+//!     println!("{:?}", pong.response().get_str("Ping"));
+//!     while let Some(event) = hangups.next().await {
+//!         println!("{}", event.name_str());
+//!     }
+//!     client.close().await;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })
+//! .unwrap();
+//! ```
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod client;
+mod cluster;
+mod driver;
+mod events;
+mod supervisor;
+
+pub use client::{Client, ClientBuilder, ClientConfig, ClientError, ClientStats, ConnectError};
+pub use cluster::{Cluster, ClusterError, ClusterEvents, Route};
+pub use events::EventStream;
+pub use supervisor::StateChanges;

@@ -1,0 +1,434 @@
+//! The supervisor: one task per client that connects, runs sessions through
+//! the driver, and reconnects per the core's [`ReconnectPolicy`].
+//!
+//! Between sessions it keeps serving commands: sends fail at once with
+//! [`ClientError::Disconnected`] (or wait for the next session, with
+//! `resend_on_reconnect`), and a close ends the task without a new attempt.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::net::TcpStream;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use ami_proto::{
+    Action, ActionError, ActionId, BreakerState, CloseReason, Completion, ConnState, Connection,
+    Failure, LoginError, QueuePolicy, ReconnectPolicy, SendError,
+};
+use futures_lite::{future, Stream};
+use smol::channel::{self, Receiver, Sender};
+use smol::{Async, Timer};
+
+use crate::client::{ClientConfig, ClientError, ClientStats, Command, ConnectError};
+use crate::driver;
+use crate::events::{EventStream, Subscriber};
+
+/// State shared by the handles ([`Client`](crate::Client), streams) and the task.
+pub(crate) struct Shared {
+    pub(crate) name: Arc<str>,
+    pub(crate) subs: Mutex<Vec<Arc<Subscriber>>>,
+    status: Mutex<Status>,
+    kick: Sender<()>,
+    kick_rx: Receiver<()>,
+    capacity: usize,
+    pub(crate) policy: QueuePolicy,
+}
+
+struct Status {
+    state: ConnState,
+    stats: ClientStats,
+    watchers: Vec<Sender<ConnState>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// State changes a watcher may fall behind by before it misses some.
+const WATCH_DEPTH: usize = 64;
+
+impl Shared {
+    pub(crate) fn new(config: &ClientConfig) -> Arc<Self> {
+        let (kick, kick_rx) = channel::bounded(1);
+        Arc::new(Shared {
+            name: config.proto.server.as_str().into(),
+            subs: Mutex::new(Vec::new()),
+            status: Mutex::new(Status {
+                // Connecting counts as logging in; a failed connect is `Closed(Lost)`.
+                state: ConnState::LoggingIn,
+                stats: ClientStats::default(),
+                watchers: Vec::new(),
+            }),
+            kick,
+            kick_rx,
+            capacity: config.proto.event_queue,
+            policy: config.proto.queue_policy,
+        })
+    }
+
+    pub(crate) fn subscribe(&self) -> EventStream {
+        let sub = Subscriber::new(self.capacity, self.policy, self.kick.clone());
+        lock(&self.subs).push(sub.clone());
+        EventStream::new(sub)
+    }
+
+    pub(crate) fn state(&self) -> ConnState {
+        lock(&self.status).state.clone()
+    }
+
+    pub(crate) fn set_state(&self, state: ConnState) {
+        let mut status = lock(&self.status);
+        if status.state == state {
+            return;
+        }
+        tracing::debug!(server = %self.name, ?state, "state");
+        status.state = state.clone();
+        status
+            .watchers
+            .retain(|w| !matches!(w.try_send(state.clone()), Err(e) if e.is_closed()));
+    }
+
+    pub(crate) fn watch(&self) -> StateChanges {
+        let (tx, rx) = channel::bounded(WATCH_DEPTH);
+        let mut status = lock(&self.status);
+        let _ = tx.try_send(status.state.clone());
+        status.watchers.push(tx);
+        StateChanges(Box::pin(rx))
+    }
+
+    pub(crate) fn stats(&self) -> ClientStats {
+        lock(&self.status).stats
+    }
+
+    pub(crate) fn update_stats(&self, f: impl FnOnce(&mut ClientStats)) {
+        f(&mut lock(&self.status).stats);
+    }
+}
+
+/// A stream of a client's [`ConnState`] changes: the state when it was
+/// made, then each change. A consumer more than 64 changes behind misses
+/// some (the latest is always [`Client::state`](crate::Client::state)).
+/// Ends when the client closes for good.
+pub struct StateChanges(Pin<Box<Receiver<ConnState>>>);
+
+impl std::fmt::Debug for StateChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateChanges").finish_non_exhaustive()
+    }
+}
+
+impl Stream for StateChanges {
+    type Item = ConnState;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ConnState>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+/// An action the driver sent and awaits; `resend` keeps a copy when it may
+/// be re-sent on the next session.
+pub(crate) struct Pending {
+    pub(crate) reply: Sender<Result<Completion, ClientError>>,
+    pub(crate) resend: Option<(Action, Instant)>,
+}
+
+/// An action waiting for a session (only with `resend_on_reconnect`).
+pub(crate) struct Parked {
+    pub(crate) action: Action,
+    pub(crate) reply: Sender<Result<Completion, ClientError>>,
+    pub(crate) deadline: Instant,
+    pub(crate) timeout: Duration,
+}
+
+/// Everything the task keeps across sessions.
+pub(crate) struct Ctx {
+    pub(crate) config: ClientConfig,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) cmds: Receiver<Command>,
+    /// False once every [`Client`](crate::Client) handle is gone.
+    pub(crate) cmds_open: bool,
+    pub(crate) kick: Receiver<()>,
+    pub(crate) pending: HashMap<ActionId, Pending>,
+    pub(crate) parked: VecDeque<Parked>,
+    /// Set by a close: the instant by which the socket is closed.
+    pub(crate) closing: Option<Instant>,
+    pub(crate) close_waiters: Vec<Sender<()>>,
+    /// [`ClientBuilder::connect`](crate::ClientBuilder::connect) waits here for the first login.
+    pub(crate) first: Option<Sender<Result<(), ConnectError>>>,
+    pub(crate) policy: ReconnectPolicy,
+}
+
+impl Ctx {
+    /// Serves commands with no session until `until` (or forever); returns
+    /// false when the client is closing.
+    pub(crate) async fn idle(&mut self, until: Option<Instant>) -> bool {
+        loop {
+            let now = Instant::now();
+            self.expire_parked(now);
+            if self.closing.is_some() {
+                return false;
+            }
+            if until.is_some_and(|t| t <= now) {
+                return true;
+            }
+            let wake = self.parked.iter().map(|p| p.deadline).min();
+            let wake = wake.into_iter().chain(until).min();
+            let timer = async {
+                sleep_until(wake).await;
+                None
+            };
+            let cmd = if self.cmds_open {
+                future::or(async { Some(self.cmds.recv().await) }, timer).await
+            } else {
+                timer.await
+            };
+            match cmd {
+                Some(Ok(cmd)) => self.command_disconnected(cmd),
+                Some(Err(_)) => self.all_handles_dropped(now),
+                None => {}
+            }
+        }
+    }
+
+    fn command_disconnected(&mut self, cmd: Command) {
+        match cmd {
+            Command::Send { action, reply } => self.park(action, reply, None),
+            Command::Close { deadline, done } => {
+                self.closing = Some(deadline);
+                self.close_waiters.push(done);
+            }
+        }
+    }
+
+    /// Every handle is gone: log off promptly and end.
+    pub(crate) fn all_handles_dropped(&mut self, now: Instant) {
+        self.cmds_open = false;
+        self.closing.get_or_insert(now + Duration::from_secs(1));
+    }
+
+    /// Keeps an action for the next session, or fails it as disconnected.
+    pub(crate) fn park(
+        &mut self,
+        action: Action,
+        reply: Sender<Result<Completion, ClientError>>,
+        deadline: Option<Instant>,
+    ) {
+        let max = self.config.proto.max_pending;
+        if !self.config.resend_on_reconnect || self.closing.is_some() {
+            let _ = reply.try_send(Err(ClientError::Disconnected));
+        } else if self.parked.len() >= max {
+            let _ = reply.try_send(Err(ClientError::Send(SendError::TooManyPending { max })));
+        } else {
+            let timeout = action.timeout().unwrap_or(self.config.proto.action_timeout);
+            let deadline = deadline.unwrap_or_else(|| Instant::now() + timeout);
+            self.parked.push_back(Parked {
+                action,
+                reply,
+                deadline,
+                timeout,
+            });
+        }
+    }
+
+    fn expire_parked(&mut self, now: Instant) {
+        let closing = self.closing.is_some();
+        self.parked.retain(|p| {
+            let expired = p.deadline <= now;
+            if expired || closing {
+                let err = match expired {
+                    true => ClientError::Action(ActionError::Timeout(p.timeout)),
+                    false => ClientError::Closed,
+                };
+                let _ = p.reply.try_send(Err(err));
+            }
+            !expired && !closing
+        });
+    }
+
+    /// The end: fail what is left, end every stream, release `close` callers.
+    fn finish(mut self, last: ConnState) {
+        self.cmds.close();
+        while let Ok(cmd) = self.cmds.try_recv() {
+            match cmd {
+                Command::Send { reply, .. } => {
+                    let _ = reply.try_send(Err(ClientError::Closed));
+                }
+                Command::Close { done, .. } => self.close_waiters.push(done),
+            }
+        }
+        self.closing.get_or_insert_with(Instant::now);
+        self.expire_parked(Instant::now());
+        if let Some(first) = self.first.take() {
+            let _ = first.try_send(Err(ConnectError::Closed));
+        }
+        self.shared.set_state(last);
+        lock(&self.shared.status).watchers.clear();
+        for sub in lock(&self.shared.subs).drain(..) {
+            sub.close();
+        }
+        for done in self.close_waiters.drain(..) {
+            let _ = done.try_send(());
+        }
+        tracing::info!(server = %self.shared.name, "client closed");
+    }
+}
+
+/// Sleeps until `at`, or forever for `None`.
+pub(crate) async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => {
+            Timer::at(at).await;
+        }
+        None => future::pending::<()>().await,
+    }
+}
+
+/// A random seed for ActionIDs and jitter, unless the configuration set one.
+fn seed(config: &ClientConfig) -> u64 {
+    match config.proto.seed {
+        0 => RandomState::new().hash_one(Instant::now()),
+        s => s,
+    }
+}
+
+/// DNS and TCP connect, bounded together by `timeout`; refusal is immediate.
+async fn connect_tcp(addr: &str, timeout: Duration) -> Result<Async<TcpStream>, ConnectError> {
+    let attempt = async {
+        let mut last = None;
+        for a in smol::net::resolve(addr)
+            .await
+            .map_err(ConnectError::Connect)?
+        {
+            match Async::<TcpStream>::connect(a).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        let none = || std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+        Err(ConnectError::Connect(last.unwrap_or_else(none)))
+    };
+    let timer = async {
+        Timer::after(timeout).await;
+        Err(ConnectError::Timeout)
+    };
+    future::or(attempt, timer).await
+}
+
+/// The client's task: attempt, run the session, wait per the policy, again.
+pub(crate) async fn supervise(
+    config: ClientConfig,
+    shared: Arc<Shared>,
+    cmds: Receiver<Command>,
+    first: Option<Sender<Result<(), ConnectError>>>,
+) {
+    let mut session_seed = seed(&config);
+    let mut ctx = Ctx {
+        kick: shared.kick_rx.clone(),
+        policy: config
+            .reconnect_policy
+            .clone()
+            .unwrap_or_else(|| ReconnectPolicy::with_seed(session_seed.rotate_left(17))),
+        config,
+        shared,
+        cmds,
+        cmds_open: true,
+        pending: HashMap::new(),
+        parked: VecDeque::new(),
+        closing: None,
+        close_waiters: Vec::new(),
+        first,
+    };
+    let fatal_first = ctx.first.is_some();
+    let mut last = ConnState::Closed(CloseReason::Lost);
+    loop {
+        // Wait until the backoff and the breaker allow an attempt.
+        loop {
+            let now = Instant::now();
+            if ctx.policy.may_attempt(now) {
+                break;
+            }
+            let until = match ctx.policy.breaker_state(now) {
+                BreakerState::Open { until } => until,
+                _ => now + Duration::from_millis(100),
+            };
+            let until = ctx.policy.next_attempt().map_or(until, |t| t.max(until));
+            if !ctx.idle(Some(until)).await {
+                return ctx.finish(last);
+            }
+        }
+        let (addr, timeout) = (ctx.config.addr.clone(), ctx.config.connect_timeout);
+        let connected = future::or(async { Some(connect_tcp(&addr, timeout).await) }, async {
+            ctx.idle(None).await;
+            None
+        })
+        .await;
+        let failure = match connected {
+            None => return ctx.finish(last),
+            Some(Err(err)) => {
+                tracing::warn!(server = %ctx.shared.name, error = %err, "connect failed");
+                ctx.shared.set_state(last.clone());
+                if fatal_first && ctx.first.is_some() {
+                    let _ = ctx.first.take().map(|f| f.try_send(Err(err)));
+                    return ctx.finish(last);
+                }
+                Failure::Connect
+            }
+            Some(Ok(sock)) => {
+                ctx.policy.on_connected();
+                let _ = sock.get_ref().set_nodelay(true);
+                session_seed = session_seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut proto = ctx.config.proto.clone();
+                proto.seed = session_seed;
+                let conn = match Connection::new(proto, Instant::now()) {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        let _ = ctx
+                            .first
+                            .take()
+                            .map(|f| f.try_send(Err(ConnectError::Config(err))));
+                        return ctx.finish(last);
+                    }
+                };
+                let reason = driver::run_session(&mut ctx, sock, conn).await;
+                last = ConnState::Closed(reason.clone());
+                if ctx.closing.is_some() || reason == CloseReason::LoggedOff {
+                    return ctx.finish(last);
+                }
+                if fatal_first && ctx.first.is_some() {
+                    let err = match reason {
+                        CloseReason::LoginFailed(e) => e,
+                        _ => LoginError::ConnectionLost,
+                    };
+                    let _ = ctx
+                        .first
+                        .take()
+                        .map(|f| f.try_send(Err(ConnectError::Login(err))));
+                    return ctx.finish(last);
+                }
+                match reason {
+                    CloseReason::LoginFailed(LoginError::AuthenticationFailed(_)) => {
+                        Failure::AuthFailed
+                    }
+                    CloseReason::LoginFailed(_) => Failure::Login,
+                    CloseReason::HeartbeatTimeout => Failure::Heartbeat,
+                    _ => Failure::Lost,
+                }
+            }
+        };
+        if !matches!(failure, Failure::Lost | Failure::Heartbeat) {
+            ctx.shared.update_stats(|s| s.failed_attempts += 1);
+        }
+        if !ctx.config.reconnect {
+            return ctx.finish(last);
+        }
+        let at = ctx.policy.on_failure(Instant::now(), failure);
+        tracing::info!(
+            server = %ctx.shared.name,
+            ?failure,
+            retry_in_ms = at.saturating_duration_since(Instant::now()).as_millis() as u64,
+            "session ended; reconnecting"
+        );
+    }
+}

@@ -1,0 +1,323 @@
+//! The reconnecting supervisor over real TCP: lost sessions, auth failures,
+//! half-open links, a server that stops reading, close.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use ami_proto::SendError;
+use ami_proto::{Action, ActionError, AuthMethod, CloseReason, ConnState, LoginError, Originate};
+use ami_smol::{Client, ClientError};
+use ami_testkit::{Faults, OriginateBehavior, OriginateOutcome, ServerConfig};
+use common::{config, run, server, server_with, wait_state};
+use futures_lite::StreamExt;
+use smol::Timer;
+
+fn never_originate() -> Action {
+    let o = Originate::new("PJSIP/100")
+        .extension("default", "200", 1)
+        .async_(true);
+    Action::originate(o).with_timeout(Duration::from_secs(20))
+}
+
+#[test]
+fn dropped_connection_fails_pending_then_reconnects() {
+    let never = ServerConfig {
+        originate: OriginateBehavior {
+            delay: Duration::from_millis(10),
+            outcome: OriginateOutcome::Never,
+        },
+        ..ServerConfig::default()
+    };
+    let server = server_with(
+        never,
+        Faults {
+            drop_after: Some(Duration::from_millis(400)),
+            ..Faults::default()
+        },
+    );
+    run(20, async {
+        let client = Client::connect(config(&server, AuthMethod::Plain))
+            .await
+            .unwrap();
+        let mut changes = client.state_changes();
+        assert_eq!(changes.next().await, Some(ConnState::Ready));
+        // From now on the server keeps its connections.
+        server.set_faults(Faults::default());
+        let c = client.clone();
+        let pending = smol::spawn(async move { c.send(never_originate()).await });
+        let started = Instant::now();
+        // Pending on the lost session: ConnectionLost, not re-sent.
+        let err = pending.await.unwrap_err();
+        assert_eq!(err, ClientError::Action(ActionError::ConnectionLost));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(
+            changes.next().await,
+            Some(ConnState::Closed(CloseReason::Lost))
+        );
+        // While disconnected, sends fail fast (or the session is back already).
+        match client.send(Action::ping()).await {
+            Err(ClientError::Disconnected) | Err(ClientError::Send(SendError::NotReady { .. })) => {
+            }
+            Ok(_) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+        let mut seen = vec![];
+        while let Some(state) = changes.next().await {
+            seen.push(state.clone());
+            if state == ConnState::Ready {
+                break;
+            }
+        }
+        assert_eq!(seen.last(), Some(&ConnState::Ready), "{seen:?}");
+        assert!(seen.contains(&ConnState::LoggingIn), "{seen:?}");
+        let down = started.elapsed();
+        client.send(Action::ping()).await.unwrap();
+        let stats = client.stats();
+        assert_eq!((stats.sessions, stats.reconnects), (2, 1));
+        assert_eq!(server.connections(), 2);
+        let originates = server
+            .received_actions()
+            .iter()
+            .filter(|a| a.eq_ignore_ascii_case("originate"))
+            .count();
+        assert_eq!(originates, 1, "never re-sent without resend_on_reconnect");
+        eprintln!("drop → ready again in {down:?}");
+        client.close().await;
+    });
+}
+
+#[test]
+fn resend_on_reconnect_waits_for_the_next_session() {
+    let server = server(Faults {
+        drop_after: Some(Duration::from_millis(300)),
+        ..Faults::default()
+    });
+    run(20, async {
+        let mut cfg = config(&server, AuthMethod::Plain);
+        cfg.resend_on_reconnect = true;
+        let client = Client::connect(cfg).await.unwrap();
+        server.set_faults(Faults {
+            refuse_connections: true,
+            ..Faults::default()
+        });
+        wait_state(&client, Duration::from_secs(2), |s| {
+            matches!(s, ConnState::Closed(_))
+        })
+        .await;
+        // Disconnected and refused: the ping waits (up to its timeout)...
+        let c = client.clone();
+        let ping = smol::spawn(async move {
+            c.send(Action::ping().with_timeout(Duration::from_secs(5)))
+                .await
+        });
+        Timer::after(Duration::from_millis(200)).await;
+        server.set_faults(Faults::default());
+        // ...and completes on the next session.
+        ping.await.unwrap();
+        assert!(client.stats().reconnects >= 1);
+        client.close().await;
+    });
+}
+
+#[test]
+fn auth_failure_is_not_retried_in_a_hot_loop() {
+    let server = server(Faults::default());
+    run(10, async {
+        let mut cfg = config(&server, AuthMethod::Md5);
+        cfg.proto.secret = "wrong".into();
+        // Started in the background: every failure goes through the policy.
+        let client = Client::builder(cfg).start().unwrap();
+        let failed = |s: &ConnState| {
+            matches!(
+                s,
+                ConnState::Closed(CloseReason::LoginFailed(LoginError::AuthenticationFailed(
+                    _
+                )))
+            )
+        };
+        wait_state(&client, Duration::from_secs(3), failed).await;
+        Timer::after(Duration::from_millis(1500)).await;
+        // The policy waits max(30 s cap, 5 s floor) after an auth failure.
+        assert_eq!(server.connections(), 1, "retried within 1.5 s");
+        assert_eq!(client.stats().failed_attempts, 1);
+        assert!(matches!(
+            client.send(Action::ping()).await,
+            Err(ClientError::Disconnected)
+        ));
+        let started = Instant::now();
+        client.close().await;
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "close does not wait for the backoff"
+        );
+    });
+}
+
+#[test]
+fn half_open_link_is_detected_by_heartbeat_twice_then_recovers() {
+    let server = server(Faults {
+        silence_after_login: true,
+        ..Faults::default()
+    });
+    run(20, async {
+        let mut cfg = config(&server, AuthMethod::Plain);
+        cfg.proto.heartbeat_interval = Some(Duration::from_millis(100));
+        cfg.proto.action_timeout = Duration::from_millis(200);
+        let client = Client::connect(cfg).await.unwrap();
+        let ready = Instant::now();
+        let mut changes = client.state_changes();
+        let mut dead = Vec::new();
+        let mut degraded = 0;
+        // Two silent sessions die by heartbeat (PHP pitfall 3: the failure
+        // count must not stop the reconnects).
+        while let Some(state) = changes.next().await {
+            match state {
+                ConnState::Degraded { .. } => degraded += 1,
+                ConnState::Closed(CloseReason::HeartbeatTimeout) => {
+                    dead.push(ready.elapsed());
+                    if dead.len() == 2 {
+                        server.set_faults(Faults::default());
+                        break;
+                    }
+                }
+                ConnState::Closed(other) => panic!("{other:?}"),
+                _ => {}
+            }
+        }
+        assert!(
+            degraded >= 2,
+            "Degraded is visible before the link is declared dead"
+        );
+        // The first death: 100 ms idle + two missed 200 ms pongs.
+        assert!(dead[0] < Duration::from_secs(2), "{dead:?}");
+        wait_state(&client, Duration::from_secs(3), |s| *s == ConnState::Ready).await;
+        // Healthy again: pongs arrive, no degradation for a while.
+        for _ in 0..3 {
+            client.send(Action::ping()).await.unwrap();
+            Timer::after(Duration::from_millis(150)).await;
+        }
+        assert_eq!(client.state(), ConnState::Ready);
+        let stats = client.stats();
+        assert_eq!((stats.sessions, stats.reconnects), (3, 2));
+        assert!(
+            stats.session.heartbeats >= 1 && stats.session.heartbeat_misses == 0,
+            "{stats:?}"
+        );
+        eprintln!(
+            "half-open detected after {:?} (first) and {:?} (second)",
+            dead[0], dead[1]
+        );
+        client.close().await;
+    });
+}
+
+#[test]
+fn server_that_stops_reading_gives_back_pressure_not_a_hang() {
+    let server = server(Faults {
+        stop_reading_after_login: true,
+        ..Faults::default()
+    });
+    run(30, async {
+        let mut cfg = config(&server, AuthMethod::Plain);
+        cfg.proto.max_write_buffer = 128 << 10;
+        let client = Client::connect(cfg).await.unwrap();
+        let big = || {
+            (0..100)
+                .fold(
+                    Action::new("UserEvent").header("UserEvent", "Big"),
+                    |a, i| a.header(format!("H{i}"), "x".repeat(1000)),
+                )
+                .with_timeout(Duration::from_secs(20))
+        };
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        let mut refused = None;
+        // ~100 KB per action; the kernel buffers take a few MB at most.
+        for i in 0..500 {
+            let c = client.clone();
+            let task = smol::spawn(async move { c.send(big()).await });
+            // Give the driver a moment to try the write.
+            match futures_lite::future::or(async { Some(task.await) }, async {
+                Timer::after(Duration::from_millis(2)).await;
+                None
+            })
+            .await
+            {
+                Some(Err(ClientError::Send(SendError::WriteBufferFull { buffered, max }))) => {
+                    refused = Some((i, buffered, max));
+                    break;
+                }
+                Some(other) => panic!("{other:?}"),
+                None => tasks.push(i),
+            }
+        }
+        let (i, buffered, max) = refused.expect("the write buffer filled up");
+        assert_eq!(max, 128 << 10);
+        assert!(buffered <= max);
+        eprintln!(
+            "write buffer full after {i} actions of ~100 KB in {:?}",
+            started.elapsed()
+        );
+        // Nothing stalls: state and stats answer, and close ends within its deadline.
+        assert!(client.is_ready());
+        assert!(client.stats().session.write_buffered > 0);
+        let closing = Instant::now();
+        client.close_within(Duration::from_millis(300)).await;
+        assert!(
+            closing.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            closing.elapsed()
+        );
+        assert!(matches!(client.state(), ConnState::Closed(_)));
+    });
+}
+
+#[test]
+fn dropping_every_handle_logs_off_and_ends_streams() {
+    let server = server(Faults::default());
+    run(10, async {
+        let (client, mut events) = Client::connect_with_events(config(&server, AuthMethod::Plain))
+            .await
+            .unwrap();
+        drop(client);
+        // The stream drains what it has, then ends once the client is gone.
+        while events.next().await.is_some() {}
+        let started = Instant::now();
+        while server.live_connections() > 0 && started.elapsed() < Duration::from_secs(3) {
+            Timer::after(Duration::from_millis(10)).await;
+        }
+        assert!(server
+            .received_actions()
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case("logoff")));
+    });
+}
+
+#[test]
+fn reconnect_storm_is_paced_by_backoff_and_breaker() {
+    use ami_proto::{Backoff, CircuitBreaker, ReconnectPolicy};
+    let server = server(Faults {
+        refuse_connections: true,
+        ..Faults::default()
+    });
+    run(10, async {
+        let mut cfg = config(&server, AuthMethod::Plain);
+        // Fast backoff (10..50 ms), breaker open after 3 failures for 300 ms.
+        let backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(50), 7);
+        let breaker = CircuitBreaker::new(3, Duration::from_millis(300), 1);
+        cfg.reconnect_policy = Some(ReconnectPolicy::new(backoff, breaker));
+        let client = Client::builder(cfg).start().unwrap();
+        Timer::after(Duration::from_millis(1000)).await;
+        let attempts = client.stats().failed_attempts;
+        // 3 attempts within ~100 ms, then one probe per 300 ms cooldown:
+        // 5 or 6 in a second. The backoff alone would allow 20 or more.
+        assert!((4..=7).contains(&attempts), "{attempts} attempts in 1 s");
+        // The server comes back: the next probe logs in.
+        server.set_faults(Faults::default());
+        wait_state(&client, Duration::from_secs(2), |s| *s == ConnState::Ready).await;
+        client.send(Action::ping()).await.unwrap();
+        eprintln!("storm: {attempts} refused attempts in 1 s, then ready");
+        client.close().await;
+    });
+}
