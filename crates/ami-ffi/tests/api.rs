@@ -1,0 +1,434 @@
+//! The C API called from Rust, in memory with virtual milliseconds: NULL
+//! arguments, refused options and sends, login failures, timeouts, and the
+//! millisecond clock. The TCP sessions are in `c_abi.rs`.
+
+// These tests call the `extern "C"` functions as C would, through raw pointers.
+#![allow(unsafe_code)]
+
+use std::ffi::{c_char, c_int, CStr};
+use std::ptr::{null, null_mut};
+use std::time::Duration;
+
+use ami_ffi::*;
+use ami_testkit::{MemoryLink, ServerConfig};
+
+fn last_error() -> String {
+    // SAFETY: `ami_last_error` returns a valid NUL-terminated string.
+    unsafe { CStr::from_ptr(ami_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A connection and the fake server it talks to, with a virtual clock in
+/// milliseconds that starts at an arbitrary caller value.
+struct Pair {
+    conn: *mut AmiConn,
+    link: MemoryLink,
+    now_ms: u64,
+}
+
+impl Pair {
+    fn new(secret: &CStr, server: ServerConfig) -> Pair {
+        let mut opts = AmiOptions::default();
+        // SAFETY: `opts` is a valid, writable `AmiOptions`.
+        assert_eq!(unsafe { ami_options_init(&mut opts) }, AMI_OK);
+        opts.username = c"admin".as_ptr();
+        opts.secret = secret.as_ptr();
+        opts.heartbeat_ms = 0;
+        let now_ms = 1_000_000;
+        let mut conn = null_mut();
+        // SAFETY: valid options with static strings; `conn` is writable.
+        assert_eq!(unsafe { ami_conn_new(&opts, now_ms, &mut conn) }, AMI_OK);
+        Pair {
+            conn,
+            link: MemoryLink::new(server),
+            now_ms,
+        }
+    }
+
+    /// Exchanges bytes until neither side has anything to say; returns the
+    /// outputs drained on the way.
+    fn settle(&mut self) -> Vec<Out> {
+        let mut outs = Vec::new();
+        loop {
+            let mut progressed = false;
+            let (mut data, mut len) = (null(), 0);
+            // SAFETY: `self.conn` is live; `data` and `len` are writable.
+            while unsafe { ami_conn_transmit(self.conn, &mut data, &mut len) } == 1 {
+                // SAFETY: the lent bytes are valid until the next call on conn.
+                let bytes = unsafe { std::slice::from_raw_parts(data, len) }.to_vec();
+                self.link.send(&bytes);
+                // SAFETY: `self.conn` is live.
+                unsafe { ami_conn_advance(self.conn, len) };
+                progressed = true;
+            }
+            let bytes = self.link.recv();
+            if !bytes.is_empty() {
+                // SAFETY: `self.conn` is live; `bytes` is readable.
+                let rc =
+                    unsafe { ami_conn_input(self.conn, bytes.as_ptr(), bytes.len(), self.now_ms) };
+                assert_eq!(rc, AMI_OK);
+                progressed = true;
+            }
+            outs.extend(self.poll());
+            if !progressed {
+                return outs;
+            }
+        }
+    }
+
+    fn poll(&mut self) -> Vec<Out> {
+        let mut outs = Vec::new();
+        let mut out = null_mut();
+        // SAFETY: `self.conn` is live; `out` is writable.
+        while unsafe { ami_conn_poll(self.conn, &mut out) } == 1 {
+            outs.push(Out::read(out));
+            // SAFETY: `out` came from `ami_conn_poll` and is freed once.
+            unsafe { ami_output_free(out) };
+        }
+        outs
+    }
+
+    fn send(&mut self, action: &CStr, timeout_ms: u64) -> Result<String, c_int> {
+        let mut id = [0 as c_char; AMI_ACTION_ID_CAP];
+        // SAFETY: `self.conn` is live, `action` NUL-terminated, `id` has
+        // `AMI_ACTION_ID_CAP` writable bytes.
+        let rc = unsafe {
+            ami_conn_send(
+                self.conn,
+                action.as_ptr(),
+                null(),
+                null(),
+                0,
+                timeout_ms,
+                self.now_ms,
+                id.as_mut_ptr(),
+                id.len(),
+            )
+        };
+        // SAFETY: on success `id` holds a NUL-terminated id.
+        (rc == AMI_OK)
+            .then(|| {
+                unsafe { CStr::from_ptr(id.as_ptr()) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .ok_or(rc)
+    }
+
+    fn next_timeout(&mut self) -> Option<u64> {
+        let mut at = 0;
+        // SAFETY: `self.conn` is live; `at` is writable.
+        match unsafe { ami_conn_next_timeout_ms(self.conn, &mut at) } {
+            1 => Some(at),
+            0 => None,
+            rc => panic!("next_timeout_ms: {rc}"),
+        }
+    }
+
+    fn timeout_at(&mut self, ms: u64) -> Vec<Out> {
+        self.now_ms = ms;
+        // SAFETY: `self.conn` is live.
+        assert_eq!(unsafe { ami_conn_timeout(self.conn, ms) }, AMI_OK);
+        self.poll()
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        // SAFETY: `self.conn` came from `ami_conn_new` and is freed once.
+        unsafe { ami_conn_free(self.conn) };
+    }
+}
+
+/// What the tests look at in an output.
+#[derive(Debug, PartialEq)]
+struct Out {
+    kind: c_int,
+    state: Option<(c_int, c_int)>,
+    fail: c_int,
+    error: String,
+}
+
+impl Out {
+    fn read(out: *const AmiOutput) -> Out {
+        // SAFETY: `out` is a live output; every out-pointer is writable.
+        unsafe {
+            let kind = ami_output_kind(out);
+            let (mut state, mut reason) = (0, 0);
+            let state = (ami_output_state(out, &mut state, &mut reason) == AMI_OK)
+                .then_some((state, reason));
+            let (mut fail, mut msg, mut len) = (0, null(), 0);
+            assert_eq!(ami_output_error(out, &mut fail, &mut msg, &mut len), AMI_OK);
+            let bytes = std::slice::from_raw_parts(msg.cast::<u8>(), len);
+            Out {
+                kind,
+                state,
+                fail,
+                error: String::from_utf8_lossy(bytes).into_owned(),
+            }
+        }
+    }
+}
+
+#[test]
+fn null_arguments_are_error_codes_never_crashes() {
+    let mut opts = AmiOptions::default();
+    let mut conn = null_mut();
+    let (mut p, mut n, mut code) = (null(), 0usize, 0);
+    // SAFETY: every call passes NULL where a pointer is checked; the other
+    // pointers are valid.
+    unsafe {
+        assert_eq!(ami_options_init(null_mut()), AMI_E_NULL);
+        assert_eq!(ami_conn_new(null(), 0, &mut conn), AMI_E_NULL);
+        assert!(conn.is_null());
+        assert_eq!(ami_conn_new(&opts, 0, null_mut()), AMI_E_NULL);
+        assert_eq!(ami_conn_input(null_mut(), null(), 0, 0), AMI_E_NULL);
+        assert_eq!(ami_conn_timeout(null_mut(), 0), AMI_E_NULL);
+        assert_eq!(ami_conn_closed(null_mut(), 0), AMI_E_NULL);
+        assert_eq!(ami_conn_advance(null_mut(), 1), AMI_E_NULL);
+        assert_eq!(ami_conn_cancel(null_mut(), c"x".as_ptr(), 0), AMI_E_NULL);
+        assert_eq!(
+            ami_conn_transmit(null_mut(), &mut null(), &mut n),
+            AMI_E_NULL
+        );
+        assert_eq!(ami_conn_poll(null_mut(), &mut null_mut()), AMI_E_NULL);
+        assert_eq!(ami_conn_next_timeout_ms(null_mut(), &mut 0), AMI_E_NULL);
+        assert_eq!(ami_conn_wants_read(null()), AMI_E_NULL);
+        assert_eq!(ami_conn_wants_write(null()), AMI_E_NULL);
+        assert_eq!(ami_conn_stats(null(), &mut AmiStats::default()), AMI_E_NULL);
+        assert_eq!(ami_output_kind(null()), AMI_E_NULL);
+        assert_eq!(ami_output_state(null(), &mut code, &mut code), AMI_E_NULL);
+        assert_eq!(ami_output_action_id(null(), &mut p, &mut n), AMI_E_NULL);
+        assert_eq!(
+            ami_output_error(null(), &mut code, &mut p, &mut n),
+            AMI_E_NULL
+        );
+        assert_eq!(ami_output_header_count(null()), 0);
+        assert_eq!(
+            ami_output_header_name(null(), 0, &mut p, &mut n),
+            AMI_E_NULL
+        );
+        assert_eq!(
+            ami_output_header_value(null(), 0, &mut p, &mut n),
+            AMI_E_NULL
+        );
+        assert_eq!(
+            ami_output_get(null(), c"x".as_ptr(), &mut p, &mut n),
+            AMI_E_NULL
+        );
+        assert_eq!(ami_output_item_count(null()), 0);
+        assert_eq!(ami_output_item_header_count(null(), 0), 0);
+        assert_eq!(
+            ami_output_item_header_name(null(), 0, 0, &mut p, &mut n),
+            AMI_E_NULL
+        );
+        assert_eq!(
+            ami_output_item_header_value(null(), 0, 0, &mut p, &mut n),
+            AMI_E_NULL
+        );
+        assert_eq!(
+            ami_output_item_get(null(), 0, c"x".as_ptr(), &mut p, &mut n),
+            AMI_E_NULL
+        );
+        assert_eq!(ami_output_line_count(null()), 0);
+        assert_eq!(ami_output_line(null(), 0, &mut p, &mut n), AMI_E_NULL);
+        ami_output_free(null_mut());
+        ami_conn_free(null_mut());
+        assert!(CStr::from_ptr(ami_strerror(AMI_E_NULL))
+            .to_bytes()
+            .ends_with(b"NULL"));
+
+        // NULLs inside a live connection's calls.
+        assert_eq!(ami_options_init(&mut opts), AMI_OK);
+        assert_eq!(ami_conn_new(&opts, 0, &mut conn), AMI_OK);
+        assert_eq!(ami_conn_input(conn, null(), 3, 0), AMI_E_NULL);
+        assert_eq!(ami_conn_input(conn, null(), 0, 0), AMI_OK);
+        assert_eq!(ami_conn_transmit(conn, null_mut(), &mut n), AMI_E_NULL);
+        assert_eq!(ami_conn_poll(conn, null_mut()), AMI_E_NULL);
+        assert_eq!(ami_conn_next_timeout_ms(conn, null_mut()), AMI_E_NULL);
+        assert_eq!(ami_conn_stats(conn, null_mut()), AMI_E_NULL);
+        let mut id = [0 as c_char; AMI_ACTION_ID_CAP];
+        let (idp, cap) = (id.as_mut_ptr(), id.len());
+        assert_eq!(
+            ami_conn_send(conn, null(), null(), null(), 0, 0, 0, idp, cap),
+            AMI_E_NULL
+        );
+        assert_eq!(
+            ami_conn_send(conn, c"Ping".as_ptr(), null(), null(), 1, 0, 0, idp, cap),
+            AMI_E_NULL
+        );
+        let names = [null::<c_char>()];
+        let values = [c"v".as_ptr()];
+        let rc = ami_conn_send(
+            conn,
+            c"Ping".as_ptr(),
+            names.as_ptr(),
+            values.as_ptr(),
+            1,
+            0,
+            0,
+            idp,
+            cap,
+        );
+        assert_eq!(rc, AMI_E_NULL);
+        assert_eq!(last_error(), "header name is NULL");
+        assert_eq!(
+            ami_conn_send(
+                conn,
+                c"Ping".as_ptr(),
+                null(),
+                null(),
+                0,
+                0,
+                0,
+                null_mut(),
+                0
+            ),
+            AMI_E_NULL
+        );
+        assert_eq!(ami_conn_cancel(conn, null(), 0), AMI_E_NULL);
+        assert_eq!(ami_conn_cancel(conn, c"\xff".as_ptr(), 0), AMI_E_UTF8);
+        assert_eq!(ami_conn_cancel(conn, c"unknown".as_ptr(), 0), 0);
+        ami_conn_free(conn);
+    }
+}
+
+#[test]
+fn invalid_options_say_why() {
+    let mut opts = AmiOptions::default();
+    let mut conn = null_mut();
+    // SAFETY: valid pointers throughout; strings are static.
+    unsafe {
+        ami_options_init(&mut opts);
+        opts.event_queue = u64::MAX;
+        assert_eq!(ami_conn_new(&opts, 0, &mut conn), AMI_E_CONFIG);
+        assert!(last_error().contains("event_queue"), "{}", last_error());
+        ami_options_init(&mut opts);
+        opts.queue_policy = 9;
+        assert_eq!(ami_conn_new(&opts, 0, &mut conn), AMI_E_CONFIG);
+        assert_eq!(last_error(), "unknown queue_policy 9");
+        ami_options_init(&mut opts);
+        opts.username = c"adm\xffin".as_ptr();
+        assert_eq!(ami_conn_new(&opts, 0, &mut conn), AMI_E_UTF8);
+        assert!(conn.is_null());
+    }
+}
+
+#[test]
+fn a_full_session_in_memory_with_send_refusals() {
+    let mut pair = Pair::new(c"amp111", ServerConfig::default());
+    assert_eq!(pair.send(c"Ping", 0), Err(AMI_E_SEND_NOT_READY));
+    assert_eq!(last_error(), "connection is not ready (logging in)");
+    let outs = pair.settle();
+    assert_eq!(outs[0].state, Some((AMI_STATE_READY, AMI_CLOSE_NONE)));
+    let id = pair.send(c"Ping", 0).expect("ping queued");
+    assert!(id.len() < AMI_ACTION_ID_CAP, "{id}");
+    let outs = pair.settle();
+    assert_eq!(outs.len(), 1, "{outs:?}");
+    assert_eq!(
+        (outs[0].kind, outs[0].fail),
+        (AMI_OUTPUT_COMPLETION, AMI_FAIL_NONE)
+    );
+    // A buffer one byte short of the longest id is refused before sending.
+    let mut id = [0 as c_char; AMI_ACTION_ID_CAP - 1];
+    // SAFETY: `pair.conn` is live; `id` has `id.len()` writable bytes.
+    let rc = unsafe {
+        ami_conn_send(
+            pair.conn,
+            c"Ping".as_ptr(),
+            null(),
+            null(),
+            0,
+            0,
+            0,
+            id.as_mut_ptr(),
+            id.len(),
+        )
+    };
+    assert_eq!(rc, AMI_E_BUFFER);
+    let names = [c"Channel".as_ptr(), c"Bad Name:".as_ptr()];
+    let values = [c"x".as_ptr(), c"y".as_ptr()];
+    let mut id = [0 as c_char; AMI_ACTION_ID_CAP];
+    // SAFETY: as above; `names` and `values` hold two valid strings each.
+    let rc = unsafe {
+        ami_conn_send(
+            pair.conn,
+            c"Hangup".as_ptr(),
+            names.as_ptr(),
+            values.as_ptr(),
+            2,
+            0,
+            0,
+            id.as_mut_ptr(),
+            id.len(),
+        )
+    };
+    assert_eq!(rc, AMI_E_SEND_INVALID_NAME);
+    let mut stats = AmiStats::default();
+    // SAFETY: `pair.conn` is live; `stats` is writable.
+    assert_eq!(unsafe { ami_conn_stats(pair.conn, &mut stats) }, AMI_OK);
+    assert_eq!(
+        (stats.actions_sent, stats.actions_ok, stats.pending),
+        (3, 1, 0)
+    );
+}
+
+#[test]
+fn a_refused_login_closes_with_the_login_error() {
+    let server = ServerConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..ServerConfig::default()
+    };
+    let mut pair = Pair::new(c"wrong", server);
+    let outs = pair.settle();
+    let last = outs.last().expect("a state change");
+    assert_eq!(last.state, Some((AMI_STATE_CLOSED, AMI_CLOSE_LOGIN_FAILED)));
+    assert_eq!(last.fail, AMI_FAIL_LOGIN_AUTH);
+    assert!(
+        last.error.contains("Authentication failed"),
+        "{}",
+        last.error
+    );
+    // Closed: nothing to read, no deadline.
+    // SAFETY: `pair.conn` is live.
+    assert_eq!(unsafe { ami_conn_wants_read(pair.conn) }, 0);
+    assert_eq!(pair.next_timeout(), None);
+}
+
+#[test]
+fn deadlines_are_in_the_callers_milliseconds() {
+    // No server at all: the login deadline is 10 s after creation.
+    let mut pair = Pair::new(c"amp111", ServerConfig::default());
+    let created = pair.now_ms;
+    assert_eq!(pair.next_timeout(), Some(created + 10_000));
+    assert!(
+        pair.timeout_at(created + 9_999).is_empty(),
+        "early calls do nothing"
+    );
+    let outs = pair.timeout_at(created + 10_000);
+    assert_eq!(
+        outs[0].state,
+        Some((AMI_STATE_CLOSED, AMI_CLOSE_LOGIN_FAILED))
+    );
+    assert_eq!(outs[0].fail, AMI_FAIL_LOGIN_TIMEOUT);
+
+    // An action's own timeout, counted from the `now_ms` of its send.
+    let mut pair = Pair::new(c"amp111", ServerConfig::default());
+    pair.settle();
+    pair.now_ms += 5_000;
+    let id = pair.send(c"Ping", 250).expect("queued");
+    // Not settled: the server never sees it.
+    assert_eq!(pair.next_timeout(), Some(pair.now_ms + 250));
+    let outs = pair.timeout_at(pair.now_ms + 250);
+    assert_eq!(outs.len(), 1, "{outs:?}");
+    assert_eq!(outs[0].fail, AMI_FAIL_TIMEOUT);
+    // SAFETY: `pair.conn` is live; the id is a valid C string.
+    let id = std::ffi::CString::new(id).expect("no NUL");
+    assert_eq!(
+        unsafe { ami_conn_cancel(pair.conn, id.as_ptr(), pair.now_ms) },
+        0
+    );
+    // SAFETY: `pair.conn` is live.
+    assert_eq!(unsafe { ami_conn_wants_write(pair.conn) }, 1);
+}
