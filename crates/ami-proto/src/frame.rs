@@ -772,7 +772,17 @@ mod tests {
 
     #[test]
     fn scan_line_agrees_with_a_byte_scan() {
-        let alphabet = [b'a', b':', b'\n', b'\r', b' ', 0x80, 0xff, 0x3a ^ 0x80, 0x0a ^ 0x80];
+        let alphabet = [
+            b'a',
+            b':',
+            b'\n',
+            b'\r',
+            b' ',
+            0x80,
+            0xff,
+            0x3a ^ 0x80,
+            0x0a ^ 0x80,
+        ];
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = || {
             x ^= x << 13;
