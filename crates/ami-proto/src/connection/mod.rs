@@ -803,6 +803,13 @@ impl Connection {
     }
 
     fn heartbeat_due(&mut self, now: Instant) {
+        if self.held_back() {
+            // Back-pressure: the pong may sit in bytes we chose not to read.
+            // The link is not the suspect; check again an interval later.
+            let interval = self.config.heartbeat_interval.unwrap_or_default();
+            self.timers.set(Timer::Heartbeat, Some(now + interval));
+            return;
+        }
         let Some(hb) = &mut self.heartbeat else {
             return;
         };

@@ -729,3 +729,39 @@ fn completions_can_be_drained_while_events_stay_queued() {
         .poll_output()
         .is_some_and(|o| matches!(o, Output::Event(e) if e.is("B"))));
 }
+
+#[test]
+fn heartbeat_does_not_blame_the_link_while_back_pressure_holds_input() {
+    let mut config = Session::config();
+    config.heartbeat_interval = Some(Duration::from_secs(15));
+    config.action_timeout = Duration::from_secs(5);
+    config.event_queue = 2;
+    config.queue_policy = QueuePolicy::Backpressure;
+    let mut s = Session::ready(config);
+    s.wait(Duration::from_secs(15));
+    let ping = s.sent_ids().remove(0);
+    // The queue fills and the pong arrives behind events nobody takes.
+    let mut bytes = String::new();
+    for _ in 0..5 {
+        bytes += "Event: Newexten\r\n\r\n";
+    }
+    bytes += &format!("Response: Success\r\nActionID: {ping}\r\n\r\n");
+    s.conn.handle_input(bytes.as_bytes(), s.now);
+    assert!(!s.conn.wants_read());
+    for _ in 0..12 {
+        s.now += Duration::from_secs(5);
+        s.conn.handle_timeout(s.now);
+        assert!(
+            matches!(s.conn.state(), ConnState::Ready),
+            "{:?}",
+            s.conn.state()
+        );
+        assert!(
+            s.conn.poll_timeout().is_some_and(|at| at > s.now),
+            "no busy loop"
+        );
+    }
+    s.drain();
+    assert_eq!(s.conn.state(), &ConnState::Ready);
+    assert_eq!(s.conn.stats().heartbeat_misses, 0);
+}
