@@ -9,7 +9,7 @@
 //! ```text
 //! cargo xtask ci
 //! cargo xtask fuzz-smoke --seconds 30
-//! cargo xtask bench -- --events 100000
+//! cargo xtask bench --quick
 //! cargo xtask corpus --sync
 //! ```
 
@@ -30,7 +30,7 @@ usage: cargo xtask <command>
 commands:
   ci                       fmt check, clippy -D warnings, tests, fuzz smoke, cargo-deny
   fuzz-smoke [--seconds N] the deterministic fuzz smoke test of ami-proto (default 5 s)
-  bench [ARGS...]          ami-proto decoder bench, then `ami-bench ARGS...` if that package exists
+  bench [ARGS...]          decoder, multiplexer and loopback benchmarks (`--quick` for short runs)
   corpus [--sync]          compare tests/corpus/asterisk-22 with ../shared/corpus/asterisk-22,
                            or with --sync copy the shared files in
   help                     this text";
