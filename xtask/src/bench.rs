@@ -14,7 +14,13 @@ use crate::{cargo, exec, Result};
 /// Runs the three benchmarks in turn; `args` go to `ami-bench`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
-    exec(&mut cargo(["bench", "-p", "ami-proto", "--bench", "decode"]))?;
+    exec(&mut cargo([
+        "bench",
+        "-p",
+        "ami-proto",
+        "--bench",
+        "decode",
+    ]))?;
     let mut mux = cargo(["bench", "-p", "ami-blocking", "--bench", "mux"]);
     if quick {
         mux.args(["--", "--quick"]);

@@ -119,10 +119,11 @@ impl Decoder {
         }
     }
 
-    /// Sets the limit for frames that start with `Response:` (never below
-    /// `max_frame`). The connection raises it while a Command awaits output.
+    /// Sets the limit for frames that start with `Response:`. The connection
+    /// sets it to the Command output limit while a Command is next in line
+    /// (above or below `max_frame`), and back to `max_frame` after.
     pub fn set_response_limit(&mut self, limit: usize) {
-        self.max_response = limit.max(self.max_frame);
+        self.max_response = limit;
     }
 
     /// Appends bytes received from the server.
@@ -363,7 +364,9 @@ impl Decoder {
 
     fn limit_of(&self, kind: Kind) -> usize {
         match kind {
-            Kind::Response | Kind::Follows | Kind::Unknown => self.max_response,
+            Kind::Response | Kind::Follows => self.max_response,
+            // Not known yet: the larger of the two, decided at the first line.
+            Kind::Unknown => self.max_response.max(self.max_frame),
             Kind::Event | Kind::Other => self.max_frame,
         }
     }

@@ -765,3 +765,21 @@ fn heartbeat_does_not_blame_the_link_while_back_pressure_holds_input() {
     assert_eq!(s.conn.state(), &ConnState::Ready);
     assert_eq!(s.conn.stats().heartbeat_misses, 0);
 }
+
+#[test]
+fn command_output_limit_below_the_frame_limit_is_enforced() {
+    let mut config = Session::config();
+    config.max_command_output = 64 << 10;
+    let mut s = Session::ready(config);
+    let cmd = s.send(Action::command("core show help"));
+    let next = s.send(Action::ping());
+    let mut frame = format!("Response: Success\r\nActionID: {cmd}\r\n").into_bytes();
+    for i in 0..10_000 {
+        frame.extend_from_slice(format!("Output: line {i}\r\n").as_bytes());
+    }
+    frame.extend_from_slice(b"\r\n");
+    frame.extend_from_slice(success(&next).as_bytes());
+    s.input(&frame);
+    assert_eq!(s.err(&cmd), &ActionError::FrameTooLarge { limit: 64 << 10 });
+    assert!(s.only(&next).is_ok());
+}
