@@ -18,7 +18,6 @@
 //! fire while a call is blocked reading. Nothing runs between calls: a
 //! client left idle sends its heartbeat Ping at the start of the next call.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -29,7 +28,7 @@ use ami_proto::{
     Event, Failure, LoginError, Output, ReconnectPolicy, SendError, Stats,
 };
 
-use crate::session::{failure_of, flush, session_seed, unpopped_completions, Flush};
+use crate::session::{connection, flush, with_entropy, Flush};
 
 /// Size of the read buffer: one read takes at most this much.
 const READ_CHUNK: usize = 64 << 10;
@@ -182,6 +181,7 @@ impl Client {
         config: Config,
     ) -> Result<Client, ConnectError> {
         config.validate()?;
+        let config = with_entropy(config);
         let addrs: Vec<SocketAddr> = addr
             .to_socket_addrs()
             .map_err(ConnectError::Resolve)?
@@ -190,7 +190,7 @@ impl Client {
             let e = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
             return Err(ConnectError::Resolve(e));
         }
-        let mut policy = ReconnectPolicy::with_seed(session_seed(config.seed, u64::MAX));
+        let mut policy = ReconnectPolicy::with_seed(config.session_seed(u64::MAX));
         let session = Session::open(&addrs, connect_timeout, &config, 0)?;
         policy.on_ready();
         Ok(Client {
@@ -217,27 +217,22 @@ impl Client {
     /// can arrive: the core then holds at most two frames of bytes and
     /// drops further events, counted in [`Stats::events_dropped_full`].
     pub fn send(&mut self, action: Action) -> Result<Completion, ClientError> {
-        self.ensure_open()?;
+        if self.session.conn.is_closed() {
+            return Err(self.closed_error());
+        }
         let id = self.session.conn.send(action, Instant::now())?;
         loop {
             let s = &mut self.session;
-            while unpopped_completions(&s.conn, s.popped) > 0 {
-                match s.conn.poll_output() {
-                    Some(Output::Completion { id: done, result }) => {
-                        s.popped += 1;
-                        if done == id {
-                            return result.map_err(ClientError::Action);
-                        }
-                        tracing::debug!(action_id = %done, "stale completion dropped");
+            while let Some(out) = s.conn.poll_completion() {
+                if let Output::Completion { id: done, result } = out {
+                    if done == id {
+                        return result.map_err(ClientError::Action);
                     }
-                    Some(Output::Event(event)) => s.stash.push_back(event),
-                    Some(_) => {}
-                    None => break,
+                    tracing::debug!(action_id = %done, "stale completion dropped");
                 }
             }
             if s.conn.is_closed() {
-                // The close completed every action; reaching here means ours
-                // was already accounted for, which cannot happen.
+                // The close completed every action, ours too: unreachable.
                 return Err(self.closed_error());
             }
             s.step(None);
@@ -254,14 +249,10 @@ impl Client {
         let deadline = Instant::now() + timeout.max(Duration::from_millis(1));
         loop {
             let s = &mut self.session;
-            if let Some(event) = s.stash.pop_front() {
-                return Ok(Some(event));
-            }
             while let Some(out) = s.conn.poll_output() {
                 match out {
                     Output::Event(event) => return Ok(Some(event)),
                     Output::Completion { id, .. } => {
-                        s.popped += 1;
                         tracing::debug!(action_id = %id, "stale completion dropped");
                     }
                     _ => {}
@@ -293,36 +284,27 @@ impl Client {
         } else {
             self.report_close();
         }
-        if let Some(at) = self.policy.next_attempt() {
-            let now = Instant::now();
-            if at > now {
-                std::thread::sleep(at - now);
-            }
-        }
+        let now = Instant::now();
+        std::thread::sleep(self.policy.next_allowed(now) - now);
         if !self.policy.may_attempt(Instant::now()) {
             return Err(ConnectError::CircuitOpen);
         }
         self.policy.on_connected();
-        match Session::open(
-            &self.addrs,
-            self.connect_timeout,
-            &self.config,
-            self.sessions,
-        ) {
+        let number = self.sessions;
+        self.sessions += 1;
+        match Session::open(&self.addrs, self.connect_timeout, &self.config, number) {
             Ok(session) => {
-                self.sessions += 1;
                 self.session = session;
                 self.reported = false;
                 self.policy.on_ready();
                 Ok(())
             }
             Err(err) => {
-                self.sessions += 1;
                 let failure = match &err {
-                    ConnectError::Login(LoginError::AuthenticationFailed(_)) => Failure::AuthFailed,
-                    ConnectError::Login(_) => Failure::Login,
-                    _ => Failure::Connect,
+                    ConnectError::Login(e) => CloseReason::LoginFailed(e.clone()).failure(),
+                    _ => None,
                 };
+                let failure = failure.unwrap_or(Failure::Connect);
                 self.policy.on_failure(Instant::now(), failure);
                 Err(err)
             }
@@ -332,23 +314,18 @@ impl Client {
     /// Logs off and closes, waiting at most the smaller of
     /// [`Config::action_timeout`] and 5 s for the server's `Goodbye`.
     ///
-    /// `Ok` when the server said goodbye (or hung up after our `Logoff`);
-    /// [`ClientError::Closed`] when the session had already ended otherwise;
+    /// `Ok` when the server said `Goodbye` (now or before);
+    /// [`ClientError::Closed`] when the session ended otherwise;
     /// [`ActionError::Timeout`] when the bound passed (the socket is closed
     /// all the same). Queued events are discarded.
     pub fn close(mut self) -> Result<(), ClientError> {
         let bound = self.config.action_timeout.min(CLOSE_BOUND);
         let deadline = Instant::now() + bound;
         let s = &mut self.session;
-        if s.conn.is_closed() {
-            return match s.conn.state() {
-                ConnState::Closed(CloseReason::LoggedOff) => Ok(()),
-                _ => Err(self.closed_error()),
-            };
-        }
         if s.conn.is_ready() {
             s.conn.logoff(Instant::now())?;
         } else {
+            // Logging in or off: closed at once. Already closed: no-op.
             s.conn.handle_closed(Instant::now());
         }
         while !s.conn.is_closed() && Instant::now() < deadline {
@@ -393,13 +370,6 @@ impl Client {
         self.session.sock.peer_addr()
     }
 
-    fn ensure_open(&mut self) -> Result<(), ClientError> {
-        if self.session.conn.is_closed() {
-            return Err(self.closed_error());
-        }
-        Ok(())
-    }
-
     /// The error for a closed session; reports the end to the policy once.
     fn closed_error(&mut self) -> ClientError {
         self.report_close();
@@ -415,7 +385,7 @@ impl Client {
         }
         if let ConnState::Closed(reason) = self.session.conn.state() {
             self.reported = true;
-            if let Some(failure) = failure_of(reason) {
+            if let Some(failure) = reason.failure() {
                 self.policy.on_failure(Instant::now(), failure);
             }
         }
@@ -429,11 +399,6 @@ struct Session {
     buf: Box<[u8]>,
     /// The read timeout the socket has now.
     read_timeout: Option<Duration>,
-    /// User completions popped from `conn`.
-    popped: u64,
-    /// Events popped while looking for a completion (never, while the
-    /// core's counters hold; a safety net).
-    stash: VecDeque<Event>,
 }
 
 impl Session {
@@ -444,53 +409,34 @@ impl Session {
         config: &Config,
         number: u64,
     ) -> Result<Session, ConnectError> {
-        let mut last = None;
-        let mut sock = None;
+        // `connect` made sure there is an address.
+        let mut result = Err(io::ErrorKind::NotFound.into());
         for addr in addrs {
-            match TcpStream::connect_timeout(addr, connect_timeout) {
-                Ok(s) => {
-                    sock = Some(s);
-                    break;
-                }
+            result = TcpStream::connect_timeout(addr, connect_timeout);
+            match &result {
+                Ok(_) => break,
                 Err(e) => {
-                    tracing::debug!(server = %config.server, %addr, error = %e, "connect failed");
-                    last = Some(e);
+                    tracing::debug!(server = %config.server, %addr, error = %e, "connect failed")
                 }
             }
         }
-        let sock = match (sock, last) {
-            (Some(sock), _) => sock,
-            (None, Some(e)) => return Err(ConnectError::Connect(e)),
-            (None, None) => {
-                let e = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
-                return Err(ConnectError::Resolve(e));
-            }
-        };
+        let sock = result.map_err(ConnectError::Connect)?;
         let setup = sock
             .set_nodelay(true)
             .and_then(|()| sock.set_write_timeout(Some(config.action_timeout)));
         setup.map_err(ConnectError::Connect)?;
-        let mut config = config.clone();
-        config.seed = session_seed(config.seed, number);
-        let conn = Connection::new(config, Instant::now())?;
         let mut session = Session {
             sock,
-            conn,
+            conn: connection(config, number, Instant::now())?,
             buf: vec![0; READ_CHUNK].into_boxed_slice(),
             read_timeout: None,
-            popped: 0,
-            stash: VecDeque::new(),
         };
         // The core bounds the login with its own deadline.
         while !session.conn.is_ready() && !session.conn.is_closed() {
             session.step(None);
         }
         // Login outputs are state changes only; leave events queued.
-        while unpopped_completions(&session.conn, session.popped) > 0 {
-            if session.conn.poll_output().is_none() {
-                break;
-            }
-        }
+        while session.conn.poll_completion().is_some() {}
         match session.conn.state() {
             ConnState::Closed(CloseReason::LoginFailed(e)) => Err(ConnectError::Login(e.clone())),
             ConnState::Closed(_) => Err(ConnectError::Login(LoginError::ConnectionLost)),
@@ -519,10 +465,7 @@ impl Session {
             return;
         }
         let now = Instant::now();
-        let wake = match (self.conn.poll_timeout(), until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wake = self.conn.poll_timeout().into_iter().chain(until).min();
         if wake.is_some_and(|at| at <= now) {
             self.conn.handle_timeout(now);
             return;

@@ -1,35 +1,34 @@
-//! What both adapters do with one session: derive its seed, write what the
-//! core lends, and name the failure a closed session reports to the
-//! reconnect policy.
+//! What both adapters do with one session: seed it, open its `Connection`,
+//! and write what the core lends.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
+use std::time::Instant;
 
-use ami_proto::{CloseReason, Connection, Failure, LoginError};
+use ami_proto::{Config, ConfigError, Connection};
 
-/// The seed of session number `session` of a node configured with `base`.
-///
-/// Each session gets its own seed, so ActionIDs never repeat across
-/// reconnects. A `base` of 0 (the default of `Config::seed`) is replaced by
-/// a process-random value, so two processes never share ActionID instances;
-/// any other `base` makes the sequence reproducible (tests).
-pub(crate) fn session_seed(base: u64, session: u64) -> u64 {
-    let base = if base == 0 {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u64(session);
-        h.finish() | 1
-    } else {
-        base
-    };
-    splitmix(base ^ splitmix(session.wrapping_add(0x9E37_79B9_7F4A_7C15)))
+/// `config` with a seed of 0 (the default of `Config::seed`) replaced by a
+/// process-random value, drawn once per client or node, so two processes
+/// never share ActionID instances. Any other seed is kept: tests reproduce.
+pub(crate) fn with_entropy(mut config: Config) -> Config {
+    if config.seed == 0 {
+        config.seed = RandomState::new().build_hasher().finish() | 1;
+    }
+    config
 }
 
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// The `Connection` of session number `session` of `config`, connected at
+/// `now`. Each session gets its own seed (`Config::session_seed`), so
+/// ActionIDs never repeat across reconnects.
+pub(crate) fn connection(
+    config: &Config,
+    session: u64,
+    now: Instant,
+) -> Result<Connection, ConfigError> {
+    let mut config = config.clone();
+    config.seed = config.session_seed(session);
+    Connection::new(config, now)
 }
 
 /// What a write attempt left behind.
@@ -67,38 +66,11 @@ pub(crate) fn flush(conn: &mut Connection, sock: &mut impl Write) -> (usize, io:
     (written, Ok(Flush::Done))
 }
 
-/// The failure a closed session reports to the reconnect policy, or `None`
-/// for a session we logged off ourselves.
-pub(crate) fn failure_of(reason: &CloseReason) -> Option<Failure> {
-    Some(match reason {
-        CloseReason::LoginFailed(LoginError::AuthenticationFailed(_)) => Failure::AuthFailed,
-        CloseReason::LoginFailed(_) => Failure::Login,
-        CloseReason::HeartbeatTimeout => Failure::Heartbeat,
-        CloseReason::LoggedOff => return None,
-        // `Lost` and any reason added later.
-        _ => Failure::Lost,
-    })
-}
-
-/// Completions the core has emitted that the owner has not popped yet.
-///
-/// `poll_output` hands out state changes and completions before any queued
-/// event, but has no way to stop short of the events. A waiter that must
-/// leave events queued in the core (their bound and drop policy are the
-/// core's) drains only while this is non-zero. It counts user completions
-/// from the core's own counters: every completion of a user action bumps
-/// `actions_ok` or `actions_failed` as it is queued for output.
-pub(crate) fn unpopped_completions(conn: &Connection, popped: u64) -> u64 {
-    let s = conn.stats();
-    (s.actions_ok + s.actions_failed).saturating_sub(popped)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
-    use ami_proto::{AuthMethod, Config};
+    use ami_proto::{AuthMethod, CloseReason, Failure, LoginError};
 
     /// A socket that takes `take` bytes per call, then answers with `then`.
     struct Stingy {
@@ -171,13 +143,21 @@ mod tests {
 
     #[test]
     fn seeds_differ_per_session_and_reproduce_with_a_base() {
+        let session_seed = |base: u64, session: u64| {
+            let mut config = Config::new("t", "admin", "secret");
+            config.seed = base;
+            let conn = connection(&with_entropy(config), session, Instant::now());
+            conn.expect("valid").config().seed
+        };
         assert_ne!(session_seed(7, 0), session_seed(7, 1));
         assert_eq!(session_seed(7, 3), session_seed(7, 3));
         assert_ne!(session_seed(0, 0), 0);
     }
 
+    /// The core's classification, as both adapters report it to the policy.
     #[test]
     fn failures_are_classified() {
+        let failure_of = CloseReason::failure;
         let auth = CloseReason::LoginFailed(LoginError::AuthenticationFailed("x".into()));
         assert_eq!(failure_of(&auth), Some(Failure::AuthFailed));
         let login = CloseReason::LoginFailed(LoginError::Timeout);

@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ami_proto::{ActionError, ActionId, Completion, Connection, Event, Output};
 
 use super::{NodeId, NodeWork};
-use crate::session::unpopped_completions;
 
 /// The outcome of a submitted action, to poll later with
 /// [`try_take`](CompletionHandle::try_take). Cloneable and `Send`: another
@@ -82,36 +81,36 @@ impl Sinks<'_> {
     /// Drains the core's outputs: every completion and state change, and
     /// events while the budget and the queue allow. Events left wait in the
     /// core's bounded queue.
-    pub(super) fn deliver(&mut self, conn: &mut Connection, popped: &mut u64, work: &mut NodeWork) {
+    pub(super) fn deliver(&mut self, conn: &mut Connection, work: &mut NodeWork) {
         loop {
-            let may_take_event = work.events < self.event_budget
-                && (self.handler.is_some() || self.queue.len() < self.queue_cap);
-            // Completions come out before events: while one is unpopped,
-            // `poll_output` cannot return an event.
-            if !may_take_event && unpopped_completions(conn, *popped) == 0 {
+            // Taking an event may resume decoding (back-pressure), which
+            // may complete actions: completions first, every round.
+            while let Some(out) = conn.poll_completion() {
+                match out {
+                    Output::Completion { id, result } => {
+                        if let Some(sink) = self.pending.remove(&id) {
+                            sink.complete(result);
+                            work.completions += 1;
+                        }
+                    }
+                    Output::State(state) => {
+                        tracing::debug!(node = self.node.0, ?state, "session state");
+                        work.changed = true;
+                    }
+                    _ => {}
+                }
+            }
+            let room = self.handler.is_some() || self.queue.len() < self.queue_cap;
+            if work.events >= self.event_budget || !room {
                 break;
             }
-            match conn.poll_output() {
-                None => break,
-                Some(Output::Completion { id, result }) => {
-                    *popped += 1;
-                    if let Some(sink) = self.pending.remove(&id) {
-                        sink.complete(result);
-                        work.completions += 1;
-                    }
-                }
-                Some(Output::Event(event)) => {
-                    work.events += 1;
-                    match self.handler {
-                        Some(handler) => handler(event),
-                        None => self.queue.push_back((self.node, event)),
-                    }
-                }
-                Some(Output::State(state)) => {
-                    tracing::debug!(node = self.node.0, ?state, "session state");
-                    work.changed = true;
-                }
-                Some(_) => {}
+            let Some(event) = conn.poll_event() else {
+                break;
+            };
+            work.events += 1;
+            match self.handler {
+                Some(handler) => handler(event),
+                None => self.queue.push_back((self.node, event)),
             }
         }
     }

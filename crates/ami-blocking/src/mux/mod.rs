@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, ActionId, BreakerState, CloseReason, Completion, Config, ConfigError,
-    ConnState, Connection, Event, Failure, ReconnectPolicy, SendError, Stats,
+    Action, ActionError, ActionId, CloseReason, Completion, Config, ConfigError, ConnState,
+    Connection, Event, Failure, ReconnectPolicy, SendError, Stats,
 };
 use polling::{Events, Poller};
 
@@ -39,7 +39,7 @@ use self::connect::{connect_nonblocking, connect_result};
 pub use self::handle::CompletionHandle;
 use self::handle::{Handler, Sink, Sinks};
 pub use self::report::{NodeState, NodeStats, NodeWork, ShutdownReport, TickSummary};
-use crate::session::{failure_of, flush, session_seed};
+use crate::session::{connection, flush, with_entropy};
 
 /// Budgets and bounds of a [`Multiplexer`]. Start from
 /// [`MuxConfig::default`] and adjust fields.
@@ -136,8 +136,6 @@ enum Link {
         sock: TcpStream,
         /// Boxed: a `Connection` is far larger than the other variants.
         conn: Box<Connection>,
-        /// User completions popped from `conn`.
-        popped: u64,
         /// Whether `on_ready` was reported for this session.
         ready_seen: bool,
     },
@@ -164,7 +162,7 @@ struct Node {
     sessions: u64,
     logins: u64,
     last_stats: Stats,
-    /// The last session ended with a clean logoff (for shutdown reports).
+    /// The last session ended with `Goodbye` (for shutdown reports).
     logged_off: bool,
 }
 
@@ -243,8 +241,9 @@ impl Multiplexer {
         config: Config,
     ) -> Result<NodeId, ConfigError> {
         config.validate()?;
+        let config = with_entropy(config);
         let id = NodeId(self.nodes.len());
-        let policy = ReconnectPolicy::with_seed(session_seed(config.seed, u64::MAX - id.0 as u64));
+        let policy = ReconnectPolicy::with_seed(config.session_seed(u64::MAX - id.0 as u64));
         self.nodes.push(Node {
             name: name.into(),
             addr,
@@ -487,19 +486,16 @@ impl Multiplexer {
             self.tick((deadline - now).min(Duration::from_millis(50)));
         }
         for (idx, &had) in had_session.iter().enumerate() {
-            // Still open at the deadline: closed by us, whatever the core
-            // calls it (a close after `Logoff` is `LoggedOff` to the core).
-            let mut forced = false;
+            // Still open at the deadline: closed now, `LoggedOff` only if
+            // `Goodbye` came.
             if let Link::Session { conn, .. } = &mut self.nodes[idx].link {
                 conn.handle_closed(Instant::now());
-                forced = true;
-                let mut work = NodeWork::new(NodeId(idx));
-                self.close_session(idx, &mut work);
+                self.drive_session(idx, Instant::now(), &mut NodeWork::new(NodeId(idx)));
             }
-            match (had, forced || !self.nodes[idx].logged_off) {
+            match (had, self.nodes[idx].logged_off) {
                 (false, _) => report.idle += 1,
-                (true, false) => report.logged_off += 1,
-                (true, true) => report.forced += 1,
+                (true, true) => report.logged_off += 1,
+                (true, false) => report.forced += 1,
             }
         }
         report
@@ -561,11 +557,9 @@ impl Multiplexer {
             }
             if !node.policy.may_attempt(now) {
                 // The breaker refuses: wait for its reopening.
-                let retry = match node.policy.breaker_state(now) {
-                    BreakerState::Open { until } => until,
-                    _ => now + Duration::from_millis(100),
+                node.link = Link::Waiting {
+                    at: node.policy.next_allowed(now),
                 };
-                node.link = Link::Waiting { at: retry };
                 continue;
             }
             started += 1;
@@ -581,8 +575,7 @@ impl Multiplexer {
                 }
                 Err(e) => {
                     tracing::debug!(server = %node.name, error = %e, "connect failed");
-                    let at = node.policy.on_failure(now, Failure::Connect);
-                    node.link = Link::Waiting { at };
+                    self.connect_failed(idx, now);
                 }
             }
             // The next tick's connects start after the last one started.
@@ -605,7 +598,7 @@ impl Multiplexer {
                 Link::Connecting { deadline, .. } => soonest(*deadline),
                 Link::Session { conn, .. } => {
                     let can_deliver = node.handler.is_some() || !queue_full;
-                    if can_deliver && conn.stats().queue_depth > 0 {
+                    if can_deliver && conn.queue_depth() > 0 {
                         return Some(now);
                     }
                     if let Some(at) = conn.poll_timeout() {
@@ -664,8 +657,7 @@ impl Multiplexer {
             }
             Err(e) => {
                 tracing::warn!(server = %node.name, error = %e, "poller add failed");
-                let at = node.policy.on_failure(Instant::now(), Failure::Connect);
-                node.link = Link::Waiting { at };
+                self.connect_failed(idx, Instant::now());
             }
         }
     }
@@ -694,36 +686,32 @@ impl Multiplexer {
         let node = &mut self.nodes[idx];
         node.dirty = false;
         if let Link::Connecting { sock, deadline } = &node.link {
-            let deadline = *deadline;
             let ready = std::mem::take(&mut node.readable) | std::mem::take(&mut node.writable);
             let result = if ready { connect_result(sock) } else { None };
-            match result {
-                Some(Ok(())) => self.open_session(idx, now, &mut work),
-                Some(Err(e)) => {
-                    tracing::debug!(server = %node.name, error = %e, "connect failed");
-                    self.connect_failed(idx, now, &mut work);
-                    return work;
-                }
-                None if now >= deadline => {
-                    tracing::debug!(server = %node.name, "connect timed out");
-                    self.connect_failed(idx, now, &mut work);
-                    return work;
-                }
+            let error = match result {
+                Some(Ok(())) => None,
+                Some(Err(e)) => Some(e),
+                None if now >= *deadline => Some(io::ErrorKind::TimedOut.into()),
                 None => return work,
+            };
+            work.changed = true;
+            if let Some(e) = error {
+                tracing::debug!(server = %node.name, error = %e, "connect failed");
+                self.connect_failed(idx, now);
+                return work;
             }
+            self.open_session(idx, now);
         }
         self.drive_session(idx, now, &mut work);
         work
     }
 
     /// The TCP connect completed: a new `Connection`, a new session epoch.
-    fn open_session(&mut self, idx: usize, now: Instant, work: &mut NodeWork) {
+    fn open_session(&mut self, idx: usize, now: Instant) {
         let node = &mut self.nodes[idx];
         node.policy.on_connected();
         node.sessions += 1;
-        let mut config = node.config.clone();
-        config.seed = session_seed(config.seed, node.sessions);
-        let conn = match Connection::new(config, now) {
+        let conn = match connection(&node.config, node.sessions, now) {
             Ok(conn) => conn,
             Err(e) => {
                 // Validated in `add_server`: cannot happen.
@@ -739,15 +727,14 @@ impl Multiplexer {
         node.link = Link::Session {
             sock,
             conn: Box::new(conn),
-            popped: 0,
             ready_seen: false,
         };
         // The banner may already be there.
         node.readable = true;
-        work.changed = true;
     }
 
-    fn connect_failed(&mut self, idx: usize, now: Instant, work: &mut NodeWork) {
+    /// A connect failed (or could not start): drop the socket, back off.
+    fn connect_failed(&mut self, idx: usize, now: Instant) {
         self.drop_socket(idx);
         let node = &mut self.nodes[idx];
         node.link = if self.shutting_down {
@@ -757,7 +744,6 @@ impl Multiplexer {
                 at: node.policy.on_failure(now, Failure::Connect),
             }
         };
-        work.changed = true;
     }
 
     fn drive_session(&mut self, idx: usize, now: Instant, work: &mut NodeWork) {
@@ -765,7 +751,6 @@ impl Multiplexer {
         let Link::Session {
             sock,
             conn,
-            popped,
             ready_seen,
         } = &mut node.link
         else {
@@ -787,11 +772,10 @@ impl Multiplexer {
                 if work.bytes_read >= budget || !conn.wants_read() {
                     break;
                 }
-                let s = conn.stats();
-                if s.frames - frames_before >= self.config.frame_budget {
+                if conn.stats().frames - frames_before >= self.config.frame_budget {
                     break;
                 }
-                if work.events >= sinks.event_budget && s.queue_depth > 0 {
+                if work.events >= sinks.event_budget && conn.queue_depth() > 0 {
                     break;
                 }
                 let want = self.buf.len().min(budget - work.bytes_read);
@@ -803,7 +787,7 @@ impl Multiplexer {
                     Ok(n) => {
                         work.bytes_read += n;
                         conn.handle_input(&self.buf[..n], Instant::now());
-                        sinks.deliver(conn, popped, work);
+                        sinks.deliver(conn, work);
                         if n < want {
                             break;
                         }
@@ -823,7 +807,7 @@ impl Multiplexer {
             conn.handle_timeout(now);
         }
         // 3. Deliver (completions first, events within the budget).
-        sinks.deliver(conn, popped, work);
+        sinks.deliver(conn, work);
         // 4. Write what the core has; a full socket keeps the rest there.
         node.writable = false;
         if conn.wants_write() {
@@ -841,28 +825,22 @@ impl Multiplexer {
             work.changed = true;
         }
         if conn.is_closed() {
+            // The core's queue is bounded; what it still holds is delivered
+            // whole, beyond the budgets, so nothing is lost at close.
+            sinks.queue_cap = usize::MAX;
+            sinks.event_budget = usize::MAX;
+            sinks.deliver(conn, work);
             self.close_session(idx, work);
         }
     }
 
-    /// Tears down a closed session: delivers what is left, drops the
+    /// Tears down a closed session whose outputs were delivered: drops the
     /// socket, schedules the reconnect (or stops, when shutting down).
     fn close_session(&mut self, idx: usize, work: &mut NodeWork) {
         let node = &mut self.nodes[idx];
-        let Link::Session { conn, popped, .. } = &mut node.link else {
+        let Link::Session { conn, .. } = &node.link else {
             return;
         };
-        let mut sinks = Sinks {
-            pending: &mut node.pending,
-            handler: &mut node.handler,
-            queue: &mut self.queue,
-            node: NodeId(idx),
-            // The core's queue is bounded; what it still holds is delivered
-            // whole, beyond the budgets, so nothing is lost at close.
-            queue_cap: usize::MAX,
-            event_budget: usize::MAX,
-        };
-        sinks.deliver(conn, popped, work);
         let reason = match conn.state() {
             ConnState::Closed(reason) => reason.clone(),
             _ => CloseReason::Lost,
@@ -882,7 +860,7 @@ impl Multiplexer {
         node.link = if self.shutting_down {
             Link::Stopped
         } else {
-            let failure = failure_of(&reason).unwrap_or(Failure::Lost);
+            let failure = reason.failure().unwrap_or(Failure::Lost);
             Link::Waiting {
                 at: node.policy.on_failure(now, failure),
             }

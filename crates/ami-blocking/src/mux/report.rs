@@ -126,9 +126,9 @@ impl TickSummary {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Sessions that logged off cleanly (`Goodbye` or hang-up after `Logoff`).
+    /// Sessions that logged off cleanly: the server answered `Goodbye`.
     pub logged_off: usize,
-    /// Sessions closed without a clean logoff (deadline passed, already
+    /// Sessions closed without `Goodbye` (deadline passed, hung up, already
     /// failing, or still logging in).
     pub forced: usize,
     /// Nodes that had no session (backing off, connecting, or stopped).
