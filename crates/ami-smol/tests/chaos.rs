@@ -124,7 +124,10 @@ fn large_command_output_in_both_styles_and_over_its_own_limit() {
                 ClientError::Action(ActionError::FrameTooLarge { limit: 1 << 20 }),
                 "legacy {legacy}"
             );
-            client.send(Action::ping()).await.expect("the session goes on");
+            client
+                .send(Action::ping())
+                .await
+                .expect("the session goes on");
             assert!(client.is_ready());
             client.close().await;
         });
@@ -148,9 +151,8 @@ fn permission_error_without_action_id_goes_to_the_oldest_action() {
             .await
             .unwrap();
         // A synchronous Originate holds the server's answer for 500 ms.
-        let originate = Action::originate(
-            ami_proto::Originate::new("Local/100@test").application("Wait", "1"),
-        );
+        let originate =
+            Action::originate(ami_proto::Originate::new("Local/100@test").application("Wait", "1"));
         let pending = {
             let client = client.clone();
             smol::spawn(async move { client.send(originate).await })
@@ -168,7 +170,10 @@ fn permission_error_without_action_id_goes_to_the_oldest_action() {
         // for one action has no owner any more. It is counted as a desync,
         // not handed to the next action.
         smol::Timer::after(Duration::from_millis(600)).await;
-        client.send(Action::ping()).await.expect("next action unaffected");
+        client
+            .send(Action::ping())
+            .await
+            .expect("next action unaffected");
         assert_eq!(client.stats().session.desyncs, 1);
         client.close().await;
     });

@@ -1,0 +1,67 @@
+//! `ami command 'core show channels'`: a CLI command's output lines.
+//!
+//! Both output styles are handled by the core: one `Output:` header per line
+//! (Asterisk 14 and later) and the legacy `Response: Follows` body.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use ami_proto::{Action, Completion};
+
+use crate::cmd::action::seconds;
+use crate::cmd::{connect_once, one_server, CLOSE_WITHIN};
+use crate::config::ServerArgs;
+use crate::exit::Fail;
+
+/// Flags of `ami command`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// The CLI command; several words are joined with spaces.
+    #[arg(required = true, num_args = 1.., value_name = "COMMAND")]
+    words: Vec<String>,
+    /// Seconds to wait for the output (default: the configured action timeout).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+}
+
+/// Runs `ami command`.
+pub(crate) fn run(server_args: &ServerArgs, args: Args) -> Result<ExitCode, Fail> {
+    let text = args.words.join(" ");
+    if text.contains(['\r', '\n']) {
+        return Err(Fail::Usage(
+            "the command may not contain a line break".into(),
+        ));
+    }
+    let mut action = Action::command(&text);
+    if let Some(secs) = args.timeout {
+        action = action.with_timeout(seconds(secs)?);
+    }
+    let server = one_server(server_args)?;
+    let completion = smol::block_on(async {
+        let client = connect_once(&server).await?;
+        let result = client.send(action).await;
+        client.close_within(CLOSE_WITHIN).await;
+        result.map_err(|e| Fail::action(&server.name, e))
+    })?;
+    let mut out = std::io::stdout().lock();
+    let write = |out: &mut std::io::StdoutLock<'_>| -> std::io::Result<()> {
+        match &completion {
+            Completion::Command { lines, .. } => {
+                for line in lines {
+                    out.write_all(line)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            // Not expected for `Command`, but print what the server said.
+            other => {
+                for line in other.response().output_lines() {
+                    out.write_all(line)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+        }
+        out.flush()
+    };
+    write(&mut out).map_err(|e| Fail::Other(format!("stdout: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}

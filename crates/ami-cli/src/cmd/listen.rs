@@ -1,0 +1,325 @@
+//! `ami listen`: events from every selected server as JSON lines.
+//!
+//! Every server is started at once, before the first event is read (PHP
+//! pitfall 1: nothing is created lazily), and each keeps reconnecting with the
+//! core's backoff for as long as the command runs. Filters run on the
+//! clients' driver tasks, so filtered-out events cost no queue room.
+//!
+//! SIGINT or SIGTERM starts the shutdown, and shutdown is a state, not a
+//! close (PHP pitfall 2): every client is told to log off and is never
+//! restarted; events already received are still printed; the command exits 0
+//! once every client has finished, within about three seconds. A second
+//! signal exits at once with 130.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ami_proto::{CloseReason, ConnState, Event};
+use ami_smol::Client;
+use futures_lite::{future, StreamExt};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use smol::channel::{self, Receiver, Sender};
+use smol::Timer;
+
+use crate::cmd::action::parse_header;
+use crate::cmd::servers;
+use crate::config::ServerArgs;
+use crate::exit::Fail;
+use crate::json;
+
+/// How long the clients get to log off after the first signal.
+const LOGOFF_WITHIN: Duration = Duration::from_secs(2);
+/// How long the whole shutdown may take before the command exits anyway.
+const SHUTDOWN_WITHIN: Duration = Duration::from_secs(3);
+/// How often dropped events are looked for (and logged).
+const DROP_CHECK: Duration = Duration::from_secs(1);
+
+/// Flags of `ami listen`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// Only these events (comma-separated names, case ignored).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    event: Vec<String>,
+    /// Only events with this header value (exact; repeat: all must match).
+    #[arg(long = "match", value_name = "HEADER=VALUE")]
+    matches: Vec<String>,
+    /// Print per-server counters on stderr periodically.
+    #[arg(long)]
+    stats: bool,
+    /// Seconds between two --stats lines.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    stats_interval: f64,
+}
+
+/// One event on its way to stdout.
+struct Received {
+    server: Arc<str>,
+    event: Event,
+    at: SystemTime,
+}
+
+/// What woke the main loop.
+enum Wake {
+    Event(Option<Received>),
+    Signal(i32),
+    Tick,
+}
+
+/// Runs `ami listen` until a signal (or a closed stdout).
+pub(crate) fn run(server_args: &ServerArgs, args: Args) -> Result<ExitCode, Fail> {
+    let names: Vec<String> = args
+        .event
+        .iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let mut matches = Vec::new();
+    for m in &args.matches {
+        let (h, v) = parse_header(m)?;
+        matches.push((h.to_owned(), v.to_owned()));
+    }
+    if !(args.stats_interval.is_finite() && args.stats_interval >= 0.1) {
+        return Err(Fail::Usage("--stats-interval must be at least 0.1".into()));
+    }
+    let servers = servers(server_args)?;
+    let filter = Arc::new(move |e: &Event| {
+        (names.is_empty() || names.iter().any(|n| e.is(n)))
+            && matches
+                .iter()
+                .all(|(h, v)| e.headers().get_all(h).any(|got| got == v.as_bytes()))
+    });
+
+    let mut signals = Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| Fail::Other(format!("cannot install signal handlers: {e}")))?;
+    let signal_handle = signals.handle();
+    let (sig_tx, sig_rx) = channel::unbounded::<i32>();
+    std::thread::Builder::new()
+        .name("ami-signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                if sig_tx.send_blocking(s).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| Fail::Other(format!("cannot start the signal thread: {e}")))?;
+
+    let code = smol::block_on(async {
+        let (ev_tx, ev_rx) = channel::bounded::<Received>(4096);
+        let mut clients = Vec::new();
+        // Start every server now; none waits for another (PHP pitfall 1).
+        for server in &servers {
+            let mut builder = Client::builder(server.client.clone());
+            let f = filter.clone();
+            let stream = builder.events().filter(move |e| f(e));
+            let client = builder
+                .start()
+                .map_err(|e| Fail::Config(format!("{}: {e}", server.name)))?;
+            let name: Arc<str> = server.name.as_str().into();
+            smol::spawn(forward(name.clone(), stream, ev_tx.clone())).detach();
+            smol::spawn(watch(name.clone(), client.clone())).detach();
+            clients.push((name, client));
+        }
+        drop(ev_tx);
+        Ok::<_, Fail>(pump(&clients, ev_rx, sig_rx, &args).await)
+    });
+    signal_handle.close();
+    code
+}
+
+/// Moves events from one client's stream to the printer until it ends.
+async fn forward(server: Arc<str>, mut stream: ami_smol::EventStream, tx: Sender<Received>) {
+    let mut batch = Vec::with_capacity(256);
+    while stream.next_batch(&mut batch, 256).await > 0 {
+        let at = SystemTime::now();
+        for event in batch.drain(..) {
+            let r = Received {
+                server: server.clone(),
+                event,
+                at,
+            };
+            if tx.send(r).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Logs a server's sessions coming and going.
+async fn watch(server: Arc<str>, client: Client) {
+    let mut changes = client.state_changes();
+    drop(client);
+    let mut was_ready = false;
+    while let Some(state) = changes.next().await {
+        match state {
+            ConnState::Ready if !was_ready => {
+                was_ready = true;
+                tracing::info!(%server, "listening");
+            }
+            ConnState::Closed(CloseReason::LoggedOff) => {
+                tracing::info!(%server, "logged off");
+            }
+            ConnState::Closed(reason) if was_ready => {
+                was_ready = false;
+                tracing::warn!(%server, ?reason, "session ended; reconnecting with backoff");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Prints events until a signal, then shuts down; returns the exit code.
+async fn pump(
+    clients: &[(Arc<str>, Client)],
+    events: Receiver<Received>,
+    signals: Receiver<i32>,
+    args: &Args,
+) -> ExitCode {
+    // Lines are flushed whenever no more events are waiting: one write per
+    // burst rather than per event, and never a line held back while idle.
+    let mut stdout = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout());
+    let mut counts: BTreeMap<Arc<str>, u64> = clients.iter().map(|(n, _)| (n.clone(), 0)).collect();
+    let interval = Duration::from_secs_f64(args.stats_interval);
+    let mut next_stats = Instant::now() + interval;
+    let mut last = (Instant::now(), counts.clone());
+    let mut shutdown: Option<Instant> = None;
+    let mut stdout_open = true;
+    let mut next_drop_check = Instant::now() + DROP_CHECK;
+    let mut dropped_before = 0;
+    loop {
+        let deadline = match shutdown {
+            Some(at) => at,
+            None if args.stats => next_stats.min(next_drop_check),
+            None => next_drop_check,
+        };
+        let wake = future::or(
+            async { Wake::Event(events.recv().await.ok()) },
+            future::or(
+                async { Wake::Signal(signals.recv().await.unwrap_or(SIGTERM)) },
+                async {
+                    Timer::at(deadline).await;
+                    Wake::Tick
+                },
+            ),
+        )
+        .await;
+        match wake {
+            Wake::Event(Some(r)) => {
+                *counts.entry(r.server.clone()).or_default() += 1;
+                if stdout_open {
+                    let line = json::event(&r.server, &r.event, r.at);
+                    let written = writeln!(stdout, "{line}");
+                    let flushed = match events.is_empty() {
+                        true => stdout.flush(),
+                        false => Ok(()),
+                    };
+                    if written.and(flushed).is_err() {
+                        // Nobody reads any more (a closed pipe): stop.
+                        stdout_open = false;
+                        shutdown.get_or_insert_with(|| begin_shutdown(clients));
+                    }
+                }
+            }
+            // Every forwarder ended, so every client has finished and
+            // everything it received has been printed.
+            Wake::Event(None) => break,
+            Wake::Signal(sig) => {
+                if shutdown.is_some() {
+                    eprintln!("ami: second signal; exiting now");
+                    return ExitCode::from(130);
+                }
+                tracing::info!(signal = sig, "shutting down: logging off every server");
+                shutdown = Some(begin_shutdown(clients));
+            }
+            Wake::Tick => {
+                if shutdown.is_some_and(|at| at <= Instant::now()) {
+                    tracing::warn!("shutdown took too long; exiting");
+                    break;
+                }
+                if Instant::now() >= next_drop_check {
+                    // Drops are never silent, with or without --stats.
+                    let dropped = dropped(clients);
+                    if dropped > dropped_before {
+                        tracing::warn!(
+                            dropped = dropped - dropped_before,
+                            total = dropped,
+                            "events dropped: the output is slower than the servers \
+                             (see event_queue and queue_policy)"
+                        );
+                        dropped_before = dropped;
+                    }
+                    next_drop_check = Instant::now() + DROP_CHECK;
+                }
+                if args.stats && Instant::now() >= next_stats {
+                    print_stats(clients, &counts, &mut last);
+                    next_stats = Instant::now() + interval;
+                }
+            }
+        }
+    }
+    if args.stats {
+        print_stats(clients, &counts, &mut last);
+    }
+    let _ = stdout.flush();
+    ExitCode::SUCCESS
+}
+
+/// Events every client's queues dropped so far.
+fn dropped(clients: &[(Arc<str>, Client)]) -> u64 {
+    clients
+        .iter()
+        .map(|(_, c)| {
+            let s = c.stats();
+            s.events_dropped + s.session.events_dropped_full
+        })
+        .sum()
+}
+
+/// Tells every client to log off and finish (never to reconnect); returns
+/// the instant by which the command exits even if some client has not.
+fn begin_shutdown(clients: &[(Arc<str>, Client)]) -> Instant {
+    for (_, client) in clients {
+        let client = client.clone();
+        smol::spawn(async move { client.close_within(LOGOFF_WITHIN).await }).detach();
+    }
+    Instant::now() + SHUTDOWN_WITHIN
+}
+
+/// One stderr line per server: state, events printed, rate, drops, reconnects.
+fn print_stats(
+    clients: &[(Arc<str>, Client)],
+    counts: &BTreeMap<Arc<str>, u64>,
+    last: &mut (Instant, BTreeMap<Arc<str>, u64>),
+) {
+    let secs = last.0.elapsed().as_secs_f64().max(1e-3);
+    for (name, client) in clients {
+        let n = counts.get(name).copied().unwrap_or(0);
+        let before = last.1.get(name).copied().unwrap_or(0);
+        let s = client.stats();
+        eprintln!(
+            "stats server={name} state={} events={n} events_per_s={:.1} dropped={} reconnects={} failed_attempts={}",
+            state_word(&client.state()),
+            (n - before) as f64 / secs,
+            s.events_dropped + s.session.events_dropped_full,
+            s.reconnects,
+            s.failed_attempts,
+        );
+    }
+    *last = (Instant::now(), counts.clone());
+}
+
+/// A one-word name of a connection state, for status lines.
+pub(crate) fn state_word(state: &ConnState) -> &'static str {
+    match state {
+        ConnState::LoggingIn => "logging-in",
+        ConnState::Ready => "ready",
+        ConnState::Degraded { .. } => "degraded",
+        ConnState::LoggingOff => "logging-off",
+        ConnState::Closed(_) => "disconnected",
+        _ => "unknown",
+    }
+}

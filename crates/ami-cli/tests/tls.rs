@@ -1,0 +1,154 @@
+//! `ami --tls/--ca-file/--tls-pin` end to end against the fake Asterisk
+//! serving TLS on 127.0.0.1, with certificates generated at test time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ami_testkit::tls::{Identity, TestPki};
+use ami_testkit::{Faults, ServerConfig, TcpServer};
+
+const AMI: &str = env!("CARGO_BIN_EXE_ami");
+const LIMIT: Duration = Duration::from_secs(15);
+
+/// Runs `ami` with `args` and a clean environment, killed after `LIMIT`.
+fn ami(args: &[String]) -> Output {
+    let mut cmd = Command::new(AMI);
+    for var in ["AMI_HOST", "AMI_PORT", "AMI_USER", "AMI_SECRET", "RUST_LOG"] {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ami");
+    let end = Instant::now() + LIMIT;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("ami did not finish within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ami-cli-tls-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn write(path: &Path, content: &str) -> String {
+    std::fs::write(path, content).expect("write");
+    path.display().to_string()
+}
+
+fn tls_server(identity: &Identity) -> TcpServer {
+    let config = ServerConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..ServerConfig::default()
+    };
+    TcpServer::start_tls(
+        Arc::new(config),
+        Faults::default(),
+        identity.server_config(),
+    )
+    .expect("fake TLS server")
+}
+
+fn creds(server: &TcpServer, dir: &Path) -> Vec<String> {
+    vec![
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        server.port().to_string(),
+        "--user".into(),
+        "admin".into(),
+        "--secret-file".into(),
+        write(&dir.join("secret"), "amp111\n"),
+    ]
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn ca_file_flag_verifies_and_a_wrong_ca_is_refused() {
+    let pki = TestPki::new();
+    let server = tls_server(&pki.localhost());
+    let dir = scratch("ca");
+    let ca = write(&dir.join("ca.pem"), &pki.ca_pem());
+    let mut args = creds(&server, &dir);
+    args.extend(["--ca-file".into(), ca, "action".into(), "Ping".into()]);
+    let out = ami(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Ping: Pong"));
+
+    let other = write(&dir.join("other.pem"), &TestPki::new().ca_pem());
+    let mut args = creds(&server, &dir);
+    args.extend(["--ca-file".into(), other, "action".into(), "Ping".into()]);
+    let out = ami(&args);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("certificate"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Only the verified run reached AMI.
+    let pings = server.received_actions();
+    let pings = pings.iter().filter(|a| a.eq_ignore_ascii_case("ping"));
+    assert_eq!(pings.count(), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn pin_flag_and_toml_keys() {
+    let identity = Identity::self_signed();
+    let server = tls_server(&identity);
+    let dir = scratch("pin");
+    let pin: Vec<String> = identity
+        .fingerprint()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    let mut args = creds(&server, &dir);
+    args.extend([
+        "--tls-pin".into(),
+        pin.join(":"),
+        "action".into(),
+        "Ping".into(),
+    ]);
+    let out = ami(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The same from a config file: `tls`, `tls_pin`; a wrong pin fails.
+    let config = format!(
+        "[client]\nuser = \"admin\"\nsecret = \"amp111\"\nhost = \"127.0.0.1\"\nport = {}\n\
+         tls = true\n\n[servers.good]\ntls_pin = \"{}\"\n\n[servers.bad]\ntls_pin = \"{}\"\n",
+        server.port(),
+        pin.join(":"),
+        "00".repeat(32)
+    );
+    let file = write(&dir.join("ami.toml"), &config);
+    let run = |name: &str| {
+        ami(&[
+            "--config".into(),
+            file.clone(),
+            "--server".into(),
+            name.into(),
+            "action".into(),
+            "Ping".into(),
+        ])
+    };
+    let good = run("good");
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    let bad = run("bad");
+    assert_eq!(bad.status.code(), Some(4));
+    assert!(text(&bad.stderr).contains("pin"), "{}", text(&bad.stderr));
+    let _ = std::fs::remove_dir_all(dir);
+}
