@@ -214,8 +214,10 @@ impl Decoder {
         let mut next = self.partial.line;
         let mut stop = Stop::NeedMore;
         let buf = &self.buf[..];
+        // The limit only changes with the kind, i.e. after the first line.
+        let mut limit = self.limit_of(kind);
         while let Some((nl, colon)) = scan_line(buf, next) {
-            if nl + 1 > self.limit_of(kind) {
+            if nl + 1 > limit {
                 stop = Stop::TooLarge;
                 break;
             }
@@ -246,6 +248,7 @@ impl Decoder {
             fields.push(field);
             if kind == Kind::Unknown {
                 kind = kind_of(buf, field);
+                limit = self.limit_of(kind);
                 if kind == Kind::Follows {
                     stop = Stop::Follows;
                     break;
@@ -486,23 +489,42 @@ fn kind_of(buf: &[u8], field: Field) -> Kind {
 ///
 /// Eight bytes at a time, both bytes at once: AMI lines are short (20-40
 /// bytes), where a `memchr` call per line costs more than the search itself.
+///
+/// Two loops: both bytes until the colon, then the newline alone (the
+/// value, usually the longer part, costs half as much per word).
 fn scan_line(buf: &[u8], from: usize) -> Option<(usize, Option<usize>)> {
     let mut colon = None;
     let mut at = from;
     while let Some(word) = buf.get(at..at + 8) {
         let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
         let newlines = zero_bytes(word ^ splat(b'\n'));
-        if colon.is_none() {
-            let colons = zero_bytes(word ^ splat(b':'));
-            if colons != 0 {
-                colon = Some(at + (colons.trailing_zeros() / 8) as usize);
-            }
+        let colons = zero_bytes(word ^ splat(b':'));
+        // `zero_bytes` is exact up to its lowest set bit, so comparing the
+        // lowest bits orders the first colon and the first newline.
+        let (nl_bit, colon_bit) = (newlines.trailing_zeros(), colons.trailing_zeros());
+        if newlines != 0 && nl_bit < colon_bit {
+            return Some((at + (nl_bit / 8) as usize, None));
         }
-        if newlines != 0 {
-            let nl = at + (newlines.trailing_zeros() / 8) as usize;
-            return Some((nl, colon.filter(|&c| c < nl)));
+        if colons != 0 {
+            let c = at + (colon_bit / 8) as usize;
+            if newlines != 0 {
+                return Some((at + (nl_bit / 8) as usize, Some(c)));
+            }
+            colon = Some(c);
+            at += 8;
+            break;
         }
         at += 8;
+    }
+    if colon.is_some() {
+        while let Some(word) = buf.get(at..at + 8) {
+            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+            let newlines = zero_bytes(word ^ splat(b'\n'));
+            if newlines != 0 {
+                return Some((at + (newlines.trailing_zeros() / 8) as usize, colon));
+            }
+            at += 8;
+        }
     }
     for (i, &b) in buf.get(at..)?.iter().enumerate() {
         match b {

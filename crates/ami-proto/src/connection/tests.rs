@@ -264,6 +264,25 @@ fn unknown_action_ids_are_ordinary_events_and_counted_desyncs_for_responses() {
 }
 
 #[test]
+fn event_with_action_id_and_nothing_pending_is_queued() {
+    // Pins the fast path of `on_event`: with an empty table the ActionID
+    // is not looked up and the event is an ordinary event; as soon as an
+    // action is pending, its list items are claimed again.
+    let mut s = Session::ready(Session::config());
+    s.input(b"Event: CoreShowChannel\r\nActionID: nobody\r\n\r\n");
+    assert_eq!(s.events(), vec!["CoreShowChannel"]);
+    let list = s.send(Action::core_show_channels());
+    let mut bytes = format!("Response: Success\r\nActionID: {list}\r\nEventList: start\r\n\r\n");
+    bytes += &format!("Event: CoreShowChannel\r\nActionID: {list}\r\n\r\n");
+    bytes += &format!(
+        "Event: CoreShowChannelsComplete\r\nActionID: {list}\r\nEventList: Complete\r\n\r\n"
+    );
+    s.input(bytes.as_bytes());
+    assert!(matches!(s.only(&list), Ok(Completion::List { items, .. }) if items.len() == 1));
+    assert_eq!(s.events(), vec!["CoreShowChannel"], "only the unclaimed one");
+}
+
+#[test]
 fn a_skipped_response_fails_with_desync() {
     let mut s = Session::ready(Session::config());
     let a = s.send(Action::ping());
