@@ -5,6 +5,7 @@
 //! | wait | bound |
 //! |---|---|
 //! | TCP connect | `connect_timeout`, per resolved address |
+//! | TLS handshake ([`Client::connect_tls`]) | what is left of `connect_timeout` after the TCP connect |
 //! | DNS | none of ours: `ToSocketAddrs` blocks as the system resolver does |
 //! | login (banner, challenge, login answer) | [`Config::login_timeout`] |
 //! | [`Client::send`] | the action's timeout ([`Config::action_timeout`] or [`Action::with_timeout`]) |
@@ -29,6 +30,7 @@ use ami_proto::{
 };
 
 use crate::session::{connection, flush, with_entropy, Flush};
+use crate::tls::{warn_plaintext_once, Pipe, Tls, TlsSetup};
 
 /// Size of the read buffer: one read takes at most this much.
 const READ_CHUNK: usize = 64 << 10;
@@ -53,6 +55,14 @@ pub enum ConnectError {
     /// The reconnect policy's circuit breaker refuses attempts for now;
     /// try again later.
     CircuitOpen,
+    /// TLS failed: the server's certificate was refused (untrusted,
+    /// expired, wrong host name, pin mismatch), the CA is unusable, the
+    /// handshake failed or timed out (`TlsError::Io` with `TimedOut`).
+    /// Match on the [`TlsError`](ami_tls::TlsError) to tell which;
+    /// [`Client::reconnect`] waits after a refused certificate as after
+    /// refused credentials.
+    #[cfg(feature = "tls")]
+    Tls(ami_tls::TlsError),
 }
 
 impl fmt::Display for ConnectError {
@@ -63,6 +73,8 @@ impl fmt::Display for ConnectError {
             ConnectError::Connect(e) => write!(f, "connect failed: {e}"),
             ConnectError::Login(e) => write!(f, "login failed: {e}"),
             ConnectError::CircuitOpen => f.write_str("circuit breaker open; not attempting"),
+            #[cfg(feature = "tls")]
+            ConnectError::Tls(e) => write!(f, "TLS: {e}"),
         }
     }
 }
@@ -74,6 +86,8 @@ impl std::error::Error for ConnectError {
             ConnectError::Resolve(e) | ConnectError::Connect(e) => Some(e),
             ConnectError::Login(e) => Some(e),
             ConnectError::CircuitOpen => None,
+            #[cfg(feature = "tls")]
+            ConnectError::Tls(e) => Some(e),
         }
     }
 }
@@ -157,6 +171,10 @@ pub struct Client {
     session: Session,
     /// Whether this session's end was reported to the policy.
     reported: bool,
+    /// TLS options of every session (`None`: plain TCP).
+    tls: Option<TlsSetup>,
+    /// The plaintext-secret warning was logged for this server.
+    warned_plaintext: bool,
 }
 
 impl fmt::Debug for Client {
@@ -180,6 +198,45 @@ impl Client {
         connect_timeout: Duration,
         config: Config,
     ) -> Result<Client, ConnectError> {
+        Client::connect_with(addr, connect_timeout, config, None)
+    }
+
+    /// Like [`connect`](Self::connect), over TLS: `addr` is `host:port`,
+    /// and `host` is the SNI name and the name checked against the
+    /// certificate unless [`TlsConfig::server_name`](ami_tls::TlsConfig::server_name)
+    /// is set. The handshake shares `connect_timeout` with the TCP connect.
+    /// A refused certificate fails with [`ConnectError::Tls`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use ami_blocking::{Client, TlsConfig};
+    /// use ami_proto::Config;
+    ///
+    /// let tls = TlsConfig::new().with_ca_file("/etc/ami/ca.pem");
+    /// let config = Config::new("pbx1", "admin", "secret");
+    /// let client = Client::connect_tls("pbx1.example:5039", Duration::from_secs(3), config, tls)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(
+        addr: &str,
+        connect_timeout: Duration,
+        config: Config,
+        tls: ami_tls::TlsConfig,
+    ) -> Result<Client, ConnectError> {
+        config.validate()?;
+        let setup = TlsSetup::new(tls, ami_tls::host_of(addr)).map_err(ConnectError::Tls)?;
+        Client::connect_with(addr, connect_timeout, config, Some(setup))
+    }
+
+    fn connect_with(
+        addr: impl ToSocketAddrs,
+        connect_timeout: Duration,
+        config: Config,
+        tls: Option<TlsSetup>,
+    ) -> Result<Client, ConnectError> {
         config.validate()?;
         let config = with_entropy(config);
         let addrs: Vec<SocketAddr> = addr
@@ -191,7 +248,15 @@ impl Client {
             return Err(ConnectError::Resolve(e));
         }
         let mut policy = ReconnectPolicy::with_seed(config.session_seed(u64::MAX));
-        let session = Session::open(&addrs, connect_timeout, &config, 0)?;
+        let mut warned_plaintext = false;
+        let session = Session::open(
+            &addrs,
+            connect_timeout,
+            &config,
+            0,
+            tls.as_ref(),
+            &mut warned_plaintext,
+        )?;
         policy.on_ready();
         Ok(Client {
             addrs,
@@ -201,6 +266,8 @@ impl Client {
             sessions: 1,
             session,
             reported: false,
+            tls,
+            warned_plaintext,
         })
     }
 
@@ -292,7 +359,15 @@ impl Client {
         self.policy.on_connected();
         let number = self.sessions;
         self.sessions += 1;
-        match Session::open(&self.addrs, self.connect_timeout, &self.config, number) {
+        let opened = Session::open(
+            &self.addrs,
+            self.connect_timeout,
+            &self.config,
+            number,
+            self.tls.as_ref(),
+            &mut self.warned_plaintext,
+        );
+        match opened {
             Ok(session) => {
                 self.session = session;
                 self.reported = false;
@@ -302,6 +377,11 @@ impl Client {
             Err(err) => {
                 let failure = match &err {
                     ConnectError::Login(e) => CloseReason::LoginFailed(e.clone()).failure(),
+                    // A refused certificate will not fix itself: no retry storm.
+                    #[cfg(feature = "tls")]
+                    ConnectError::Tls(e) if e.is_verification_failure() => {
+                        Some(Failure::AuthFailed)
+                    }
                     _ => None,
                 };
                 let failure = failure.unwrap_or(Failure::Connect);
@@ -331,6 +411,9 @@ impl Client {
         while !s.conn.is_closed() && Instant::now() < deadline {
             s.step(Some(deadline));
             while s.conn.poll_output().is_some() {}
+        }
+        if let Some(tls) = &mut s.tls {
+            tls.close(&mut &s.sock);
         }
         let _ = s.sock.shutdown(std::net::Shutdown::Both);
         match s.conn.state() {
@@ -392,9 +475,10 @@ impl Client {
     }
 }
 
-/// One TCP session and its `Connection`.
+/// One TCP session (TLS or not) and its `Connection`.
 struct Session {
     sock: TcpStream,
+    tls: Option<Tls>,
     conn: Connection,
     buf: Box<[u8]>,
     /// The read timeout the socket has now.
@@ -408,7 +492,10 @@ impl Session {
         connect_timeout: Duration,
         config: &Config,
         number: u64,
+        tls: Option<&TlsSetup>,
+        warned_plaintext: &mut bool,
     ) -> Result<Session, ConnectError> {
+        let deadline = Instant::now() + connect_timeout;
         // `connect` made sure there is an address.
         let mut result = Err(io::ErrorKind::NotFound.into());
         for addr in addrs {
@@ -421,12 +508,28 @@ impl Session {
             }
         }
         let sock = result.map_err(ConnectError::Connect)?;
+        #[cfg(feature = "tls")]
+        let tls = match tls {
+            Some(setup) => Some(
+                setup
+                    .handshake_blocking(&sock, deadline)
+                    .map_err(ConnectError::Tls)?,
+            ),
+            None => None,
+        };
+        #[cfg(not(feature = "tls"))]
+        let tls: Option<Tls> = {
+            let _ = (tls, deadline);
+            None
+        };
+        warn_plaintext_once(warned_plaintext, config, tls.is_some(), &sock);
         let setup = sock
             .set_nodelay(true)
             .and_then(|()| sock.set_write_timeout(Some(config.action_timeout)));
         setup.map_err(ConnectError::Connect)?;
         let mut session = Session {
             sock,
+            tls,
             conn: connection(config, number, Instant::now())?,
             buf: vec![0; READ_CHUNK].into_boxed_slice(),
             read_timeout: None,
@@ -447,7 +550,19 @@ impl Session {
     /// One turn of the loop: flush, then block reading until input arrives,
     /// `until` passes or the core's next deadline is due, and feed the core.
     fn step(&mut self, until: Option<Instant>) {
-        let (_, flushed) = flush(&mut self.conn, &mut self.sock);
+        let mut pipe = Pipe {
+            sock: &self.sock,
+            tls: self.tls.as_mut(),
+        };
+        let (_, flushed) = flush(&mut self.conn, &mut pipe);
+        // TLS: ciphertext the socket did not take counts as not written.
+        let flushed = match flushed {
+            Ok(Flush::Done) => pipe.pending().map(|left| match left {
+                true => Flush::Blocked,
+                false => Flush::Done,
+            }),
+            other => other,
+        };
         match flushed {
             Ok(Flush::Done) => {}
             // On a blocking socket, "blocked" means the write timeout passed:
@@ -480,7 +595,11 @@ impl Session {
             }
             self.read_timeout = timeout;
         }
-        match self.sock.read(&mut self.buf) {
+        let mut pipe = Pipe {
+            sock: &self.sock,
+            tls: self.tls.as_mut(),
+        };
+        match pipe.read(&mut self.buf) {
             Ok(0) => self.conn.handle_closed(Instant::now()),
             Ok(n) => self.conn.handle_input(&self.buf[..n], Instant::now()),
             Err(e)

@@ -13,13 +13,22 @@
 //!   non-blocking, reads are budgeted per node, and the wait ends at the
 //!   earliest deadline of any node. Resolve host names before adding
 //!   servers: it takes socket addresses, so DNS never blocks the loop.
+//! - TLS (the `tls` feature, on by default): [`Client::connect_tls`] and
+//!   `Multiplexer::add_server_tls`, with server certificates verified
+//!   unless a pin is set explicitly.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod client;
 pub mod mux;
 mod session;
+mod tls;
 
+/// TLS options and errors (the `tls` feature, on by default).
+#[cfg(feature = "tls")]
+pub use ami_tls::{Roots, TlsConfig, TlsError};
 pub use client::{Client, ClientError, ConnectError};
+#[cfg(feature = "tls")]
+pub use mux::AddServerError;
 pub use mux::{
     CompletionHandle, Multiplexer, MuxConfig, NodeId, NodeState, NodeStats, NodeWork,
     ShutdownReport, SubmitError, TickSummary,

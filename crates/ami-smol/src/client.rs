@@ -22,9 +22,18 @@ pub struct ClientConfig {
     /// `host:port` of the AMI server. A host name is resolved off the
     /// executor (smol's resolver runs on its blocking pool).
     pub addr: String,
-    /// Time allowed for DNS and the TCP connect together (default 5 s). A
-    /// refused connection fails at once, not after this.
+    /// Time allowed for DNS, the TCP connect and the TLS handshake together
+    /// (default 5 s). A refused connection fails at once, not after this.
     pub connect_timeout: Duration,
+    /// TLS to the server; `None` (the default) is plain TCP. Verification
+    /// is on (system roots or the configured CA; SNI and name check from
+    /// the host of [`addr`](Self::addr) unless
+    /// [`TlsConfig::server_name`](ami_tls::TlsConfig::server_name) is set).
+    /// A refused certificate fails [`ClientBuilder::connect`] with
+    /// [`ConnectError::Tls`] and, when reconnecting, waits like a refused
+    /// login (at least `ReconnectPolicy::AUTH_FAILURE_FLOOR`).
+    #[cfg(feature = "tls")]
+    pub tls: Option<ami_tls::TlsConfig>,
     /// The protocol core's options: credentials, limits, timeouts, event
     /// queue size and policy (used for every [`EventStream`]).
     pub proto: ami_proto::Config,
@@ -54,6 +63,8 @@ impl ClientConfig {
         ClientConfig {
             addr: addr.into(),
             connect_timeout: Duration::from_secs(5),
+            #[cfg(feature = "tls")]
+            tls: None,
             proto,
             reconnect: true,
             resend_on_reconnect: false,
@@ -69,8 +80,15 @@ impl ClientConfig {
 pub enum ConnectError {
     /// DNS or the TCP connect failed (refused, unreachable, ...).
     Connect(io::Error),
-    /// DNS and the TCP connect took longer than `connect_timeout`.
+    /// DNS, the TCP connect and the TLS handshake took longer than
+    /// `connect_timeout`.
     Timeout,
+    /// TLS failed: the server's certificate was refused (untrusted,
+    /// expired, wrong host name, pin mismatch), the CA file is unusable, or
+    /// the handshake failed. Match on the [`TlsError`](ami_tls::TlsError)
+    /// to tell which.
+    #[cfg(feature = "tls")]
+    Tls(ami_tls::TlsError),
     /// The server did not let us log in (bad credentials, no banner, login
     /// timeout, connection closed during login).
     Login(LoginError),
@@ -104,6 +122,8 @@ impl fmt::Display for ConnectError {
         match self {
             ConnectError::Connect(e) => write!(f, "connect failed: {e}"),
             ConnectError::Timeout => f.write_str("connect timed out"),
+            #[cfg(feature = "tls")]
+            ConnectError::Tls(e) => write!(f, "TLS: {e}"),
             ConnectError::Login(e) => write!(f, "login failed: {e}"),
             ConnectError::Config(e) => write!(f, "invalid configuration: {e}"),
             ConnectError::Closed => f.write_str("client closed before login"),
@@ -117,6 +137,8 @@ impl std::error::Error for ConnectError {
             ConnectError::Connect(e) => Some(e),
             ConnectError::Login(e) => Some(e),
             ConnectError::Config(e) => Some(e),
+            #[cfg(feature = "tls")]
+            ConnectError::Tls(e) => Some(e),
             ConnectError::Timeout | ConnectError::Closed => None,
         }
     }

@@ -8,18 +8,18 @@
 //! `read_budget` bytes per turn; a read that filled the budget yields to the
 //! executor and reads again without waiting for the reactor.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::io::ErrorKind;
 use std::sync::Arc;
 use std::time::Instant;
 
 use ami_proto::{ActionError, ActionId, CloseReason, Completion, ConnState, Connection, Output};
 use ami_proto::{Event, QueuePolicy};
 use futures_lite::future;
-use smol::Async;
+use smol::Timer;
 
 use crate::client::{ClientError, Command};
-use crate::supervisor::{sleep_until, Ctx, Pending};
+use crate::supervisor::{Ctx, Pending};
+use crate::transport::Transport;
 
 /// Commands taken per turn beyond the one that woke the driver.
 const COMMAND_BUDGET: usize = 256;
@@ -33,16 +33,17 @@ enum Wake {
 /// Runs one logged-in-or-logging-in session until it closes; returns why.
 pub(crate) async fn run_session(
     ctx: &mut Ctx,
-    sock: Async<TcpStream>,
+    mut sock: Transport,
     mut conn: Connection,
 ) -> CloseReason {
     ctx.shared.set_state(ConnState::LoggingIn);
     let mut buf = vec![0u8; ctx.config.read_budget.max(1)];
     let mut hot = false;
     let mut ready_seen = false;
+    let mut alarm = Alarm::default();
     loop {
         let now = Instant::now();
-        let write_blocked = flush(&sock, &mut conn, now);
+        let write_blocked = flush(&mut sock, &mut conn, now);
         let held = deliver(ctx, &mut conn, &mut ready_seen, now);
         if let ConnState::Closed(reason) = conn.state() {
             let reason = reason.clone();
@@ -68,6 +69,7 @@ pub(crate) async fn run_session(
             Wake::Io
         } else {
             let deadline = conn.poll_timeout().into_iter().chain(ctx.closing).min();
+            alarm.want(deadline);
             let io = async {
                 let _ = match (want_read, write_blocked) {
                     (true, true) => future::or(sock.readable(), sock.writable()).await,
@@ -89,7 +91,7 @@ pub(crate) async fn run_session(
                 Wake::Other
             };
             let timer = async {
-                sleep_until(deadline).await;
+                alarm.wait().await;
                 Wake::Other
             };
             future::or(io, future::or(cmd, future::or(kick, timer))).await
@@ -97,7 +99,7 @@ pub(crate) async fn run_session(
 
         let now = Instant::now();
         match wake {
-            Wake::Io if want_read => hot = read(&sock, &mut conn, &mut buf, now),
+            Wake::Io if want_read => hot = read(&mut sock, &mut conn, &mut buf, now),
             Wake::Command(Some(cmd)) => command(ctx, &mut conn, cmd, now),
             Wake::Command(None) => {
                 ctx.all_handles_dropped(now);
@@ -117,10 +119,61 @@ pub(crate) async fn run_session(
     }
 }
 
+/// The driver's one timer, kept across turns.
+///
+/// Performance: arming a timer costs a trip through the reactor (an insert,
+/// a notify of the poller, later a remove). A new timer per turn paid that
+/// on every turn, i.e. twice per ping round trip, since a pending action
+/// always has a deadline. Instead the timer is moved only when the wanted
+/// deadline is earlier than the armed one (or nothing is armed). Firing
+/// early is harmless: the driver wakes, finds nothing due
+/// (`handle_timeout` ignores early calls), and arms again. So it never
+/// wakes late, and wakes early at most once per armed deadline. Pinned by
+/// `tests::alarm_moves_only_to_an_earlier_deadline`.
+#[derive(Default)]
+struct Alarm {
+    timer: Option<Timer>,
+    /// When the armed timer fires; `None` once it has fired.
+    at: Option<Instant>,
+}
+
+impl Alarm {
+    fn want(&mut self, deadline: Option<Instant>) {
+        if !self.timer.as_ref().is_some_and(Timer::will_fire) {
+            self.at = None;
+        }
+        if let Some(at) = rearm(self.at, deadline) {
+            match &mut self.timer {
+                Some(timer) => timer.set_at(at),
+                None => self.timer = Some(Timer::at(at)),
+            }
+            self.at = Some(at);
+        }
+    }
+
+    async fn wait(&mut self) {
+        match (&mut self.timer, self.at) {
+            (Some(timer), Some(_)) => {
+                timer.await;
+            }
+            _ => future::pending::<()>().await,
+        }
+    }
+}
+
+/// The deadline to arm, if the timer must move: only to an earlier one.
+fn rearm(armed: Option<Instant>, wanted: Option<Instant>) -> Option<Instant> {
+    match (armed, wanted) {
+        (Some(armed), Some(wanted)) if wanted < armed => Some(wanted),
+        (None, Some(wanted)) => Some(wanted),
+        _ => None,
+    }
+}
+
 /// Writes what the core lends; returns whether the socket would block.
-fn flush(sock: &Async<TcpStream>, conn: &mut Connection, now: Instant) -> bool {
+fn flush(sock: &mut Transport, conn: &mut Connection, now: Instant) -> bool {
     while let Some(bytes) = conn.poll_transmit() {
-        match sock.get_ref().write(bytes) {
+        match sock.write(bytes) {
             Ok(0) => conn.handle_closed(now),
             Ok(n) => conn.advance(n),
             Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
@@ -128,12 +181,16 @@ fn flush(sock: &Async<TcpStream>, conn: &mut Connection, now: Instant) -> bool {
             Err(_) => conn.handle_closed(now),
         }
     }
-    false
+    // TLS may still hold ciphertext the socket did not take.
+    sock.write_blocked().unwrap_or_else(|_| {
+        conn.handle_closed(now);
+        false
+    })
 }
 
 /// Reads once (at most the budget); returns whether the budget was filled.
-fn read(sock: &Async<TcpStream>, conn: &mut Connection, buf: &mut [u8], now: Instant) -> bool {
-    match sock.get_ref().read(buf) {
+fn read(sock: &mut Transport, conn: &mut Connection, buf: &mut [u8], now: Instant) -> bool {
+    match sock.read(buf) {
         Ok(0) => conn.handle_closed(now),
         Ok(n) => {
             conn.handle_input(&buf[..n], now);
@@ -285,5 +342,50 @@ fn start_close(conn: &mut Connection, now: Instant) {
         let _ = conn.logoff(now);
     } else if *conn.state() == ConnState::LoggingIn {
         conn.handle_closed(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn alarm_moves_only_to_an_earlier_deadline() {
+        let t0 = Instant::now();
+        let (early, late) = (t0 + Duration::from_secs(1), t0 + Duration::from_secs(9));
+        assert_eq!(rearm(None, Some(late)), Some(late), "nothing armed: arm");
+        assert_eq!(rearm(Some(late), Some(early)), Some(early), "earlier: move");
+        assert_eq!(
+            rearm(Some(early), Some(late)),
+            None,
+            "later: keep, wake early"
+        );
+        assert_eq!(rearm(Some(early), Some(early)), None);
+        assert_eq!(
+            rearm(Some(early), None),
+            None,
+            "no deadline: a spurious wake at most"
+        );
+        assert_eq!(rearm(None, None), None);
+    }
+
+    #[test]
+    fn alarm_fires_at_the_earliest_wanted_deadline_and_rearms_after_firing() {
+        smol::block_on(async {
+            let mut alarm = Alarm::default();
+            let start = Instant::now();
+            alarm.want(Some(start + Duration::from_secs(60)));
+            alarm.want(Some(start + Duration::from_millis(20)));
+            alarm.wait().await;
+            let waited = start.elapsed();
+            assert!(waited >= Duration::from_millis(20) && waited < Duration::from_secs(30));
+            // Fired: the next wanted deadline arms it again, even a later one.
+            alarm.want(Some(Instant::now() + Duration::from_millis(10)));
+            assert!(alarm.at.is_some());
+            alarm.wait().await;
+            alarm.want(None);
+            assert_eq!(alarm.at, None, "fired and nothing wanted: disarmed");
+        });
     }
 }

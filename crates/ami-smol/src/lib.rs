@@ -14,6 +14,8 @@
 //! - The supervisor inside every client reconnects a lost session with the
 //!   core's [`ReconnectPolicy`](ami_proto::ReconnectPolicy) and publishes each
 //!   [`ConnState`](ami_proto::ConnState) change ([`Client::state_changes`]).
+//! - TLS (the `tls` feature, on by default): set [`ClientConfig::tls`];
+//!   server certificates are verified unless a pin is set explicitly.
 //! - [`Cluster`]: many named servers, each with its own task, routed by name,
 //!   round-robin or failover, with one merged event stream.
 //!
@@ -53,7 +55,11 @@ mod cluster;
 mod driver;
 mod events;
 mod supervisor;
+mod transport;
 
+/// TLS options and errors (the `tls` feature, on by default).
+#[cfg(feature = "tls")]
+pub use ami_tls::{Roots, TlsConfig, TlsError};
 pub use client::{Client, ClientBuilder, ClientConfig, ClientError, ClientStats, ConnectError};
 pub use cluster::{Cluster, ClusterError, ClusterEvents, Route};
 pub use events::EventStream;

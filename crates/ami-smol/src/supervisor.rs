@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, ActionId, BreakerState, CloseReason, Completion, ConnState, Connection,
-    Failure, LoginError, QueuePolicy, ReconnectPolicy, SendError,
+    Action, ActionError, ActionId, AuthMethod, BreakerState, CloseReason, Completion, ConnState,
+    Connection, Failure, LoginError, QueuePolicy, ReconnectPolicy, SendError,
 };
 use futures_lite::{future, Stream};
 use smol::channel::{self, Receiver, Sender};
@@ -24,6 +24,7 @@ use smol::{Async, Timer};
 use crate::client::{ClientConfig, ClientError, ClientStats, Command, ConnectError};
 use crate::driver;
 use crate::events::{EventStream, Subscriber};
+use crate::transport::Transport;
 
 /// State shared by the handles ([`Client`](crate::Client), streams) and the task.
 pub(crate) struct Shared {
@@ -158,6 +159,8 @@ pub(crate) struct Ctx {
     /// [`ClientBuilder::connect`](crate::ClientBuilder::connect) waits here for the first login.
     pub(crate) first: Option<Sender<Result<(), ConnectError>>>,
     pub(crate) policy: ReconnectPolicy,
+    /// The plaintext-secret warning was logged for this server.
+    pub(crate) warned_plaintext: bool,
 }
 
 impl Ctx {
@@ -293,8 +296,39 @@ fn seed(config: &ClientConfig) -> u64 {
     }
 }
 
-/// DNS and TCP connect, bounded together by `timeout`; refusal is immediate.
-async fn connect_tcp(addr: &str, timeout: Duration) -> Result<Async<TcpStream>, ConnectError> {
+/// The client's TLS setup: the options and, once built, the rustls
+/// configuration (built at the first attempt, again after a failed build).
+#[cfg(feature = "tls")]
+struct TlsPrep {
+    options: ami_tls::TlsConfig,
+    built: Option<Arc<ami_tls::rustls::ClientConfig>>,
+}
+
+#[cfg(feature = "tls")]
+impl TlsPrep {
+    fn session(&mut self, addr: &str) -> Result<ami_tls::TlsSession, ConnectError> {
+        let config = match &self.built {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.options.client_config().map_err(ConnectError::Tls)?;
+                self.built.insert(c).clone()
+            }
+        };
+        ami_tls::TlsSession::new(&self.options, config, ami_tls::host_of(addr))
+            .map_err(ConnectError::Tls)
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+struct TlsPrep;
+
+/// DNS, TCP connect and the TLS handshake (if configured), bounded together
+/// by `timeout`; refusal is immediate.
+async fn connect_tcp(
+    addr: &str,
+    timeout: Duration,
+    tls: Option<&mut TlsPrep>,
+) -> Result<Transport, ConnectError> {
     let attempt = async {
         let mut last = None;
         for a in smol::net::resolve(addr)
@@ -302,7 +336,17 @@ async fn connect_tcp(addr: &str, timeout: Duration) -> Result<Async<TcpStream>, 
             .map_err(ConnectError::Connect)?
         {
             match Async::<TcpStream>::connect(a).await {
-                Ok(s) => return Ok(s),
+                Ok(s) => {
+                    let _ = s.get_ref().set_nodelay(true);
+                    #[cfg(feature = "tls")]
+                    if let Some(prep) = tls {
+                        let session = prep.session(addr)?;
+                        return Transport::tls(s, session).await.map_err(ConnectError::Tls);
+                    }
+                    #[cfg(not(feature = "tls"))]
+                    let _ = tls;
+                    return Ok(Transport::plain(s));
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -314,6 +358,16 @@ async fn connect_tcp(addr: &str, timeout: Duration) -> Result<Async<TcpStream>, 
         Err(ConnectError::Timeout)
     };
     future::or(attempt, timer).await
+}
+
+/// Whether a plaintext secret sent on this connection would be exposed: no
+/// TLS and a peer outside the loopback range (warned once per server).
+pub(crate) fn plaintext_secret_exposed(
+    plain_auth: bool,
+    tls: bool,
+    peer: Option<std::net::IpAddr>,
+) -> bool {
+    plain_auth && !tls && peer.is_some_and(|ip| !ip.is_loopback())
 }
 
 /// The client's task: attempt, run the session, wait per the policy, again.
@@ -339,7 +393,15 @@ pub(crate) async fn supervise(
         closing: None,
         close_waiters: Vec::new(),
         first,
+        warned_plaintext: false,
     };
+    #[cfg(feature = "tls")]
+    let mut tls = ctx.config.tls.clone().map(|options| TlsPrep {
+        options,
+        built: None,
+    });
+    #[cfg(not(feature = "tls"))]
+    let mut tls: Option<TlsPrep> = None;
     let fatal_first = ctx.first.is_some();
     let mut last = ConnState::Closed(CloseReason::Lost);
     loop {
@@ -359,10 +421,14 @@ pub(crate) async fn supervise(
             }
         }
         let (addr, timeout) = (ctx.config.addr.clone(), ctx.config.connect_timeout);
-        let connected = future::or(async { Some(connect_tcp(&addr, timeout).await) }, async {
-            ctx.idle(None).await;
-            None
-        })
+        let tls = tls.as_mut();
+        let connected = future::or(
+            async { Some(connect_tcp(&addr, timeout, tls).await) },
+            async {
+                ctx.idle(None).await;
+                None
+            },
+        )
         .await;
         let failure = match connected {
             None => return ctx.finish(last),
@@ -373,11 +439,26 @@ pub(crate) async fn supervise(
                     let _ = ctx.first.take().map(|f| f.try_send(Err(err)));
                     return ctx.finish(last);
                 }
-                Failure::Connect
+                match err {
+                    // A refused certificate will not fix itself: no retry storm.
+                    #[cfg(feature = "tls")]
+                    ConnectError::Tls(e) if e.is_verification_failure() => Failure::AuthFailed,
+                    _ => Failure::Connect,
+                }
             }
             Some(Ok(sock)) => {
                 ctx.policy.on_connected();
-                let _ = sock.get_ref().set_nodelay(true);
+                let plain = ctx.config.proto.auth == AuthMethod::Plain;
+                if plaintext_secret_exposed(plain, sock.is_tls(), sock.peer_ip())
+                    && !std::mem::replace(&mut ctx.warned_plaintext, true)
+                {
+                    tracing::warn!(
+                        server = %ctx.shared.name,
+                        addr = %ctx.config.addr,
+                        "sending the AMI secret in clear text (AuthMethod::Plain) over an \
+                         unencrypted connection to a non-loopback address: use TLS or MD5 login"
+                    );
+                }
                 session_seed = session_seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
                 let mut proto = ctx.config.proto.clone();
                 proto.seed = session_seed;

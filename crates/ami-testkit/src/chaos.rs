@@ -55,4 +55,8 @@ pub struct Faults {
     pub drop_after: Option<Duration>,
     /// Wait this long after accepting before sending the banner.
     pub accept_delay: Option<Duration>,
+    /// Close the connection in the middle of the TLS handshake: after the
+    /// ClientHello, send half of the server's first flight, then close.
+    /// Without TLS, close right after accepting (no banner).
+    pub close_mid_handshake: bool,
 }

@@ -11,6 +11,9 @@
 //!   (chunked and slow writes, garbage, truncation, oversized events, floods,
 //!   silence, a server that stops reading, refused and flapping connections).
 //!   It only ever binds `127.0.0.1`, on an ephemeral port.
+//!   [`TcpServer::start_tls`] serves the same over TLS.
+//! - [`tls`]: certificates generated at test time (rcgen): a CA, valid,
+//!   expired, wrong-host and self-signed server certificates.
 //! - [`TrafficSim`]: a seeded generator of realistic call events.
 //!
 //! Randomness comes from seeds in [`ServerConfig`] (a small SplitMix64), so
@@ -23,6 +26,7 @@ mod script;
 mod server;
 mod sim;
 mod tcp;
+pub mod tls;
 
 pub use chaos::{Faults, Flood};
 pub use memory::MemoryLink;

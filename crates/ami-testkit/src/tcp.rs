@@ -6,7 +6,17 @@
 //! few milliseconds, even while blocked writing to a client that reads
 //! nothing. While a flood runs the socket is switched to non-blocking so
 //! reads never slow the writer down.
+//!
+//! [`TcpServer::start_tls`] serves the same sessions over TLS (rustls, with a
+//! certificate from [`crate::tls`]). Every fault applies through TLS:
+//! `write_chunk` splits the *plaintext* into records of at most that many
+//! bytes **and** the *ciphertext* (handshake included) into TCP writes of at
+//! most that many bytes, so a client sees both tiny records and records
+//! split across reads; `write_delay` sleeps after each plaintext chunk.
+//! [`Faults::close_mid_handshake`] closes after half the server's first
+//! handshake flight.
 
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -53,6 +63,7 @@ struct Conn {
 struct Shared {
     addr: SocketAddr,
     config: Arc<ServerConfig>,
+    tls: Mutex<Option<Arc<rustls::ServerConfig>>>,
     faults: Mutex<Faults>,
     listener: Mutex<Option<TcpListener>>,
     stop: AtomicBool,
@@ -105,13 +116,33 @@ impl TcpServer {
     /// With `faults.refuse_connections` set the port is reserved and then
     /// closed at once, so connects are refused until the fault is cleared.
     pub fn start(config: impl Into<Arc<ServerConfig>>, faults: Faults) -> io::Result<TcpServer> {
+        TcpServer::start_with(config.into(), faults, None)
+    }
+
+    /// Like [`TcpServer::start`], but every connection is TLS with `tls`
+    /// (see [`crate::tls::Identity::server_config`]): the handshake first,
+    /// then the banner and the session as plaintext inside TLS.
+    pub fn start_tls(
+        config: impl Into<Arc<ServerConfig>>,
+        faults: Faults,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> io::Result<TcpServer> {
+        TcpServer::start_with(config.into(), faults, Some(tls))
+    }
+
+    fn start_with(
+        config: Arc<ServerConfig>,
+        faults: Faults,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<TcpServer> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let refuse = faults.refuse_connections;
         let shared = Arc::new(Shared {
             addr,
-            config: config.into(),
+            config,
+            tls: Mutex::new(tls),
             faults: Mutex::new(faults),
             listener: Mutex::new(if refuse { None } else { Some(listener) }),
             stop: AtomicBool::new(false),
@@ -165,6 +196,13 @@ impl TcpServer {
         } else if listener.is_none() {
             *listener = bind_again(self.shared.addr);
         }
+    }
+
+    /// Replaces the TLS configuration (a certificate rotation) for
+    /// connections accepted from now on; open ones keep theirs. `None`
+    /// serves plain TCP from now on.
+    pub fn set_tls(&self, tls: Option<Arc<rustls::ServerConfig>>) {
+        *lock(&self.shared.tls) = tls;
     }
 
     /// Queues raw bytes (events, garbage, half frames) for every open
@@ -274,9 +312,170 @@ fn stopped() -> io::Error {
     io::Error::new(io::ErrorKind::Interrupted, "server stopping")
 }
 
+/// A connection's byte pipe: the socket itself, or TLS over it. Reads and
+/// writes behave like the socket's (same timeouts and `WouldBlock`s).
+struct Link {
+    sock: TcpStream,
+    tls: Option<RefCell<rustls::ServerConnection>>,
+    /// Most ciphertext bytes per socket write (the `write_chunk` fault).
+    chunk: usize,
+}
+
+/// The socket, writing at most `chunk` bytes per call.
+struct Chunked<'a> {
+    sock: &'a TcpStream,
+    chunk: usize,
+}
+
+impl Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.read(buf)
+    }
+}
+
+impl Write for Chunked<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.chunk);
+        self.sock.write(&buf[..n])
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Link {
+    fn io(&self) -> Chunked<'_> {
+        Chunked {
+            sock: &self.sock,
+            chunk: self.chunk,
+        }
+    }
+
+    /// Plaintext in: what TLS has decrypted, else one socket read's worth.
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(tls) = &self.tls else {
+            return (&self.sock).read(buf);
+        };
+        let mut tls = tls.borrow_mut();
+        loop {
+            match tls.reader().read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+            let n = tls.read_tls(&mut self.io())?;
+            if let Err(e) = tls.process_new_packets() {
+                let _ = tls.write_tls(&mut self.io());
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+            let _ = flush_tls(&mut tls, &mut self.io());
+            if n == 0 {
+                return match tls.reader().read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                    other => other,
+                };
+            }
+        }
+    }
+
+    /// Plaintext out, like a socket write: TLS takes it once its earlier
+    /// ciphertext has gone out (else the socket's `WouldBlock`/`TimedOut`).
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let Some(tls) = &self.tls else {
+            return (&self.sock).write(buf);
+        };
+        self.flush()?;
+        let mut tls = tls.borrow_mut();
+        let n = tls.writer().write(buf)?;
+        let _ = flush_tls(&mut tls, &mut self.io());
+        Ok(n)
+    }
+
+    /// Writes queued ciphertext; the socket's error if some is left.
+    fn flush(&self) -> io::Result<()> {
+        let Some(tls) = &self.tls else {
+            return Ok(());
+        };
+        flush_tls(&mut tls.borrow_mut(), &mut self.io())
+    }
+
+    /// Ciphertext still queued (the socket did not take it yet).
+    fn pending(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.borrow().wants_write())
+    }
+
+    /// The `close_mid_handshake` fault: reads the ClientHello, sends half
+    /// of the server's first flight, and returns (the caller closes).
+    fn half_handshake(&self, stop: &AtomicBool) -> io::Result<()> {
+        let Some(tls) = &self.tls else {
+            return Ok(());
+        };
+        let end = Instant::now() + Duration::from_secs(5);
+        let mut tls = tls.borrow_mut();
+        while !tls.wants_write() {
+            if stop.load(Ordering::SeqCst) || Instant::now() >= end {
+                return Err(stopped());
+            }
+            match tls.read_tls(&mut self.io()) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {
+                    tls.process_new_packets()
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut flight = Vec::new();
+        while tls.wants_write() {
+            tls.write_tls(&mut flight)?;
+        }
+        (&self.sock).write_all(&flight[..flight.len() / 2])
+    }
+
+    /// TLS: sends close_notify and whatever is queued, for up to `within`.
+    fn finish(&self, stop: &AtomicBool, within: Duration) {
+        let Some(tls) = &self.tls else {
+            return;
+        };
+        tls.borrow_mut().send_close_notify();
+        let end = Instant::now() + within;
+        while self.pending() && Instant::now() < end && !stop.load(Ordering::SeqCst) {
+            match self.flush() {
+                Ok(()) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    thread::sleep(Duration::from_micros(200))
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Writes queued ciphertext; the socket's error if some is left.
+fn flush_tls(tls: &mut rustls::ServerConnection, io: &mut Chunked<'_>) -> io::Result<()> {
+    while tls.wants_write() {
+        if tls.write_tls(io)? == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+    }
+    Ok(())
+}
+
 /// Writes with the chunking, delay, garbage and truncation faults.
 struct Writer<'a> {
-    stream: &'a TcpStream,
+    stream: &'a Link,
     stop: &'a AtomicBool,
     deadline: Option<Instant>,
     chunk: usize,
@@ -453,8 +652,22 @@ fn run_connection(
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_millis(1)))?;
     stream.set_write_timeout(Some(Duration::from_millis(5)))?;
+    let tls_config = lock(&shared.tls).clone();
+    let tls = match &tls_config {
+        Some(config) => Some(RefCell::new(
+            rustls::ServerConnection::new(config.clone())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+        )),
+        None => None,
+    };
+    let link = Link {
+        sock: stream,
+        tls,
+        chunk: faults.write_chunk.unwrap_or(usize::MAX).max(1),
+    };
+    let stream = &link.sock;
     let mut w = Writer {
-        stream: &stream,
+        stream: &link,
         stop: &shared.stop,
         deadline,
         chunk: faults.write_chunk.unwrap_or(usize::MAX).max(1),
@@ -463,7 +676,10 @@ fn run_connection(
         truncate_after: faults.truncate_after_frames,
         frames: 0,
     };
-    let result = drive(shared, &stream, id, inbox, &faults, &mut w);
+    let result = drive(shared, &link, id, inbox, &faults, &mut w);
+    if !faults.close_mid_handshake {
+        link.finish(&shared.stop, Duration::from_secs(1));
+    }
     let _ = stream.shutdown(Shutdown::Write);
     if !shared.stop.load(Ordering::SeqCst) {
         // Let the client read our last bytes: drain what it still sends.
@@ -472,7 +688,7 @@ fn run_connection(
         let end = Instant::now() + LINGER;
         let mut buf = [0u8; 4096];
         while Instant::now() < end && !shared.stop.load(Ordering::SeqCst) {
-            match (&stream).read(&mut buf) {
+            match (&*stream).read(&mut buf) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e)
@@ -490,14 +706,18 @@ fn run_connection(
 
 fn drive(
     shared: &Arc<Shared>,
-    stream: &TcpStream,
+    link: &Link,
     id: u64,
     inbox: &Mutex<Vec<Inbound>>,
     faults: &Faults,
     w: &mut Writer<'_>,
 ) -> io::Result<()> {
+    let stream = &link.sock;
     if let Some(d) = faults.accept_delay {
         sleep_checked(d, &shared.stop, w.deadline)?;
+    }
+    if faults.close_mid_handshake {
+        return link.half_handshake(&shared.stop);
     }
     let mut session = ServerSession::new(shared.config.clone(), Instant::now());
     w.raw(&session.greeting())?;
@@ -517,7 +737,7 @@ fn drive(
         }
         let reading = !(faults.stop_reading_after_login && session.is_authenticated());
         if reading {
-            match (&*stream).read(&mut buf) {
+            match link.read(&mut buf) {
                 Ok(0) => return Ok(()),
                 Ok(n) => {
                     session.handle_input(&buf[..n], Instant::now());
@@ -570,6 +790,20 @@ fn drive(
                     flood = Some(FloodRun::new(spec, shared.config.seed ^ id));
                     stream.set_nonblocking(true)?;
                 }
+            }
+        }
+        if link.pending() {
+            // TLS: ciphertext the socket did not take during a write.
+            match link.flush() {
+                Ok(()) => progress = true,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(e),
             }
         }
         if let Some(run) = flood.as_mut() {

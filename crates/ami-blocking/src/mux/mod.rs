@@ -17,6 +17,12 @@
 //! Reconnects use each node's [`ReconnectPolicy`] (backoff with jitter and
 //! a circuit breaker) and a new `Connection`, so bytes queued for an old
 //! session are never sent on a new one. Nothing here blocks but the wait.
+//!
+//! TLS nodes ([`Multiplexer::add_server_tls`]) run a rustls client
+//! session on the same non-blocking socket: the handshake is driven by the
+//! same readiness wait (`read_tls`/`process_new_packets`/`write_tls`),
+//! bounded by [`MuxConfig::connect_timeout`] from the start of the TCP
+//! connect, and a refused certificate backs off like refused credentials.
 
 mod connect;
 mod handle;
@@ -40,6 +46,7 @@ pub use self::handle::CompletionHandle;
 use self::handle::{Handler, Sink, Sinks};
 pub use self::report::{NodeState, NodeStats, NodeWork, ShutdownReport, TickSummary};
 use crate::session::{connection, flush, with_entropy};
+use crate::tls::{warn_plaintext_once, Pipe, Tls, TlsSetup};
 
 /// Budgets and bounds of a [`Multiplexer`]. Start from
 /// [`MuxConfig::default`] and adjust fields.
@@ -123,6 +130,37 @@ impl fmt::Display for SubmitError {
 
 impl std::error::Error for SubmitError {}
 
+/// Why [`Multiplexer::add_server_tls`] refused a server.
+#[cfg(feature = "tls")]
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AddServerError {
+    /// The AMI configuration is invalid.
+    Config(ConfigError),
+    /// The TLS configuration is unusable (CA file, server name).
+    Tls(ami_tls::TlsError),
+}
+
+#[cfg(feature = "tls")]
+impl fmt::Display for AddServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddServerError::Config(e) => write!(f, "invalid configuration: {e}"),
+            AddServerError::Tls(e) => write!(f, "TLS: {e}"),
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl std::error::Error for AddServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AddServerError::Config(e) => Some(e),
+            AddServerError::Tls(e) => Some(e),
+        }
+    }
+}
+
 enum Link {
     /// No socket; the next connect is not before `at`.
     Waiting {
@@ -132,8 +170,19 @@ enum Link {
         sock: TcpStream,
         deadline: Instant,
     },
+    /// TCP connected, TLS handshake in progress (still `deadline`-bound).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Handshaking {
+        sock: TcpStream,
+        tls: Box<Tls>,
+        deadline: Instant,
+        /// The handshake waits for readability (else writability).
+        want_read: bool,
+    },
     Session {
         sock: TcpStream,
+        /// The TLS session over `sock`, for a TLS node.
+        tls: Option<Box<Tls>>,
         /// Boxed: a `Connection` is far larger than the other variants.
         conn: Box<Connection>,
         /// Whether `on_ready` was reported for this session.
@@ -164,6 +213,13 @@ struct Node {
     last_stats: Stats,
     /// The last session ended with `Goodbye` (for shutdown reports).
     logged_off: bool,
+    /// TLS options (`None`: plain TCP).
+    tls: Option<TlsSetup>,
+    /// The plaintext-secret warning was logged for this server.
+    warned_plaintext: bool,
+    /// Why the last TLS handshake failed, if it did.
+    #[cfg(feature = "tls")]
+    tls_error: Option<ami_tls::TlsError>,
 }
 
 /// Many AMI servers on one thread: see the [module docs](self).
@@ -240,12 +296,49 @@ impl Multiplexer {
         addr: SocketAddr,
         config: Config,
     ) -> Result<NodeId, ConfigError> {
+        self.add_node(name.into(), addr, config, None)
+    }
+
+    /// Like [`add_server`](Self::add_server), over TLS. The address is
+    /// already resolved, so set [`TlsConfig::server_name`](ami_tls::TlsConfig::server_name)
+    /// to the host name the certificate is for; without it the IP address
+    /// is sent and checked. The CA (or system store) is read here, so a bad
+    /// one fails now. A refused certificate is kept for
+    /// [`last_tls_error`](Self::last_tls_error) and waits like a refused login.
+    #[cfg(feature = "tls")]
+    pub fn add_server_tls(
+        &mut self,
+        name: impl Into<String>,
+        addr: SocketAddr,
+        config: Config,
+        tls: ami_tls::TlsConfig,
+    ) -> Result<NodeId, AddServerError> {
+        config.validate().map_err(AddServerError::Config)?;
+        let setup = TlsSetup::new(tls, &addr.ip().to_string()).map_err(AddServerError::Tls)?;
+        self.add_node(name.into(), addr, config, Some(setup))
+            .map_err(AddServerError::Config)
+    }
+
+    /// Why the node's last TLS handshake failed (cleared by a successful
+    /// one); `None` for an unknown node or no failure.
+    #[cfg(feature = "tls")]
+    pub fn last_tls_error(&self, node: NodeId) -> Option<&ami_tls::TlsError> {
+        self.nodes.get(node.0)?.tls_error.as_ref()
+    }
+
+    fn add_node(
+        &mut self,
+        name: String,
+        addr: SocketAddr,
+        config: Config,
+        tls: Option<TlsSetup>,
+    ) -> Result<NodeId, ConfigError> {
         config.validate()?;
         let config = with_entropy(config);
         let id = NodeId(self.nodes.len());
         let policy = ReconnectPolicy::with_seed(config.session_seed(u64::MAX - id.0 as u64));
         self.nodes.push(Node {
-            name: name.into(),
+            name,
             addr,
             config,
             policy,
@@ -262,6 +355,10 @@ impl Multiplexer {
             logins: 0,
             last_stats: Stats::default(),
             logged_off: false,
+            tls,
+            warned_plaintext: false,
+            #[cfg(feature = "tls")]
+            tls_error: None,
         });
         Ok(id)
     }
@@ -339,7 +436,8 @@ impl Multiplexer {
         let n = self.nodes.get(node.0)?;
         Some(match &n.link {
             Link::Waiting { at } => NodeState::Backoff { retry_at: *at },
-            Link::Connecting { .. } => NodeState::Connecting,
+            // The TLS handshake counts as connecting.
+            Link::Connecting { .. } | Link::Handshaking { .. } => NodeState::Connecting,
             Link::Session { conn, .. } => NodeState::Session(conn.state().clone()),
             Link::Stopped => NodeState::Stopped,
         })
@@ -471,7 +569,7 @@ impl Multiplexer {
                         conn.handle_closed(now);
                     }
                 }
-                Link::Connecting { .. } | Link::Waiting { .. } => {
+                Link::Connecting { .. } | Link::Handshaking { .. } | Link::Waiting { .. } => {
                     self.drop_socket(idx);
                     self.nodes[idx].link = Link::Stopped;
                 }
@@ -517,7 +615,10 @@ impl Multiplexer {
             .nodes
             .get_mut(node.0)
             .ok_or(SubmitError::UnknownNode(node))?;
-        let Link::Session { sock, conn, .. } = &mut n.link else {
+        let Link::Session {
+            sock, tls, conn, ..
+        } = &mut n.link
+        else {
             return Err(SubmitError::NotReady(node));
         };
         if self.shutting_down || !conn.is_ready() {
@@ -527,7 +628,11 @@ impl Multiplexer {
         let id = conn.send(action, now).map_err(SubmitError::Refused)?;
         n.pending.insert(id.clone(), sink);
         // Write now: an action for a quiet node should not wait for a tick.
-        if let (_, Err(e)) = flush(conn, sock) {
+        let mut pipe = Pipe {
+            sock,
+            tls: tls.as_deref_mut(),
+        };
+        if let (_, Err(e)) = flush(conn, &mut pipe) {
             tracing::debug!(server = %n.name, error = %e, "write failed");
             conn.handle_closed(now);
             n.dirty = true;
@@ -595,7 +700,9 @@ impl Multiplexer {
             }
             match &mut node.link {
                 Link::Waiting { at } if !self.shutting_down => soonest(*at),
-                Link::Connecting { deadline, .. } => soonest(*deadline),
+                Link::Connecting { deadline, .. } | Link::Handshaking { deadline, .. } => {
+                    soonest(*deadline)
+                }
                 Link::Session { conn, .. } => {
                     let can_deliver = node.handler.is_some() || !queue_full;
                     if can_deliver && conn.queue_depth() > 0 {
@@ -617,14 +724,20 @@ impl Multiplexer {
             let node = &mut self.nodes[idx];
             let want = match &node.link {
                 Link::Connecting { .. } => (false, true),
-                Link::Session { conn, .. } => (conn.wants_read(), conn.wants_write()),
+                Link::Handshaking { want_read, .. } => (*want_read, !*want_read),
+                Link::Session { conn, tls, .. } => (
+                    conn.wants_read(),
+                    conn.wants_write() || tls.as_ref().is_some_and(|t| t.wants_write()),
+                ),
                 _ => continue,
             };
             if !node.registered || node.armed == Some(want) {
                 continue;
             }
             let sock = match &node.link {
-                Link::Connecting { sock, .. } | Link::Session { sock, .. } => sock,
+                Link::Connecting { sock, .. }
+                | Link::Handshaking { sock, .. }
+                | Link::Session { sock, .. } => sock,
                 _ => continue,
             };
             let interest = polling::Event::new(idx, want.0, want.1);
@@ -666,7 +779,10 @@ impl Multiplexer {
     /// the link, which drops the socket.
     fn drop_socket(&mut self, idx: usize) {
         let node = &mut self.nodes[idx];
-        if let Link::Connecting { sock, .. } | Link::Session { sock, .. } = &node.link {
+        if let Link::Connecting { sock, .. }
+        | Link::Handshaking { sock, .. }
+        | Link::Session { sock, .. } = &node.link
+        {
             if node.registered {
                 if let Err(e) = self.poller.delete(sock) {
                     tracing::warn!(server = %node.name, error = %e, "poller delete failed");
@@ -700,15 +816,152 @@ impl Multiplexer {
                 self.connect_failed(idx, now);
                 return work;
             }
+            if !self.start_handshake(idx) {
+                return work;
+            }
+        }
+        if matches!(self.nodes[idx].link, Link::Handshaking { .. }) && !self.handshake(idx, now) {
+            return work;
+        }
+        if matches!(self.nodes[idx].link, Link::Connecting { .. }) {
             self.open_session(idx, now);
         }
         self.drive_session(idx, now, &mut work);
         work
     }
 
+    /// The TCP connect completed: for a TLS node, start the handshake
+    /// (returns true); for a plain one, nothing to do (true as well).
+    fn start_handshake(&mut self, idx: usize) -> bool {
+        let node = &mut self.nodes[idx];
+        let Some(setup) = &node.tls else {
+            return true;
+        };
+        #[cfg(feature = "tls")]
+        match setup.session() {
+            Ok(tls) => {
+                let Link::Connecting { sock, deadline } =
+                    std::mem::replace(&mut node.link, Link::Stopped)
+                else {
+                    unreachable!("start_handshake is called on a connecting node")
+                };
+                node.link = Link::Handshaking {
+                    sock,
+                    tls: Box::new(tls),
+                    deadline,
+                    want_read: false,
+                };
+                true
+            }
+            Err(e) => {
+                self.tls_failed(idx, Instant::now(), e);
+                false
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        match *setup {}
+    }
+
+    /// Advances the TLS handshake; true once done (the link is then
+    /// `Connecting`-like for [`open_session`](Self::open_session) to take).
+    fn handshake(&mut self, idx: usize, now: Instant) -> bool {
+        let node = &mut self.nodes[idx];
+        let Link::Handshaking {
+            sock,
+            tls,
+            deadline,
+            want_read,
+        } = &mut node.link
+        else {
+            return false;
+        };
+        node.readable = false;
+        node.writable = false;
+        #[cfg(feature = "tls")]
+        {
+            use ami_tls::Handshake;
+            match tls.handshake(&mut &*sock) {
+                Ok(Handshake::Done) => {
+                    node.tls_error = None;
+                    let Link::Handshaking { sock, tls, .. } =
+                        std::mem::replace(&mut node.link, Link::Stopped)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    self.open_session_with(idx, now, sock, Some(tls));
+                    return true;
+                }
+                Ok(step) if now >= *deadline => {
+                    let _ = step;
+                    let e = io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
+                    self.tls_failed(idx, now, ami_tls::TlsError::Io(e));
+                }
+                Ok(step) => {
+                    *want_read = step == Handshake::WantRead;
+                }
+                Err(e) => self.tls_failed(idx, now, e),
+            }
+            false
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = (sock, deadline, want_read, now);
+            match **tls {}
+        }
+    }
+
+    /// A TLS setup or handshake failed: drop the socket, keep the error,
+    /// back off (like refused credentials when the certificate was refused).
+    #[cfg(feature = "tls")]
+    fn tls_failed(&mut self, idx: usize, now: Instant, e: ami_tls::TlsError) {
+        self.drop_socket(idx);
+        let node = &mut self.nodes[idx];
+        tracing::warn!(server = %node.name, error = %e, "TLS failed");
+        let failure = match e.is_verification_failure() {
+            true => Failure::AuthFailed,
+            false => Failure::Connect,
+        };
+        node.tls_error = Some(e);
+        node.link = if self.shutting_down {
+            Link::Stopped
+        } else {
+            Link::Waiting {
+                at: node.policy.on_failure(now, failure),
+            }
+        };
+    }
+
     /// The TCP connect completed: a new `Connection`, a new session epoch.
     fn open_session(&mut self, idx: usize, now: Instant) {
         let node = &mut self.nodes[idx];
+        let Link::Connecting { sock, .. } = std::mem::replace(&mut node.link, Link::Stopped) else {
+            unreachable!("open_session is called on a connecting node")
+        };
+        self.open_session_with(idx, now, sock, None);
+    }
+
+    /// The transport is up (TCP, and TLS if any): start the session.
+    fn open_session_with(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        sock: TcpStream,
+        tls: Option<Box<Tls>>,
+    ) {
+        let node = &mut self.nodes[idx];
+        node.link = Link::Connecting {
+            sock,
+            deadline: now,
+        };
+        let Link::Connecting { sock, .. } = &node.link else {
+            unreachable!("just set")
+        };
+        warn_plaintext_once(
+            &mut node.warned_plaintext,
+            &node.config,
+            tls.is_some(),
+            sock,
+        );
         node.policy.on_connected();
         node.sessions += 1;
         let conn = match connection(&node.config, node.sessions, now) {
@@ -722,10 +975,11 @@ impl Multiplexer {
             }
         };
         let Link::Connecting { sock, .. } = std::mem::replace(&mut node.link, Link::Stopped) else {
-            unreachable!("open_session is called on a connecting node")
+            unreachable!("set above")
         };
         node.link = Link::Session {
             sock,
+            tls,
             conn: Box::new(conn),
             ready_seen: false,
         };
@@ -750,11 +1004,16 @@ impl Multiplexer {
         let node = &mut self.nodes[idx];
         let Link::Session {
             sock,
+            tls,
             conn,
             ready_seen,
         } = &mut node.link
         else {
             return;
+        };
+        let mut pipe = Pipe {
+            sock,
+            tls: tls.as_deref_mut(),
         };
         let mut sinks = Sinks {
             pending: &mut node.pending,
@@ -779,7 +1038,7 @@ impl Multiplexer {
                     break;
                 }
                 let want = self.buf.len().min(budget - work.bytes_read);
-                match sock.read(&mut self.buf[..want]) {
+                match pipe.read(&mut self.buf[..want]) {
                     Ok(0) => {
                         conn.handle_closed(Instant::now());
                         break;
@@ -801,6 +1060,11 @@ impl Multiplexer {
                     }
                 }
             }
+            // TLS may hold decrypted bytes past the budget: no socket
+            // readiness will announce them, so read again next tick.
+            if conn.wants_read() && pipe.buffered() {
+                node.readable = true;
+            }
         }
         // 2. Deadlines: heartbeat, login, action timeouts.
         if conn.poll_timeout().is_some_and(|at| at <= now) {
@@ -810,8 +1074,10 @@ impl Multiplexer {
         sinks.deliver(conn, work);
         // 4. Write what the core has; a full socket keeps the rest there.
         node.writable = false;
-        if conn.wants_write() {
-            let (n, result) = flush(conn, sock);
+        if conn.wants_write() || pipe.tls.as_ref().is_some_and(|t| t.wants_write()) {
+            let (n, result) = flush(conn, &mut pipe);
+            // TLS: push out ciphertext queued by this or an earlier write.
+            let result = result.and_then(|f| pipe.pending().map(|_| f));
             work.bytes_written += n;
             if let Err(e) = result {
                 tracing::debug!(server = %node.name, error = %e, "write failed");
@@ -854,6 +1120,15 @@ impl Multiplexer {
         }
         node.logged_off = reason == CloseReason::LoggedOff;
         tracing::info!(server = %node.name, ?reason, "session ended");
+        if let Link::Session {
+            sock,
+            tls: Some(tls),
+            ..
+        } = &mut node.link
+        {
+            // Best effort, non-blocking.
+            tls.close(&mut &*sock);
+        }
         self.drop_socket(idx);
         let node = &mut self.nodes[idx];
         let now = Instant::now();

@@ -279,7 +279,11 @@ fn event_with_action_id_and_nothing_pending_is_queued() {
     );
     s.input(bytes.as_bytes());
     assert!(matches!(s.only(&list), Ok(Completion::List { items, .. }) if items.len() == 1));
-    assert_eq!(s.events(), vec!["CoreShowChannel"], "only the unclaimed one");
+    assert_eq!(
+        s.events(),
+        vec!["CoreShowChannel"],
+        "only the unclaimed one"
+    );
 }
 
 #[test]

@@ -1,0 +1,131 @@
+//! The driver's byte pipe: a non-blocking TCP socket, or TLS over it.
+//!
+//! The driver is readiness-based (wait for readable/writable, then a
+//! non-blocking read or write), so TLS is a rustls session driven the same
+//! way ([`ami_tls::TlsSession`]) rather than a poll-based stream wrapper.
+//! Two differences from a bare socket, both handled here: decrypted bytes
+//! may be buffered while the socket is not readable ([`Transport::readable`]
+//! returns at once then), and ciphertext may stay queued after a write
+//! ([`Transport::write_blocked`]).
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, TcpStream};
+
+use smol::Async;
+
+/// A connected socket, plain or TLS (handshake done).
+pub(crate) struct Transport {
+    sock: Async<TcpStream>,
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
+}
+
+#[cfg(feature = "tls")]
+struct Tls {
+    session: ami_tls::TlsSession,
+    /// Plaintext is buffered in the session (checked after each read).
+    buffered: bool,
+}
+
+impl Transport {
+    /// A plaintext transport.
+    pub(crate) fn plain(sock: Async<TcpStream>) -> Transport {
+        Transport {
+            sock,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    /// Whether this transport is TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// The peer's address, if known.
+    pub(crate) fn peer_ip(&self) -> Option<IpAddr> {
+        self.sock.get_ref().peer_addr().ok().map(|a| a.ip())
+    }
+
+    /// Handshakes `session` over `sock` (not bounded here: the caller
+    /// bounds it with the connect timeout).
+    #[cfg(feature = "tls")]
+    pub(crate) async fn tls(
+        sock: Async<TcpStream>,
+        mut session: ami_tls::TlsSession,
+    ) -> Result<Transport, ami_tls::TlsError> {
+        use ami_tls::Handshake;
+        loop {
+            let step = session.handshake(&mut sock.get_ref())?;
+            match step {
+                Handshake::Done => break,
+                Handshake::WantRead => sock.readable().await,
+                Handshake::WantWrite => sock.writable().await,
+            }
+            .map_err(ami_tls::TlsError::Io)?;
+        }
+        let buffered = session.has_plaintext();
+        Ok(Transport {
+            sock,
+            tls: Some(Tls { session, buffered }),
+        })
+    }
+
+    /// A non-blocking read of plaintext (`WouldBlock` when none).
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            let r = tls.session.read(&mut self.sock.get_ref(), buf);
+            tls.buffered = tls.session.has_plaintext();
+            return r;
+        }
+        self.sock.get_ref().read(buf)
+    }
+
+    /// A non-blocking write of plaintext (`WouldBlock` when the socket is full).
+    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.session.write(&mut self.sock.get_ref(), buf);
+        }
+        self.sock.get_ref().write(buf)
+    }
+
+    /// After the writes of a turn: whether output is still queued here
+    /// (TLS ciphertext the socket did not take), so the driver must wait
+    /// for writability. Always `Ok(false)` for plain TCP.
+    pub(crate) fn write_blocked(&mut self) -> io::Result<bool> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.session.flush(&mut self.sock.get_ref());
+        }
+        Ok(false)
+    }
+
+    /// Waits until a read may make progress (at once if TLS holds plaintext).
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if self.tls.as_ref().is_some_and(|t| t.buffered) {
+            return Ok(());
+        }
+        self.sock.readable().await
+    }
+
+    /// Waits until the socket is writable.
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        self.sock.writable().await
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        // Best effort, never blocking: tell a TLS peer we are done.
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            tls.session.close(&mut self.sock.get_ref());
+        }
+    }
+}
