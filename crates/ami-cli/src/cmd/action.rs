@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ami_proto::{Action, Completion, Headers};
 
-use crate::cmd::{connect_once, one_server, CLOSE_WITHIN};
+use crate::cmd::send_once;
 use crate::config::ServerArgs;
 use crate::exit::Fail;
 use crate::json;
@@ -42,22 +42,13 @@ pub(crate) fn run(server_args: &ServerArgs, args: Args) -> Result<ExitCode, Fail
         let (k, v) = parse_header(h)?;
         action = action.header(k, v);
     }
-    if let Some(secs) = args.timeout {
-        action = action.with_timeout(seconds(secs)?);
-    }
-    let server = one_server(server_args)?;
-    let completion = smol::block_on(async {
-        let client = connect_once(&server).await?;
-        let result = client.send(action).await;
-        client.close_within(CLOSE_WITHIN).await;
-        result.map_err(|e| Fail::action(&server.name, e))
-    })?;
+    let (server, completion) = send_once(server_args, action, args.timeout)?;
     let mut out = std::io::stdout().lock();
     let written = if args.json {
         writeln!(
             out,
             "{}",
-            json::completion(&server.name, &args.name, &completion)
+            json::completion(&server, &args.name, &completion)
         )
     } else {
         write_text(&mut out, &completion)
@@ -68,7 +59,7 @@ pub(crate) fn run(server_args: &ServerArgs, args: Args) -> Result<ExitCode, Fail
             let reason = o.reason().map_or("unknown".into(), |r| r.to_string());
             return Err(Fail::Action(format!(
                 "{}: originate failed (Reason: {reason})",
-                server.name
+                server
             )));
         }
     }

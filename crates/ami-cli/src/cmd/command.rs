@@ -8,8 +8,7 @@ use std::process::ExitCode;
 
 use ami_proto::{Action, Completion};
 
-use crate::cmd::action::seconds;
-use crate::cmd::{connect_once, one_server, CLOSE_WITHIN};
+use crate::cmd::send_once;
 use crate::config::ServerArgs;
 use crate::exit::Fail;
 
@@ -32,17 +31,7 @@ pub(crate) fn run(server_args: &ServerArgs, args: Args) -> Result<ExitCode, Fail
             "the command may not contain a line break".into(),
         ));
     }
-    let mut action = Action::command(&text);
-    if let Some(secs) = args.timeout {
-        action = action.with_timeout(seconds(secs)?);
-    }
-    let server = one_server(server_args)?;
-    let completion = smol::block_on(async {
-        let client = connect_once(&server).await?;
-        let result = client.send(action).await;
-        client.close_within(CLOSE_WITHIN).await;
-        result.map_err(|e| Fail::action(&server.name, e))
-    })?;
+    let (_, completion) = send_once(server_args, Action::command(&text), args.timeout)?;
     let mut out = std::io::stdout().lock();
     let write = |out: &mut std::io::StdoutLock<'_>| -> std::io::Result<()> {
         match &completion {

@@ -8,6 +8,7 @@ pub(crate) mod listen;
 
 use std::time::Duration;
 
+use ami_proto::{Action, Completion};
 use ami_smol::Client;
 
 use crate::config::{self, Server, ServerArgs};
@@ -34,6 +35,28 @@ pub(crate) fn one_server(args: &ServerArgs) -> Result<Server, Fail> {
     }
     all.pop()
         .ok_or_else(|| Fail::Config("no server selected".into()))
+}
+
+/// Sends one action to the selected server: connect, send, log off. The
+/// one-shot path of `ami action` and `ami command`; returns the server's
+/// name with the completion.
+pub(crate) fn send_once(
+    args: &ServerArgs,
+    action: Action,
+    timeout_secs: Option<f64>,
+) -> Result<(String, Completion), Fail> {
+    let action = match timeout_secs {
+        Some(secs) => action.with_timeout(action::seconds(secs)?),
+        None => action,
+    };
+    let server = one_server(args)?;
+    smol::block_on(async {
+        let client = connect_once(&server).await?;
+        let result = client.send(action).await;
+        client.close_within(CLOSE_WITHIN).await;
+        let completion = result.map_err(|e| Fail::action(&server.name, e))?;
+        Ok((server.name.clone(), completion))
+    })
 }
 
 /// Connects and logs in once, without reconnecting afterwards: a one-shot
