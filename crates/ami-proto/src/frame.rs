@@ -22,6 +22,9 @@ use crate::message::{Event, Frame, Message, Response};
 
 const END_COMMAND: &[u8] = b"--END COMMAND--";
 
+/// The largest limit a decoder accepts: offsets within a frame are `u32`.
+const MAX_LIMIT: usize = u32::MAX as usize;
+
 /// Growth step of the receive buffer.
 const READ_CHUNK: usize = 64 << 10;
 
@@ -103,8 +106,8 @@ impl Decoder {
     pub fn new(max_frame: usize) -> Self {
         Decoder {
             buf: BytesMut::new(),
-            max_frame,
-            max_response: max_frame,
+            max_frame: max_frame.min(MAX_LIMIT),
+            max_response: max_frame.min(MAX_LIMIT),
             banner_seen: false,
             partial: Partial::default(),
             skip: None,
@@ -123,7 +126,7 @@ impl Decoder {
     /// sets it to the Command output limit while a Command is next in line
     /// (above or below `max_frame`), and back to `max_frame` after.
     pub fn set_response_limit(&mut self, limit: usize) {
-        self.max_response = limit;
+        self.max_response = limit.min(MAX_LIMIT);
     }
 
     /// Appends bytes received from the server.
@@ -236,14 +239,14 @@ impl Decoder {
                     if value < end && buf[value] == b' ' {
                         value += 1;
                     }
-                    Field::new(start..colon, value..end)
+                    Field::in_frame(start..colon, value..end)
                 }
                 // A frame must open with `Key: Value`: this is garbage.
                 _ if kind == Kind::Unknown => {
                     stop = Stop::Garbage;
                     break;
                 }
-                _ => Field::new(start..start, start..end),
+                _ => Field::in_frame(start..start, start..end),
             };
             fields.push(field);
             if kind == Kind::Unknown {
@@ -321,7 +324,7 @@ impl Decoder {
                     }
                     self.partial
                         .fields
-                        .push(Field::new(start..start + colon, value..end));
+                        .push(Field::in_frame(start..start + colon, value..end));
                     return None;
                 }
             }

@@ -18,6 +18,16 @@ pub(crate) struct Field {
 }
 
 impl Field {
+    /// A field of a decoded frame. The decoder keeps every frame under its
+    /// limit, which it clamps to `u32::MAX`, so the casts cannot truncate.
+    pub(crate) fn in_frame(name: Range<usize>, value: Range<usize>) -> Self {
+        debug_assert!(name.end <= u32::MAX as usize && value.end <= u32::MAX as usize);
+        Field {
+            name: (name.start as u32, name.end as u32),
+            value: (value.start as u32, value.end as u32),
+        }
+    }
+
     pub(crate) fn new(name: Range<usize>, value: Range<usize>) -> Self {
         // Frames are bounded far below 4 GiB (max_frame <= 256 MiB, output <= 1 GiB).
         let cast = |v: usize| u32::try_from(v).expect("frame offsets fit in u32");
