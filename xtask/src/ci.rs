@@ -3,8 +3,9 @@
 //! 1. `cargo fmt --all -- --check`
 //! 2. `cargo clippy --workspace --all-targets -- -D warnings`
 //! 3. `cargo test --workspace`
-//! 4. the fuzz smoke (`cargo xtask fuzz-smoke` with its default budget)
-//! 5. `cargo deny check`, when cargo-deny is installed (without advisories when
+//! 4. `cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`
+//! 5. the fuzz smoke (`cargo xtask fuzz-smoke` with its default budget)
+//! 6. `cargo deny check`, when cargo-deny is installed (without advisories when
 //!    the advisory database cannot be fetched)
 //!
 //! Each step prints a `==> step` header and, when it ends, its duration.
@@ -30,6 +31,11 @@ pub(crate) fn run() -> Result<()> {
         ]))
     })?;
     step("test", || exec(&mut cargo(["test", "--workspace"])))?;
+    step("doc", || {
+        let mut doc = cargo(["doc", "--workspace", "--no-deps"]);
+        doc.env("RUSTDOCFLAGS", "-D warnings");
+        exec(&mut doc)
+    })?;
     step("fuzz-smoke", || {
         fuzz_smoke::run(fuzz_smoke::DEFAULT_SECONDS)
     })?;

@@ -81,7 +81,7 @@ pub(crate) struct ServerArgs {
     /// prefer --secret-file or AMI_SECRET. It is never printed.
     #[arg(long, global = true, value_name = "SECRET", hide_default_value = true)]
     pub(crate) secret: Option<String>,
-    /// TOML file with [client] options and [servers.NAME] tables.
+    /// TOML file with `[client]` options and `[servers.NAME]` tables.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// Servers of the config file to use (repeat or separate with commas);
