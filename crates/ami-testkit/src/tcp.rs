@@ -447,16 +447,7 @@ impl Link {
         while self.pending() && Instant::now() < end && !stop.load(Ordering::SeqCst) {
             match self.flush() {
                 Ok(()) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    thread::sleep(Duration::from_micros(200))
-                }
+                Err(e) if is_transient(&e) => thread::sleep(Duration::from_micros(200)),
                 Err(_) => return,
             }
         }
@@ -743,13 +734,7 @@ fn drive(
                     session.handle_input(&buf[..n], Instant::now());
                     progress = true;
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if is_transient(&e) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -796,13 +781,7 @@ fn drive(
             // TLS: ciphertext the socket did not take during a write.
             match link.flush() {
                 Ok(()) => progress = true,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if is_transient(&e) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -820,4 +799,12 @@ fn drive(
             thread::sleep(Duration::from_micros(200));
         }
     }
+}
+
+/// A read or write that found nothing to do yet: try again on the next turn.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
