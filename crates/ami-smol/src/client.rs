@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, Completion, ConfigError, ConnState, LoginError, SendError, Stats,
+    Action, ActionError, BreakerState, Completion, ConfigError, ConnState, LoginError, SendError,
+    Stats,
 };
 use smol::channel::{self, Sender};
 use tracing::Instrument;
@@ -189,6 +190,8 @@ pub struct ClientStats {
     pub reconnects: u64,
     /// Attempts that failed before logging in (connect or login).
     pub failed_attempts: u64,
+    /// The reconnect circuit breaker, as of the last attempt or failure.
+    pub breaker: BreakerState,
     /// Events put into subscriber queues (an event given to two streams
     /// counts twice).
     pub events_delivered: u64,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ami_proto::{ActionError, ActionId, CloseReason, Completion, ConnState, Connection, Output};
-use ami_proto::{Event, QueuePolicy};
+use ami_proto::{BreakerState, Event, QueuePolicy};
 use futures_lite::future;
 use smol::Timer;
 
@@ -269,6 +269,7 @@ fn on_state(ctx: &mut Ctx, conn: &mut Connection, state: ConnState, seen: &mut b
     }
     ctx.policy.on_ready();
     ctx.shared.update_stats(|s| {
+        s.breaker = BreakerState::Closed;
         s.sessions += 1;
         s.reconnects += u64::from(s.sessions > 1);
     });

@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, ActionId, AuthMethod, BreakerState, CloseReason, Completion, ConnState,
-    Connection, Failure, LoginError, QueuePolicy, ReconnectPolicy, SendError,
+    Action, ActionError, ActionId, AuthMethod, CloseReason, Completion, ConnState, Connection,
+    Failure, LoginError, QueuePolicy, ReconnectPolicy, SendError,
 };
 use futures_lite::{future, Stream};
 use smol::channel::{self, Receiver, Sender};
@@ -288,14 +288,6 @@ pub(crate) async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// A random seed for ActionIDs and jitter, unless the configuration set one.
-fn seed(config: &ClientConfig) -> u64 {
-    match config.proto.seed {
-        0 => RandomState::new().hash_one(Instant::now()),
-        s => s,
-    }
-}
-
 /// The client's TLS setup: the options and, once built, the rustls
 /// configuration (built at the first attempt, again after a failed build).
 #[cfg(feature = "tls")]
@@ -377,13 +369,19 @@ pub(crate) async fn supervise(
     cmds: Receiver<Command>,
     first: Option<Sender<Result<(), ConnectError>>>,
 ) {
-    let mut session_seed = seed(&config);
+    let mut config = config;
+    if config.proto.seed == 0 {
+        // The core cannot draw randomness: give this client its own seed, so
+        // ActionIDs differ across processes; sessions derive theirs from it.
+        config.proto.seed = RandomState::new().hash_one(Instant::now());
+    }
+    let mut sessions = 0u64;
     let mut ctx = Ctx {
         kick: shared.kick_rx.clone(),
         policy: config
             .reconnect_policy
             .clone()
-            .unwrap_or_else(|| ReconnectPolicy::with_seed(session_seed.rotate_left(17))),
+            .unwrap_or_else(|| ReconnectPolicy::with_seed(config.proto.session_seed(u64::MAX))),
         config,
         shared,
         cmds,
@@ -411,11 +409,11 @@ pub(crate) async fn supervise(
             if ctx.policy.may_attempt(now) {
                 break;
             }
-            let until = match ctx.policy.breaker_state(now) {
-                BreakerState::Open { until } => until,
-                _ => now + Duration::from_millis(100),
-            };
-            let until = ctx.policy.next_attempt().map_or(until, |t| t.max(until));
+            // Never a busy wait, even if the policy answers `now`.
+            let until = ctx
+                .policy
+                .next_allowed(now)
+                .max(now + Duration::from_millis(1));
             if !ctx.idle(Some(until)).await {
                 return ctx.finish(last);
             }
@@ -459,9 +457,9 @@ pub(crate) async fn supervise(
                          unencrypted connection to a non-loopback address: use TLS or MD5 login"
                     );
                 }
-                session_seed = session_seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                sessions += 1;
                 let mut proto = ctx.config.proto.clone();
-                proto.seed = session_seed;
+                proto.seed = ctx.config.proto.session_seed(sessions);
                 let conn = match Connection::new(proto, Instant::now()) {
                     Ok(conn) => conn,
                     Err(err) => {
@@ -488,14 +486,7 @@ pub(crate) async fn supervise(
                         .map(|f| f.try_send(Err(ConnectError::Login(err))));
                     return ctx.finish(last);
                 }
-                match reason {
-                    CloseReason::LoginFailed(LoginError::AuthenticationFailed(_)) => {
-                        Failure::AuthFailed
-                    }
-                    CloseReason::LoginFailed(_) => Failure::Login,
-                    CloseReason::HeartbeatTimeout => Failure::Heartbeat,
-                    _ => Failure::Lost,
-                }
+                reason.failure().unwrap_or(Failure::Lost)
             }
         };
         if !matches!(failure, Failure::Lost | Failure::Heartbeat) {
@@ -505,6 +496,8 @@ pub(crate) async fn supervise(
             return ctx.finish(last);
         }
         let at = ctx.policy.on_failure(Instant::now(), failure);
+        let breaker = ctx.policy.breaker_state(Instant::now());
+        ctx.shared.update_stats(|s| s.breaker = breaker);
         tracing::info!(
             server = %ctx.shared.name,
             ?failure,

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use ami_proto::SendError;
 use ami_proto::{Action, ActionError, AuthMethod, CloseReason, ConnState, LoginError, Originate};
+use ami_proto::{BreakerState, SendError};
 use ami_smol::{Client, ClientError};
 use ami_testkit::{Faults, OriginateBehavior, OriginateOutcome, ServerConfig};
 use common::{config, run, server, server_with, wait_state};
@@ -326,10 +326,16 @@ fn reconnect_storm_is_paced_by_backoff_and_breaker() {
         // 3 attempts within ~100 ms, then one probe per 300 ms cooldown:
         // 5 or 6 in a second. The backoff alone would allow 20 or more.
         assert!((4..=7).contains(&attempts), "{attempts} attempts in 1 s");
+        assert!(
+            matches!(client.stats().breaker, BreakerState::Open { .. }),
+            "{:?}",
+            client.stats().breaker
+        );
         // The server comes back: the next probe logs in.
         server.set_faults(Faults::default());
         wait_state(&client, Duration::from_secs(2), |s| *s == ConnState::Ready).await;
         client.send(Action::ping()).await.unwrap();
+        assert_eq!(client.stats().breaker, BreakerState::Closed);
         eprintln!("storm: {attempts} refused attempts in 1 s, then ready");
         client.close().await;
     });

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use super::instant_after;
 
 /// Where a [`CircuitBreaker`] stands, as seen at a given `now`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BreakerState {
     /// Attempts are allowed; failures are being counted.
+    #[default]
     Closed,
     /// Attempts are refused until `until`; wake then and ask again.
     Open {
