@@ -5,7 +5,9 @@
 //!   nothing dropped: back-pressure policy) against a raw socket that only
 //!   counts frame ends with `memchr`, both reading the same fake-server flood;
 //! - ping with one in flight: the client against a raw socket request/response
-//!   loop; and pipelined with 64 in flight.
+//!   loop; and pipelined with 64 in flight;
+//! - cost growth: CPU per event of an `ami-smol` `Cluster` of 1, 10 and 100
+//!   flooding servers.
 //!
 //! Each client runs in a child process of this binary, so its peak RSS is its
 //! own (`VmHWM`). The fake server (`ami-testkit`) runs in this process.
@@ -16,8 +18,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ami_proto::{Action, AuthMethod, Config, QueuePolicy};
-use ami_smol::{Client, ClientConfig};
+use ami_smol::{Client, ClientConfig, Cluster};
 use ami_testkit::{Faults, Flood, ServerConfig, TcpServer};
+use futures_lite::StreamExt;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +36,7 @@ fn main() {
     println!("ami-bench: loopback, {flood_events} flood events, {pings} pings per client");
     flood(flood_events);
     ping(pings);
+    cluster(flood_events);
 }
 
 /// A measurement printed by a child: `count secs rss_kb`.
@@ -40,6 +44,7 @@ struct Run {
     count: u64,
     secs: f64,
     rss_kb: u64,
+    cpu_ns: u64,
 }
 
 impl Run {
@@ -71,6 +76,7 @@ fn run_child(args: &[String]) -> Run {
         count: field("count=") as u64,
         secs: field("secs="),
         rss_kb: field("rss_kb=") as u64,
+        cpu_ns: field("cpu_ns=") as u64,
     }
 }
 
@@ -141,7 +147,36 @@ fn ping(pings: u64) {
     );
 }
 
+/// CPU per event as the number of flooding servers grows.
+fn cluster(events: u64) {
+    for nodes in [1u64, 10, 100] {
+        let servers: Vec<TcpServer> = (0..nodes).map(|_| flood_server(events / nodes)).collect();
+        let addrs: Vec<String> = servers.iter().map(|s| s.addr().to_string()).collect();
+        let run = run_child(&["smol-cluster".into(), addrs.join(",")]);
+        assert_eq!(run.count, events / nodes * nodes, "the cluster lost events");
+        println!(
+            "cluster of {nodes:>3} flooding nodes     {:>10.0} events/s  CPU {:>5.0} ns/event  peak RSS {:>6} KiB",
+            run.rate(),
+            run.cpu_ns as f64 / run.count as f64,
+            run.rss_kb
+        );
+    }
+}
+
 fn child(args: &[String]) {
+    if args[0] == "smol-cluster" {
+        let addrs: Vec<SocketAddr> = args[1]
+            .split(',')
+            .map(|a| a.parse().expect("address"))
+            .collect();
+        let (count, secs) = smol_cluster(&addrs);
+        println!(
+            "count={count} secs={secs} rss_kb={} cpu_ns={}",
+            peak_rss_kb(),
+            cpu_ns()
+        );
+        return;
+    }
     let addr: SocketAddr = args[1].parse().expect("address");
     let (count, secs) = match args[0].as_str() {
         "raw-flood" => raw_flood(addr),
@@ -154,7 +189,26 @@ fn child(args: &[String]) {
         ),
         other => panic!("unknown child {other}"),
     };
-    println!("count={count} secs={secs} rss_kb={}", peak_rss_kb());
+    println!(
+        "count={count} secs={secs} rss_kb={} cpu_ns={}",
+        peak_rss_kb(),
+        cpu_ns()
+    );
+}
+
+/// This process's user and system CPU time so far, from `/proc/self/stat`
+/// (clock ticks of 10 ms: use runs of a second or more).
+fn cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after ')'.
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    ticks * 10_000_000
 }
 
 fn peak_rss_kb() -> u64 {
@@ -241,6 +295,37 @@ fn smol_flood(addr: SocketAddr) -> (u64, f64) {
         let secs = start.elapsed().as_secs_f64();
         assert_eq!(events.dropped(), 0, "back-pressure never drops");
         client.close_within(Duration::from_secs(2)).await;
+        (count, secs)
+    })
+}
+
+/// Counts every node's flood through one merged `Cluster` event stream
+/// until each node has sent `BenchDone`.
+fn smol_cluster(addrs: &[SocketAddr]) -> (u64, f64) {
+    smol::block_on(async {
+        let nodes = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                (
+                    format!("node{i}"),
+                    ClientConfig::new(a.to_string(), proto_config(true)),
+                )
+            })
+            .collect();
+        let start = Instant::now();
+        let (cluster, mut events) = Cluster::with_events(nodes).expect("cluster");
+        let (mut count, mut done) = (0u64, 0usize);
+        while done < addrs.len() {
+            let (_, event) = events.next().await.expect("stream ends only at shutdown");
+            if event.is("BenchDone") {
+                done += 1;
+            } else if !event.is("FullyBooted") && !event.is("SuccessfulAuth") {
+                count += 1;
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        cluster.shutdown(Duration::from_secs(2)).await;
         (count, secs)
     })
 }

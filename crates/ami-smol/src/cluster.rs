@@ -153,7 +153,7 @@ impl Cluster {
             nodes: clients,
             next: AtomicUsize::new(0),
         };
-        Ok((cluster, ClusterEvents { streams, next: 0 }))
+        Ok((cluster, ClusterEvents::new(streams)))
     }
 
     /// Waits until every node is ready or `timeout` passes; returns the
@@ -257,7 +257,7 @@ impl Cluster {
             .iter()
             .map(|(n, c)| (n.clone(), c.events()))
             .collect();
-        ClusterEvents { streams, next: 0 }
+        ClusterEvents::new(streams)
     }
 
     /// Each node's counters, in configuration order.
@@ -301,7 +301,14 @@ impl Cluster {
 pub struct ClusterEvents {
     streams: Vec<(Arc<str>, EventStream)>,
     next: usize,
+    /// A batch taken from one node with one lock, handed out before the next
+    /// scan: scanning every node per event would cost O(nodes) locks each.
+    batch: std::collections::VecDeque<(Arc<str>, Event)>,
+    scratch: Vec<Event>,
 }
+
+/// Events taken from one node per turn of the round-robin scan.
+const BATCH: usize = 64;
 
 impl fmt::Debug for ClusterEvents {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -312,6 +319,15 @@ impl fmt::Debug for ClusterEvents {
 }
 
 impl ClusterEvents {
+    fn new(streams: Vec<(Arc<str>, EventStream)>) -> Self {
+        ClusterEvents {
+            streams,
+            next: 0,
+            batch: std::collections::VecDeque::new(),
+            scratch: Vec::new(),
+        }
+    }
+
     /// Events dropped by each node's queue, in configuration order.
     pub fn dropped(&self) -> Vec<(Arc<str>, u64)> {
         self.streams
@@ -326,17 +342,23 @@ impl Stream for ClusterEvents {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if let Some(tagged) = this.batch.pop_front() {
+            return Poll::Ready(Some(tagged));
+        }
         let n = this.streams.len();
         let mut ended = 0;
         for i in 0..n {
             let k = (this.next + i) % n;
             let (name, stream) = &mut this.streams[k];
-            match Pin::new(stream).poll_next(cx) {
-                Poll::Ready(Some(event)) => {
+            match stream.poll_batch(cx, &mut this.scratch, BATCH) {
+                Poll::Ready(0) => ended += 1,
+                Poll::Ready(_) => {
                     this.next = k + 1;
-                    return Poll::Ready(Some((name.clone(), event)));
+                    let name = name.clone();
+                    this.batch
+                        .extend(this.scratch.drain(..).map(|e| (name.clone(), e)));
+                    return Poll::Ready(this.batch.pop_front());
                 }
-                Poll::Ready(None) => ended += 1,
                 Poll::Pending => {}
             }
         }

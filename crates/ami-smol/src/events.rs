@@ -110,10 +110,16 @@ impl Subscriber {
 
     /// Takes up to `max` events; `None` when the stream has ended.
     fn pop(&self, out: &mut Vec<Event>, max: usize, waker: Option<&Waker>) -> Option<usize> {
+        self.pop_with(max, waker, |e| out.push(e))
+    }
+
+    /// Hands up to `max` waiting events to `put`; `Some(0)` registers
+    /// `waker`, `None` means the stream has ended.
+    fn pop_with(&self, max: usize, waker: Option<&Waker>, put: impl FnMut(Event)) -> Option<usize> {
         let mut inner = self.lock();
         let was_full = inner.queue.len() >= self.capacity;
         let n = max.min(inner.queue.len());
-        out.extend(inner.queue.drain(..n));
+        inner.queue.drain(..n).for_each(put);
         if n == 0 {
             if inner.closed {
                 return None;
@@ -214,6 +220,21 @@ impl EventStream {
         out.pop()
     }
 
+    /// Moves up to `max` waiting events into `out` with one lock: `Pending`
+    /// (waker registered) when none wait, `Ready(0)` once the stream ended.
+    pub(crate) fn poll_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Event>,
+        max: usize,
+    ) -> Poll<usize> {
+        match self.sub.pop(out, max, Some(cx.waker())) {
+            None => Poll::Ready(0),
+            Some(0) => Poll::Pending,
+            Some(n) => Poll::Ready(n),
+        }
+    }
+
     /// Waits for events, then moves up to `max` of them into `out` with one
     /// lock. Returns how many; 0 means the stream has ended. Cheaper than
     /// `next()` per event under heavy load.
@@ -232,11 +253,11 @@ impl Stream for EventStream {
     type Item = Event;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        let mut out = Vec::with_capacity(1);
-        match self.sub.pop(&mut out, 1, Some(cx.waker())) {
+        let mut got = None;
+        match self.sub.pop_with(1, Some(cx.waker()), |e| got = Some(e)) {
             None => Poll::Ready(None),
             Some(0) => Poll::Pending,
-            Some(_) => Poll::Ready(out.pop()),
+            Some(_) => Poll::Ready(got),
         }
     }
 }
