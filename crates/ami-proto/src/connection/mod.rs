@@ -669,16 +669,19 @@ impl Connection {
         if self.table.len() == 0 {
             return self.queue_event(event);
         }
-        let Some(id) = event
-            .headers()
-            .get_bytes("ActionID")
-            .map(ActionId::from_bytes)
-        else {
+        let (max_items, max_bytes) = (self.config.max_list_items, self.config.max_list_bytes);
+        // Looked up by the borrowed bytes; an owned id is made only when the
+        // event completes its action.
+        let Some(pending) = event.action_id().and_then(|id| self.table.get_mut(id)) else {
             return self.queue_event(event);
         };
-        let (max_items, max_bytes) = (self.config.max_list_items, self.config.max_list_bytes);
-        let Some(pending) = self.table.get_mut(id.as_bytes()) else {
-            return self.queue_event(event);
+        let owned_id = |event: &Event| {
+            ActionId::from_bytes(
+                event
+                    .headers()
+                    .get_bytes("ActionID")
+                    .expect("matched by it"),
+            )
         };
         match &mut pending.phase {
             Phase::List {
@@ -699,6 +702,7 @@ impl Connection {
                 }
             }
             Phase::List { .. } => {
+                let id = owned_id(&event);
                 let pending = self.table.remove(id.as_bytes()).expect("found above");
                 let Phase::List {
                     response,
@@ -724,6 +728,7 @@ impl Connection {
                 self.emit(id, result, now);
             }
             Phase::Originate { .. } if event.is("OriginateResponse") => {
+                let id = owned_id(&event);
                 let pending = self.table.remove(id.as_bytes()).expect("found above");
                 let Phase::Originate { response } = pending.phase else {
                     unreachable!("matched as an originate above")
