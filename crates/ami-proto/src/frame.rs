@@ -441,7 +441,7 @@ impl Decoder {
 impl Skip {
     /// Accounts for bytes of the current line (without its `\n`).
     fn note_bytes(&mut self, bytes: &[u8]) {
-        let content = trim_cr_all(bytes);
+        let content = &bytes[..trimmed_end(bytes, 0, bytes.len())];
         // CRs only count when followed by more content on the same line.
         if bytes.len() != content.len() && !content.is_empty() {
             self.line_len += bytes.len();
@@ -560,13 +560,6 @@ fn trimmed_end(buf: &[u8], start: usize, nl: usize) -> usize {
 
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-fn trim_cr_all(mut line: &[u8]) -> &[u8] {
-    while let Some(rest) = line.strip_suffix(b"\r") {
-        line = rest;
-    }
-    line
 }
 
 #[cfg(test)]
