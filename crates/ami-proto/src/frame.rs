@@ -17,8 +17,12 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::error::DecodeError;
-use crate::headers::{Field, Headers};
+use crate::headers::{self, Headers};
 use crate::message::{Event, Frame, Message, Response};
+
+mod lines;
+
+use lines::LineEnds;
 
 const END_COMMAND: &[u8] = b"--END COMMAND--";
 
@@ -62,10 +66,13 @@ pub struct Decoder {
 struct Partial {
     /// Offset of the next line to parse.
     line: usize,
-    fields: Vec<Field>,
+    /// Offsets of the `\n`s of the header lines so far.
+    ends: Vec<u32>,
     kind: Kind,
     /// Offset where the legacy Follows body starts.
     body: Option<usize>,
+    /// How far the unfinished line at `line` was scanned (if past `line`).
+    scanned: usize,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +183,10 @@ impl Decoder {
             }
         }
         // A lone trailing `\r` may start a `\r\n`; dropping it is harmless either way.
-        let _ = self.buf.split_to(at);
+        if at > 0 {
+            let _ = self.buf.split_to(at);
+            self.partial.scanned = 0;
+        }
     }
 
     fn banner(&mut self) -> Option<Result<Frame, DecodeError>> {
@@ -206,59 +216,50 @@ impl Decoder {
     }
 
     /// Parses lines of the frame at the head of the buffer, from where the
-    /// last call stopped. The hot loop: one `memchr` pass over the buffered
-    /// bytes, one short scan per line for the colon.
+    /// last call stopped. The hot loop: line ends are read off 64-byte masks
+    /// and recorded; names and values are split only when read.
     fn parse(&mut self) -> Step {
         if self.partial.kind == Kind::Follows {
             return self.parse_follows();
         }
-        let mut fields = std::mem::take(&mut self.partial.fields);
+        let mut ends = std::mem::take(&mut self.partial.ends);
         let mut kind = self.partial.kind;
         let mut next = self.partial.line;
         let mut stop = Stop::NeedMore;
         let buf = &self.buf[..];
         // The limit only changes with the kind, i.e. after the first line.
         let mut limit = self.limit_of(kind);
-        while let Some((nl, colon)) = scan_line(buf, next) {
+        let mut lines = LineEnds::new(buf, self.partial.scanned.max(next));
+        for nl in lines.by_ref() {
             if nl + 1 > limit {
                 stop = Stop::TooLarge;
                 break;
             }
             let start = next;
             next = nl + 1;
-            let end = trimmed_end(buf, start, nl);
-            if end == start {
+            // Header lines start with a name; only an empty line or a run of
+            // `\r`s can be blank.
+            if (nl == start || buf[start] == b'\r') && trimmed_end(buf, start, nl) == start {
                 stop = Stop::Blank(start);
                 break;
             }
-            let field = match colon {
-                Some(colon) if colon < end => {
-                    let mut value = colon + 1;
-                    // One space after the colon belongs to the syntax; more are
-                    // the value's own (Command output keeps its indentation).
-                    if value < end && buf[value] == b' ' {
-                        value += 1;
-                    }
-                    Field::in_frame(start..colon, value..end)
-                }
-                // A frame must open with `Key: Value`: this is garbage.
-                _ if kind == Kind::Unknown => {
+            if kind == Kind::Unknown {
+                let Some(first) = kind_of(&buf[start..trimmed_end(buf, start, nl)]) else {
+                    // A frame must open with `Key: Value`: this is garbage.
                     stop = Stop::Garbage;
                     break;
-                }
-                _ => Field::in_frame(start..start, start..end),
-            };
-            fields.push(field);
-            if kind == Kind::Unknown {
-                kind = kind_of(buf, field);
+                };
+                kind = first;
                 limit = self.limit_of(kind);
-                if kind == Kind::Follows {
-                    stop = Stop::Follows;
-                    break;
-                }
+            }
+            ends.push(nl as u32);
+            if kind == Kind::Follows {
+                stop = Stop::Follows;
+                break;
             }
         }
-        self.partial.fields = fields;
+        self.partial.scanned = lines.scanned();
+        self.partial.ends = ends;
         self.partial.kind = kind;
         self.partial.line = next;
         match stop {
@@ -318,13 +319,9 @@ impl Decoder {
                 let name = &line[..colon];
                 if name.eq_ignore_ascii_case(b"Privilege") || name.eq_ignore_ascii_case(b"ActionID")
                 {
-                    let mut value = start + colon + 1;
-                    if value < end && self.buf[value] == b' ' {
-                        value += 1;
-                    }
-                    self.partial
-                        .fields
-                        .push(Field::in_frame(start..start + colon, value..end));
+                    // Header lines sit together after the first; their
+                    // `\n` is where the next line starts, less one.
+                    self.partial.ends.push((self.partial.line - 1) as u32);
                     return None;
                 }
             }
@@ -337,12 +334,12 @@ impl Decoder {
     fn finish(&mut self, headers_end: usize, body: Option<std::ops::Range<usize>>) -> Frame {
         let mut partial = std::mem::take(&mut self.partial);
         // One exact-size allocation per frame; the scratch vector is reused.
-        let fields = partial.fields.to_vec();
-        partial.fields.clear();
-        self.partial.fields = partial.fields;
+        let ends = partial.ends.to_vec();
+        partial.ends.clear();
+        self.partial.ends = partial.ends;
         let frame = self.buf.split_to(partial.line).freeze();
         let follows = body.map(|b| frame.slice(b));
-        let headers = Headers::from_parts(frame.slice(..headers_end), fields);
+        let headers = Headers::from_parts(frame.slice(..headers_end), ends);
         let message = Message::new(headers, follows);
         match partial.kind {
             Kind::Response | Kind::Follows => Frame::Response(Response::new(message)),
@@ -353,13 +350,8 @@ impl Decoder {
 
     fn too_large(&mut self) {
         let partial = std::mem::take(&mut self.partial);
-        let action_id = partial
-            .fields
-            .iter()
-            .find(|f| {
-                self.buf[f.name.0 as usize..f.name.1 as usize].eq_ignore_ascii_case(b"ActionID")
-            })
-            .map(|f| Bytes::copy_from_slice(&self.buf[f.value.0 as usize..f.value.1 as usize]));
+        let action_id =
+            headers::find(&self.buf, &partial.ends, "ActionID").map(Bytes::copy_from_slice);
         let why = SkipWhy::TooLarge {
             limit: self.limit_of(partial.kind),
             response: matches!(partial.kind, Kind::Response | Kind::Follows),
@@ -471,11 +463,23 @@ enum Stop {
     Follows,
 }
 
-/// A frame's kind, from its first header.
-fn kind_of(buf: &[u8], field: Field) -> Kind {
-    let name = &buf[field.name.0 as usize..field.name.1 as usize];
-    let value = &buf[field.value.0 as usize..field.value.1 as usize];
-    if name.eq_ignore_ascii_case(b"Response") {
+/// A frame's kind from its first line, or `None` if it has no colon.
+fn kind_of(line: &[u8]) -> Option<Kind> {
+    // The usual first lines, without a search for the colon.
+    let prefixed = |prefix: &[u8]| {
+        line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    if prefixed(b"Event:") {
+        return Some(Kind::Event);
+    }
+    let (name, value) = if prefixed(b"Response:") {
+        (&line[..8], &line[9..])
+    } else {
+        let colon = memchr::memchr(b':', line)?;
+        (&line[..colon], &line[colon + 1..])
+    };
+    let value = value.strip_prefix(b" ").unwrap_or(value);
+    Some(if name.eq_ignore_ascii_case(b"Response") {
         if value.eq_ignore_ascii_case(b"Follows") {
             Kind::Follows
         } else {
@@ -485,68 +489,7 @@ fn kind_of(buf: &[u8], field: Field) -> Kind {
         Kind::Event
     } else {
         Kind::Other
-    }
-}
-
-/// Finds the line starting at `from`: its `\n` and the first `:` before it.
-///
-/// Eight bytes at a time, both bytes at once: AMI lines are short (20-40
-/// bytes), where a `memchr` call per line costs more than the search itself.
-///
-/// Two loops: both bytes until the colon, then the newline alone (the
-/// value, usually the longer part, costs half as much per word).
-fn scan_line(buf: &[u8], from: usize) -> Option<(usize, Option<usize>)> {
-    let mut colon = None;
-    let mut at = from;
-    while let Some(word) = buf.get(at..at + 8) {
-        let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        let newlines = zero_bytes(word ^ splat(b'\n'));
-        let colons = zero_bytes(word ^ splat(b':'));
-        // `zero_bytes` is exact up to its lowest set bit, so comparing the
-        // lowest bits orders the first colon and the first newline.
-        let (nl_bit, colon_bit) = (newlines.trailing_zeros(), colons.trailing_zeros());
-        if newlines != 0 && nl_bit < colon_bit {
-            return Some((at + (nl_bit / 8) as usize, None));
-        }
-        if colons != 0 {
-            let c = at + (colon_bit / 8) as usize;
-            if newlines != 0 {
-                return Some((at + (nl_bit / 8) as usize, Some(c)));
-            }
-            colon = Some(c);
-            at += 8;
-            break;
-        }
-        at += 8;
-    }
-    if colon.is_some() {
-        while let Some(word) = buf.get(at..at + 8) {
-            let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-            let newlines = zero_bytes(word ^ splat(b'\n'));
-            if newlines != 0 {
-                return Some((at + (newlines.trailing_zeros() / 8) as usize, colon));
-            }
-            at += 8;
-        }
-    }
-    for (i, &b) in buf.get(at..)?.iter().enumerate() {
-        match b {
-            b'\n' => return Some((at + i, colon)),
-            b':' if colon.is_none() => colon = Some(at + i),
-            _ => {}
-        }
-    }
-    None
-}
-
-const fn splat(byte: u8) -> u64 {
-    u64::from_ne_bytes([byte; 8])
-}
-
-/// The high bit of the lowest zero byte of `x` is set (higher bits may be
-/// noise from the borrow, so only `trailing_zeros` of the result counts).
-fn zero_bytes(x: u64) -> u64 {
-    x.wrapping_sub(splat(0x01)) & !x & splat(0x80)
+    })
 }
 
 /// End of the line content: `nl` minus any `\r`s before it, not before `start`.
@@ -789,42 +732,6 @@ mod tests {
         assert_eq!(out.len(), 3, "{out:?}");
         assert_eq!(out[1], "error Garbage { skipped: 39 }");
         assert_eq!(out[2], "event [Event=Ok]");
-    }
-
-    #[test]
-    fn scan_line_agrees_with_a_byte_scan() {
-        let alphabet = [
-            b'a',
-            b':',
-            b'\n',
-            b'\r',
-            b' ',
-            0x80,
-            0xff,
-            0x3a ^ 0x80,
-            0x0a ^ 0x80,
-        ];
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        for _ in 0..5_000 {
-            let len = (next() % 40) as usize;
-            let line: Vec<u8> = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
-            for from in 0..=line.len() {
-                let want = line[from..].iter().position(|&b| b == b'\n').map(|p| {
-                    let nl = from + p;
-                    let colon = line[from..nl].iter().position(|&b| b == b':');
-                    (nl, colon.map(|c| from + c))
-                });
-                assert_eq!(scan_line(&line, from), want, "{line:?} from {from}");
-            }
-        }
     }
 
     #[test]

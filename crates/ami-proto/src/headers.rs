@@ -1,114 +1,94 @@
-//! Ordered multimap of header ranges into one shared `Bytes` buffer.
+//! Ordered multimap of header lines in one shared `Bytes` buffer.
+//!
+//! The decoder records only where each line ends; a line is split into name
+//! and value when it is read. A look-up by name needs no split at all: a line
+//! holds `name` exactly when it starts with `name` followed by a colon.
 
 use std::borrow::Cow;
 use std::fmt;
-use std::ops::Range;
 
 use bytes::Bytes;
 
 use crate::redact::RedactionPolicy;
 
-/// One `Name: value` line as offsets into the frame buffer.
-///
-/// A line without a colon keeps its text as the value and has an empty name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Field {
-    pub(crate) name: (u32, u32),
-    pub(crate) value: (u32, u32),
-}
-
-impl Field {
-    /// A field of a decoded frame. The decoder keeps every frame under its
-    /// limit, which it clamps to `u32::MAX`, so the casts cannot truncate.
-    pub(crate) fn in_frame(name: Range<usize>, value: Range<usize>) -> Self {
-        debug_assert!(name.end <= u32::MAX as usize && value.end <= u32::MAX as usize);
-        Field {
-            name: (name.start as u32, name.end as u32),
-            value: (value.start as u32, value.end as u32),
-        }
-    }
-
-    pub(crate) fn new(name: Range<usize>, value: Range<usize>) -> Self {
-        // Frames are bounded far below 4 GiB (max_frame <= 256 MiB, output <= 1 GiB).
-        let cast = |v: usize| u32::try_from(v).expect("frame offsets fit in u32");
-        Field {
-            name: (cast(name.start), cast(name.end)),
-            value: (cast(value.start), cast(value.end)),
-        }
-    }
-}
-
 /// The headers of one frame, in wire order, repeated names kept.
 ///
 /// Look-ups compare names ASCII-case-insensitively (`Uniqueid` finds
 /// `UniqueID`). Values are bytes; [`Headers::get_str`] gives a UTF-8 view.
-/// Cloning is cheap: the bytes are shared.
+/// A line without a colon is kept with an empty name. Cloning is cheap: the
+/// bytes are shared.
 #[derive(Clone, Default)]
 pub struct Headers {
     buf: Bytes,
-    fields: Vec<Field>,
+    /// Offset of each line's `\n`; a line starts after the previous one's.
+    ends: Vec<u32>,
 }
 
 impl Headers {
-    pub(crate) fn from_parts(buf: Bytes, fields: Vec<Field>) -> Self {
-        Headers { buf, fields }
+    /// Headers over `buf`, whose lines end at `ends` (the decoder keeps frames
+    /// under a limit clamped to `u32::MAX`, so offsets fit).
+    pub(crate) fn from_parts(buf: Bytes, ends: Vec<u32>) -> Self {
+        Headers { buf, ends }
     }
 
-    /// Builds headers from `(name, value)` pairs (tests, simulators, FFI).
+    /// Builds headers from `(name, value)` pairs (tests, simulators, FFI),
+    /// laid out as wire lines `name: value`.
     ///
     /// A pair with an empty name stands for a line without a colon.
+    ///
+    /// # Panics
+    ///
+    /// If a pair could not be read back from its line: a name with a colon,
+    /// CR or LF, a value with CR or LF, or a colon in a colon-less line.
     pub fn from_pairs<'a, I>(pairs: I) -> Self
     where
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
         let mut buf = Vec::new();
-        let mut fields = Vec::new();
+        let mut ends = Vec::new();
         for (name, value) in pairs {
-            let n0 = buf.len();
-            buf.extend_from_slice(name.as_bytes());
-            let n1 = buf.len();
+            let bad = |bytes: &[u8], also: &[u8]| {
+                bytes
+                    .iter()
+                    .any(|b| matches!(b, b'\r' | b'\n') || also.contains(b))
+            };
+            assert!(
+                !bad(name.as_bytes(), b":")
+                    && !bad(value, if name.is_empty() { b":" } else { b"" }),
+                "header {name:?} cannot be written as one line"
+            );
+            if !name.is_empty() {
+                buf.extend_from_slice(name.as_bytes());
+                buf.extend_from_slice(b": ");
+            }
             buf.extend_from_slice(value);
-            fields.push(Field::new(n0..n1, n1..buf.len()));
+            ends.push(u32::try_from(buf.len()).expect("headers under 4 GiB"));
+            buf.push(b'\n');
         }
         Headers {
             buf: Bytes::from(buf),
-            fields,
+            ends,
         }
     }
 
     /// Number of lines (headers and colon-less lines).
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.ends.len()
     }
 
     /// Whether there are no lines at all.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
-    fn slice(&self, (a, b): (u32, u32)) -> &[u8] {
-        &self.buf[a as usize..b as usize]
+        self.ends.is_empty()
     }
 
     /// Every line in order as `(name, value)`; colon-less lines have an empty name.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        self.fields
-            .iter()
-            .map(move |f| (self.slice(f.name), self.slice(f.value)))
+        lines(&self.buf, &self.ends).map(split_line)
     }
 
     /// The first value of `name`, compared ASCII-case-insensitively.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.position(name)
-            .map(|i| self.slice(self.fields[i].value))
-    }
-
-    fn position(&self, name: &str) -> Option<usize> {
-        let name = name.as_bytes();
-        self.fields.iter().position(|f| {
-            let n = self.slice(f.name);
-            n.len() == name.len() && n.eq_ignore_ascii_case(name)
-        })
+        find(&self.buf, &self.ends, name)
     }
 
     /// The first value of `name` as text (lossy UTF-8).
@@ -118,20 +98,20 @@ impl Headers {
 
     /// The first value of `name` as a cheap shared `Bytes` slice.
     pub fn get_bytes(&self, name: &str) -> Option<Bytes> {
-        let f = self.fields[self.position(name)?];
-        Some(self.buf.slice(f.value.0 as usize..f.value.1 as usize))
+        self.get(name).map(|value| self.buf.slice_ref(value))
     }
 
     /// Every value of `name`, in order (e.g. `Output`, `Variable`).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let name = name.as_bytes();
-        self.fields
-            .iter()
-            .filter(move |f| {
-                let n = self.slice(f.name);
-                n.len() == name.len() && n.eq_ignore_ascii_case(name)
-            })
-            .map(move |f| self.slice(f.value))
+        let simple = is_simple(name);
+        lines(&self.buf, &self.ends).filter_map(move |line| {
+            if simple {
+                value_of(line, name.as_bytes())
+            } else {
+                let (n, v) = split_line(line);
+                n.eq_ignore_ascii_case(name.as_bytes()).then_some(v)
+            }
+        })
     }
 
     /// Whether `name` is present.
@@ -156,6 +136,69 @@ impl Headers {
             policy,
         }
     }
+}
+
+/// The lines of `buf` ending at `ends`, each without its `\n` (`\r`s kept:
+/// they are trimmed off only what is returned, see [`trim_crs`]).
+fn lines<'a>(buf: &'a [u8], ends: &'a [u32]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut start = 0;
+    ends.iter().map(move |&end| {
+        let end = end as usize;
+        let line = &buf[start..end];
+        start = end + 1;
+        line
+    })
+}
+
+fn trim_crs(mut bytes: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\r'] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
+/// The first value of `name` among the lines of `buf` ending at `ends`.
+pub(crate) fn find<'a>(buf: &'a [u8], ends: &'a [u32], name: &str) -> Option<&'a [u8]> {
+    if is_simple(name) {
+        lines(buf, ends).find_map(|line| value_of(line, name.as_bytes()))
+    } else {
+        lines(buf, ends)
+            .map(split_line)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+}
+
+/// Whether `name` can only match a line that starts with `name:` (every real
+/// header name; an empty name matches colon-less lines, and a name with a
+/// colon matches nothing, as the first colon ends a name).
+fn is_simple(name: &str) -> bool {
+    !name.is_empty() && !name.as_bytes().contains(&b':')
+}
+
+/// The value of `line` if its name is `name` (which has no colon).
+fn value_of<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    match line.get(name.len()..)? {
+        [b':', value @ ..] if line[..name.len()].eq_ignore_ascii_case(name) => {
+            Some(strip_space(trim_crs(value)))
+        }
+        _ => None,
+    }
+}
+
+/// A line as `(name, value)`: split at the first colon, or `("", line)`.
+fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
+    let line = trim_crs(line);
+    match memchr::memchr(b':', line) {
+        Some(colon) => (&line[..colon], strip_space(&line[colon + 1..])),
+        None => (b"", line),
+    }
+}
+
+/// One space after the colon belongs to the syntax; more are the value's own
+/// (Command output keeps its indentation).
+fn strip_space(value: &[u8]) -> &[u8] {
+    value.strip_prefix(b" ").unwrap_or(value)
 }
 
 impl fmt::Debug for Headers {
@@ -214,6 +257,43 @@ mod tests {
         let lines: Vec<_> = h.lines_without_colon().collect();
         assert_eq!(lines, vec![&b"no colon here"[..]]);
         assert_eq!(h.len(), 6);
+    }
+
+    #[test]
+    fn names_match_whole_names_only() {
+        let h = sample();
+        // A name is the text before the first colon, so one with a colon,
+        // or a prefix of a real name, finds nothing.
+        assert_eq!(h.get("Event:Newchannel"), None);
+        assert_eq!(h.get("Even"), None);
+        assert_eq!(h.get("EventX"), None);
+        // The empty name is that of colon-less lines.
+        assert_eq!(h.get(""), Some(&b"no colon here"[..]));
+        assert_eq!(h.get_all("").count(), 1);
+    }
+
+    #[test]
+    fn values_keep_all_but_one_leading_space_and_lose_trailing_crs() {
+        let buf = Bytes::from_static(b"A:  two\r\r\nB:\nC:x: y\n:lead\n");
+        let h = Headers::from_parts(buf, vec![9, 12, 19, 25]);
+        let pairs: Vec<_> = h.iter().collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (&b"A"[..], &b" two"[..]),
+                (b"B", b""),
+                (b"C", b"x: y"),
+                (b"", b"lead"),
+            ]
+        );
+        assert_eq!(h.get("a"), Some(&b" two"[..]));
+        assert_eq!(h.get_bytes("C").as_deref(), Some(&b"x: y"[..]));
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot be written as one line")]
+    fn from_pairs_refuses_a_value_that_would_split_its_line() {
+        Headers::from_pairs([("Variable", &b"a\r\nEvent: Fake"[..])]);
     }
 
     #[test]

@@ -35,6 +35,10 @@ impl Message {
     }
 
     /// Builds a message from `(name, value)` pairs (tests, simulators, FFI).
+    ///
+    /// # Panics
+    ///
+    /// As [`Headers::from_pairs`]: if a pair could not be read back from its line.
     pub fn from_pairs<'a, I>(pairs: I) -> Self
     where
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
@@ -197,6 +201,10 @@ impl Event {
     }
 
     /// Builds an event from `(name, value)` pairs; the first should be `Event`.
+    ///
+    /// # Panics
+    ///
+    /// As [`Headers::from_pairs`]: if a pair could not be read back from its line.
     pub fn from_pairs<'a, I>(pairs: I) -> Self
     where
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
