@@ -33,10 +33,23 @@ fn main() {
     } else {
         (2_000_000, 40_000)
     };
+    // `flood`, `ping` or `cluster` run that part alone (e.g. under a profiler).
+    let only: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |part: &str| only.is_empty() || only.contains(&part);
     println!("ami-bench: loopback, {flood_events} flood events, {pings} pings per client");
-    flood(flood_events);
-    ping(pings);
-    cluster(flood_events);
+    if wanted("flood") {
+        flood(flood_events);
+    }
+    if wanted("ping") {
+        ping(pings);
+    }
+    if wanted("cluster") {
+        cluster(flood_events);
+    }
 }
 
 /// A measurement printed by a child: `count secs rss_kb`.

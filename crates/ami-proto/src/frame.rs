@@ -32,6 +32,9 @@ const MAX_LIMIT: usize = u32::MAX as usize;
 /// Growth step of the receive buffer.
 const READ_CHUNK: usize = 64 << 10;
 
+/// Growth step of the arena frames' line ends are cut from (a thousand lines).
+const ENDS_CHUNK: usize = 4 << 10;
+
 /// Turns a byte stream from an AMI server into [`Frame`]s.
 ///
 /// Feed bytes with [`Decoder::push`], then call [`Decoder::next_frame`] until
@@ -54,6 +57,8 @@ const READ_CHUNK: usize = 64 << 10;
 #[derive(Debug)]
 pub struct Decoder {
     buf: BytesMut,
+    /// Frames' line ends, each frame's cut off as it is finished.
+    ends: BytesMut,
     max_frame: usize,
     max_response: usize,
     banner_seen: bool,
@@ -113,6 +118,7 @@ impl Decoder {
     pub fn new(max_frame: usize) -> Self {
         Decoder {
             buf: BytesMut::new(),
+            ends: BytesMut::new(),
             max_frame: max_frame.min(MAX_LIMIT),
             max_response: max_frame.min(MAX_LIMIT),
             banner_seen: false,
@@ -333,8 +339,12 @@ impl Decoder {
     /// Cuts the frame (up to the current line end) out of the buffer.
     fn finish(&mut self, headers_end: usize, body: Option<std::ops::Range<usize>>) -> Frame {
         let mut partial = std::mem::take(&mut self.partial);
-        // One exact-size allocation per frame; the scratch vector is reused.
-        let ends = partial.ends.to_vec();
+        // Cut from the arena: an allocation per thousand lines, not per frame.
+        if self.ends.capacity() < partial.ends.len() * 4 {
+            self.ends.reserve(ENDS_CHUNK.max(partial.ends.len() * 4));
+        }
+        headers::encode_ends(&mut self.ends, &partial.ends);
+        let ends = self.ends.split().freeze();
         partial.ends.clear();
         self.partial.ends = partial.ends;
         let frame = self.buf.split_to(partial.line).freeze();
@@ -350,8 +360,8 @@ impl Decoder {
 
     fn too_large(&mut self) {
         let partial = std::mem::take(&mut self.partial);
-        let action_id =
-            headers::find(&self.buf, &partial.ends, "ActionID").map(Bytes::copy_from_slice);
+        let action_id = headers::find(&self.buf, partial.ends.iter().copied(), "ActionID")
+            .map(Bytes::copy_from_slice);
         let why = SkipWhy::TooLarge {
             limit: self.limit_of(partial.kind),
             response: matches!(partial.kind, Kind::Response | Kind::Follows),

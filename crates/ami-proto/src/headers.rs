@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::redact::RedactionPolicy;
 
@@ -20,14 +20,16 @@ use crate::redact::RedactionPolicy;
 #[derive(Clone, Default)]
 pub struct Headers {
     buf: Bytes,
-    /// Offset of each line's `\n`; a line starts after the previous one's.
-    ends: Vec<u32>,
+    /// Offset of each line's `\n`, as little-endian `u32`s; a line starts
+    /// after the previous one's. Shared bytes rather than a `Vec`: the
+    /// decoder cuts them from one arena, saving an allocation per frame.
+    ends: Bytes,
 }
 
 impl Headers {
-    /// Headers over `buf`, whose lines end at `ends` (the decoder keeps frames
-    /// under a limit clamped to `u32::MAX`, so offsets fit).
-    pub(crate) fn from_parts(buf: Bytes, ends: Vec<u32>) -> Self {
+    /// Headers over `buf`, whose lines end at `ends` (see [`encode_ends`]).
+    pub(crate) fn from_parts(buf: Bytes, ends: Bytes) -> Self {
+        debug_assert_eq!(ends.len() % 4, 0);
         Headers { buf, ends }
     }
 
@@ -45,7 +47,7 @@ impl Headers {
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
         let mut buf = Vec::new();
-        let mut ends = Vec::new();
+        let mut ends = BytesMut::new();
         for (name, value) in pairs {
             let bad = |bytes: &[u8], also: &[u8]| {
                 bytes
@@ -62,18 +64,19 @@ impl Headers {
                 buf.extend_from_slice(b": ");
             }
             buf.extend_from_slice(value);
-            ends.push(u32::try_from(buf.len()).expect("headers under 4 GiB"));
+            let end = u32::try_from(buf.len()).expect("headers under 4 GiB");
+            encode_ends(&mut ends, &[end]);
             buf.push(b'\n');
         }
         Headers {
             buf: Bytes::from(buf),
-            ends,
+            ends: ends.freeze(),
         }
     }
 
     /// Number of lines (headers and colon-less lines).
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.ends.len() / 4
     }
 
     /// Whether there are no lines at all.
@@ -83,12 +86,12 @@ impl Headers {
 
     /// Every line in order as `(name, value)`; colon-less lines have an empty name.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        lines(&self.buf, &self.ends).map(split_line)
+        lines(&self.buf, decode_ends(&self.ends)).map(split_line)
     }
 
     /// The first value of `name`, compared ASCII-case-insensitively.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        find(&self.buf, &self.ends, name)
+        find(&self.buf, decode_ends(&self.ends), name)
     }
 
     /// The first value of `name` as text (lossy UTF-8).
@@ -104,7 +107,7 @@ impl Headers {
     /// Every value of `name`, in order (e.g. `Output`, `Variable`).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         let simple = is_simple(name);
-        lines(&self.buf, &self.ends).filter_map(move |line| {
+        lines(&self.buf, decode_ends(&self.ends)).filter_map(move |line| {
             if simple {
                 value_of(line, name.as_bytes())
             } else {
@@ -138,11 +141,26 @@ impl Headers {
     }
 }
 
+/// Appends line ends to `out` in the form [`Headers`] keeps them.
+pub(crate) fn encode_ends(out: &mut BytesMut, ends: &[u32]) {
+    for end in ends {
+        out.extend_from_slice(&end.to_le_bytes());
+    }
+}
+
+fn decode_ends(ends: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    ends.chunks_exact(4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
+}
+
 /// The lines of `buf` ending at `ends`, each without its `\n` (`\r`s kept:
 /// they are trimmed off only what is returned, see [`trim_crs`]).
-fn lines<'a>(buf: &'a [u8], ends: &'a [u32]) -> impl Iterator<Item = &'a [u8]> + 'a {
+fn lines<'a>(
+    buf: &'a [u8],
+    ends: impl Iterator<Item = u32> + 'a,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
     let mut start = 0;
-    ends.iter().map(move |&end| {
+    ends.map(move |end| {
         let end = end as usize;
         let line = &buf[start..end];
         start = end + 1;
@@ -158,7 +176,11 @@ fn trim_crs(mut bytes: &[u8]) -> &[u8] {
 }
 
 /// The first value of `name` among the lines of `buf` ending at `ends`.
-pub(crate) fn find<'a>(buf: &'a [u8], ends: &'a [u32], name: &str) -> Option<&'a [u8]> {
+pub(crate) fn find<'a>(
+    buf: &'a [u8],
+    ends: impl Iterator<Item = u32> + 'a,
+    name: &str,
+) -> Option<&'a [u8]> {
     if is_simple(name) {
         lines(buf, ends).find_map(|line| value_of(line, name.as_bytes()))
     } else {
@@ -275,7 +297,9 @@ mod tests {
     #[test]
     fn values_keep_all_but_one_leading_space_and_lose_trailing_crs() {
         let buf = Bytes::from_static(b"A:  two\r\r\nB:\nC:x: y\n:lead\n");
-        let h = Headers::from_parts(buf, vec![9, 12, 19, 25]);
+        let mut ends = BytesMut::new();
+        encode_ends(&mut ends, &[9, 12, 19, 25]);
+        let h = Headers::from_parts(buf, ends.freeze());
         let pairs: Vec<_> = h.iter().collect();
         assert_eq!(
             pairs,
