@@ -347,9 +347,11 @@ impl Decoder {
         let ends = self.ends.split().freeze();
         partial.ends.clear();
         self.partial.ends = partial.ends;
-        let frame = self.buf.split_to(partial.line).freeze();
+        let mut frame = self.buf.split_to(partial.line).freeze();
         let follows = body.map(|b| frame.slice(b));
-        let headers = Headers::from_parts(frame.slice(..headers_end), ends);
+        // Truncated, not sliced: a slice would cost a reference count round trip.
+        frame.truncate(headers_end);
+        let headers = Headers::from_parts(frame, ends);
         let message = Message::new(headers, follows);
         match partial.kind {
             Kind::Response | Kind::Follows => Frame::Response(Response::new(message)),
