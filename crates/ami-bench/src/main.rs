@@ -15,10 +15,11 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ami_proto::{Action, AuthMethod, Config, QueuePolicy};
-use ami_smol::{Client, ClientConfig, Cluster};
+use ami_smol::{Client, ClientBuilder, ClientConfig, Cluster};
 use ami_testkit::{Faults, Flood, ServerConfig, TcpServer};
 use futures_lite::StreamExt;
 
@@ -110,27 +111,30 @@ fn flood_server(events: u64) -> TcpServer {
 }
 
 fn flood(events: u64) {
-    let raw = {
+    let run = |child: &str| {
         let server = flood_server(events);
-        run_child(&["raw-flood".into(), server.addr().to_string()])
+        run_child(&[child.into(), server.addr().to_string()])
     };
-    let smol = {
-        let server = flood_server(events);
-        run_child(&["smol-flood".into(), server.addr().to_string()])
-    };
-    assert_eq!(smol.count, events, "the client lost events");
+    let raw = run("raw-flood");
     println!(
         "flood, raw memchr split (baseline)  {:>10.0} frames/s  peak RSS {:>6} KiB",
         raw.rate(),
         raw.rss_kb
     );
-    println!(
-        "flood, ami-smol events              {:>10.0} events/s  peak RSS {:>6} KiB  {:.0}% of the baseline, {} lost",
-        smol.rate(),
-        smol.rss_kb,
-        100.0 * smol.rate() / raw.rate(),
-        events - smol.count
-    );
+    for (child, label) in [
+        ("smol-flood", "ami-smol events             "),
+        ("smol-flood-local", "ami-smol events, one thread "),
+    ] {
+        let smol = run(child);
+        assert_eq!(smol.count, events, "the client lost events");
+        println!(
+            "flood, {label}{:>10.0} events/s  peak RSS {:>6} KiB  {:.0}% of the baseline, {} lost",
+            smol.rate(),
+            smol.rss_kb,
+            100.0 * smol.rate() / raw.rate(),
+            events - smol.count
+        );
+    }
 }
 
 fn ping(pings: u64) {
@@ -142,22 +146,24 @@ fn ping(pings: u64) {
     let addr = server.addr().to_string();
     let n = pings.to_string();
     let raw = run_child(&["raw-ping".into(), addr.clone(), n.clone()]);
-    let one = run_child(&["smol-ping".into(), addr.clone(), n.clone(), "1".into()]);
-    let many = run_child(&["smol-ping".into(), addr, n, "64".into()]);
     println!(
         "ping, raw socket loop, 1 in flight  {:>10.0} /s (baseline)",
         raw.rate()
     );
-    println!(
-        "ping, ami-smol, 1 in flight         {:>10.0} /s  {:.0}% of the baseline",
-        one.rate(),
-        100.0 * one.rate() / raw.rate()
-    );
-    println!(
-        "ping, ami-smol, 64 in flight        {:>10.0} /s  x{:.1} the baseline",
-        many.rate(),
-        many.rate() / raw.rate()
-    );
+    for (child, label) in [("smol-ping", ""), ("smol-ping-local", ", one thread")] {
+        let one = run_child(&[child.into(), addr.clone(), n.clone(), "1".into()]);
+        let many = run_child(&[child.into(), addr.clone(), n.clone(), "64".into()]);
+        println!(
+            "ping, ami-smol{label:<12}, 1 in flight {:>9.0} /s  {:.0}% of the baseline",
+            one.rate(),
+            100.0 * one.rate() / raw.rate()
+        );
+        println!(
+            "ping, ami-smol{label:<12}, 64 in flight {:>8.0} /s  x{:.1} the baseline",
+            many.rate(),
+            many.rate() / raw.rate()
+        );
+    }
 }
 
 /// CPU per event as the number of flooding servers grows.
@@ -193,12 +199,14 @@ fn child(args: &[String]) {
     let addr: SocketAddr = args[1].parse().expect("address");
     let (count, secs) = match args[0].as_str() {
         "raw-flood" => raw_flood(addr),
-        "smol-flood" => smol_flood(addr),
+        "smol-flood" => smol_flood(addr, false),
+        "smol-flood-local" => smol_flood(addr, true),
         "raw-ping" => raw_ping(addr, args[2].parse().expect("count")),
-        "smol-ping" => smol_ping(
+        "smol-ping" | "smol-ping-local" => smol_ping(
             addr,
             args[2].parse().expect("count"),
             args[3].parse().expect("in flight"),
+            args[0].ends_with("-local"),
         ),
         other => panic!("unknown child {other}"),
     };
@@ -282,9 +290,41 @@ fn proto_config(events: bool) -> Config {
     proto
 }
 
-fn smol_flood(addr: SocketAddr) -> (u64, f64) {
-    smol::block_on(async {
-        let mut builder = Client::builder(ClientConfig::new(addr.to_string(), proto_config(true)));
+/// Runs `body` on an executor driven by this thread. With `local`, the
+/// clients' tasks are spawned there too (`ClientBuilder::spawn_with`), so
+/// everything runs on this one thread; otherwise on smol's global executor.
+fn run_on<F: std::future::Future>(local: bool, body: impl FnOnce(Spawn) -> F) -> F::Output {
+    let ex = Arc::new(smol::Executor::new());
+    let spawn = Spawn(local.then(|| ex.clone()));
+    smol::block_on(ex.run(body(spawn)))
+}
+
+/// Where the benchmark spawns its tasks: `None` is smol's global executor.
+struct Spawn(Option<Arc<smol::Executor<'static>>>);
+
+impl Spawn {
+    fn task<T: Send + 'static>(
+        &self,
+        future: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> smol::Task<T> {
+        match &self.0 {
+            Some(ex) => ex.spawn(future),
+            None => smol::spawn(future),
+        }
+    }
+
+    fn client(&self, config: ClientConfig) -> ClientBuilder {
+        let builder = Client::builder(config);
+        match self.0.clone() {
+            Some(ex) => builder.spawn_with(move |task| ex.spawn(task).detach()),
+            None => builder,
+        }
+    }
+}
+
+fn smol_flood(addr: SocketAddr, local: bool) -> (u64, f64) {
+    run_on(local, |spawn| async move {
+        let mut builder = spawn.client(ClientConfig::new(addr.to_string(), proto_config(true)));
         let mut events = builder.events();
         let start = Instant::now();
         let client = builder.connect().await.expect("login");
@@ -383,16 +423,16 @@ fn raw_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
     (pings, start.elapsed().as_secs_f64())
 }
 
-fn smol_ping(addr: SocketAddr, pings: u64, in_flight: u64) -> (u64, f64) {
-    smol::block_on(async {
+fn smol_ping(addr: SocketAddr, pings: u64, in_flight: u64, local: bool) -> (u64, f64) {
+    run_on(local, |spawn| async move {
         let config = ClientConfig::new(addr.to_string(), proto_config(false));
-        let client = Client::connect(config).await.expect("login");
+        let client = spawn.client(config).connect().await.expect("login");
         let start = Instant::now();
         let per_task = pings / in_flight;
         let tasks: Vec<_> = (0..in_flight)
             .map(|_| {
                 let client = client.clone();
-                smol::spawn(async move {
+                spawn.task(async move {
                     for _ in 0..per_task {
                         client.send(Action::ping()).await.expect("pong");
                     }

@@ -60,7 +60,9 @@ mod transport;
 /// TLS options and errors (the `tls` feature, on by default).
 #[cfg(feature = "tls")]
 pub use ami_tls::{Roots, TlsConfig, TlsError};
-pub use client::{Client, ClientBuilder, ClientConfig, ClientError, ClientStats, ConnectError};
+pub use client::{
+    BackgroundTask, Client, ClientBuilder, ClientConfig, ClientError, ClientStats, ConnectError,
+};
 pub use cluster::{Cluster, ClusterError, ClusterEvents, Route};
 pub use events::EventStream;
 pub use supervisor::StateChanges;
