@@ -4,7 +4,8 @@
 //! - event flood: the `ami-smol` client's event stream (parsed `Event`s,
 //!   nothing dropped: back-pressure policy) against a raw socket that only
 //!   counts frame ends with `memchr`, both reading the same fake-server flood;
-//! - ping with one in flight: the client against a raw socket request/response
+//! - ping with one in flight: the clients (blocking, and async on smol's
+//!   global executor or on one thread) against a raw socket request/response
 //!   loop; and pipelined with 64 in flight;
 //! - cost growth: CPU per event of an `ami-smol` `Cluster` of 1, 10 and 100
 //!   flooding servers.
@@ -150,6 +151,12 @@ fn ping(pings: u64) {
         "ping, raw socket loop, 1 in flight  {:>10.0} /s (baseline)",
         raw.rate()
     );
+    let blocking = run_child(&["blocking-ping".into(), addr.clone(), n.clone()]);
+    println!(
+        "ping, ami-blocking Client, 1 in flight {:>7.0} /s  {:.0}% of the baseline",
+        blocking.rate(),
+        100.0 * blocking.rate() / raw.rate()
+    );
     for (child, label) in [("smol-ping", ""), ("smol-ping-local", ", one thread")] {
         let one = run_child(&[child.into(), addr.clone(), n.clone(), "1".into()]);
         let many = run_child(&[child.into(), addr.clone(), n.clone(), "64".into()]);
@@ -202,6 +209,7 @@ fn child(args: &[String]) {
         "smol-flood" => smol_flood(addr, false),
         "smol-flood-local" => smol_flood(addr, true),
         "raw-ping" => raw_ping(addr, args[2].parse().expect("count")),
+        "blocking-ping" => blocking_ping(addr, args[2].parse().expect("count")),
         "smol-ping" | "smol-ping-local" => smol_ping(
             addr,
             args[2].parse().expect("count"),
@@ -421,6 +429,19 @@ fn raw_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
         raw.skip_past(b"\r\n\r\n");
     }
     (pings, start.elapsed().as_secs_f64())
+}
+
+fn blocking_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
+    let mut client =
+        ami_blocking::Client::connect(addr, Duration::from_secs(5), proto_config(false))
+            .expect("login");
+    let start = Instant::now();
+    for _ in 0..pings {
+        client.send(Action::ping()).expect("pong");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    client.close().expect("logoff");
+    (pings, secs)
 }
 
 fn smol_ping(addr: SocketAddr, pings: u64, in_flight: u64, local: bool) -> (u64, f64) {

@@ -618,14 +618,53 @@ impl Session {
         }
     }
 
-    /// Whether the socket's read timeout must change to `want`: it must
-    /// never be longer than wanted (a late wake-up), and a much shorter one
-    /// would wake up in vain over and over. Saves a syscall per read.
     fn needs_timeout(&self, want: Option<Duration>) -> bool {
-        match (self.read_timeout, want) {
-            (Some(have), Some(want)) => have > want || have < want / 2,
-            (None, None) => false,
-            _ => true,
-        }
+        timeout_must_change(self.read_timeout, want)
+    }
+}
+
+/// Whether a read timeout of `have` must change to `want`: when it would wake
+/// up more than [`TIMEOUT_SLACK`] late, or (much shorter) in vain over and
+/// over. Saves a syscall per read: each action moves the wanted timeout by
+/// microseconds, and a strict "never later" reset it on about every other
+/// request/response round trip.
+fn timeout_must_change(have: Option<Duration>, want: Option<Duration>) -> bool {
+    match (have, want) {
+        (Some(have), Some(want)) => have > want + TIMEOUT_SLACK || have < want / 2,
+        (None, None) => false,
+        _ => true,
+    }
+}
+
+/// How late a read may wake up for a deadline: the 1 ms floor of socket
+/// timeouts already makes deadlines millisecond-precise.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_timeout_changes_only_when_it_would_be_late_or_wasteful() {
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        // A new action's deadline a few microseconds later: keep.
+        assert!(!timeout_must_change(
+            Some(ms(10_000)),
+            Some(ms(10_000) - us(7))
+        ));
+        assert!(!timeout_must_change(
+            Some(ms(10_000) + us(900)),
+            Some(ms(10_000))
+        ));
+        // More than the slack late: change.
+        assert!(timeout_must_change(Some(ms(10_000)), Some(ms(5_000))));
+        assert!(timeout_must_change(Some(ms(12)), Some(ms(10))));
+        // Much shorter than wanted: change (it would wake in vain).
+        assert!(timeout_must_change(Some(ms(1_000)), Some(ms(10_000))));
+        // To or from no timeout at all: change.
+        assert!(timeout_must_change(None, Some(ms(1))));
+        assert!(timeout_must_change(Some(ms(1)), None));
+        assert!(!timeout_must_change(None, None));
     }
 }

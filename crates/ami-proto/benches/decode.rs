@@ -221,14 +221,21 @@ fn command(template: &str) -> usize {
 
 /// Time per action (send + response) with `in_flight` others pending.
 fn pending_cost(in_flight: usize, rounds: usize) -> Duration {
-    let (mut conn, now) = ready_connection(|c| c.max_pending = in_flight + 10);
+    let (mut conn, mut now) = ready_connection(|c| c.max_pending = in_flight + 10);
     let mut ids = std::collections::VecDeque::new();
+    // Actions go out one virtual microsecond apart, as real ones never share
+    // an instant (so deadlines differ, as they would).
+    let mut tick = || {
+        now += Duration::from_micros(1);
+        now
+    };
     for _ in 0..in_flight {
-        conn.send(Action::ping(), now).expect("send");
+        conn.send(Action::ping(), tick()).expect("send");
         ids.push_back(take_id(&mut conn));
     }
     let start = Instant::now();
     for _ in 0..rounds {
+        let now = tick();
         conn.send(Action::ping(), now).expect("send");
         ids.push_back(take_id(&mut conn));
         let oldest = ids.pop_front().expect("pending");
@@ -247,73 +254,84 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for a list; there are no tests here.
     }
-    // `AMI_BENCH_MB` shrinks the input (e.g. for callgrind); `AMI_BENCH_ONLY=decoder`
-    // stops after the decoder figures.
+    // `AMI_BENCH_MB` shrinks the input (e.g. for callgrind); `AMI_BENCH_ONLY`
+    // names the parts to run (decoder, events, list, command, pending), e.g.
+    // one at a time under a profiler.
+    let only = std::env::var("AMI_BENCH_ONLY").unwrap_or_default();
+    let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     let mb = std::env::var("AMI_BENCH_MB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(64);
-    let (bytes, frames) = flood(mb << 20);
-    println!(
-        "input: {} MiB, {} event frames ({} B mean)",
-        bytes.len() >> 20,
-        frames,
-        bytes.len() / frames
-    );
 
-    let (split_time, split_frames) = best(5, || memchr_split(&bytes));
-    assert_eq!(split_frames, frames);
-    let (decode_time, decoded) = best(5, || decode_all(&bytes));
-    assert_eq!(decoded, frames);
-    let split_rate = rate(frames, split_time);
-    let decode_rate = rate(frames, decode_time);
-    println!("memchr split (baseline)   {:>12.0} frames/s", split_rate);
-    println!(
-        "decoder                   {:>12.0} frames/s  {:.0}% of the split  {:.0} MB/s",
-        decode_rate,
-        100.0 * decode_rate / split_rate,
-        bytes.len() as f64 / decode_time.as_secs_f64() / 1e6
-    );
-
-    if std::env::var("AMI_BENCH_ONLY").as_deref() == Ok("decoder") {
-        return;
-    }
-    let before = ALLOCS.load(Ordering::Relaxed);
-    let (event_time, events) = best(1, || connection_events(&bytes));
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
-    assert_eq!(events, frames);
-    let event_rate = rate(events, event_time);
-    println!(
-        "connection -> events      {:>12.0} events/s  {:.0}% of the split  {:.2} allocations/event",
-        event_rate,
-        100.0 * event_rate / split_rate,
-        allocs as f64 / events as f64
-    );
-
-    let (list_time, items) = best(3, || list(100_000));
-    assert_eq!(items, 100_000);
-    println!(
-        "event list, 100k items    {:>12.0} items/s",
-        rate(items, list_time)
-    );
-
-    for legacy in [false, true] {
-        let (template, lines) = command_reply(4 << 20, legacy);
-        let (time, got) = best(5, || command(&template));
-        assert_eq!(got, lines);
+    if wanted("decoder") || wanted("events") {
+        let (bytes, frames) = flood(mb << 20);
         println!(
-            "Command output 4 MB {:<7}{:>9.0} MB/s",
-            if legacy { "legacy" } else { "Output:" },
-            template.len() as f64 / time.as_secs_f64() / 1e6
+            "input: {} MiB, {} event frames ({} B mean)",
+            bytes.len() >> 20,
+            frames,
+            bytes.len() / frames
+        );
+        let (split_time, split_frames) = best(5, || memchr_split(&bytes));
+        assert_eq!(split_frames, frames);
+        let split_rate = rate(frames, split_time);
+        println!("memchr split (baseline)   {:>12.0} frames/s", split_rate);
+        if wanted("decoder") {
+            let (decode_time, decoded) = best(5, || decode_all(&bytes));
+            assert_eq!(decoded, frames);
+            let decode_rate = rate(frames, decode_time);
+            println!(
+                "decoder                   {:>12.0} frames/s  {:.0}% of the split  {:.0} MB/s",
+                decode_rate,
+                100.0 * decode_rate / split_rate,
+                bytes.len() as f64 / decode_time.as_secs_f64() / 1e6
+            );
+        }
+        if wanted("events") {
+            let before = ALLOCS.load(Ordering::Relaxed);
+            let (event_time, events) = best(1, || connection_events(&bytes));
+            let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+            assert_eq!(events, frames);
+            let event_rate = rate(events, event_time);
+            println!(
+                "connection -> events      {:>12.0} events/s  {:.0}% of the split  {:.2} allocations/event",
+                event_rate,
+                100.0 * event_rate / split_rate,
+                allocs as f64 / events as f64
+            );
+        }
+    }
+
+    if wanted("list") {
+        let (list_time, items) = best(3, || list(100_000));
+        assert_eq!(items, 100_000);
+        println!(
+            "event list, 100k items    {:>12.0} items/s",
+            rate(items, list_time)
         );
     }
 
-    let small = pending_cost(10, 20_000);
-    let large = pending_cost(10_000, 20_000);
-    println!(
-        "per action, 10 in flight  {:>9.2} us; 10,000 in flight {:.2} us (x{:.2})",
-        small.as_secs_f64() * 1e6,
-        large.as_secs_f64() * 1e6,
-        large.as_secs_f64() / small.as_secs_f64()
-    );
+    if wanted("command") {
+        for legacy in [false, true] {
+            let (template, lines) = command_reply(4 << 20, legacy);
+            let (time, got) = best(5, || command(&template));
+            assert_eq!(got, lines);
+            println!(
+                "Command output 4 MB {:<7}{:>9.0} MB/s",
+                if legacy { "legacy" } else { "Output:" },
+                template.len() as f64 / time.as_secs_f64() / 1e6
+            );
+        }
+    }
+
+    if wanted("pending") {
+        let small = pending_cost(10, 20_000);
+        let large = pending_cost(10_000, 20_000);
+        println!(
+            "per action, 10 in flight  {:>9.2} us; 10,000 in flight {:.2} us (x{:.2})",
+            small.as_secs_f64() * 1e6,
+            large.as_secs_f64() * 1e6,
+            large.as_secs_f64() / small.as_secs_f64()
+        );
+    }
 }
