@@ -111,23 +111,46 @@ fn flood_server(events: u64) -> TcpServer {
     TcpServer::start(config, faults).expect("server starts")
 }
 
+/// Each child of `children` run `ROUNDS` times, interleaved so that every one
+/// sees the same spells of a noisy machine; the best run of each is kept.
+fn best_runs(children: &[&str], mut run: impl FnMut(&str) -> Run) -> Vec<Run> {
+    let mut best: Vec<Option<Run>> = children.iter().map(|_| None).collect();
+    for _ in 0..ROUNDS {
+        for (child, best) in children.iter().zip(&mut best) {
+            let this = run(child);
+            if best.as_ref().map_or(true, |b| this.rate() > b.rate()) {
+                *best = Some(this);
+            }
+        }
+    }
+    best.into_iter().map(|b| b.expect("ROUNDS > 0")).collect()
+}
+
+/// Runs of each child; the best counts (see `best_runs`).
+const ROUNDS: usize = 3;
+
 fn flood(events: u64) {
-    let run = |child: &str| {
+    let children = ["raw-flood", "smol-flood", "smol-flood-local"];
+    let runs = best_runs(&children, |child| {
         let server = flood_server(events);
-        run_child(&[child.into(), server.addr().to_string()])
-    };
-    let raw = run("raw-flood");
+        let run = run_child(&[child.into(), server.addr().to_string()]);
+        assert!(
+            child == "raw-flood" || run.count == events,
+            "{child} lost events"
+        );
+        run
+    });
+    let raw = &runs[0];
     println!(
         "flood, raw memchr split (baseline)  {:>10.0} frames/s  peak RSS {:>6} KiB",
         raw.rate(),
         raw.rss_kb
     );
-    for (child, label) in [
-        ("smol-flood", "ami-smol events             "),
-        ("smol-flood-local", "ami-smol events, one thread "),
-    ] {
-        let smol = run(child);
-        assert_eq!(smol.count, events, "the client lost events");
+    let labels = [
+        "ami-smol events             ",
+        "ami-smol events, one thread ",
+    ];
+    for (smol, label) in runs[1..].iter().zip(labels) {
         println!(
             "flood, {label}{:>10.0} events/s  peak RSS {:>6} KiB  {:.0}% of the baseline, {} lost",
             smol.rate(),
@@ -145,31 +168,35 @@ fn ping(pings: u64) {
     };
     let server = TcpServer::start(config, Faults::default()).expect("server");
     let addr = server.addr().to_string();
-    let n = pings.to_string();
-    let raw = run_child(&["raw-ping".into(), addr.clone(), n.clone()]);
-    println!(
-        "ping, raw socket loop, 1 in flight  {:>10.0} /s (baseline)",
-        raw.rate()
-    );
-    let blocking = run_child(&["blocking-ping".into(), addr.clone(), n.clone()]);
-    println!(
-        "ping, ami-blocking Client, 1 in flight {:>7.0} /s  {:.0}% of the baseline",
-        blocking.rate(),
-        100.0 * blocking.rate() / raw.rate()
-    );
-    for (child, label) in [("smol-ping", ""), ("smol-ping-local", ", one thread")] {
-        let one = run_child(&[child.into(), addr.clone(), n.clone(), "1".into()]);
-        let many = run_child(&[child.into(), addr.clone(), n.clone(), "64".into()]);
+    let clients = [
+        ("blocking-ping", "ami-blocking Client        "),
+        ("smol-ping", "ami-smol                   "),
+        ("smol-ping-local", "ami-smol, one thread       "),
+    ];
+    for in_flight in ["1", "64"] {
+        // The blocking client has one action in flight at a time.
+        let clients = &clients[usize::from(in_flight != "1")..];
+        let children: Vec<&str> = ["raw-ping"]
+            .into_iter()
+            .chain(clients.iter().map(|c| c.0))
+            .collect();
+        // Pipelined runs are quicker: five times the pings for a similar time.
+        let n = (pings * if in_flight == "1" { 1 } else { 5 }).to_string();
+        let runs = best_runs(&children, |child| {
+            run_child(&[child.into(), addr.clone(), n.clone(), in_flight.into()])
+        });
+        let raw = &runs[0];
         println!(
-            "ping, ami-smol{label:<12}, 1 in flight {:>9.0} /s  {:.0}% of the baseline",
-            one.rate(),
-            100.0 * one.rate() / raw.rate()
+            "ping, {in_flight:>2} in flight, raw socket loop (baseline) {:>8.0} /s",
+            raw.rate()
         );
-        println!(
-            "ping, ami-smol{label:<12}, 64 in flight {:>8.0} /s  x{:.1} the baseline",
-            many.rate(),
-            many.rate() / raw.rate()
-        );
+        for (client, (_, label)) in runs[1..].iter().zip(clients) {
+            println!(
+                "ping, {in_flight:>2} in flight, {label}{:>8.0} /s  {:.0}% of the baseline",
+                client.rate(),
+                100.0 * client.rate() / raw.rate()
+            );
+        }
     }
 }
 
@@ -208,7 +235,11 @@ fn child(args: &[String]) {
         "raw-flood" => raw_flood(addr),
         "smol-flood" => smol_flood(addr, false),
         "smol-flood-local" => smol_flood(addr, true),
-        "raw-ping" => raw_ping(addr, args[2].parse().expect("count")),
+        "raw-ping" => raw_ping(
+            addr,
+            args[2].parse().expect("count"),
+            args[3].parse().expect("in flight"),
+        ),
         "blocking-ping" => blocking_ping(addr, args[2].parse().expect("count")),
         "smol-ping" | "smol-ping-local" => smol_ping(
             addr,
@@ -414,19 +445,24 @@ impl Raw {
 }
 
 /// One Ping at a time over a plain socket.
-fn raw_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
+/// Pings with `in_flight` outstanding: a new one written per response read.
+fn raw_ping(addr: SocketAddr, pings: u64, in_flight: u64) -> (u64, f64) {
     let mut raw = Raw {
         sock: raw_login(addr, false),
         pending: Vec::new(),
-        buf: vec![0u8; 4096],
+        buf: vec![0u8; 64 << 10],
     };
     raw.skip_past(b"\n"); // the banner
     raw.skip_past(b"\r\n\r\n"); // the login response
+    let ping = |i: u64| format!("Action: Ping\r\nActionID: p{i}\r\n\r\n");
     let start = Instant::now();
-    for i in 0..pings {
-        let ping = format!("Action: Ping\r\nActionID: p{i}\r\n\r\n");
-        raw.sock.write_all(ping.as_bytes()).expect("write");
+    let first: String = (0..in_flight.min(pings)).map(ping).collect();
+    raw.sock.write_all(first.as_bytes()).expect("write");
+    for i in in_flight..pings + in_flight {
         raw.skip_past(b"\r\n\r\n");
+        if i < pings {
+            raw.sock.write_all(ping(i).as_bytes()).expect("write");
+        }
     }
     (pings, start.elapsed().as_secs_f64())
 }

@@ -487,6 +487,15 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Whether frames are written as they are: no garbage, truncation,
+    /// chunking or delay to apply.
+    fn plain(&self) -> bool {
+        self.garbage_every.is_none()
+            && self.truncate_after.is_none()
+            && self.chunk == usize::MAX
+            && self.delay.is_none()
+    }
+
     /// One session frame: counted for garbage and truncation.
     fn frame(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.frames += 1;
@@ -713,6 +722,7 @@ fn drive(
     let mut session = ServerSession::new(shared.config.clone(), Instant::now());
     w.raw(&session.greeting())?;
     let mut buf = vec![0u8; 64 << 10];
+    let mut out = Vec::new();
     let mut logged_actions = 0;
     let mut after_login = false;
     let mut silent = false;
@@ -755,10 +765,21 @@ fn drive(
             }
         }
         while let Some(chunk) = session.poll_transmit() {
-            if !silent {
-                w.frame(&chunk)?;
-                progress = true;
+            if silent {
+                continue;
             }
+            progress = true;
+            if w.plain() {
+                // No per-frame fault: one write for all the answers.
+                w.frames += 1;
+                out.extend_from_slice(&chunk);
+            } else {
+                w.frame(&chunk)?;
+            }
+        }
+        if !out.is_empty() {
+            w.raw(&out)?;
+            out.clear();
         }
         if session.is_closing() {
             return Ok(());
