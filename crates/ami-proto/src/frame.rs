@@ -35,6 +35,16 @@ const READ_CHUNK: usize = 64 << 10;
 /// Growth step of the arena frames' line ends are cut from (a thousand lines).
 const ENDS_CHUNK: usize = 4 << 10;
 
+/// Records a line end in the arena.
+fn push_end(ends: &mut BytesMut, nl: usize) {
+    if ends.capacity() - ends.len() < 4 {
+        // A fresh chunk: the old one stays with the frames cut from it.
+        ends.reserve(ENDS_CHUNK);
+    }
+    // Frames are under a limit clamped to `u32::MAX`: the cast cannot truncate.
+    ends.extend_from_slice(&(nl as u32).to_le_bytes());
+}
+
 /// Turns a byte stream from an AMI server into [`Frame`]s.
 ///
 /// Feed bytes with [`Decoder::push`], then call [`Decoder::next_frame`] until
@@ -57,7 +67,8 @@ const ENDS_CHUNK: usize = 4 << 10;
 #[derive(Debug)]
 pub struct Decoder {
     buf: BytesMut,
-    /// Frames' line ends, each frame's cut off as it is finished.
+    /// Line ends (see [`Headers`]): the current frame's so far, after those
+    /// of frames already cut off. Frames' ends share its allocations.
     ends: BytesMut,
     max_frame: usize,
     max_response: usize,
@@ -71,8 +82,6 @@ pub struct Decoder {
 struct Partial {
     /// Offset of the next line to parse.
     line: usize,
-    /// Offsets of the `\n`s of the header lines so far.
-    ends: Vec<u32>,
     kind: Kind,
     /// Offset where the legacy Follows body starts.
     body: Option<usize>,
@@ -118,7 +127,7 @@ impl Decoder {
     pub fn new(max_frame: usize) -> Self {
         Decoder {
             buf: BytesMut::new(),
-            ends: BytesMut::new(),
+            ends: BytesMut::with_capacity(ENDS_CHUNK),
             max_frame: max_frame.min(MAX_LIMIT),
             max_response: max_frame.min(MAX_LIMIT),
             banner_seen: false,
@@ -228,7 +237,6 @@ impl Decoder {
         if self.partial.kind == Kind::Follows {
             return self.parse_follows();
         }
-        let mut ends = std::mem::take(&mut self.partial.ends);
         let mut kind = self.partial.kind;
         let mut next = self.partial.line;
         let mut stop = Stop::NeedMore;
@@ -258,14 +266,13 @@ impl Decoder {
                 kind = first;
                 limit = self.limit_of(kind);
             }
-            ends.push(nl as u32);
+            push_end(&mut self.ends, nl);
             if kind == Kind::Follows {
                 stop = Stop::Follows;
                 break;
             }
         }
         self.partial.scanned = lines.scanned();
-        self.partial.ends = ends;
         self.partial.kind = kind;
         self.partial.line = next;
         match stop {
@@ -281,6 +288,7 @@ impl Decoder {
             }
             Stop::Garbage => {
                 self.partial = Partial::default();
+                self.ends.clear();
                 self.start_skip(SkipWhy::Garbage, false);
                 Step::Skip
             }
@@ -327,7 +335,7 @@ impl Decoder {
                 {
                     // Header lines sit together after the first; their
                     // `\n` is where the next line starts, less one.
-                    self.partial.ends.push((self.partial.line - 1) as u32);
+                    push_end(&mut self.ends, self.partial.line - 1);
                     return None;
                 }
             }
@@ -338,15 +346,8 @@ impl Decoder {
 
     /// Cuts the frame (up to the current line end) out of the buffer.
     fn finish(&mut self, headers_end: usize, body: Option<std::ops::Range<usize>>) -> Frame {
-        let mut partial = std::mem::take(&mut self.partial);
-        // Cut from the arena: an allocation per thousand lines, not per frame.
-        if self.ends.capacity() < partial.ends.len() * 4 {
-            self.ends.reserve(ENDS_CHUNK.max(partial.ends.len() * 4));
-        }
-        headers::encode_ends(&mut self.ends, &partial.ends);
+        let partial = std::mem::take(&mut self.partial);
         let ends = self.ends.split().freeze();
-        partial.ends.clear();
-        self.partial.ends = partial.ends;
         let mut frame = self.buf.split_to(partial.line).freeze();
         let follows = body.map(|b| frame.slice(b));
         // Truncated, not sliced: a slice would cost a reference count round trip.
@@ -362,13 +363,14 @@ impl Decoder {
 
     fn too_large(&mut self) {
         let partial = std::mem::take(&mut self.partial);
-        let action_id = headers::find(&self.buf, partial.ends.iter().copied(), "ActionID")
+        let action_id = headers::find(&self.buf, headers::decode_ends(&self.ends), "ActionID")
             .map(Bytes::copy_from_slice);
         let why = SkipWhy::TooLarge {
             limit: self.limit_of(partial.kind),
             response: matches!(partial.kind, Kind::Response | Kind::Follows),
             action_id,
         };
+        self.ends.clear();
         self.start_skip(why, partial.kind == Kind::Follows);
     }
 

@@ -148,7 +148,7 @@ pub(crate) fn encode_ends(out: &mut BytesMut, ends: &[u32]) {
     }
 }
 
-fn decode_ends(ends: &[u8]) -> impl Iterator<Item = u32> + '_ {
+pub(crate) fn decode_ends(ends: &[u8]) -> impl Iterator<Item = u32> + '_ {
     ends.chunks_exact(4)
         .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
 }
