@@ -141,9 +141,11 @@ fn flood(events: u64) {
         run
     });
     let raw = &runs[0];
+    let cpu = |run: &Run| run.cpu_ns as f64 / run.count as f64;
     println!(
-        "flood, raw memchr split (baseline)  {:>10.0} frames/s  peak RSS {:>6} KiB",
+        "flood, raw memchr split (baseline)  {:>10.0} frames/s  CPU {:>4.0} ns/frame  peak RSS {:>6} KiB",
         raw.rate(),
+        cpu(raw),
         raw.rss_kb
     );
     let labels = [
@@ -152,8 +154,9 @@ fn flood(events: u64) {
     ];
     for (smol, label) in runs[1..].iter().zip(labels) {
         println!(
-            "flood, {label}{:>10.0} events/s  peak RSS {:>6} KiB  {:.0}% of the baseline, {} lost",
+            "flood, {label}{:>10.0} events/s  CPU {:>4.0} ns/event  peak RSS {:>6} KiB  {:.0}% of the baseline, {} lost",
             smol.rate(),
+            cpu(smol),
             smol.rss_kb,
             100.0 * smol.rate() / raw.rate(),
             events - smol.count

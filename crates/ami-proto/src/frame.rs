@@ -363,8 +363,8 @@ impl Decoder {
 
     fn too_large(&mut self) {
         let partial = std::mem::take(&mut self.partial);
-        let action_id = headers::find(&self.buf, headers::decode_ends(&self.ends), "ActionID")
-            .map(Bytes::copy_from_slice);
+        let action_id =
+            headers::find(&self.buf, &self.ends, "ActionID").map(Bytes::copy_from_slice);
         let why = SkipWhy::TooLarge {
             limit: self.limit_of(partial.kind),
             response: matches!(partial.kind, Kind::Response | Kind::Follows),

@@ -86,12 +86,12 @@ impl Headers {
 
     /// Every line in order as `(name, value)`; colon-less lines have an empty name.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        lines(&self.buf, decode_ends(&self.ends)).map(split_line)
+        lines(&self.buf, &self.ends).map(split_line)
     }
 
     /// The first value of `name`, compared ASCII-case-insensitively.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        find(&self.buf, decode_ends(&self.ends), name)
+        find(&self.buf, &self.ends, name)
     }
 
     /// The first value of `name` as text (lossy UTF-8).
@@ -107,7 +107,7 @@ impl Headers {
     /// Every value of `name`, in order (e.g. `Output`, `Variable`).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         let simple = is_simple(name);
-        lines(&self.buf, decode_ends(&self.ends)).filter_map(move |line| {
+        lines(&self.buf, &self.ends).filter_map(move |line| {
             if simple {
                 value_of(line, name.as_bytes())
             } else {
@@ -148,19 +148,16 @@ pub(crate) fn encode_ends(out: &mut BytesMut, ends: &[u32]) {
     }
 }
 
-pub(crate) fn decode_ends(ends: &[u8]) -> impl Iterator<Item = u32> + '_ {
+fn decode_ends(ends: &[u8]) -> impl Iterator<Item = u32> + '_ {
     ends.chunks_exact(4)
         .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
 }
 
 /// The lines of `buf` ending at `ends`, each without its `\n` (`\r`s kept:
 /// they are trimmed off only what is returned, see [`trim_crs`]).
-fn lines<'a>(
-    buf: &'a [u8],
-    ends: impl Iterator<Item = u32> + 'a,
-) -> impl Iterator<Item = &'a [u8]> + 'a {
+fn lines<'a>(buf: &'a [u8], ends: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
     let mut start = 0;
-    ends.map(move |end| {
+    decode_ends(ends).map(move |end| {
         let end = end as usize;
         let line = &buf[start..end];
         start = end + 1;
@@ -176,19 +173,19 @@ fn trim_crs(mut bytes: &[u8]) -> &[u8] {
 }
 
 /// The first value of `name` among the lines of `buf` ending at `ends`.
-pub(crate) fn find<'a>(
-    buf: &'a [u8],
-    ends: impl Iterator<Item = u32> + 'a,
-    name: &str,
-) -> Option<&'a [u8]> {
-    if is_simple(name) {
-        lines(buf, ends).find_map(|line| value_of(line, name.as_bytes()))
-    } else {
-        lines(buf, ends)
-            .map(split_line)
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
+pub(crate) fn find<'a>(buf: &'a [u8], ends: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    if !name.is_empty() {
+        let found = lines(buf, ends).find_map(|line| value_of(line, name.as_bytes()));
+        // Checked only on a match: a name with a colon has none (see
+        // `is_simple`), whatever line starts with it.
+        if found.is_none() || is_simple(name) {
+            return found;
+        }
     }
+    lines(buf, ends)
+        .map(split_line)
+        .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| v)
 }
 
 /// Whether `name` can only match a line that starts with `name:` (every real
