@@ -46,6 +46,54 @@ fn login_plain_and_md5_then_ping() {
 }
 
 #[test]
+fn spawn_with_runs_the_client_on_the_callers_executor_thread() {
+    let server = server(Faults {
+        flood: Some(Flood {
+            events: 50,
+            rate_per_sec: None,
+            then_done: false,
+        }),
+        ..Faults::default()
+    });
+    let ex = std::sync::Arc::new(smol::Executor::new());
+    let ran_on = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let test_thread = std::thread::current().id();
+    run(
+        10,
+        ex.run(async {
+            let (spawner, seen) = (ex.clone(), ran_on.clone());
+            let mut builder =
+                Client::builder(config(&server, AuthMethod::Md5)).spawn_with(move |task| {
+                    spawner
+                        .spawn(async move {
+                            *seen.lock().unwrap() = Some(std::thread::current().id());
+                            task.await;
+                        })
+                        .detach();
+                });
+            let mut events = builder.events();
+            let client = builder.connect().await.unwrap();
+            client.send(Action::ping()).await.unwrap();
+            let mut got = 0;
+            while got < 50 {
+                let event = events.next().await.expect("stream open");
+                got += usize::from(!event.is("FullyBooted") && !event.is("SuccessfulAuth"));
+            }
+            client.close().await;
+            assert_eq!(client.state(), ConnState::Closed(CloseReason::LoggedOff));
+        }),
+    );
+    // Only this thread ran `ex`: the client's task ran here, not on smol's
+    // global executor.
+    assert_eq!(*ran_on.lock().unwrap(), Some(test_thread));
+    let actions = server.received_actions();
+    assert!(
+        actions.iter().any(|a| a.eq_ignore_ascii_case("logoff")),
+        "{actions:?}"
+    );
+}
+
+#[test]
 fn bad_credentials_and_refused_connect_fail_fast_with_typed_errors() {
     let server = server(Faults::default());
     run(10, async {

@@ -257,6 +257,7 @@ fn bind_again(addr: SocketAddr) -> Option<TcpListener> {
 
 fn accept_loop(shared: &Arc<Shared>) {
     let mut next_id = 0u64;
+    let mut idle = Duration::from_millis(2);
     while !shared.stop.load(Ordering::SeqCst) {
         let accepted = {
             let mut listener = lock(&shared.listener);
@@ -269,9 +270,13 @@ fn accept_loop(shared: &Arc<Shared>) {
             }
         };
         let Some(stream) = accepted else {
-            thread::sleep(Duration::from_millis(2));
+            // Polled: 2 ms after a connection, slowing to 10 ms when idle, so
+            // a hundred idle servers do not burn a core between them.
+            thread::sleep(idle);
+            idle = (idle + Duration::from_millis(1)).min(Duration::from_millis(10));
             continue;
         };
+        idle = Duration::from_millis(2);
         shared.accepted.fetch_add(1, Ordering::SeqCst);
         next_id += 1;
         let faults = lock(&shared.faults).clone();
@@ -525,13 +530,21 @@ impl Writer<'_> {
     }
 
     fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        // A full socket (a flood outrunning its reader) is retried after a
+        // pause that doubles up to 1 ms: a fixed 50 us pause kept a hundred
+        // flooding servers spinning and starved the client they measure.
+        let mut pause = Duration::from_micros(50);
         while !bytes.is_empty() {
             self.check()?;
             match self.stream.write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => bytes = &bytes[n..],
+                Ok(n) => {
+                    bytes = &bytes[n..];
+                    pause = Duration::from_micros(50);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    thread::sleep(Duration::from_micros(50))
+                    thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(1));
                 }
                 Err(e)
                     if matches!(
