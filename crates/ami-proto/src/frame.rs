@@ -3,9 +3,10 @@
 //! Lines end in `\n` with optional `\r`s before it; a blank line ends a frame.
 //! The first line of the stream, when it has no colon, is the banner. A legacy
 //! `Response: Follows` frame runs to `--END COMMAND--` instead, blank lines and
-//! all. Lines are found with `memchr` and recorded as ranges into the frame's
-//! own `Bytes`, so values are never copied, and bytes already scanned are not
-//! scanned again when more arrive.
+//! all. Line ends are found 64 bytes at a time (`lines`) and recorded as
+//! offsets into the frame's own `Bytes`, so values are never copied; names
+//! and values are split only when read ([`Headers`]). Bytes already scanned
+//! are not scanned again when more arrive.
 //!
 //! Limits are per frame: frames starting with `Response:` may use a larger
 //! limit (set by the connection while a Command awaits its answer). A frame
@@ -34,16 +35,6 @@ const READ_CHUNK: usize = 64 << 10;
 
 /// Growth step of the arena frames' line ends are cut from (a thousand lines).
 const ENDS_CHUNK: usize = 4 << 10;
-
-/// Records a line end in the arena.
-fn push_end(ends: &mut BytesMut, nl: usize) {
-    if ends.capacity() - ends.len() < 4 {
-        // A fresh chunk: the old one stays with the frames cut from it.
-        ends.reserve(ENDS_CHUNK);
-    }
-    // Frames are under a limit clamped to `u32::MAX`: the cast cannot truncate.
-    ends.extend_from_slice(&(nl as u32).to_le_bytes());
-}
 
 /// Turns a byte stream from an AMI server into [`Frame`]s.
 ///
@@ -504,6 +495,15 @@ fn kind_of(line: &[u8]) -> Option<Kind> {
     } else {
         Kind::Other
     })
+}
+
+/// Records a line end in the arena.
+fn push_end(ends: &mut BytesMut, nl: usize) {
+    if ends.capacity() - ends.len() < 4 {
+        // A fresh chunk: the old one stays with the frames cut from it.
+        ends.reserve(ENDS_CHUNK);
+    }
+    headers::encode_end(ends, nl);
 }
 
 /// End of the line content: `nl` minus any `\r`s before it, not before `start`.

@@ -27,7 +27,7 @@ pub struct Headers {
 }
 
 impl Headers {
-    /// Headers over `buf`, whose lines end at `ends` (see [`encode_ends`]).
+    /// Headers over `buf`, whose lines end at `ends` (see [`encode_end`]).
     pub(crate) fn from_parts(buf: Bytes, ends: Bytes) -> Self {
         debug_assert_eq!(ends.len() % 4, 0);
         Headers { buf, ends }
@@ -64,8 +64,8 @@ impl Headers {
                 buf.extend_from_slice(b": ");
             }
             buf.extend_from_slice(value);
-            let end = u32::try_from(buf.len()).expect("headers under 4 GiB");
-            encode_ends(&mut ends, &[end]);
+            assert!(u32::try_from(buf.len()).is_ok(), "headers under 4 GiB");
+            encode_end(&mut ends, buf.len());
             buf.push(b'\n');
         }
         Headers {
@@ -141,11 +141,11 @@ impl Headers {
     }
 }
 
-/// Appends line ends to `out` in the form [`Headers`] keeps them.
-pub(crate) fn encode_ends(out: &mut BytesMut, ends: &[u32]) {
-    for end in ends {
-        out.extend_from_slice(&end.to_le_bytes());
-    }
+/// Appends a line end to `out` in the form [`Headers`] keeps it. Frames are
+/// under a limit clamped to `u32::MAX`, so the cast cannot truncate.
+pub(crate) fn encode_end(out: &mut BytesMut, end: usize) {
+    debug_assert!(u32::try_from(end).is_ok());
+    out.extend_from_slice(&(end as u32).to_le_bytes());
 }
 
 fn decode_ends(ends: &[u8]) -> impl Iterator<Item = u32> + '_ {
@@ -295,7 +295,9 @@ mod tests {
     fn values_keep_all_but_one_leading_space_and_lose_trailing_crs() {
         let buf = Bytes::from_static(b"A:  two\r\r\nB:\nC:x: y\n:lead\n");
         let mut ends = BytesMut::new();
-        encode_ends(&mut ends, &[9, 12, 19, 25]);
+        for end in [9, 12, 19, 25] {
+            encode_end(&mut ends, end);
+        }
         let h = Headers::from_parts(buf, ends.freeze());
         let pairs: Vec<_> = h.iter().collect();
         assert_eq!(
