@@ -41,6 +41,11 @@ fn main() {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    const PARTS: [&str; 3] = ["flood", "ping", "cluster"];
+    if let Some(bad) = only.iter().find(|a| !PARTS.contains(a)) {
+        eprintln!("ami-bench: unknown part {bad:?}; the parts are {PARTS:?} (and --quick)");
+        std::process::exit(2);
+    }
     let wanted = |part: &str| only.is_empty() || only.contains(&part);
     println!("ami-bench: loopback, {flood_events} flood events, {pings} pings per client");
     if wanted("flood") {

@@ -257,8 +257,14 @@ fn main() {
     // `AMI_BENCH_MB` shrinks the input (e.g. for callgrind); `AMI_BENCH_ONLY`
     // names the parts to run (decoder, events, list, command, pending), e.g.
     // one at a time under a profiler.
+    const PARTS: [&str; 5] = ["decoder", "events", "list", "command", "pending"];
     let only = std::env::var("AMI_BENCH_ONLY").unwrap_or_default();
-    let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
+    let only: Vec<&str> = only.split(',').filter(|p| !p.is_empty()).collect();
+    if let Some(bad) = only.iter().find(|p| !PARTS.contains(p)) {
+        eprintln!("AMI_BENCH_ONLY: unknown part {bad:?}; the parts are {PARTS:?}");
+        std::process::exit(2);
+    }
+    let wanted = |part: &str| only.is_empty() || only.contains(&part);
     let mb = std::env::var("AMI_BENCH_MB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
