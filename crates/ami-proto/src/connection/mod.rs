@@ -141,6 +141,9 @@ pub struct Connection {
     stats: Stats,
     /// The server answered our `Logoff` with `Goodbye`.
     goodbye: bool,
+    /// Decoding stopped at a full event queue (back-pressure), with bytes
+    /// left to decode once an event is taken.
+    held: bool,
     /// The time of the latest input or command.
     now: Instant,
 }
@@ -192,6 +195,7 @@ impl Connection {
             timers,
             stats: Stats::default(),
             goodbye: false,
+            held: false,
             now,
             config,
         })
@@ -379,9 +383,10 @@ impl Connection {
     /// poll those too.
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop()?;
-        if self.config.queue_policy == QueuePolicy::Backpressure && self.decoder.buffered() > 0 {
+        if self.held {
             // Room again: decode what back-pressure held back, as of the
-            // latest input's time.
+            // latest input's time. (Only then: an unfinished frame waiting
+            // for bytes is not tried again for every event taken.)
             self.process(self.now);
         }
         Some(event)
@@ -404,7 +409,12 @@ impl Connection {
 
     /// Decodes while the event queue can take events.
     fn process(&mut self, now: Instant) {
-        while !self.is_closed() && !self.held_back() {
+        self.held = false;
+        while !self.is_closed() {
+            if self.held_back() {
+                self.held = true;
+                break;
+            }
             let Some(item) = self.decoder.next_frame() else {
                 break;
             };
