@@ -15,6 +15,7 @@ use smol::channel::{self, Sender};
 use tracing::Instrument;
 
 use crate::events::EventStream;
+use crate::reply::{self, Reply};
 use crate::supervisor::{self, Shared, StateChanges};
 
 /// Everything one client needs: where to connect, the core's configuration,
@@ -205,7 +206,7 @@ pub struct ClientStats {
 pub(crate) enum Command {
     Send {
         action: Action,
-        reply: Sender<Result<Completion, ClientError>>,
+        reply: Reply<Result<Completion, ClientError>>,
     },
     Close {
         deadline: Instant,
@@ -382,12 +383,12 @@ impl Client {
     /// Sending `Logoff` yourself ends the client as [`close`](Self::close)
     /// does: a logged-off session is not replaced.
     pub async fn send(&self, action: Action) -> Result<Completion, ClientError> {
-        let (reply, rx) = channel::bounded(1);
+        let (reply, waiting) = reply::reply();
         self.cmds
             .send(Command::Send { action, reply })
             .await
             .map_err(|_| ClientError::Closed)?;
-        rx.recv().await.map_err(|_| ClientError::Closed)?
+        waiting.await.ok_or(ClientError::Closed)?
     }
 
     /// A new event subscription, receiving events from now on.

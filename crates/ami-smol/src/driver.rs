@@ -48,9 +48,8 @@ pub(crate) async fn run_session(
         if let ConnState::Closed(reason) = conn.state() {
             let reason = reason.clone();
             for (_, p) in ctx.pending.drain() {
-                let _ = p
-                    .reply
-                    .try_send(Err(ClientError::Action(ActionError::ConnectionLost)));
+                p.reply
+                    .send(Err(ClientError::Action(ActionError::ConnectionLost)));
             }
             return reason;
         }
@@ -300,7 +299,7 @@ fn complete(ctx: &mut Ctx, id: ActionId, result: Result<Completion, ActionError>
             ctx.park(action, p.reply, Some(deadline));
         }
         (result, _) => {
-            let _ = p.reply.try_send(result.map_err(ClientError::Action));
+            p.reply.send(result.map_err(ClientError::Action));
         }
     }
 }
@@ -325,7 +324,7 @@ fn command(ctx: &mut Ctx, conn: &mut Connection, cmd: Command, now: Instant) {
                     );
                 }
                 Err(err) => {
-                    let _ = reply.try_send(Err(ClientError::Send(err)));
+                    reply.send(Err(ClientError::Send(err)));
                 }
             }
         }

@@ -54,6 +54,7 @@ mod client;
 mod cluster;
 mod driver;
 mod events;
+mod reply;
 mod supervisor;
 mod transport;
 

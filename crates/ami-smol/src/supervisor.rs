@@ -24,6 +24,7 @@ use smol::{Async, Timer};
 use crate::client::{ClientConfig, ClientError, ClientStats, Command, ConnectError};
 use crate::driver;
 use crate::events::{EventStream, Subscriber};
+use crate::reply::Reply;
 use crate::transport::Transport;
 
 /// State shared by the handles ([`Client`](crate::Client), streams) and the task.
@@ -131,14 +132,14 @@ impl Stream for StateChanges {
 /// An action the driver sent and awaits; `resend` keeps a copy when it may
 /// be re-sent on the next session.
 pub(crate) struct Pending {
-    pub(crate) reply: Sender<Result<Completion, ClientError>>,
+    pub(crate) reply: Reply<Result<Completion, ClientError>>,
     pub(crate) resend: Option<(Action, Instant)>,
 }
 
 /// An action waiting for a session (only with `resend_on_reconnect`).
 pub(crate) struct Parked {
     pub(crate) action: Action,
-    pub(crate) reply: Sender<Result<Completion, ClientError>>,
+    pub(crate) reply: Reply<Result<Completion, ClientError>>,
     pub(crate) deadline: Instant,
     pub(crate) timeout: Duration,
 }
@@ -215,14 +216,14 @@ impl Ctx {
     pub(crate) fn park(
         &mut self,
         action: Action,
-        reply: Sender<Result<Completion, ClientError>>,
+        reply: Reply<Result<Completion, ClientError>>,
         deadline: Option<Instant>,
     ) {
         let max = self.config.proto.max_pending;
         if !self.config.resend_on_reconnect || self.closing.is_some() {
-            let _ = reply.try_send(Err(ClientError::Disconnected));
+            reply.send(Err(ClientError::Disconnected));
         } else if self.parked.len() >= max {
-            let _ = reply.try_send(Err(ClientError::Send(SendError::TooManyPending { max })));
+            reply.send(Err(ClientError::Send(SendError::TooManyPending { max })));
         } else {
             let timeout = action.timeout().unwrap_or(self.config.proto.action_timeout);
             let deadline = deadline.unwrap_or_else(|| Instant::now() + timeout);
@@ -237,17 +238,17 @@ impl Ctx {
 
     fn expire_parked(&mut self, now: Instant) {
         let closing = self.closing.is_some();
-        self.parked.retain(|p| {
-            let expired = p.deadline <= now;
-            if expired || closing {
-                let err = match expired {
-                    true => ClientError::Action(ActionError::Timeout(p.timeout)),
-                    false => ClientError::Closed,
-                };
-                let _ = p.reply.try_send(Err(err));
-            }
-            !expired && !closing
-        });
+        let (done, kept) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| p.deadline <= now || closing);
+        self.parked = kept;
+        for p in done {
+            let err = match p.deadline <= now {
+                true => ClientError::Action(ActionError::Timeout(p.timeout)),
+                false => ClientError::Closed,
+            };
+            p.reply.send(Err(err));
+        }
     }
 
     /// The end: fail what is left, end every stream, release `close` callers.
@@ -256,7 +257,7 @@ impl Ctx {
         while let Ok(cmd) = self.cmds.try_recv() {
             match cmd {
                 Command::Send { reply, .. } => {
-                    let _ = reply.try_send(Err(ClientError::Closed));
+                    reply.send(Err(ClientError::Closed));
                 }
                 Command::Close { done, .. } => self.close_waiters.push(done),
             }

@@ -1,0 +1,112 @@
+//! A one-shot reply: the driver completes an action once; its caller awaits
+//! the outcome.
+//!
+//! Performance: an `async-channel` per action cost two allocations and an
+//! event-listener registration on each side; this is one allocation and an
+//! uncontended mutex.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+/// A new reply slot: the half that sends, and the half that waits.
+pub(crate) fn reply<T>() -> (Reply<T>, Waiting<T>) {
+    let slot = Arc::new(Mutex::new(Slot {
+        value: None,
+        waker: None,
+        sender_gone: false,
+    }));
+    (Reply(slot.clone()), Waiting(slot))
+}
+
+struct Slot<T> {
+    value: Option<T>,
+    waker: Option<Waker>,
+    sender_gone: bool,
+}
+
+fn lock<T>(slot: &Mutex<Slot<T>>) -> MutexGuard<'_, Slot<T>> {
+    // No code panics while holding the lock; a poisoned slot is still whole.
+    slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The sending half. Dropped without [`send`](Reply::send), the waiter gets
+/// `None`.
+pub(crate) struct Reply<T>(Arc<Mutex<Slot<T>>>);
+
+impl<T> Reply<T> {
+    /// Hands over the outcome (kept even if nobody waits any more).
+    pub(crate) fn send(self, value: T) {
+        lock(&self.0).value = Some(value);
+        // Dropping `self` wakes the waiter.
+    }
+}
+
+impl<T> Drop for Reply<T> {
+    fn drop(&mut self) {
+        let mut slot = lock(&self.0);
+        slot.sender_gone = true;
+        if let Some(waker) = slot.waker.take() {
+            drop(slot);
+            waker.wake();
+        }
+    }
+}
+
+/// The waiting half: resolves to the value sent, or `None` if the sender
+/// was dropped without sending.
+pub(crate) struct Waiting<T>(Arc<Mutex<Slot<T>>>);
+
+impl<T> Future for Waiting<T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut slot = lock(&self.0);
+        if let Some(value) = slot.value.take() {
+            return Poll::Ready(Some(value));
+        }
+        if slot.sender_gone {
+            return Poll::Ready(None);
+        }
+        match &mut slot.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            waker => *waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_value_sent_arrives_even_across_threads() {
+        let (tx, rx) = reply();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            tx.send(7);
+        });
+        assert_eq!(smol::block_on(rx), Some(7));
+        sender.join().unwrap();
+    }
+
+    #[test]
+    fn a_sender_dropped_without_sending_ends_the_wait() {
+        let (tx, rx) = reply::<u32>();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(tx);
+        });
+        assert_eq!(smol::block_on(rx), None);
+        sender.join().unwrap();
+    }
+
+    #[test]
+    fn a_value_sent_before_the_wait_is_kept() {
+        let (tx, rx) = reply();
+        tx.send("done");
+        assert_eq!(smol::block_on(rx), Some("done"));
+    }
+}
