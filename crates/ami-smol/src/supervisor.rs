@@ -238,6 +238,9 @@ impl Ctx {
 
     fn expire_parked(&mut self, now: Instant) {
         let closing = self.closing.is_some();
+        if !closing && self.parked.iter().all(|p| p.deadline > now) {
+            return;
+        }
         let (done, kept) = std::mem::take(&mut self.parked)
             .into_iter()
             .partition(|p| p.deadline <= now || closing);
