@@ -141,9 +141,6 @@ pub struct Connection {
     stats: Stats,
     /// The server answered our `Logoff` with `Goodbye`.
     goodbye: bool,
-    /// Decoding stopped at a full event queue (back-pressure), with bytes
-    /// left to decode once an event is taken.
-    held: bool,
     /// The time of the latest input or command.
     now: Instant,
 }
@@ -195,7 +192,6 @@ impl Connection {
             timers,
             stats: Stats::default(),
             goodbye: false,
-            held: false,
             now,
             config,
         })
@@ -382,11 +378,14 @@ impl Connection {
     /// resumes decoding of bytes held back, which may produce completions:
     /// poll those too.
     pub fn poll_event(&mut self) -> Option<Event> {
+        // Decoding stops only at a full queue: only then is there anything
+        // to resume (an unfinished frame waiting for bytes is not tried again
+        // for every event taken).
+        let held = self.held_back();
         let event = self.events.pop()?;
-        if self.held {
+        if held {
             // Room again: decode what back-pressure held back, as of the
-            // latest input's time. (Only then: an unfinished frame waiting
-            // for bytes is not tried again for every event taken.)
+            // latest input's time.
             self.process(self.now);
         }
         Some(event)
@@ -409,12 +408,7 @@ impl Connection {
 
     /// Decodes while the event queue can take events.
     fn process(&mut self, now: Instant) {
-        self.held = false;
-        while !self.is_closed() {
-            if self.held_back() {
-                self.held = true;
-                break;
-            }
+        while !self.is_closed() && !self.held_back() {
             let Some(item) = self.decoder.next_frame() else {
                 break;
             };
