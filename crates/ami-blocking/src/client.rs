@@ -587,7 +587,7 @@ impl Session {
         }
         // `Some(ZERO)` is an error for `set_read_timeout`: at least 1 ms.
         let timeout = wake.map(|at| (at - now).max(Duration::from_millis(1)));
-        if self.needs_timeout(timeout) {
+        if timeout_must_change(self.read_timeout, timeout) {
             if let Err(e) = self.sock.set_read_timeout(timeout) {
                 tracing::debug!(error = %e, "set_read_timeout failed");
                 self.conn.handle_closed(Instant::now());
@@ -616,10 +616,6 @@ impl Session {
                 self.conn.handle_closed(Instant::now());
             }
         }
-    }
-
-    fn needs_timeout(&self, want: Option<Duration>) -> bool {
-        timeout_must_change(self.read_timeout, want)
     }
 }
 
