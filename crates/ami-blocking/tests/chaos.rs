@@ -78,23 +78,14 @@ fn flood_is_read_within_budgets_and_nothing_is_lost() {
 fn reconnect_storm_backs_off_and_opens_the_breaker() {
     let _w = Watchdog::new("storm", Duration::from_secs(30));
     // 20 nodes whose servers refuse every connect.
-    let servers: Vec<_> = (0..20)
-        .map(|_| {
-            server(Faults {
-                refuse_connections: true,
-                ..Faults::default()
-            })
-        })
-        .collect();
-    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
-    let nodes: Vec<_> = servers
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            mux.add_server(format!("s{i}"), s.addr(), config("s"))
-                .expect("config")
-        })
-        .collect();
+    let (_servers, mut mux, nodes) = mux_over_servers(
+        20,
+        Faults {
+            refuse_connections: true,
+            ..Faults::default()
+        },
+        "s",
+    );
     let window = Duration::from_millis(2500);
     let started = Instant::now();
     let mut ticks = 0u64;
@@ -138,23 +129,14 @@ fn reconnect_storm_backs_off_and_opens_the_breaker() {
 fn flapping_servers_reconnect_with_bounded_attempts() {
     let _w = Watchdog::new("flapping", Duration::from_secs(30));
     let flap = Duration::from_millis(150);
-    let servers: Vec<_> = (0..20)
-        .map(|_| {
-            server(Faults {
-                drop_after: Some(flap),
-                ..Faults::default()
-            })
-        })
-        .collect();
-    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
-    let nodes: Vec<_> = servers
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            mux.add_server(format!("f{i}"), s.addr(), config("f"))
-                .expect("config")
-        })
-        .collect();
+    let (servers, mut mux, nodes) = mux_over_servers(
+        20,
+        Faults {
+            drop_after: Some(flap),
+            ..Faults::default()
+        },
+        "f",
+    );
     let window = Duration::from_secs(2);
     let started = Instant::now();
     let mut ticks = 0u64;
@@ -374,4 +356,28 @@ fn garbage_and_an_oversized_event_do_not_drop_the_session() {
     assert_eq!(stats.sessions, 1);
     assert_eq!(stats.session.oversized_frames, 1, "{stats:?}");
     assert!(stats.session.garbage >= 1, "{stats:?}");
+}
+
+/// `n` fake servers with `faults`, each added to a new multiplexer as node
+/// `{prefix}{i}` (the servers must outlive the test's use of the nodes).
+fn mux_over_servers(
+    n: usize,
+    faults: Faults,
+    prefix: &str,
+) -> (
+    Vec<ami_testkit::TcpServer>,
+    Multiplexer,
+    Vec<ami_blocking::NodeId>,
+) {
+    let servers: Vec<_> = (0..n).map(|_| server(faults.clone())).collect();
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let nodes = servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            mux.add_server(format!("{prefix}{i}"), s.addr(), config(prefix))
+                .expect("config")
+        })
+        .collect();
+    (servers, mux, nodes)
 }
