@@ -3,10 +3,11 @@
 //! Lines end in `\n` with optional `\r`s before it; a blank line ends a frame.
 //! The first line of the stream, when it has no colon, is the banner. A legacy
 //! `Response: Follows` frame runs to `--END COMMAND--` instead, blank lines and
-//! all. Line ends are found 64 bytes at a time (`lines`) and recorded as
-//! offsets into the frame's own `Bytes`, so values are never copied; names
-//! and values are split only when read ([`Headers`]). Bytes already scanned
-//! are not scanned again when more arrive.
+//! all. Past the first line, which gives the frame's kind, the decoder only
+//! looks for the blank line, 64 bytes at a time ([`crate::lines`]): a frame
+//! is a slice of the receive buffer, and its lines are found only when its
+//! headers are read ([`Headers`]). Bytes already searched are not searched
+//! again when more arrive.
 //!
 //! Limits are per frame: frames starting with `Response:` may use a larger
 //! limit (set by the connection while a Command awaits its answer). A frame
@@ -19,11 +20,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::DecodeError;
 use crate::headers::{self, Headers};
+use crate::lines::{BlankLine, LineEnds};
 use crate::message::{Event, Frame, Message, Response};
-
-mod lines;
-
-use lines::LineEnds;
 
 const END_COMMAND: &[u8] = b"--END COMMAND--";
 
@@ -32,9 +30,6 @@ const MAX_LIMIT: usize = u32::MAX as usize;
 
 /// Growth step of the receive buffer.
 const READ_CHUNK: usize = 64 << 10;
-
-/// Growth step of the arena frames' line ends are cut from (a thousand lines).
-const ENDS_CHUNK: usize = 4 << 10;
 
 /// Turns a byte stream from an AMI server into [`Frame`]s.
 ///
@@ -58,9 +53,6 @@ const ENDS_CHUNK: usize = 4 << 10;
 #[derive(Debug)]
 pub struct Decoder {
     buf: BytesMut,
-    /// Line ends (see [`Headers`]): the current frame's so far, after those
-    /// of frames already cut off. Frames' ends share its allocations.
-    ends: BytesMut,
     max_frame: usize,
     max_response: usize,
     banner_seen: bool,
@@ -71,13 +63,16 @@ pub struct Decoder {
 /// Progress through the frame at the head of `buf`.
 #[derive(Debug, Default)]
 struct Partial {
-    /// Offset of the next line to parse.
+    /// Offset of the line after the first (once the kind is known); in a
+    /// legacy Follows frame, of the next line to read.
     line: usize,
     kind: Kind,
     /// Offset where the legacy Follows body starts.
     body: Option<usize>,
-    /// How far the unfinished line at `line` was scanned (if past `line`).
-    scanned: usize,
+    /// While the first line is unfinished: how far it was searched.
+    first_scanned: usize,
+    /// The search for the blank line, from the second line on.
+    blank: BlankLine,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +113,6 @@ impl Decoder {
     pub fn new(max_frame: usize) -> Self {
         Decoder {
             buf: BytesMut::new(),
-            ends: BytesMut::with_capacity(ENDS_CHUNK),
             max_frame: max_frame.min(MAX_LIMIT),
             max_response: max_frame.min(MAX_LIMIT),
             banner_seen: false,
@@ -191,7 +185,7 @@ impl Decoder {
         // A lone trailing `\r` may start a `\r\n`; dropping it is harmless either way.
         if at > 0 {
             let _ = self.buf.split_to(at);
-            self.partial.scanned = 0;
+            self.partial.first_scanned = 0;
         }
     }
 
@@ -221,86 +215,82 @@ impl Decoder {
         self.limit_of(self.partial.kind)
     }
 
-    /// Parses lines of the frame at the head of the buffer, from where the
-    /// last call stopped. The hot loop: line ends are read off 64-byte masks
-    /// and recorded; names and values are split only when read.
+    /// Goes on with the frame at the head of the buffer from where the last
+    /// call stopped: its first line, then the blank line that ends it.
     fn parse(&mut self) -> Step {
+        if self.partial.kind == Kind::Unknown {
+            if let Err(step) = self.first_line() {
+                return step;
+            }
+        }
         if self.partial.kind == Kind::Follows {
             return self.parse_follows();
         }
-        let mut kind = self.partial.kind;
-        let mut next = self.partial.line;
-        let mut stop = Stop::NeedMore;
-        let buf = &self.buf[..];
-        // The limit only changes with the kind, i.e. after the first line.
-        let mut limit = self.limit_of(kind);
-        let mut lines = LineEnds::new(buf, self.partial.scanned.max(next));
-        for nl in lines.by_ref() {
-            if nl + 1 > limit {
-                stop = Stop::TooLarge;
-                break;
+        let limit = self.limit();
+        match self.partial.blank.find(&self.buf) {
+            Ok(nl) if nl < limit => {
+                let headers_end = trimmed_end(&self.buf, self.partial.line, nl);
+                self.partial.line = nl + 1;
+                Step::Frame(self.finish(headers_end, None))
             }
-            let start = next;
-            next = nl + 1;
-            // Header lines start with a name; only an empty line or a run of
-            // `\r`s can be blank.
-            if (nl == start || buf[start] == b'\r') && trimmed_end(buf, start, nl) == start {
-                stop = Stop::Blank(start);
-                break;
+            Ok(nl) => {
+                self.too_large(nl);
+                Step::Skip
             }
-            if kind == Kind::Unknown {
-                let Some(first) = kind_of(&buf[start..trimmed_end(buf, start, nl)]) else {
-                    // A frame must open with `Key: Value`: this is garbage.
-                    stop = Stop::Garbage;
-                    break;
-                };
-                kind = first;
-                limit = self.limit_of(kind);
-            }
-            push_end(&mut self.ends, nl);
-            if kind == Kind::Follows {
-                stop = Stop::Follows;
-                break;
+            Err(search) => {
+                self.partial.blank = search;
+                if self.buf.len() > limit {
+                    self.too_large(self.buf.len());
+                    return Step::Skip;
+                }
+                Step::NeedMore
             }
         }
-        self.partial.scanned = lines.scanned();
+    }
+
+    /// Reads the frame's first line, which gives its kind (and so its limit).
+    fn first_line(&mut self) -> Result<(), Step> {
+        let mut lines = LineEnds::new(&self.buf, self.partial.first_scanned);
+        let Some(nl) = lines.next() else {
+            self.partial.first_scanned = lines.scanned();
+            if self.buf.len() > self.limit() {
+                self.too_large(self.buf.len());
+                return Err(Step::Skip);
+            }
+            return Err(Step::NeedMore);
+        };
+        if nl >= self.limit() {
+            self.too_large(nl);
+            return Err(Step::Skip);
+        }
+        // Not blank: blank lines before a frame were dropped.
+        let Some(kind) = kind_of(&self.buf[..trimmed_end(&self.buf, 0, nl)]) else {
+            // A frame must open with `Key: Value`: this is garbage.
+            self.partial = Partial::default();
+            self.start_skip(SkipWhy::Garbage, false);
+            return Err(Step::Skip);
+        };
         self.partial.kind = kind;
-        self.partial.line = next;
-        match stop {
-            Stop::NeedMore if self.buf.len() > self.limit_of(kind) => {
-                self.too_large();
-                Step::Skip
-            }
-            Stop::NeedMore => Step::NeedMore,
-            Stop::Blank(headers_end) => Step::Frame(self.finish(headers_end, None)),
-            Stop::TooLarge => {
-                self.too_large();
-                Step::Skip
-            }
-            Stop::Garbage => {
-                self.partial = Partial::default();
-                self.ends.clear();
-                self.start_skip(SkipWhy::Garbage, false);
-                Step::Skip
-            }
-            Stop::Follows => self.parse_follows(),
-        }
+        self.partial.line = nl + 1;
+        self.partial.blank = BlankLine::from_line_start(nl + 1);
+        Ok(())
     }
 
     /// The lines of a legacy Follows frame, to `--END COMMAND--`.
     fn parse_follows(&mut self) -> Step {
         loop {
             let start = self.partial.line;
+            let headers_end = self.partial.body.unwrap_or(start);
             let Some(off) = memchr::memchr(b'\n', &self.buf[start..]) else {
                 if self.buf.len() > self.limit() {
-                    self.too_large();
+                    self.too_large(headers_end);
                     return Step::Skip;
                 }
                 return Step::NeedMore;
             };
             let nl = start + off;
-            if nl + 1 > self.limit() {
-                self.too_large();
+            if nl >= self.limit() {
+                self.too_large(headers_end);
                 return Step::Skip;
             }
             self.partial.line = nl + 1;
@@ -317,16 +307,14 @@ impl Decoder {
         let line = &self.buf[start..end];
         if line.ends_with(END_COMMAND) {
             let body_start = self.partial.body.unwrap_or(start);
-            return Some(self.finish(start, Some(body_start..end - END_COMMAND.len())));
+            return Some(self.finish(body_start, Some(body_start..end - END_COMMAND.len())));
         }
         if self.partial.body.is_none() {
             if let Some(colon) = memchr::memchr(b':', line) {
                 let name = &line[..colon];
                 if name.eq_ignore_ascii_case(b"Privilege") || name.eq_ignore_ascii_case(b"ActionID")
                 {
-                    // Header lines sit together after the first; their
-                    // `\n` is where the next line starts, less one.
-                    push_end(&mut self.ends, self.partial.line - 1);
+                    // Header lines sit together after the first.
                     return None;
                 }
             }
@@ -335,16 +323,15 @@ impl Decoder {
         None
     }
 
-    /// Cuts the frame (up to the current line end) out of the buffer.
+    /// Cuts the frame (up to the current line end) out of the buffer; its
+    /// headers are the lines before `headers_end`.
     fn finish(&mut self, headers_end: usize, body: Option<std::ops::Range<usize>>) -> Frame {
         let partial = std::mem::take(&mut self.partial);
-        let ends = self.ends.split().freeze();
         let mut frame = self.buf.split_to(partial.line).freeze();
         let follows = body.map(|b| frame.slice(b));
         // Truncated, not sliced: a slice would cost a reference count round trip.
         frame.truncate(headers_end);
-        let headers = Headers::from_parts(frame, ends);
-        let message = Message::new(headers, follows);
+        let message = Message::new(Headers::new(frame), follows);
         match partial.kind {
             Kind::Response | Kind::Follows => Frame::Response(Response::new(message)),
             Kind::Event => Frame::Event(Event::new(message)),
@@ -352,16 +339,17 @@ impl Decoder {
         }
     }
 
-    fn too_large(&mut self) {
+    /// Starts skipping the frame at the head of the buffer, past its limit.
+    /// Its header lines before `headers_end` give the error its ActionID.
+    fn too_large(&mut self, headers_end: usize) {
         let partial = std::mem::take(&mut self.partial);
         let action_id =
-            headers::find(&self.buf, &self.ends, "ActionID").map(Bytes::copy_from_slice);
+            headers::find(&self.buf[..headers_end], "ActionID").map(Bytes::copy_from_slice);
         let why = SkipWhy::TooLarge {
             limit: self.limit_of(partial.kind),
             response: matches!(partial.kind, Kind::Response | Kind::Follows),
             action_id,
         };
-        self.ends.clear();
         self.start_skip(why, partial.kind == Kind::Follows);
     }
 
@@ -458,16 +446,6 @@ enum Step {
     Skip,
 }
 
-/// Why the line loop of [`Decoder::parse`] stopped.
-enum Stop {
-    NeedMore,
-    /// The blank line ending the frame starts here.
-    Blank(usize),
-    TooLarge,
-    Garbage,
-    Follows,
-}
-
 /// A frame's kind from its first line, or `None` if it has no colon.
 fn kind_of(line: &[u8]) -> Option<Kind> {
     // The usual first lines, without a search for the colon.
@@ -495,15 +473,6 @@ fn kind_of(line: &[u8]) -> Option<Kind> {
     } else {
         Kind::Other
     })
-}
-
-/// Records a line end in the arena.
-fn push_end(ends: &mut BytesMut, nl: usize) {
-    if ends.capacity() - ends.len() < 4 {
-        // A fresh chunk: the old one stays with the frames cut from it.
-        ends.reserve(ENDS_CHUNK);
-    }
-    headers::encode_end(ends, nl);
 }
 
 /// End of the line content: `nl` minus any `\r`s before it, not before `start`.
@@ -614,6 +583,25 @@ mod tests {
                 "banner Asterisk Call Manager/2.8.0",
                 "response [Response=Error][Message=Missing action in request]",
                 "event [Event=X][Key=value][Empty=][Empty2=][Colon=a: b=c][=no colon line][Trail=x  ]",
+            ]
+        );
+    }
+
+    #[test]
+    fn blank_lines_of_several_crs_end_frames_and_lines_with_content_do_not() {
+        let long = "v".repeat(150);
+        let input = format!(
+            "Event: A\r\nLong: {long}\r\nMid: x\ry\r\n\r\rX\r\nLast: 1\r\n\r\r\n\
+             Event: B\n\r\r\r\n\
+             Event: C\r\nK: {long}\n\n"
+        );
+        let out = same_at_every_split(input.as_bytes(), 1 << 16);
+        assert_eq!(
+            out,
+            vec![
+                format!("event [Event=A][Long={long}][Mid=x\ry][=\r\rX][Last=1]"),
+                "event [Event=B]".to_owned(),
+                format!("event [Event=C][K={long}]"),
             ]
         );
     }

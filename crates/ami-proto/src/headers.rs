@@ -1,14 +1,18 @@
 //! Ordered multimap of header lines in one shared `Bytes` buffer.
 //!
-//! The decoder records only where each line ends; a line is split into name
-//! and value when it is read. A look-up by name needs no split at all: a line
+//! Nothing is indexed ahead: lines are found when headers are read, 64 bytes
+//! at a time ([`crate::lines`]), and a line is split into name and value
+//! only when it is returned. A look-up by name needs no split at all: a line
 //! holds `name` exactly when it starts with `name` followed by a colon.
+//! Most events are only asked their name (the first line), or are dropped
+//! unread; reading a frame costs what a decoder's index would have cost.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
+use crate::lines::LineEnds;
 use crate::redact::RedactionPolicy;
 
 /// The headers of one frame, in wire order, repeated names kept.
@@ -19,18 +23,15 @@ use crate::redact::RedactionPolicy;
 /// bytes are shared.
 #[derive(Clone, Default)]
 pub struct Headers {
+    /// Whole lines, each ending in `\n` (bytes after the last `\n` are not
+    /// a line).
     buf: Bytes,
-    /// Offset of each line's `\n`, as little-endian `u32`s; a line starts
-    /// after the previous one's. Shared bytes rather than a `Vec`: the
-    /// decoder cuts them from one arena, saving an allocation per frame.
-    ends: Bytes,
 }
 
 impl Headers {
-    /// Headers over `buf`, whose lines end at `ends` (see [`encode_end`]).
-    pub(crate) fn from_parts(buf: Bytes, ends: Bytes) -> Self {
-        debug_assert_eq!(ends.len() % 4, 0);
-        Headers { buf, ends }
+    /// Headers over the lines of `buf`.
+    pub(crate) fn new(buf: Bytes) -> Self {
+        Headers { buf }
     }
 
     /// Builds headers from `(name, value)` pairs (tests, simulators, FFI),
@@ -47,7 +48,6 @@ impl Headers {
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
         let mut buf = Vec::new();
-        let mut ends = BytesMut::new();
         for (name, value) in pairs {
             let bad = |bytes: &[u8], also: &[u8]| {
                 bytes
@@ -64,34 +64,29 @@ impl Headers {
                 buf.extend_from_slice(b": ");
             }
             buf.extend_from_slice(value);
-            assert!(u32::try_from(buf.len()).is_ok(), "headers under 4 GiB");
-            encode_end(&mut ends, buf.len());
             buf.push(b'\n');
         }
-        Headers {
-            buf: Bytes::from(buf),
-            ends: ends.freeze(),
-        }
+        Headers::new(Bytes::from(buf))
     }
 
     /// Number of lines (headers and colon-less lines).
     pub fn len(&self) -> usize {
-        self.ends.len() / 4
+        LineEnds::new(&self.buf, 0).count()
     }
 
     /// Whether there are no lines at all.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        memchr::memchr(b'\n', &self.buf).is_none()
     }
 
     /// Every line in order as `(name, value)`; colon-less lines have an empty name.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        lines(&self.buf, &self.ends).map(split_line)
+        lines(&self.buf).map(split_line)
     }
 
     /// The first value of `name`, compared ASCII-case-insensitively.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        find(&self.buf, &self.ends, name)
+        find(&self.buf, name)
     }
 
     /// The first value of `name` as text (lossy UTF-8).
@@ -107,7 +102,7 @@ impl Headers {
     /// Every value of `name`, in order (e.g. `Output`, `Variable`).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         let simple = is_simple(name);
-        lines(&self.buf, &self.ends).filter_map(move |line| {
+        lines(&self.buf).filter_map(move |line| {
             if simple {
                 value_of(line, name.as_bytes())
             } else {
@@ -127,7 +122,8 @@ impl Headers {
         self.iter().filter(|(n, _)| n.is_empty()).map(|(_, v)| v)
     }
 
-    /// The frame's bytes as received (terminator excluded).
+    /// The header lines as received (the blank line that ends them, and a
+    /// legacy Follows body, excluded).
     pub fn raw(&self) -> &Bytes {
         &self.buf
     }
@@ -141,24 +137,11 @@ impl Headers {
     }
 }
 
-/// Appends a line end to `out` in the form [`Headers`] keeps it. Frames are
-/// under a limit clamped to `u32::MAX`, so the cast cannot truncate.
-pub(crate) fn encode_end(out: &mut BytesMut, end: usize) {
-    debug_assert!(u32::try_from(end).is_ok());
-    out.extend_from_slice(&(end as u32).to_le_bytes());
-}
-
-fn decode_ends(ends: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    ends.chunks_exact(4)
-        .map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
-}
-
-/// The lines of `buf` ending at `ends`, each without its `\n` (`\r`s kept:
-/// they are trimmed off only what is returned, see [`trim_crs`]).
-fn lines<'a>(buf: &'a [u8], ends: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+/// The lines of `buf`, each without its `\n` (`\r`s kept: they are trimmed
+/// off only what is returned, see [`trim_crs`]).
+fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut start = 0;
-    decode_ends(ends).map(move |end| {
-        let end = end as usize;
+    LineEnds::new(buf, 0).map(move |end| {
         let line = &buf[start..end];
         start = end + 1;
         line
@@ -172,17 +155,17 @@ fn trim_crs(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-/// The first value of `name` among the lines of `buf` ending at `ends`.
-pub(crate) fn find<'a>(buf: &'a [u8], ends: &'a [u8], name: &str) -> Option<&'a [u8]> {
+/// The first value of `name` among the lines of `buf`.
+pub(crate) fn find<'a>(buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
     if !name.is_empty() {
-        let found = lines(buf, ends).find_map(|line| value_of(line, name.as_bytes()));
+        let found = lines(buf).find_map(|line| value_of(line, name.as_bytes()));
         // Checked only on a match: a name with a colon has none (see
         // `is_simple`), whatever line starts with it.
         if found.is_none() || is_simple(name) {
             return found;
         }
     }
-    lines(buf, ends)
+    lines(buf)
         .map(split_line)
         .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
         .map(|(_, v)| v)
@@ -293,12 +276,9 @@ mod tests {
 
     #[test]
     fn values_keep_all_but_one_leading_space_and_lose_trailing_crs() {
-        let buf = Bytes::from_static(b"A:  two\r\r\nB:\nC:x: y\n:lead\n");
-        let mut ends = BytesMut::new();
-        for end in [9, 12, 19, 25] {
-            encode_end(&mut ends, end);
-        }
-        let h = Headers::from_parts(buf, ends.freeze());
+        let h = Headers::new(Bytes::from_static(
+            b"A:  two\r\r\nB:\nC:x: y\n:lead\nno end",
+        ));
         let pairs: Vec<_> = h.iter().collect();
         assert_eq!(
             pairs,

@@ -52,6 +52,7 @@ mod error;
 mod frame;
 mod headers;
 mod health;
+mod lines;
 mod message;
 mod queue;
 mod redact;

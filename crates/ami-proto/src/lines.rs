@@ -1,0 +1,338 @@
+//! Line ends and blank lines, found 64 bytes at a time.
+//!
+//! Each 64-byte block becomes bitmasks (one bit per byte: is it `\n`, is it
+//! `\r`). Line ends are read off the first with `trailing_zeros`, a few
+//! instructions per line; a blank line (only `\r`s before its `\n`) is found
+//! with a few instructions per block, whatever the number of lines in it.
+//! AMI lines are short (20-40 bytes), where a search call per line costs
+//! more than the search itself.
+//!
+//! The masks come from SSE2 on x86_64 (part of its baseline, so always
+//! present) and from word-at-a-time arithmetic elsewhere; both are checked
+//! against a byte-by-byte scan.
+
+/// Bytes per block: one bit each in a `u64`.
+const BLOCK: usize = 64;
+
+/// Iterator over the offsets of the `\n`s in `buf`, from a given offset.
+pub(crate) struct LineEnds<'a> {
+    buf: &'a [u8],
+    /// Offset of the block `newlines` describes.
+    base: usize,
+    /// Newlines of the block not yet returned.
+    newlines: u64,
+    /// Just past the last newline returned (or the start).
+    after_last: usize,
+}
+
+impl<'a> LineEnds<'a> {
+    /// Line ends in `buf` from offset `from` on.
+    #[inline]
+    pub(crate) fn new(buf: &'a [u8], from: usize) -> Self {
+        LineEnds {
+            buf,
+            base: from,
+            newlines: mask(buf.get(from..).unwrap_or_default(), b'\n'),
+            after_last: from,
+        }
+    }
+
+    /// Where scanning goes on once the buffer has grown, after `next` gave
+    /// `None`: bytes before it hold no newline left to return.
+    pub(crate) fn scanned(&self) -> usize {
+        // The last block may be short; its bytes after the last newline
+        // are scanned again when more arrive.
+        self.base.max(self.after_last).min(self.buf.len())
+    }
+}
+
+impl Iterator for LineEnds<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.newlines == 0 {
+            if self.base + BLOCK > self.buf.len() {
+                return None;
+            }
+            self.base += BLOCK;
+            self.newlines = mask(&self.buf[self.base..], b'\n');
+        }
+        let nl = self.base + self.newlines.trailing_zeros() as usize;
+        self.newlines &= self.newlines - 1;
+        self.after_last = nl + 1;
+        Some(nl)
+    }
+}
+
+/// A search for the first blank line, which can go on where it stopped once
+/// more bytes arrive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BlankLine {
+    /// Offset the search goes on from: the start of a block not wholly seen.
+    at: usize,
+    /// Whether the bytes from the last line start up to `at` are all `\r`s,
+    /// so that a `\n` at `at` would end a blank line.
+    blank_so_far: bool,
+}
+
+impl BlankLine {
+    /// A search starting at the start of a line.
+    pub(crate) fn from_line_start(at: usize) -> Self {
+        BlankLine {
+            at,
+            blank_so_far: true,
+        }
+    }
+
+    /// The offset of the `\n` ending the first blank line of `buf` from
+    /// here, or the search to go on with once `buf` has grown.
+    ///
+    /// Per block: `starts` marks bytes that start a line; adding the `\r`
+    /// runs that begin at a line start to the `\r` mask carries each such
+    /// run over to the byte just past it. A `\n` at a line start or just
+    /// past such a run ends a blank line.
+    #[inline]
+    pub(crate) fn find(self, buf: &[u8]) -> Result<usize, BlankLine> {
+        let BlankLine {
+            mut at,
+            mut blank_so_far,
+        } = self;
+        while at < buf.len() {
+            let bytes = &buf[at..];
+            let newlines = mask(bytes, b'\n');
+            let crs = mask(bytes, b'\r');
+            let starts = newlines << 1 | u64::from(blank_so_far);
+            let (past_runs, run_to_next_block) = crs.overflowing_add(starts & crs);
+            let blank_ends = newlines & (starts | past_runs) & !crs;
+            if blank_ends != 0 {
+                return Ok(at + blank_ends.trailing_zeros() as usize);
+            }
+            if bytes.len() < BLOCK {
+                // A short block: its missing bytes are read as neither
+                // `\n` nor `\r`, so it is searched again, whole, later.
+                break;
+            }
+            blank_so_far = newlines >> 63 == 1 || run_to_next_block;
+            at += BLOCK;
+        }
+        Err(BlankLine { at, blank_so_far })
+    }
+}
+
+/// The mask of `byte` in the first 64 bytes of `bytes` (fewer at the end of
+/// the buffer: missing bytes never match, as `byte` is not zero).
+#[inline]
+fn mask(bytes: &[u8], byte: u8) -> u64 {
+    debug_assert_ne!(byte, 0);
+    match bytes.first_chunk::<BLOCK>() {
+        Some(block) => block_mask(block, byte),
+        None => {
+            let mut block = [0u8; BLOCK];
+            block[..bytes.len()].copy_from_slice(bytes);
+            block_mask(&block, byte)
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+use sse2::block_mask;
+
+#[cfg(not(target_arch = "x86_64"))]
+use swar::block_mask;
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // Four unaligned 16-byte loads from a 64-byte array.
+mod sse2 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+
+    use super::BLOCK;
+
+    #[inline]
+    pub(super) fn block_mask(block: &[u8; BLOCK], byte: u8) -> u64 {
+        let mut mask = 0u64;
+        for (i, lane) in block.chunks_exact(16).enumerate() {
+            // SAFETY: SSE2 is in the x86_64 baseline, so the intrinsics are
+            // available; `lane` is 16 readable bytes and the load is unaligned.
+            let bits = unsafe {
+                let v = _mm_loadu_si128(lane.as_ptr().cast::<__m128i>());
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(byte as i8)))
+            };
+            mask |= u64::from(bits as u16) << (16 * i);
+        }
+        mask
+    }
+}
+
+/// The portable fallback (and the x86_64 build's cross-check in tests).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+mod swar {
+    use super::BLOCK;
+
+    const fn splat(byte: u8) -> u64 {
+        u64::from_ne_bytes([byte; 8])
+    }
+
+    /// One bit per byte of the word: set where the byte is `byte`.
+    fn word_mask(word: u64, byte: u8) -> u64 {
+        let x = word ^ splat(byte);
+        // High bit of each byte set iff the byte is zero, exactly (adding
+        // to the low seven bits alone cannot carry across bytes).
+        let zero = !(((x & splat(0x7f)) + splat(0x7f)) | x) & splat(0x80);
+        // Gather the eight high bits into the low byte.
+        (zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+    }
+
+    pub(super) fn block_mask(block: &[u8; BLOCK], byte: u8) -> u64 {
+        block
+            .chunks_exact(8)
+            .enumerate()
+            .map(|(i, word)| {
+                word_mask(
+                    u64::from_le_bytes(word.try_into().expect("eight bytes")),
+                    byte,
+                ) << (8 * i)
+            })
+            .fold(0, |mask, bits| mask | bits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn byte_scan(buf: &[u8], from: usize) -> Vec<usize> {
+        (from..buf.len()).filter(|&i| buf[i] == b'\n').collect()
+    }
+
+    fn random_bytes(len: usize, next: &mut impl FnMut() -> u64) -> Vec<u8> {
+        // Bytes one bit away from `\n`, and the high-bit ones, to catch a
+        // mask that is off by a bit or a byte.
+        let alphabet = [b'a', b':', b'\n', b'\r', 0x0b, 0x08, 0x8a, 0x80, 0xff, 0x00];
+        (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect()
+    }
+
+    fn xorshift() -> impl FnMut() -> u64 {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    #[test]
+    fn masks_agree_with_a_byte_scan_in_both_implementations() {
+        let mut next = xorshift();
+        for _ in 0..20_000 {
+            let block: [u8; BLOCK] = random_bytes(BLOCK, &mut next).try_into().unwrap();
+            for byte in [b'\n', b'\r'] {
+                let want = block
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &b)| b == byte)
+                    .fold(0u64, |m, (i, _)| m | 1 << i);
+                assert_eq!(swar::block_mask(&block, byte), want, "{block:?}");
+                assert_eq!(block_mask(&block, byte), want, "{block:?}");
+            }
+        }
+    }
+
+    /// Lines made mostly of `\r`s and `\n`s, so that blank lines of every
+    /// shape (`\n`, `\r\n`, `\r\r\n`) fall across block edges.
+    fn blank_prone_bytes(len: usize, next: &mut impl FnMut() -> u64) -> Vec<u8> {
+        let alphabet = [b'a', b'\r', b'\r', b'\n', b'\n', b'a', b':', 0x0d ^ 0x80];
+        (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect()
+    }
+
+    /// The first blank line's `\n` after `from` (a line start), line by line.
+    fn blank_by_lines(buf: &[u8], from: usize) -> Option<usize> {
+        let mut start = from;
+        for nl in byte_scan(buf, from) {
+            if buf[start..nl].iter().all(|&b| b == b'\r') {
+                return Some(nl);
+            }
+            start = nl + 1;
+        }
+        None
+    }
+
+    #[test]
+    fn blank_line_agrees_with_a_line_by_line_search_from_every_start() {
+        let mut next = xorshift();
+        for _ in 0..2_000 {
+            let len = (next() % 300) as usize;
+            let mut buf = blank_prone_bytes(len, &mut next);
+            // Long lines too, so that some searches cross several blocks.
+            if next() % 2 == 0 {
+                buf.iter_mut().for_each(|b| {
+                    if *b == b'\n' && next() % 8 != 0 {
+                        *b = b'x';
+                    }
+                });
+            }
+            for from in 0..=buf.len() {
+                let got = BlankLine::from_line_start(from).find(&buf).ok();
+                assert_eq!(got, blank_by_lines(&buf, from), "{buf:?} from {from}");
+            }
+        }
+    }
+
+    #[test]
+    fn blank_line_search_goes_on_after_growth() {
+        let mut next = xorshift();
+        for _ in 0..20_000 {
+            let len = (next() % 400) as usize;
+            let buf = blank_prone_bytes(len, &mut next);
+            let want = blank_by_lines(&buf, 0);
+            let cut = (next() % (len as u64 + 1)) as usize;
+            let got = match BlankLine::from_line_start(0).find(&buf[..cut]) {
+                Ok(nl) => Some(nl),
+                Err(scan) => {
+                    assert!(scan.at <= cut && cut - scan.at < BLOCK, "{scan:?} of {cut}");
+                    scan.find(&buf).ok()
+                }
+            };
+            assert_eq!(got, want, "{buf:?} cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn line_ends_agree_with_a_byte_scan_from_every_start() {
+        let mut next = xorshift();
+        for _ in 0..2_000 {
+            let len = (next() % 200) as usize;
+            let buf = random_bytes(len, &mut next);
+            for from in 0..=buf.len() {
+                let got: Vec<_> = LineEnds::new(&buf, from).collect();
+                assert_eq!(got, byte_scan(&buf, from), "{buf:?} from {from}");
+            }
+        }
+    }
+
+    #[test]
+    fn going_on_after_growth_finds_what_a_fresh_scan_finds() {
+        let mut next = xorshift();
+        for _ in 0..5_000 {
+            let len = (next() % 300) as usize;
+            let buf = random_bytes(len, &mut next);
+            let cut = (next() % (len as u64 + 1)) as usize;
+            let mut ends = LineEnds::new(&buf[..cut], 0);
+            let mut got: Vec<_> = ends.by_ref().collect();
+            let scanned = ends.scanned();
+            assert!(
+                scanned <= cut && cut - scanned < BLOCK,
+                "{scanned} of {cut}"
+            );
+            got.extend(LineEnds::new(&buf, scanned));
+            assert_eq!(got, byte_scan(&buf, 0), "{buf:?} cut at {cut}");
+        }
+    }
+}
