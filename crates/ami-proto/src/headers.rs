@@ -5,7 +5,9 @@
 //! only when it is returned. A look-up by name needs no split at all: a line
 //! holds `name` exactly when it starts with `name` followed by a colon.
 //! Most events are only asked their name (the first line), or are dropped
-//! unread; reading a frame costs what a decoder's index would have cost.
+//! unread, so the decoder does not pay for an index they never use; each
+//! look-up walks the lines up to its match, about what building an index
+//! costs once.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -69,7 +71,7 @@ impl Headers {
         Headers::new(Bytes::from(buf))
     }
 
-    /// Number of lines (headers and colon-less lines).
+    /// Number of lines (headers and colon-less lines), counted on each call.
     pub fn len(&self) -> usize {
         LineEnds::new(&self.buf, 0).count()
     }
