@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use ami_proto::{Action, AuthMethod, Config, QueuePolicy};
 use ami_smol::{Client, ClientBuilder, ClientConfig, Cluster};
-use ami_testkit::{Faults, Flood, ServerConfig, TcpServer};
+use ami_testkit::{Faults, ServerConfig, TcpServer};
 use futures_lite::StreamExt;
 
 fn main() {
@@ -105,14 +105,7 @@ fn flood_server(events: u64) -> TcpServer {
         accept_any_login: true,
         ..ServerConfig::default()
     };
-    let faults = Faults {
-        flood: Some(Flood {
-            events,
-            rate_per_sec: None,
-            then_done: true,
-        }),
-        ..Faults::default()
-    };
+    let faults = Faults::flood(events);
     TcpServer::start(config, faults).expect("server starts")
 }
 

@@ -80,14 +80,7 @@ fn connect_all(mux: &mut Multiplexer, servers: &[TcpServer]) -> Vec<NodeId> {
 fn flood_row(servers: usize, total: u64) {
     let per = total / servers as u64;
     // The floods start at login; the clock starts before connecting.
-    let fleet = start(servers, |_| Faults {
-        flood: Some(Flood {
-            events: per,
-            rate_per_sec: None,
-            then_done: true,
-        }),
-        ..Faults::default()
-    });
+    let fleet = start(servers, |_| Faults::flood(per));
     let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
     let cpu0 = thread_cpu();
     let t0 = Instant::now();

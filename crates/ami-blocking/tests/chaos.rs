@@ -9,21 +9,14 @@ use std::time::{Duration, Instant};
 
 use ami_blocking::{Multiplexer, MuxConfig, SubmitError};
 use ami_proto::{Action, BreakerState, SendError};
-use ami_testkit::{Faults, Flood};
+use ami_testkit::Faults;
 use common::{all_ready, big_user_event, config, server, tick_until, Watchdog};
 
 #[test]
 fn flood_is_read_within_budgets_and_nothing_is_lost() {
     let _w = Watchdog::new("flood", Duration::from_secs(40));
     const EVENTS: u64 = 20_000;
-    let srv = server(Faults {
-        flood: Some(Flood {
-            events: EVENTS,
-            rate_per_sec: None,
-            then_done: true,
-        }),
-        ..Faults::default()
-    });
+    let srv = server(Faults::flood(EVENTS));
     let mut mc = MuxConfig::default();
     mc.read_budget = 16 << 10;
     mc.event_budget = 200;

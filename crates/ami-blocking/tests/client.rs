@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ami_blocking::{Client, ClientError, ConnectError};
 use ami_proto::{Action, ActionError, AuthMethod, CloseReason, Completion, LoginError, Originate};
-use ami_testkit::{Faults, Flood};
+use ami_testkit::Faults;
 use common::{config, server, Watchdog};
 
 const CONNECT: Duration = Duration::from_secs(2);
@@ -146,14 +146,7 @@ fn one_byte_server_writes() {
 #[test]
 fn events_wait_in_the_core_queue_during_send() {
     let _w = Watchdog::new("flood during send", Duration::from_secs(30));
-    let srv = server(Faults {
-        flood: Some(Flood {
-            events: 3000,
-            rate_per_sec: None,
-            then_done: true,
-        }),
-        ..Faults::default()
-    });
+    let srv = server(Faults::flood(3000));
     let mut client = Client::connect(srv.addr(), CONNECT, config("flood")).expect("login");
     client.send(Action::ping()).expect("ping through the flood");
     let mut count = 0u64;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ami_blocking::{Client, ConnectError, Multiplexer, MuxConfig, TlsConfig, TlsError};
 use ami_proto::{Action, Completion};
 use ami_testkit::tls::{Identity, TestPki};
-use ami_testkit::{Faults, Flood, TcpServer};
+use ami_testkit::{Faults, TcpServer};
 use common::{all_ready, config, server_config, tick_until, Watchdog};
 
 const CONNECT: Duration = Duration::from_secs(2);
@@ -32,22 +32,11 @@ fn tls_err(r: Result<Client, ConnectError>) -> TlsError {
     }
 }
 
-fn flood(events: u64) -> Faults {
-    Faults {
-        flood: Some(Flood {
-            events,
-            rate_per_sec: None,
-            then_done: true,
-        }),
-        ..Faults::default()
-    }
-}
-
 #[test]
 fn client_full_session_over_tls() {
     let _w = Watchdog::new("client tls session", Duration::from_secs(20));
     let pki = TestPki::new();
-    let srv = tls_server(&pki.localhost(), flood(200));
+    let srv = tls_server(&pki.localhost(), Faults::flood(200));
     let tls = TlsConfig::new().with_ca_pem(pki.ca_pem());
     let mut client = Client::connect_tls(&addr(&srv), CONNECT, config("pbx1"), tls).expect("login");
     assert!(client.is_ready());
@@ -218,12 +207,12 @@ fn client_tls_through_one_byte_splits_and_mid_handshake_close() {
 fn mux_full_session_over_tls_with_one_byte_splits() {
     let _w = Watchdog::new("mux tls session", Duration::from_secs(30));
     let pki = TestPki::new();
-    let plain_chunks = tls_server(&pki.localhost(), flood(100));
+    let plain_chunks = tls_server(&pki.localhost(), Faults::flood(100));
     let chunky = tls_server(
         &pki.localhost(),
         Faults {
             write_chunk: Some(1),
-            ..flood(20)
+            ..Faults::flood(20)
         },
     );
     let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");

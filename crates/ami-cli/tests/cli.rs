@@ -619,21 +619,13 @@ const BENCH: &str = env!("CARGO_BIN_EXE_ami-bench-client");
 
 #[test]
 fn bench_client_follows_the_contract() {
-    use ami_testkit::Flood;
     let config = ServerConfig {
         accept_any_login: true,
         channels: 7,
         ..ServerConfig::default()
     }
     .with_command("core show channels", &["a", "b", "c"]);
-    let faults = Faults {
-        flood: Some(Flood {
-            events: 3000,
-            rate_per_sec: None,
-            then_done: true,
-        }),
-        ..Faults::default()
-    };
+    let faults = Faults::flood(3000);
     let server = TcpServer::start(config.clone(), faults).expect("flood server");
     let port = server.port().to_string();
     let bench = |args: &[&str]| {

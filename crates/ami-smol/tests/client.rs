@@ -270,20 +270,9 @@ fn async_originate_completes_with_its_outcome_or_times_out() {
     });
 }
 
-fn flood(events: u64) -> Faults {
-    Faults {
-        flood: Some(Flood {
-            events,
-            rate_per_sec: None,
-            then_done: true,
-        }),
-        ..Faults::default()
-    }
-}
-
 #[test]
 fn flood_with_stalled_consumer_drops_counted_and_answers_pings() {
-    let server = server(flood(20_000));
+    let server = server(Faults::flood(20_000));
     run(30, async {
         let mut cfg = config(&server, AuthMethod::Plain);
         cfg.proto.event_queue = 1000;
@@ -346,7 +335,7 @@ fn flood_with_stalled_consumer_drops_counted_and_answers_pings() {
 /// empties its queue showed up about once in six runs before it was fixed.
 #[test]
 fn backpressure_flood_loses_nothing_and_stays_bounded() {
-    let server = server(flood(20_000));
+    let server = server(Faults::flood(20_000));
     for _ in 0..3 {
         run(30, backpressure_round(&server));
     }
@@ -393,7 +382,7 @@ async fn backpressure_round(server: &ami_testkit::TcpServer) {
 
 #[test]
 fn filtered_stream_sees_only_its_names() {
-    let server = server(flood(2_000));
+    let server = server(Faults::flood(2_000));
     run(20, async {
         let mut builder = Client::builder(config(&server, AuthMethod::Plain));
         let mut hangups = builder.events().filter_names(&["Hangup", "BenchDone"]);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ami_proto::{Action, AuthMethod, CloseReason, ConnState};
 use ami_smol::{ClientConfig, Cluster, ClusterError, Route};
-use ami_testkit::{Faults, Flood, TcpServer};
+use ami_testkit::{Faults, TcpServer};
 use common::{config, run, server};
 use futures_lite::StreamExt;
 use smol::Timer;
@@ -106,14 +106,7 @@ fn every_node_is_driven_from_the_start_and_routes_work() {
 /// p99 of 5 ms with 100 nodes).
 #[test]
 fn flooding_node_does_not_delay_pings_on_quiet_nodes() {
-    let flooding = server(Faults {
-        flood: Some(Flood {
-            events: 200_000,
-            rate_per_sec: None,
-            then_done: true,
-        }),
-        ..Faults::default()
-    });
+    let flooding = server(Faults::flood(200_000));
     let quiet: Vec<_> = (0..3).map(|_| server(Faults::default())).collect();
     run(40, async {
         let mut nodes = vec![("flood".to_string(), node(&flooding))];

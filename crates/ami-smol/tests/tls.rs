@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ami_proto::{Action, AuthMethod, Completion, ConnState};
 use ami_smol::{Client, ClientConfig, ConnectError, TlsConfig, TlsError};
 use ami_testkit::tls::{Identity, TestPki};
-use ami_testkit::{Faults, Flood, ServerConfig, TcpServer};
+use ami_testkit::{Faults, ServerConfig, TcpServer};
 use common::{config, run};
 use futures_lite::StreamExt;
 use smol::Timer;
@@ -49,14 +49,7 @@ fn full_session_over_tls_with_the_right_ca() {
         ..ServerConfig::default()
     }
     .with_command("tls check", &["line one", "line two"]);
-    let faults = Faults {
-        flood: Some(Flood {
-            events: 300,
-            rate_per_sec: None,
-            then_done: true,
-        }),
-        ..Faults::default()
-    };
+    let faults = Faults::flood(300);
     let server = tls_server_with(cfg, &pki.localhost(), faults);
     run(20, async {
         // SNI and the name check from the address: the certificate's IP SAN.

@@ -16,6 +16,22 @@ pub struct Flood {
     pub then_done: bool,
 }
 
+impl Faults {
+    /// No fault but a flood of `events` sent as fast as the socket takes
+    /// them, ended by `Event: BenchDone`: what most flood tests and
+    /// benchmarks want.
+    pub fn flood(events: u64) -> Faults {
+        Faults {
+            flood: Some(Flood {
+                events,
+                rate_per_sec: None,
+                then_done: true,
+            }),
+            ..Faults::default()
+        }
+    }
+}
+
 /// Faults applied by [`crate::TcpServer`] to each connection it accepts
 /// (a snapshot is taken at accept time). All off by default.
 ///

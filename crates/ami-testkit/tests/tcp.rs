@@ -139,14 +139,7 @@ fn auth_failure_closes_the_connection() {
 
 #[test]
 fn flood_of_1000_events_is_counted_exactly() {
-    let faults = Faults {
-        flood: Some(Flood {
-            events: 1000,
-            rate_per_sec: None,
-            then_done: true,
-        }),
-        ..Faults::default()
-    };
+    let faults = Faults::flood(1000);
     let server = TcpServer::start(config(), faults).expect("start");
     let mut c = Client::connect(&server);
     c.login();
