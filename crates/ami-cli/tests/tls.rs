@@ -1,50 +1,28 @@
 //! `ami --tls/--ca-file/--tls-pin` end to end against the fake Asterisk
 //! serving TLS on 127.0.0.1, with certificates generated at test time.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ami_testkit::tls::{Identity, TestPki};
 use ami_testkit::{Faults, ServerConfig, TcpServer};
 
-const AMI: &str = env!("CARGO_BIN_EXE_ami");
 const LIMIT: Duration = Duration::from_secs(15);
+
+mod common;
+
+use common::{creds, scratch, text};
 
 /// Runs `ami` with `args` and a clean environment, killed after `LIMIT`.
 fn ami(args: &[String]) -> Output {
-    let mut cmd = Command::new(AMI);
-    for var in ["AMI_HOST", "AMI_PORT", "AMI_USER", "AMI_SECRET", "RUST_LOG"] {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ami");
-    let end = Instant::now() + LIMIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("ami did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("output")
+    common::run(common::ami().args(args), LIMIT)
 }
 
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ami-cli-tls-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
+/// Writes `content` to `path`; the path as an argument.
 fn write(path: &Path, content: &str) -> String {
-    std::fs::write(path, content).expect("write");
-    path.display().to_string()
+    common::write(path, content).display().to_string()
 }
 
 fn tls_server(identity: &Identity) -> TcpServer {
@@ -58,23 +36,6 @@ fn tls_server(identity: &Identity) -> TcpServer {
         identity.server_config(),
     )
     .expect("fake TLS server")
-}
-
-fn creds(server: &TcpServer, dir: &Path) -> Vec<String> {
-    vec![
-        "--host".into(),
-        "127.0.0.1".into(),
-        "--port".into(),
-        server.port().to_string(),
-        "--user".into(),
-        "admin".into(),
-        "--secret-file".into(),
-        write(&dir.join("secret"), "amp111\n"),
-    ]
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
