@@ -239,13 +239,20 @@ impl Decoder {
             }
             Err(search) => {
                 self.partial.blank = search;
-                if self.buf.len() > limit {
-                    self.too_large(self.buf.len());
-                    return Step::Skip;
-                }
-                Step::NeedMore
+                self.need_more(self.buf.len())
             }
         }
+    }
+
+    /// More bytes are needed, unless those buffered already pass the
+    /// frame's limit: then it is skipped, its ActionID looked for in the
+    /// header lines before `headers_end`.
+    fn need_more(&mut self, headers_end: usize) -> Step {
+        if self.buf.len() > self.limit() {
+            self.too_large(headers_end);
+            return Step::Skip;
+        }
+        Step::NeedMore
     }
 
     /// Reads the frame's first line, which gives its kind (and so its limit).
@@ -253,11 +260,7 @@ impl Decoder {
         let mut lines = LineEnds::new(&self.buf, self.partial.first_scanned);
         let Some(nl) = lines.next() else {
             self.partial.first_scanned = lines.scanned();
-            if self.buf.len() > self.limit() {
-                self.too_large(self.buf.len());
-                return Err(Step::Skip);
-            }
-            return Err(Step::NeedMore);
+            return Err(self.need_more(self.buf.len()));
         };
         if nl >= self.limit() {
             self.too_large(nl);
@@ -282,11 +285,7 @@ impl Decoder {
             let start = self.partial.line;
             let headers_end = self.partial.body.unwrap_or(start);
             let Some(off) = memchr::memchr(b'\n', &self.buf[start..]) else {
-                if self.buf.len() > self.limit() {
-                    self.too_large(headers_end);
-                    return Step::Skip;
-                }
-                return Step::NeedMore;
+                return self.need_more(headers_end);
             };
             let nl = start + off;
             if nl >= self.limit() {
