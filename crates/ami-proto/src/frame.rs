@@ -71,7 +71,8 @@ struct Partial {
     body: Option<usize>,
     /// While the first line is unfinished: how far it was searched.
     first_scanned: usize,
-    /// The search for the blank line, from the second line on.
+    /// The search for the blank line, from the second line on (from the
+    /// first for an event).
     blank: BlankLine,
 }
 
@@ -257,6 +258,14 @@ impl Decoder {
 
     /// Reads the frame's first line, which gives its kind (and so its limit).
     fn first_line(&mut self) -> Result<(), Step> {
+        // An event, the usual frame, is known by its first six bytes: its
+        // first line need not be found, and the search for the blank line
+        // (which also applies the limit) starts at the frame's start.
+        if starts_with_ignore_case(&self.buf, b"Event:") {
+            self.partial.kind = Kind::Event;
+            self.partial.blank = BlankLine::from_line_start(0);
+            return Ok(());
+        }
         let mut lines = LineEnds::new(&self.buf, self.partial.first_scanned);
         let Some(nl) = lines.next() else {
             self.partial.first_scanned = lines.scanned();
@@ -445,16 +454,17 @@ enum Step {
     Skip,
 }
 
+fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
+
 /// A frame's kind from its first line, or `None` if it has no colon.
 fn kind_of(line: &[u8]) -> Option<Kind> {
-    // The usual first lines, without a search for the colon.
-    let prefixed = |prefix: &[u8]| {
-        line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix)
-    };
-    if prefixed(b"Event:") {
-        return Some(Kind::Event);
-    }
-    let (name, value) = if prefixed(b"Response:") {
+    // The usual first line (events are caught before), without a search
+    // for the colon.
+    let (name, value) = if starts_with_ignore_case(line, b"Response:") {
         (&line[..8], &line[9..])
     } else {
         let colon = memchr::memchr(b':', line)?;
