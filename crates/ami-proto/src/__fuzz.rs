@@ -10,16 +10,23 @@ use arbitrary::Arbitrary;
 
 use crate::{Action, ActionId, AuthMethod, Config, Connection, Decoder, Output, QueuePolicy};
 
-/// Feeds `data` to a decoder in chunks whose sizes come from `cuts`; checks
-/// that memory stays bounded and decoding never stops.
+/// Feeds `data` to a decoder in chunks whose sizes come from `cuts` (every
+/// other one handed over as `Bytes`); checks that memory stays bounded and
+/// decoding never stops.
 pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
     let max = if max_small { 64 << 10 } else { 4 << 20 };
     let mut decoder = Decoder::new(max);
     let mut rest = data;
     let mut cuts = cuts.iter().cycle();
+    let mut as_bytes = false;
     while !rest.is_empty() {
         let n = (*cuts.next().unwrap_or(&255) as usize + 1).min(rest.len());
-        decoder.push(&rest[..n]);
+        if as_bytes {
+            decoder.push_bytes(bytes::Bytes::copy_from_slice(&rest[..n]));
+        } else {
+            decoder.push(&rest[..n]);
+        }
+        as_bytes = !as_bytes;
         rest = &rest[n..];
         while let Some(item) = decoder.next_frame() {
             drop(item);

@@ -148,6 +148,21 @@ impl Decoder {
         self.buf.extend_from_slice(data);
     }
 
+    /// Appends bytes the caller already holds in a [`Bytes`]. When nothing
+    /// is buffered and `data` is the only handle to its memory, the decoder
+    /// takes it over without a copy, and the frames it yields are slices of
+    /// it (a whole capture, or a buffer a socket was read into); otherwise
+    /// the bytes are copied, as by [`Decoder::push`].
+    pub fn push_bytes(&mut self, data: Bytes) {
+        if !self.buf.is_empty() {
+            return self.push(&data);
+        }
+        match data.try_into_mut() {
+            Ok(data) => self.buf = data,
+            Err(shared) => self.push(&shared),
+        }
+    }
+
     /// Bytes received but not yet returned as frames.
     pub fn buffered(&self) -> usize {
         self.buf.len()
@@ -548,12 +563,13 @@ mod tests {
         for chunk in 1..=input.len().min(64) {
             assert_eq!(decode(input, chunk, max), whole, "chunk size {chunk}");
         }
-        // Two pieces, split at every byte.
+        // Two pieces, split at every byte, handed over as `Bytes`: taken
+        // over when nothing is buffered, else copied.
         for cut in 0..=input.len() {
             let mut d = Decoder::new(max);
             let mut out = Vec::new();
             for piece in [&input[..cut], &input[cut..]] {
-                d.push(piece);
+                d.push_bytes(Bytes::copy_from_slice(piece));
                 while let Some(item) = d.next_frame() {
                     out.push(render(item));
                 }
@@ -561,6 +577,32 @@ mod tests {
             assert_eq!(out, whole, "split at {cut}");
         }
         whole
+    }
+
+    #[test]
+    fn push_bytes_takes_over_an_unshared_buffer_and_copies_a_shared_one() {
+        let input = Bytes::from_static(b"Event: A\r\n\r\nEvent: B\r\nX: 1\r\n\r\nEvent: C\r\n");
+        for shared in [false, true] {
+            let owned = Bytes::from(input.to_vec());
+            let range = owned.as_ptr_range();
+            let kept = shared.then(|| owned.clone());
+            let mut d = Decoder::without_banner(1 << 16);
+            d.push_bytes(owned);
+            let mut names = Vec::new();
+            while let Some(Ok(Frame::Event(event))) = d.next_frame() {
+                let inside = range.contains(&event.headers().raw().as_ptr());
+                assert_eq!(inside, !shared, "shared {shared}");
+                names.push(event.name().to_vec());
+            }
+            assert_eq!(names, [b"A".to_vec(), b"B".to_vec()]);
+            // The unfinished frame is buffered: the next bytes join it.
+            d.push_bytes(Bytes::from(b"\r\n".to_vec()));
+            let Some(Ok(Frame::Event(event))) = d.next_frame() else {
+                panic!("event C")
+            };
+            assert_eq!(event.name(), b"C");
+            drop(kept);
+        }
     }
 
     #[test]
