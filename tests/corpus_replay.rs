@@ -49,14 +49,22 @@ fn render(frame: &Frame) -> String {
     out
 }
 
-/// Decodes `raw` fed in pieces of the sizes `next_len` gives.
+/// Decodes `raw` fed in pieces of the sizes `next_len` gives, every other
+/// one (the first included) handed over as `Bytes`, which the decoder takes
+/// over when nothing is buffered.
 fn decode(raw: &[u8], mut next_len: impl FnMut() -> usize) -> Vec<String> {
     let mut decoder = Decoder::new(4 << 20);
     let mut out = Vec::new();
     let mut rest = raw;
+    let mut as_bytes = true;
     while !rest.is_empty() {
         let n = next_len().clamp(1, rest.len());
-        decoder.push(&rest[..n]);
+        if as_bytes {
+            decoder.push_bytes(rest[..n].to_vec().into());
+        } else {
+            decoder.push(&rest[..n]);
+        }
+        as_bytes = !as_bytes;
         rest = &rest[n..];
         while let Some(item) = decoder.next_frame() {
             out.push(render(&item.expect("the corpus has no decoding errors")));
