@@ -91,6 +91,15 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
+/// A row: `n` things in `time`, and that rate's share of the split's.
+fn versus_split(label: &str, unit: &str, n: usize, time: Duration, split_rate: f64) -> String {
+    let r = rate(n, time);
+    format!(
+        "{label:<26}{r:>12.0} {unit}/s  {:.0}% of the split",
+        100.0 * r / split_rate
+    )
+}
+
 fn memchr_split(bytes: &[u8]) -> usize {
     memchr::memmem::Finder::new(b"\r\n\r\n")
         .find_iter(bytes)
@@ -342,11 +351,9 @@ fn main() {
                 ("decoder, 64 KB reads", reads),
             ] {
                 assert_eq!(decoded, frames);
-                let decode_rate = rate(frames, time);
                 println!(
-                    "{label:<26}{:>12.0} frames/s  {:.0}% of the split  {:.0} MB/s",
-                    decode_rate,
-                    100.0 * decode_rate / split_rate,
+                    "{}  {:.0} MB/s",
+                    versus_split(label, "frames", frames, time, split_rate),
                     bytes.len() as f64 / time.as_secs_f64() / 1e6
                 );
             }
@@ -356,11 +363,15 @@ fn main() {
             let (event_time, events) = best(1, || connection_events(&bytes));
             let allocs = ALLOCS.load(Ordering::Relaxed) - before;
             assert_eq!(events, frames);
-            let event_rate = rate(events, event_time);
             println!(
-                "connection -> events      {:>12.0} events/s  {:.0}% of the split  {:.2} allocations/event",
-                event_rate,
-                100.0 * event_rate / split_rate,
+                "{}  {:.2} allocations/event",
+                versus_split(
+                    "connection -> events",
+                    "events",
+                    events,
+                    event_time,
+                    split_rate
+                ),
                 allocs as f64 / events as f64
             );
         }
