@@ -11,7 +11,7 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
 
-use smol::Async;
+use smol::{future, Async};
 
 /// A connected socket, plain or TLS (handshake done).
 pub(crate) struct Transport {
@@ -106,17 +106,22 @@ impl Transport {
     }
 
     /// Waits until a read may make progress (at once if TLS holds plaintext).
+    ///
+    /// Polled rather than awaited as `Async::readable()`: when the driver
+    /// stops waiting because something else woke it (an action to send),
+    /// the interest stays registered, and the next wait costs no
+    /// `epoll_ctl`. That is one system call less per round trip.
     pub(crate) async fn readable(&self) -> io::Result<()> {
         #[cfg(feature = "tls")]
         if self.tls.as_ref().is_some_and(|t| t.buffered) {
             return Ok(());
         }
-        self.sock.readable().await
+        future::poll_fn(|cx| self.sock.poll_readable(cx)).await
     }
 
-    /// Waits until the socket is writable.
+    /// Waits until the socket is writable (polled, as `readable` is).
     pub(crate) async fn writable(&self) -> io::Result<()> {
-        self.sock.writable().await
+        future::poll_fn(|cx| self.sock.poll_writable(cx)).await
     }
 }
 
