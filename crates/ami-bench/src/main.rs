@@ -19,7 +19,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ami_proto::{Action, AuthMethod, Config, QueuePolicy};
+use ami_proto::{Action, AuthMethod, Config, Event, QueuePolicy};
 use ami_smol::{Client, ClientBuilder, ClientConfig, Cluster};
 use ami_testkit::{Faults, ServerConfig, TcpServer};
 use futures_lite::StreamExt;
@@ -376,12 +376,10 @@ fn smol_flood(addr: SocketAddr, local: bool) -> (u64, f64) {
                 panic!("event stream ended before BenchDone");
             }
             for event in &batch {
-                if event.is("BenchDone") {
-                    break 'outer;
-                }
-                // The login's own events are not part of the flood.
-                if !event.is("FullyBooted") && !event.is("SuccessfulAuth") {
-                    count += 1;
+                match kind(event) {
+                    Kind::Done => break 'outer,
+                    Kind::Flood => count += 1,
+                    Kind::Login => {}
                 }
             }
         }
@@ -390,6 +388,29 @@ fn smol_flood(addr: SocketAddr, local: bool) -> (u64, f64) {
         client.close_within(Duration::from_secs(2)).await;
         (count, secs)
     })
+}
+
+/// What an event is to the counting loops.
+enum Kind {
+    /// `BenchDone`: the server's flood is over.
+    Done,
+    /// The login's own events, not part of the flood.
+    Login,
+    Flood,
+}
+
+/// The event's kind, its name read once (as a consumer matching on names
+/// would), not once per name compared.
+fn kind(event: &Event) -> Kind {
+    let name = event.name();
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    if is("BenchDone") {
+        Kind::Done
+    } else if is("FullyBooted") || is("SuccessfulAuth") {
+        Kind::Login
+    } else {
+        Kind::Flood
+    }
 }
 
 /// Counts every node's flood through one merged `Cluster` event stream
@@ -411,10 +432,10 @@ fn smol_cluster(addrs: &[SocketAddr]) -> (u64, f64) {
         let (mut count, mut done) = (0u64, 0usize);
         while done < addrs.len() {
             let (_, event) = events.next().await.expect("stream ends only at shutdown");
-            if event.is("BenchDone") {
-                done += 1;
-            } else if !event.is("FullyBooted") && !event.is("SuccessfulAuth") {
-                count += 1;
+            match kind(&event) {
+                Kind::Done => done += 1,
+                Kind::Flood => count += 1,
+                Kind::Login => {}
             }
         }
         let secs = start.elapsed().as_secs_f64();
