@@ -151,8 +151,9 @@ impl Decoder {
     /// Appends bytes the caller already holds in a [`Bytes`]. When nothing
     /// is buffered and `data` is the only handle to its memory, the decoder
     /// takes it over without a copy, and the frames it yields are slices of
-    /// it (a whole capture, or a buffer a socket was read into); otherwise
-    /// the bytes are copied, as by [`Decoder::push`].
+    /// it (a whole capture, or a buffer a socket was read into), so a
+    /// frame kept alive keeps all of `data` alive. Otherwise the bytes are
+    /// copied, as by [`Decoder::push`].
     pub fn push_bytes(&mut self, data: Bytes) {
         if !self.buf.is_empty() {
             return self.push(&data);
