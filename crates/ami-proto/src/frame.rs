@@ -292,7 +292,7 @@ impl Decoder {
             return Err(Step::Skip);
         }
         // Not blank: blank lines before a frame were dropped.
-        let Some(kind) = kind_of(&self.buf[..trimmed_end(&self.buf, 0, nl)]) else {
+        let Some(kind) = kind_of(&self.buf[..nl]) else {
             // A frame must open with `Key: Value`: this is garbage.
             self.partial = Partial::default();
             self.start_skip(SkipWhy::Garbage, false);
@@ -450,7 +450,7 @@ impl Decoder {
 impl Skip {
     /// Accounts for bytes of the current line (without its `\n`).
     fn note_bytes(&mut self, bytes: &[u8]) {
-        let content = &bytes[..trimmed_end(bytes, 0, bytes.len())];
+        let content = headers::trim_crs(bytes);
         // CRs only count when followed by more content on the same line.
         if bytes.len() != content.len() && !content.is_empty() {
             self.line_len += bytes.len();
@@ -478,15 +478,7 @@ fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
 
 /// A frame's kind from its first line, or `None` if it has no colon.
 fn kind_of(line: &[u8]) -> Option<Kind> {
-    // The usual first line (events are caught before), without a search
-    // for the colon.
-    let (name, value) = if starts_with_ignore_case(line, b"Response:") {
-        (&line[..8], &line[9..])
-    } else {
-        let colon = memchr::memchr(b':', line)?;
-        (&line[..colon], &line[colon + 1..])
-    };
-    let value = value.strip_prefix(b" ").unwrap_or(value);
+    let (name, value) = headers::split_header(line)?;
     Some(if name.eq_ignore_ascii_case(b"Response") {
         if value.eq_ignore_ascii_case(b"Follows") {
             Kind::Follows

@@ -150,7 +150,8 @@ fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-fn trim_crs(mut bytes: &[u8]) -> &[u8] {
+/// `bytes` without the `\r`s that end it.
+pub(crate) fn trim_crs(mut bytes: &[u8]) -> &[u8] {
     while let [rest @ .., b'\r'] = bytes {
         bytes = rest;
     }
@@ -192,11 +193,15 @@ fn value_of<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 
 /// A line as `(name, value)`: split at the first colon, or `("", line)`.
 fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
+    split_header(line).unwrap_or((b"", trim_crs(line)))
+}
+
+/// A `Name: value` line (its ending `\r`s trimmed) split at the first
+/// colon, or `None` if it has none.
+pub(crate) fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let line = trim_crs(line);
-    match memchr::memchr(b':', line) {
-        Some(colon) => (&line[..colon], strip_space(&line[colon + 1..])),
-        None => (b"", line),
-    }
+    let colon = memchr::memchr(b':', line)?;
+    Some((&line[..colon], strip_space(&line[colon + 1..])))
 }
 
 /// One space after the colon belongs to the syntax; more are the value's own
