@@ -114,7 +114,8 @@ const HASH_HEX: usize = 6;
 #[derive(Clone, Debug)]
 pub struct ActionIdGenerator {
     prefix: String,
-    instance: String,
+    /// `<prefix>-<instance>-`: what every id of the current instance starts with.
+    head: Vec<u8>,
     seq: u64,
     /// Largest sequence number that fits beside the prefix and instance.
     max_seq: u64,
@@ -150,10 +151,10 @@ impl ActionIdGenerator {
             10u64.pow(seq_digits as u32) - 1
         };
         let mut rng = Rng::new(seed);
-        let instance = instance(&mut rng);
+        let head = head(&prefix, &mut rng);
         Ok(ActionIdGenerator {
             prefix,
-            instance,
+            head,
             seq: 0,
             max_seq,
             max_len,
@@ -166,12 +167,18 @@ impl ActionIdGenerator {
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> ActionId {
         if self.seq >= self.max_seq {
-            self.instance = instance(&mut self.rng);
+            self.head = head(&self.prefix, &mut self.rng);
             self.seq = 0;
         }
         self.seq += 1;
-        let id = format!("{}-{}-{}", self.prefix, self.instance, self.seq);
-        debug_assert!(id.len() <= self.max_len, "{id} exceeds {}", self.max_len);
+        // Built to its exact length: one allocation, which `Bytes` takes
+        // over as it is (one id per action sent, so this is a hot path).
+        let mut digits = [0u8; SEQ_DIGITS];
+        let seq = decimal(self.seq, &mut digits);
+        let mut id = Vec::with_capacity(self.head.len() + seq.len());
+        id.extend_from_slice(&self.head);
+        id.extend_from_slice(seq);
+        debug_assert!(id.len() <= self.max_len, "{id:?} exceeds {}", self.max_len);
         ActionId(Bytes::from(id))
     }
 
@@ -224,13 +231,30 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     hash
 }
 
-/// Eight lowercase base32 characters (40 bits) from the RNG.
-fn instance(rng: &mut Rng) -> String {
+/// `<prefix>-<instance>-`, the instance being eight lowercase base32
+/// characters (40 bits) from the RNG.
+fn head(prefix: &str, rng: &mut Rng) -> Vec<u8> {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let bits = rng.next_u64();
-    (0..INSTANCE_LEN)
-        .map(|i| ALPHABET[((bits >> (5 * i)) & 31) as usize] as char)
-        .collect()
+    let mut head = Vec::with_capacity(prefix.len() + FIXED_LEN);
+    head.extend_from_slice(prefix.as_bytes());
+    head.push(b'-');
+    head.extend((0..INSTANCE_LEN).map(|i| ALPHABET[((bits >> (5 * i)) & 31) as usize]));
+    head.push(b'-');
+    head
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; SEQ_DIGITS]) -> &[u8] {
+    let mut start = SEQ_DIGITS;
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[start..];
+        }
+    }
 }
 
 #[cfg(test)]
@@ -327,6 +351,25 @@ mod tests {
         assert_eq!(prefix, "ami");
         assert_ne!(inst, first.1);
         assert_eq!(seq, 1);
+    }
+
+    #[test]
+    fn decimal_matches_display() {
+        let mut buf = [0u8; SEQ_DIGITS];
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12345,
+            10u64.pow(19) - 1,
+            10u64.pow(19),
+            u64::MAX,
+        ] {
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
     }
 
     #[test]
