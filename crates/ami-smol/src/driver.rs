@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use ami_proto::{ActionError, ActionId, CloseReason, Completion, ConnState, Connection, Output};
 use ami_proto::{BreakerState, Event, QueuePolicy};
-use futures_lite::future;
+use futures_lite::{future, Stream};
 use smol::Timer;
 
 use crate::client::{ClientError, Command};
@@ -78,15 +78,18 @@ pub(crate) async fn run_session(
                 };
                 Wake::Io
             };
-            let cmds_open = ctx.cmds_open;
+            // Polled as streams, not awaited with `recv()`: each keeps its
+            // listener registered when another wake-up ends the wait, instead
+            // of registering and removing one per wait.
+            let (cmds, kick) = (&mut ctx.cmds, &mut ctx.kick);
             let cmd = async {
-                match cmds_open {
-                    true => Wake::Command(ctx.cmds.recv().await.ok()),
+                match ctx.cmds_open {
+                    true => Wake::Command(future::poll_fn(|cx| cmds.as_mut().poll_next(cx)).await),
                     false => future::pending().await,
                 }
             };
             let kick = async {
-                let _ = ctx.kick.recv().await;
+                let _ = future::poll_fn(|cx| kick.as_mut().poll_next(cx)).await;
                 Wake::Other
             };
             let timer = async {

@@ -148,10 +148,13 @@ pub(crate) struct Parked {
 pub(crate) struct Ctx {
     pub(crate) config: ClientConfig,
     pub(crate) shared: Arc<Shared>,
-    pub(crate) cmds: Receiver<Command>,
+    /// Pinned so the driver can poll it as a stream, whose listener then
+    /// stays registered across waits that something else ended.
+    pub(crate) cmds: Pin<Box<Receiver<Command>>>,
     /// False once every [`Client`](crate::Client) handle is gone.
     pub(crate) cmds_open: bool,
-    pub(crate) kick: Receiver<()>,
+    /// Pinned as `cmds` is.
+    pub(crate) kick: Pin<Box<Receiver<()>>>,
     pub(crate) pending: HashMap<ActionId, Pending>,
     pub(crate) parked: VecDeque<Parked>,
     /// Set by a close: the instant by which the socket is closed.
@@ -381,14 +384,14 @@ pub(crate) async fn supervise(
     }
     let mut sessions = 0u64;
     let mut ctx = Ctx {
-        kick: shared.kick_rx.clone(),
+        kick: Box::pin(shared.kick_rx.clone()),
         policy: config
             .reconnect_policy
             .clone()
             .unwrap_or_else(|| ReconnectPolicy::with_seed(config.proto.session_seed(u64::MAX))),
         config,
         shared,
-        cmds,
+        cmds: Box::pin(cmds),
         cmds_open: true,
         pending: HashMap::new(),
         parked: VecDeque::new(),
