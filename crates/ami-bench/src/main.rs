@@ -6,23 +6,34 @@
 //!   counts frame ends with `memchr`, both reading the same fake-server flood;
 //! - ping with one in flight: the clients (blocking, and async on smol's
 //!   global executor or on one thread) against a raw socket request/response
-//!   loop; and pipelined with 64 in flight;
+//!   loop; and pipelined with 64 in flight. Two more single-flight loops say
+//!   where the async client's time goes: the raw loop over async-io's reactor,
+//!   and the least an async client shaped like ours can do (callers handing
+//!   each action to an I/O task and awaiting a one-shot reply, no protocol);
 //! - cost growth: CPU per event of an `ami-smol` `Cluster` of 1, 10 and 100
 //!   flooding servers.
 //!
 //! Each client runs in a child process of this binary, so its peak RSS is its
-//! own (`VmHWM`). The fake server (`ami-testkit`) runs in this process.
+//! own (`VmHWM`). The fake server (`ami-testkit`) runs in this process. To
+//! profile the children, name a tool in `AMI_BENCH_WRAP`, e.g.
+//! `AMI_BENCH_WRAP='perf record -g -o OUT'` or
+//! `AMI_BENCH_WRAP='valgrind --tool=callgrind --callgrind-out-file=OUT'`:
+//! each child runs under it, `OUT` naming a file per child in the temp dir.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ami_proto::{Action, AuthMethod, Config, Event, QueuePolicy};
 use ami_smol::{Client, ClientBuilder, ClientConfig, Cluster};
 use ami_testkit::{Faults, ServerConfig, TcpServer};
-use futures_lite::StreamExt;
+use futures_lite::{future, AsyncWriteExt, StreamExt};
+use smol::Async;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -74,8 +85,7 @@ impl Run {
 }
 
 fn run_child(args: &[String]) -> Run {
-    let exe = std::env::current_exe().expect("own path");
-    let out = Command::new(exe)
+    let out = child_command(&args[0])
         .arg("--child")
         .args(args)
         .output()
@@ -98,6 +108,26 @@ fn run_child(args: &[String]) -> Run {
         rss_kb: field("rss_kb=") as u64,
         cpu_ns: field("cpu_ns=") as u64,
     }
+}
+
+/// This binary, or the tool named in `AMI_BENCH_WRAP` running it (see the
+/// module docs).
+fn child_command(child: &str) -> Command {
+    static RUNS: AtomicU32 = AtomicU32::new(0);
+    let exe = std::env::current_exe().expect("own path");
+    let Ok(wrap) = std::env::var("AMI_BENCH_WRAP") else {
+        return Command::new(exe);
+    };
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    let out =
+        std::env::temp_dir().join(format!("ami-bench.{}.{run:02}.{child}", std::process::id()));
+    let mut words = wrap.split_whitespace().map(|w| match w.contains("OUT") {
+        true => w.replace("OUT", &out.to_string_lossy()),
+        false => w.to_owned(),
+    });
+    let mut command = Command::new(words.next().expect("AMI_BENCH_WRAP names a tool"));
+    command.args(words).arg(exe);
+    command
 }
 
 fn flood_server(events: u64) -> TcpServer {
@@ -169,14 +199,21 @@ fn ping(pings: u64) {
     };
     let server = TcpServer::start(config, Faults::default()).expect("server");
     let addr = server.addr().to_string();
-    let clients = [
+    let single = [
+        ("async-raw-ping", "raw loop over async-io     "),
+        ("actor-ping", "async I/O task, no protocol"),
         ("blocking-ping", "ami-blocking Client        "),
         ("smol-ping", "ami-smol                   "),
         ("smol-ping-local", "ami-smol, one thread       "),
     ];
     for in_flight in ["1", "64"] {
-        // The blocking client has one action in flight at a time.
-        let clients = &clients[usize::from(in_flight != "1")..];
+        // The blocking client has one action in flight at a time; the two
+        // loops that explain the async client's single-flight figure only
+        // matter there.
+        let clients: Vec<_> = single
+            .iter()
+            .filter(|(child, _)| in_flight == "1" || child.starts_with("smol-"))
+            .collect();
         let children: Vec<&str> = ["raw-ping"]
             .into_iter()
             .chain(clients.iter().map(|c| c.0))
@@ -241,6 +278,8 @@ fn child(args: &[String]) {
             args[2].parse().expect("count"),
             args[3].parse().expect("in flight"),
         ),
+        "async-raw-ping" => async_raw_ping(addr, args[2].parse().expect("count")),
+        "actor-ping" => actor_ping(addr, args[2].parse().expect("count")),
         "blocking-ping" => blocking_ping(addr, args[2].parse().expect("count")),
         "smol-ping" | "smol-ping-local" => smol_ping(
             addr,
@@ -444,49 +483,182 @@ fn smol_cluster(addrs: &[SocketAddr]) -> (u64, f64) {
     })
 }
 
-/// A plain socket with a receive buffer, for the raw baselines.
-struct Raw {
-    sock: TcpStream,
+/// A socket with a receive buffer, for the raw baselines.
+struct Raw<S> {
+    sock: S,
     pending: Vec<u8>,
     buf: Vec<u8>,
 }
 
-impl Raw {
+impl<S> Raw<S> {
+    fn new(sock: S) -> Self {
+        Raw {
+            sock,
+            pending: Vec::new(),
+            buf: vec![0u8; 64 << 10],
+        }
+    }
+
+    /// Consumes everything up to and including `delimiter`, if buffered.
+    fn take_past(&mut self, delimiter: &[u8]) -> bool {
+        let Some(end) = memchr::memmem::find(&self.pending, delimiter) else {
+            return false;
+        };
+        self.pending.drain(..end + delimiter.len());
+        true
+    }
+
+    fn keep(&mut self, n: usize) {
+        assert!(n > 0, "server closed");
+        self.pending.extend_from_slice(&self.buf[..n]);
+    }
+}
+
+impl Raw<TcpStream> {
     /// Consumes everything up to and including `delimiter`.
     fn skip_past(&mut self, delimiter: &[u8]) {
-        loop {
-            if let Some(end) = memchr::memmem::find(&self.pending, delimiter) {
-                self.pending.drain(..end + delimiter.len());
-                return;
-            }
+        while !self.take_past(delimiter) {
             let n = self.sock.read(&mut self.buf).expect("read");
-            assert!(n > 0, "server closed");
-            self.pending.extend_from_slice(&self.buf[..n]);
+            self.keep(n);
         }
     }
 }
 
-/// One Ping at a time over a plain socket.
+impl Raw<Async<TcpStream>> {
+    /// Consumes everything up to and including `delimiter`.
+    async fn skip_past(&mut self, delimiter: &[u8]) {
+        while !self.take_past(delimiter) {
+            self.read().await;
+        }
+    }
+
+    /// Waits for bytes and reads them, as an async client's reader does.
+    async fn read(&mut self) {
+        let n = self.sock.read_with(|mut s| s.read(&mut self.buf)).await;
+        self.keep(n.expect("read"));
+    }
+}
+
+fn ping_frame(i: u64) -> String {
+    format!("Action: Ping\r\nActionID: p{i}\r\n\r\n")
+}
+
 /// Pings with `in_flight` outstanding: a new one written per response read.
 fn raw_ping(addr: SocketAddr, pings: u64, in_flight: u64) -> (u64, f64) {
-    let mut raw = Raw {
-        sock: raw_login(addr, false),
-        pending: Vec::new(),
-        buf: vec![0u8; 64 << 10],
-    };
+    let mut raw = Raw::new(raw_login(addr, false));
     raw.skip_past(b"\n"); // the banner
     raw.skip_past(b"\r\n\r\n"); // the login response
-    let ping = |i: u64| format!("Action: Ping\r\nActionID: p{i}\r\n\r\n");
     let start = Instant::now();
-    let first: String = (0..in_flight.min(pings)).map(ping).collect();
+    let first: String = (0..in_flight.min(pings)).map(ping_frame).collect();
     raw.sock.write_all(first.as_bytes()).expect("write");
     for i in in_flight..pings + in_flight {
         raw.skip_past(b"\r\n\r\n");
         if i < pings {
-            raw.sock.write_all(ping(i).as_bytes()).expect("write");
+            raw.sock.write_all(ping_frame(i).as_bytes()).expect("write");
         }
     }
     (pings, start.elapsed().as_secs_f64())
+}
+
+/// The raw single-flight loop over async-io's reactor: each wait for the
+/// reply goes through it, as an async client's must.
+fn async_raw_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
+    smol::block_on(async {
+        let mut raw = Raw::new(Async::new(raw_login(addr, false)).expect("async"));
+        raw.skip_past(b"\n").await; // the banner
+        raw.skip_past(b"\r\n\r\n").await; // the login response
+        let start = Instant::now();
+        for i in 0..pings {
+            raw.sock
+                .write_all(ping_frame(i).as_bytes())
+                .await
+                .expect("write");
+            raw.skip_past(b"\r\n\r\n").await;
+        }
+        (pings, start.elapsed().as_secs_f64())
+    })
+}
+
+/// The least an async client shaped like `ami-smol`'s can do, one action in
+/// flight: the caller hands each action to an I/O task over a channel and
+/// awaits a one-shot reply; the task writes it, reads, and answers. No
+/// protocol work, so what it costs beyond `async_raw_ping` is the two task
+/// hops per round trip.
+fn actor_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
+    let ex = Arc::new(smol::Executor::new());
+    smol::block_on(ex.clone().run(async move {
+        let mut raw = Raw::new(Async::new(raw_login(addr, false)).expect("async"));
+        raw.skip_past(b"\n").await; // the banner
+        raw.skip_past(b"\r\n\r\n").await; // the login response
+        let (actions, queue) = smol::channel::bounded::<Reply>(1024);
+        // Polled as a stream, as the client's driver polls its commands.
+        let mut queue = Box::pin(queue);
+        let io = ex.spawn(async move {
+            let mut waiting = VecDeque::new();
+            for i in 0.. {
+                let action = future::or(async { Some(queue.next().await) }, async {
+                    raw.read().await;
+                    None
+                });
+                match action.await {
+                    Some(Some(reply)) => {
+                        raw.sock
+                            .write_all(ping_frame(i).as_bytes())
+                            .await
+                            .expect("write");
+                        waiting.push_back(reply);
+                    }
+                    Some(None) => return,
+                    None => {
+                        while raw.take_past(b"\r\n\r\n") {
+                            waiting.pop_front().expect("a reply awaited").send();
+                        }
+                    }
+                }
+            }
+        });
+        let start = Instant::now();
+        for _ in 0..pings {
+            let reply = Reply::default();
+            actions.send(reply.clone()).await.expect("I/O task runs");
+            reply.wait().await;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        drop(actions);
+        io.await;
+        (pings, secs)
+    }))
+}
+
+/// A one-shot reply as light as `ami-smol`'s: a flag and a waker.
+#[derive(Clone, Default)]
+struct Reply(Arc<Mutex<(bool, Option<Waker>)>>);
+
+impl Reply {
+    fn send(self) {
+        let waker = {
+            let mut slot = self.0.lock().expect("not poisoned");
+            slot.0 = true;
+            slot.1.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    async fn wait(self) {
+        future::poll_fn(|cx| {
+            let mut slot = self.0.lock().expect("not poisoned");
+            match slot.0 {
+                true => Poll::Ready(()),
+                false => {
+                    slot.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
 }
 
 fn blocking_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
