@@ -11,11 +11,10 @@
 //! its late response is absorbed instead of being handed to the next action.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::action_id::ActionId;
+use crate::action_id::{ActionId, ActionIdMap};
 use crate::completion::Strategy;
 use crate::message::{Event, Response};
 
@@ -80,31 +79,6 @@ impl Pending {
     }
 }
 
-/// A fast hasher for ActionIDs (a multiply-rotate over 8-byte words, as in
-/// rustc's FxHash). The keys are ids this connection generated; a server
-/// can only look ids up, not insert them, so flooding the table with
-/// colliding keys is not possible and SipHash's cost buys nothing here.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// The answer to "whose response is this?".
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ResponseMatch {
@@ -124,7 +98,7 @@ pub(crate) struct Table {
     /// Boxed: a `Pending` is ~180 bytes, and with thousands in flight a map
     /// of small entries stays in cache where one of large entries did not
     /// (x1.75 -> x1.40 per action from 10 to 10,000 in flight).
-    map: HashMap<ActionId, Box<Pending>, BuildHasherDefault<IdHasher>>,
+    map: ActionIdMap<Box<Pending>>,
     fifo: VecDeque<ActionId>,
     deadlines: BinaryHeap<Reverse<(Instant, ActionId)>>,
     live: usize,

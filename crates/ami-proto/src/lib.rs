@@ -60,7 +60,7 @@ mod rng;
 mod stats;
 
 pub use action::{Action, Originate};
-pub use action_id::{ActionId, ActionIdGenerator};
+pub use action_id::{ActionId, ActionIdGenerator, ActionIdHasher, ActionIdMap};
 pub use completion::{Completion, OriginateOutcome, Strategy};
 pub use config::{AuthMethod, Config, Secret};
 pub use connection::{CloseReason, ConnState, Connection, Output};
