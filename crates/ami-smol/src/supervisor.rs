@@ -5,7 +5,7 @@
 //! [`ClientError::Disconnected`] (or wait for the next session, with
 //! `resend_on_reconnect`), and a close ends the task without a new attempt.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
 use std::net::TcpStream;
 use std::pin::Pin;
@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, ActionId, AuthMethod, CloseReason, Completion, ConnState, Connection,
+    Action, ActionError, ActionIdMap, AuthMethod, CloseReason, Completion, ConnState, Connection,
     Failure, LoginError, QueuePolicy, ReconnectPolicy, SendError,
 };
 use futures_lite::{future, Stream};
@@ -155,7 +155,7 @@ pub(crate) struct Ctx {
     pub(crate) cmds_open: bool,
     /// Pinned as `cmds` is.
     pub(crate) kick: Pin<Box<Receiver<()>>>,
-    pub(crate) pending: HashMap<ActionId, Pending>,
+    pub(crate) pending: ActionIdMap<Pending>,
     pub(crate) parked: VecDeque<Parked>,
     /// Set by a close: the instant by which the socket is closed.
     pub(crate) closing: Option<Instant>,
@@ -393,7 +393,7 @@ pub(crate) async fn supervise(
         shared,
         cmds: Box::pin(cmds),
         cmds_open: true,
-        pending: HashMap::new(),
+        pending: ActionIdMap::default(),
         parked: VecDeque::new(),
         closing: None,
         close_waiters: Vec::new(),

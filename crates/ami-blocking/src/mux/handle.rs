@@ -1,10 +1,10 @@
 //! Where a node's outputs go: completion callbacks and handles, the event
 //! handler or queue, within the node's per-tick event budget.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ami_proto::{ActionError, ActionId, Completion, Connection, Event, Output};
+use ami_proto::{ActionError, ActionIdMap, Completion, Connection, Event, Output};
 
 use super::{NodeId, NodeWork};
 
@@ -72,7 +72,7 @@ impl Sink {
 
 /// Where a node's outputs go, with its per-tick event budget.
 pub(super) struct Sinks<'a> {
-    pub(super) pending: &'a mut HashMap<ActionId, Sink>,
+    pub(super) pending: &'a mut ActionIdMap<Sink>,
     pub(super) handler: &'a mut Option<Handler>,
     pub(super) queue: &'a mut VecDeque<(NodeId, Event)>,
     pub(super) node: NodeId,

@@ -28,7 +28,7 @@ mod connect;
 mod handle;
 mod report;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -36,8 +36,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, ActionId, CloseReason, Completion, Config, ConfigError, ConnState,
-    Connection, Event, Failure, ReconnectPolicy, SendError, Stats,
+    Action, ActionError, ActionId, ActionIdMap, CloseReason, Completion, Config, ConfigError,
+    ConnState, Connection, Event, Failure, ReconnectPolicy, SendError, Stats,
 };
 use polling::{Events, Poller};
 
@@ -197,7 +197,7 @@ struct Node {
     config: Config,
     policy: ReconnectPolicy,
     link: Link,
-    pending: HashMap<ActionId, Sink>,
+    pending: ActionIdMap<Sink>,
     handler: Option<Handler>,
     /// Readiness reported by the wait and not yet handled.
     readable: bool,
@@ -343,7 +343,7 @@ impl Multiplexer {
             config,
             policy,
             link: Link::Waiting { at: Instant::now() },
-            pending: HashMap::new(),
+            pending: ActionIdMap::default(),
             handler: None,
             readable: false,
             writable: false,
