@@ -591,13 +591,15 @@ fn actor_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
         raw.skip_past(b"\n").await; // the banner
         raw.skip_past(b"\r\n\r\n").await; // the login response
         let (actions, queue) = smol::channel::bounded::<Reply>(1024);
-        // Polled as a stream, as the client's driver polls its commands.
+        // Waits as the client's driver does: the channel polled as a stream
+        // and the socket with `poll_readable`, so that neither re-registers
+        // after the other ended a wait.
         let mut queue = Box::pin(queue);
         let io = ex.spawn(async move {
             let mut waiting = VecDeque::new();
             for i in 0.. {
                 let action = future::or(async { Some(queue.next().await) }, async {
-                    raw.read().await;
+                    let _ = future::poll_fn(|cx| raw.sock.poll_readable(cx)).await;
                     None
                 });
                 match action.await {
@@ -610,6 +612,10 @@ fn actor_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
                     }
                     Some(None) => return,
                     None => {
+                        match raw.sock.get_ref().read(&mut raw.buf) {
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                            n => raw.keep(n.expect("read")),
+                        }
                         while raw.take_past(b"\r\n\r\n") {
                             waiting.pop_front().expect("a reply awaited").send();
                         }
@@ -617,14 +623,17 @@ fn actor_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
                 }
             }
         });
-        let start = Instant::now();
-        for _ in 0..pings {
-            let reply = Reply::default();
-            actions.send(reply.clone()).await.expect("I/O task runs");
-            reply.wait().await;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        drop(actions);
+        // The caller is a task too, as in `smol_ping`.
+        let caller = ex.spawn(async move {
+            let start = Instant::now();
+            for _ in 0..pings {
+                let reply = Reply::default();
+                actions.send(reply.clone()).await.expect("I/O task runs");
+                reply.wait().await;
+            }
+            start.elapsed().as_secs_f64()
+        });
+        let secs = caller.await;
         io.await;
         (pings, secs)
     }))
