@@ -77,9 +77,10 @@ impl fmt::Display for ActionId {
 pub type ActionIdMap<V> = HashMap<ActionId, V, BuildHasherDefault<ActionIdHasher>>;
 
 /// A fast hasher for ActionIDs: a folded multiply per 8-byte word (the
-/// 128-bit product's halves xored, as in foldhash and wyhash). Only for maps whose keys this client generated: a server
-/// can only look such ids up, not insert them, so flooding the map with
-/// colliding keys is not possible and SipHash's cost buys nothing.
+/// 128-bit product's halves xored, as in foldhash and wyhash). Only for maps
+/// whose keys this client generated: a server can only look such ids up, not
+/// insert them, so flooding the map with colliding keys is not possible and
+/// SipHash's cost buys nothing.
 ///
 /// Why not FxHash (multiply-rotate), used here before: a multiply carries a
 /// difference only upwards, so ids differing in a digit or two (`...-109`
@@ -427,7 +428,7 @@ mod tests {
         assert!(buckets.len() > 6_500, "{} buckets used", buckets.len());
         let tags: HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
         assert_eq!(tags.len(), 128);
-        // Short and odd lengths (the tail read without overlap, or padded).
+        // Short and odd lengths (the tail zero-padded, or read overlapping).
         let short: [&[u8]; 7] = [b"", b"a", b"b", b"ab", b"ba", b"abcdefgh", b"abcdefghi"];
         let short: HashSet<u64> = short.iter().map(|k| map.hasher().hash_one(k)).collect();
         assert_eq!(short.len(), 7);
