@@ -494,11 +494,7 @@ fn kind_of(line: &[u8]) -> Option<Kind> {
 
 /// End of the line content: `nl` minus any `\r`s before it, not before `start`.
 fn trimmed_end(buf: &[u8], start: usize, nl: usize) -> usize {
-    let mut end = nl;
-    while end > start && buf[end - 1] == b'\r' {
-        end -= 1;
-    }
-    end
+    start + headers::trim_crs(&buf[start..nl]).len()
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {
