@@ -241,12 +241,11 @@ impl Ctx {
 
     fn expire_parked(&mut self, now: Instant) {
         let closing = self.closing.is_some();
-        if !closing && self.parked.iter().all(|p| p.deadline > now) {
+        let done = |p: &Parked| p.deadline <= now || closing;
+        if !self.parked.iter().any(done) {
             return;
         }
-        let (done, kept) = std::mem::take(&mut self.parked)
-            .into_iter()
-            .partition(|p| p.deadline <= now || closing);
+        let (done, kept) = std::mem::take(&mut self.parked).into_iter().partition(done);
         self.parked = kept;
         for p in done {
             let err = match p.deadline <= now {
