@@ -128,11 +128,14 @@ typedef struct ami_options {
     uint64_t action_timeout_ms; /* default per action; 0: 10000 */
     uint64_t login_timeout_ms;  /* connect to logged in; 0: 10000 */
     uint64_t heartbeat_ms;      /* idle time before a Ping; 0: off (init: 15000) */
-    uint64_t seed;              /* ActionID instance seed: random per connection */
+    uint64_t seed;              /* ActionID instance seed; 0: random per connection.
+                                 * Any other value gives the same ids every
+                                 * time: set it only in tests. */
 } ami_options;
 
 /* Fills *opts with the defaults (NULL strings, MD5, 4 MiB frames, 10000
- * events, drop oldest, 10 s timeouts, 15 s heartbeat, seed 0).
+ * events, drop oldest, 10 s timeouts, 15 s heartbeat, seed 0: random per
+ * connection).
  * Returns AMI_OK or AMI_E_NULL. */
 int ami_options_init(ami_options* opts);
 

@@ -1,6 +1,8 @@
 //! `ami_options`: the plain C struct a connection is created from.
 
+use std::collections::hash_map::RandomState;
 use std::ffi::{c_char, c_int};
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use ami_proto::{AuthMethod, Config, QueuePolicy};
@@ -60,8 +62,9 @@ pub struct AmiOptions {
     pub login_timeout_ms: u64,
     /// Idle time before a heartbeat Ping, in milliseconds; 0 turns heartbeats off.
     pub heartbeat_ms: u64,
-    /// Seed of the ActionID instance part: give each connection a different
-    /// random value (0 is allowed but shared by everyone who leaves it 0).
+    /// Seed of the ActionID instance part. 0 (the default) draws a random
+    /// one per connection, so no two connections or processes share ids;
+    /// any other value is used as is, the same ids every time: for tests.
     pub seed: u64,
 }
 
@@ -126,12 +129,22 @@ impl AmiOptions {
         config.login_timeout = millis(self.login_timeout_ms, DEFAULT_TIMEOUT_MS);
         config.heartbeat_interval =
             (self.heartbeat_ms != 0).then(|| Duration::from_millis(self.heartbeat_ms));
-        config.seed = self.seed;
+        config.seed = match self.seed {
+            0 => random_seed(),
+            fixed => fixed,
+        };
         config
             .validate()
             .map_err(|e| fail(AMI_E_CONFIG, format_args!("invalid options: {e}")))?;
         Ok(config)
     }
+}
+
+/// A seed no other connection, in this process or another, is likely to
+/// share: `RandomState` keys come from the OS once per process and change
+/// with each call.
+fn random_seed() -> u64 {
+    RandomState::new().hash_one(std::process::id()) | 1
 }
 
 /// An optional string field: NULL is `None`.
@@ -161,7 +174,7 @@ fn millis(value: u64, default: u64) -> Duration {
 
 /// Fills `*opts` with the defaults (NULL strings, MD5 login, 4 MiB frames,
 /// 10,000 queued events, drop-oldest, 10 s action and login timeouts, 15 s
-/// heartbeat, seed 0).
+/// heartbeat, seed 0: a random one per connection).
 ///
 /// Returns `AMI_OK`, or `AMI_E_NULL` when `opts` is NULL.
 ///

@@ -29,9 +29,15 @@ struct Pair {
 
 impl Pair {
     fn new(secret: &CStr, server: ServerConfig) -> Pair {
+        Pair::with_seed(secret, server, 0)
+    }
+
+    /// Like [`Pair::new`], with `seed` in the options (0: the default).
+    fn with_seed(secret: &CStr, server: ServerConfig, seed: u64) -> Pair {
         let mut opts = AmiOptions::default();
         // SAFETY: `opts` is a valid, writable `AmiOptions`.
         assert_eq!(unsafe { ami_options_init(&mut opts) }, AMI_OK);
+        opts.seed = seed;
         opts.username = c"admin".as_ptr();
         opts.secret = secret.as_ptr();
         opts.heartbeat_ms = 0;
@@ -431,4 +437,28 @@ fn deadlines_are_in_the_callers_milliseconds() {
     );
     // SAFETY: `pair.conn` is live.
     assert_eq!(unsafe { ami_conn_wants_write(pair.conn) }, 1);
+}
+
+/// The ActionID of the first Ping of a new, logged-in connection.
+fn first_id(seed: u64) -> String {
+    let mut pair = Pair::with_seed(c"amp111", ServerConfig::default(), seed);
+    pair.settle();
+    pair.send(c"Ping", 0).expect("ping queued")
+}
+
+/// `<prefix>-<instance>` of a generated `<prefix>-<instance>-<seq>` id.
+fn instance(id: &str) -> &str {
+    id.rsplit_once('-').expect("prefix-instance-seq").0
+}
+
+#[test]
+fn default_options_draw_a_random_action_id_instance_per_connection() {
+    // Issue 15 item 1: `ami_options_init` left seed 0, so every connection
+    // of every process made the same ids, and one session's
+    // OriginateResponse could complete another's Originate.
+    let (a, b) = (first_id(0), first_id(0));
+    assert_ne!(instance(&a), instance(&b), "{a} / {b}");
+    // A seed set explicitly is kept: the same ids each time (for tests).
+    let (a, b) = (first_id(42), first_id(42));
+    assert_eq!(a, b);
 }

@@ -189,7 +189,6 @@ class Session:
         check(lib, lib.ami_options_init(C.byref(opts)))
         opts.server, opts.username, opts.secret = b"pbx-py", user.encode(), secret.encode()
         opts.auth = AMI_AUTH_PLAIN  # loopback only
-        opts.seed = int.from_bytes(os.urandom(8), "little")
         self.conn = C.c_void_p()
         check(lib, lib.ami_conn_new(C.byref(opts), now_ms(), C.byref(self.conn)))
         self.state = None

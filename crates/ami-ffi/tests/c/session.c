@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
     opts.server = "pbx-c";
     opts.username = argc > 2 ? argv[2] : "admin";
     opts.secret = argc > 3 ? argv[3] : "amp111";
-    opts.seed = 0x5eed;
+    opts.seed = 0x5eed; /* fixed ActionIDs, for this test only; 0 draws a random seed */
     session s = {.conn = NULL, .fd = connect_to(argv[1]), .state = AMI_STATE_LOGGING_IN};
     if (s.fd < 0) {
         perror("connect");
