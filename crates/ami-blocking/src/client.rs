@@ -29,7 +29,7 @@ use ami_proto::{
     Event, Failure, LoginError, Output, ReconnectPolicy, SendError, Stats,
 };
 
-use crate::session::{connection, flush, with_entropy, Flush};
+use crate::session::{connection, deadline_after, flush, in_range, millis, with_entropy, Flush};
 use crate::tls::{warn_plaintext_once, Pipe, Tls, TlsSetup};
 
 /// Size of the read buffer: one read takes at most this much.
@@ -192,7 +192,9 @@ impl Client {
     ///
     /// Each resolved address gets `connect_timeout` for the TCP connect; the
     /// login then has [`Config::login_timeout`]. Nothing is sent before the
-    /// server's banner. Config errors are reported before any I/O.
+    /// server's banner. Config errors, and a `connect_timeout` under 1 ms,
+    /// are reported before any I/O ([`ConnectError::Config`]); a huge one
+    /// (`Duration::MAX`) leaves the connect to the system's own limits.
     pub fn connect(
         addr: impl ToSocketAddrs,
         connect_timeout: Duration,
@@ -226,7 +228,7 @@ impl Client {
         config: Config,
         tls: ami_tls::TlsConfig,
     ) -> Result<Client, ConnectError> {
-        config.validate()?;
+        validate(&config, connect_timeout)?;
         let setup = TlsSetup::new(tls, ami_tls::host_of(addr)).map_err(ConnectError::Tls)?;
         Client::connect_with(addr, connect_timeout, config, Some(setup))
     }
@@ -237,7 +239,7 @@ impl Client {
         config: Config,
         tls: Option<TlsSetup>,
     ) -> Result<Client, ConnectError> {
-        config.validate()?;
+        validate(&config, connect_timeout)?;
         let config = with_entropy(config);
         let addrs: Vec<SocketAddr> = addr
             .to_socket_addrs()
@@ -308,12 +310,13 @@ impl Client {
 
     /// The next event, waiting at most `timeout` for one (`Ok(None)` when
     /// none came). A zero `timeout` still waits up to 1 ms for bytes, so
-    /// polling with it makes progress.
+    /// polling with it makes progress; `Duration::MAX` waits until an event
+    /// comes or the session ends.
     ///
     /// Heartbeats and action deadlines run while it waits. A closed session
     /// gives [`ClientError::Closed`] once its queued events are read.
     pub fn next_event(&mut self, timeout: Duration) -> Result<Option<Event>, ClientError> {
-        let deadline = Instant::now() + timeout.max(Duration::from_millis(1));
+        let deadline = deadline_after(Instant::now(), timeout.max(Duration::from_millis(1)));
         loop {
             let s = &mut self.session;
             while let Some(out) = s.conn.poll_output() {
@@ -352,7 +355,7 @@ impl Client {
             self.report_close();
         }
         let now = Instant::now();
-        std::thread::sleep(self.policy.next_allowed(now) - now);
+        std::thread::sleep(self.policy.next_allowed(now).saturating_duration_since(now));
         if !self.policy.may_attempt(Instant::now()) {
             return Err(ConnectError::CircuitOpen);
         }
@@ -475,6 +478,14 @@ impl Client {
     }
 }
 
+/// Checks what [`Client::connect`] is given before any I/O: the core's
+/// config, and a connect timeout of at least 1 ms (no upper bound: the
+/// deadline saturates).
+fn validate(config: &Config, connect_timeout: Duration) -> Result<(), ConfigError> {
+    config.validate()?;
+    in_range("connect_timeout_ms", millis(connect_timeout), 1, u64::MAX)
+}
+
 /// One TCP session (TLS or not) and its `Connection`.
 struct Session {
     sock: TcpStream,
@@ -495,7 +506,7 @@ impl Session {
         tls: Option<&TlsSetup>,
         warned_plaintext: &mut bool,
     ) -> Result<Session, ConnectError> {
-        let deadline = Instant::now() + connect_timeout;
+        let deadline = deadline_after(Instant::now(), connect_timeout);
         // `connect` made sure there is an address.
         let mut result = Err(io::ErrorKind::NotFound.into());
         for addr in addrs {
@@ -586,7 +597,10 @@ impl Session {
             return;
         }
         // `Some(ZERO)` is an error for `set_read_timeout`: at least 1 ms.
-        let timeout = wake.map(|at| (at - now).max(Duration::from_millis(1)));
+        let timeout = wake.map(|at| {
+            at.saturating_duration_since(now)
+                .max(Duration::from_millis(1))
+        });
         if timeout_must_change(self.read_timeout, timeout) {
             if let Err(e) = self.sock.set_read_timeout(timeout) {
                 tracing::debug!(error = %e, "set_read_timeout failed");

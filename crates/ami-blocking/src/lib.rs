@@ -30,6 +30,6 @@ pub use client::{Client, ClientError, ConnectError};
 #[cfg(feature = "tls")]
 pub use mux::AddServerError;
 pub use mux::{
-    CompletionHandle, Multiplexer, MuxConfig, NodeId, NodeState, NodeStats, NodeWork,
+    CompletionHandle, Multiplexer, MuxConfig, MuxError, NodeId, NodeState, NodeStats, NodeWork,
     ShutdownReport, SubmitError, TickSummary,
 };

@@ -4,7 +4,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ami_proto::{Config, ConfigError, Connection};
 
@@ -16,6 +16,44 @@ pub(crate) fn with_entropy(mut config: Config) -> Config {
         config.seed = RandomState::new().build_hasher().finish() | 1;
     }
     config
+}
+
+/// `now + d`, saturated: a span the platform's `Instant` cannot hold
+/// (`Duration::MAX`) gives the furthest instant it can, which is "never"
+/// for any wait, instead of the panic of `Instant + Duration`.
+pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
+    let mut d = d;
+    loop {
+        if let Some(at) = now.checked_add(d) {
+            return at;
+        }
+        // Each halving shrinks `d`; at most ~100 rounds reach zero, which fits.
+        d /= 2;
+    }
+}
+
+/// A duration in whole milliseconds, for range checks ([`ConfigError::OutOfRange`]).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `Ok` when `value` lies in `min..=max`, else the typed error naming the option.
+pub(crate) fn in_range(
+    name: &'static str,
+    value: u64,
+    min: u64,
+    max: u64,
+) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            name,
+            value,
+            min,
+            max,
+        })
+    }
 }
 
 /// The `Connection` of session number `session` of `config`, connected at
@@ -139,6 +177,17 @@ mod tests {
         assert_eq!(n, 0);
         assert!(r.is_err());
         assert!(conn.wants_write(), "the core still holds the bytes");
+    }
+
+    #[test]
+    fn deadlines_saturate() {
+        let now = Instant::now();
+        let second = Duration::from_secs(1);
+        assert_eq!(deadline_after(now, second), now + second);
+        let millennium = Duration::from_secs(1000 * 365 * 86_400);
+        assert!(deadline_after(now, Duration::MAX) > now + millennium);
+        assert_eq!(millis(Duration::MAX), u64::MAX);
+        assert_eq!(millis(Duration::from_micros(1_999)), 1);
     }
 
     #[test]

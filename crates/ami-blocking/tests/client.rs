@@ -5,7 +5,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use ami_blocking::{Client, ClientError, ConnectError};
-use ami_proto::{Action, ActionError, AuthMethod, CloseReason, Completion, LoginError, Originate};
+use ami_proto::{
+    Action, ActionError, AuthMethod, CloseReason, Completion, ConfigError, LoginError, Originate,
+};
 use ami_testkit::Faults;
 use common::{config, server, Watchdog};
 
@@ -265,4 +267,40 @@ fn lost_connection_then_reconnect() {
         .send(Action::ping())
         .expect("ping on the new session");
     assert_eq!(client.sessions(), 2);
+}
+
+#[test]
+fn huge_timeouts_saturate_and_a_zero_connect_timeout_is_refused() {
+    // Issue 15 item 5: `Instant::now() + Duration::MAX` panicked in the
+    // connect and in `next_event`; a huge bound now means "no bound of ours".
+    let _w = Watchdog::new("huge timeouts", Duration::from_secs(15));
+    let srv = server(Faults::default());
+    let mut client = Client::connect(srv.addr(), Duration::MAX, config("huge")).expect("connects");
+    srv.inject_all("Event: UserEvent\r\nUserEvent: wake\r\n\r\n");
+    let started = Instant::now();
+    let event = loop {
+        let event = client.next_event(Duration::MAX).expect("session alive");
+        let event = event.expect("an event: nothing else ends the wait");
+        if event.is("UserEvent") {
+            break event;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "no UserEvent");
+    };
+    assert_eq!(event.get("UserEvent"), Some(&b"wake"[..]));
+    client.send(Action::ping()).expect("ping");
+    client.close().expect("logs off");
+
+    // Zero is no time at all: a configuration error before any I/O.
+    let err = Client::connect(srv.addr(), Duration::ZERO, config("zero")).expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            ConnectError::Config(ConfigError::OutOfRange {
+                name: "connect_timeout_ms",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(srv.connections(), 1, "nothing attempted");
 }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ami_blocking::{Multiplexer, MuxConfig, NodeState, SubmitError};
-use ami_proto::{Action, ActionError, Completion, ConnState, Originate};
+use ami_blocking::{Multiplexer, MuxConfig, MuxError, NodeState, SubmitError};
+use ami_proto::{Action, ActionError, Completion, ConfigError, ConnState, Originate};
 use ami_testkit::Faults;
 use common::{all_ready, big_user_event, config, server, tick_until, Watchdog};
 
@@ -315,4 +315,35 @@ fn idle_ticks_do_not_spin() {
         mux.node_state(node),
         Some(NodeState::Session(ConnState::Ready))
     ));
+}
+
+#[test]
+fn every_bad_mux_config_value_is_refused_at_construction() {
+    // Issue 15 item 15: `event_budget: 0` (or any zero budget) stalled every
+    // node without a word; each bound is now checked by `Multiplexer::new`.
+    type Set = fn(&mut MuxConfig);
+    let bad: [(&str, Set); 10] = [
+        ("read_budget", |c| c.read_budget = 0),
+        ("read_budget", |c| c.read_budget = 511),
+        ("frame_budget", |c| c.frame_budget = 0),
+        ("event_budget", |c| c.event_budget = 0),
+        ("connect_budget", |c| c.connect_budget = 0),
+        ("max_tick_ms", |c| c.max_tick = Duration::ZERO),
+        ("connect_timeout_ms", |c| c.connect_timeout = Duration::ZERO),
+        // Too long to mean anything, and `now + Duration::MAX` panicked.
+        ("connect_timeout_ms", |c| c.connect_timeout = Duration::MAX),
+        ("max_tick_ms", |c| c.max_tick = Duration::MAX),
+        ("event_queue", |c| c.event_queue = 0),
+    ];
+    for (name, set) in bad {
+        let mut config = MuxConfig::default();
+        set(&mut config);
+        let err = Multiplexer::new(config.clone()).err();
+        let err = err.unwrap_or_else(|| panic!("{name}: accepted {config:?}"));
+        assert!(
+            matches!(&err, MuxError::Config(ConfigError::OutOfRange { name: n, .. }) if *n == name),
+            "{name}: {err}"
+        );
+    }
+    assert!(Multiplexer::new(MuxConfig::default()).is_ok());
 }

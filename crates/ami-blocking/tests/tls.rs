@@ -359,3 +359,44 @@ fn mux_refused_certificates_are_typed_and_do_not_storm() {
     assert!(mux.stats(n_closing).expect("node").connect_attempts >= 2);
     mux.shutdown(Instant::now() + Duration::from_secs(1));
 }
+
+#[test]
+fn bad_tls_options_are_refused_before_any_connect() {
+    // Each unusable `TlsConfig` value fails where the client or node is
+    // made, with a typed error, and no connection is attempted.
+    let _w = Watchdog::new("tls options", Duration::from_secs(10));
+    let pki = TestPki::new();
+    let srv = tls_server(&pki.localhost(), Faults::default());
+    type Expected = fn(&TlsError) -> bool;
+    let bad: [(TlsConfig, Expected); 3] = [
+        (
+            TlsConfig::new().with_ca_file("/nonexistent/ami-ca.pem"),
+            |e| matches!(e, TlsError::CaFile { .. }),
+        ),
+        (TlsConfig::new().with_ca_pem(b"junk".to_vec()), |e| {
+            matches!(e, TlsError::BadCa(_))
+        }),
+        (
+            TlsConfig::new()
+                .with_ca_pem(pki.ca_pem())
+                .with_server_name("not a host name!"),
+            |e| matches!(e, TlsError::InvalidServerName(_)),
+        ),
+    ];
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    for (tls, expected) in bad {
+        let e = tls_err(Client::connect_tls(
+            &addr(&srv),
+            CONNECT,
+            config("c"),
+            tls.clone(),
+        ));
+        assert!(expected(&e), "client: {e:?}");
+        match mux.add_server_tls("n", srv.addr(), config("n"), tls) {
+            Err(ami_blocking::AddServerError::Tls(e)) => assert!(expected(&e), "mux: {e:?}"),
+            other => panic!("mux: {other:?}"),
+        }
+    }
+    assert_eq!(mux.nodes().count(), 0);
+    assert_eq!(srv.connections(), 0);
+}

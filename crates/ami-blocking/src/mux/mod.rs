@@ -45,37 +45,91 @@ use self::connect::{connect_nonblocking, connect_result};
 pub use self::handle::CompletionHandle;
 use self::handle::{Handler, Sink, Sinks};
 pub use self::report::{NodeState, NodeStats, NodeWork, ShutdownReport, TickSummary};
-use crate::session::{connection, flush, with_entropy};
+use crate::session::{connection, deadline_after, flush, in_range, millis, with_entropy};
 use crate::tls::{warn_plaintext_once, Pipe, Tls, TlsSetup};
 
 /// Budgets and bounds of a [`Multiplexer`]. Start from
-/// [`MuxConfig::default`] and adjust fields.
+/// [`MuxConfig::default`] and adjust fields; [`Multiplexer::new`] checks
+/// them ([`MuxConfig::validate`]), since a zero budget would stall every
+/// node without a word.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct MuxConfig {
     /// Most bytes read from one node in one tick (default 64 KiB, the
-    /// core's read budget). The rest waits in the kernel for the next tick.
+    /// core's read budget; 512 B ..= 64 MiB). The rest waits in the kernel
+    /// for the next tick.
     pub read_budget: usize,
-    /// Most frames parsed for one node in one tick (default 1,024); reading
-    /// stops once reached. With 64 KiB and ~300-byte events the byte budget
+    /// Most frames parsed for one node in one tick (default 1,024; 1 ..=
+    /// 10,000,000); reading stops once reached. With 64 KiB and ~300-byte events the byte budget
     /// usually binds first.
     pub frame_budget: u64,
-    /// Most events delivered from one node in one tick (default 1,024).
+    /// Most events delivered from one node in one tick (default 1,024; 1
+    /// ..= 10,000,000).
     /// Reading stops while undelivered events wait, so a node's backlog
     /// stays in the kernel, not in memory.
     pub event_budget: usize,
-    /// Most TCP connects started in one tick (default 16): a restart of 100
-    /// nodes does not stall one tick with 100 connects.
+    /// Most TCP connects started in one tick (default 16; 1 ..= 100,000): a
+    /// restart of 100 nodes does not stall one tick with 100 connects.
     pub connect_budget: usize,
-    /// Time after which a tick stops driving further nodes (default 20 ms);
-    /// the rest go first in the next tick, which does not wait.
+    /// Time after which a tick stops driving further nodes (default 20 ms;
+    /// 1 ms ..= 60 s); the rest go first in the next tick, which does not
+    /// wait.
     pub max_tick: Duration,
-    /// Time a TCP connect may take (default 5 s).
+    /// Time a TCP connect (and TLS handshake) may take (default 5 s; 1 ms
+    /// ..= 1 h).
     pub connect_timeout: Duration,
     /// Capacity of the queue [`Multiplexer::events`] drains (default
-    /// 65,536). While it is full, events stay in each node's core queue,
-    /// under that queue's bound and policy.
+    /// 65,536; 1 ..= 10,000,000). While it is full, events stay in each
+    /// node's core queue, under that queue's bound and policy.
     pub event_queue: usize,
+}
+
+impl MuxConfig {
+    /// Checks every field against the range its doc states, as the core's
+    /// [`Config::validate`] does: the first field out of range is the error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let size = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        in_range("read_budget", size(self.read_budget), 512, 64 << 20)?;
+        in_range("frame_budget", self.frame_budget, 1, 10_000_000)?;
+        in_range("event_budget", size(self.event_budget), 1, 10_000_000)?;
+        in_range("connect_budget", size(self.connect_budget), 1, 100_000)?;
+        in_range("max_tick_ms", millis(self.max_tick), 1, 60_000)?;
+        in_range(
+            "connect_timeout_ms",
+            millis(self.connect_timeout),
+            1,
+            3_600_000,
+        )?;
+        in_range("event_queue", size(self.event_queue), 1, 10_000_000)
+    }
+}
+
+/// Why [`Multiplexer::new`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MuxError {
+    /// A [`MuxConfig`] field is out of range; fix it (nothing was created).
+    Config(ConfigError),
+    /// The operating system refused a poller (out of file descriptors?).
+    Poller(io::Error),
+}
+
+impl fmt::Display for MuxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MuxError::Config(e) => write!(f, "invalid multiplexer configuration: {e}"),
+            MuxError::Poller(e) => write!(f, "cannot create a poller: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MuxError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MuxError::Config(e) => Some(e),
+            MuxError::Poller(e) => Some(e),
+        }
+    }
 }
 
 impl Default for MuxConfig {
@@ -271,11 +325,13 @@ impl fmt::Debug for Multiplexer {
 }
 
 impl Multiplexer {
-    /// An empty multiplexer. Fails only if the OS refuses a poller.
-    pub fn new(config: MuxConfig) -> io::Result<Multiplexer> {
+    /// An empty multiplexer. Fails when a field of `config` is out of range
+    /// ([`MuxConfig::validate`]) or the OS refuses a poller.
+    pub fn new(config: MuxConfig) -> Result<Multiplexer, MuxError> {
+        config.validate().map_err(MuxError::Config)?;
         let chunk = config.read_budget.clamp(4 << 10, 64 << 10);
         Ok(Multiplexer {
-            poller: Poller::new()?,
+            poller: Poller::new().map_err(MuxError::Poller)?,
             ready: Events::new(),
             nodes: Vec::new(),
             queue: VecDeque::new(),
@@ -674,7 +730,7 @@ impl Multiplexer {
                     node.writable = done;
                     node.link = Link::Connecting {
                         sock,
-                        deadline: now + self.config.connect_timeout,
+                        deadline: deadline_after(now, self.config.connect_timeout),
                     };
                     self.register(idx);
                 }
