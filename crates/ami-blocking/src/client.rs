@@ -229,7 +229,8 @@ impl Client {
         tls: ami_tls::TlsConfig,
     ) -> Result<Client, ConnectError> {
         validate(&config, connect_timeout)?;
-        let setup = TlsSetup::new(tls, ami_tls::host_of(addr)).map_err(ConnectError::Tls)?;
+        let setup = TlsSetup::new(tls, ami_tls::host_of(addr), &config.server)
+            .map_err(ConnectError::Tls)?;
         Client::connect_with(addr, connect_timeout, config, Some(setup))
     }
 
@@ -297,7 +298,7 @@ impl Client {
                     if done == id {
                         return result.map_err(ClientError::Action);
                     }
-                    tracing::debug!(action_id = %done, "stale completion dropped");
+                    log!(debug, s.conn, done, "stale completion dropped");
                 }
             }
             if s.conn.is_closed() {
@@ -323,7 +324,7 @@ impl Client {
                 match out {
                     Output::Event(event) => return Ok(Some(event)),
                     Output::Completion { id, .. } => {
-                        tracing::debug!(action_id = %id, "stale completion dropped");
+                        log!(debug, s.conn, id, "stale completion dropped");
                     }
                     _ => {}
                 }
@@ -514,7 +515,7 @@ impl Session {
             match &result {
                 Ok(_) => break,
                 Err(e) => {
-                    tracing::debug!(server = %config.server, %addr, error = %e, "connect failed")
+                    log!(debug, server = config.server, %addr, error = %e, "connect failed")
                 }
             }
         }
@@ -579,11 +580,11 @@ impl Session {
             // On a blocking socket, "blocked" means the write timeout passed:
             // the server stopped reading.
             Ok(Flush::Blocked) => {
-                tracing::warn!(server = %self.conn.config().server, "write timed out; closing");
+                log!(warn, self.conn, "-", "write timed out; closing");
                 self.conn.handle_closed(Instant::now());
             }
             Err(e) => {
-                tracing::debug!(server = %self.conn.config().server, error = %e, "write failed");
+                log!(debug, self.conn, "-", error = %e, "write failed");
                 self.conn.handle_closed(Instant::now());
             }
         }
@@ -603,7 +604,7 @@ impl Session {
         });
         if timeout_must_change(self.read_timeout, timeout) {
             if let Err(e) = self.sock.set_read_timeout(timeout) {
-                tracing::debug!(error = %e, "set_read_timeout failed");
+                log!(debug, self.conn, "-", error = %e, "set_read_timeout failed");
                 self.conn.handle_closed(Instant::now());
                 return;
             }
@@ -626,7 +627,7 @@ impl Session {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                tracing::debug!(server = %self.conn.config().server, error = %e, "read failed");
+                log!(debug, self.conn, "-", error = %e, "read failed");
                 self.conn.handle_closed(Instant::now());
             }
         }

@@ -18,6 +18,9 @@
 //!   unless a pin is set explicitly.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+#[macro_use]
+mod log;
+
 pub mod client;
 pub mod mux;
 mod session;

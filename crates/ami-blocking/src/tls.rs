@@ -54,12 +54,14 @@ pub(crate) enum TlsSetup {}
 #[cfg(feature = "tls")]
 impl TlsSetup {
     /// Builds the rustls configuration now (reads the CA file or the
-    /// system store), so a bad CA is reported before any connect.
+    /// system store), so a bad CA is reported before any connect; `server`
+    /// names the server in its log events.
     pub(crate) fn new(
         options: ami_tls::TlsConfig,
         host: &str,
+        server: &str,
     ) -> Result<TlsSetup, ami_tls::TlsError> {
-        let config = options.client_config()?;
+        let config = options.client_config_for(server)?;
         options.server_name_for(host)?;
         Ok(TlsSetup {
             options,
@@ -168,8 +170,9 @@ pub(crate) fn warn_plaintext_once(
     let plain = config.auth == ami_proto::AuthMethod::Plain;
     let peer = sock.peer_addr().ok().map(|a| a.ip());
     if plaintext_secret_exposed(plain, tls, peer) && !std::mem::replace(warned, true) {
-        tracing::warn!(
-            server = %config.server,
+        log!(
+            warn,
+            server = config.server,
             peer = ?peer,
             "sending the AMI secret in clear text (AuthMethod::Plain) over an unencrypted \
              connection to a non-loopback address: use TLS or MD5 login"

@@ -108,7 +108,18 @@ impl TlsConfig {
 
     /// Builds the rustls client configuration (reads the CA file or the
     /// system store now). Build it once per client and reuse it.
+    ///
+    /// Its log events name no server (`server = "-"`): adapters call
+    /// [`client_config_for`](Self::client_config_for) instead.
     pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        self.client_config_for("-")
+    }
+
+    /// Like [`client_config`](Self::client_config), for the server named
+    /// `server` in logs: its events carry `server`, `action_id` (`-`) and
+    /// `queue_depth` (0: nothing is queued yet), as every event of a
+    /// session does.
+    pub fn client_config_for(&self, server: &str) -> Result<Arc<rustls::ClientConfig>, TlsError> {
         let provider = Arc::new(ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -116,6 +127,9 @@ impl TlsConfig {
         let config = match self.danger_accept_pinned_self_signed {
             Some(pin) => {
                 tracing::warn!(
+                    server,
+                    action_id = "-",
+                    queue_depth = 0,
                     pin = %hex(&pin),
                     "TLS: accepting a pinned certificate without chain verification"
                 );
@@ -125,19 +139,25 @@ impl TlsConfig {
                     .with_no_client_auth()
             }
             None => builder
-                .with_root_certificates(self.root_store()?)
+                .with_root_certificates(self.root_store(server)?)
                 .with_no_client_auth(),
         };
         Ok(Arc::new(config))
     }
 
-    fn root_store(&self) -> Result<RootCertStore, TlsError> {
+    fn root_store(&self, server: &str) -> Result<RootCertStore, TlsError> {
         let mut store = RootCertStore::empty();
         let certs: Vec<CertificateDer<'static>> = match &self.roots {
             Roots::System => {
                 let found = rustls_native_certs::load_native_certs();
                 for e in &found.errors {
-                    tracing::debug!(error = %e, "TLS: skipping part of the system trust store");
+                    tracing::debug!(
+                        server,
+                        action_id = "-",
+                        queue_depth = 0,
+                        error = %e,
+                        "TLS: skipping part of the system trust store"
+                    );
                 }
                 found.certs
             }

@@ -97,7 +97,7 @@ impl Sinks<'_> {
                         }
                     }
                     Output::State(state) => {
-                        tracing::debug!(node = self.node.0, ?state, "session state");
+                        log!(debug, conn, "-", ?state, "session state");
                         work.changed = true;
                     }
                     _ => {}

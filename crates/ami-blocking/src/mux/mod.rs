@@ -276,6 +276,16 @@ struct Node {
     tls_error: Option<ami_tls::TlsError>,
 }
 
+impl Node {
+    /// Events waiting in the node's core queue (0 without a session).
+    fn queue_depth(&self) -> usize {
+        match &self.link {
+            Link::Session { conn, .. } => conn.queue_depth(),
+            _ => 0,
+        }
+    }
+}
+
 /// Many AMI servers on one thread: see the [module docs](self).
 ///
 /// # Examples
@@ -346,6 +356,9 @@ impl Multiplexer {
     /// Adds a server at `addr` (resolve names before: DNS would block the
     /// loop). The next tick starts connecting to it; every added node is
     /// driven from then on. The config is validated here, not at connect.
+    ///
+    /// `name` is what [`name`](Self::name) returns; log events name the
+    /// server by `config.server`, as the core's events of its sessions do.
     pub fn add_server(
         &mut self,
         name: impl Into<String>,
@@ -370,7 +383,8 @@ impl Multiplexer {
         tls: ami_tls::TlsConfig,
     ) -> Result<NodeId, AddServerError> {
         config.validate().map_err(AddServerError::Config)?;
-        let setup = TlsSetup::new(tls, &addr.ip().to_string()).map_err(AddServerError::Tls)?;
+        let setup = TlsSetup::new(tls, &addr.ip().to_string(), &config.server)
+            .map_err(AddServerError::Tls)?;
         self.add_node(name.into(), addr, config, Some(setup))
             .map_err(AddServerError::Config)
     }
@@ -561,7 +575,7 @@ impl Multiplexer {
         self.ready.clear();
         let waited = Instant::now();
         if let Err(e) = self.poller.wait(&mut self.ready, Some(timeout)) {
-            tracing::warn!(error = %e, "readiness wait failed");
+            log!(warn, server = "-", error = %e, "readiness wait failed");
         }
         summary.waited = waited.elapsed();
         for ev in self.ready.iter() {
@@ -689,7 +703,7 @@ impl Multiplexer {
             tls: tls.as_deref_mut(),
         };
         if let (_, Err(e)) = flush(conn, &mut pipe) {
-            tracing::debug!(server = %n.name, error = %e, "write failed");
+            log!(debug, conn, id, error = %e, "write failed");
             conn.handle_closed(now);
             n.dirty = true;
         }
@@ -735,7 +749,7 @@ impl Multiplexer {
                     self.register(idx);
                 }
                 Err(e) => {
-                    tracing::debug!(server = %node.name, error = %e, "connect failed");
+                    log!(debug, server = node.config.server, error = %e, "connect failed");
                     self.connect_failed(idx, now);
                 }
             }
@@ -800,7 +814,8 @@ impl Multiplexer {
             match self.poller.modify(sock, interest) {
                 Ok(()) => node.armed = Some(want),
                 Err(e) => {
-                    tracing::warn!(server = %node.name, error = %e, "poller modify failed");
+                    let depth = node.queue_depth();
+                    log!(warn, server = node.config.server, queue_depth = depth, error = %e, "poller modify failed");
                     node.dirty = true;
                 }
             }
@@ -825,7 +840,7 @@ impl Multiplexer {
                 node.armed = Some((false, true));
             }
             Err(e) => {
-                tracing::warn!(server = %node.name, error = %e, "poller add failed");
+                log!(warn, server = node.config.server, error = %e, "poller add failed");
                 self.connect_failed(idx, Instant::now());
             }
         }
@@ -841,7 +856,8 @@ impl Multiplexer {
         {
             if node.registered {
                 if let Err(e) = self.poller.delete(sock) {
-                    tracing::warn!(server = %node.name, error = %e, "poller delete failed");
+                    let depth = node.queue_depth();
+                    log!(warn, server = node.config.server, queue_depth = depth, error = %e, "poller delete failed");
                 }
             }
         }
@@ -868,7 +884,7 @@ impl Multiplexer {
             };
             work.changed = true;
             if let Some(e) = error {
-                tracing::debug!(server = %node.name, error = %e, "connect failed");
+                log!(debug, server = node.config.server, error = %e, "connect failed");
                 self.connect_failed(idx, now);
                 return work;
             }
@@ -972,7 +988,7 @@ impl Multiplexer {
     fn tls_failed(&mut self, idx: usize, now: Instant, e: ami_tls::TlsError) {
         self.drop_socket(idx);
         let node = &mut self.nodes[idx];
-        tracing::warn!(server = %node.name, error = %e, "TLS failed");
+        log!(warn, server = node.config.server, error = %e, "TLS failed");
         let failure = match e.is_verification_failure() {
             true => Failure::AuthFailed,
             false => Failure::Connect,
@@ -1024,7 +1040,7 @@ impl Multiplexer {
             Ok(conn) => conn,
             Err(e) => {
                 // Validated in `add_server`: cannot happen.
-                tracing::error!(server = %node.name, error = %e, "invalid config");
+                log!(error, server = node.config.server, error = %e, "invalid config");
                 self.drop_socket(idx);
                 self.nodes[idx].link = Link::Stopped;
                 return;
@@ -1110,7 +1126,7 @@ impl Multiplexer {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
-                        tracing::debug!(server = %node.name, error = %e, "read failed");
+                        log!(debug, conn, "-", error = %e, "read failed");
                         conn.handle_closed(Instant::now());
                         break;
                     }
@@ -1136,7 +1152,7 @@ impl Multiplexer {
             let result = result.and_then(|f| pipe.pending().map(|_| f));
             work.bytes_written += n;
             if let Err(e) = result {
-                tracing::debug!(server = %node.name, error = %e, "write failed");
+                log!(debug, conn, "-", error = %e, "write failed");
                 conn.handle_closed(Instant::now());
             }
         }
@@ -1170,12 +1186,12 @@ impl Multiplexer {
         node.last_stats = conn.stats();
         // Every live action completed at close; anything else is a bug.
         for (id, sink) in node.pending.drain() {
-            tracing::error!(server = %node.name, action_id = %id, "action left without completion");
+            log!(error, conn, id, "action left without completion");
             sink.complete(Err(ActionError::ConnectionLost));
             work.completions += 1;
         }
         node.logged_off = reason == CloseReason::LoggedOff;
-        tracing::info!(server = %node.name, ?reason, "session ended");
+        log!(info, conn, "-", ?reason, "session ended");
         if let Link::Session {
             sock,
             tls: Some(tls),
