@@ -105,13 +105,14 @@ impl TlsSetup {
 }
 
 /// A borrowed socket with its TLS session, if any: reads and writes
-/// plaintext with the socket's blocking or non-blocking behaviour.
-pub(crate) struct Pipe<'a> {
-    pub(crate) sock: &'a TcpStream,
+/// plaintext with the socket's blocking or non-blocking behaviour. The
+/// socket is a `&TcpStream` but for tests.
+pub(crate) struct Pipe<'a, S = &'a TcpStream> {
+    pub(crate) sock: S,
     pub(crate) tls: Option<&'a mut Tls>,
 }
 
-impl Pipe<'_> {
+impl<S: Read + Write> Pipe<'_, S> {
     /// Writes queued TLS ciphertext; whether some is still queued because
     /// the socket would block. Always `Ok(false)` without TLS.
     pub(crate) fn pending(&mut self) -> io::Result<bool> {
@@ -128,7 +129,7 @@ impl Pipe<'_> {
     }
 }
 
-impl Read for Pipe<'_> {
+impl<S: Read + Write> Read for Pipe<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.tls {
             Some(tls) => tls.read(&mut self.sock, buf),
@@ -137,7 +138,7 @@ impl Read for Pipe<'_> {
     }
 }
 
-impl Write for Pipe<'_> {
+impl<S: Read + Write> Write for Pipe<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.tls {
             Some(tls) => tls.write(&mut self.sock, buf),
@@ -197,5 +198,157 @@ mod tests {
             false,
             Some("::1".parse().expect("ip"))
         ));
+    }
+
+    /// The adapter's TLS write path (the session's `flush` through a
+    /// [`Pipe`] with TLS), as `session::tests` test the plain one: the
+    /// handshake and the rest of the session run over TCP with the fake
+    /// TLS server; the Login is written to a socket that takes 5 bytes and
+    /// then pushes back.
+    #[cfg(feature = "tls")]
+    mod write_path {
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+
+        use ami_proto::{AuthMethod, Config, Connection};
+        use ami_testkit::tls::Identity;
+        use ami_testkit::{Faults, ServerConfig, TcpServer};
+
+        use super::*;
+        use crate::session::{flush, Flush};
+
+        /// Takes `room` bytes in all, then answers `full`.
+        struct Stingy {
+            taken: Vec<u8>,
+            room: usize,
+            full: fn() -> io::Result<usize>,
+        }
+
+        impl Write for Stingy {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.room);
+                if n == 0 {
+                    return (self.full)();
+                }
+                self.room -= n;
+                self.taken.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl Read for Stingy {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::WouldBlock.into())
+            }
+        }
+
+        /// A TLS session with the fake server, and a `Connection` whose
+        /// Login waits to be written.
+        fn login_pending(srv: &TcpServer, identity: &Identity) -> (TcpStream, Tls, Connection) {
+            let pin =
+                ami_tls::TlsConfig::new().danger_accept_pinned_self_signed(identity.fingerprint());
+            let setup = TlsSetup::new(pin, "127.0.0.1", "t").expect("setup");
+            let sock = TcpStream::connect(srv.addr()).expect("connect");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut tls = setup
+                .handshake_blocking(&sock, deadline)
+                .expect("handshake");
+            sock.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let mut config = Config::new("t", "admin", "amp111");
+            config.auth = AuthMethod::Plain;
+            let mut conn = Connection::new(config, Instant::now()).expect("valid");
+            let mut buf = [0; 4096];
+            while !conn.wants_write() {
+                let mut pipe = Pipe {
+                    sock: &sock,
+                    tls: Some(&mut tls),
+                };
+                let n = pipe.read(&mut buf).expect("banner");
+                conn.handle_input(&buf[..n], Instant::now());
+            }
+            (sock, tls, conn)
+        }
+
+        fn server(identity: &Identity) -> TcpServer {
+            let config = ServerConfig {
+                auth_failure_delay: Duration::ZERO,
+                ..ServerConfig::default()
+            };
+            TcpServer::start_tls(
+                Arc::new(config),
+                Faults::default(),
+                identity.server_config(),
+            )
+            .expect("fake TLS server")
+        }
+
+        #[test]
+        fn a_partial_write_keeps_the_rest_queued_and_nothing_is_lost() {
+            let identity = Identity::self_signed();
+            let srv = server(&identity);
+            let (sock, mut tls, mut conn) = login_pending(&srv, &identity);
+            let login = conn.poll_transmit().expect("login").len();
+            let mut stingy = Stingy {
+                taken: Vec::new(),
+                room: 5,
+                full: || Err(io::ErrorKind::WouldBlock.into()),
+            };
+            let mut pipe = Pipe {
+                sock: &mut stingy,
+                tls: Some(&mut tls),
+            };
+            // TLS took the whole Login (the core is done with it) and holds
+            // the ciphertext the socket did not take: the adapter sees a
+            // blocked write, never a finished one.
+            let (n, result) = flush(&mut conn, &mut pipe);
+            assert_eq!((n, result.expect("no error")), (login, Flush::Done));
+            assert!(pipe.pending().expect("no error"), "ciphertext still queued");
+            assert!(!conn.wants_write());
+            assert_eq!(stingy.taken.len(), 5);
+            // The socket drains: the 5 bytes, then the rest. The server reads
+            // the Login whole and the session logs in.
+            (&sock).write_all(&stingy.taken).expect("write");
+            let mut pipe = Pipe {
+                sock: &sock,
+                tls: Some(&mut tls),
+            };
+            assert!(!pipe.pending().expect("written"));
+            let mut buf = [0; 4096];
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !conn.is_ready() {
+                assert!(Instant::now() < deadline, "no login: {:?}", conn.state());
+                let n = pipe.read(&mut buf).expect("login answer");
+                conn.handle_input(&buf[..n], Instant::now());
+            }
+            assert_eq!(srv.received_actions(), ["Login"]);
+        }
+
+        #[test]
+        fn a_socket_that_takes_nothing_without_would_block_fails_the_write() {
+            let identity = Identity::self_signed();
+            let srv = server(&identity);
+            for room in [0, 5] {
+                let (_sock, mut tls, mut conn) = login_pending(&srv, &identity);
+                let mut stingy = Stingy {
+                    taken: Vec::new(),
+                    room,
+                    full: || Ok(0),
+                };
+                let mut pipe = Pipe {
+                    sock: &mut stingy,
+                    tls: Some(&mut tls),
+                };
+                // `Ok(0)`: the transport is gone; the adapter closes the
+                // session (`handle_closed`), which fails what was pending.
+                let (n, result) = flush(&mut conn, &mut pipe);
+                let err = result.expect_err("a write error");
+                assert_eq!((n, err.kind()), (0, io::ErrorKind::WriteZero));
+            }
+        }
     }
 }

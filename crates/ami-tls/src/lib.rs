@@ -675,6 +675,178 @@ mod tests {
         assert!(!TlsError::ClosedDuringHandshake.is_verification_failure());
     }
 
+    /// A socket in memory: reads come from `input` (`WouldBlock` when it is
+    /// empty); writes go to `output` while `room` lasts (`None`: no limit),
+    /// then answer `full`; the first `interruptions` writes are interrupted.
+    struct Wire {
+        input: Vec<u8>,
+        output: Vec<u8>,
+        room: Option<usize>,
+        full: fn() -> io::Result<usize>,
+        interruptions: usize,
+    }
+
+    impl Wire {
+        fn new() -> Wire {
+            Wire::stingy(usize::MAX, || Ok(0))
+        }
+
+        /// Takes `room` bytes in all, then answers `full` to every write.
+        fn stingy(room: usize, full: fn() -> io::Result<usize>) -> Wire {
+            Wire {
+                input: Vec::new(),
+                output: Vec::new(),
+                room: Some(room),
+                full,
+                interruptions: 0,
+            }
+        }
+    }
+
+    impl Read for Wire {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.input.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.input.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Wire {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.interruptions > 0 {
+                self.interruptions -= 1;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(self.room.unwrap_or(usize::MAX));
+            if n == 0 {
+                return (self.full)();
+            }
+            if let Some(room) = &mut self.room {
+                *room -= n;
+            }
+            self.output.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A client session past its handshake with an in-memory server, and
+    /// that server (a self-signed certificate, accepted by its pin).
+    fn connected() -> (TlsSession, rustls::ServerConnection) {
+        let identity = ami_testkit::tls::Identity::self_signed();
+        let tls = TlsConfig::new().danger_accept_pinned_self_signed(identity.fingerprint());
+        let config = tls.client_config().unwrap();
+        let mut client = TlsSession::new(&tls, config, "localhost").unwrap();
+        let mut server = rustls::ServerConnection::new(identity.server_config()).unwrap();
+        let mut wire = Wire::new();
+        for _ in 0..10 {
+            let done = client.handshake(&mut wire).unwrap() == Handshake::Done;
+            server.read_tls(&mut &wire.output[..]).unwrap();
+            wire.output.clear();
+            server.process_new_packets().unwrap();
+            while server.wants_write() {
+                server.write_tls(&mut wire.input).unwrap();
+            }
+            if done && !server.is_handshaking() {
+                // What the server sent after the handshake (TLS 1.3 session
+                // tickets) is read by the client's next read; drop it here.
+                return (client, server);
+            }
+        }
+        panic!("no handshake in 10 rounds");
+    }
+
+    /// The plaintext the server decrypts from `ciphertext`.
+    fn decrypt(server: &mut rustls::ServerConnection, ciphertext: &[u8]) -> Vec<u8> {
+        let mut rest = ciphertext;
+        while !rest.is_empty() {
+            server.read_tls(&mut rest).unwrap();
+            server.process_new_packets().unwrap();
+        }
+        let mut plain = Vec::new();
+        match server.reader().read_to_end(&mut plain) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            other => panic!("{other:?}"),
+        }
+        plain
+    }
+
+    #[test]
+    fn partial_writes_and_would_block_keep_the_ciphertext_queued() {
+        let (mut client, mut server) = connected();
+        let mut wire = Wire::stingy(5, || Err(io::ErrorKind::WouldBlock.into()));
+        // The plaintext is taken whole; the socket took 5 bytes of its
+        // record and the rest stays queued here.
+        assert_eq!(
+            client.write(&mut wire, b"Action: Ping\r\n\r\n").unwrap(),
+            16
+        );
+        assert_eq!(wire.output.len(), 5);
+        assert!(client.wants_write());
+        assert!(client.flush(&mut wire).unwrap(), "still queued");
+        // While ciphertext is queued, nothing more is taken: the queue stays
+        // bounded by one write.
+        let err = client.write(&mut wire, b"more").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        // The socket drains: the rest goes out, and the server reads
+        // exactly the one message, nothing lost or doubled.
+        wire.room = None;
+        assert!(!client.flush(&mut wire).unwrap(), "all written");
+        assert!(!client.wants_write());
+        assert_eq!(decrypt(&mut server, &wire.output), b"Action: Ping\r\n\r\n");
+    }
+
+    #[test]
+    fn a_socket_that_would_block_at_once_takes_the_plaintext_into_the_queue() {
+        let (mut client, mut server) = connected();
+        let mut wire = Wire::stingy(0, || Err(io::ErrorKind::WouldBlock.into()));
+        assert_eq!(client.write(&mut wire, b"abc").unwrap(), 3);
+        assert!(wire.output.is_empty());
+        assert!(client.flush(&mut wire).unwrap(), "still queued");
+        wire.room = None;
+        assert_eq!(client.write(&mut wire, b"def").unwrap(), 3);
+        assert!(!client.flush(&mut wire).unwrap(), "all written");
+        assert_eq!(decrypt(&mut server, &wire.output), b"abcdef");
+    }
+
+    #[test]
+    fn a_socket_that_takes_nothing_without_would_block_is_an_error() {
+        // `Ok(0)` from a non-empty write: the transport is gone. The caller
+        // closes the session (the core then fails what was pending).
+        let (mut client, _server) = connected();
+        let mut wire = Wire::stingy(0, || Ok(0));
+        let err = client.write(&mut wire, b"abc").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WriteZero);
+        assert_eq!(
+            client.flush(&mut wire).unwrap_err().kind(),
+            io::ErrorKind::WriteZero
+        );
+        // After a few bytes, the same.
+        let (mut client, _server) = connected();
+        let mut wire = Wire::stingy(5, || Ok(0));
+        let err = client.write(&mut wire, b"abc").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WriteZero);
+        assert_eq!(wire.output.len(), 5);
+    }
+
+    #[test]
+    fn interrupted_writes_are_retried() {
+        let (mut client, mut server) = connected();
+        let mut wire = Wire::new();
+        wire.interruptions = 2;
+        assert_eq!(client.write(&mut wire, b"xyz").unwrap(), 3);
+        assert!(!client.flush(&mut wire).unwrap(), "all written");
+        assert_eq!(wire.interruptions, 0);
+        assert_eq!(decrypt(&mut server, &wire.output), b"xyz");
+    }
+
     #[test]
     fn ca_pem_builds_and_pin_builds() {
         let key = rcgen::KeyPair::generate().unwrap();
