@@ -2,7 +2,10 @@
 //!
 //! Every failure the user can cause (bad flags, a bad config, an unreachable
 //! server, a wrong password, an action the server refused) ends the process
-//! with one line on stderr and one of these codes, never with a panic:
+//! with one line on stderr and one of these codes, never with a panic. The
+//! one exception to "one line" is a server's output lines (a failed CLI
+//! command's `No such command ...`): each keeps a line of its own, as the
+//! Asterisk CLI prints them.
 //!
 //! | code | meaning |
 //! |------|---------|
@@ -10,8 +13,8 @@
 //! | 1 | anything else: an unreadable input file, a failed demo, an I/O error |
 //! | 2 | usage: unknown flag, malformed `Key=Value`, ambiguous server choice |
 //! | 3 | configuration: unknown server name, bad config file, missing user or secret, a limit out of range |
-//! | 4 | connection: host unreachable, connection refused, connect or login timeout, not an AMI server |
-//! | 5 | authentication: the server refused the credentials |
+//! | 4 | connection: host unreachable, connection refused, connect or login timeout, not an AMI server (`listen`: before the server's first login) |
+//! | 5 | authentication: the server refused the credentials (`listen`: before the server's first login) |
 //! | 6 | the server answered the action with `Response: Error` |
 //! | 7 | the action did not complete: timeout, connection lost, reply too large |
 
@@ -34,7 +37,8 @@ pub(crate) enum Fail {
     Connect(String),
     /// Exit 5: the server refused the credentials.
     Auth(String),
-    /// Exit 6: the server answered `Response: Error`.
+    /// Exit 6: the server answered `Response: Error`. The message's lines
+    /// are the server's (see [`Fail::action`]), each printed on its own.
     Action(String),
     /// Exit 7: the action ended without an answer.
     Incomplete(String),
@@ -77,8 +81,8 @@ impl Fail {
     /// The failure of an action sent to server `name`.
     pub(crate) fn action(name: &str, err: ClientError) -> Fail {
         match err {
-            ClientError::Action(ActionError::Server { message }) => {
-                Fail::Action(format!("{name}: {message}"))
+            ClientError::Action(ActionError::Server { message, .. }) => {
+                Fail::Action(format!("{name}: {}", as_written(&message)))
             }
             ClientError::Send(e) => Fail::Usage(format!("{name}: action refused: {e}")),
             other => Fail::Incomplete(format!("{name}: {other}")),
@@ -86,16 +90,58 @@ impl Fail {
     }
 }
 
+/// The `Message` of a `Command` response that announces its output lines.
+const COMMAND_OUTPUT_FOLLOWS: &str = "Command output follows";
+
+/// A server error's text (its `Message`, then its output lines, one per
+/// line) as the server wrote it, without the `Command output follows` that
+/// only announces the lines: what the Asterisk CLI would print.
+fn as_written(message: &str) -> &str {
+    match message.split_once('\n') {
+        Some((COMMAND_OUTPUT_FOLLOWS, output)) => output,
+        _ => message,
+    }
+}
+
 impl fmt::Display for Fail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (Fail::Other(m)
-        | Fail::Usage(m)
-        | Fail::Config(m)
-        | Fail::Connect(m)
-        | Fail::Auth(m)
-        | Fail::Action(m)
-        | Fail::Incomplete(m)) = self;
-        // One line, whatever the message held.
-        f.write_str(&m.replace(['\r', '\n'], " "))
+        match self {
+            // The server's lines, each on its own (never a stray CR).
+            Fail::Action(m) => f.write_str(&m.replace('\r', "")),
+            Fail::Other(m)
+            | Fail::Usage(m)
+            | Fail::Config(m)
+            | Fail::Connect(m)
+            | Fail::Auth(m)
+            | Fail::Incomplete(m) => {
+                // One line, whatever the message held.
+                f.write_str(&m.replace(['\r', '\n'], " "))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_read_as_the_server_wrote_them() {
+        assert_eq!(as_written("No such channel"), "No such channel");
+        assert_eq!(
+            as_written("Command output follows\nNo such command 'x'"),
+            "No such command 'x'"
+        );
+        assert_eq!(
+            as_written("Command output follows"),
+            "Command output follows"
+        );
+        assert_eq!(
+            as_written("Permission denied\nwhy"),
+            "Permission denied\nwhy"
+        );
+        // The server's lines keep their own lines; any other failure is one.
+        assert_eq!(Fail::Action("a\r\nb".into()).to_string(), "a\nb");
+        assert_eq!(Fail::Connect("a\r\nb".into()).to_string(), "a  b");
     }
 }

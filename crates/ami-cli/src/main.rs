@@ -15,22 +15,27 @@ mod cmd;
 mod config;
 mod exit;
 mod json;
+mod logging;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::ServerArgs;
+use crate::logging::Logging;
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success (listen: stopped by SIGINT/SIGTERM)
   1  other failure (unreadable input, failed demo, I/O error)
-  2  usage (bad flag, malformed Key=Value, ambiguous server)
+  2  usage (bad flag, a server flag given to demo or decode, malformed Key=Value,
+     ambiguous server)
   3  configuration (unknown server, bad config file, missing user/secret, limit out of range)
-  4  connection (unreachable, refused, timeout, not an AMI server)
-  5  authentication refused
+  4  connection (unreachable, refused, timeout, not an AMI server; listen: before
+     the server's first login)
+  5  authentication refused (listen: before the server's first login)
   6  the server answered Response: Error
   7  the action did not complete (timeout, connection lost)
 
@@ -51,7 +56,8 @@ struct Cli {
 enum Cmd {
     /// Run a simulated Asterisk in-process and drive it as a real client would.
     Demo(cmd::demo::Args),
-    /// Stream events as JSON lines from one or more servers, reconnecting forever.
+    /// Stream events as JSON lines from one or more servers: each must log in
+    /// once, then is reconnected for as long as the command runs.
     Listen(cmd::listen::Args),
     /// Send one action and print its completion.
     Action(cmd::action::Args),
@@ -62,21 +68,16 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        // Help and version exit 0; usage errors exit 2 with clap's message.
-        Err(e) => e.exit(),
-    };
-    // One-shot commands print one error line: the client's own connect
-    // warnings would repeat it. `listen` shows them: they say why it waits.
-    let default_filter = match cli.cmd {
-        Cmd::Listen(_) => "warn",
-        _ => "warn,ami_smol=error",
-    };
-    init_logging(default_filter);
+    // Help and version exit 0; usage errors exit 2 with clap's message.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(e) = refuse_server_flags(&cli.cmd, &matches) {
+        e.exit();
+    }
+    let logging = Logging::init();
     let result = match cli.cmd {
         Cmd::Demo(args) => cmd::demo::run(args),
-        Cmd::Listen(args) => cmd::listen::run(&cli.server, args),
+        Cmd::Listen(args) => cmd::listen::run(&cli.server, args, &logging),
         Cmd::Action(args) => cmd::action::run(&cli.server, args),
         Cmd::Command(args) => cmd::command::run(&cli.server, args),
         Cmd::Decode(args) => cmd::decode::run(args),
@@ -87,13 +88,33 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (else `default`).
-fn init_logging(default: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+/// `demo` and `decode` talk to no server: a server flag given to them (the
+/// flags are global, so clap accepts them anywhere) would be ignored
+/// without a word, so it is a usage error, exit 2.
+fn refuse_server_flags(cmd: &Cmd, matches: &ArgMatches) -> Result<(), clap::Error> {
+    let name = match cmd {
+        Cmd::Demo(_) => "demo",
+        Cmd::Decode(_) => "decode",
+        Cmd::Listen(_) | Cmd::Action(_) | Cmd::Command(_) => return Ok(()),
+    };
+    let server_flags = ServerArgs::augment_args(clap::Command::new("server"));
+    let given = server_flags
+        .get_arguments()
+        .find(|arg| matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine));
+    let Some(arg) = given else {
+        return Ok(());
+    };
+    let flag = match arg.get_long() {
+        Some(long) => format!("--{long}"),
+        None => arg.get_id().to_string(),
+    };
+    let mut cli = Cli::command();
+    cli.build();
+    let sub = cli
+        .find_subcommand_mut(name)
+        .expect("every Cmd variant is a subcommand");
+    Err(sub.error(
+        ErrorKind::ArgumentConflict,
+        format!("the argument '{flag}' cannot be used with 'ami {name}': it talks to no server"),
+    ))
 }

@@ -406,39 +406,183 @@ fn listen_streams_every_server_and_stops_promptly_on_sigterm() {
     }
 }
 
+/// A port on 127.0.0.1 nobody listens on.
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port().to_string()
+}
+
+/// Sends `signal` (`-INT`, `-TERM`) to `child`.
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
 #[test]
-fn listen_keeps_retrying_an_absent_server_until_sigint() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
-    let mut child = ami()
-        .args([
-            "--port",
-            &port.to_string(),
-            "--user",
-            "a",
-            "--secret",
-            "b",
-            "listen",
-        ])
+fn listen_exits_with_the_failure_of_a_first_connect_or_login() {
+    // Issue 15 item 19: listen retried forever, then exited 0 on Ctrl-C, so
+    // a service supervisor never saw the misconfiguration. Before a server's
+    // first login, a refused connection exits 4 and refused credentials 5,
+    // with one error line (item 18: no log line repeating it).
+    let port = closed_port();
+    let out = run(
+        ami().args(["--port", &port, "--user", "a", "--secret", "b", "listen"]),
+        LIMIT,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("connect failed"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+
+    let server = server();
+    let dir = scratch("listen-auth");
+    write(&dir.join("pw"), "wrong");
+    let cfg = write(
+        &dir.join("two.toml"),
+        &format!(
+            "[client]\nuser = \"admin\"\nhost = \"127.0.0.1\"\nport = {}\n\
+             [servers.good]\nsecret = \"amp111\"\n[servers.bad]\nsecret_file = \"pw\"\n",
+            server.port()
+        ),
+    );
+    let out = run(
+        ami().args(["--config", &cfg.display().to_string(), "listen"]),
+        LIMIT,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("bad: authentication failed"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    // The server that did log in was logged off on the way out.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.live_connections() > 0 {
+        assert!(Instant::now() < deadline, "a session left open");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(server.received_actions().iter().any(|a| a == "Logoff"));
+}
+
+#[test]
+fn listen_keeps_reconnecting_after_a_first_login_until_sigint() {
+    // Every session is dropped 300 ms after it starts: once the first login
+    // has succeeded, listen reconnects with backoff and never exits on its
+    // own; the reconnect warnings show (they say why it waits).
+    let server = TcpServer::start(
+        ServerConfig {
+            auth_failure_delay: Duration::ZERO,
+            ..ServerConfig::default()
+        },
+        Faults {
+            drop_after: Some(Duration::from_millis(300)),
+            ..Faults::default()
+        },
+    )
+    .expect("fake server");
+    let dir = scratch("listen-retry");
+    let child = ami()
+        .args(creds(&server, &dir))
+        .arg("listen")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.connections() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{} sessions",
+            server.connections()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    server.set_faults(Faults {
+        refuse_connections: true,
+        ..Faults::default()
+    });
     thread::sleep(Duration::from_millis(700));
+    let mut child = child;
     assert!(
         child.try_wait().expect("try_wait").is_none(),
         "listen gave up"
     );
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    signal(&child, "-INT");
     let out = wait(child, Duration::from_secs(5));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("connect failed"));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("reconnecting"), "{stderr}");
+    assert!(!stderr.contains("ami: error"), "{stderr}");
+}
+
+#[test]
+fn connect_and_login_errors_are_printed_once() {
+    // Issue 15 item 18: a WARN log line, then `ami: error:`, said it twice.
+    let server = server();
+    let port = server.port().to_string();
+    let closed = closed_port();
+    for (port, secret, code) in [(&port, "wrong", 5), (&closed, "amp111", 4)] {
+        for cmd in [&["action", "Ping"][..], &["command", "core show channels"]] {
+            let out = run(
+                ami()
+                    .args(["--port", port, "--user", "admin", "--secret", secret])
+                    .args(cmd),
+                LIMIT,
+            );
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(code), "{cmd:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{cmd:?}: {stderr}");
+            assert!(stderr.starts_with("ami: error: "), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn flags_a_command_does_not_use_are_usage_errors() {
+    // Issue 15 item 20: `ami demo --port 5038` ran the demo on its own port
+    // and `ami decode --tls` decoded in clear: the flags were ignored.
+    let dir = scratch("unused-flags");
+    let raw = write(&dir.join("x.raw"), "Asterisk Call Manager/11.0.0\r\n");
+    let raw = raw.display().to_string();
+    for args in [
+        &["demo", "--port", "5038"][..],
+        &["--port", "5038", "demo"],
+        &["demo", "--seconds", "1", "--secret", "x"],
+        &["decode", "--tls", &raw],
+        &["--config", "servers.toml", "decode", &raw],
+        &["decode", &raw, "--server", "pbx1"],
+    ] {
+        let out = run(ami().args(args), LIMIT);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("cannot be used with"), "{args:?}: {stderr}");
+        assert!(stderr.contains("Usage:"), "{args:?}: {stderr}");
+    }
+    // The flags still work where they mean something.
+    let out = run(ami().args(["decode", &raw, "--max-frame", "65536"]), LIMIT);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn an_unknown_cli_command_prints_the_servers_lines_as_they_read() {
+    // Issue 15 item 20: "Command output follows No such command ..." glued
+    // the response's Message to its output line.
+    let server = server();
+    let dir = scratch("unknown-command");
+    let out = run(
+        ami()
+            .args(creds(&server, &dir))
+            .args(["command", "core show nonsense"]),
+        LIMIT,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert_eq!(
+        stderr,
+        "ami: error: 127.0.0.1: No such command 'core show nonsense' \
+         (type 'core show help core show nonsense' for other possible commands)\n"
+    );
 }
 
 fn corpus() -> PathBuf {

@@ -1,9 +1,13 @@
 //! `ami listen`: events from every selected server as JSON lines.
 //!
 //! Every server is started at once, before the first event is read (PHP
-//! pitfall 1: nothing is created lazily), and each keeps reconnecting with the
-//! core's backoff for as long as the command runs. Filters run on the
-//! clients' driver tasks, so filtered-out events cost no queue room.
+//! pitfall 1: nothing is created lazily). Each must log in once: a refused
+//! connection or refused credentials before a server's first login stop the
+//! command with exit 4 or 5 (a misconfiguration a service supervisor must
+//! see), after logging off the servers already in. Once a server has logged
+//! in, it keeps reconnecting with the core's backoff for as long as the
+//! command runs. Filters run on the clients' driver tasks, so filtered-out
+//! events cost no queue room.
 //!
 //! SIGINT or SIGTERM starts the shutdown, and shutdown is a state, not a
 //! close (PHP pitfall 2): every client is told to log off and is never
@@ -18,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ami_proto::{CloseReason, ConnState, Event};
-use ami_smol::Client;
+use ami_smol::{Client, ConnectError};
 use futures_lite::{future, StreamExt};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -30,6 +34,7 @@ use crate::cmd::servers;
 use crate::config::ServerArgs;
 use crate::exit::Fail;
 use crate::json;
+use crate::logging::Logging;
 
 /// How long the clients get to log off after the first signal.
 const LOGOFF_WITHIN: Duration = Duration::from_secs(2);
@@ -62,15 +67,24 @@ struct Received {
     at: SystemTime,
 }
 
+/// How a server's first connect and login ended.
+type Started = (Arc<str>, Result<Client, ConnectError>);
+
 /// What woke the main loop.
 enum Wake {
     Event(Option<Received>),
+    Started(Started),
     Signal(i32),
     Tick,
 }
 
-/// Runs `ami listen` until a signal (or a closed stdout).
-pub(crate) fn run(server_args: &ServerArgs, args: Args) -> Result<ExitCode, Fail> {
+/// Runs `ami listen` until a signal (or a closed stdout), or until a server
+/// fails before its first login.
+pub(crate) fn run(
+    server_args: &ServerArgs,
+    args: Args,
+    logging: &Logging,
+) -> Result<ExitCode, Fail> {
     let names: Vec<String> = args
         .event
         .iter()
@@ -110,25 +124,28 @@ pub(crate) fn run(server_args: &ServerArgs, args: Args) -> Result<ExitCode, Fail
 
     let code = smol::block_on(async {
         let (ev_tx, ev_rx) = channel::bounded::<Received>(4096);
-        let mut clients = Vec::new();
+        let (started_tx, started_rx) = channel::bounded::<Started>(servers.len());
         // Start every server now; none waits for another (PHP pitfall 1).
+        // Each connect reports its first login (or why there was none); the
+        // client then reconnects on its own.
         for server in &servers {
             let mut builder = Client::builder(server.client.clone());
             let f = filter.clone();
             let stream = builder.events().filter(move |e| f(e));
-            let client = builder
-                .start()
-                .map_err(|e| Fail::Config(format!("{}: {e}", server.name)))?;
             let name: Arc<str> = server.name.as_str().into();
             smol::spawn(forward(name.clone(), stream, ev_tx.clone())).detach();
-            smol::spawn(watch(name.clone(), client.clone())).detach();
-            clients.push((name, client));
+            let started = started_tx.clone();
+            smol::spawn(async move {
+                let _ = started.send((name, builder.connect().await)).await;
+            })
+            .detach();
         }
         drop(ev_tx);
-        Ok::<_, Fail>(pump(&clients, ev_rx, sig_rx, &args).await)
+        let names = servers.iter().map(|s| s.name.as_str().into()).collect();
+        pump(names, started_rx, ev_rx, sig_rx, &args, logging).await
     });
     signal_handle.close();
-    code
+    Ok(code)
 }
 
 /// Moves events from one client's stream to the printer until it ends.
@@ -172,17 +189,24 @@ async fn watch(server: Arc<str>, client: Client) {
     }
 }
 
-/// Prints events until a signal, then shuts down; returns the exit code.
+/// Prints events until a signal (or a server's failure before its first
+/// login, printed at once), then shuts down; returns the exit code.
 async fn pump(
-    clients: &[(Arc<str>, Client)],
+    names: Vec<Arc<str>>,
+    started: Receiver<Started>,
     events: Receiver<Received>,
     signals: Receiver<i32>,
     args: &Args,
+    logging: &Logging,
 ) -> ExitCode {
     // Lines are flushed whenever no more events are waiting: one write per
     // burst rather than per event, and never a line held back while idle.
     let mut stdout = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout());
-    let mut counts: BTreeMap<Arc<str>, u64> = clients.iter().map(|(n, _)| (n.clone(), 0)).collect();
+    let mut starting = names.len();
+    let mut clients: Vec<(Arc<str>, Client)> = Vec::new();
+    // Set by the first server to fail before its first login.
+    let mut failed: Option<ExitCode> = None;
+    let mut counts: BTreeMap<Arc<str>, u64> = names.into_iter().map(|n| (n, 0)).collect();
     let interval = Duration::from_secs_f64(args.stats_interval);
     let mut next_stats = Instant::now() + interval;
     let mut last = (Instant::now(), counts.clone());
@@ -190,24 +214,64 @@ async fn pump(
     let mut stdout_open = true;
     let mut next_drop_check = Instant::now() + DROP_CHECK;
     let mut dropped_before = 0;
-    loop {
+    let mut events_open = true;
+    // Until every forwarder has ended (every client has finished and all it
+    // received is printed) and every server has reported its first login.
+    while events_open || starting > 0 {
         let deadline = match shutdown {
             Some(at) => at,
             None if args.stats => next_stats.min(next_drop_check),
             None => next_drop_check,
         };
         let wake = future::or(
-            async { Wake::Event(events.recv().await.ok()) },
+            async {
+                match events_open {
+                    true => Wake::Event(events.recv().await.ok()),
+                    false => future::pending().await,
+                }
+            },
             future::or(
-                async { Wake::Signal(signals.recv().await.unwrap_or(SIGTERM)) },
                 async {
-                    Timer::at(deadline).await;
-                    Wake::Tick
+                    match started.recv().await {
+                        Ok(s) => Wake::Started(s),
+                        // Every server has reported: nothing more to wait for.
+                        Err(_) => future::pending().await,
+                    }
                 },
+                future::or(
+                    async { Wake::Signal(signals.recv().await.unwrap_or(SIGTERM)) },
+                    async {
+                        Timer::at(deadline).await;
+                        Wake::Tick
+                    },
+                ),
             ),
         )
         .await;
         match wake {
+            Wake::Started((name, Ok(client))) => {
+                starting -= 1;
+                smol::spawn(watch(name.clone(), client.clone())).detach();
+                if shutdown.is_some() {
+                    // Logged in after the shutdown began: log off at once.
+                    log_off(&client);
+                }
+                clients.push((name, client));
+                if starting == 0 && shutdown.is_none() {
+                    // Every server is in: from now on the clients' warnings
+                    // say why a server is away.
+                    logging.show_all_warnings();
+                }
+            }
+            Wake::Started((name, Err(err))) => {
+                starting -= 1;
+                // Once shutting down (a signal, or a first failure), a first
+                // login that fails is no news.
+                if shutdown.is_none() {
+                    failed = Some(Fail::connect(&name, err).report());
+                    shutdown = Some(begin_shutdown(&clients));
+                }
+            }
             Wake::Event(Some(r)) => {
                 *counts.entry(r.server.clone()).or_default() += 1;
                 if stdout_open {
@@ -220,20 +284,18 @@ async fn pump(
                     if written.and(flushed).is_err() {
                         // Nobody reads any more (a closed pipe): stop.
                         stdout_open = false;
-                        shutdown.get_or_insert_with(|| begin_shutdown(clients));
+                        shutdown.get_or_insert_with(|| begin_shutdown(&clients));
                     }
                 }
             }
-            // Every forwarder ended, so every client has finished and
-            // everything it received has been printed.
-            Wake::Event(None) => break,
+            Wake::Event(None) => events_open = false,
             Wake::Signal(sig) => {
                 if shutdown.is_some() {
                     eprintln!("ami: second signal; exiting now");
                     return ExitCode::from(130);
                 }
                 tracing::info!(signal = sig, "shutting down: logging off every server");
-                shutdown = Some(begin_shutdown(clients));
+                shutdown = Some(begin_shutdown(&clients));
             }
             Wake::Tick => {
                 if shutdown.is_some_and(|at| at <= Instant::now()) {
@@ -242,7 +304,7 @@ async fn pump(
                 }
                 if Instant::now() >= next_drop_check {
                     // Drops are never silent, with or without --stats.
-                    let dropped = dropped(clients);
+                    let dropped = dropped(&clients);
                     if dropped > dropped_before {
                         tracing::warn!(
                             dropped = dropped - dropped_before,
@@ -255,17 +317,17 @@ async fn pump(
                     next_drop_check = Instant::now() + DROP_CHECK;
                 }
                 if args.stats && Instant::now() >= next_stats {
-                    print_stats(clients, &counts, &mut last);
+                    print_stats(&clients, &counts, &mut last);
                     next_stats = Instant::now() + interval;
                 }
             }
         }
     }
     if args.stats {
-        print_stats(clients, &counts, &mut last);
+        print_stats(&clients, &counts, &mut last);
     }
     let _ = stdout.flush();
-    ExitCode::SUCCESS
+    failed.unwrap_or(ExitCode::SUCCESS)
 }
 
 /// Events every client's queues dropped so far.
@@ -283,10 +345,15 @@ fn dropped(clients: &[(Arc<str>, Client)]) -> u64 {
 /// the instant by which the command exits even if some client has not.
 fn begin_shutdown(clients: &[(Arc<str>, Client)]) -> Instant {
     for (_, client) in clients {
-        let client = client.clone();
-        smol::spawn(async move { client.close_within(LOGOFF_WITHIN).await }).detach();
+        log_off(client);
     }
     Instant::now() + SHUTDOWN_WITHIN
+}
+
+/// Tells one client to log off and finish, in the background.
+fn log_off(client: &Client) {
+    let client = client.clone();
+    smol::spawn(async move { client.close_within(LOGOFF_WITHIN).await }).detach();
 }
 
 /// One stderr line per server: state, events printed, rate, drops, reconnects.
