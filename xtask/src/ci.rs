@@ -1,22 +1,25 @@
 //! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
 //!
-//! 1. `cargo fmt --all -- --check`
-//! 2. `cargo clippy --workspace --all-targets -- -D warnings`
-//! 3. `cargo test --workspace`
-//! 4. `cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`
-//! 5. the fuzz smoke (`cargo xtask fuzz-smoke` with its default budget)
-//! 6. `cargo deny check`, when cargo-deny is installed (without advisories when
+//! 1. the active `rustc` is at least the workspace's `rust-version` (the
+//!    toolchain CI runs), so the minimum `Cargo.toml` states is one CI checks
+//! 2. `cargo fmt --all -- --check`
+//! 3. `cargo clippy --workspace --all-targets -- -D warnings`
+//! 4. `cargo test --workspace`
+//! 5. `cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`
+//! 6. the fuzz smoke (`cargo xtask fuzz-smoke` with its default budget)
+//! 7. `cargo deny check`, when cargo-deny is installed (without advisories when
 //!    the advisory database cannot be fetched)
 //!
 //! Each step prints a `==> step` header and, when it ends, its duration.
 
 use std::time::{Duration, Instant};
 
-use crate::{cargo, exec, fuzz_smoke, succeeds, Result};
+use crate::{cargo, exec, fuzz_smoke, rust_version, succeeds, Result};
 
 /// Runs the steps in order and fails with the name of the first one that fails.
 pub(crate) fn run() -> Result<()> {
     let started = Instant::now();
+    step("rust-version", rust_version::check)?;
     step("fmt", || {
         exec(&mut cargo(["fmt", "--all", "--", "--check"]))
     })?;

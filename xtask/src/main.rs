@@ -17,6 +17,7 @@ mod bench;
 mod ci;
 mod corpus;
 mod fuzz_smoke;
+mod rust_version;
 
 use std::env;
 use std::ffi::OsStr;
@@ -28,7 +29,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                       fmt check, clippy -D warnings, tests, fuzz smoke, cargo-deny
+  ci                       rustc >= rust-version, fmt check, clippy -D warnings, tests,
+                           fuzz smoke, cargo-deny
   fuzz-smoke [--seconds N] the deterministic fuzz smoke test of ami-proto (default 5 s)
   bench [ARGS...]          decoder, multiplexer and loopback benchmarks (`--quick` for short runs)
   corpus [--sync]          compare tests/corpus/asterisk-22 with ../shared/corpus/asterisk-22,

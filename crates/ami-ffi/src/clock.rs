@@ -40,7 +40,7 @@ impl Clock {
     pub(crate) fn ms(&self, at: Instant) -> u64 {
         let span = at.saturating_duration_since(self.base);
         let whole = u64::try_from(span.as_millis()).unwrap_or(u64::MAX);
-        let up = u64::from(span.subsec_nanos() % 1_000_000 != 0);
+        let up = u64::from(!span.subsec_nanos().is_multiple_of(1_000_000));
         self.base_ms.saturating_add(whole).saturating_add(up)
     }
 }
