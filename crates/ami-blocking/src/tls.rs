@@ -275,16 +275,9 @@ mod tests {
         }
 
         fn server(identity: &Identity) -> TcpServer {
-            let config = ServerConfig {
-                auth_failure_delay: Duration::ZERO,
-                ..ServerConfig::default()
-            };
-            TcpServer::start_tls(
-                Arc::new(config),
-                Faults::default(),
-                identity.server_config(),
-            )
-            .expect("fake TLS server")
+            let config = Arc::new(ServerConfig::default());
+            TcpServer::start_tls(config, Faults::default(), identity.server_config())
+                .expect("fake TLS server")
         }
 
         #[test]

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use ami_blocking::{Client, Multiplexer, MuxConfig, TlsConfig};
 use ami_proto::Action;
 use ami_testkit::tls::Identity;
-use ami_testkit::{Faults, TcpServer};
-use common::{all_ready, config, server, server_config, tick_until, Watchdog};
+use ami_testkit::Faults;
+use common::{all_ready, config, server, tick_until, tls_server, Watchdog};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
@@ -79,15 +79,6 @@ fn check(records: &[Record], servers: &[&str]) {
     }
 }
 
-fn tls_server(identity: &Identity) -> TcpServer {
-    TcpServer::start_tls(
-        Arc::new(server_config()),
-        Faults::default(),
-        identity.server_config(),
-    )
-    .expect("fake TLS server starts")
-}
-
 /// A port on 127.0.0.1 nobody listens on.
 fn refused_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -99,7 +90,7 @@ fn every_client_event_carries_server_action_id_and_queue_depth() {
     let _w = Watchdog::new("client logs", Duration::from_secs(20));
     let srv = server(Faults::default());
     let identity = Identity::self_signed();
-    let tls = tls_server(&identity);
+    let tls = tls_server(&identity, Faults::default());
     let records = recorded(|| {
         let refused = ("127.0.0.1", refused_port());
         assert!(Client::connect(refused, Duration::from_secs(1), config("pbx-log")).is_err());
@@ -131,7 +122,7 @@ fn every_multiplexer_event_carries_server_action_id_and_queue_depth() {
     let _w = Watchdog::new("mux logs", Duration::from_secs(20));
     let srv = server(Faults::default());
     let identity = Identity::self_signed();
-    let tls = tls_server(&identity);
+    let tls = tls_server(&identity, Faults::default());
     let names = ["plain-node", "refused-node", "tls-node", "bad-pin-node"];
     let records = recorded(|| {
         let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");

@@ -4,21 +4,15 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ami_blocking::{Client, ConnectError, Multiplexer, MuxConfig, TlsConfig, TlsError};
 use ami_proto::{Action, Completion};
 use ami_testkit::tls::{Identity, TestPki};
 use ami_testkit::{Faults, TcpServer};
-use common::{all_ready, config, server_config, tick_until, Watchdog};
+use common::{all_ready, config, tick_until, tls_server, Watchdog};
 
 const CONNECT: Duration = Duration::from_secs(2);
-
-fn tls_server(identity: &Identity, faults: Faults) -> TcpServer {
-    TcpServer::start_tls(Arc::new(server_config()), faults, identity.server_config())
-        .expect("fake TLS server starts")
-}
 
 fn addr(srv: &TcpServer) -> String {
     format!("127.0.0.1:{}", srv.port())

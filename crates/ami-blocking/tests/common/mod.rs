@@ -2,17 +2,24 @@
 //! client configs with short timeouts, deadlines and a watchdog.
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use ami_blocking::{Multiplexer, NodeId, TickSummary};
 use ami_proto::{AuthMethod, Config};
+use ami_testkit::tls::Identity;
 use ami_testkit::{Faults, ServerConfig, TcpServer};
 
 /// A fake server with the corpus credentials, no auth-failure delay, a few
 /// channels and one scripted command.
 pub fn server(faults: Faults) -> TcpServer {
     TcpServer::start(server_config(), faults).expect("fake server starts")
+}
+
+/// The same over TLS, with `identity`'s certificate.
+pub fn tls_server(identity: &Identity, faults: Faults) -> TcpServer {
+    TcpServer::start_tls(Arc::new(server_config()), faults, identity.server_config())
+        .expect("fake TLS server starts")
 }
 
 pub fn server_config() -> ServerConfig {
