@@ -105,17 +105,26 @@ pub(crate) fn flush(conn: &mut Connection, sock: &mut impl Write) -> (usize, io:
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    use std::io::Read;
 
     use ami_proto::{AuthMethod, CloseReason, Failure, LoginError};
 
-    /// A socket that takes `take` bytes per call, then answers with `then`.
-    struct Stingy {
-        taken: Vec<u8>,
-        take: usize,
-        calls: usize,
-        then: fn() -> io::Result<usize>,
+    /// A socket whose first write takes at most `take` bytes and whose
+    /// later writes answer `then`; it has nothing to read (`WouldBlock`).
+    pub(crate) struct Stingy {
+        pub(crate) taken: Vec<u8>,
+        pub(crate) take: usize,
+        pub(crate) calls: usize,
+        pub(crate) then: fn() -> io::Result<usize>,
+    }
+
+    impl Read for Stingy {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
     }
 
     impl Write for Stingy {

@@ -215,36 +215,8 @@ mod tests {
         use ami_testkit::{Faults, ServerConfig, TcpServer};
 
         use super::*;
+        use crate::session::tests::Stingy;
         use crate::session::{flush, Flush};
-
-        /// Takes `room` bytes in all, then answers `full`.
-        struct Stingy {
-            taken: Vec<u8>,
-            room: usize,
-            full: fn() -> io::Result<usize>,
-        }
-
-        impl Write for Stingy {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                let n = buf.len().min(self.room);
-                if n == 0 {
-                    return (self.full)();
-                }
-                self.room -= n;
-                self.taken.extend_from_slice(&buf[..n]);
-                Ok(n)
-            }
-
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-
-        impl Read for Stingy {
-            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-                Err(io::ErrorKind::WouldBlock.into())
-            }
-        }
 
         /// A TLS session with the fake server, and a `Connection` whose
         /// Login waits to be written.
@@ -288,8 +260,9 @@ mod tests {
             let login = conn.poll_transmit().expect("login").len();
             let mut stingy = Stingy {
                 taken: Vec::new(),
-                room: 5,
-                full: || Err(io::ErrorKind::WouldBlock.into()),
+                take: 5,
+                calls: 0,
+                then: || Err(io::ErrorKind::WouldBlock.into()),
             };
             let mut pipe = Pipe {
                 sock: &mut stingy,
@@ -325,12 +298,13 @@ mod tests {
         fn a_socket_that_takes_nothing_without_would_block_fails_the_write() {
             let identity = Identity::self_signed();
             let srv = server(&identity);
-            for room in [0, 5] {
+            for take in [0, 5] {
                 let (_sock, mut tls, mut conn) = login_pending(&srv, &identity);
                 let mut stingy = Stingy {
                     taken: Vec::new(),
-                    room,
-                    full: || Ok(0),
+                    take,
+                    calls: 0,
+                    then: || Ok(0),
                 };
                 let mut pipe = Pipe {
                     sock: &mut stingy,

@@ -60,13 +60,12 @@ pub struct MuxConfig {
     /// for the next tick.
     pub read_budget: usize,
     /// Most frames parsed for one node in one tick (default 1,024; 1 ..=
-    /// 10,000,000); reading stops once reached. With 64 KiB and ~300-byte events the byte budget
-    /// usually binds first.
+    /// 10,000,000); reading stops once reached. With 64 KiB and ~300-byte
+    /// events the byte budget usually binds first.
     pub frame_budget: u64,
     /// Most events delivered from one node in one tick (default 1,024; 1
-    /// ..= 10,000,000).
-    /// Reading stops while undelivered events wait, so a node's backlog
-    /// stays in the kernel, not in memory.
+    /// ..= 10,000,000). Reading stops while undelivered events wait, so a
+    /// node's backlog stays in the kernel, not in memory.
     pub event_budget: usize,
     /// Most TCP connects started in one tick (default 16; 1 ..= 100,000): a
     /// restart of 100 nodes does not stall one tick with 100 connects.
@@ -815,7 +814,9 @@ impl Multiplexer {
                 Ok(()) => node.armed = Some(want),
                 Err(e) => {
                     let depth = node.queue_depth();
-                    log!(warn, server = node.config.server, queue_depth = depth, error = %e, "poller modify failed");
+                    let server = &node.config.server;
+                    log!(warn, server = server, queue_depth = depth, error = %e,
+                        "poller modify failed");
                     node.dirty = true;
                 }
             }
@@ -857,7 +858,9 @@ impl Multiplexer {
             if node.registered {
                 if let Err(e) = self.poller.delete(sock) {
                     let depth = node.queue_depth();
-                    log!(warn, server = node.config.server, queue_depth = depth, error = %e, "poller delete failed");
+                    let server = &node.config.server;
+                    log!(warn, server = server, queue_depth = depth, error = %e,
+                        "poller delete failed");
                 }
             }
         }
