@@ -1,8 +1,8 @@
 //! Workspace chores, run as `cargo xtask <command>` (the alias lives in
 //! `.cargo/config.toml`).
 //!
-//! One module per chore; only `std`, so the chores build as fast as possible and
-//! never pull a dependency into the workspace. Every cargo call uses the cargo that
+//! One module per chore; only `std`, plus serde and serde_json for reading the
+//! AMI catalogue, so the chores build fast and pull nothing into the libraries. Every cargo call uses the cargo that
 //! runs us (the `CARGO` environment variable, else `cargo` on `PATH`) and runs from
 //! the workspace root, whatever the caller's current directory.
 //!
@@ -11,10 +11,12 @@
 //! cargo xtask fuzz-smoke --seconds 30
 //! cargo xtask bench --quick
 //! cargo xtask corpus --sync
+//! cargo xtask codegen --check
 //! ```
 
 mod bench;
 mod ci;
+mod codegen;
 mod corpus;
 mod fuzz_smoke;
 mod rust_version;
@@ -35,6 +37,8 @@ commands:
   bench [ARGS...]          decoder, multiplexer and loopback benchmarks (`--quick` for short runs)
   corpus [--sync]          compare tests/corpus/asterisk-22 with ../shared/corpus/asterisk-22,
                            or with --sync copy the shared files in
+  codegen [--check]        regenerate crates/ami-proto/src/generated/ from catalogue/,
+                           or with --check fail if a generated file is stale
   help                     this text";
 
 /// A failure to report: `main` prints it on stderr and exits with status 1.
@@ -59,6 +63,11 @@ enum Task {
     Corpus {
         /// Copy the shared corpus in instead of only comparing.
         sync: bool,
+    },
+    /// `codegen [--check]`.
+    Codegen {
+        /// Write stale files, or only report them.
+        mode: codegen::Mode,
     },
     /// `help`, `-h`, `--help`.
     Help,
@@ -91,6 +100,15 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Task> {
             [] => Ok(Task::Corpus { sync: false }),
             [flag] if flag == "--sync" => Ok(Task::Corpus { sync: true }),
             [other, ..] => Err(format!("`corpus` takes only `--sync`, not `{other}`")),
+        },
+        "codegen" => match rest.as_slice() {
+            [] => Ok(Task::Codegen {
+                mode: codegen::Mode::Write,
+            }),
+            [flag] if flag == "--check" => Ok(Task::Codegen {
+                mode: codegen::Mode::Check,
+            }),
+            [other, ..] => Err(format!("`codegen` takes only `--check`, not `{other}`")),
         },
         other => Err(format!("unknown command `{other}`")),
     }
@@ -135,6 +153,7 @@ fn main() -> ExitCode {
         Task::FuzzSmoke { seconds } => fuzz_smoke::run(seconds),
         Task::Bench { args } => bench::run(&args),
         Task::Corpus { sync } => corpus::run(sync),
+        Task::Codegen { mode } => codegen::run(mode),
         Task::Help => {
             println!("{USAGE}");
             Ok(())
@@ -204,7 +223,7 @@ fn succeeds(cmd: &mut Command) -> bool {
 /// Argument parsing.
 #[cfg(test)]
 mod tests {
-    use super::{parse, Task};
+    use super::{codegen, parse, Task};
 
     /// Parses a command line written as one string.
     fn parse_str(line: &str) -> Result<Task, String> {
@@ -219,6 +238,18 @@ mod tests {
         assert_eq!(parse_str("--help"), Ok(Task::Help));
         assert_eq!(parse_str("corpus"), Ok(Task::Corpus { sync: false }));
         assert_eq!(parse_str("corpus --sync"), Ok(Task::Corpus { sync: true }));
+        assert_eq!(
+            parse_str("codegen"),
+            Ok(Task::Codegen {
+                mode: codegen::Mode::Write
+            })
+        );
+        assert_eq!(
+            parse_str("codegen --check"),
+            Ok(Task::Codegen {
+                mode: codegen::Mode::Check
+            })
+        );
     }
 
     /// `--seconds` in both spellings, its default, and bad values.
@@ -273,5 +304,6 @@ mod tests {
         assert!(parse_str("ci --fast").is_err());
         assert!(parse_str("corpus --force").is_err());
         assert!(parse_str("corpus --sync --sync").is_err());
+        assert!(parse_str("codegen --write").is_err());
     }
 }

@@ -11,32 +11,8 @@ use std::time::Duration;
 
 use crate::completion::Strategy;
 use crate::config::Secret;
+use crate::lists::ListAction;
 use crate::redact::RedactionPolicy;
-
-/// Actions that answer with an event list (ASCII case ignored).
-const LIST_ACTIONS: &[&str] = &[
-    "Agents",
-    "BridgeList",
-    "ConfbridgeList",
-    "CoreShowChannelMap",
-    "CoreShowChannels",
-    "DBGet",
-    "DBGetTree",
-    "DeviceStateList",
-    "ExtensionStateList",
-    "IAXpeerlist",
-    "ParkedCalls",
-    "PJSIPShowContacts",
-    "PJSIPShowEndpoint",
-    "PJSIPShowEndpoints",
-    "PJSIPShowRegistrationsOutbound",
-    "PresenceStateList",
-    "QueueStatus",
-    "QueueSummary",
-    "ShowDialPlan",
-    "SIPpeers",
-    "Status",
-];
 
 /// One AMI request: a name and ordered headers, with optional overrides of
 /// how it completes and how long it may take.
@@ -120,12 +96,23 @@ impl Action {
     }
 
     /// How the action completes: the override from
-    /// [`Action::with_strategy`], else from the name (ASCII case ignored):
-    /// `Command` is [`Strategy::Command`]; `Originate` with `Async` true,
-    /// yes or 1 is [`Strategy::Originate`]; the known list actions
-    /// (`CoreShowChannels`, `Status`, `QueueStatus`, `DBGetTree`,
-    /// `PJSIPShowEndpoints`, ...) are [`Strategy::List`]; anything else is
-    /// [`Strategy::Single`].
+    /// [`Action::with_strategy`], else from the name (ASCII case ignored) and
+    /// headers:
+    /// - `Command` is [`Strategy::Command`];
+    /// - `Originate` with `Async` true, yes or 1 is [`Strategy::Originate`];
+    /// - an action that answers every `Success` with an event list in
+    ///   Asterisk 13 to 23 is [`Strategy::List`]: `CoreShowChannels`, `Status`,
+    ///   `QueueStatus`, `DBGet`, `PJSIPShowEndpoints` and about forty more,
+    ///   generated from `catalogue/` and checked in Asterisk's source; `Hangup`
+    ///   only when its `Channel` is a `/regex/`;
+    /// - anything else is [`Strategy::Single`].
+    ///
+    /// A [`Strategy::List`] action collects its items up to the list's end even
+    /// when the server acknowledges it with a plain `Success` (1.8–11-era
+    /// servers send no `EventList: start`). A `Single` action still collects a
+    /// list its response opens with `EventList: start`; only a plain `Success`
+    /// followed by items (an old server, an action this table lacks) needs
+    /// `with_strategy(Strategy::List)`, else the items arrive as events.
     pub fn strategy(&self) -> Strategy {
         if let Some(strategy) = self.strategy {
             return strategy;
@@ -135,11 +122,22 @@ impl Action {
             Strategy::Command
         } else if name.eq_ignore_ascii_case("Originate") && self.get("Async").is_some_and(is_true) {
             Strategy::Originate
-        } else if LIST_ACTIONS.iter().any(|l| l.eq_ignore_ascii_case(name)) {
+        } else if ListAction::find(name).is_some_and(|list| list.lists(self)) {
             Strategy::List
         } else {
             Strategy::Single
         }
+    }
+
+    /// The event that ends this action's list in Asterisk 13 to 23
+    /// (`StatusComplete` for `Status`), when it answers with one; `None` for
+    /// actions that do not (`Hangup` of one named channel among them).
+    /// Whatever the name, the connection ends a list at `EventList: Complete`
+    /// or at any event whose name ends in `Complete`.
+    pub fn list_end_event(&self) -> Option<&'static str> {
+        ListAction::find(&self.name)
+            .filter(|list| list.lists(self))
+            .map(|list| list.complete)
     }
 
     /// A `Debug` view that applies `policy` to every header value.
@@ -578,6 +576,26 @@ mod tests {
         for name in ["MailboxStatus", "QueueRule", "Getvar", "Login"] {
             assert_eq!(Action::new(name).strategy(), Strategy::Single, "{name}");
         }
+        // From the generated table: lists the old hand-written one missed,
+        // and the conditional ones.
+        for name in ["BridgeInfo", "ParkinglotS", "PJSIPShowAors", "MWIGet"] {
+            assert_eq!(Action::new(name).strategy(), Strategy::List, "{name}");
+        }
+        // These answer a plain `Success` when there is nothing to list.
+        for name in ["VoicemailUsersList", "VoicemailUserStatus"] {
+            assert_eq!(Action::new(name).strategy(), Strategy::Single, "{name}");
+        }
+        let regex = Action::new("Hangup").header("Channel", "/^Local\\//");
+        assert_eq!(regex.strategy(), Strategy::List);
+        assert_eq!(regex.list_end_event(), Some("ChannelsHungupListComplete"));
+        let one = Action::hangup("PJSIP/100-00000001", None);
+        assert_eq!(one.strategy(), Strategy::Single);
+        assert_eq!(one.list_end_event(), None);
+        assert_eq!(
+            Action::status(None).list_end_event(),
+            Some("StatusComplete")
+        );
+        assert_eq!(Action::ping().list_end_event(), None);
         let sync = Action::originate(Originate::new("PJSIP/1").extension("c", "1", 1));
         assert_eq!(sync.strategy(), Strategy::Single);
         for value in ["true", "YES", "1", " True "] {
