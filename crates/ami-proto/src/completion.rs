@@ -14,7 +14,12 @@ pub enum Strategy {
     /// The response completes it. (A response with `EventList: start` still
     /// collects its list: its items must not leak out as stray events.)
     Single,
-    /// A response, then item events up to the one that completes the list.
+    /// A response, then item events carrying the action's ActionID up to the
+    /// list's end: an event with `EventList: Complete`, or one whose name
+    /// ends in `Complete` (servers before 13.2 send only that). Collected
+    /// whether or not the response says `EventList: start`; a list that does
+    /// not end within the action's timeout is `Err(Timeout)`, never a partial
+    /// or empty success.
     List,
     /// `Command`: output as `Output:` headers or a legacy `Follows` body,
     /// under its own size limit.
@@ -30,14 +35,15 @@ pub enum Strategy {
 pub enum Completion {
     /// A single response.
     Response(Response),
-    /// An event list: the opening response, the items, and the closing event
-    /// (`None` when the server answered without a list).
+    /// An event list: the opening response, every item, and the closing event.
+    /// A list completes only at its end; one cut short by the timeout, the
+    /// item limits or the connection's end is an error instead.
     List {
         /// The response that opened the list.
         response: Response,
-        /// The item events, in order.
+        /// The item events, in order (each carries the action's ActionID).
         items: Vec<Event>,
-        /// The `...Complete` event.
+        /// The `...Complete` event. Always `Some` from a [`crate::Connection`].
         complete: Option<Event>,
     },
     /// Command output, one entry per line, either style.

@@ -624,11 +624,17 @@ impl Connection {
         let done = match strategy {
             _ if response.starts_list() => return self.set_phase(&id, new_list(response)),
             Strategy::Single => Completion::Response(response),
-            Strategy::List => Completion::List {
-                response,
-                items: Vec::new(),
-                complete: None,
-            },
+            Strategy::List => {
+                // A plain `Success` (1.8–11-era servers): the items and the
+                // end still follow, and must not leak out as events.
+                log!(
+                    debug,
+                    self,
+                    id,
+                    "list acknowledged without EventList: start"
+                );
+                return self.set_phase(&id, new_list(response));
+            }
             Strategy::Command => {
                 let lines = command_lines(&response);
                 Completion::Command { response, lines }

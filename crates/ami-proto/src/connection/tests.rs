@@ -806,3 +806,100 @@ fn command_output_limit_below_the_frame_limit_is_enforced() {
     assert_eq!(s.err(&cmd), &ActionError::FrameTooLarge { limit: 64 << 10 });
     assert!(s.only(&next).is_ok());
 }
+
+/// A 1.8-era `Status` answer (`action_status` in Asterisk 1.8.32.3): a plain
+/// acknowledgement, items with the ActionID last, and a `StatusComplete` with
+/// only the legacy `Items:` header.
+fn legacy_status(id: &ActionId, channels: &[&str]) -> String {
+    let mut bytes = format!(
+        "Response: Success\r\nActionID: {id}\r\nMessage: Channel status will follow\r\n\r\n"
+    );
+    for channel in channels {
+        bytes += &format!(
+            "Event: Status\r\nPrivilege: Call\r\nChannel: {channel}\r\nState: Up\r\n\
+             Uniqueid: 1700000000.1\r\nActionID: {id}\r\n\r\n"
+        );
+    }
+    bytes += &format!(
+        "Event: StatusComplete\r\nActionID: {id}\r\nItems: {}\r\n\r\n",
+        channels.len()
+    );
+    bytes
+}
+
+#[test]
+fn a_list_acknowledged_without_eventlist_start_is_collected_to_its_end() {
+    let mut s = Session::ready(Session::config());
+    let status = s.send(Action::status(None));
+    let queues = s.send(Action::queue_status(None));
+    let db = s.send(Action::db_get("family", "key"));
+    let ping = s.send(Action::ping());
+    let mut bytes = legacy_status(&status, &["SIP/100-00000001", "SIP/200-00000002"]);
+    // 1.8 QueueStatus: items named unlike the action, ended by name only.
+    bytes += &format!(
+        "Response: Success\r\nActionID: {queues}\r\nMessage: Queue status will follow\r\n\r\n\
+         Event: QueueParams\r\nQueue: support\r\nCompleted: 3\r\nActionID: {queues}\r\n\r\n\
+         Event: QueueMember\r\nQueue: support\r\nName: Agent/1\r\nActionID: {queues}\r\n\r\n\
+         Event: QueueStatusComplete\r\nActionID: {queues}\r\n\r\n"
+    );
+    // 1.8 DBGet: one DBGetResponse, then DBGetComplete.
+    bytes += &format!(
+        "Response: Success\r\nActionID: {db}\r\nMessage: Result will follow\r\n\r\n\
+         Event: DBGetResponse\r\nFamily: family\r\nKey: key\r\nVal: v\r\nActionID: {db}\r\n\r\n\
+         Event: DBGetComplete\r\nActionID: {db}\r\n\r\n"
+    );
+    bytes += &success(&ping);
+    // In small pieces, as TCP may deliver them.
+    for chunk in bytes.as_bytes().chunks(7) {
+        s.input(chunk);
+    }
+    for (id, items, end) in [
+        (&status, vec!["Status", "Status"], "StatusComplete"),
+        (
+            &queues,
+            vec!["QueueParams", "QueueMember"],
+            "QueueStatusComplete",
+        ),
+        (&db, vec!["DBGetResponse"], "DBGetComplete"),
+    ] {
+        let Ok(Completion::List {
+            items: got,
+            complete,
+            ..
+        }) = s.only(id)
+        else {
+            panic!("{id}: {:?}", s.only(id))
+        };
+        let names: Vec<_> = got.iter().map(|e| e.name_str().into_owned()).collect();
+        assert_eq!(names, items, "{id}");
+        assert!(
+            complete.as_ref().is_some_and(|e| e.is(end)),
+            "{id}: {complete:?}"
+        );
+    }
+    assert!(s.only(&ping).is_ok());
+    assert!(s.events().is_empty(), "items leaked: {:?}", s.events());
+}
+
+#[test]
+fn a_legacy_list_that_never_ends_times_out_and_its_items_never_leak() {
+    let mut s = Session::ready(Session::config());
+    let status = s.send(Action::status(None).with_timeout(Duration::from_secs(2)));
+    let all = legacy_status(&status, &["SIP/100-00000001", "SIP/200-00000002"]);
+    let (head, tail) = all.split_at(all.find("Event: Status\r\n").expect("an item") + 1);
+    s.input(head.as_bytes());
+    s.wait(Duration::from_secs(1));
+    assert!(s.completions(&status).is_empty(), "no empty success");
+    s.wait(Duration::from_secs(1));
+    assert_eq!(
+        s.err(&status),
+        &ActionError::Timeout(Duration::from_secs(2))
+    );
+    // The rest arrives late: absorbed, not handed out as events.
+    s.input(tail.as_bytes());
+    assert_eq!(s.completions(&status).len(), 1);
+    assert!(s.events().is_empty(), "items leaked: {:?}", s.events());
+    let ping = s.send(Action::ping());
+    s.input(success(&ping).as_bytes());
+    assert!(s.only(&ping).is_ok());
+}
