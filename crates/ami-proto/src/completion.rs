@@ -8,6 +8,11 @@ use crate::message::{Event, Response};
 /// When an action counts as complete. Chosen per action from its name and
 /// headers ([`crate::Action::strategy`]); override with
 /// [`crate::Action::with_strategy`].
+///
+/// Whatever the strategy, only a `Success` response succeeds (and `Goodbye`
+/// to `Logoff`, legacy `Follows` to `Command`): `Error` completes the action
+/// with [`ActionError::Server`](crate::ActionError::Server), any other status
+/// with [`ActionError::Failed`](crate::ActionError::Failed), at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Strategy {

@@ -27,6 +27,30 @@ pub(crate) enum Owner {
     Heartbeat,
 }
 
+/// What an action is, where that changes which answers succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Only `Success` succeeds.
+    Other,
+    /// `Logoff`: `Goodbye` succeeds too (and ends the session).
+    Logoff,
+    /// `Command`: the legacy `Follows` succeeds too.
+    Command,
+}
+
+impl Kind {
+    /// The kind of the action named `name` (ASCII case ignored).
+    pub(crate) fn of(name: &str) -> Kind {
+        if name.eq_ignore_ascii_case("Logoff") {
+            Kind::Logoff
+        } else if name.eq_ignore_ascii_case("Command") {
+            Kind::Command
+        } else {
+            Kind::Other
+        }
+    }
+}
+
 /// Where an action is in its completion.
 #[derive(Debug)]
 pub(crate) enum Phase {
@@ -51,6 +75,7 @@ pub(crate) enum Phase {
 #[derive(Debug)]
 pub(crate) struct Pending {
     pub(crate) strategy: Strategy,
+    pub(crate) kind: Kind,
     pub(crate) owner: Owner,
     pub(crate) timeout: Duration,
     pub(crate) deadline: Instant,
@@ -64,6 +89,7 @@ impl Pending {
     pub(crate) fn new(strategy: Strategy, owner: Owner, timeout: Duration, now: Instant) -> Self {
         Pending {
             strategy,
+            kind: Kind::Other,
             owner,
             timeout,
             deadline: now + timeout,

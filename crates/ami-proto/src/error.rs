@@ -106,6 +106,21 @@ pub enum ActionError {
         /// The server's `Message` header (empty when it sent none).
         message: String,
     },
+    /// The server answered with a status that is not success for this
+    /// action: `Failure` (which some modules send), a word this library does
+    /// not know, an empty one, or `Goodbye` / `Follows` to an action other
+    /// than `Logoff` / `Command`. Only `Success` (and those two) succeed.
+    ///
+    /// Treat it as a refusal, as `Server`: `message` says why in the
+    /// server's words. Whether a module acted before answering so depends on
+    /// the module; check before repeating side effects.
+    #[error("server answered {status:?}: {message}")]
+    Failed {
+        /// The `Response` header's value, verbatim (lossy UTF-8).
+        status: String,
+        /// The server's `Message` header (empty when it sent none).
+        message: String,
+    },
     /// No (complete) answer within the action's timeout. The server may
     /// still have carried it out: check before repeating side effects.
     #[error("timed out after {0:?}")]
@@ -153,6 +168,15 @@ pub enum LoginError {
     /// The server refused the login for another reason (e.g. the Challenge).
     #[error("login refused: {0}")]
     Refused(String),
+    /// The Challenge or Login was answered with a status other than
+    /// `Success` or `Error` (`Failure`, an unknown word): not logged in.
+    #[error("login answered {status:?}: {message}")]
+    Failed {
+        /// The `Response` header's value, verbatim (lossy UTF-8).
+        status: String,
+        /// The server's `Message` header (empty when it sent none).
+        message: String,
+    },
     /// No banner, challenge or login answer within the login timeout.
     #[error("login timed out")]
     Timeout,

@@ -6,7 +6,7 @@
 use crate::action::Action;
 use crate::config::{AuthMethod, Config};
 use crate::error::LoginError;
-use crate::message::Response;
+use crate::message::{Response, Status};
 
 /// Where the handshake is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,8 +46,10 @@ pub(crate) fn after_banner(config: &Config) -> Next {
 
 /// The answer to the Challenge: a Login with the digest, or a failure.
 pub(crate) fn after_challenge(config: &Config, response: &Response) -> Next {
-    if response.is_error() {
-        return Next::Failed(LoginError::Refused(message(response)));
+    match response.status() {
+        Status::Success => {}
+        Status::Error => return Next::Failed(LoginError::Refused(message(response))),
+        _ => return Next::Failed(failed(response)),
     }
     let Some(challenge) = response.get("Challenge") else {
         return Next::Failed(LoginError::Refused("no Challenge in the answer".into()));
@@ -59,10 +61,12 @@ pub(crate) fn after_challenge(config: &Config, response: &Response) -> Next {
     )
 }
 
-/// The answer to the Login.
+/// The answer to the Login: only `Success` logs in.
 pub(crate) fn after_login(response: &Response) -> Next {
-    if !response.is_error() {
-        return Next::Ready;
+    match response.status() {
+        Status::Success => return Next::Ready,
+        Status::Error => {}
+        _ => return Next::Failed(failed(response)),
     }
     let text = message(response);
     if text.to_ascii_lowercase().contains("authentication failed") {
@@ -78,6 +82,14 @@ pub(crate) fn md5_key(challenge: &[u8], secret: &[u8]) -> String {
     ctx.consume(challenge);
     ctx.consume(secret);
     format!("{:x}", ctx.compute())
+}
+
+/// A status neither `Success` nor `Error`.
+fn failed(response: &Response) -> LoginError {
+    LoginError::Failed {
+        status: super::status_text(response),
+        message: message(response),
+    }
 }
 
 fn message(response: &Response) -> String {

@@ -13,7 +13,7 @@ use crate::action::Action;
 use crate::action_id::{ActionId, ActionIdGenerator};
 use crate::completion::{Completion, OriginateOutcome, Strategy};
 use crate::config::Config;
-use crate::correlation::{Owner, Pending, Phase, ResponseMatch, Table};
+use crate::correlation::{Kind, Owner, Pending, Phase, ResponseMatch, Table};
 use crate::encode;
 use crate::error::{ActionError, ConfigError, DecodeError, LoginError, SendError};
 use crate::frame::Decoder;
@@ -535,8 +535,11 @@ impl Connection {
         let timeout = action
             .timeout()
             .unwrap_or_else(|| self.default_timeout(action, strategy));
-        self.table
-            .insert(id.clone(), Pending::new(strategy, owner, timeout, now));
+        let pending = Pending {
+            kind: Kind::of(action.name()),
+            ..Pending::new(strategy, owner, timeout, now)
+        };
+        self.table.insert(id.clone(), pending);
         self.stats.actions_sent += 1;
         self.update_response_limit();
         Ok(id)
@@ -586,7 +589,7 @@ impl Connection {
             Phase::Answered { early_outcome } => early_outcome.take(),
             _ => None,
         };
-        let (owner, strategy) = (pending.owner, pending.strategy);
+        let (owner, strategy, kind) = (pending.owner, pending.strategy, pending.kind);
         if pending.done {
             // A timed-out or cancelled action's late answer: absorb it, and
             // its list if it opens one.
@@ -610,16 +613,31 @@ impl Connection {
             }
             Owner::Heartbeat | Owner::User => {}
         }
-        match response.status() {
-            Status::Error => {
-                let message = error_message(&response);
-                return self.finish(id, Err(ActionError::Server { message }), now);
+        let status = response.status();
+        let succeeded = match status {
+            Status::Success => true,
+            Status::Goodbye => kind == Kind::Logoff,
+            Status::Follows => kind == Kind::Command,
+            _ => false,
+        };
+        if !succeeded {
+            if response.starts_list() {
+                // Absorb the items of a list it still opens.
+                self.set_phase(&id, new_list(response.clone()));
             }
-            Status::Goodbye => {
-                self.goodbye = true;
-                self.set_state(ConnState::LoggingOff);
-            }
-            _ => {}
+            let message = error_message(&response);
+            let err = match status {
+                Status::Error => ActionError::Server { message },
+                _ => ActionError::Failed {
+                    status: status_text(&response),
+                    message,
+                },
+            };
+            return self.finish(id, Err(err), now);
+        }
+        if status == Status::Goodbye {
+            self.goodbye = true;
+            self.set_state(ConnState::LoggingOff);
         }
         let done = match strategy {
             _ if response.starts_list() => return self.set_phase(&id, new_list(response)),
@@ -955,6 +973,14 @@ fn error_message(response: &Response) -> String {
         message.push_str(&String::from_utf8_lossy(line));
     }
     message
+}
+
+/// The `Response` header's value, verbatim (lossy UTF-8).
+fn status_text(response: &Response) -> String {
+    response
+        .get_str("Response")
+        .map(|status| status.into_owned())
+        .unwrap_or_default()
 }
 
 fn new_list(response: Response) -> Phase {

@@ -903,3 +903,90 @@ fn a_legacy_list_that_never_ends_times_out_and_its_items_never_leak() {
     s.input(success(&ping).as_bytes());
     assert!(s.only(&ping).is_ok());
 }
+
+#[test]
+fn only_success_succeeds_other_statuses_are_typed_errors() {
+    let mut s = Session::ready(Session::config());
+    let failure = s.send(Action::new("QueueAdd").header("Queue", "q"));
+    let unknown = s.send(Action::ping());
+    let goodbye = s.send(Action::ping());
+    let empty = s.send(Action::ping());
+    let fine = s.send(Action::ping());
+    s.input(
+        format!(
+            "Response: Failure\r\nActionID: {failure}\r\nMessage: Unable to add interface\r\n\r\n\
+             Response: Maybe\r\nActionID: {unknown}\r\n\r\n\
+             Response: Goodbye\r\nActionID: {goodbye}\r\nMessage: Thanks\r\n\r\n\
+             Response:\r\nActionID: {empty}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    s.input(success(&fine).as_bytes());
+    for (id, status, message) in [
+        (&failure, "Failure", "Unable to add interface"),
+        (&unknown, "Maybe", ""),
+        (&goodbye, "Goodbye", "Thanks"),
+        (&empty, "", ""),
+    ] {
+        let want = ActionError::Failed {
+            status: status.into(),
+            message: message.into(),
+        };
+        assert_eq!(s.err(id), &want, "{id}");
+    }
+    assert!(s.only(&fine).is_ok());
+    assert!(s.conn.is_ready(), "a Goodbye to a Ping is not a logoff");
+}
+
+#[test]
+fn a_login_answered_with_anything_but_success_fails() {
+    for answer in ["Failure", "Goodbye", "Whatever"] {
+        let mut s = Session::new(Session::config());
+        s.input(BANNER);
+        let id = s.sent_ids().remove(0);
+        s.input(
+            format!("Response: {answer}\r\nActionID: {id}\r\nMessage: nope\r\n\r\n").as_bytes(),
+        );
+        let want = LoginError::Failed {
+            status: answer.into(),
+            message: "nope".into(),
+        };
+        assert_eq!(s.closed_with(), Some(&CloseReason::LoginFailed(want)));
+        assert!(!s.conn.is_ready());
+    }
+}
+
+#[test]
+fn a_challenge_answered_with_anything_but_success_fails() {
+    let mut config = Session::config();
+    config.auth = AuthMethod::Md5;
+    let mut s = Session::new(config);
+    s.input(BANNER);
+    let id = s.sent_ids().remove(0);
+    s.input(format!("Response: Failure\r\nActionID: {id}\r\nChallenge: 123456\r\n\r\n").as_bytes());
+    let want = LoginError::Failed {
+        status: "Failure".into(),
+        message: String::new(),
+    };
+    assert_eq!(s.closed_with(), Some(&CloseReason::LoginFailed(want)));
+    assert!(
+        s.conn.poll_transmit().is_none(),
+        "no Login after a failed Challenge"
+    );
+}
+
+#[test]
+fn a_refused_answer_that_still_opens_a_list_leaks_no_items() {
+    let mut s = Session::ready(Session::config());
+    let list = s.send(Action::core_show_channels());
+    s.input(
+        format!(
+            "Response: Failure\r\nActionID: {list}\r\nEventList: start\r\n\r\n\
+             Event: CoreShowChannel\r\nActionID: {list}\r\n\r\n\
+             Event: CoreShowChannelsComplete\r\nActionID: {list}\r\nEventList: Complete\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(matches!(s.only(&list), Err(ActionError::Failed { .. })));
+    assert!(s.events().is_empty(), "items leaked: {:?}", s.events());
+}
