@@ -466,7 +466,9 @@ impl Originate {
     }
 
     /// How long the channel may ring, in milliseconds (the `Timeout` header;
-    /// the action's own timeout is [`Action::with_timeout`]).
+    /// Asterisk's default is 30 s). The action may then take this long plus
+    /// 5 s before it times out, if that is longer than the configured action
+    /// timeout; [`Action::with_timeout`] overrides both.
     pub fn timeout_ms(mut self, ms: u64) -> Self {
         self.timeout_ms = Some(ms);
         self

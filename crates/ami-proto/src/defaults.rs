@@ -8,7 +8,7 @@
 //! | `max_pending` | 10,000 | A dialer's burst is hundreds of actions; ten thousand means the server stopped answering. |
 //! | `max_write_buffer` | 4 MiB | A server that stops reading must give back-pressure, not unbounded memory. |
 //! | `event_queue` | 10,000 events | About one second of a busy node; drop-oldest by default, counted. |
-//! | `action_timeout` | 10 s | A response normally comes within milliseconds; async Originate outcomes within the dial timeout. |
+//! | `action_timeout` | 10 s | A response normally comes within milliseconds. An `Originate` (synchronous or async) gets its dial timeout (`Timeout` header, else 30 s) plus 5 s when that is longer: the server answers only when the call is answered or that time has passed. |
 //! | `login_timeout` | 10 s | Covers banner, challenge and login; a wrong password costs the server's ~1 s delay. |
 //! | `heartbeat_interval` | 15 s | Detects half-open TCP within about 45 s (interval + two missed pongs). |
 //! | backoff | 100 ms base, 30 s cap, full jitter | Spreads reconnects of many clients after a server restart. |

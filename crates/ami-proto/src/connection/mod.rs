@@ -545,17 +545,25 @@ impl Connection {
         Ok(id)
     }
 
-    /// An async Originate's outcome may take the whole dial timeout.
+    /// An `Originate`, synchronous or async, may take its whole dial timeout
+    /// (its `Timeout` header in milliseconds, else Asterisk's 30 s, at most a
+    /// day): the server answers a synchronous one only once the call is
+    /// answered or that time has passed, and reports an async one's outcome
+    /// then. A margin covers the answer's way back. Other actions: the
+    /// configured timeout.
     fn default_timeout(&self, action: &Action, strategy: Strategy) -> Duration {
+        const DIAL_DEFAULT: Duration = Duration::from_secs(30);
+        const DIAL_MAX: Duration = Duration::from_secs(86_400);
+        const MARGIN: Duration = Duration::from_secs(5);
         let base = self.config.action_timeout;
-        if strategy != Strategy::Originate {
+        if strategy != Strategy::Originate && !action.name().eq_ignore_ascii_case("Originate") {
             return base;
         }
-        let dial_ms = action
+        let dial = action
             .get("Timeout")
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(30_000);
-        base.max(Duration::from_millis(dial_ms) + Duration::from_secs(5))
+            .map_or(DIAL_DEFAULT, Duration::from_millis);
+        base.max(dial.min(DIAL_MAX) + MARGIN)
     }
 
     /// Lets the next response be as large as Command output may be, while a

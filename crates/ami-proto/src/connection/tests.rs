@@ -990,3 +990,46 @@ fn a_refused_answer_that_still_opens_a_list_leaks_no_items() {
     assert!(matches!(s.only(&list), Err(ActionError::Failed { .. })));
     assert!(s.events().is_empty(), "items leaked: {:?}", s.events());
 }
+
+#[test]
+fn a_synchronous_originate_may_take_its_dial_timeout() {
+    let mut config = Session::config();
+    config.action_timeout = Duration::from_secs(10);
+    let mut s = Session::ready(config);
+    let originate = || {
+        Action::originate(
+            crate::Originate::new("PJSIP/100")
+                .extension("outbound", "200", 1)
+                .timeout_ms(60_000),
+        )
+    };
+    // The server answers a synchronous Originate only once the call is
+    // answered or the dial timeout (the `Timeout` header) has passed.
+    let answered = s.send(originate());
+    s.wait(Duration::from_secs(11));
+    assert!(
+        s.completions(&answered).is_empty(),
+        "timed out before the dial timeout"
+    );
+    s.wait(Duration::from_secs(48));
+    s.input(success(&answered).as_bytes());
+    assert!(s.only(&answered).is_ok());
+    // Silence still ends: the dial timeout plus a margin for the answer.
+    let silent = s.send(originate());
+    s.wait(Duration::from_secs(64));
+    assert!(s.completions(&silent).is_empty());
+    s.wait(Duration::from_secs(1));
+    assert_eq!(
+        s.err(&silent),
+        &ActionError::Timeout(Duration::from_secs(65))
+    );
+    // Without the header, Asterisk's default dial timeout (30 s) applies.
+    let default = s.send(Action::originate(
+        crate::Originate::new("PJSIP/100").extension("outbound", "200", 1),
+    ));
+    s.wait(Duration::from_secs(35));
+    assert_eq!(
+        s.err(&default),
+        &ActionError::Timeout(Duration::from_secs(35))
+    );
+}
