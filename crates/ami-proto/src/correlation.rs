@@ -118,7 +118,18 @@ pub(crate) enum ResponseMatch {
     Unsolicited,
 }
 
+/// Stale heap entries tolerated beyond the table's size before a rebuild,
+/// so that small tables are not rebuilt at every removal.
+const STALE_SLACK: usize = 64;
+
 /// Pending actions by id, the response FIFO, and a deadline heap.
+///
+/// The heap deletes lazily: an answered action's entry, or the one a
+/// tombstone's new deadline replaces, stays until it surfaces (and is
+/// skipped) or until stale entries outnumber the table, when the heap is
+/// rebuilt from the valid ones. So the heap holds at most twice the table
+/// (plus [`STALE_SLACK`]), whatever the rate × timeout, at O(1) amortised
+/// cost per action.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     /// Boxed: a `Pending` is ~180 bytes, and with thousands in flight a map
@@ -141,11 +152,18 @@ impl Table {
         self.live
     }
 
+    /// Entries in the deadline heap, stale ones included.
+    #[cfg(any(test, feature = "arbitrary"))]
+    pub(crate) fn deadline_entries(&self) -> usize {
+        self.deadlines.len()
+    }
+
     pub(crate) fn insert(&mut self, id: ActionId, pending: Pending) {
         self.deadlines.push(Reverse((pending.deadline, id.clone())));
         self.fifo.push_back(id.clone());
         self.live += 1;
         self.map.insert(id, Box::new(pending));
+        self.drop_stale_deadlines();
     }
 
     pub(crate) fn get_mut(&mut self, id: &[u8]) -> Option<&mut Pending> {
@@ -190,6 +208,7 @@ impl Table {
                 p.phase = Phase::Answered { early_outcome };
             }
         }
+        self.drop_stale_deadlines();
         ResponseMatch::Found { id, skipped }
     }
 
@@ -205,8 +224,14 @@ impl Table {
         p.done = true;
         self.live -= 1;
         if p.awaits_response() || matches!(p.phase, Phase::List { .. }) {
-            p.deadline = now + p.timeout;
-            self.deadlines.push(Reverse((p.deadline, id.clone())));
+            let deadline = now + p.timeout;
+            // One heap entry per (deadline, id): an unchanged deadline keeps
+            // its entry, so a rebuild leaves no more entries than the table.
+            if deadline != p.deadline {
+                p.deadline = deadline;
+                self.deadlines.push(Reverse((deadline, id.clone())));
+                self.drop_stale_deadlines();
+            }
         } else {
             self.remove(id.as_bytes());
         }
@@ -223,7 +248,20 @@ impl Table {
                 self.fifo.remove(pos);
             }
         }
+        self.drop_stale_deadlines();
         Some(p)
+    }
+
+    /// Rebuilds the heap from its valid entries (one per table entry) once
+    /// stale ones outnumber the table: a rebuild that leaves `n` entries
+    /// comes after more than `n / 2` pushes or removals: O(1) amortised.
+    fn drop_stale_deadlines(&mut self) {
+        if self.deadlines.len() <= 2 * self.map.len() + STALE_SLACK {
+            return;
+        }
+        let map = &self.map;
+        self.deadlines
+            .retain(|Reverse((at, id))| map.get(id).is_some_and(|p| p.deadline == *at));
     }
 
     /// The earliest deadline still meaningful.

@@ -1,6 +1,7 @@
 //! Whole sessions in memory with virtual time: a scripted server, a
 //! `Connection`, and `now` moved by hand.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -1032,4 +1033,36 @@ fn a_synchronous_originate_may_take_its_dial_timeout() {
         s.err(&default),
         &ActionError::Timeout(Duration::from_secs(35))
     );
+}
+
+#[test]
+fn the_deadline_heap_stays_within_a_multiple_of_the_pending_table() {
+    // A long run of quick actions under a long timeout: each answered one
+    // leaves a stale deadline behind, and timed-out ones leave tombstones.
+    let mut s = Session::ready(Session::config());
+    let hour = Duration::from_secs(3600);
+    let mut in_flight = VecDeque::new();
+    let mut largest_heap = 0;
+    for round in 0..20_000u32 {
+        in_flight.push_back(s.send(Action::ping().with_timeout(hour)));
+        if round % 97 == 0 {
+            // Never answered in time: a timeout, then a tombstone.
+            s.send(Action::ping().with_timeout(Duration::from_millis(5)));
+            s.wait(Duration::from_millis(5));
+        }
+        if in_flight.len() > 50 {
+            let id = in_flight.pop_front().expect("in flight");
+            s.input(success(&id).as_bytes());
+        }
+        let (heap, entries) = (s.conn.table.deadline_entries(), s.conn.table.len());
+        largest_heap = largest_heap.max(heap);
+        assert!(
+            heap <= 4 * (entries + 16),
+            "round {round}: {heap} deadlines for {entries} entries ({} live)",
+            s.conn.table.live()
+        );
+        s.outputs.clear();
+    }
+    assert!(largest_heap > 50, "the run kept actions in flight");
+    assert_eq!(s.conn.stats().timeouts, 207, "tombstones were made");
 }
