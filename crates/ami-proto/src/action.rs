@@ -185,6 +185,17 @@ impl Action {
 
     /// `Originate` from a builder. With `async_(true)` the action completes
     /// with the `OriginateResponse` event, not the acknowledgement.
+    ///
+    /// That event is a `call`-class event: a session that logged in with an
+    /// `Events` value without `call` (`off`, `system`, ...) or whose `Events`
+    /// action the server accepted with such a mask never receives it, so
+    /// [`Connection::send`](crate::Connection::send) refuses an async
+    /// Originate there with [`SendError::NoCallEvents`](crate::SendError::NoCallEvents).
+    /// What the session cannot know: the AMI user's `read` permissions and
+    /// `eventfilter` lines in `manager.conf`, `Filter` actions, and an
+    /// `Events` action whose answer never came. Where one of those keeps the
+    /// event away, the action is sent and ends in `Timeout` after its dial
+    /// timeout plus 5 s.
     pub fn originate(originate: Originate) -> Self {
         originate.into_action()
     }

@@ -93,6 +93,43 @@ pub enum SendError {
         /// The state it is in.
         state: &'static str,
     },
+    /// An async `Originate` (one that completes with its `OriginateResponse`
+    /// event) on a session that receives no call events: the event would
+    /// never arrive and the action could only time out. The payload says
+    /// which setting turned them off. Send it synchronously, or on a session
+    /// that logged in with `call` in its `Events`, or send `Events` with a
+    /// mask including `call` first.
+    ///
+    /// The library knows only the login's `Events` value and the `Events`
+    /// actions this session sent and the server accepted. It cannot know
+    /// the AMI user's `read` permissions in `manager.conf` (events are
+    /// filtered by them too), `eventfilter` lines there, `Filter` actions,
+    /// or the effect of an `Events` action whose answer never came: in those
+    /// cases the Originate is sent and, without its event, ends in
+    /// [`ActionError::Timeout`].
+    #[error("async Originate refused: its OriginateResponse would never arrive: {0}")]
+    NoCallEvents(CallEventsOff),
+}
+
+/// Why a session receives no call events (see [`SendError::NoCallEvents`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallEventsOff {
+    /// The login's `Events` value ([`Config::events`](crate::Config::events))
+    /// leaves out the `call` class (`off`, or a mask without `call`, `all`
+    /// or `on`).
+    #[error("the session logged in with `Events: {events}`, which has no call events")]
+    Login {
+        /// The login's `Events` value.
+        events: String,
+    },
+    /// An `Events` action this session sent, which the server accepted,
+    /// set a mask without the `call` class.
+    #[error("an accepted `Events` action set `EventMask: {mask}`, which has no call events")]
+    EventsAction {
+        /// Its `EventMask` value.
+        mask: String,
+    },
 }
 
 /// How an action ended, when it did not end well. Every action completes

@@ -1,5 +1,6 @@
 //! `Connection`: one AMI session as a state machine.
 
+mod call_events;
 mod login;
 mod timer;
 
@@ -23,6 +24,7 @@ use crate::message::{Event, Frame, Response, Status};
 use crate::queue::{EventQueue, Push, QueuePolicy};
 use crate::stats::Stats;
 
+use self::call_events::CallEvents;
 use self::login::{Next, Step};
 use self::timer::{Timer, TimerTable};
 
@@ -137,6 +139,8 @@ pub struct Connection {
     events: EventQueue<Event>,
     heartbeat: Option<Heartbeat>,
     heartbeat_ping: Option<ActionId>,
+    /// Whether call events (async Originate outcomes) can arrive.
+    call_events: CallEvents,
     timers: TimerTable,
     stats: Stats,
     /// The server answered our `Logoff` with `Goodbye`.
@@ -189,6 +193,7 @@ impl Connection {
             outputs: VecDeque::new(),
             heartbeat: None,
             heartbeat_ping: None,
+            call_events: CallEvents::after_login(&config.events),
             timers,
             stats: Stats::default(),
             goodbye: false,
@@ -307,17 +312,27 @@ impl Connection {
     /// Queues `action` for sending and returns the id its completion will carry.
     ///
     /// Refused (nothing queued) when the session is not ready, the action is
-    /// malformed (CR/LF, long line, too many lines), the pending table is full
-    /// or the write buffer cannot take it.
+    /// malformed (CR/LF, long line, too many lines), the pending table is full,
+    /// the write buffer cannot take it, or it is an async Originate on a
+    /// session known to receive no call events ([`SendError::NoCallEvents`]).
     pub fn send(&mut self, action: Action, now: Instant) -> Result<ActionId, SendError> {
         if !self.is_ready() {
             return Err(SendError::NotReady {
                 state: self.state.name(),
             });
         }
+        if let Some(off) = self.call_events.refusal() {
+            if action.strategy() == Strategy::Originate {
+                return Err(SendError::NoCallEvents(off.clone()));
+            }
+        }
         self.now = now;
         let logoff = action.name().eq_ignore_ascii_case("Logoff");
         let id = self.enqueue(&action, Owner::User, now)?;
+        if action.name().eq_ignore_ascii_case("Events") {
+            let mask = action.get("EventMask").unwrap_or_default();
+            self.call_events.sent(id.clone(), mask);
+        }
         log!(debug, self, id, action = ?action.redacted(&self.config.redaction), "action queued");
         if logoff {
             self.set_state(ConnState::LoggingOff);
@@ -921,6 +936,7 @@ impl Connection {
 
     /// Completes an action once: output for the caller, or the internal use.
     fn finish(&mut self, id: ActionId, result: Result<Completion, ActionError>, now: Instant) {
+        self.call_events.completed(&id, &result);
         self.table.complete(&id, now);
         self.emit(id, result, now);
     }

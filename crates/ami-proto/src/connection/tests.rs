@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::config::AuthMethod;
+use crate::error::CallEventsOff;
 
 const BANNER: &[u8] = b"Asterisk Call Manager/11.0.0\r\n";
 
@@ -1065,4 +1066,99 @@ fn the_deadline_heap_stays_within_a_multiple_of_the_pending_table() {
     }
     assert!(largest_heap > 50, "the run kept actions in flight");
     assert_eq!(s.conn.stats().timeouts, 207, "tombstones were made");
+}
+
+fn async_originate() -> Action {
+    Action::originate(
+        crate::Originate::new("Local/100@test")
+            .application("Wait", "1")
+            .async_(true),
+    )
+}
+
+#[test]
+fn an_async_originate_is_refused_when_the_login_turned_call_events_off() {
+    // As Asterisk parses the Login `Events` value (`strings_to_mask`):
+    // digits are a bit mask (2 is `call`), `off`/`no`/`0` nothing, `on`/`yes`
+    // everything, else a comma list of classes, compared case-sensitively.
+    for events in [
+        "off",
+        "no",
+        "0",
+        "1",
+        "4",
+        "system,agent",
+        "Call",
+        "system, call",
+    ] {
+        let mut config = Session::config();
+        config.events = events.into();
+        let mut s = Session::ready(config);
+        let want = CallEventsOff::Login {
+            events: events.into(),
+        };
+        assert_eq!(
+            s.conn.send(async_originate(), s.now),
+            Err(SendError::NoCallEvents(want)),
+            "Events: {events}"
+        );
+        assert!(s.conn.poll_transmit().is_none(), "nothing queued");
+        // Everything else still goes: a synchronous Originate's outcome is
+        // its response.
+        let sync =
+            Action::originate(crate::Originate::new("Local/100@test").application("Wait", "1"));
+        assert!(s.conn.send(sync, s.now).is_ok(), "Events: {events}");
+        assert!(s.conn.send(Action::ping(), s.now).is_ok());
+    }
+    for events in [
+        "on",
+        "yes",
+        "",
+        "call",
+        "system,call",
+        "all",
+        "2",
+        "3",
+        "ca,system",
+    ] {
+        let mut config = Session::config();
+        config.events = events.into();
+        let mut s = Session::ready(config);
+        assert!(
+            s.conn.send(async_originate(), s.now).is_ok(),
+            "Events: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn events_actions_the_server_accepted_decide_whether_an_async_originate_goes() {
+    let mut s = Session::ready(Session::config());
+    let off = s.send(Action::events("off"));
+    // Unanswered yet: the library cannot know, so it does not refuse.
+    assert!(s.conn.send(async_originate(), s.now).is_ok());
+    s.sent();
+    s.input(format!("Response: Success\r\nActionID: {off}\r\nEvents: Off\r\n\r\n").as_bytes());
+    let want = SendError::NoCallEvents(CallEventsOff::EventsAction { mask: "off".into() });
+    assert_eq!(s.conn.send(async_originate(), s.now), Err(want.clone()));
+    // A refused Events action changes nothing.
+    let bad = s.send(Action::events(""));
+    s.input(
+        format!("Response: Error\r\nActionID: {bad}\r\nMessage: Invalid event mask\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(s.conn.send(async_originate(), s.now), Err(want.clone()));
+    // Call events back on: Originates go again.
+    let on = s.send(Action::events("system,call"));
+    s.input(format!("Response: Success\r\nActionID: {on}\r\nEvents: On\r\n\r\n").as_bytes());
+    assert!(s.conn.send(async_originate(), s.now).is_ok());
+    s.sent();
+    // An Events action whose answer never comes leaves the mask unknown:
+    // the library does not refuse on a guess.
+    let off = s.send(Action::events("off"));
+    s.input(format!("Response: Success\r\nActionID: {off}\r\nEvents: Off\r\n\r\n").as_bytes());
+    assert_eq!(s.conn.send(async_originate(), s.now), Err(want));
+    s.send(Action::events("on").with_timeout(Duration::from_secs(1)));
+    s.wait(Duration::from_secs(1));
+    assert!(s.conn.send(async_originate(), s.now).is_ok());
 }
