@@ -1,5 +1,6 @@
 //! Arbitrary server bytes, answers, sends, cancels, timeouts and closes:
-//! no panic, bounded queues, every action completes exactly once.
+//! no panic, bounded queues and deadline heap, every action completes
+//! exactly once.
 //!
 //! `cargo +nightly fuzz run connection` (from the repository root).
 #![no_main]

@@ -71,12 +71,16 @@ pub enum Reply {
     Success,
     /// `Response: Error`.
     Error,
+    /// `Response: Failure`, a status that is not success.
+    Failure,
     /// `Response: Success` opening an event list.
     ListStart,
     /// A list item event.
     ListItem,
     /// The list's `...Complete` event.
     ListComplete,
+    /// A 1.8-era list end: `StatusComplete` with only `Items:`.
+    LegacyComplete,
     /// `Event: OriginateResponse`.
     OriginateResponse,
     /// A `Command` reply with output lines.
@@ -94,12 +98,21 @@ pub enum Kind {
     Command,
     /// Async `Originate`.
     Originate,
+    /// Synchronous `Originate`, its deadline from its `Timeout` header.
+    SyncOriginate,
+    /// `Status` (a list, maybe acknowledged without `EventList: start`).
+    Status,
+    /// `Hangup` of a `/regex/` (a list only then).
+    HangupRegex,
+    /// `Events` turning call events on (`true`) or off.
+    Events(bool),
     /// An action with a CR/LF injection (must be refused).
     Injection,
 }
 
 /// Runs `ops` against a logged-in connection; asserts that every accepted
-/// action completes exactly once, and that everything completes on close.
+/// action completes exactly once, that everything completes on close, and
+/// that the deadline heap stays within its bound of the pending table.
 pub fn connection(policy: u8, ops: &[Op]) {
     let start = Instant::now();
     let mut now = start;
@@ -165,6 +178,11 @@ pub fn connection(policy: u8, ops: &[Op]) {
         if let Some(at) = conn.poll_timeout() {
             assert!(at >= start, "deadline before the start");
         }
+        let (heap, entries) = conn.deadline_entries();
+        assert!(
+            heap <= 2 * entries + crate::correlation::STALE_SLACK,
+            "{heap} deadlines for {entries} pending entries"
+        );
         assert!(conn.stats().queue_depth <= 16, "event queue over its bound");
     }
     conn.handle_closed(now);
@@ -185,6 +203,12 @@ fn action(kind: Kind) -> Action {
             .header("Channel", "Local/100@test")
             .header("Async", "true")
             .header("Timeout", "1000"),
+        Kind::SyncOriginate => Action::new("Originate")
+            .header("Channel", "Local/100@test")
+            .header("Timeout", "20000"),
+        Kind::Status => Action::status(None),
+        Kind::HangupRegex => Action::new("Hangup").header("Channel", "/^Local/"),
+        Kind::Events(on) => Action::events(if on { "call" } else { "off" }),
         Kind::Injection => Action::new("Ping").header("X", "a\r\nAction: Originate"),
     }
 }
@@ -193,6 +217,7 @@ fn reply_bytes(id: &ActionId, kind: Reply) -> String {
     match kind {
         Reply::Success => format!("Response: Success\r\nActionID: {id}\r\n\r\n"),
         Reply::Error => format!("Response: Error\r\nActionID: {id}\r\nMessage: no\r\n\r\n"),
+        Reply::Failure => format!("Response: Failure\r\nActionID: {id}\r\nMessage: no\r\n\r\n"),
         Reply::ListStart => {
             format!("Response: Success\r\nActionID: {id}\r\nEventList: start\r\n\r\n")
         }
@@ -200,6 +225,9 @@ fn reply_bytes(id: &ActionId, kind: Reply) -> String {
         Reply::ListComplete => format!(
             "Event: CoreShowChannelsComplete\r\nActionID: {id}\r\nEventList: Complete\r\n\r\n"
         ),
+        Reply::LegacyComplete => {
+            format!("Event: StatusComplete\r\nActionID: {id}\r\nItems: 1\r\n\r\n")
+        }
         Reply::OriginateResponse => format!(
             "Event: OriginateResponse\r\nActionID: {id}\r\nResponse: Failure\r\nReason: 5\r\n\r\n"
         ),

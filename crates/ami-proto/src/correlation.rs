@@ -120,7 +120,7 @@ pub(crate) enum ResponseMatch {
 
 /// Stale heap entries tolerated beyond the table's size before a rebuild,
 /// so that small tables are not rebuilt at every removal.
-const STALE_SLACK: usize = 64;
+pub(crate) const STALE_SLACK: usize = 64;
 
 /// Pending actions by id, the response FIFO, and a deadline heap.
 ///

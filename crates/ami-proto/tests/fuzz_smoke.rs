@@ -27,6 +27,8 @@ fn protocol_noise(seed: u64, len: usize) -> Vec<u8> {
     const PIECES: &[&[u8]] = &[
         b"Response: Success\r\n",
         b"Response: Follows\r\nPrivilege: Command\r\n",
+        b"Response: Failure\r\n",
+        b"Event: StatusComplete\r\nItems: 0\r\n",
         b"Event: Newchannel\r\n",
         b"ActionID: x\r\n",
         b"EventList: start\r\n",

@@ -245,6 +245,13 @@ impl Connection {
         &self.config
     }
 
+    /// The deadline heap's entries (stale ones included) and the pending
+    /// table's (tombstones included), for the fuzz harness's bound check.
+    #[cfg(feature = "arbitrary")]
+    pub(crate) fn deadline_entries(&self) -> (usize, usize) {
+        (self.table.deadline_entries(), self.table.len())
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats;
