@@ -79,6 +79,8 @@ pub(crate) struct Pending {
     pub(crate) owner: Owner,
     pub(crate) timeout: Duration,
     pub(crate) deadline: Instant,
+    /// Whether `deadline` has an entry in the heap (it leaves when popped).
+    deadline_queued: bool,
     pub(crate) phase: Phase,
     /// Already completed (timed out, cancelled, failed); kept only to absorb
     /// what the server still sends for it.
@@ -93,6 +95,7 @@ impl Pending {
             owner,
             timeout,
             deadline: now + timeout,
+            deadline_queued: false,
             phase: Phase::AwaitResponse {
                 early_outcome: None,
             },
@@ -158,8 +161,9 @@ impl Table {
         self.deadlines.len()
     }
 
-    pub(crate) fn insert(&mut self, id: ActionId, pending: Pending) {
+    pub(crate) fn insert(&mut self, id: ActionId, mut pending: Pending) {
         self.deadlines.push(Reverse((pending.deadline, id.clone())));
+        pending.deadline_queued = true;
         self.fifo.push_back(id.clone());
         self.live += 1;
         self.map.insert(id, Box::new(pending));
@@ -225,10 +229,12 @@ impl Table {
         self.live -= 1;
         if p.awaits_response() || matches!(p.phase, Phase::List { .. }) {
             let deadline = now + p.timeout;
-            // One heap entry per (deadline, id): an unchanged deadline keeps
-            // its entry, so a rebuild leaves no more entries than the table.
-            if deadline != p.deadline {
+            // One heap entry per (deadline, id): an unchanged deadline still
+            // in the heap keeps its entry, so a rebuild leaves no more
+            // entries than the table.
+            if deadline != p.deadline || !p.deadline_queued {
                 p.deadline = deadline;
+                p.deadline_queued = true;
                 self.deadlines.push(Reverse((deadline, id.clone())));
                 self.drop_stale_deadlines();
             }
@@ -284,6 +290,9 @@ impl Table {
             return None;
         }
         let Reverse((_, id)) = self.deadlines.pop().expect("next_deadline saw it");
+        if let Some(p) = self.map.get_mut(&id) {
+            p.deadline_queued = false;
+        }
         Some(id)
     }
 

@@ -557,10 +557,8 @@ impl Connection {
         let timeout = action
             .timeout()
             .unwrap_or_else(|| self.default_timeout(action, strategy));
-        let pending = Pending {
-            kind: Kind::of(action.name()),
-            ..Pending::new(strategy, owner, timeout, now)
-        };
+        let mut pending = Pending::new(strategy, owner, timeout, now);
+        pending.kind = Kind::of(action.name());
         self.table.insert(id.clone(), pending);
         self.stats.actions_sent += 1;
         self.update_response_limit();

@@ -1162,3 +1162,19 @@ fn events_actions_the_server_accepted_decide_whether_an_async_originate_goes() {
     s.wait(Duration::from_secs(1));
     assert!(s.conn.send(async_originate(), s.now).is_ok());
 }
+
+#[test]
+fn a_tombstone_always_expires_even_with_a_zero_timeout() {
+    let mut s = Session::ready(Session::config());
+    let id = s.send(Action::ping().with_timeout(Duration::ZERO));
+    s.wait(Duration::ZERO);
+    assert_eq!(s.err(&id), &ActionError::Timeout(Duration::ZERO));
+    // The tombstone's grace period (one timeout: none) is over too.
+    s.wait(Duration::from_millis(1));
+    assert_eq!(
+        s.conn.table.len(),
+        0,
+        "the tombstone outlived its grace period"
+    );
+    assert_eq!(s.conn.poll_timeout(), None);
+}
