@@ -4,7 +4,8 @@
 //!    toolchain CI runs), so the minimum `Cargo.toml` states is one CI checks
 //! 2. `cargo fmt --all -- --check`
 //! 3. `cargo clippy --workspace --all-targets -- -D warnings`
-//! 4. `cargo test --workspace`
+//! 4. `cargo test --workspace` (xtask's tests included: the files generated from
+//!    `catalogue/` must be what `cargo xtask codegen` makes)
 //! 5. `cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`
 //! 6. the fuzz smoke (`cargo xtask fuzz-smoke` with its default budget)
 //! 7. `cargo deny check`, when cargo-deny is installed (without advisories when

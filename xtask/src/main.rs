@@ -1,10 +1,11 @@
 //! Workspace chores, run as `cargo xtask <command>` (the alias lives in
 //! `.cargo/config.toml`).
 //!
-//! One module per chore; only `std`, plus serde and serde_json for reading the
-//! AMI catalogue, so the chores build fast and pull nothing into the libraries. Every cargo call uses the cargo that
-//! runs us (the `CARGO` environment variable, else `cargo` on `PATH`) and runs from
-//! the workspace root, whatever the caller's current directory.
+//! One module per chore; only `std`, plus serde and serde_json to read the AMI
+//! catalogue for `codegen`, so the chores build fast and pull nothing into the
+//! libraries. Every cargo call uses the cargo that runs us (the `CARGO`
+//! environment variable, else `cargo` on `PATH`) and runs from the workspace root,
+//! whatever the caller's current directory.
 //!
 //! ```text
 //! cargo xtask ci

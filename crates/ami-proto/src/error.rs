@@ -155,7 +155,8 @@ pub enum ActionError {
     Failed {
         /// The `Response` header's value, verbatim (lossy UTF-8).
         status: String,
-        /// The server's `Message` header (empty when it sent none).
+        /// The server's `Message` header and any output lines, as for
+        /// `Server` (empty when it sent none).
         message: String,
     },
     /// No (complete) answer within the action's timeout. The server may
