@@ -56,7 +56,7 @@ impl ListAction {
             ListWhen::Always => true,
             ListWhen::HeaderStartsWith { header, prefix } => action
                 .get(header)
-                .is_some_and(|value| value.trim_start().starts_with(prefix)),
+                .is_some_and(|value| value.trim_start_matches(|c| c <= ' ').starts_with(prefix)),
         }
     }
 }
