@@ -15,7 +15,7 @@
 //! | 3 | configuration: unknown server name, bad config file, missing user or secret, a limit out of range |
 //! | 4 | connection: host unreachable, connection refused, connect or login timeout, not an AMI server (`listen`: before the server's first login) |
 //! | 5 | authentication: the server refused the credentials (`listen`: before the server's first login) |
-//! | 6 | the server answered the action with `Response: Error` |
+//! | 6 | the server refused the action: `Response: Error` (or `Failure`, or any status but `Success`) |
 //! | 7 | the action did not complete: timeout, connection lost, reply too large |
 
 use std::fmt;
@@ -70,8 +70,8 @@ impl Fail {
             ConnectError::Login(LoginError::AuthenticationFailed(msg)) => {
                 Fail::Auth(format!("{name}: authentication failed: {msg}"))
             }
-            ConnectError::Login(LoginError::Refused(msg)) => {
-                Fail::Auth(format!("{name}: login refused: {msg}"))
+            ConnectError::Login(e @ (LoginError::Refused(_) | LoginError::Failed { .. })) => {
+                Fail::Auth(format!("{name}: {e}"))
             }
             ConnectError::Config(e) => Fail::Config(format!("{name}: {e}")),
             other => Fail::Connect(format!("{name}: {other}")),
@@ -81,9 +81,9 @@ impl Fail {
     /// The failure of an action sent to server `name`.
     pub(crate) fn action(name: &str, err: ClientError) -> Fail {
         match err {
-            ClientError::Action(ActionError::Server { message, .. }) => {
-                Fail::Action(format!("{name}: {}", as_written(&message)))
-            }
+            ClientError::Action(
+                ActionError::Server { message, .. } | ActionError::Failed { message, .. },
+            ) => Fail::Action(format!("{name}: {}", as_written(&message))),
             ClientError::Send(e) => Fail::Usage(format!("{name}: action refused: {e}")),
             other => Fail::Incomplete(format!("{name}: {other}")),
         }
@@ -143,5 +143,24 @@ mod tests {
         // The server's lines keep their own lines; any other failure is one.
         assert_eq!(Fail::Action("a\r\nb".into()).to_string(), "a\nb");
         assert_eq!(Fail::Connect("a\r\nb".into()).to_string(), "a  b");
+    }
+
+    #[test]
+    fn a_refusal_with_any_status_is_the_servers_answer() {
+        // `Response: Failure` (or any status but Success) is the server's
+        // refusal, as `Error` is: exit 6, not "did not complete".
+        let failed = ActionError::Failed {
+            status: "Failure".into(),
+            message: "Originate failed".into(),
+        };
+        let fail = Fail::action("pbx1", ClientError::Action(failed));
+        assert_eq!(fail.code(), 6, "{fail}");
+        assert!(fail.to_string().contains("Originate failed"), "{fail}");
+        // A login answered with another status is a refused login: exit 5.
+        let login = LoginError::Failed {
+            status: "Failure".into(),
+            message: "nope".into(),
+        };
+        assert_eq!(Fail::connect("pbx1", ConnectError::Login(login)).code(), 5);
     }
 }

@@ -95,6 +95,7 @@ uint32_t ami_version(void);
 #define AMI_E_SEND_WRITE_BUFFER_FULL (-16) /* server not reading: wait */
 #define AMI_E_SEND_NOT_READY (-17)         /* logging in, or closed */
 #define AMI_E_SEND_OTHER (-18)             /* a newer reason */
+#define AMI_E_SEND_NO_CALL_EVENTS (-19)    /* async Originate, call events off */
 
 /* A static description of a return code. Never NULL; do not free. */
 const char* ami_strerror(int code);
@@ -267,6 +268,8 @@ int ami_conn_stats(const ami_conn* conn, ami_stats* out);
 #define AMI_FAIL_LOGIN_TIMEOUT 9         /* no answer within login_timeout_ms */
 #define AMI_FAIL_LOGIN_CONNECTION_LOST 10 /* closed during login */
 #define AMI_FAIL_LOGIN_BAD_BANNER 11     /* not an AMI server */
+#define AMI_FAIL_REFUSED 12              /* Response: Failure or another status */
+#define AMI_FAIL_LOGIN_FAILED 13         /* login answered Failure or another status */
 #define AMI_FAIL_OTHER 99                /* newer: see the message */
 
 /* Every string below is lent until ami_output_free(out): NUL-terminated,

@@ -176,7 +176,8 @@ impl AmiOutput {
                         out.fail_code = action_fail_code(&err);
                         // A server error's message is the server's own words.
                         let message = match err {
-                            ActionError::Server { message } => message,
+                            ActionError::Server { message }
+                            | ActionError::Failed { message, .. } => message,
                             other => other.to_string(),
                         };
                         out.error = Strings::one(message.as_bytes());

@@ -47,6 +47,10 @@ pub const AMI_E_SEND_WRITE_BUFFER_FULL: c_int = -16;
 pub const AMI_E_SEND_NOT_READY: c_int = -17;
 /// Send refused for a reason newer than this API version.
 pub const AMI_E_SEND_OTHER: c_int = -18;
+/// Send refused: an async Originate on a session that receives no call
+/// events (its login `Events` or a later `Events` action turned them off),
+/// so its outcome could never arrive.
+pub const AMI_E_SEND_NO_CALL_EVENTS: c_int = -19;
 
 /// No failure: the output is a success (or carries no outcome).
 pub const AMI_FAIL_NONE: c_int = 0;
@@ -72,6 +76,12 @@ pub const AMI_FAIL_LOGIN_TIMEOUT: c_int = 9;
 pub const AMI_FAIL_LOGIN_CONNECTION_LOST: c_int = 10;
 /// Login failed: the peer is not an AMI server (bad banner).
 pub const AMI_FAIL_LOGIN_BAD_BANNER: c_int = 11;
+/// The server answered with a status other than `Success` or `Error`
+/// (`Response: Failure`, an unknown word); the message is its `Message`.
+pub const AMI_FAIL_REFUSED: c_int = 12;
+/// Login failed: the Challenge or Login was answered with a status other
+/// than `Success` or `Error`.
+pub const AMI_FAIL_LOGIN_FAILED: c_int = 13;
 /// A failure newer than this API version; the message says what.
 pub const AMI_FAIL_OTHER: c_int = 99;
 
@@ -142,6 +152,7 @@ pub(crate) fn send_code(err: &SendError) -> c_int {
         SendError::TooManyPending { .. } => AMI_E_SEND_TOO_MANY_PENDING,
         SendError::WriteBufferFull { .. } => AMI_E_SEND_WRITE_BUFFER_FULL,
         SendError::NotReady { .. } => AMI_E_SEND_NOT_READY,
+        SendError::NoCallEvents(_) => AMI_E_SEND_NO_CALL_EVENTS,
         _ => AMI_E_SEND_OTHER,
     }
 }
@@ -155,6 +166,7 @@ pub(crate) fn action_fail_code(err: &ActionError) -> c_int {
         ActionError::FrameTooLarge { .. } => AMI_FAIL_FRAME_TOO_LARGE,
         ActionError::Cancelled => AMI_FAIL_CANCELLED,
         ActionError::Desync(_) => AMI_FAIL_DESYNC,
+        ActionError::Failed { .. } => AMI_FAIL_REFUSED,
         _ => AMI_FAIL_OTHER,
     }
 }
@@ -167,6 +179,7 @@ pub(crate) fn login_fail_code(err: &LoginError) -> c_int {
         LoginError::Timeout => AMI_FAIL_LOGIN_TIMEOUT,
         LoginError::ConnectionLost => AMI_FAIL_LOGIN_CONNECTION_LOST,
         LoginError::BadBanner(_) => AMI_FAIL_LOGIN_BAD_BANNER,
+        LoginError::Failed { .. } => AMI_FAIL_LOGIN_FAILED,
         _ => AMI_FAIL_OTHER,
     }
 }
@@ -190,6 +203,9 @@ fn describe(code: c_int) -> &'static CStr {
         AMI_E_SEND_TOO_MANY_PENDING => c"send refused: too many actions pending",
         AMI_E_SEND_WRITE_BUFFER_FULL => c"send refused: write buffer full",
         AMI_E_SEND_NOT_READY => c"send refused: connection not ready",
+        AMI_E_SEND_NO_CALL_EVENTS => {
+            c"send refused: async Originate on a session without call events"
+        }
         AMI_E_SEND_OTHER => c"send refused",
         _ => c"unknown error code",
     }
@@ -236,6 +252,25 @@ mod tests {
             assert_ne!(describe(code), c"unknown error code", "{code}");
         }
         assert_eq!(describe(12345), c"unknown error code");
+    }
+
+    #[test]
+    fn every_core_failure_has_a_code_of_its_own() {
+        let failed = ActionError::Failed {
+            status: "Failure".into(),
+            message: String::new(),
+        };
+        assert_eq!(action_fail_code(&failed), AMI_FAIL_REFUSED);
+        let login = LoginError::Failed {
+            status: "Failure".into(),
+            message: String::new(),
+        };
+        assert_eq!(login_fail_code(&login), AMI_FAIL_LOGIN_FAILED);
+        let off = SendError::NoCallEvents(ami_proto::CallEventsOff::Login {
+            events: "off".into(),
+        });
+        assert_eq!(send_code(&off), AMI_E_SEND_NO_CALL_EVENTS);
+        assert_ne!(describe(AMI_E_SEND_NO_CALL_EVENTS), c"unknown error code");
     }
 
     #[test]
