@@ -72,19 +72,25 @@ pub enum CloseReason {
     HeartbeatTimeout,
     /// The server said `Goodbye` to our `Logoff`.
     LoggedOff,
+    /// The adapter driving the session failed, not the server or the link:
+    /// its task panicked or was dropped before it ended. The text says
+    /// which (and a panic's message). The core never gives this reason;
+    /// an adapter sets it so that such an end is never silent.
+    Internal(String),
 }
 
 impl CloseReason {
     /// How the reconnect policy should count this end: `None` for a logoff
-    /// we asked for, [`Failure::AuthFailed`] for refused credentials (never
-    /// retried quickly), and so on.
+    /// we asked for (or an adapter's own failure: nothing to retry),
+    /// [`Failure::AuthFailed`] for refused credentials (never retried
+    /// quickly), and so on.
     pub fn failure(&self) -> Option<Failure> {
         Some(match self {
             CloseReason::LoginFailed(LoginError::AuthenticationFailed(_)) => Failure::AuthFailed,
             CloseReason::LoginFailed(_) => Failure::Login,
             CloseReason::Lost => Failure::Lost,
             CloseReason::HeartbeatTimeout => Failure::Heartbeat,
-            CloseReason::LoggedOff => return None,
+            CloseReason::LoggedOff | CloseReason::Internal(_) => return None,
         })
     }
 }
