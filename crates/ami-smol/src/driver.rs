@@ -19,7 +19,7 @@ use smol::Timer;
 
 use crate::client::{ClientError, Command};
 use crate::supervisor::{Ctx, Pending};
-use crate::transport::Transport;
+use crate::transport::{Sink, Transport};
 
 /// Commands taken per turn beyond the one that woke the driver.
 const COMMAND_BUDGET: usize = 256;
@@ -173,7 +173,11 @@ fn rearm(armed: Option<Instant>, wanted: Option<Instant>) -> Option<Instant> {
 }
 
 /// Writes what the core lends; returns whether the socket would block.
-fn flush(sock: &mut Transport, conn: &mut Connection, now: Instant) -> bool {
+///
+/// A partial write leaves the rest in the core for the next turn;
+/// `WouldBlock` waits for writability; `Interrupted` retries; `Ok(0)` (the
+/// transport takes nothing more) and any other error end the session.
+fn flush(sock: &mut impl Sink, conn: &mut Connection, now: Instant) -> bool {
     while let Some(bytes) = conn.poll_transmit() {
         match sock.write(bytes) {
             Ok(0) => conn.handle_closed(now),
@@ -351,7 +355,118 @@ fn start_close(conn: &mut Connection, now: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+    use std::io;
     use std::time::Duration;
+
+    use ami_proto::{AuthMethod, Config, LoginError};
+
+    /// A socket that answers each write from a script: `Ok(n)` takes up to
+    /// `n` bytes, an error is returned as is; past the script it takes all.
+    #[derive(Default)]
+    struct Scripted {
+        script: VecDeque<io::Result<usize>>,
+        taken: Vec<u8>,
+        /// What `write_blocked` answers (TLS ciphertext left below).
+        blocked: Option<io::Result<bool>>,
+    }
+
+    impl Scripted {
+        fn new(script: impl IntoIterator<Item = io::Result<usize>>) -> Self {
+            Scripted {
+                script: script.into_iter().collect(),
+                ..Scripted::default()
+            }
+        }
+    }
+
+    impl Sink for Scripted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = self.script.pop_front().unwrap_or(Ok(usize::MAX))?;
+            let n = n.min(buf.len());
+            self.taken.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn write_blocked(&mut self) -> io::Result<bool> {
+            self.blocked.take().unwrap_or(Ok(false))
+        }
+    }
+
+    /// A session with its Login waiting to be written; and those bytes.
+    fn with_login() -> (Connection, Vec<u8>) {
+        let mut config = Config::new("t", "admin", "secret");
+        config.auth = AuthMethod::Plain;
+        let now = Instant::now();
+        let mut conn = Connection::new(config, now).expect("valid");
+        conn.handle_input(b"Asterisk Call Manager/11.0.0\r\n", now);
+        let login = conn.poll_transmit().expect("login queued").to_vec();
+        assert!(login.len() > 20);
+        (conn, login)
+    }
+
+    fn kind(kind: io::ErrorKind) -> io::Result<usize> {
+        Err(kind.into())
+    }
+
+    #[test]
+    fn partial_writes_keep_the_rest_and_would_block_waits() {
+        let (mut conn, login) = with_login();
+        let interrupted = kind(io::ErrorKind::Interrupted);
+        let script = [
+            Ok(5),
+            Ok(3),
+            interrupted,
+            Ok(7),
+            kind(io::ErrorKind::WouldBlock),
+        ];
+        let mut sock = Scripted::new(script);
+        assert!(flush(&mut sock, &mut conn, Instant::now()), "would block");
+        assert_eq!(sock.taken, login[..15]);
+        assert_eq!(
+            conn.poll_transmit(),
+            Some(&login[15..]),
+            "the rest stays queued"
+        );
+        assert_eq!(conn.stats().bytes_out, 15);
+
+        // Writable again: the rest goes, in order, and nothing is left.
+        assert!(!flush(&mut sock, &mut conn, Instant::now()));
+        assert_eq!(sock.taken, login);
+        assert!(!conn.wants_write() && conn.state() == &ConnState::LoggingIn);
+    }
+
+    #[test]
+    fn a_zero_write_or_an_error_ends_the_session() {
+        for end in [Ok(0), kind(io::ErrorKind::BrokenPipe)] {
+            let (mut conn, login) = with_login();
+            let mut sock = Scripted::new([Ok(4), end]);
+            assert!(!flush(&mut sock, &mut conn, Instant::now()));
+            assert_eq!(sock.taken, login[..4]);
+            let lost = ConnState::Closed(CloseReason::LoginFailed(LoginError::ConnectionLost));
+            assert_eq!(conn.state(), &lost);
+            assert_eq!(conn.poll_transmit(), None, "nothing more to write");
+        }
+    }
+
+    #[test]
+    fn ciphertext_left_below_waits_and_a_failed_flush_ends_the_session() {
+        let (mut conn, login) = with_login();
+        let mut sock = Scripted::new([]);
+        sock.blocked = Some(Ok(true));
+        assert!(
+            flush(&mut sock, &mut conn, Instant::now()),
+            "wait to finish"
+        );
+        assert_eq!(sock.taken, login);
+
+        let (mut conn, _) = with_login();
+        let mut sock = Scripted::new([]);
+        sock.blocked = Some(Err(io::ErrorKind::ConnectionReset.into()));
+        assert!(!flush(&mut sock, &mut conn, Instant::now()));
+        assert!(conn.is_closed());
+    }
+
 
     #[test]
     fn alarm_moves_only_to_an_earlier_deadline() {

@@ -6,7 +6,7 @@
 //! Two differences from a bare socket, both handled here: decrypted bytes
 //! may be buffered while the socket is not readable ([`Transport::readable`]
 //! returns at once then), and ciphertext may stay queued after a write
-//! ([`Transport::write_blocked`]).
+//! ([`Sink::write_blocked`]).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
@@ -85,26 +85,6 @@ impl Transport {
         self.sock.get_ref().read(buf)
     }
 
-    /// A non-blocking write of plaintext (`WouldBlock` when the socket is full).
-    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            return tls.session.write(&mut self.sock.get_ref(), buf);
-        }
-        self.sock.get_ref().write(buf)
-    }
-
-    /// After the writes of a turn: whether output is still queued here
-    /// (TLS ciphertext the socket did not take), so the driver must wait
-    /// for writability. Always `Ok(false)` for plain TCP.
-    pub(crate) fn write_blocked(&mut self) -> io::Result<bool> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            return tls.session.flush(&mut self.sock.get_ref());
-        }
-        Ok(false)
-    }
-
     /// Waits until a read may make progress (at once if TLS holds plaintext).
     ///
     /// Polled rather than awaited as `Async::readable()`: when the driver
@@ -122,6 +102,38 @@ impl Transport {
     /// Waits until the socket is writable (polled, as `readable` is).
     pub(crate) async fn writable(&self) -> io::Result<()> {
         future::poll_fn(|cx| self.sock.poll_writable(cx)).await
+    }
+}
+
+/// The write side of a transport, as the driver's flush uses it: a seam,
+/// so the flush can be tested with a socket that takes a few bytes, none,
+/// or would block.
+pub(crate) trait Sink {
+    /// A non-blocking write of plaintext (`WouldBlock` when the socket is full).
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+
+    /// After the writes of a turn: whether output is still queued here
+    /// (TLS ciphertext the socket did not take), so the driver must wait
+    /// for writability.
+    fn write_blocked(&mut self) -> io::Result<bool>;
+}
+
+impl Sink for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.session.write(&mut self.sock.get_ref(), buf);
+        }
+        self.sock.get_ref().write(buf)
+    }
+
+    /// Always `Ok(false)` for plain TCP.
+    fn write_blocked(&mut self) -> io::Result<bool> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.session.flush(&mut self.sock.get_ref());
+        }
+        Ok(false)
     }
 }
 
