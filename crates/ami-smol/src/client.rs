@@ -14,6 +14,7 @@ use ami_proto::{
 use smol::channel::{self, Sender};
 use tracing::Instrument;
 
+use crate::deadline;
 use crate::events::EventStream;
 use crate::reply::{self, Reply};
 use crate::supervisor::{self, Shared, StateChanges};
@@ -437,7 +438,7 @@ impl Client {
     /// handle then gets [`ClientError::Closed`]). Calling it again is harmless.
     pub async fn close_within(&self, deadline: Duration) {
         let (done, rx) = channel::bounded(1);
-        let deadline = Instant::now() + deadline;
+        let deadline = deadline::after(Instant::now(), deadline);
         if self
             .cmds
             .send(Command::Close { deadline, done })

@@ -18,6 +18,7 @@ use futures_lite::{future, Stream, StreamExt};
 use smol::Timer;
 
 use crate::client::{Client, ClientConfig, ClientError, ClientStats};
+use crate::deadline;
 use crate::events::EventStream;
 
 /// How [`Cluster::send`] picks a node. Both only pick nodes that are ready,
@@ -159,7 +160,7 @@ impl Cluster {
     /// Waits until every node is ready or `timeout` passes; returns the
     /// names of the nodes that are not ready (empty when all are).
     pub async fn wait_ready(&self, timeout: Duration) -> Vec<Arc<str>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline::after(Instant::now(), timeout);
         for (_, client) in &self.nodes {
             let mut changes = client.state_changes();
             let ready = async {

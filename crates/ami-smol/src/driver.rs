@@ -18,6 +18,7 @@ use futures_lite::{future, Stream};
 use smol::Timer;
 
 use crate::client::{ClientError, Command};
+use crate::deadline;
 use crate::supervisor::{Ctx, Pending};
 use crate::transport::{Sink, Transport};
 
@@ -319,7 +320,7 @@ fn command(ctx: &mut Ctx, conn: &mut Connection, cmd: Command, now: Instant) {
                 return ctx.park(action, reply, None);
             }
             let timeout = action.timeout().unwrap_or(ctx.config.proto.action_timeout);
-            let copy = resend.then(|| (action.clone(), now + timeout));
+            let copy = resend.then(|| (action.clone(), deadline::after(now, timeout)));
             match conn.send(action, now) {
                 Ok(id) => {
                     ctx.pending.insert(

@@ -52,6 +52,7 @@
 
 mod client;
 mod cluster;
+mod deadline;
 mod driver;
 mod events;
 mod reply;

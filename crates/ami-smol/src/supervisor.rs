@@ -22,6 +22,7 @@ use smol::channel::{self, Receiver, Sender};
 use smol::{Async, Timer};
 
 use crate::client::{ClientConfig, ClientError, ClientStats, Command, ConnectError};
+use crate::deadline;
 use crate::driver;
 use crate::events::{EventStream, Subscriber};
 use crate::reply::Reply;
@@ -229,7 +230,7 @@ impl Ctx {
             reply.send(Err(ClientError::Send(SendError::TooManyPending { max })));
         } else {
             let timeout = action.timeout().unwrap_or(self.config.proto.action_timeout);
-            let deadline = deadline.unwrap_or_else(|| Instant::now() + timeout);
+            let deadline = deadline.unwrap_or_else(|| deadline::after(Instant::now(), timeout));
             self.parked.push_back(Parked {
                 action,
                 reply,

@@ -340,3 +340,32 @@ fn reconnect_storm_is_paced_by_backoff_and_breaker() {
         client.close().await;
     });
 }
+
+/// `Duration::MAX` means "never" wherever the adapter adds a duration to
+/// now: the connect timeout, a parked action's deadline (sent before
+/// login, with `resend_on_reconnect`), `close_within`, a cluster's
+/// `wait_ready` and `shutdown`. Each used to panic on overflow, the parked
+/// one inside the client's task.
+#[test]
+fn durations_of_any_size_never_panic() {
+    let server = server(Faults {
+        accept_delay: Some(Duration::from_millis(200)),
+        ..Faults::default()
+    });
+    run(10, async {
+        let mut cfg = config(&server, AuthMethod::Plain);
+        cfg.connect_timeout = Duration::MAX;
+        cfg.resend_on_reconnect = true;
+        let client = Client::builder(cfg).start().unwrap();
+        // Before login: parked until the session is ready.
+        let pong = client.send(Action::ping().with_timeout(Duration::MAX));
+        assert!(pong.await.is_ok());
+        client.close_within(Duration::MAX).await;
+        assert_eq!(client.state(), ConnState::Closed(CloseReason::LoggedOff));
+
+        let node = config(&server, AuthMethod::Plain);
+        let cluster = ami_smol::Cluster::new(vec![("pbx".into(), node)]).unwrap();
+        assert!(cluster.wait_ready(Duration::MAX).await.is_empty());
+        cluster.shutdown(Duration::MAX).await;
+    });
+}
