@@ -305,11 +305,16 @@ struct TlsPrep {
 
 #[cfg(feature = "tls")]
 impl TlsPrep {
-    fn session(&mut self, addr: &str) -> Result<ami_tls::TlsSession, ConnectError> {
+    async fn session(&mut self, addr: &str) -> Result<ami_tls::TlsSession, ConnectError> {
         let config = match &self.built {
             Some(c) => c.clone(),
             None => {
-                let c = self.options.client_config().map_err(ConnectError::Tls)?;
+                // Reads the CA file or the system trust store: file I/O, so
+                // on smol's blocking pool, never on the executor.
+                let options = self.options.clone();
+                let c = smol::unblock(move || options.client_config())
+                    .await
+                    .map_err(ConnectError::Tls)?;
                 self.built.insert(c).clone()
             }
         };
@@ -339,7 +344,7 @@ async fn connect_tcp(
                     let _ = s.get_ref().set_nodelay(true);
                     #[cfg(feature = "tls")]
                     if let Some(prep) = tls {
-                        let session = prep.session(addr)?;
+                        let session = prep.session(addr).await?;
                         return Transport::tls(s, session).await.map_err(ConnectError::Tls);
                     }
                     #[cfg(not(feature = "tls"))]

@@ -275,3 +275,49 @@ fn server_closing_mid_handshake_and_a_silent_handshake_fail_bounded() {
         assert!(took < Duration::from_secs(2), "{took:?}");
     });
 }
+
+/// The CA file is read off the executor: here it is a FIFO whose writer
+/// comes only later, so a read on the executor would stall it (and this
+/// test's timer, which shares the thread) until then. It used to.
+#[cfg(unix)]
+#[test]
+fn the_ca_file_is_read_off_the_executor() {
+    let pki = TestPki::new();
+    let server = tls_server(&pki.localhost(), Faults::default());
+    let dir = std::env::temp_dir().join(format!("ami-smol-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("ca.pem");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    // The writer: when the test says so, or after 3 s (so a stalled
+    // executor ends the test instead of hanging it).
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (path, pem) = (fifo.clone(), pki.ca_pem());
+    let writer = std::thread::spawn(move || {
+        let _ = released.recv_timeout(Duration::from_secs(3));
+        std::fs::write(path, pem).unwrap();
+    });
+    let ex = Arc::new(smol::Executor::new());
+    run(
+        10,
+        ex.run(async {
+            let spawner = ex.clone();
+            let config = tls_config(&server, TlsConfig::new().with_ca_file(&fifo));
+            let builder = Client::builder(config).spawn_with(move |t| spawner.spawn(t).detach());
+            let connecting = ex.spawn(builder.connect());
+            let started = Instant::now();
+            Timer::after(Duration::from_millis(50)).await;
+            let ticked = started.elapsed();
+            let _ = release.send(());
+            assert!(
+                ticked < Duration::from_secs(1),
+                "executor stalled {ticked:?}"
+            );
+            let client = connecting.await.expect("TLS login once the CA is read");
+            client.send(Action::ping()).await.unwrap();
+            client.close().await;
+        }),
+    );
+    writer.join().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
