@@ -19,7 +19,8 @@ use smol::Timer;
 
 use crate::client::{ClientError, Command};
 use crate::deadline;
-use crate::supervisor::{Ctx, Pending};
+use crate::events::Subscriber;
+use crate::supervisor::{Ctx, Pending, Shared};
 use crate::transport::{Sink, Transport};
 
 /// Commands taken per turn beyond the one that woke the driver.
@@ -42,10 +43,11 @@ pub(crate) async fn run_session(
     let mut hot = false;
     let mut ready_seen = false;
     let mut alarm = Alarm::default();
+    let mut fan = Fanout::default();
     loop {
         let now = Instant::now();
         let write_blocked = flush(&mut sock, &mut conn, now);
-        let held = deliver(ctx, &mut conn, &mut ready_seen, now);
+        let held = deliver(ctx, &mut conn, &mut fan, &mut ready_seen, now);
         if let ConnState::Closed(reason) = conn.state() {
             let reason = reason.clone();
             for (_, p) in ctx.pending.drain() {
@@ -209,56 +211,110 @@ fn read(sock: &mut Transport, conn: &mut Connection, buf: &mut [u8], now: Instan
     false
 }
 
+/// The subscribers as of this turn and the driver's reusable event buffers.
+///
+/// The subscriber list is copied under its lock and used without it, so
+/// the users' filters run with no library lock held. The buffers keep
+/// their capacity across turns: no allocation per batch.
+#[derive(Default)]
+struct Fanout {
+    subs: Vec<Arc<Subscriber>>,
+    batch: Vec<Event>,
+    copy: Vec<Event>,
+}
+
+impl Fanout {
+    /// Offers the batch to every subscriber (a copy to each but the last,
+    /// which takes the batch itself); returns (queued, dropped).
+    fn hand_out(&mut self, shared: &Shared) -> (u64, u64) {
+        let Some((last, rest)) = self.subs.split_last() else {
+            self.batch.clear();
+            return (0, 0);
+        };
+        let mut total = (0, 0);
+        for sub in rest {
+            self.copy.extend(self.batch.iter().cloned());
+            let (q, d) = offer(sub, &mut self.copy, shared);
+            total = (total.0 + q, total.1 + d);
+        }
+        let (q, d) = offer(last, &mut self.batch, shared);
+        (total.0 + q, total.1 + d)
+    }
+}
+
+/// One subscriber's share of a batch. A filter that panics ends its own
+/// stream, logged; the client and the other streams go on.
+fn offer(sub: &Subscriber, events: &mut Vec<Event>, shared: &Shared) -> (u64, u64) {
+    sub.offer(events).unwrap_or_else(|panic| {
+        log!(error, shared, %panic, "event filter panicked: its stream ends; the client goes on");
+        (0, 0)
+    })
+}
+
 /// Drains the core's outputs. Returns whether back-pressure holds events
-/// back: a full subscriber queue stops the drain (and so the reads) until
-/// its consumer makes room. Once the session is closed, everything drains.
-fn deliver(ctx: &mut Ctx, conn: &mut Connection, ready_seen: &mut bool, now: Instant) -> bool {
+/// back (the driver then stops reading until a consumer makes room).
+///
+/// States and completions are always delivered, first: they never wait for
+/// a consumer. Events go to the subscribers up to the room the fullest one
+/// has, under back-pressure; except while an answer is awaited (an action
+/// of the user's, the heartbeat's Ping, the Logoff), when every event is
+/// drained and a full queue drops what it cannot take. So an answer never
+/// waits behind events nobody reads. Once the session is closed, everything
+/// drains.
+fn deliver(
+    ctx: &mut Ctx,
+    conn: &mut Connection,
+    fan: &mut Fanout,
+    ready_seen: &mut bool,
+    now: Instant,
+) -> bool {
     let shared = ctx.shared.clone();
     // Counters first, so a caller woken by a completion sees them.
     let session = conn.stats();
     shared.update_stats(|s| s.session = session);
-    let mut subs = shared.subs.lock().unwrap_or_else(|e| e.into_inner());
-    // A stream dropped by its owner leaves only our reference.
-    subs.retain(|s| Arc::strong_count(s) > 1);
-    let backpressure = shared.policy == QueuePolicy::Backpressure && !subs.is_empty();
+    shared.subscribers(&mut fan.subs);
+    let backpressure = shared.policy == QueuePolicy::Backpressure && !fan.subs.is_empty();
     let (mut queued, mut dropped) = (0, 0);
     let held = loop {
+        while let Some(out) = conn.poll_completion() {
+            on_output(ctx, conn, out, ready_seen, now);
+        }
         let limit = match backpressure && !conn.is_closed() {
-            true => subs.iter().map(|s| s.room()).min().unwrap_or(usize::MAX),
+            true => event_room(&fan.subs, conn),
             false => usize::MAX,
         };
-        let mut batch: Vec<Event> = Vec::new();
+        if limit == 0 {
+            break true;
+        }
         let mut drained = false;
-        while batch.len() < limit {
-            let Some(out) = conn.poll_output() else {
-                drained = true;
-                break;
-            };
-            match out {
-                Output::State(state) => on_state(ctx, conn, state, ready_seen, now),
-                Output::Completion { id, result } => complete(ctx, id, result),
-                Output::Event(event) if !subs.is_empty() => batch.push(event),
-                _ => {}
+        while fan.batch.len() < limit {
+            match conn.poll_output() {
+                None => {
+                    drained = true;
+                    break;
+                }
+                Some(Output::Event(event)) if !fan.subs.is_empty() => fan.batch.push(event),
+                Some(Output::Event(_)) => {}
+                Some(out) => {
+                    // Decoding resumed by taking an event brought an answer:
+                    // the one awaited may have come, so the limit may change.
+                    on_output(ctx, conn, out, ready_seen, now);
+                    if backpressure {
+                        break;
+                    }
+                }
             }
         }
-        if let Some((last, rest)) = subs.split_last() {
-            for sub in rest {
-                let (q, d) = sub.push_batch(batch.iter().cloned());
-                (queued, dropped) = (queued + q, dropped + d);
-            }
-            let (q, d) = last.push_batch(batch.into_iter());
+        if !fan.batch.is_empty() {
+            let (q, d) = fan.hand_out(&shared);
             (queued, dropped) = (queued + q, dropped + d);
         }
-        // Stopped at the limit: wait for a kick if a queue is still full;
-        // if a consumer made room meanwhile (without a kick), go on.
         if drained {
             break false;
         }
-        if subs.iter().any(|s| s.room() == 0) {
-            break true;
-        }
     };
-    drop(subs);
+    // Not kept past the turn: a dropped stream must not look alive.
+    fan.subs.clear();
     let session = conn.stats();
     shared.update_stats(|s| {
         s.session = session;
@@ -266,6 +322,26 @@ fn deliver(ctx: &mut Ctx, conn: &mut Connection, ready_seen: &mut bool, now: Ins
         s.events_dropped += dropped;
     });
     held
+}
+
+/// How many events the subscribers can take now, under back-pressure: the
+/// fullest one's room; unlimited while an answer is awaited and a queue is
+/// full (the full queues then drop and count what they cannot take).
+fn event_room(subs: &[Arc<Subscriber>], conn: &Connection) -> usize {
+    let room = subs.iter().map(|s| s.room()).min().unwrap_or(usize::MAX);
+    match room == 0 && conn.stats().pending > 0 {
+        true => usize::MAX,
+        false => room,
+    }
+}
+
+/// A state change or a completion.
+fn on_output(ctx: &mut Ctx, conn: &mut Connection, out: Output, seen: &mut bool, now: Instant) {
+    match out {
+        Output::State(state) => on_state(ctx, conn, state, seen, now),
+        Output::Completion { id, result } => complete(ctx, id, result),
+        _ => {}
+    }
 }
 
 fn on_state(ctx: &mut Ctx, conn: &mut Connection, state: ConnState, seen: &mut bool, now: Instant) {
@@ -467,7 +543,6 @@ mod tests {
         assert!(!flush(&mut sock, &mut conn, Instant::now()));
         assert!(conn.is_closed());
     }
-
 
     #[test]
     fn alarm_moves_only_to_an_earlier_deadline() {

@@ -4,10 +4,15 @@
 //! event into every subscriber's queue, applying the configured
 //! [`QueuePolicy`]. Drop-oldest and drop-newest count what they lose; under
 //! back-pressure the driver stops draining (and so stops reading the socket)
-//! while any subscriber is full, and a consumer that makes room wakes it.
-//! Nothing here ever waits on the consumer.
+//! while any subscriber is full and no answer is awaited, and a consumer that
+//! makes room wakes it. Nothing here ever waits on the consumer.
+//!
+//! A subscriber's filter is the user's code: the driver runs it with no lock
+//! held ([`Subscriber::offer`]), so a filter may call back into the library,
+//! and a filter that panics ends its own stream only.
 
 use std::collections::VecDeque;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -31,11 +36,43 @@ pub(crate) struct Subscriber {
 struct Inner {
     queue: VecDeque<Event>,
     filter: Option<Filter>,
+    /// Bumped by each new filter, so the driver can tell that the filter it
+    /// ran (unlocked) is still the one in force when it pushes.
+    filter_gen: u64,
+    /// Events [`EventStream::filter`] took out to check against a new
+    /// filter (unlocked); they still count against the capacity.
+    refiltering: usize,
     waker: Option<Waker>,
     dropped: u64,
     high_water: usize,
-    /// The client is gone: no more events will come.
+    /// The client is gone (or the filter panicked): no more events will come.
     closed: bool,
+}
+
+impl Inner {
+    /// Queued events, those being re-filtered included.
+    fn held(&self) -> usize {
+        self.queue.len() + self.refiltering
+    }
+
+    /// Queues one event under the policy; returns (queued, dropped).
+    fn push(&mut self, event: Event, capacity: usize, policy: QueuePolicy) -> (u64, u64) {
+        if self.held() < capacity {
+            self.queue.push_back(event);
+            return (1, 0);
+        }
+        match policy {
+            // While a re-filter holds the oldest events, the newest goes.
+            QueuePolicy::DropOldest if !self.queue.is_empty() => {
+                self.queue.pop_front();
+                self.queue.push_back(event);
+                (1, 1)
+            }
+            // Back-pressure: the driver pushes more than `room` only while
+            // an answer is awaited (see `EventStream`); the bound holds.
+            _ => (0, 1),
+        }
+    }
 }
 
 impl Subscriber {
@@ -44,6 +81,8 @@ impl Subscriber {
             inner: Mutex::new(Inner {
                 queue: VecDeque::with_capacity(capacity.min(1024)),
                 filter: None,
+                filter_gen: 0,
+                refiltering: 0,
                 waker: None,
                 dropped: 0,
                 high_water: 0,
@@ -56,36 +95,64 @@ impl Subscriber {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves a consistent queue.
+        // No user code runs under the lock; a poisoned queue is still whole.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Events that can be pushed before the policy applies.
+    /// Events that can be pushed before the policy applies (unbounded once
+    /// closed: an ended stream never holds the driver back).
     pub(crate) fn room(&self) -> usize {
-        self.capacity.saturating_sub(self.lock().queue.len())
+        let inner = self.lock();
+        match inner.closed {
+            true => usize::MAX,
+            false => self.capacity.saturating_sub(inner.held()),
+        }
     }
 
-    /// Pushes the events that pass the filter; returns (queued, dropped).
-    pub(crate) fn push_batch(&self, events: impl Iterator<Item = Event>) -> (u64, u64) {
+    /// Events waiting in the queue now.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// Filters `events` with the filter in force, run with no lock held,
+    /// and queues those that pass, emptying `events`. Returns (queued,
+    /// dropped), or what a panicking filter said: its stream is then ended
+    /// (after what it holds) and takes no more events.
+    ///
+    /// Performance: one lock per batch without a filter; with one, two (the
+    /// filter runs between them).
+    pub(crate) fn offer(&self, events: &mut Vec<Event>) -> Result<(u64, u64), String> {
         let mut inner = self.lock();
+        loop {
+            if inner.closed {
+                events.clear();
+                return Ok((0, 0));
+            }
+            let Some(filter) = inner.filter.clone() else {
+                return Ok(self.queue_all(inner, events));
+            };
+            let gen = inner.filter_gen;
+            drop(inner);
+            let kept = panic::catch_unwind(AssertUnwindSafe(|| events.retain(|e| filter(e))));
+            if let Err(panic) = kept {
+                events.clear();
+                self.close();
+                return Err(crate::panic::message(&*panic));
+            }
+            inner = self.lock();
+            if inner.filter_gen == gen && !inner.closed {
+                return Ok(self.queue_all(inner, events));
+            }
+            // A new filter came while this one ran: filter again with it.
+        }
+    }
+
+    /// Queues `events` (filtered), emptying it; returns (queued, dropped).
+    fn queue_all(&self, mut inner: MutexGuard<'_, Inner>, events: &mut Vec<Event>) -> (u64, u64) {
         let (mut queued, mut dropped) = (0, 0);
-        for event in events {
-            if inner.filter.as_ref().is_some_and(|f| !f(&event)) {
-                continue;
-            }
-            if inner.queue.len() >= self.capacity {
-                dropped += 1;
-                match self.policy {
-                    QueuePolicy::DropOldest => {
-                        inner.queue.pop_front();
-                    }
-                    // The driver only pushes what `room` allowed under
-                    // back-pressure; refusing keeps the bound if it ever did not.
-                    _ => continue,
-                }
-            }
-            inner.queue.push_back(event);
-            queued += 1;
+        for event in events.drain(..) {
+            let (q, d) = inner.push(event, self.capacity, self.policy);
+            (queued, dropped) = (queued + q, dropped + d);
         }
         inner.dropped += dropped;
         inner.high_water = inner.high_water.max(inner.queue.len());
@@ -96,6 +163,39 @@ impl Subscriber {
             }
         }
         (queued, dropped)
+    }
+
+    /// Installs `filter` and applies it to the queued events, calling it
+    /// with no lock held (a panic in it reaches the caller, as its own).
+    fn set_filter(&self, filter: Filter) {
+        let queued = {
+            let mut inner = self.lock();
+            inner.filter = Some(filter.clone());
+            inner.filter_gen += 1;
+            let queued = std::mem::take(&mut inner.queue);
+            inner.refiltering = queued.len();
+            queued
+        };
+        // Meanwhile the driver queues events that passed the new filter
+        // behind these, within the capacity these still count against.
+        let kept = panic::catch_unwind(AssertUnwindSafe(|| {
+            queued
+                .into_iter()
+                .filter(|e| filter(e))
+                .collect::<VecDeque<_>>()
+        }));
+        let mut inner = self.lock();
+        inner.refiltering = 0;
+        match kept {
+            Ok(mut kept) => {
+                kept.append(&mut inner.queue);
+                inner.queue = kept;
+            }
+            Err(panic) => {
+                drop(inner);
+                panic::resume_unwind(panic);
+            }
+        }
     }
 
     /// Ends the stream once its queue is empty.
@@ -117,7 +217,7 @@ impl Subscriber {
     /// `waker`, `None` means the stream has ended.
     fn pop_with(&self, max: usize, waker: Option<&Waker>, put: impl FnMut(Event)) -> Option<usize> {
         let mut inner = self.lock();
-        let was_full = inner.queue.len() >= self.capacity;
+        let was_full = inner.held() >= self.capacity;
         let n = max.min(inner.queue.len());
         inner.queue.drain(..n).for_each(put);
         if n == 0 {
@@ -144,12 +244,26 @@ impl Subscriber {
 /// `proto.queue_policy`: a slow consumer loses the oldest (or newest) events,
 /// counted in [`dropped`](Self::dropped), or, under
 /// [`QueuePolicy::Backpressure`], stops its client from reading the socket
-/// until it catches up. Under back-pressure a consumer that stalls for long
-/// also holds back the responses behind the held events (the core decodes in
-/// order), so the heartbeat may declare the link dead after
-/// `heartbeat_interval` plus two action timeouts. Events consumed by actions
-/// (list items, Originate outcomes) never appear here. The stream ends when its client closes for
-/// good; it lives across reconnects.
+/// until it catches up. Events consumed by actions (list items, Originate
+/// outcomes) never appear here. The stream ends when its client closes for
+/// good (or its filter panics); it lives across reconnects.
+///
+/// # Back-pressure never holds back an answer
+///
+/// Under [`QueuePolicy::Backpressure`] a full stream slows the reading of
+/// events only. Completions, timeouts and state changes are always
+/// delivered, and while an answer is awaited (an action sent by any
+/// [`Client`](crate::Client) handle, the heartbeat's Ping, the Logoff of a
+/// close) the client keeps reading: events then go to every stream that has
+/// room, and a full stream drops what it cannot take, counted in
+/// [`dropped`](Self::dropped) and
+/// [`ClientStats::events_dropped`](crate::ClientStats::events_dropped).
+/// That is the only case where back-pressure loses events: a consumer that
+/// is full while an answer is awaited, typically an event handler that
+/// awaits a `send` before reading on, or a consumer stalled longer than
+/// `heartbeat_interval` (the Ping's answer waits behind its events). A
+/// consumer that keeps up, or that stalls while no answer is awaited,
+/// loses nothing.
 ///
 /// Get one with [`ClientBuilder::events`](crate::ClientBuilder::events)
 /// (before login, so the burst after login is kept) or
@@ -182,14 +296,16 @@ impl EventStream {
 
     /// Keeps only events for which `pred` is true. The predicate runs on the
     /// client's driver task, for every event: keep it cheap and never block.
-    /// Replaces any earlier filter; queued events that fail it are discarded.
+    /// It runs with no lock of this library held, so it may call the
+    /// library (this stream's [`len`](Self::len), [`Client`](crate::Client)
+    /// methods). Replaces any earlier filter; queued events that fail it are
+    /// discarded (here, on the caller's thread).
+    ///
+    /// A predicate that panics on the driver ends this stream (after the
+    /// events it holds), logged at error level; the client and its other
+    /// streams go on.
     pub fn filter(self, pred: impl Fn(&Event) -> bool + Send + Sync + 'static) -> Self {
-        let filter: Filter = Arc::new(pred);
-        {
-            let mut inner = self.sub.lock();
-            inner.queue.retain(|e| filter(e));
-            inner.filter = Some(filter);
-        }
+        self.sub.set_filter(Arc::new(pred));
         self
     }
 
@@ -249,6 +365,16 @@ impl EventStream {
     }
 }
 
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        // A full back-pressure stream may be what holds the driver back:
+        // let it see that the stream is gone, rather than at its next timer.
+        if self.sub.policy == QueuePolicy::Backpressure {
+            let _ = self.sub.kick.try_send(());
+        }
+    }
+}
+
 impl Stream for EventStream {
     type Item = Event;
 
@@ -275,13 +401,20 @@ mod tests {
         out.iter().map(|e| e.name_str().into_owned()).collect()
     }
 
+    /// Offers events named `names`, as the driver does; returns (queued, dropped).
+    fn offer(sub: &Subscriber, names: &[&str]) -> (u64, u64) {
+        let mut batch: Vec<Event> = names.iter().map(|n| event(n)).collect();
+        let counts = sub.offer(&mut batch).expect("no panic");
+        assert!(batch.is_empty(), "the batch is taken");
+        counts
+    }
+
     #[test]
     fn drop_oldest_keeps_the_newest_and_counts() {
         let (kick, _rx) = smol::channel::bounded(1);
         let sub = Subscriber::new(2, QueuePolicy::DropOldest, kick);
         let mut stream = EventStream::new(sub.clone());
-        let batch = ["a", "b", "c", "d"].map(event);
-        assert_eq!(sub.push_batch(batch.into_iter()), (4, 2));
+        assert_eq!(offer(&sub, &["a", "b", "c", "d"]), (4, 2));
         assert_eq!(
             (stream.len(), stream.dropped(), stream.high_water()),
             (2, 2, 2)
@@ -295,10 +428,7 @@ mod tests {
         let (kick, _rx) = smol::channel::bounded(1);
         let sub = Subscriber::new(2, QueuePolicy::DropNewest, kick);
         let mut stream = EventStream::new(sub.clone());
-        assert_eq!(
-            sub.push_batch(["a", "b", "c"].map(event).into_iter()),
-            (2, 1)
-        );
+        assert_eq!(offer(&sub, &["a", "b", "c"]), (2, 1));
         let got: Vec<_> = std::iter::from_fn(|| stream.try_next()).collect();
         assert_eq!(names(&got), ["a", "b"]);
     }
@@ -307,12 +437,77 @@ mod tests {
     fn filter_applies_before_queueing_and_to_queued_events() {
         let (kick, _rx) = smol::channel::bounded(1);
         let sub = Subscriber::new(2, QueuePolicy::DropNewest, kick);
-        sub.push_batch([event("Newchannel")].into_iter());
+        offer(&sub, &["Newchannel"]);
         let mut stream = EventStream::new(sub.clone()).filter_names(&["hangup"]);
         assert_eq!(stream.len(), 0, "queued non-matching events are discarded");
-        let batch = ["Hangup", "Newchannel", "Hangup", "Newstate", "Hangup"].map(event);
-        assert_eq!(sub.push_batch(batch.into_iter()), (2, 1));
+        let batch = ["Hangup", "Newchannel", "Hangup", "Newstate", "Hangup"];
+        assert_eq!(offer(&sub, &batch), (2, 1));
         assert_eq!(names(&[stream.try_next().unwrap()]), ["Hangup"]);
+    }
+
+    /// A filter is the user's code: it runs with no lock held, so it may
+    /// call its own stream (here: admit events while the queue is short).
+    /// It deadlocked when filters ran under the subscriber's lock.
+    #[test]
+    fn a_filter_may_call_its_own_stream() {
+        let (kick, _rx) = smol::channel::bounded(1);
+        let sub = Subscriber::new(8, QueuePolicy::DropNewest, kick);
+        let own: Arc<Mutex<Option<EventStream>>> = Arc::default();
+        let seen = own.clone();
+        let stream = EventStream::new(sub.clone()).filter(move |_| {
+            let own = seen.lock().unwrap();
+            own.as_ref().map_or(0, EventStream::len) < 2
+        });
+        *own.lock().unwrap() = Some(stream);
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send([offer(&sub, &["a", "b"]), offer(&sub, &["c"])]);
+        });
+        let counts = finished
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the filter's call into its stream deadlocked");
+        assert_eq!(counts, [(2, 0), (0, 0)], "admitted while short, then not");
+        assert_eq!(own.lock().unwrap().as_ref().unwrap().len(), 2);
+    }
+
+    /// A new filter is applied to the queued events unlocked; events the
+    /// driver queues meanwhile pass the new filter, go behind the older
+    /// ones, and the queue never holds more than its capacity.
+    #[test]
+    fn refiltering_keeps_order_and_bound_while_the_driver_pushes() {
+        let (kick, _rx) = smol::channel::bounded(1);
+        let sub = Subscriber::new(4, QueuePolicy::DropNewest, kick);
+        offer(&sub, &["a", "b", "keep-out"]);
+        let driver = sub.clone();
+        let pushed = std::sync::atomic::AtomicBool::new(false);
+        let mut stream = EventStream::new(sub).filter(move |e| {
+            if !pushed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                // The driver, mid-refilter: one slot is free (3 held).
+                assert_eq!(offer(&driver, &["x", "keep-out", "y"]), (1, 1));
+            }
+            !e.is("keep-out")
+        });
+        let got: Vec<_> = std::iter::from_fn(|| stream.try_next()).collect();
+        assert_eq!(names(&got), ["a", "b", "x"]);
+        assert_eq!((stream.dropped(), stream.high_water()), (1, 3));
+    }
+
+    #[test]
+    fn a_panicking_filter_ends_its_stream_after_what_it_holds() {
+        let (kick, _rx) = smol::channel::bounded(1);
+        let sub = Subscriber::new(4, QueuePolicy::Backpressure, kick);
+        let mut stream =
+            EventStream::new(sub.clone()).filter(|e| e.is("ok") || panic!("bad filter"));
+        offer(&sub, &["ok"]);
+        let mut batch = vec![event("ok"), event("boom")];
+        assert_eq!(sub.offer(&mut batch), Err("bad filter".to_owned()));
+        assert!(batch.is_empty());
+        assert_eq!(sub.room(), usize::MAX, "an ended stream holds nothing back");
+        assert_eq!(offer(&sub, &["ok"]), (0, 0), "no more events");
+        smol::block_on(async {
+            assert!(stream.next().await.unwrap().is("ok"));
+            assert!(stream.next().await.is_none());
+        });
     }
 
     #[test]
@@ -320,7 +515,7 @@ mod tests {
         let (kick, rx) = smol::channel::bounded(1);
         let sub = Subscriber::new(2, QueuePolicy::Backpressure, kick);
         let mut stream = EventStream::new(sub.clone());
-        sub.push_batch(["a", "b"].map(event).into_iter());
+        offer(&sub, &["a", "b"]);
         assert_eq!(sub.room(), 0);
         assert!(rx.try_recv().is_err());
         stream.try_next().unwrap();
@@ -340,7 +535,7 @@ mod tests {
         let mut stream = EventStream::new(sub.clone());
         let producer = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(20));
-            sub.push_batch(["a", "b"].map(event).into_iter());
+            offer(&sub, &["a", "b"]);
             sub.close();
         });
         smol::block_on(async {

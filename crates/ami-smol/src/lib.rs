@@ -50,11 +50,27 @@
 //! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+/// Logs with the fields every event of this crate carries, as the core's
+/// do: `server`, `action_id` (`"-"`: none of these concerns one action)
+/// and `queue_depth` (events waiting in the fullest subscriber queue).
+/// `$shared` is the client's `Shared`; no subscriber lock may be held.
+macro_rules! log {
+    ($level:ident, $shared:expr, $($arg:tt)+) => {
+        tracing::$level!(
+            server = %$shared.name,
+            action_id = "-",
+            queue_depth = $shared.queue_depth(),
+            $($arg)+
+        )
+    };
+}
+
 mod client;
 mod cluster;
 mod deadline;
 mod driver;
 mod events;
+mod panic;
 mod reply;
 mod supervisor;
 mod transport;

@@ -31,7 +31,7 @@ use crate::transport::Transport;
 /// State shared by the handles ([`Client`](crate::Client), streams) and the task.
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
-    pub(crate) subs: Mutex<Vec<Arc<Subscriber>>>,
+    subs: Mutex<Vec<Arc<Subscriber>>>,
     status: Mutex<Status>,
     kick: Sender<()>,
     kick_rx: Receiver<()>,
@@ -75,6 +75,24 @@ impl Shared {
         let sub = Subscriber::new(self.capacity, self.policy, self.kick.clone());
         lock(&self.subs).push(sub.clone());
         EventStream::new(sub)
+    }
+
+    /// Appends the live subscribers to `out` (each stays in the list while
+    /// its [`EventStream`] exists), for use without the list's lock.
+    /// `out` must hold none of them already.
+    pub(crate) fn subscribers(&self, out: &mut Vec<Arc<Subscriber>>) {
+        let mut subs = lock(&self.subs);
+        // A stream dropped by its owner leaves only the list's reference.
+        subs.retain(|s| Arc::strong_count(s) > 1);
+        out.extend(subs.iter().cloned());
+    }
+
+    /// The `queue_depth` of this crate's log events: the events waiting in
+    /// the fullest subscriber queue (how far the slowest consumer lags).
+    /// Locks; never call it with a subscriber's lock held.
+    pub(crate) fn queue_depth(&self) -> usize {
+        let subs = lock(&self.subs);
+        subs.iter().map(|s| s.len()).max().unwrap_or(0)
     }
 
     pub(crate) fn state(&self) -> ConnState {

@@ -411,3 +411,109 @@ fn filtered_stream_sees_only_its_names() {
         assert!(hangups.next().await.is_none());
     });
 }
+
+/// Back-pressure may slow the reading of events, never an answer: with one
+/// subscriber that never reads and a flood behind it, a Ping completes, an
+/// unanswered action times out on time, and an event handler that awaits a
+/// send for the event it holds gets its answer (it used to deadlock).
+#[test]
+fn backpressure_never_holds_back_answers_or_timeouts() {
+    let never = ServerConfig {
+        originate: OriginateBehavior {
+            delay: Duration::from_millis(10),
+            outcome: OriginateOutcome::Never,
+        },
+        ..ServerConfig::default()
+    };
+    let server = server_with(never, Faults::flood(50_000));
+    run(20, async {
+        let mut cfg = config(&server, AuthMethod::Plain);
+        cfg.proto.event_queue = 16;
+        cfg.proto.queue_policy = QueuePolicy::Backpressure;
+        let mut builder = Client::builder(cfg);
+        let stalled = builder.events();
+        let mut handler = builder.events();
+        let client = builder.connect().await.unwrap();
+        while stalled.len() < 16 {
+            Timer::after(Duration::from_millis(1)).await;
+        }
+
+        let started = Instant::now();
+        client.send(Action::ping()).await.unwrap();
+        let ping = started.elapsed();
+
+        let timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let err = client
+            .send(originate().with_timeout(timeout))
+            .await
+            .unwrap_err();
+        let timed_out = started.elapsed();
+        assert_eq!(err, ClientError::Action(ActionError::Timeout(timeout)));
+
+        // A handler holding an event awaits a send before reading on.
+        let event = handler.next().await.expect("stream open");
+        let started = Instant::now();
+        client.send(Action::ping()).await.unwrap();
+        let handled = started.elapsed();
+        drop(event);
+
+        assert!(ping < Duration::from_secs(2), "{ping:?}");
+        assert!(
+            timed_out >= timeout && timed_out < timeout + Duration::from_secs(2),
+            "{timed_out:?}"
+        );
+        assert!(handled < Duration::from_secs(2), "{handled:?}");
+        // What the full queue could not take while answers were awaited was
+        // dropped and counted; the queue never grew past its bound.
+        assert!(stalled.dropped() > 0);
+        assert_eq!(stalled.len(), 16);
+        assert!(stalled.high_water() <= 16 && handler.high_water() <= 16);
+        assert_eq!(
+            client.stats().events_dropped,
+            stalled.dropped() + handler.dropped()
+        );
+        client.close().await;
+    });
+}
+
+/// Under back-pressure, dropping the full stream that holds the client
+/// back lets the others go on at once. They used to wait for the driver's
+/// next timer (the heartbeat, 15 s by default).
+#[test]
+fn dropping_a_full_backpressure_stream_releases_the_others() {
+    let server = server(Faults::flood(2_000));
+    run(20, async {
+        let mut cfg = config(&server, AuthMethod::Plain);
+        cfg.proto.event_queue = 16;
+        cfg.proto.queue_policy = QueuePolicy::Backpressure;
+        let mut builder = Client::builder(cfg);
+        let stalled = builder.events();
+        let mut reader = builder.events();
+        let client = builder.connect().await.unwrap();
+        while stalled.len() < 16 {
+            Timer::after(Duration::from_millis(1)).await;
+        }
+        // `reader` gets what `stalled` had room for, then nothing.
+        let mut got = 0;
+        while reader.try_next().is_some() {
+            got += 1;
+        }
+        assert!(got <= 16, "{got}");
+        // Time for the driver to see that `stalled` is still full.
+        Timer::after(Duration::from_millis(50)).await;
+        assert!(reader.is_empty() && stalled.len() == 16);
+        let released = Instant::now();
+        drop(stalled);
+        loop {
+            let event = reader.next().await.expect("stream open");
+            if event.is("BenchDone") {
+                break;
+            }
+        }
+        let took = released.elapsed();
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert_eq!(reader.dropped(), 0, "no answer awaited: nothing lost");
+        client.close().await;
+    });
+}
