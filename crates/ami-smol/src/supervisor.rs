@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
 use std::net::TcpStream;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -17,7 +18,7 @@ use ami_proto::{
     Action, ActionError, ActionIdMap, AuthMethod, CloseReason, Completion, ConnState, Connection,
     Failure, LoginError, QueuePolicy, ReconnectPolicy, SendError,
 };
-use futures_lite::{future, Stream};
+use futures_lite::{future, FutureExt, Stream};
 use smol::channel::{self, Receiver, Sender};
 use smol::{Async, Timer};
 
@@ -31,7 +32,7 @@ use crate::transport::Transport;
 /// State shared by the handles ([`Client`](crate::Client), streams) and the task.
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
-    subs: Mutex<Vec<Arc<Subscriber>>>,
+    subs: Mutex<Subs>,
     status: Mutex<Status>,
     kick: Sender<()>,
     kick_rx: Receiver<()>,
@@ -43,6 +44,14 @@ struct Status {
     state: ConnState,
     stats: ClientStats,
     watchers: Vec<Sender<ConnState>>,
+    /// The client has ended: a new watcher gets the last state and its end.
+    ended: bool,
+}
+
+struct Subs {
+    live: Vec<Arc<Subscriber>>,
+    /// The client has ended: a new stream is born ended.
+    ended: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -57,12 +66,16 @@ impl Shared {
         let (kick, kick_rx) = channel::bounded(1);
         Arc::new(Shared {
             name: config.proto.server.as_str().into(),
-            subs: Mutex::new(Vec::new()),
+            subs: Mutex::new(Subs {
+                live: Vec::new(),
+                ended: false,
+            }),
             status: Mutex::new(Status {
                 // Connecting counts as logging in; a failed connect is `Closed(Lost)`.
                 state: ConnState::LoggingIn,
                 stats: ClientStats::default(),
                 watchers: Vec::new(),
+                ended: false,
             }),
             kick,
             kick_rx,
@@ -73,7 +86,11 @@ impl Shared {
 
     pub(crate) fn subscribe(&self) -> EventStream {
         let sub = Subscriber::new(self.capacity, self.policy, self.kick.clone());
-        lock(&self.subs).push(sub.clone());
+        let mut subs = lock(&self.subs);
+        match subs.ended {
+            true => sub.close(),
+            false => subs.live.push(sub.clone()),
+        }
         EventStream::new(sub)
     }
 
@@ -83,8 +100,8 @@ impl Shared {
     pub(crate) fn subscribers(&self, out: &mut Vec<Arc<Subscriber>>) {
         let mut subs = lock(&self.subs);
         // A stream dropped by its owner leaves only the list's reference.
-        subs.retain(|s| Arc::strong_count(s) > 1);
-        out.extend(subs.iter().cloned());
+        subs.live.retain(|s| Arc::strong_count(s) > 1);
+        out.extend(subs.live.iter().cloned());
     }
 
     /// The `queue_depth` of this crate's log events: the events waiting in
@@ -92,7 +109,7 @@ impl Shared {
     /// Locks; never call it with a subscriber's lock held.
     pub(crate) fn queue_depth(&self) -> usize {
         let subs = lock(&self.subs);
-        subs.iter().map(|s| s.len()).max().unwrap_or(0)
+        subs.live.iter().map(|s| s.len()).max().unwrap_or(0)
     }
 
     pub(crate) fn state(&self) -> ConnState {
@@ -100,22 +117,42 @@ impl Shared {
     }
 
     pub(crate) fn set_state(&self, state: ConnState) {
-        let mut status = lock(&self.status);
-        if status.state == state {
-            return;
+        {
+            let mut status = lock(&self.status);
+            if status.state == state {
+                return;
+            }
+            status.state = state.clone();
+            status
+                .watchers
+                .retain(|w| !matches!(w.try_send(state.clone()), Err(e) if e.is_closed()));
         }
         tracing::debug!(server = %self.name, ?state, "state");
-        status.state = state.clone();
-        status
-            .watchers
-            .retain(|w| !matches!(w.try_send(state.clone()), Err(e) if e.is_closed()));
+    }
+
+    /// The end of the client: the last state, every watcher and every
+    /// stream ended (streams after what they hold).
+    fn close(&self, last: ConnState) {
+        self.set_state(last);
+        {
+            let mut status = lock(&self.status);
+            status.ended = true;
+            status.watchers.clear();
+        }
+        let mut subs = lock(&self.subs);
+        subs.ended = true;
+        for sub in subs.live.drain(..) {
+            sub.close();
+        }
     }
 
     pub(crate) fn watch(&self) -> StateChanges {
         let (tx, rx) = channel::bounded(WATCH_DEPTH);
         let mut status = lock(&self.status);
         let _ = tx.try_send(status.state.clone());
-        status.watchers.push(tx);
+        if !status.ended {
+            status.watchers.push(tx);
+        }
         StateChanges(Box::pin(rx))
     }
 
@@ -184,9 +221,42 @@ pub(crate) struct Ctx {
     pub(crate) policy: ReconnectPolicy,
     /// The plaintext-secret warning was logged for this server.
     pub(crate) warned_plaintext: bool,
+    /// [`finish`](Self::finish) has run.
+    finished: bool,
 }
 
 impl Ctx {
+    fn new(
+        mut config: ClientConfig,
+        shared: Arc<Shared>,
+        cmds: Receiver<Command>,
+        first: Option<Sender<Result<(), ConnectError>>>,
+    ) -> Ctx {
+        if config.proto.seed == 0 {
+            // The core cannot draw randomness: give this client its own seed, so
+            // ActionIDs differ across processes; sessions derive theirs from it.
+            config.proto.seed = RandomState::new().hash_one(Instant::now());
+        }
+        Ctx {
+            kick: Box::pin(shared.kick_rx.clone()),
+            policy: config
+                .reconnect_policy
+                .clone()
+                .unwrap_or_else(|| ReconnectPolicy::with_seed(config.proto.session_seed(u64::MAX))),
+            config,
+            shared,
+            cmds: Box::pin(cmds),
+            cmds_open: true,
+            pending: ActionIdMap::default(),
+            parked: VecDeque::new(),
+            closing: None,
+            close_waiters: Vec::new(),
+            first,
+            warned_plaintext: false,
+            finished: false,
+        }
+    }
+
     /// Serves commands with no session until `until` (or forever); returns
     /// false when the client is closing.
     pub(crate) async fn idle(&mut self, until: Option<Instant>) -> bool {
@@ -275,8 +345,12 @@ impl Ctx {
         }
     }
 
-    /// The end: fail what is left, end every stream, release `close` callers.
-    fn finish(mut self, last: ConnState) {
+    /// The end: fail what is left, end every stream, release `close`
+    /// callers. Runs once; `Drop` runs it if nothing else did.
+    fn finish(&mut self, last: ConnState) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
         self.cmds.close();
         while let Ok(cmd) = self.cmds.try_recv() {
             match cmd {
@@ -286,20 +360,33 @@ impl Ctx {
                 Command::Close { done, .. } => self.close_waiters.push(done),
             }
         }
+        // Sent and not completed: only after a panic or a dropped task
+        // (a session that ends completes its actions itself).
+        for (_, p) in self.pending.drain() {
+            p.reply
+                .send(Err(ClientError::Action(ActionError::ConnectionLost)));
+        }
         self.closing.get_or_insert_with(Instant::now);
         self.expire_parked(Instant::now());
         if let Some(first) = self.first.take() {
             let _ = first.try_send(Err(ConnectError::Closed));
         }
-        self.shared.set_state(last);
-        lock(&self.shared.status).watchers.clear();
-        for sub in lock(&self.shared.subs).drain(..) {
-            sub.close();
-        }
+        self.shared.close(last);
         for done in self.close_waiters.drain(..) {
             let _ = done.try_send(());
         }
         tracing::info!(server = %self.shared.name, "client closed");
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let why = "the client's task was dropped before it ended";
+        log!(error, self.shared, "{why}: client closed");
+        self.finish(ConnState::Closed(CloseReason::Internal(why.to_owned())));
     }
 }
 
@@ -392,37 +479,38 @@ pub(crate) fn plaintext_secret_exposed(
     plain_auth && !tls && peer.is_some_and(|ip| !ip.is_loopback())
 }
 
-/// The client's task: attempt, run the session, wait per the policy, again.
+/// The client's task: runs the client until it ends, whatever ends it.
+///
+/// A panic anywhere in the task (the core, the driver, a tracing layer...)
+/// is caught here: it is logged, the client closes with
+/// [`CloseReason::Internal`], pending actions fail, every stream ends, and
+/// the executor that runs the task never sees the panic. A task dropped
+/// before its end (by a [`spawn_with`](crate::ClientBuilder::spawn_with)
+/// executor) ends the client the same way, from `Ctx`'s `Drop`.
 pub(crate) async fn supervise(
     config: ClientConfig,
     shared: Arc<Shared>,
     cmds: Receiver<Command>,
     first: Option<Sender<Result<(), ConnectError>>>,
 ) {
-    let mut config = config;
-    if config.proto.seed == 0 {
-        // The core cannot draw randomness: give this client its own seed, so
-        // ActionIDs differ across processes; sessions derive theirs from it.
-        config.proto.seed = RandomState::new().hash_one(Instant::now());
-    }
-    let mut sessions = 0u64;
-    let mut ctx = Ctx {
-        kick: Box::pin(shared.kick_rx.clone()),
-        policy: config
-            .reconnect_policy
-            .clone()
-            .unwrap_or_else(|| ReconnectPolicy::with_seed(config.proto.session_seed(u64::MAX))),
-        config,
-        shared,
-        cmds: Box::pin(cmds),
-        cmds_open: true,
-        pending: ActionIdMap::default(),
-        parked: VecDeque::new(),
-        closing: None,
-        close_waiters: Vec::new(),
-        first,
-        warned_plaintext: false,
+    let mut ctx = Ctx::new(config, shared, cmds, first);
+    let last = match AssertUnwindSafe(run(&mut ctx)).catch_unwind().await {
+        Ok(last) => last,
+        Err(panic) => {
+            let panic = crate::panic::message(&*panic);
+            log!(error, ctx.shared, %panic, "the client's task panicked: client closed");
+            ConnState::Closed(CloseReason::Internal(format!(
+                "the client's task panicked: {panic}"
+            )))
+        }
     };
+    ctx.finish(last);
+}
+
+/// Attempts, runs sessions, waits per the policy, again; returns the
+/// client's last state once it must end.
+async fn run(ctx: &mut Ctx) -> ConnState {
+    let mut sessions = 0u64;
     #[cfg(feature = "tls")]
     let mut tls = ctx.config.tls.clone().map(|options| TlsPrep {
         options,
@@ -445,7 +533,7 @@ pub(crate) async fn supervise(
                 .next_allowed(now)
                 .max(now + Duration::from_millis(1));
             if !ctx.idle(Some(until)).await {
-                return ctx.finish(last);
+                return last;
             }
         }
         let (addr, timeout) = (ctx.config.addr.clone(), ctx.config.connect_timeout);
@@ -459,13 +547,13 @@ pub(crate) async fn supervise(
         )
         .await;
         let failure = match connected {
-            None => return ctx.finish(last),
+            None => return last,
             Some(Err(err)) => {
                 tracing::warn!(server = %ctx.shared.name, error = %err, "connect failed");
                 ctx.shared.set_state(last.clone());
                 if fatal_first && ctx.first.is_some() {
                     let _ = ctx.first.take().map(|f| f.try_send(Err(err)));
-                    return ctx.finish(last);
+                    return last;
                 }
                 match err {
                     // A refused certificate will not fix itself: no retry storm.
@@ -497,13 +585,13 @@ pub(crate) async fn supervise(
                             .first
                             .take()
                             .map(|f| f.try_send(Err(ConnectError::Config(err))));
-                        return ctx.finish(last);
+                        return last;
                     }
                 };
-                let reason = driver::run_session(&mut ctx, sock, conn).await;
+                let reason = driver::run_session(ctx, sock, conn).await;
                 last = ConnState::Closed(reason.clone());
                 if ctx.closing.is_some() || reason == CloseReason::LoggedOff {
-                    return ctx.finish(last);
+                    return last;
                 }
                 if fatal_first && ctx.first.is_some() {
                     let err = match reason {
@@ -514,7 +602,7 @@ pub(crate) async fn supervise(
                         .first
                         .take()
                         .map(|f| f.try_send(Err(ConnectError::Login(err))));
-                    return ctx.finish(last);
+                    return last;
                 }
                 reason.failure().unwrap_or(Failure::Lost)
             }
@@ -523,7 +611,7 @@ pub(crate) async fn supervise(
             ctx.shared.update_stats(|s| s.failed_attempts += 1);
         }
         if !ctx.config.reconnect {
-            return ctx.finish(last);
+            return last;
         }
         let at = ctx.policy.on_failure(Instant::now(), failure);
         let breaker = ctx.policy.breaker_state(Instant::now());

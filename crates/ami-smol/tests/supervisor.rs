@@ -3,22 +3,17 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ami_proto::{Action, ActionError, AuthMethod, CloseReason, ConnState, LoginError, Originate};
+use ami_proto::{Action, ActionError, AuthMethod, CloseReason, ConnState, LoginError};
 use ami_proto::{BreakerState, SendError};
 use ami_smol::{Client, ClientError};
 use ami_testkit::{Faults, OriginateBehavior, OriginateOutcome, ServerConfig};
-use common::{config, run, server, server_with, wait_state};
+use common::{assert_ended_loudly, config, never_answers_originate, never_originate, received};
+use common::{run, server, server_with, wait_state};
 use futures_lite::StreamExt;
 use smol::Timer;
-
-fn never_originate() -> Action {
-    let o = Originate::new("PJSIP/100")
-        .extension("default", "200", 1)
-        .async_(true);
-    Action::originate(o).with_timeout(Duration::from_secs(20))
-}
 
 #[test]
 fn dropped_connection_fails_pending_then_reconnects() {
@@ -339,6 +334,34 @@ fn reconnect_storm_is_paced_by_backoff_and_breaker() {
         eprintln!("storm: {attempts} refused attempts in 1 s, then ready");
         client.close().await;
     });
+}
+
+/// A task dropped by the executor it was given ends the client the same
+/// way. It used to fail nothing but the waiting sends, as `Closed`.
+#[test]
+fn a_dropped_task_closes_the_client_loudly() {
+    let server = server_with(never_answers_originate(), Faults::default());
+    let ex = Arc::new(smol::Executor::new());
+    let task: Arc<Mutex<Option<smol::Task<()>>>> = Arc::default();
+    run(
+        10,
+        ex.run(async {
+            let (spawner, keep) = (ex.clone(), task.clone());
+            let mut builder = Client::builder(config(&server, AuthMethod::Plain))
+                .spawn_with(move |t| *keep.lock().unwrap() = Some(spawner.spawn(t)));
+            let mut events = builder.events();
+            let client = builder.connect().await.unwrap();
+            let mut changes = client.state_changes();
+            let c = client.clone();
+            let sent = ex.spawn(async move { c.send(never_originate()).await });
+            received(&server, "Originate").await;
+
+            drop(task.lock().unwrap().take());
+            let lost = ClientError::Action(ActionError::ConnectionLost);
+            assert_eq!(sent.await.unwrap_err(), lost);
+            assert_ended_loudly(&client, &mut changes, &mut events, "dropped").await;
+        }),
+    );
 }
 
 /// `Duration::MAX` means "never" wherever the adapter adds a duration to

@@ -5,9 +5,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use ami_proto::{AuthMethod, Config, ConnState};
-use ami_smol::{Client, ClientConfig};
-use ami_testkit::{Faults, ServerConfig, TcpServer};
+use ami_proto::{Action, AuthMethod, CloseReason, Config, ConnState, Originate};
+use ami_smol::{Client, ClientConfig, ClientError, EventStream, StateChanges};
+use ami_testkit::{Faults, OriginateBehavior, OriginateOutcome, ServerConfig, TcpServer};
 use futures_lite::{future, StreamExt};
 use smol::Timer;
 
@@ -72,4 +72,70 @@ pub async fn wait_state(
             client.state()
         )
     })
+}
+
+/// An async Originate the server acknowledges and, configured with
+/// [`never_answers_originate`], never answers.
+pub fn never_originate() -> Action {
+    let o = Originate::new("PJSIP/100")
+        .extension("default", "200", 1)
+        .async_(true);
+    Action::originate(o).with_timeout(Duration::from_secs(20))
+}
+
+/// A server config whose async Originates are acknowledged, never answered.
+pub fn never_answers_originate() -> ServerConfig {
+    ServerConfig {
+        originate: OriginateBehavior {
+            delay: Duration::from_millis(10),
+            outcome: OriginateOutcome::Never,
+        },
+        ..ServerConfig::default()
+    }
+}
+
+/// Waits (bounded by the test's runner) until the server has the action.
+pub async fn received(server: &ami_testkit::TcpServer, action: &str) {
+    while !server
+        .received_actions()
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(action))
+    {
+        Timer::after(Duration::from_millis(5)).await;
+    }
+}
+
+/// Everything a client's end must do, checked after an abnormal end: the
+/// reason in the state, every stream ended, later sends refused.
+pub async fn assert_ended_loudly(
+    client: &Client,
+    changes: &mut StateChanges,
+    events: &mut EventStream,
+    why: &str,
+) {
+    match client.state() {
+        ConnState::Closed(CloseReason::Internal(reason)) => {
+            assert!(reason.contains(why), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut last = None;
+    while let Some(state) = changes.next().await {
+        last = Some(state);
+    }
+    assert_eq!(
+        last,
+        Some(client.state()),
+        "state changes end with the reason"
+    );
+    while events.next().await.is_some() {}
+    assert!(
+        client.events().next().await.is_none(),
+        "a new stream is born ended"
+    );
+    assert_eq!(
+        client.send(Action::ping()).await.unwrap_err(),
+        ClientError::Closed
+    );
+    client.close().await;
 }
