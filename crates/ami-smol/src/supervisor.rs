@@ -127,7 +127,7 @@ impl Shared {
                 .watchers
                 .retain(|w| !matches!(w.try_send(state.clone()), Err(e) if e.is_closed()));
         }
-        tracing::debug!(server = %self.name, ?state, "state");
+        log!(debug, self, ?state, "state");
     }
 
     /// The end of the client: the last state, every watcher and every
@@ -375,7 +375,7 @@ impl Ctx {
         for done in self.close_waiters.drain(..) {
             let _ = done.try_send(());
         }
-        tracing::info!(server = %self.shared.name, "client closed");
+        log!(info, self.shared, state = ?self.shared.state(), "client closed");
     }
 }
 
@@ -549,7 +549,7 @@ async fn run(ctx: &mut Ctx) -> ConnState {
         let failure = match connected {
             None => return last,
             Some(Err(err)) => {
-                tracing::warn!(server = %ctx.shared.name, error = %err, "connect failed");
+                log!(warn, ctx.shared, error = %err, "connect failed");
                 ctx.shared.set_state(last.clone());
                 if fatal_first && ctx.first.is_some() {
                     let _ = ctx.first.take().map(|f| f.try_send(Err(err)));
@@ -568,8 +568,9 @@ async fn run(ctx: &mut Ctx) -> ConnState {
                 if plaintext_secret_exposed(plain, sock.is_tls(), sock.peer_ip())
                     && !std::mem::replace(&mut ctx.warned_plaintext, true)
                 {
-                    tracing::warn!(
-                        server = %ctx.shared.name,
+                    log!(
+                        warn,
+                        ctx.shared,
                         addr = %ctx.config.addr,
                         "sending the AMI secret in clear text (AuthMethod::Plain) over an \
                          unencrypted connection to a non-loopback address: use TLS or MD5 login"
@@ -616,8 +617,9 @@ async fn run(ctx: &mut Ctx) -> ConnState {
         let at = ctx.policy.on_failure(Instant::now(), failure);
         let breaker = ctx.policy.breaker_state(Instant::now());
         ctx.shared.update_stats(|s| s.breaker = breaker);
-        tracing::info!(
-            server = %ctx.shared.name,
+        log!(
+            info,
+            ctx.shared,
             ?failure,
             retry_in_ms = at.saturating_duration_since(Instant::now()).as_millis() as u64,
             "session ended; reconnecting"

@@ -1,7 +1,8 @@
-//! The client as disturbed through `tracing`: a panic inside the client's
+//! The client as seen (and disturbed) through `tracing`: every log event
+//! carries the fields operators filter on, and a panic inside the client's
 //! task (here from a tracing layer) is caught and reported.
 //!
-//! One global subscriber serves the tests, each acting only on the events
+//! One global subscriber serves both tests, each acting only on the events
 //! of its own thread (the client runs there, on the test's executor): a
 //! subscriber set per thread missed events when tests ran in parallel.
 
@@ -11,18 +12,20 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Once};
+use std::time::Duration;
 
-use ami_proto::{Action, ActionError, AuthMethod};
+use ami_proto::{Action, ActionError, AuthMethod, ConnState};
 use ami_smol::{Client, ClientError};
 use ami_testkit::Faults;
 use common::{assert_ended_loudly, config, never_answers_originate, never_originate, received};
-use common::{run, server_with};
+use common::{run, server_with, wait_state};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
-/// One log event: its fields (the message too) as text.
+/// One log event: where from, and its fields (the message too) as text.
 #[derive(Debug)]
 struct Record {
+    target: String,
     fields: BTreeMap<String, String>,
 }
 
@@ -58,6 +61,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PerThread {
             panic!("layer bug");
         }
         let mut record = Record {
+            target: target.to_owned(),
             fields: BTreeMap::new(),
         };
         event.record(&mut record);
@@ -90,6 +94,99 @@ impl Spawner {
         let ex = self.0.clone();
         Client::builder(config).spawn_with(move |task| ex.spawn(task).detach())
     }
+}
+
+/// Every event of ami-smol and the core, over a whole life (a refused
+/// login, connect, actions, a server error, a timeout, a panicking filter,
+/// a lost session and the reconnect, close), carries `server`,
+/// `action_id` and `queue_depth`. Several of ami-smol's did not.
+#[test]
+fn every_log_event_carries_server_action_id_and_queue_depth() {
+    let server = server_with(
+        never_answers_originate(),
+        Faults {
+            drop_after: Some(Duration::from_millis(600)),
+            ..Faults::default()
+        },
+    );
+    on_this_thread(20, |spawner| async move {
+        let mut refused = config(&server, AuthMethod::Md5);
+        refused.proto.secret = "wrong".into();
+        assert!(spawner.builder(refused).connect().await.is_err());
+
+        let mut nobody = config(&server, AuthMethod::Md5);
+        nobody.addr = format!("127.0.0.1:{}", unused_port());
+        assert!(spawner.builder(nobody).connect().await.is_err());
+
+        let mut builder = spawner.builder(config(&server, AuthMethod::Md5));
+        let _panicky = builder.events().filter(|_| panic!("filter bug"));
+        let client = builder.connect().await.unwrap();
+        client.send(Action::ping()).await.unwrap();
+        let err = client.send(Action::new("NoSuchAction")).await.unwrap_err();
+        assert!(matches!(
+            err,
+            ClientError::Action(ActionError::Server { .. })
+        ));
+        let timeout = never_originate().with_timeout(Duration::from_millis(50));
+        let err = client.send(timeout).await.unwrap_err();
+        assert!(matches!(err, ClientError::Action(ActionError::Timeout(_))));
+        client
+            .send(Action::new("UserEvent").header("UserEvent", "x"))
+            .await
+            .unwrap();
+        // The server drops the session; the client logs in again.
+        wait_state(&client, Duration::from_secs(5), |s| {
+            matches!(s, ConnState::Closed(_))
+        })
+        .await;
+        wait_state(&client, Duration::from_secs(5), |s| *s == ConnState::Ready).await;
+        client.close().await;
+    });
+
+    let recorded = RECORDED.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    let messages: Vec<&str> = recorded
+        .iter()
+        .filter_map(|r| r.fields.get("message").map(String::as_str))
+        .collect();
+    for expected in [
+        "connect failed",
+        "login failed",
+        "logged in",
+        "action queued",
+        "action timed out",
+        "event filter panicked: its stream ends; the client goes on",
+        "session closed",
+        "session ended; reconnecting",
+        "state",
+        "client closed",
+    ] {
+        assert!(
+            messages.contains(&expected),
+            "{expected:?} not in {messages:?}"
+        );
+    }
+    for target in ["ami_smol", "ami_proto"] {
+        assert!(
+            recorded.iter().any(|r| r.target.starts_with(target)),
+            "{target}"
+        );
+    }
+    for record in &recorded {
+        let field = |name: &str| record.fields.get(name).map(String::as_str);
+        assert_eq!(field("server"), Some("pbx"), "{record:?}");
+        assert!(
+            field("action_id").is_some_and(|id| !id.is_empty()),
+            "{record:?}"
+        );
+        let depth = field("queue_depth").and_then(|d| d.parse::<usize>().ok());
+        assert!(depth.is_some(), "{record:?}");
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+fn unused_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("bound").port()
 }
 
 /// A panic in the client's task (here from a tracing layer: user code the
