@@ -253,7 +253,8 @@ impl ClientBuilder {
     /// competing for cores.
     ///
     /// `spawn` must poll the task to completion (detach it, do not drop it):
-    /// dropping it stops the client at once, without a Logoff.
+    /// dropping it stops the client at once, without a Logoff, closed with
+    /// [`CloseReason::Internal`](ami_proto::CloseReason::Internal).
     ///
     /// ```no_run
     /// # use std::sync::Arc;
@@ -400,7 +401,8 @@ impl Client {
     /// The session's state now: `LoggingIn` while connecting and logging in;
     /// between sessions the last session's `Closed(reason)` (`Closed(Lost)`
     /// after a failed connect); after [`close`](Self::close),
-    /// `Closed(LoggedOff)` (or how the last session ended).
+    /// `Closed(LoggedOff)` (or how the last session ended); after the
+    /// client's task panicked or was dropped, `Closed(Internal(why))`.
     pub fn state(&self) -> ConnState {
         self.shared.state()
     }

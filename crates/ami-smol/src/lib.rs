@@ -20,10 +20,19 @@
 //!   round-robin or failover, with one merged event stream.
 //!
 //! **What it never does:** block the executor (connect, DNS, login, reconnect
-//! and close are all non-blocking and bounded by a timeout), let the reader
-//! wait on user code (events go to bounded per-subscriber queues), or re-send
-//! an action on a new session unless asked to
-//! ([`ClientConfig::resend_on_reconnect`]).
+//! and close are all non-blocking and bounded by a timeout; TLS trust files
+//! are read on smol's blocking pool), let the reader wait on user code
+//! (events go to bounded per-subscriber queues; under back-pressure only
+//! event reading slows, never an answer: see [`EventStream`]), re-send an
+//! action on a new session unless asked to
+//! ([`ClientConfig::resend_on_reconnect`]), or die silently: if its task
+//! panics or is dropped, the client closes with
+//! [`CloseReason::Internal`](ami_proto::CloseReason::Internal), actions
+//! already sent fail with `ConnectionLost`, and every stream ends.
+//!
+//! Every log event carries `server`, `action_id` (`"-"` when none applies)
+//! and `queue_depth` (for this crate's own events: the fullest subscriber
+//! queue), as the core's do.
 //!
 //! # Examples
 //!
