@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use ami_proto::{Action, ActionError, AuthMethod, CloseReason, Completion, ConnState, Originate};
 use ami_proto::{LoginError, QueuePolicy};
 use ami_smol::{Client, ClientError, ConnectError};
-use ami_testkit::{Faults, Flood, OriginateBehavior, OriginateOutcome, ServerConfig};
-use common::{config, run, server, server_with};
+use ami_testkit::{Faults, Flood, ServerConfig};
+use common::{config, never_answers_originate, run, server, server_with};
 use futures_lite::StreamExt;
 use smol::Timer;
 
@@ -238,13 +238,7 @@ fn async_originate_completes_with_its_outcome_or_times_out() {
         client.close().await;
     });
 
-    let never = ServerConfig {
-        originate: OriginateBehavior {
-            delay: Duration::from_millis(10),
-            outcome: OriginateOutcome::Never,
-        },
-        ..ServerConfig::default()
-    };
+    let never = never_answers_originate();
     let server = server_with(never, Faults::default());
     run(10, async {
         let client = Client::connect(config(&server, AuthMethod::Plain))
@@ -418,13 +412,7 @@ fn filtered_stream_sees_only_its_names() {
 /// send for the event it holds gets its answer (it used to deadlock).
 #[test]
 fn backpressure_never_holds_back_answers_or_timeouts() {
-    let never = ServerConfig {
-        originate: OriginateBehavior {
-            delay: Duration::from_millis(10),
-            outcome: OriginateOutcome::Never,
-        },
-        ..ServerConfig::default()
-    };
+    let never = never_answers_originate();
     let server = server_with(never, Faults::flood(50_000));
     run(20, async {
         let mut cfg = config(&server, AuthMethod::Plain);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ami_proto::{Action, ActionError, AuthMethod, CloseReason, ConnState, LoginError};
 use ami_proto::{BreakerState, SendError};
 use ami_smol::{Client, ClientError};
-use ami_testkit::{Faults, OriginateBehavior, OriginateOutcome, ServerConfig};
+use ami_testkit::Faults;
 use common::{assert_ended_loudly, config, never_answers_originate, never_originate, received};
 use common::{run, server, server_with, wait_state};
 use futures_lite::StreamExt;
@@ -17,13 +17,7 @@ use smol::Timer;
 
 #[test]
 fn dropped_connection_fails_pending_then_reconnects() {
-    let never = ServerConfig {
-        originate: OriginateBehavior {
-            delay: Duration::from_millis(10),
-            outcome: OriginateOutcome::Never,
-        },
-        ..ServerConfig::default()
-    };
+    let never = never_answers_originate();
     let server = server_with(
         never,
         Faults {
