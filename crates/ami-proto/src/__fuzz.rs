@@ -118,6 +118,8 @@ pub fn connection(policy: u8, ops: &[Op]) {
     let mut now = start;
     let mut config = Config::new("fuzz", "admin", "secret");
     config.auth = AuthMethod::Plain;
+    // Fixed, so a failing input reproduces with the same ActionIDs.
+    config.seed = 0;
     config.max_frame = 64 << 10;
     config.max_command_output = 64 << 10;
     config.event_queue = 16;

@@ -107,16 +107,21 @@ pub struct Config {
     pub action_id_prefix: String,
     /// Longest generated ActionID (16 ..= 128).
     pub max_action_id: usize,
-    /// Seed for the ActionID instance part and any jitter. Give each process
-    /// a different random value (the core cannot draw one), and each session
-    /// [`Config::session_seed`] of it, so ids never repeat across reconnects.
+    /// Seed for the ActionID instance part and any jitter.
+    ///
+    /// [`Config::new`] draws it from process entropy, so connections made
+    /// from different configurations (or processes) never share ActionIDs.
+    /// Set a fixed value only in tests, to replay the same ids and jitter.
+    /// Give each session [`Config::session_seed`] of it, so ids never repeat
+    /// across reconnects either.
     pub seed: u64,
     /// What `Debug` prints and logs hide.
     pub redaction: RedactionPolicy,
 }
 
 impl Config {
-    /// A configuration with the documented defaults.
+    /// A configuration with the documented defaults and a [`Config::seed`]
+    /// drawn from process entropy.
     pub fn new(
         server: impl Into<String>,
         username: impl Into<String>,
@@ -142,7 +147,7 @@ impl Config {
             heartbeat_misses: 2,
             action_id_prefix: "ami".into(),
             max_action_id: 64,
-            seed: 0,
+            seed: entropy_seed(),
             redaction: RedactionPolicy::default(),
         }
     }
@@ -204,6 +209,17 @@ impl Config {
     }
 }
 
+/// A seed from process entropy: the keys of a fresh std `RandomState`.
+///
+/// The one place the core draws entropy, and only when a configuration is
+/// made: std seeds those keys from the OS once per thread and changes them
+/// for every `RandomState`, so each call differs, within a process and
+/// across processes. Everything after construction stays deterministic.
+fn entropy_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x5EED_u64)
+}
+
 fn range(name: &'static str, value: usize, min: usize, max: usize) -> Result<(), ConfigError> {
     if (min..=max).contains(&value) {
         Ok(())
@@ -254,6 +270,31 @@ mod tests {
         let seeds: std::collections::HashSet<u64> = (0..1000).map(|n| c.session_seed(n)).collect();
         assert_eq!(seeds.len(), 1000);
         assert_eq!(c.session_seed(7), c.clone().session_seed(7));
+    }
+
+    #[test]
+    fn default_seeds_are_drawn_per_config_so_ids_never_repeat() {
+        // Two configurations made with `Config::new` (as two processes would
+        // make theirs) must not share a seed, or their connections generate
+        // the same ActionIDs and one process completes another's Originate.
+        let a = Config::new("pbx1", "admin", "x");
+        let b = Config::new("pbx1", "admin", "x");
+        assert_ne!(a.seed, b.seed);
+        let now = std::time::Instant::now();
+        let mut ids_a = crate::Connection::new(a, now).unwrap();
+        let mut ids_b = crate::Connection::new(b, now).unwrap();
+        let first = |c: &mut crate::Connection| {
+            c.handle_input(b"Asterisk Call Manager/11.0.0\r\n", now);
+            let sent = String::from_utf8_lossy(c.poll_transmit().unwrap()).into_owned();
+            sent.lines()
+                .find_map(|l| l.strip_prefix("ActionID: ").map(str::to_owned))
+                .unwrap()
+        };
+        assert_ne!(first(&mut ids_a), first(&mut ids_b));
+        // A seed set explicitly (tests) is kept as set.
+        let mut fixed = Config::new("pbx1", "admin", "x");
+        fixed.seed = 7;
+        assert_eq!(fixed.session_seed(3), fixed.clone().session_seed(3));
     }
 
     #[test]

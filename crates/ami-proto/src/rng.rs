@@ -1,7 +1,8 @@
 //! A small deterministic PRNG (SplitMix64) seeded by the caller.
 //!
-//! The core never asks the OS for randomness: adapters pass a seed (from the
-//! clock, `getrandom`, or a fixed value in tests), so runs are reproducible.
+//! Everything random in a session (ActionID instances, jitter) comes from
+//! [`crate::Config::seed`]: drawn from process entropy when the configuration
+//! is made, or fixed by a test, so a run with a given seed is reproducible.
 
 /// SplitMix64: tiny, fast, statistically fine for jitter and id instances.
 #[derive(Clone, Debug)]
