@@ -105,7 +105,10 @@ pub struct Config {
     pub heartbeat_misses: u32,
     /// Prefix of generated ActionIDs.
     pub action_id_prefix: String,
-    /// Longest generated ActionID (16 ..= 128).
+    /// Longest generated ActionID (16 ..= 64): servers keep only about 67
+    /// bytes of an ActionID in some events (1.8-era `OriginateResponse`) and
+    /// copy them into 80-byte buffers elsewhere, so a longer id could come
+    /// back cut and never match its action.
     pub max_action_id: usize,
     /// Seed for the ActionID instance part and any jitter.
     ///
@@ -173,7 +176,7 @@ impl Config {
         range("max_pending", self.max_pending, 1, 1_000_000)?;
         range("max_write_buffer", self.max_write_buffer, 4 << 10, 1 << 30)?;
         range("event_queue", self.event_queue, 1, 10_000_000)?;
-        range("max_action_id", self.max_action_id, 16, 128)?;
+        range("max_action_id", self.max_action_id, 16, 64)?;
         range("heartbeat_misses", self.heartbeat_misses as usize, 1, 100)?;
         let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as usize;
         range("action_timeout_ms", ms(self.action_timeout), 1, 86_400_000)?;
@@ -256,6 +259,19 @@ mod tests {
         let mut c = Config::new("pbx1", "admin", "x");
         c.max_action_id = 200;
         assert!(c.validate().is_err());
+        // Servers keep only about 67 bytes of an ActionID in some events.
+        let mut c = Config::new("pbx1", "admin", "x");
+        c.max_action_id = 65;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::OutOfRange {
+                name: "max_action_id",
+                max: 64,
+                ..
+            })
+        ));
+        c.max_action_id = 64;
+        c.validate().unwrap();
         let mut c = Config::new("pbx1", "admin", "x");
         c.max_write_buffer = 64 << 10;
         assert!(matches!(c.validate(), Err(ConfigError::Inconsistent(_))));
