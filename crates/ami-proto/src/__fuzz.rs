@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 
+use crate::deadline::instant_after;
 use crate::{Action, ActionId, AuthMethod, Config, Connection, Decoder, Output, QueuePolicy};
 
 /// Feeds `data` to a decoder in chunks whose sizes come from `cuts` (every
@@ -56,8 +57,13 @@ pub enum Op {
     Advance(u16),
     /// Time passes (milliseconds) and `handle_timeout` runs.
     Wait(u16),
+    /// Time leaps (seconds, up to the end of time) and `handle_timeout` runs.
+    Leap(u64),
     /// The caller sends an action.
     Send(Kind),
+    /// The caller sends an action with its own timeout in seconds
+    /// (`u64::MAX` stands for `Duration::MAX`).
+    SendWithTimeout(Kind, u64),
     /// The caller cancels the `n`-th pending action.
     Cancel(u8),
     /// The transport closes.
@@ -106,6 +112,8 @@ pub enum Kind {
     HangupRegex,
     /// `Events` turning call events on (`true`) or off.
     Events(bool),
+    /// Async `Originate` whose dial `Timeout` is `u64::MAX` milliseconds.
+    OriginateForever,
     /// An action with a CR/LF injection (must be refused).
     Injection,
 }
@@ -160,11 +168,25 @@ pub fn connection(policy: u8, ops: &[Op]) {
             }
             Op::Advance(n) => conn.advance(*n as usize),
             Op::Wait(ms) => {
-                now += Duration::from_millis(*ms as u64 * 16);
+                now = instant_after(now, Duration::from_millis(*ms as u64 * 16));
+                conn.handle_timeout(now);
+            }
+            Op::Leap(secs) => {
+                now = instant_after(now, Duration::from_secs(*secs));
                 conn.handle_timeout(now);
             }
             Op::Send(kind) => {
                 if let Ok(id) = conn.send(action(*kind), now) {
+                    assert!(!matches!(kind, Kind::Injection), "injection accepted");
+                    open.push(id);
+                }
+            }
+            Op::SendWithTimeout(kind, secs) => {
+                let timeout = match *secs {
+                    u64::MAX => Duration::MAX,
+                    secs => Duration::from_secs(secs),
+                };
+                if let Ok(id) = conn.send(action(*kind).with_timeout(timeout), now) {
                     assert!(!matches!(kind, Kind::Injection), "injection accepted");
                     open.push(id);
                 }
@@ -211,6 +233,10 @@ fn action(kind: Kind) -> Action {
         Kind::Status => Action::status(None),
         Kind::HangupRegex => Action::new("Hangup").header("Channel", "/^Local/"),
         Kind::Events(on) => Action::events(if on { "call" } else { "off" }),
+        Kind::OriginateForever => Action::new("Originate")
+            .header("Channel", "Local/100@test")
+            .header("Async", "true")
+            .header("Timeout", u64::MAX.to_string()),
         Kind::Injection => Action::new("Ping").header("X", "a\r\nAction: Originate"),
     }
 }

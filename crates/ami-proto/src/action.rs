@@ -67,6 +67,14 @@ impl Action {
     }
 
     /// Overrides the configured action timeout for this action.
+    ///
+    /// Any duration is accepted, unlike the configured defaults, which
+    /// [`crate::Config::validate`] keeps within ranges because they apply to
+    /// every action. Deadlines saturate, so `Duration::MAX` means the action
+    /// never times out: it still ends with its answer, a cancel or the
+    /// session's end, and while the server owes it an answer it holds one of
+    /// the `max_pending` slots. `Duration::ZERO` times out at the next
+    /// [`crate::Connection::handle_timeout`].
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::action_id::{ActionId, ActionIdMap};
 use crate::completion::Strategy;
+use crate::deadline::instant_after;
 use crate::message::{Event, Response};
 
 /// Who is waiting for an action: the caller, or the connection itself.
@@ -78,6 +79,8 @@ pub(crate) struct Pending {
     pub(crate) kind: Kind,
     pub(crate) owner: Owner,
     pub(crate) timeout: Duration,
+    /// When it was sent: the order in which it is failed on close.
+    pub(crate) sent: Instant,
     pub(crate) deadline: Instant,
     /// Whether `deadline` has an entry in the heap (it leaves when popped).
     deadline_queued: bool,
@@ -94,7 +97,8 @@ impl Pending {
             kind: Kind::Other,
             owner,
             timeout,
-            deadline: now + timeout,
+            sent: now,
+            deadline: instant_after(now, timeout),
             deadline_queued: false,
             phase: Phase::AwaitResponse {
                 early_outcome: None,
@@ -228,7 +232,7 @@ impl Table {
         p.done = true;
         self.live -= 1;
         if p.awaits_response() || matches!(p.phase, Phase::List { .. }) {
-            let deadline = now + p.timeout;
+            let deadline = instant_after(now, p.timeout);
             // One heap entry per (deadline, id): an unchanged deadline still
             // in the heap keeps its entry, so a rebuild leaves no more
             // entries than the table.
@@ -302,8 +306,9 @@ impl Table {
         self.deadlines.clear();
         self.live = 0;
         let mut all: Vec<_> = self.map.drain().filter(|(_, p)| !p.done).collect();
-        // Complete in send order, which is deadline order for equal timeouts.
-        all.sort_by_key(|(_, p)| p.deadline - p.timeout);
+        // Complete in send order (a stable sort keeps the map's order
+        // among actions sent at the same instant).
+        all.sort_by_key(|(_, p)| p.sent);
         all.into_iter().map(|(id, p)| (id, *p)).collect()
     }
 }

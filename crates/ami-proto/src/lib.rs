@@ -47,6 +47,7 @@ mod completion;
 mod config;
 mod connection;
 mod correlation;
+mod deadline;
 pub mod defaults;
 mod encode;
 mod error;

@@ -15,6 +15,7 @@ use crate::action_id::{ActionId, ActionIdGenerator};
 use crate::completion::{Completion, OriginateOutcome, Strategy};
 use crate::config::Config;
 use crate::correlation::{Kind, Owner, Pending, Phase, ResponseMatch, Table};
+use crate::deadline::instant_after;
 use crate::encode;
 use crate::error::{ActionError, ConfigError, DecodeError, LoginError, SendError};
 use crate::frame::Decoder;
@@ -187,7 +188,7 @@ impl Connection {
         let ids =
             ActionIdGenerator::new(&config.action_id_prefix, config.seed, config.max_action_id)?;
         let mut timers = TimerTable::default();
-        timers.set(Timer::Login, Some(now + config.login_timeout));
+        timers.set(Timer::Login, Some(instant_after(now, config.login_timeout)));
         Ok(Connection {
             decoder: Decoder::new(config.max_frame),
             events: EventQueue::new(config.event_queue, config.queue_policy),
@@ -881,7 +882,8 @@ impl Connection {
             // Back-pressure: the pong may sit in bytes we chose not to read.
             // The link is not the suspect; check again an interval later.
             let interval = self.config.heartbeat_interval.unwrap_or_default();
-            self.timers.set(Timer::Heartbeat, Some(now + interval));
+            self.timers
+                .set(Timer::Heartbeat, Some(instant_after(now, interval)));
             return;
         }
         let Some(hb) = &mut self.heartbeat else {

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::instant_after;
+use crate::deadline::instant_after;
 
 /// Where a [`CircuitBreaker`] stands, as seen at a given `now`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

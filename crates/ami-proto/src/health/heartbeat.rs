@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::instant_after;
+use crate::deadline::instant_after;
 
 /// What [`Heartbeat::handle_timeout`] asks the connection to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::backoff::Backoff;
 use super::breaker::{BreakerState, CircuitBreaker};
-use super::instant_after;
+use crate::deadline::instant_after;
 
 /// Why a session attempt ended; tells the policy how long to wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
