@@ -46,7 +46,9 @@ pub enum Completion {
     List {
         /// The response that opened the list.
         response: Response,
-        /// The item events, in order (each carries the action's ActionID).
+        /// The item events, in order (each carries the action's ActionID):
+        /// slices of their receive chunks, so [`Event::detach`] those kept
+        /// for long.
         items: Vec<Event>,
         /// The `...Complete` event. Always `Some` from a [`crate::Connection`].
         complete: Option<Event>,

@@ -22,7 +22,8 @@ use crate::redact::RedactionPolicy;
 /// Look-ups compare names ASCII-case-insensitively (`Uniqueid` finds
 /// `UniqueID`). Values are bytes; [`Headers::get_str`] gives a UTF-8 view.
 /// A line without a colon is kept with an empty name. Cloning is cheap: the
-/// bytes are shared.
+/// bytes are shared, and from the decoder they are a slice of a receive
+/// chunk (see [`crate::Message::detach`] before keeping them for long).
 #[derive(Clone, Default)]
 pub struct Headers {
     /// Whole lines, each ending in `\n` (bytes after the last `\n` are not
@@ -33,6 +34,12 @@ pub struct Headers {
 impl Headers {
     /// Headers over the lines of `buf`.
     pub(crate) fn new(buf: Bytes) -> Self {
+        Headers { buf }
+    }
+
+    /// The same headers over `buf`, a copy of [`Headers::raw`].
+    pub(crate) fn with_buf(&self, buf: Bytes) -> Self {
+        debug_assert_eq!(buf, self.buf);
         Headers { buf }
     }
 
@@ -128,6 +135,12 @@ impl Headers {
     /// legacy Follows body, excluded).
     pub fn raw(&self) -> &Bytes {
         &self.buf
+    }
+
+    /// An owned copy of exactly these lines, sharing no buffer with the
+    /// frame they came from (see [`crate::Message::detach`]).
+    pub fn detach(&self) -> Headers {
+        Headers::new(Bytes::copy_from_slice(&self.buf))
     }
 
     /// A `Debug` view that applies `policy` to every value.

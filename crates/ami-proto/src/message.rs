@@ -8,7 +8,8 @@ use bytes::Bytes;
 
 use crate::headers::Headers;
 
-/// One frame from the server, as the decoder found it.
+/// One frame from the server, as the decoder found it: a slice of the
+/// receive chunk it arrived in (see [`Message::detach`]).
 #[derive(Clone, Debug)]
 pub enum Frame {
     /// The first line, `Asterisk Call Manager/<version>`, without its line end.
@@ -21,8 +22,28 @@ pub enum Frame {
     Other(Message),
 }
 
+impl Frame {
+    /// An owned, compact copy of the frame (see [`Message::detach`]).
+    pub fn detach(&self) -> Frame {
+        match self {
+            Frame::Banner(line) => Frame::Banner(Bytes::copy_from_slice(line)),
+            Frame::Response(r) => Frame::Response(r.detach()),
+            Frame::Event(e) => Frame::Event(e.detach()),
+            Frame::Other(m) => Frame::Other(m.detach()),
+        }
+    }
+}
+
 /// A decoded frame: ordered headers, plus the raw output text of a legacy
 /// `Response: Follows` frame.
+///
+/// **Memory:** a frame from the decoder is a slice of the receive chunk it
+/// arrived in (up to 64 KiB, or a whole `Bytes` handed to
+/// [`crate::Decoder::push_bytes`]), so decoding copies nothing, and a frame
+/// kept alive keeps that whole chunk alive. That is the right trade for
+/// frames handled and dropped soon, which is most of them. To keep one for
+/// long (a channel's last state, for hours), keep [`Message::detach`] of it:
+/// one allocation of exactly its bytes.
 #[derive(Clone)]
 pub struct Message {
     headers: Headers,
@@ -44,6 +65,23 @@ impl Message {
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
         Message::new(Headers::from_pairs(pairs), None)
+    }
+
+    /// An owned, compact copy: exactly this frame's bytes (headers and any
+    /// Follows text, in one allocation), sharing nothing with the receive
+    /// chunk, so keeping it does not keep the chunk alive. Same headers,
+    /// same look-ups, same `Debug`. Costs one copy of the frame.
+    pub fn detach(&self) -> Message {
+        let Some(follows) = &self.follows else {
+            return Message::new(self.headers.detach(), None);
+        };
+        let raw = self.headers.raw();
+        let mut both = Vec::with_capacity(raw.len() + follows.len());
+        both.extend_from_slice(raw);
+        both.extend_from_slice(follows);
+        let both = Bytes::from(both);
+        let headers = self.headers.with_buf(both.slice(..raw.len()));
+        Message::new(headers, Some(both.slice(raw.len()..)))
     }
 
     /// The headers in wire order.
@@ -148,12 +186,20 @@ impl Status {
 }
 
 /// A frame that starts with `Response:`.
+///
+/// A slice of the receive chunk it arrived in: [`Response::detach`] before
+/// keeping one for long (see [`Message`]).
 #[derive(Clone)]
 pub struct Response(Message);
 
 impl Response {
     pub(crate) fn new(message: Message) -> Self {
         Response(message)
+    }
+
+    /// An owned, compact copy (see [`Message::detach`]).
+    pub fn detach(&self) -> Response {
+        Response(self.0.detach())
     }
 
     /// The `Response` header's status.
@@ -192,12 +238,22 @@ impl fmt::Debug for Response {
 }
 
 /// A frame that starts with `Event:`.
+///
+/// A slice of the receive chunk it arrived in, so a kept event keeps that
+/// chunk (up to 64 KiB) alive: keep [`Event::detach`] of it instead when
+/// keeping it for long, such as the latest event per channel or agent (see
+/// [`Message`]). List items in a [`crate::Completion::List`] are slices too.
 #[derive(Clone)]
 pub struct Event(Message);
 
 impl Event {
     pub(crate) fn new(message: Message) -> Self {
         Event(message)
+    }
+
+    /// An owned, compact copy (see [`Message::detach`]).
+    pub fn detach(&self) -> Event {
+        Event(self.0.detach())
     }
 
     /// Builds an event from `(name, value)` pairs; the first should be `Event`.

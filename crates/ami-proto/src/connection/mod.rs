@@ -694,7 +694,12 @@ impl Connection {
             }
             Strategy::Originate => match early {
                 Some(event) => Completion::Originate(OriginateOutcome { response, event }),
-                None => return self.set_phase(&id, Phase::Originate { response }),
+                // Kept for up to the dial timeout: an owned copy, so it
+                // does not pin its receive chunk that long.
+                None => {
+                    let response = response.detach();
+                    return self.set_phase(&id, Phase::Originate { response });
+                }
             },
         };
         self.finish(id, Ok(done), now);
@@ -804,7 +809,8 @@ impl Connection {
             Phase::AwaitResponse { early_outcome }
                 if pending.strategy == Strategy::Originate && event.is("OriginateResponse") =>
             {
-                *early_outcome = Some(event);
+                // Kept until the acknowledgement: an owned copy (see above).
+                *early_outcome = Some(event.detach());
             }
             _ => self.queue_event(event),
         }
