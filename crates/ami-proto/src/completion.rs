@@ -1,6 +1,8 @@
 //! How an action completes: one response, an event list, Command output, or
 //! an async Originate outcome.
 
+use std::fmt;
+
 use bytes::Bytes;
 
 use crate::message::{Event, Response};
@@ -35,7 +37,10 @@ pub enum Strategy {
 }
 
 /// What a successful action produced.
-#[derive(Clone, Debug)]
+///
+/// `Debug` hides secrets per the redaction policy of the connection that
+/// produced it, Command output lines included.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum Completion {
     /// A single response.
@@ -71,6 +76,35 @@ impl Completion {
             Completion::Response(r) => r,
             Completion::List { response, .. } | Completion::Command { response, .. } => response,
             Completion::Originate(o) => &o.response,
+        }
+    }
+}
+
+impl fmt::Debug for Completion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Completion::Response(r) => f.debug_tuple("Response").field(r).finish(),
+            Completion::List {
+                response,
+                items,
+                complete,
+            } => f
+                .debug_struct("List")
+                .field("response", response)
+                .field("items", items)
+                .field("complete", complete)
+                .finish(),
+            Completion::Command { response, lines } => {
+                // Output lines are `Output` values: shown as the response's
+                // headers are, under the same policy.
+                let policy = response.headers().redaction();
+                let lines = lines.iter().map(|l| policy.apply("Output", l));
+                f.debug_struct("Command")
+                    .field("response", response)
+                    .field("lines", &lines.collect::<Vec<_>>())
+                    .finish()
+            }
+            Completion::Originate(o) => f.debug_tuple("Originate").field(o).finish(),
         }
     }
 }

@@ -118,7 +118,8 @@ pub struct Config {
     /// Give each session [`Config::session_seed`] of it, so ids never repeat
     /// across reconnects either.
     pub seed: u64,
-    /// What `Debug` prints and logs hide.
+    /// What `Debug` prints and logs hide: applied to every frame, event,
+    /// response and completion the connection produces, and to its logs.
     pub redaction: RedactionPolicy,
 }
 

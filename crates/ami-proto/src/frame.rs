@@ -22,6 +22,7 @@ use crate::error::DecodeError;
 use crate::headers::{self, Headers};
 use crate::lines::{BlankLine, LineEnds};
 use crate::message::{Event, Frame, Message, Response};
+use crate::redact::RedactionPolicy;
 
 const END_COMMAND: &[u8] = b"--END COMMAND--";
 
@@ -58,6 +59,8 @@ pub struct Decoder {
     banner_seen: bool,
     partial: Partial,
     skip: Option<Skip>,
+    /// Stamped on every frame, for its `Debug`.
+    redaction: &'static RedactionPolicy,
 }
 
 /// Progress through the frame at the head of `buf`.
@@ -119,7 +122,19 @@ impl Decoder {
             banner_seen: false,
             partial: Partial::default(),
             skip: None,
+            redaction: RedactionPolicy::default_ref(),
         }
+    }
+
+    /// Prints the frames it decodes (their `Debug`, and so every log line
+    /// that shows them) under `policy` instead of the default policy.
+    ///
+    /// Each frame carries a plain reference to the policy, interned for the
+    /// life of the process (see [`RedactionPolicy`]): the per-frame cost is
+    /// the same under any policy.
+    pub fn with_redaction(mut self, policy: &RedactionPolicy) -> Self {
+        self.redaction = policy.interned();
+        self
     }
 
     /// A decoder for a stream with no banner (client bytes, mid-stream captures).
@@ -355,7 +370,8 @@ impl Decoder {
         let follows = body.map(|b| frame.slice(b));
         // Truncated, not sliced: a slice would cost a reference count round trip.
         frame.truncate(headers_end);
-        let message = Message::new(Headers::new(frame), follows);
+        let headers = Headers::stamped(frame, self.redaction);
+        let message = Message::new(headers, follows);
         match partial.kind {
             Kind::Response | Kind::Follows => Frame::Response(Response::new(message)),
             Kind::Event => Frame::Event(Event::new(message)),

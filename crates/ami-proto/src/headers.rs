@@ -24,23 +24,48 @@ use crate::redact::RedactionPolicy;
 /// A line without a colon is kept with an empty name. Cloning is cheap: the
 /// bytes are shared, and from the decoder they are a slice of a receive
 /// chunk (see [`crate::Message::detach`] before keeping them for long).
-#[derive(Clone, Default)]
+///
+/// `Debug` hides secret values per the [`RedactionPolicy`] of the connection
+/// (or decoder) that produced the headers, [`Headers::redaction`].
+#[derive(Clone)]
 pub struct Headers {
     /// Whole lines, each ending in `\n` (bytes after the last `\n` are not
     /// a line).
     buf: Bytes,
+    /// The policy `Debug` applies: interned for the life of the process
+    /// ([`RedactionPolicy::interned`]), so stamping a frame is a pointer
+    /// copy and dropping one costs nothing, whatever the policy.
+    redaction: &'static RedactionPolicy,
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Headers::new(Bytes::new())
+    }
 }
 
 impl Headers {
-    /// Headers over the lines of `buf`.
+    /// Headers over the lines of `buf`, printed under the default policy.
     pub(crate) fn new(buf: Bytes) -> Self {
-        Headers { buf }
+        Headers::stamped(buf, RedactionPolicy::default_ref())
+    }
+
+    /// Headers over the lines of `buf`, printed under `redaction`.
+    pub(crate) fn stamped(buf: Bytes, redaction: &'static RedactionPolicy) -> Self {
+        Headers { buf, redaction }
     }
 
     /// The same headers over `buf`, a copy of [`Headers::raw`].
     pub(crate) fn with_buf(&self, buf: Bytes) -> Self {
         debug_assert_eq!(buf, self.buf);
-        Headers { buf }
+        Headers::stamped(buf, self.redaction)
+    }
+
+    /// The redaction policy these headers are printed under: the one
+    /// configured on the connection (or [`crate::Decoder`]) that decoded
+    /// them, else the default. Apply it when logging single values.
+    pub fn redaction(&self) -> &RedactionPolicy {
+        self.redaction
     }
 
     /// Builds headers from `(name, value)` pairs (tests, simulators, FFI),
@@ -140,7 +165,7 @@ impl Headers {
     /// An owned copy of exactly these lines, sharing no buffer with the
     /// frame they came from (see [`crate::Message::detach`]).
     pub fn detach(&self) -> Headers {
-        Headers::new(Bytes::copy_from_slice(&self.buf))
+        self.with_buf(Bytes::copy_from_slice(&self.buf))
     }
 
     /// A `Debug` view that applies `policy` to every value.
@@ -225,7 +250,7 @@ fn strip_space(value: &[u8]) -> &[u8] {
 
 impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.redacted(RedactionPolicy::default_ref()), f)
+        fmt::Debug::fmt(&self.redacted(self.redaction()), f)
     }
 }
 

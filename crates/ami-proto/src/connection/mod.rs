@@ -190,7 +190,7 @@ impl Connection {
         let mut timers = TimerTable::default();
         timers.set(Timer::Login, Some(instant_after(now, config.login_timeout)));
         Ok(Connection {
-            decoder: Decoder::new(config.max_frame),
+            decoder: Decoder::new(config.max_frame).with_redaction(&config.redaction),
             events: EventQueue::new(config.event_queue, config.queue_policy),
             ids,
             state: ConnState::LoggingIn,
@@ -526,7 +526,11 @@ impl Connection {
                     self.timers.set(Timer::Heartbeat, hb.poll_timeout());
                     self.heartbeat = Some(hb);
                 }
-                log!(info, self, "-", user = %self.config.username, "logged in");
+                let user = self
+                    .config
+                    .redaction
+                    .apply("Username", self.config.username.as_bytes());
+                log!(info, self, "-", %user, "logged in");
                 self.set_state(ConnState::Ready);
             }
             Next::Failed(err) => self.fail_login(err, now),
@@ -613,7 +617,9 @@ impl Connection {
         let ResponseMatch::Found { id, skipped } = matched else {
             self.stats.desyncs += 1;
             let id = String::from_utf8_lossy(response.action_id().unwrap_or(b"-")).into_owned();
-            log!(warn, self, id, message = ?response.message(), "response matches no pending action");
+            let message = response.get("Message").unwrap_or_default();
+            let message = self.config.redaction.apply("Message", message);
+            log!(warn, self, id, %message, "response matches no pending action");
             return;
         };
         self.fail_skipped(skipped, now);

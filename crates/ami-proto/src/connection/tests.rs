@@ -696,6 +696,64 @@ fn every_log_event_has_server_action_id_and_queue_depth_and_no_secret() {
 }
 
 #[test]
+fn a_configured_redaction_policy_applies_to_every_print_and_log() {
+    // Hide `X-Token` headers and any value with `pin=`, beside the defaults.
+    let policy = crate::RedactionPolicy::default()
+        .with_exact("X-Token")
+        .with_value_pattern("pin=");
+    let capture = Capture::default();
+    let printed = tracing::subscriber::with_default(capture.clone(), || {
+        let mut config = Session::config();
+        config.redaction = policy;
+        let mut s = Session::ready(config);
+        let id = s.send(Action::new("UserEvent").header("X-Token", "tok-123"));
+        s.input(
+            format!("Response: Success\r\nActionID: {id}\r\nX-Token: tok-123\r\n\r\n").as_bytes(),
+        );
+        let cmd = s.send(Action::command("core show pins"));
+        s.input(
+            format!("Response: Success\r\nActionID: {cmd}\r\nOutput: pin=4321\r\n\r\n").as_bytes(),
+        );
+        s.input(b"Event: UserEvent\r\nX-Token: tok-123\r\nData: pin=4321\r\n\r\n");
+        s.input(b"Response: Error\r\nActionID: nobody\r\nMessage: bad pin=4321\r\n\r\n");
+        let Some(Output::Event(event)) = s.outputs.iter().find(|o| matches!(o, Output::Event(_)))
+        else {
+            panic!("{:?}", s.outputs)
+        };
+        let Ok(done) = s.only(&id) else {
+            panic!("{:?}", s.only(&id))
+        };
+        let Ok(command) = s.only(&cmd) else {
+            panic!("{:?}", s.only(&cmd))
+        };
+        vec![
+            format!("{event:?}"),
+            format!("{:?}", event.headers()),
+            format!("{:?}", event.detach()),
+            format!("{:?}", Frame::Event(event.clone())),
+            format!("{done:?}"),
+            format!("{:?}", done.response()),
+            format!("{command:?}"),
+        ]
+    });
+    for text in &printed {
+        assert!(
+            !text.contains("tok-123") && !text.contains("4321"),
+            "shown: {text}"
+        );
+        assert!(text.contains("***"), "{text}");
+    }
+    let lines = capture.0.lock().expect("not poisoned").clone();
+    assert!(lines.iter().any(|l| l.contains("X-Token")), "{lines:#?}");
+    for line in &lines {
+        assert!(
+            !line.contains("tok-123") && !line.contains("4321"),
+            "logged: {line}"
+        );
+    }
+}
+
+#[test]
 fn a_server_that_is_not_ami_fails_the_login_at_once() {
     for greeting in [
         &b"HTTP/1.1 400 Bad Request\r\n"[..],
