@@ -260,7 +260,7 @@ impl Client {
             tls.as_ref(),
             &mut warned_plaintext,
         )?;
-        policy.on_ready();
+        policy.on_ready(Instant::now());
         Ok(Client {
             addrs,
             connect_timeout,
@@ -375,7 +375,7 @@ impl Client {
             Ok(session) => {
                 self.session = session;
                 self.reported = false;
-                self.policy.on_ready();
+                self.policy.on_ready(Instant::now());
                 Ok(())
             }
             Err(err) => {

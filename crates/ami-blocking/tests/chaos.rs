@@ -99,17 +99,21 @@ fn reconnect_storm_backs_off_and_opens_the_breaker() {
     println!("storm: {total} connect attempts by 20 nodes in {window:?}, {ticks} ticks");
     for (i, &n) in nodes.iter().enumerate() {
         let stats = mux.stats(n).expect("node");
-        // Backoff 100, 200, 400, 800 ms (full jitter), then the breaker
-        // opens after the 5th failure for 30 s: at most 5 attempts here.
+        // Backoff within 100, 200, 400, 800 ms, then 0.8 to 1.6 s apart
+        // (the outage floor, equal jitter): at most 7 attempts here. From
+        // the 5th failure on, the breaker is open or letting one probe in.
         assert!(
-            (2..=5).contains(&stats.connect_attempts),
+            (2..=7).contains(&stats.connect_attempts),
             "node {i}: {} attempts at {:?}",
             stats.connect_attempts,
             attempt_times.get(&i)
         );
-        if stats.connect_attempts == 5 {
+        if stats.connect_attempts >= 5 {
             assert!(
-                matches!(stats.breaker, BreakerState::Open { .. }),
+                matches!(
+                    stats.breaker,
+                    BreakerState::Open { .. } | BreakerState::HalfOpen
+                ),
                 "{stats:?}"
             );
         }
@@ -142,10 +146,11 @@ fn flapping_servers_reconnect_with_bounded_attempts() {
     for (s, &n) in servers.iter().zip(&nodes) {
         let stats = mux.stats(n).expect("node");
         logins += stats.logins;
-        // Each session lives 150 ms, then waits up to 100 ms (a healthy
-        // session resets the backoff): at most ~window / flap attempts.
-        assert!(stats.connect_attempts <= 14, "{stats:?}");
-        assert!(stats.logins >= 3, "the node keeps recovering: {stats:?}");
+        // Each session lives 150 ms: a flap, so it resets nothing and the
+        // waits double from 0.8-1.6 s (then 1.6-3.2 s): two logins in 2 s,
+        // not one every 250 ms.
+        assert!(stats.connect_attempts <= 3, "{stats:?}");
+        assert!(stats.logins >= 2, "the node keeps recovering: {stats:?}");
         // The fake server counts accepts; the last connect may still be
         // in its accept queue.
         let accepted = s.connections();
@@ -169,29 +174,30 @@ fn half_open_is_caught_by_the_heartbeat_and_recovers_twice() {
     cfg.action_timeout = Duration::from_millis(200);
     let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
     let node = mux.add_server("silent", srv.addr(), cfg).expect("config");
-    // PHP pitfall 3: silence -> close -> reconnect -> healthy, repeatedly.
+    // PHP pitfall 3: silence -> close -> reconnect -> healthy, twice.
     let started = Instant::now();
     tick_until(
         &mut mux,
-        Duration::from_secs(6),
-        "three silent sessions",
-        |m, _| m.stats(node).expect("node").sessions >= 3,
+        Duration::from_secs(4),
+        "two silent sessions",
+        |m, _| m.stats(node).expect("node").logins >= 2,
     );
     let took = started.elapsed();
     let stats = mux.stats(node).expect("node");
     println!(
-        "half-open: 2 dead sessions detected in {took:?} ({} connects)",
+        "half-open: a dead session detected and replaced in {took:?} ({} connects)",
         stats.connect_attempts
     );
-    // Each death: 100 ms idle + 2 pongs of 200 ms, plus a short backoff.
+    // The death: 100 ms idle + 2 pongs of 200 ms; then, the session having
+    // lasted under 10 s (a flap), a wait of 0.8 to 1.6 s.
     assert!(took < Duration::from_secs(3), "{took:?}");
-    assert!(stats.logins >= 2);
-    // The server recovers: the next session stays healthy.
+    // The server recovers: once the silent session dies too (and the
+    // second flap's 1.6 to 3.2 s pass), the next session stays healthy.
     srv.set_faults(Faults::default());
     let before = srv.connections();
     tick_until(
         &mut mux,
-        Duration::from_secs(5),
+        Duration::from_secs(6),
         "a healthy session",
         |m, _| srv.connections() > before && m.is_ready(node),
     );
@@ -203,7 +209,9 @@ fn half_open_is_caught_by_the_heartbeat_and_recovers_twice() {
     let stats = mux.stats(node).expect("node");
     assert!(stats.session.heartbeats >= 3, "{stats:?}");
     assert_eq!(stats.session.heartbeat_misses, 0);
-    assert_eq!(stats.failures, 0, "the policy reset after recovery");
+    // Health is earned: 800 ms up does not reset the policy yet (the core's
+    // tests show the reset once a session has lasted 10 s).
+    assert!(stats.failures >= 1, "{stats:?}");
 }
 
 #[test]

@@ -11,8 +11,10 @@
 //! | `action_timeout` | 10 s | A response normally comes within milliseconds. An `Originate` (synchronous or async) gets its dial timeout (`Timeout` header, else 30 s) plus 5 s when that is longer: the server answers only when the call is answered or that time has passed. |
 //! | `login_timeout` | 10 s | Covers banner, challenge and login; a wrong password costs the server's ~1 s delay. |
 //! | `heartbeat_interval` | 15 s | Detects half-open TCP within about 45 s (interval + two missed pongs). |
-//! | backoff | 100 ms base, 30 s cap, full jitter | Spreads reconnects of many clients after a server restart. |
-//! | circuit breaker | open after 5 failures, 30 s cooldown, 1 probe | Stops reconnect storms against a dead or misconfigured node. |
+//! | backoff | 100 ms base doubling to a 30 s cap, each ceiling at most `max(1.6 s, 10%` of the outage so far`)`, equal jitter (delays in the upper half of the ceiling) | After an outage of up to 16 s a client is ready within 1.6 s of the server's return (2 s with connect and login), after a longer one within 10% of it (at most 30 s), and past the first four attempts it tries under once a second (1.2 s apart on average). Jitter spreads many clients of one restarted server. The old plain doubling (to 30 s in seconds) turned a 3 s PBX restart into up to 30 s of downtime. |
+//! | circuit breaker | open after 5 failures for 5% of the outage (0.8 s to 15 s), 1 probe | Never longer than the backoff's own wait, so it delays nothing the backoff allows; it is the floor under a faster custom backoff and lets one probe through at a time. A fixed 30 s cooldown opened after four refused connects (1.5 s) and cost 30 s after every restart. |
+//! | healthy after | 10 s | Backoff and breaker reset only after a session has stayed up this long (invariant 13): a server that accepts logins and drops them at once sees a handful of logins in 10 s, not one every 100 ms. Sessions ended sooner (flaps) wait from 1.6 s, doubling. |
+//! | after refused credentials | 30 to 45 s (the cap, at least 5 s, plus up to half, jittered) | A wrong password does not fix itself; jitter keeps processes restarted together from retrying in lockstep. |
 //!
 //! Pitfalls of the PHP `apn/ami-client` answered by design: no synthetic
 //! success (a missing response is `Timeout` or `ConnectionLost`), logs carry

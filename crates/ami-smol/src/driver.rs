@@ -350,7 +350,7 @@ fn on_state(ctx: &mut Ctx, conn: &mut Connection, state: ConnState, seen: &mut b
     if !ready || std::mem::replace(seen, true) {
         return;
     }
-    ctx.policy.on_ready();
+    ctx.policy.on_ready(now);
     ctx.shared.update_stats(|s| {
         s.breaker = BreakerState::Closed;
         s.sessions += 1;

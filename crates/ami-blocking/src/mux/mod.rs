@@ -1161,7 +1161,7 @@ impl Multiplexer {
         }
         if !*ready_seen && conn.is_ready() {
             *ready_seen = true;
-            node.policy.on_ready();
+            node.policy.on_ready(now);
             node.logins += 1;
             work.changed = true;
         }

@@ -1,23 +1,41 @@
-//! Exponential backoff with full jitter, drawn from the seeded RNG.
+//! Exponential backoff with jitter, drawn from the seeded RNG, optionally
+//! bounded by a share of the outage so far.
 //!
 //! After a server restart, every client of it fails at the same moment. With
 //! plain exponential backoff they would all retry at the same moments too;
-//! full jitter spreads each retry uniformly over `[0, ceiling]`, which is the
-//! spread that keeps the total load on the server lowest (AWS Architecture
-//! Blog, "Exponential Backoff And Jitter").
+//! jitter spreads each retry over a band below the ceiling (AWS Architecture
+//! Blog, "Exponential Backoff And Jitter": full jitter draws from
+//! `[0, ceiling]`, equal jitter from `[ceiling / 2, ceiling]`).
+//!
+//! Plain exponential growth also makes the wait after a short outage long:
+//! the ceiling reaches 30 s after a few seconds of refused connects, so a
+//! PBX restarted in 3 s was back for this client only up to 30 s later. The
+//! outage bound keeps each ceiling within `max(floor, share of the outage
+//! so far)`: a client is back within the floor after a short outage and
+//! within that share of a long one.
 
 use std::time::Duration;
 
 use crate::rng::Rng;
 
-/// Exponential backoff with full jitter.
+/// Exponential backoff with jitter, optionally bounded by the outage.
 ///
-/// The delay before retry number `n` (counting from 0) is uniform in
-/// `[0, min(cap, base * 2^n)]`. Call [`next_delay`](Self::next_delay) after
-/// each failure and wait that long; call [`reset`](Self::reset) once a
-/// session is healthy again, so the next outage starts from `base`.
+/// The ceiling before retry number `n` (counting from 0) is
+/// `min(cap, base * 2^n)`; with an outage bound
+/// ([`bounded_by_outage`](Self::bounded_by_outage)) and the outage's length
+/// passed to [`next_delay_in`](Self::next_delay_in), also at most
+/// `max(floor, outage * percent / 100)`. The delay is drawn uniformly from
+/// the top `jitter` percent of the ceiling ([`with_jitter`](Self::with_jitter);
+/// 100 is full jitter). Call [`reset`](Self::reset) once a session is
+/// healthy again, so the next outage starts from `base`.
 ///
-/// The defaults (100 ms base, 30 s cap) are explained in `defaults`.
+/// [`Backoff::new`] is classic: full jitter, no outage bound.
+/// [`Backoff::with_seed`] is the reconnect default: 100 ms base, 30 s cap,
+/// ceilings within `max(1.6 s, 10% of the outage)`, equal jitter (each
+/// delay in the upper half of its ceiling), so a client is back within
+/// 1.6 s after outages of up to 16 s, within 10% of longer ones, and tries
+/// less than once a second once past the first few attempts. The reasons
+/// are in `defaults`.
 ///
 /// # Examples
 ///
@@ -25,18 +43,33 @@ use crate::rng::Rng;
 /// use std::time::Duration;
 /// use ami_proto::Backoff;
 ///
-/// let mut backoff = Backoff::with_seed(42);
-/// assert_eq!(backoff.ceiling(), Duration::from_millis(100));
-/// assert!(backoff.next_delay() <= Duration::from_millis(100));
-/// assert!(backoff.next_delay() <= Duration::from_millis(200));
+/// let ms = Duration::from_millis;
+/// let mut backoff = Backoff::new(ms(100), Duration::from_secs(30), 42);
+/// assert_eq!(backoff.ceiling(), ms(100));
+/// assert!(backoff.next_delay() <= ms(100));
+/// assert!(backoff.next_delay() <= ms(200));
 /// assert_eq!(backoff.attempt(), 2);
 /// backoff.reset();
-/// assert_eq!(backoff.ceiling(), Duration::from_millis(100));
+/// assert_eq!(backoff.ceiling(), ms(100));
+///
+/// // The default, 20 attempts into a 5 s outage: at most the 1.6 s floor,
+/// // at least half of it.
+/// let mut backoff = Backoff::with_seed(42);
+/// for _ in 0..20 {
+///     backoff.next_delay_in(Duration::from_secs(5));
+/// }
+/// let delay = backoff.next_delay_in(Duration::from_secs(5));
+/// assert!(ms(800) <= delay && delay <= ms(1600));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Backoff {
     base: Duration,
     cap: Duration,
+    /// `(percent, floor)`: each ceiling is at most
+    /// `max(floor, outage * percent / 100)`.
+    outage_bound: Option<(u32, Duration)>,
+    /// Width of the band delays are drawn from, in percent of the ceiling.
+    jitter: u32,
     attempt: u32,
     rng: Rng,
 }
@@ -44,11 +77,21 @@ pub struct Backoff {
 impl Backoff {
     /// The default first ceiling: quick enough that a blip costs little.
     pub const DEFAULT_BASE: Duration = Duration::from_millis(100);
-    /// The default largest ceiling: a dead node is retried twice a minute.
+    /// The default largest ceiling: a dead node is retried at least twice a
+    /// minute.
     pub const DEFAULT_CAP: Duration = Duration::from_secs(30);
+    /// The default outage share: a client is back within 10% of a long
+    /// outage.
+    pub const DEFAULT_OUTAGE_PERCENT: u32 = 10;
+    /// The default floor of the outage bound: a client is back within 1.6 s
+    /// of a short outage (below 2 s with connect and login), while equal
+    /// jitter keeps it under one attempt a second (delays average 1.2 s).
+    pub const DEFAULT_OUTAGE_FLOOR: Duration = Duration::from_millis(1600);
+    /// The default jitter: equal jitter, delays in `[ceiling / 2, ceiling]`.
+    pub const DEFAULT_JITTER_PERCENT: u32 = 50;
 
-    /// Creates a backoff with the given first ceiling, largest ceiling and
-    /// jitter seed.
+    /// Creates a classic backoff: ceilings `min(cap, base * 2^n)`, full
+    /// jitter, no outage bound, with the given jitter seed.
     ///
     /// Give each connection its own seed, or clients restarted together will
     /// retry together. A `cap` below `base` wins: every ceiling is `cap`.
@@ -56,28 +99,75 @@ impl Backoff {
         Backoff {
             base,
             cap,
+            outage_bound: None,
+            jitter: 100,
             attempt: 0,
             rng: Rng::new(seed),
         }
     }
 
-    /// Creates a backoff with the defaults (100 ms base, 30 s cap).
+    /// Creates the default reconnect backoff (see the type's doc) with the
+    /// given jitter seed.
     pub fn with_seed(seed: u64) -> Self {
         Backoff::new(Self::DEFAULT_BASE, Self::DEFAULT_CAP, seed)
+            .bounded_by_outage(Self::DEFAULT_OUTAGE_PERCENT, Self::DEFAULT_OUTAGE_FLOOR)
+            .with_jitter(Self::DEFAULT_JITTER_PERCENT)
     }
 
-    /// Draws the delay to wait before the next attempt, and counts the attempt.
+    /// Bounds every ceiling drawn by [`next_delay_in`](Self::next_delay_in)
+    /// by `max(floor, outage * percent / 100)`: after an outage of length
+    /// `T`, the next attempt comes within `max(floor, T * percent / 100)`
+    /// of the server's return.
+    pub fn bounded_by_outage(mut self, percent: u32, floor: Duration) -> Self {
+        self.outage_bound = Some((percent, floor));
+        self
+    }
+
+    /// Draws each delay uniformly from the top `percent` of its ceiling
+    /// (clamped to 0..=100): 100 is full jitter, `[0, ceiling]`; 50 is
+    /// equal jitter, `[ceiling / 2, ceiling]`; 0 is no jitter.
+    pub fn with_jitter(mut self, percent: u32) -> Self {
+        self.jitter = percent.min(100);
+        self
+    }
+
+    /// Draws the delay before the next attempt, with no outage bound, and
+    /// counts the attempt.
     ///
-    /// The result is uniform in `[0, ceiling()]` as `ceiling()` was before
-    /// the call; the next call's ceiling doubles, up to `cap`. Never panics,
-    /// however many attempts have been counted.
+    /// The result is within `[ceiling() * (1 - jitter), ceiling()]` as
+    /// `ceiling()` was before the call; the next call's ceiling doubles, up
+    /// to `cap`. Never panics, however many attempts have been counted.
     pub fn next_delay(&mut self) -> Duration {
         let ceiling = self.ceiling();
         self.attempt = self.attempt.saturating_add(1);
-        // A ceiling beyond u64 nanoseconds (584 years) is clamped; no real
-        // configuration gets near it.
-        let max_nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(self.rng.below_or_eq(max_nanos))
+        self.jittered(ceiling)
+    }
+
+    /// Like [`next_delay`](Self::next_delay), for an attempt `outage` into
+    /// an outage: the ceiling is also bounded by the outage bound, if set.
+    pub fn next_delay_in(&mut self, outage: Duration) -> Duration {
+        let mut ceiling = self.ceiling();
+        if let Some((percent, floor)) = self.outage_bound {
+            ceiling = ceiling.min(percent_of(outage, percent).max(floor));
+        }
+        self.attempt = self.attempt.saturating_add(1);
+        self.jittered(ceiling)
+    }
+
+    /// A delay drawn from the jitter band below `ceiling`, without counting
+    /// an attempt.
+    pub(crate) fn jittered(&mut self, ceiling: Duration) -> Duration {
+        let spread = percent_of(ceiling, self.jitter);
+        self.uniform(ceiling - spread, ceiling)
+    }
+
+    /// A delay uniform in `[low, high]` from this backoff's RNG.
+    pub(crate) fn uniform(&mut self, low: Duration, high: Duration) -> Duration {
+        // Spans beyond u64 nanoseconds (584 years) are clamped; no real
+        // configuration gets near them.
+        let span = high.saturating_sub(low);
+        let span_nanos = u64::try_from(span.as_nanos()).unwrap_or(u64::MAX);
+        low.saturating_add(Duration::from_nanos(self.rng.below_or_eq(span_nanos)))
     }
 
     /// How many delays have been drawn since creation or the last reset.
@@ -92,8 +182,8 @@ impl Backoff {
         self.attempt = 0;
     }
 
-    /// The upper bound of the next delay, before jitter:
-    /// `min(cap, base * 2^attempt)`, saturating.
+    /// The upper bound of the next delay, before jitter and any outage
+    /// bound: `min(cap, base * 2^attempt)`, saturating.
     pub fn ceiling(&self) -> Duration {
         ceiling_for(self.base, self.cap, self.attempt)
     }
@@ -107,13 +197,26 @@ impl Backoff {
     pub fn cap(&self) -> Duration {
         self.cap
     }
+
+    /// The floor of the outage bound, or `base` without one: the shortest
+    /// ceiling a long run of failures comes down to.
+    pub fn floor(&self) -> Duration {
+        self.outage_bound.map_or(self.base, |(_, floor)| floor)
+    }
+}
+
+/// `d * percent / 100`, saturating (computed in u128 nanoseconds).
+pub(crate) fn percent_of(d: Duration, percent: u32) -> Duration {
+    let nanos = d.as_nanos() * u128::from(percent) / 100;
+    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+    Duration::new(secs, (nanos % 1_000_000_000) as u32)
 }
 
 /// `min(cap, base * 2^n)` without overflow.
 ///
 /// Doubling stops as soon as `cap` is reached, so the loop runs at most about
 /// 100 times (1 ns doubled 94 times exceeds `Duration::MAX`) whatever `n` is.
-fn ceiling_for(base: Duration, cap: Duration, n: u32) -> Duration {
+pub(crate) fn ceiling_for(base: Duration, cap: Duration, n: u32) -> Duration {
     if base.is_zero() {
         return Duration::ZERO;
     }
@@ -154,6 +257,9 @@ mod tests {
         let b = Backoff::with_seed(0);
         assert_eq!(b.base(), 100 * MS);
         assert_eq!(b.cap(), Duration::from_secs(30));
+        assert_eq!(b.floor(), 1600 * MS);
+        assert_eq!(b.outage_bound, Some((10, 1600 * MS)));
+        assert_eq!(b.jitter, 50);
         assert_eq!(b.attempt(), 0);
         assert_eq!(b.ceiling(), 100 * MS);
     }
@@ -194,26 +300,89 @@ mod tests {
         }
     }
 
+    /// The mean delay at attempt `n`, over 2,000 seeds, as a share of its
+    /// ceiling.
+    fn mean_share(n: u32, make: impl Fn(u64) -> Backoff) -> f64 {
+        let mut sum = 0f64;
+        let mut ceiling = Duration::ZERO;
+        let draws = 2_000;
+        for seed in 0..draws {
+            let mut b = make(seed);
+            for _ in 0..n {
+                b.next_delay();
+            }
+            ceiling = b.ceiling();
+            sum += b.next_delay().as_secs_f64();
+        }
+        sum / draws as f64 / ceiling.as_secs_f64()
+    }
+
     #[test]
-    fn mean_delay_is_about_half_the_ceiling() {
+    fn full_jitter_mean_delay_is_about_half_the_ceiling() {
         // Uniform on [0, c] has mean c/2 and standard deviation c/sqrt(12).
         // Over 2,000 draws the mean's deviation is about 0.0065c; 0.05c of
         // slack is more than seven deviations, so this is not flaky.
+        let classic = |seed| Backoff::new(100 * MS, Duration::from_secs(30), seed);
         for n in [0u32, 3, 9, 20] {
-            let mut sum = 0f64;
-            let mut ceiling = Duration::ZERO;
-            let draws = 2_000;
-            for seed in 0..draws {
-                let mut b = Backoff::with_seed(seed);
-                for _ in 0..n {
-                    b.next_delay();
-                }
-                ceiling = b.ceiling();
-                sum += b.next_delay().as_secs_f64();
-            }
-            let ratio = sum / draws as f64 / ceiling.as_secs_f64();
+            let ratio = mean_share(n, classic);
             assert!((0.45..=0.55).contains(&ratio), "n={n} ratio={ratio}");
         }
+    }
+
+    #[test]
+    fn equal_jitter_mean_delay_is_about_three_quarters_of_the_ceiling() {
+        // Uniform on [c/2, c]: mean 0.75c, standard deviation c/(2 sqrt(12));
+        // over 2,000 draws the mean's deviation is about 0.0032c.
+        for n in [0u32, 3, 9, 20] {
+            let ratio = mean_share(n, Backoff::with_seed);
+            assert!((0.72..=0.78).contains(&ratio), "n={n} ratio={ratio}");
+        }
+        // Every draw is in the upper half.
+        let mut b = Backoff::with_seed(5);
+        for _ in 0..200 {
+            let ceiling = b.ceiling();
+            let d = b.next_delay();
+            assert!(ceiling / 2 <= d && d <= ceiling, "{d:?} of {ceiling:?}");
+        }
+    }
+
+    #[test]
+    fn outage_bound_keeps_every_ceiling_within_a_share_of_the_outage() {
+        for seed in 0..50 {
+            let mut b = Backoff::with_seed(seed);
+            for n in 0..60u32 {
+                // An outage that grows faster than the ceilings do.
+                let outage = Duration::from_millis(1 << n.min(40));
+                let bound = (outage / 10).max(1600 * MS).min(b.cap());
+                let ceiling = b.ceiling().min(bound);
+                let d = b.next_delay_in(outage);
+                assert!(d <= ceiling, "seed={seed} n={n} {d:?} > {ceiling:?}");
+                assert!(
+                    d >= ceiling / 2,
+                    "seed={seed} n={n} {d:?} < half {ceiling:?}"
+                );
+            }
+        }
+        // Without a bound, the outage changes nothing.
+        let mut a = Backoff::new(100 * MS, Duration::from_secs(30), 3);
+        let mut b = a.clone();
+        for _ in 0..20 {
+            assert_eq!(a.next_delay(), b.next_delay_in(Duration::ZERO));
+        }
+    }
+
+    #[test]
+    fn percent_of_is_exact_and_saturates() {
+        assert_eq!(
+            percent_of(Duration::from_secs(10), 10),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            percent_of(Duration::from_nanos(3), 50),
+            Duration::from_nanos(1)
+        );
+        assert_eq!(percent_of(Duration::MAX, 100), Duration::MAX);
+        assert!(percent_of(Duration::MAX, 10) < Duration::MAX);
     }
 
     #[test]

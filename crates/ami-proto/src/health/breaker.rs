@@ -1,13 +1,16 @@
 //! A circuit breaker that stops reconnect storms against a node that is down.
 //!
-//! Backoff alone keeps retrying a dead or misconfigured node every `cap`
-//! seconds forever. The breaker counts consecutive failures; after
-//! `threshold` of them it opens and refuses every attempt for `cooldown`, then
-//! lets a limited number of probes through (half-open). One success closes
-//! it; a failed probe opens it for another cooldown.
+//! The breaker counts consecutive failures; after `threshold` of them it
+//! opens and refuses every attempt for a cooldown, then lets a limited number
+//! of probes through (half-open). One success closes it; a failed probe opens
+//! it for another cooldown. The cooldown may grow with the outage (the time
+//! since the first of the failures), so a breaker that opens after a few
+//! seconds of refused connects waits about a second, not half a minute: a
+//! fixed 30 s cooldown turned every PBX restart into 30 s of downtime.
 
 use std::time::{Duration, Instant};
 
+use super::backoff::percent_of;
 use crate::deadline::instant_after;
 
 /// Where a [`CircuitBreaker`] stands, as seen at a given `now`.
@@ -35,11 +38,16 @@ enum Inner {
 }
 
 /// Closed → open after `threshold` consecutive failures → half-open after
-/// `cooldown`, with at most `probes` attempts at once → closed on a success.
+/// the cooldown, with at most `probes` attempts at once → closed on a success.
 ///
 /// Ask [`allow`](Self::allow) before each attempt and report its outcome with
 /// [`on_success`](Self::on_success) or [`on_failure`](Self::on_failure).
-/// Defaults: open after 5 failures, 30 s cooldown, 1 probe.
+/// Defaults: open after 5 failures, for 5% of the outage so far (at least
+/// 0.8 s, at most 15 s), 1 probe. With the default [`crate::Backoff`] that
+/// cooldown is never longer than the backoff's own wait (the lower edge of
+/// its jitter band), so the breaker delays nothing the backoff allows; it
+/// is the hard floor under a faster custom backoff, and its half-open state
+/// lets one probe through at a time.
 ///
 /// # Examples
 ///
@@ -63,20 +71,29 @@ enum Inner {
 pub struct CircuitBreaker {
     threshold: u32,
     cooldown: Duration,
+    /// `(percent, max)`: the cooldown grows to `outage * percent / 100`, up
+    /// to `max`.
+    scale: Option<(u32, Duration)>,
     probes: u32,
     failures: u32,
+    /// When the first of the consecutive failures happened.
+    first_failure: Option<Instant>,
     inner: Inner,
 }
 
 impl CircuitBreaker {
     /// Consecutive failures that open the breaker by default.
     pub const DEFAULT_THRESHOLD: u32 = 5;
-    /// How long the breaker stays open by default.
-    pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
+    /// The shortest the breaker stays open by default.
+    pub const DEFAULT_COOLDOWN: Duration = Duration::from_millis(800);
+    /// The default cooldown, in percent of the outage so far.
+    pub const DEFAULT_COOLDOWN_PERCENT: u32 = 5;
+    /// The longest the breaker stays open by default.
+    pub const DEFAULT_MAX_COOLDOWN: Duration = Duration::from_secs(15);
     /// Concurrent half-open probes allowed by default.
     pub const DEFAULT_PROBES: u32 = 1;
 
-    /// Creates a closed breaker.
+    /// Creates a closed breaker with a fixed `cooldown`.
     ///
     /// `threshold` and `probes` of 0 are raised to 1: a breaker that opens
     /// before any failure, or never lets a probe through, would never close.
@@ -84,10 +101,32 @@ impl CircuitBreaker {
         CircuitBreaker {
             threshold: threshold.max(1),
             cooldown,
+            scale: None,
             probes: probes.max(1),
             failures: 0,
+            first_failure: None,
             inner: Inner::Closed,
         }
+    }
+
+    /// Makes the cooldown grow with the outage: each opening lasts
+    /// `outage * percent / 100`, at least the `cooldown` given to
+    /// [`new`](Self::new) and at most `max` (`max` wins if lower), the
+    /// outage being the time since the first of the consecutive failures.
+    pub fn scaled_by_outage(mut self, percent: u32, max: Duration) -> Self {
+        self.scale = Some((percent, max));
+        self
+    }
+
+    /// How long an opening at `now` lasts.
+    fn cooldown_at(&self, now: Instant) -> Duration {
+        let Some((percent, max)) = self.scale else {
+            return self.cooldown;
+        };
+        let outage = self
+            .first_failure
+            .map_or(Duration::ZERO, |first| now.saturating_duration_since(first));
+        percent_of(outage, percent).max(self.cooldown).min(max)
     }
 
     /// Whether an attempt may start at `now`.
@@ -111,27 +150,38 @@ impl CircuitBreaker {
         }
     }
 
+    /// Reports an attempt that succeeded but has yet to prove it lasts (a
+    /// session that logged in): the breaker closes, so attempts are no
+    /// longer refused, but it keeps its count of failures, so the next
+    /// failure reopens it at once. Call [`on_success`](Self::on_success)
+    /// once the success has lasted.
+    pub fn on_probe_success(&mut self) {
+        self.inner = Inner::Closed;
+    }
+
     /// Reports a successful attempt: the breaker closes and the failure count
     /// starts over.
     pub fn on_success(&mut self) {
         self.failures = 0;
+        self.first_failure = None;
         self.inner = Inner::Closed;
     }
 
     /// Reports a failed attempt at `now`.
     ///
-    /// Closed: opens for `cooldown` once `threshold` failures are consecutive.
-    /// Half-open (a probe failed): opens again for a full `cooldown` from
-    /// `now`. Open: a late failure of an attempt started before opening does
-    /// not extend the cooldown.
+    /// Closed: opens for a cooldown once `threshold` failures are
+    /// consecutive. Half-open (a probe failed): opens again for a full
+    /// cooldown from `now`. Open: a late failure of an attempt started
+    /// before opening does not extend the cooldown.
     pub fn on_failure(&mut self, now: Instant) {
         self.failures = self.failures.saturating_add(1);
+        self.first_failure.get_or_insert(now);
         self.refresh(now);
         match self.inner {
             Inner::Closed if self.failures < self.threshold => {}
             Inner::Closed | Inner::HalfOpen { .. } => {
                 self.inner = Inner::Open {
-                    until: instant_after(now, self.cooldown),
+                    until: instant_after(now, self.cooldown_at(now)),
                 };
             }
             Inner::Open { .. } => {}
@@ -176,13 +226,15 @@ impl CircuitBreaker {
 }
 
 impl Default for CircuitBreaker {
-    /// Open after 5 consecutive failures, 30 s cooldown, 1 probe.
+    /// Open after 5 consecutive failures for 5% of the outage (0.8 s to
+    /// 15 s), 1 probe.
     fn default() -> Self {
         CircuitBreaker::new(
             Self::DEFAULT_THRESHOLD,
             Self::DEFAULT_COOLDOWN,
             Self::DEFAULT_PROBES,
         )
+        .scaled_by_outage(Self::DEFAULT_COOLDOWN_PERCENT, Self::DEFAULT_MAX_COOLDOWN)
     }
 }
 
@@ -192,8 +244,13 @@ mod tests {
 
     const SEC: Duration = Duration::from_secs(1);
 
+    /// The classic breaker the mechanics tests use: a fixed 30 s cooldown.
+    fn classic() -> CircuitBreaker {
+        CircuitBreaker::new(5, 30 * SEC, 1)
+    }
+
     fn opened(now: Instant) -> CircuitBreaker {
-        let mut b = CircuitBreaker::default();
+        let mut b = classic();
         for _ in 0..5 {
             assert!(b.allow(now));
             b.on_failure(now);
@@ -202,18 +259,53 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_5_failures_30s_1_probe() {
+    fn defaults_are_5_failures_a_cooldown_scaled_by_the_outage_and_1_probe() {
         let b = CircuitBreaker::default();
-        assert_eq!((b.threshold, b.cooldown, b.probes), (5, 30 * SEC, 1));
+        assert_eq!((b.threshold, b.cooldown, b.probes), (5, SEC * 8 / 10, 1));
+        assert_eq!(b.scale, Some((5, 15 * SEC)));
         assert_eq!(b.state(Instant::now()), BreakerState::Closed);
         assert_eq!(b.reopen_at(), None);
         assert_eq!(b.failures(), 0);
     }
 
     #[test]
+    fn a_scaled_cooldown_grows_with_the_outage_between_its_bounds() {
+        let start = Instant::now();
+        // (when the 5th failure comes, how long the breaker stays open)
+        for (at, open_for) in [
+            (SEC, SEC * 8 / 10),
+            (100 * SEC, 5 * SEC),
+            (200 * SEC, 10 * SEC),
+            (1000 * SEC, 15 * SEC),
+        ] {
+            let mut b = CircuitBreaker::default();
+            for _ in 0..4 {
+                b.on_failure(start);
+            }
+            b.on_failure(start + at);
+            assert_eq!(b.reopen_at(), Some(start + at + open_for), "at {at:?}");
+            // A failed probe reopens for the outage as it is then.
+            let probe = start + at + open_for;
+            assert!(b.allow(probe));
+            b.on_failure(probe);
+            let expected = (probe - start) / 20;
+            let expected = expected.clamp(SEC * 8 / 10, 15 * SEC);
+            assert_eq!(b.reopen_at(), Some(probe + expected), "at {at:?}");
+        }
+        // A success starts the next outage from zero.
+        let mut b = CircuitBreaker::default();
+        b.on_failure(start);
+        b.on_success();
+        for _ in 0..5 {
+            b.on_failure(start + 1000 * SEC);
+        }
+        assert_eq!(b.reopen_at(), Some(start + 1000 * SEC + SEC * 8 / 10));
+    }
+
+    #[test]
     fn closed_allows_and_stays_closed_below_threshold() {
         let now = Instant::now();
-        let mut b = CircuitBreaker::default();
+        let mut b = classic();
         for i in 1..5 {
             assert!(b.allow(now));
             b.on_failure(now);
@@ -226,7 +318,7 @@ mod tests {
     #[test]
     fn success_while_closed_resets_the_count() {
         let now = Instant::now();
-        let mut b = CircuitBreaker::default();
+        let mut b = classic();
         for _ in 0..4 {
             b.on_failure(now);
         }
@@ -308,6 +400,25 @@ mod tests {
             b.state(t),
             BreakerState::Open {
                 until: t + 30 * SEC
+            }
+        );
+    }
+
+    #[test]
+    fn a_probe_success_closes_but_the_next_failure_reopens() {
+        let now = Instant::now();
+        let mut b = opened(now);
+        let t = now + 30 * SEC;
+        assert!(b.allow(t));
+        b.on_probe_success();
+        assert_eq!(b.state(t), BreakerState::Closed);
+        assert!(b.allow(t), "closed: attempts are not refused");
+        assert_eq!(b.failures(), 5, "the count is kept until success lasts");
+        b.on_failure(t + SEC);
+        assert_eq!(
+            b.state(t + SEC),
+            BreakerState::Open {
+                until: t + 31 * SEC
             }
         );
     }

@@ -5,7 +5,8 @@
 //! [`heartbeat`] decides when to Ping an idle link and when it is dead;
 //! [`backoff`] and [`breaker`] decide when to try again; [`reconnect`] joins
 //! those two into the one policy a supervisor asks after each failure
-//! (invariant 8).
+//! (invariant 8), and resets it only once a session has stayed healthy
+//! (invariant 13).
 
 pub(crate) mod backoff;
 pub(crate) mod breaker;
