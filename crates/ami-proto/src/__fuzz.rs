@@ -10,6 +10,7 @@ use arbitrary::Arbitrary;
 
 use crate::deadline::instant_after;
 use crate::{Action, ActionId, AuthMethod, Config, Connection, Decoder, Output, QueuePolicy};
+use crate::{Failure, ReconnectPolicy};
 
 /// Feeds `data` to a decoder in chunks whose sizes come from `cuts` (every
 /// other one handed over as `Bytes`); checks that memory stays bounded and
@@ -278,4 +279,77 @@ pub fn sent_ids(conn: &mut Connection) -> Vec<String> {
         }
     }
     ids
+}
+
+/// One step of a reconnect-policy fuzz run.
+#[derive(Arbitrary, Debug)]
+pub enum PolicyOp {
+    /// Time passes (milliseconds, times 16).
+    Wait(u16),
+    /// Time leaps (seconds).
+    Leap(u32),
+    /// The next attempt starts as soon as the policy allows, and ends so.
+    Attempt(Outcome),
+    /// The adapter asks whether the session in progress is healthy yet.
+    Refresh,
+}
+
+/// How an attempt ends.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Outcome {
+    /// Refused or timed-out connect.
+    Connect,
+    /// Login failed (no banner, closed, timeout).
+    Login,
+    /// Credentials refused.
+    AuthFailed,
+    /// Logged in, then lost after this many milliseconds (times 16).
+    ReadyThenLost(u16),
+    /// Logged in, then declared dead by the heartbeat after this many
+    /// seconds.
+    ReadyThenDead(u16),
+}
+
+/// Drives the default reconnect policy through `ops`: every wait it asks
+/// for ends (it admits the attempt at the instant it named) and is bounded
+/// (45 s: the longest, after refused credentials), whatever the history.
+pub fn reconnect(seed: u64, ops: &[PolicyOp]) {
+    const LONGEST: Duration = Duration::from_secs(45);
+    let mut policy = ReconnectPolicy::with_seed(seed);
+    let mut now = Instant::now();
+    for op in ops {
+        match op {
+            PolicyOp::Wait(ms) => now = instant_after(now, Duration::from_millis(*ms as u64 * 16)),
+            PolicyOp::Leap(secs) => now = instant_after(now, Duration::from_secs(*secs as u64)),
+            PolicyOp::Refresh => {
+                policy.refresh(now);
+            }
+            PolicyOp::Attempt(outcome) => {
+                let at = policy.next_allowed(now);
+                assert!(at >= now, "next_allowed in the past");
+                assert!(at - now <= LONGEST, "waits {:?}", at - now);
+                now = at;
+                assert!(policy.may_attempt(now), "refused at its own next_allowed");
+                policy.on_connected();
+                let failure = match *outcome {
+                    Outcome::Connect => Failure::Connect,
+                    Outcome::Login => Failure::Login,
+                    Outcome::AuthFailed => Failure::AuthFailed,
+                    Outcome::ReadyThenLost(ms) => {
+                        policy.on_ready(now);
+                        now = instant_after(now, Duration::from_millis(ms as u64 * 16));
+                        Failure::Lost
+                    }
+                    Outcome::ReadyThenDead(secs) => {
+                        policy.on_ready(now);
+                        now = instant_after(now, Duration::from_secs(secs as u64));
+                        Failure::Heartbeat
+                    }
+                };
+                let retry = policy.on_failure(now, failure);
+                assert!(retry >= now, "retry in the past");
+                assert!(retry - now <= LONGEST, "retry in {:?}", retry - now);
+            }
+        }
+    }
 }

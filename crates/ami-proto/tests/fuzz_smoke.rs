@@ -98,3 +98,25 @@ fn connection_completes_every_action_exactly_once() {
     eprintln!("{runs} runs");
     assert!(runs > 10, "only {runs} runs");
 }
+
+#[test]
+fn reconnect_policy_waits_end_and_stay_bounded() {
+    let deadline = Instant::now() + budget() / 4;
+    let mut runs = 0u64;
+    for seed in 0u64.. {
+        if Instant::now() >= deadline || runs >= 100_000 {
+            break;
+        }
+        let raw = bytes(seed, 1024);
+        let mut u = Unstructured::new(&raw);
+        let ops: Vec<__fuzz::PolicyOp> = match Vec::arbitrary(&mut u) {
+            Ok(ops) => ops,
+            Err(_) => continue,
+        };
+        let result = std::panic::catch_unwind(|| __fuzz::reconnect(seed, &ops));
+        assert!(result.is_ok(), "seed {seed} failed: {ops:?}");
+        runs += 1;
+    }
+    eprintln!("{runs} runs");
+    assert!(runs > 10, "only {runs} runs");
+}
