@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ami_proto::{Decoder, Frame};
 
+use crate::pbx::Pbx;
 use crate::script::ServerConfig;
 use crate::server::ServerSession;
 
@@ -43,7 +44,18 @@ impl MemoryLink {
     /// A session whose banner is already waiting to be received.
     pub fn new(config: impl Into<Arc<ServerConfig>>) -> Self {
         let now = Instant::now();
-        let session = ServerSession::new(config, now);
+        MemoryLink::on(&Pbx::new(config, now), now)
+    }
+
+    /// Another client of the same PBX (it sees this link's calls, and this
+    /// link its), its virtual clock at this link's now. Each link moves its
+    /// own clock: advance both to keep them together.
+    pub fn join(&self) -> MemoryLink {
+        MemoryLink::on(self.session.pbx(), self.now)
+    }
+
+    fn on(pbx: &Pbx, now: Instant) -> Self {
+        let session = ServerSession::with_pbx(pbx, now);
         let pending = session.greeting().to_vec();
         MemoryLink {
             session,
@@ -122,7 +134,5 @@ impl MemoryLink {
         while let Some(chunk) = self.session.poll_transmit() {
             self.pending.extend_from_slice(&chunk);
         }
-        // A lone session has nobody to broadcast to.
-        while self.session.poll_broadcast().is_some() {}
     }
 }

@@ -1,91 +1,64 @@
 //! `ServerSession`: the fake server's sans-IO state machine for one client.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use ami_proto::{Decoder, Frame, Message};
 use bytes::Bytes;
 
-use crate::rng::{event_tv, SplitMix64};
-use crate::script::{ChallengeNonce, OriginateOutcome, ServerConfig};
+use crate::actions;
+use crate::filter::Filters;
+use crate::pbx::{Exec, OriginateRequest, Pbx, PbxState, SubId, Target};
+use crate::perm::Classes;
+use crate::request::{Input, Reader, Request};
+use crate::rng::{civil, event_tv, SplitMix64};
+use crate::script::{ChallengeNonce, ServerConfig, User};
+use crate::wire::{ack, error, is_true, W};
 
-/// Builds one frame: `Key: Value\r\n` lines, then the blank line.
-struct W(Vec<u8>);
+/// The Asterisk version the fake server claims (`CoreSettings`).
+const ASTERISK_VERSION: &str = "22.10.1";
 
-impl W {
-    fn response(status: &str, action_id: Option<&[u8]>) -> W {
-        W(Vec::with_capacity(128))
-            .h("Response", status)
-            .aid(action_id)
-    }
-
-    fn event(name: &str) -> W {
-        W(Vec::with_capacity(256)).h("Event", name)
-    }
-
-    fn h(mut self, name: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> W {
-        self.0.extend_from_slice(name.as_ref());
-        self.0.extend_from_slice(b": ");
-        self.0.extend_from_slice(value.as_ref());
-        self.0.extend_from_slice(b"\r\n");
-        self
-    }
-
-    fn aid(self, action_id: Option<&[u8]>) -> W {
-        match action_id {
-            Some(id) => self.h("ActionID", id),
-            None => self,
-        }
-    }
-
-    fn done(mut self) -> Bytes {
-        self.0.extend_from_slice(b"\r\n");
-        Bytes::from(self.0)
-    }
-}
-
-/// A timer of the session; all of them sit in one table.
+/// What holds the session's input, as Asterisk's session thread is held.
 #[derive(Debug)]
-enum Timer {
-    /// Send `Authentication failed`, then close.
-    AuthFailure { action_id: Option<Vec<u8>> },
-    /// The outcome of an Originate.
-    Originate(Box<PendingOriginate>),
-}
-
-#[derive(Debug)]
-struct PendingOriginate {
-    action_id: Option<Vec<u8>>,
-    /// Whether the request was `Async: true` (else the session is blocked).
-    is_async: bool,
-    channel: String,
-    context: Option<String>,
-    exten: Option<String>,
-    application: Option<String>,
-    data: Option<String>,
-    caller_num: String,
-    caller_name: String,
+enum Block {
+    /// A failed login: `Authentication failed` at `at`, then the close.
+    AuthFailure {
+        action_id: Option<Vec<u8>>,
+        at: Instant,
+    },
+    /// A synchronous Originate: its answer when the call is answered or fails.
+    Originate { action_id: Option<Vec<u8>> },
+    /// `WaitEvent`: until an event arrives, the client sends, or `until`.
+    WaitEvent {
+        action_id: Option<Vec<u8>>,
+        until: Option<Instant>,
+    },
 }
 
 /// The fake server's state machine for ONE client connection: bytes in,
 /// bytes out, time passed in as `now`. It never reads a clock, sleeps or
 /// touches a socket; [`crate::TcpServer`] and [`crate::MemoryLink`] drive it.
 ///
-/// Contract: send [`ServerSession::greeting`] first. After every
-/// [`handle_input`](ServerSession::handle_input),
-/// [`handle_timeout`](ServerSession::handle_timeout) or injection, drain
-/// [`poll_transmit`](ServerSession::poll_transmit) (each chunk is one whole
-/// frame or one injected blob) and [`poll_broadcast`](ServerSession::poll_broadcast);
-/// wake at [`poll_timeout`](ServerSession::poll_timeout). Once
-/// [`is_closing`](ServerSession::is_closing) is true and the transmit queue is
-/// drained, close the transport.
+/// Every session works on a [`Pbx`] (its own, or one shared with the other
+/// sessions of a server: [`ServerSession::with_pbx`]): calls, channels,
+/// queues and their events are the PBX's, and each session receives the
+/// events its user's read classes and its `Events` mask allow, after its
+/// `Filter`s.
 ///
-/// Client frames are decoded with `ami_proto::Decoder::without_banner`; the
-/// `ActionID` is echoed byte for byte (leading spaces stripped, as Asterisk
-/// does) and omitted when the request had none. Request header values are
-/// read first-wins. Stray blank lines from the client are skipped by the
-/// decoder, so the server does not answer them with `Missing action in request`.
+/// Contract: send [`ServerSession::greeting`] first. After every
+/// [`handle_input`](ServerSession::handle_input) or
+/// [`handle_timeout`](ServerSession::handle_timeout), drain
+/// [`poll_transmit`](ServerSession::poll_transmit) (each chunk is one whole
+/// frame or one injected blob; it also takes the events other sessions'
+/// calls produced meanwhile, so poll it now and then even when idle); wake at
+/// [`poll_timeout`](ServerSession::poll_timeout). Once
+/// [`is_closing`](ServerSession::is_closing) is true and the transmit queue
+/// is drained, close the transport.
+///
+/// Requests are read as Asterisk reads them (lines of at most 1,024 bytes,
+/// at most 128 lines, a stray blank line is an empty request); the
+/// `ActionID` is echoed byte for byte (leading blanks stripped) and omitted
+/// when the request had none; the first of repeated headers wins.
 ///
 /// # Examples
 ///
@@ -102,78 +75,60 @@ struct PendingOriginate {
 /// ```
 #[derive(Debug)]
 pub struct ServerSession {
+    pbx: Pbx,
     config: Arc<ServerConfig>,
-    decoder: Decoder,
+    sub: SubId,
+    reader: Reader,
     out: VecDeque<Bytes>,
-    broadcast: VecDeque<Bytes>,
-    started: Instant,
-    user: Option<String>,
-    events_on: bool,
-    events_allowed: bool,
+    /// The logged-in user's name and permissions.
+    user: Option<(String, User)>,
+    /// The classes of events this session receives (read classes ANDed
+    /// with the `Events` mask): Asterisk's `send_events`.
+    send_events: Classes,
+    filters: Filters,
     challenge: Option<String>,
     challenges: u64,
     closing: bool,
-    /// While set, decoded input waits (auth failure delay, sync Originate).
-    blocked: bool,
-    timers: Vec<(Instant, Timer)>,
-    vars: BTreeMap<(String, String), String>,
-    db: BTreeMap<(String, String), String>,
-    channels: BTreeSet<String>,
+    block: Option<Block>,
     received: Vec<String>,
     decode_errors: u64,
-    originated: u64,
-    uid_seq: u64,
 }
 
-/// A header value with the leading spaces Asterisk strips removed.
-fn val<'a>(m: &'a Message, name: &str) -> Option<&'a [u8]> {
-    m.get(name).map(|v| {
-        let skip = v.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
-        &v[skip..]
-    })
-}
-
-fn val_str(m: &Message, name: &str) -> Option<String> {
-    val(m, name).map(|v| String::from_utf8_lossy(v).into_owned())
-}
-
-fn is_true(v: Option<&[u8]>) -> bool {
-    v.is_some_and(|v| {
-        ["true", "yes", "1", "on", "y", "t"]
-            .iter()
-            .any(|t| v.eq_ignore_ascii_case(t.as_bytes()))
-    })
+impl Drop for ServerSession {
+    fn drop(&mut self) {
+        self.pbx.lock().unsubscribe(self.sub);
+    }
 }
 
 impl ServerSession {
-    /// A fresh session (not logged in) whose clock starts at `now`.
+    /// A fresh session (not logged in) on a PBX of its own whose clock
+    /// starts at `now`.
     pub fn new(config: impl Into<Arc<ServerConfig>>, now: Instant) -> Self {
-        let config = config.into();
-        let mut channels = BTreeSet::new();
-        for i in 0..config.channels {
-            channels.insert(ServerConfig::channel_name(i));
-        }
+        ServerSession::with_pbx(&Pbx::new(config, now), now)
+    }
+
+    /// A fresh session (not logged in) on a shared PBX: it sees the other
+    /// sessions' calls and events, they see its.
+    pub fn with_pbx(pbx: &Pbx, _now: Instant) -> Self {
+        let (config, sub) = {
+            let mut state = pbx.lock();
+            (state.config.clone(), state.subscribe())
+        };
         ServerSession {
-            decoder: Decoder::without_banner(config.max_frame),
+            pbx: pbx.clone(),
             config,
+            sub,
+            reader: Reader::default(),
             out: VecDeque::new(),
-            broadcast: VecDeque::new(),
-            started: now,
             user: None,
-            events_on: true,
-            events_allowed: false,
+            send_events: Classes::NONE,
+            filters: Filters::default(),
             challenge: None,
             challenges: 0,
             closing: false,
-            blocked: false,
-            timers: Vec::new(),
-            vars: BTreeMap::new(),
-            db: BTreeMap::new(),
-            channels,
+            block: None,
             received: Vec::new(),
             decode_errors: 0,
-            originated: 0,
-            uid_seq: 0,
         }
     }
 
@@ -189,16 +144,20 @@ impl ServerSession {
         &self.config
     }
 
+    /// The PBX this session works on.
+    pub fn pbx(&self) -> &Pbx {
+        &self.pbx
+    }
+
     /// Whether a login succeeded.
     pub fn is_authenticated(&self) -> bool {
         self.user.is_some()
     }
 
-    /// Whether events are delivered to this client now: logged in, the user
-    /// may read events, and they were not turned off (`Events: off` at login,
-    /// or the `Events` action).
+    /// Whether events are delivered to this client now: logged in, and its
+    /// read classes ANDed with its `Events` mask leave some class.
     pub fn wants_events(&self) -> bool {
-        self.user.is_some() && self.events_allowed && self.events_on
+        self.user.is_some() && !self.send_events.is_empty()
     }
 
     /// Whether the transport should close once the transmit queue is drained
@@ -208,59 +167,59 @@ impl ServerSession {
     }
 
     /// Names of the actions received so far, as the client spelled them
-    /// (`""` for a frame without `Action`).
+    /// (`""` for a request without `Action`).
     pub fn received_actions(&self) -> &[String] {
         &self.received
     }
 
-    /// How many client frames the decoder rejected (garbage or over `max_frame`).
+    /// How many requests were refused as malformed (a line over 1,024
+    /// bytes, more than 128 lines).
     pub fn decode_errors(&self) -> u64 {
         self.decode_errors
     }
 
     /// Feeds bytes from the client. Ignored once closing; while the session
-    /// is blocked (auth failure delay, synchronous Originate) they wait.
+    /// is held (auth failure delay, synchronous Originate) they wait. New
+    /// bytes end a `WaitEvent`, as in Asterisk.
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
         if self.closing {
             return;
         }
-        self.decoder.push(bytes);
+        self.reader.push(bytes);
+        if matches!(self.block, Some(Block::WaitEvent { .. })) && !bytes.is_empty() {
+            self.finish_wait_event();
+        }
         self.process(now);
     }
 
-    /// The next chunk to send: one whole frame or one injected blob.
+    /// The next chunk to send: one whole frame or one injected blob. When
+    /// nothing is queued, takes the events the PBX produced meanwhile.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if self.out.is_empty() && self.block.is_none() {
+            self.pull_events();
+        }
         self.out.pop_front()
     }
 
-    /// The next event for the OTHER sessions of the same server (UserEvent,
-    /// Originate call events and `OriginateResponse`: Asterisk broadcasts
-    /// them). A transport with several sessions hands these to their
-    /// [`deliver_event`](ServerSession::deliver_event).
-    pub fn poll_broadcast(&mut self) -> Option<Bytes> {
-        self.broadcast.pop_front()
-    }
-
-    /// The earliest pending deadline (delayed auth failure, Originate outcome).
+    /// The earliest deadline: the session's (auth failure delay,
+    /// `WaitEvent` timeout) or its PBX's (a call's next step).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().map(|(at, _)| *at).min()
+        let own = match &self.block {
+            Some(Block::AuthFailure { at, .. }) => Some(*at),
+            Some(Block::WaitEvent { until, .. }) => *until,
+            _ => None,
+        };
+        let pbx = self.pbx.poll_timeout();
+        match (own, pbx) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Fires every timer due at `now` (early calls do nothing), then resumes
-    /// any input that waited while the session was blocked.
+    /// Runs what is due at `now` (the PBX's calls included; early calls do
+    /// nothing), then resumes input that waited while the session was held.
     pub fn handle_timeout(&mut self, now: Instant) {
-        loop {
-            let due = self
-                .timers
-                .iter()
-                .enumerate()
-                .filter(|(_, (at, _))| *at <= now)
-                .min_by_key(|(_, (at, _))| *at)
-                .map(|(i, _)| i);
-            let Some(i) = due else { break };
-            let (_, timer) = self.timers.remove(i);
-            self.fire(timer, now);
-        }
+        self.pbx.handle_timeout(now);
         self.process(now);
     }
 
@@ -270,234 +229,326 @@ impl ServerSession {
         self.out.push_back(bytes.into());
     }
 
-    /// Queues an event frame if this client receives events now (see
-    /// [`wants_events`](ServerSession::wants_events)); otherwise drops it,
-    /// as Asterisk does.
+    /// Queues an event frame if this session receives it: logged in, all
+    /// the classes of its `Privilege:` in the session's mask, and through
+    /// its filters (as Asterisk delivers events).
     pub fn deliver_event(&mut self, bytes: impl Into<Bytes>) {
-        if self.wants_events() {
-            self.out.push_back(bytes.into());
+        let bytes = bytes.into();
+        let classes = crate::pbx::privilege_of(&bytes);
+        if self.accepts(classes, &bytes) {
+            self.out.push_back(bytes);
         }
     }
 
     /// Queues `Response: Error` / `Message: Permission denied` with NO
     /// ActionID (a chaos case: real servers echo it, but a client must cope).
     pub fn inject_permission_denied_without_actionid(&mut self) {
-        self.inject(
-            W::response("Error", None)
-                .h("Message", "Permission denied")
-                .done(),
-        );
+        self.inject(error(None, "Permission denied").done());
     }
 
-    fn now_epoch(&self, now: Instant) -> f64 {
-        self.config.epoch + now.saturating_duration_since(self.started).as_secs_f64()
+    fn accepts(&self, classes: Classes, text: &[u8]) -> bool {
+        self.wants_events()
+            && self.send_events.contains(classes)
+            && self.filters.accepts(&String::from_utf8_lossy(text))
     }
 
     fn respond(&mut self, w: W) {
         self.out.push_back(w.done());
     }
 
-    fn event(&mut self, w: W) {
-        let b = w.done();
-        self.deliver_event(b);
-    }
-
-    /// An event for this session and every other one.
-    fn broadcast_event(&mut self, w: W) {
-        let b = w.done();
-        self.broadcast.push_back(b.clone());
-        self.deliver_event(b);
+    /// Moves the PBX's events for this session to the transmit queue.
+    fn pull_events(&mut self) {
+        if self.user.is_none() {
+            return;
+        }
+        let events = self.pbx.lock().take_events(self.sub);
+        for e in events {
+            if self.accepts(e.classes, &e.text) {
+                self.out.push_back(e.text.clone());
+            }
+        }
     }
 
     fn process(&mut self, now: Instant) {
-        while !self.blocked && !self.closing {
-            match self.decoder.next_frame() {
-                None => break,
-                Some(Err(_)) => self.decode_errors += 1,
-                Some(Ok(Frame::Banner(_))) => self.decode_errors += 1,
-                Some(Ok(Frame::Other(m))) => self.dispatch(&m, now),
-                Some(Ok(Frame::Response(r))) => self.dispatch(&r.into_message(), now),
-                Some(Ok(Frame::Event(e))) => self.dispatch(&e.into_message(), now),
+        while !self.closing {
+            if !self.unblock(now) {
+                return;
+            }
+            let Some(input) = self.reader.next() else {
+                break;
+            };
+            match input {
+                Input::Request(r) => self.dispatch(&r, now),
+                Input::LineTooLong(r) => {
+                    self.note(&r);
+                    self.decode_errors += 1;
+                    self.respond(error(
+                        r.action_id(),
+                        "Failed to parse message: line too long",
+                    ));
+                }
+                Input::TooManyLines(r) => {
+                    self.note(&r);
+                    self.decode_errors += 1;
+                    self.respond(error(
+                        r.action_id(),
+                        "Too many lines in message or allocation failure",
+                    ));
+                }
+            }
+            if self.block.is_none() {
+                self.pull_events();
             }
         }
-    }
-
-    fn security_event(&mut self, name: &str, severity: &str, now: Instant) -> W {
-        let tv = event_tv(self.now_epoch(now));
-        W::event(name)
-            .h("Privilege", "security,all")
-            .h("EventTV", &tv)
-            .h("Severity", severity)
-            .h("Service", "AMI")
-            .h("EventVersion", "1")
-    }
-
-    fn bad_format(&mut self, action: &[u8], now: Instant) {
-        let tv = event_tv(self.now_epoch(now));
-        let mut request_type = b"Action: ".to_vec();
-        request_type.extend_from_slice(if action.is_empty() { b"NONE" } else { action });
-        let user = self.user.clone().unwrap_or_default();
-        let w = self
-            .security_event("RequestBadFormat", "Error", now)
-            .h("SessionID", "0x7f3c30004500")
-            .h("LocalAddress", "IPV4/TCP/127.0.0.1/5038")
-            .h("RemoteAddress", "IPV4/TCP/127.0.0.1/39396")
-            .h("RequestType", request_type)
-            .h("SessionTV", &tv)
-            .h("AccountID", user);
-        self.event(w);
-    }
-
-    fn dispatch(&mut self, m: &Message, now: Instant) {
-        let aid: Option<Vec<u8>> = val(m, "ActionID").map(<[u8]>::to_vec);
-        let aid = aid.as_deref();
-        let action = val(m, "Action").map(<[u8]>::to_vec);
-        self.received.push(
-            action
-                .as_deref()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .unwrap_or_default(),
-        );
-        // Asterisk's own request limits: 128 lines, 1,024 bytes a line.
-        if m.headers().len() > 128 {
-            let w = W::response("Error", aid)
-                .h("Message", "Too many lines in message or allocation failure");
-            return self.respond(w);
+        if self.block.is_none() {
+            self.pull_events();
         }
-        if m.headers()
-            .iter()
-            .any(|(n, v)| n.len() + v.len() + 4 > 1024)
-        {
-            let w =
-                W::response("Error", aid).h("Message", "Failed to parse message: line too long");
-            return self.respond(w);
+    }
+
+    /// Ends a block whose condition is met; whether the session is free.
+    fn unblock(&mut self, now: Instant) -> bool {
+        match &self.block {
+            None => true,
+            Some(Block::AuthFailure { at, .. }) if *at <= now => {
+                let Some(Block::AuthFailure { action_id, .. }) = self.block.take() else {
+                    unreachable!("matched above");
+                };
+                self.respond(error(action_id.as_deref(), "Authentication failed"));
+                self.closing = true;
+                false
+            }
+            Some(Block::Originate { .. }) => {
+                let outcome = self.pbx.lock().take_sync_outcome(self.sub);
+                let Some(success) = outcome else {
+                    return false;
+                };
+                let Some(Block::Originate { action_id }) = self.block.take() else {
+                    unreachable!("matched above");
+                };
+                let aid = action_id.as_deref();
+                self.respond(if success {
+                    ack(aid, "Originate successfully queued")
+                } else {
+                    error(aid, "Originate failed")
+                });
+                self.pull_events();
+                true
+            }
+            Some(Block::WaitEvent { until, .. }) => {
+                let timed_out = until.is_some_and(|u| u <= now);
+                if timed_out || self.pbx.lock().has_events(self.sub) {
+                    self.finish_wait_event();
+                    true
+                } else {
+                    false
+                }
+            }
+            Some(_) => false,
         }
-        let Some(action) = action else {
-            self.respond(W::response("Error", aid).h("Message", "Missing action in request"));
-            return self.bad_format(b"", now);
+    }
+
+    /// `WaitEvent`'s answer: the response, the events, `WaitEventComplete`.
+    fn finish_wait_event(&mut self) {
+        let Some(Block::WaitEvent { action_id, .. }) = self.block.take() else {
+            return;
         };
-        let lower = String::from_utf8_lossy(&action).to_ascii_lowercase();
-        if self.user.is_none() && !matches!(lower.as_str(), "login" | "challenge" | "logoff") {
-            return self.respond(W::response("Error", aid).h("Message", "Permission denied"));
+        let aid = action_id.as_deref();
+        self.respond(ack(aid, "Waiting for Event completed."));
+        self.pull_events();
+        self.respond(W::event("WaitEventComplete").aid(aid));
+    }
+
+    fn note(&mut self, r: &Request) {
+        self.received.push(r.text("Action"));
+    }
+
+    /// A security event (`SuccessfulAuth`, `RequestBadFormat`) for every
+    /// session that reads `security`.
+    fn security_event(
+        &mut self,
+        name: &str,
+        severity: &str,
+        now: Instant,
+        fields: &[(&str, String)],
+    ) {
+        let mut pbx = self.pbx.lock();
+        let tv = event_tv(pbx.epoch(now));
+        pbx.emit(Classes::SECURITY, name, |w| {
+            let w = w
+                .h("EventTV", &tv)
+                .h("Severity", severity)
+                .h("Service", "AMI")
+                .h("EventVersion", "1");
+            fields
+                .iter()
+                .fold(w, |w, (n, v)| w.h(n, v.replace("{tv}", &tv)))
+        });
+    }
+
+    fn bad_format(&mut self, action: &str, now: Instant) {
+        let request_type = format!(
+            "Action: {}",
+            if action.is_empty() { "NONE" } else { action }
+        );
+        let user = self
+            .user
+            .as_ref()
+            .map(|(n, _)| n.clone())
+            .unwrap_or_default();
+        self.security_event(
+            "RequestBadFormat",
+            "Error",
+            now,
+            &[
+                ("SessionID", format!("0x7f3c{:08x}", self.sub)),
+                ("LocalAddress", "IPV4/TCP/127.0.0.1/5038".into()),
+                ("RemoteAddress", "IPV4/TCP/127.0.0.1/39396".into()),
+                ("RequestType", request_type),
+                ("SessionTV", "{tv}".into()),
+                ("AccountID", user),
+            ],
+        );
+    }
+
+    fn dispatch(&mut self, r: &Request, now: Instant) {
+        self.note(r);
+        let aid = r.action_id().map(<[u8]>::to_vec);
+        let aid = aid.as_deref();
+        let action = r.text("Action");
+        if action.is_empty() {
+            self.respond(error(aid, "Missing action in request"));
+            return self.bad_format("", now);
         }
-        match lower.as_str() {
-            "login" => self.login(m, aid, now),
-            "challenge" => self.challenge(m, aid),
-            "logoff" => {
+        let lower = action.to_ascii_lowercase();
+        if self.user.is_none() && !matches!(lower.as_str(), "login" | "challenge" | "logoff") {
+            return self.respond(error(aid, "Permission denied"));
+        }
+        let Some(info) = actions::find(&action) else {
+            let msg = format!(
+                "Invalid/unknown command: {action}. Use Action: ListCommands to show available commands."
+            );
+            self.respond(error(aid, msg));
+            return self.bad_format(&action, now);
+        };
+        let allowed = info.authority.is_empty()
+            || self
+                .user
+                .as_ref()
+                .is_some_and(|(_, u)| u.write.intersects(info.authority));
+        if !allowed {
+            return self.respond(error(aid, "Permission denied"));
+        }
+        match info.name {
+            "Login" => self.login(r, aid, now),
+            "Challenge" => self.challenge(r, aid),
+            "Logoff" => {
                 self.respond(W::response("Goodbye", aid).h("Message", "Thanks for all the fish."));
                 self.closing = true;
             }
-            "ping" => {
-                let ts = format!("{:.6}", self.now_epoch(now));
+            "Ping" => {
+                let ts = format!("{:.6}", self.pbx.lock().epoch(now));
                 self.respond(
                     W::response("Success", aid)
                         .h("Ping", "Pong")
                         .h("Timestamp", ts),
                 );
             }
-            "events" => self.events(m, aid),
-            "command" => self.command(m, aid),
-            "coreshowchannels" => self.core_show_channels(aid),
-            "status" => self.status(m, aid),
-            "queuestatus" => {
-                self.empty_list(aid, "Queue status will follow", "QueueStatusComplete")
-            }
-            "queuesummary" => {
-                self.empty_list(aid, "Queue summary will follow", "QueueSummaryComplete")
-            }
-            "corestatus" => {
-                let calls = self.originated.to_string();
-                self.respond(
-                    W::response("Success", aid)
-                        .h("CoreStartupDate", "2026-11-26")
-                        .h("CoreStartupTime", "21:16:09")
-                        .h("CoreReloadDate", "2026-11-26")
-                        .h("CoreReloadTime", "21:16:09")
-                        .h(
-                            "CoreCurrentCalls",
-                            self.config.channels.div_ceil(2).to_string(),
-                        )
-                        .h("CoreProcessedCalls", calls),
-                );
-            }
-            "originate" => self.originate(m, aid, now),
-            "hangup" => self.hangup(m, aid),
-            "redirect" => self.redirect(m, aid),
-            "getvar" => self.getvar(m, aid),
-            "setvar" => self.setvar(m, aid),
-            "dbput" => self.dbput(m, aid),
-            "dbget" => self.dbget(m, aid),
-            "userevent" => self.user_event(m, aid),
-            _ => {
-                let mut msg = b"Invalid/unknown command: ".to_vec();
-                msg.extend_from_slice(&action);
-                msg.extend_from_slice(b". Use Action: ListCommands to show available commands.");
-                self.respond(W::response("Error", aid).h("Message", msg));
-                self.bad_format(&action, now);
-            }
+            "Events" => self.events(r, aid),
+            "Filter" => self.filter(r, aid),
+            "WaitEvent" => self.wait_event(r, aid, now),
+            "ListCommands" => self.list_commands(aid),
+            "Command" => self.command(r, aid),
+            "CoreSettings" => self.core_settings(aid),
+            "CoreStatus" => self.core_status(aid),
+            "CoreShowChannels" => self.core_show_channels(aid, now),
+            "Status" => self.status(r, aid, now),
+            "Originate" => self.originate(r, aid, now),
+            "Hangup" => self.hangup(r, aid, now),
+            "Redirect" => self.redirect(r, aid, now),
+            "Getvar" => self.getvar(r, aid),
+            "Setvar" => self.setvar(r, aid),
+            "DBPut" => self.dbput(r, aid),
+            "DBGet" => self.dbget(r, aid),
+            "DBGetTree" => self.dbgettree(r, aid),
+            "DBDel" => self.dbdel(r, aid),
+            "DBDelTree" => self.dbdeltree(r, aid),
+            "UserEvent" => self.user_event(r, aid),
+            "ExtensionState" => self.extension_state(r, aid),
+            "ExtensionStateList" => self.extension_state_list(aid),
+            "DeviceStateList" => self.device_state_list(aid),
+            "BridgeList" => self.bridge_list(aid),
+            "QueueStatus" => self.queue_status(r, aid, now),
+            "QueueSummary" => self.queue_summary(r, aid, now),
+            "QueuePause" => self.queue_pause(r, aid),
+            name => self.respond(error(
+                aid,
+                format!("Action {name} is not simulated by ami-testkit"),
+            )),
         }
     }
 
-    fn login(&mut self, m: &Message, aid: Option<&[u8]>, now: Instant) {
+    fn login(&mut self, r: &Request, aid: Option<&[u8]>, now: Instant) {
         if self.user.is_some() {
-            return self.respond(W::response("Success", aid).h("Message", "Already authenticated"));
+            return self.respond(ack(aid, "Already authenticated"));
         }
-        let name = val_str(m, "Username").unwrap_or_default();
-        let md5 = val(m, "AuthType").is_some_and(|t| t.eq_ignore_ascii_case(b"md5"));
-        let ok = match self.config.users.get(&name) {
-            Some(user) if md5 => match (&self.challenge, val(m, "Key")) {
+        let name = r.text("Username");
+        let md5 = r.text("AuthType").eq_ignore_ascii_case("md5");
+        let user = match self.config.users.get(&name) {
+            Some(user) if md5 => match (&self.challenge, r.value("Key")) {
                 (Some(nonce), Some(key)) => {
                     let digest = format!("{:x}", md5::compute(format!("{nonce}{}", user.secret)));
                     key.eq_ignore_ascii_case(digest.as_bytes())
+                        .then(|| user.clone())
                 }
-                _ => false,
+                _ => None,
             },
-            Some(user) => val(m, "Secret") == Some(user.secret.as_bytes()),
-            None => self.config.accept_any_login && !md5,
+            Some(user) => (r.value("Secret") == Some(user.secret.as_bytes())).then(|| user.clone()),
+            None if self.config.accept_any_login && !md5 => Some(User::new("")),
+            None => None,
         };
-        if !ok {
+        let Some(user) = user else {
             let action_id = aid.map(<[u8]>::to_vec);
-            if self.config.auth_failure_delay.is_zero() {
-                self.fire(Timer::AuthFailure { action_id }, now);
-            } else {
-                self.blocked = true;
-                let at = now + self.config.auth_failure_delay;
-                self.timers.push((at, Timer::AuthFailure { action_id }));
-            }
+            let at = now + self.config.auth_failure_delay;
+            self.block = Some(Block::AuthFailure { action_id, at });
+            self.unblock(now);
             return;
+        };
+        let events = r.text("Events");
+        self.send_events = match Classes::parse_mask(&events) {
+            Some(mask) if !events.is_empty() => user.read.and(mask),
+            _ => user.read,
+        };
+        self.pbx.lock().set_mask(self.sub, self.send_events);
+        self.user = Some((name.clone(), user));
+        self.respond(ack(aid, "Authentication accepted"));
+        if self.send_events.contains(Classes::SYSTEM) {
+            let uptime = self.pbx.lock().uptime(now).to_string();
+            self.respond(
+                W::event("FullyBooted")
+                    .h("Privilege", Classes::SYSTEM.to_string())
+                    .h("Uptime", &uptime)
+                    .h("LastReload", &uptime)
+                    .h("Status", "Fully Booted"),
+            );
         }
-        self.events_allowed = self
-            .config
-            .users
-            .get(&name)
-            .map_or(true, |u| u.events_allowed);
-        self.events_on = !val(m, "Events").is_some_and(|v| v.eq_ignore_ascii_case(b"off"));
-        self.user = Some(name.clone());
-        self.respond(W::response("Success", aid).h("Message", "Authentication accepted"));
-        let uptime = (self.config.uptime + now.saturating_duration_since(self.started).as_secs())
-            .to_string();
-        self.event(
-            W::event("FullyBooted")
-                .h("Privilege", "system,all")
-                .h("Uptime", &uptime)
-                .h("LastReload", &uptime)
-                .h("Status", "Fully Booted"),
+        self.security_event(
+            "SuccessfulAuth",
+            "Informational",
+            now,
+            &[
+                ("AccountID", name),
+                ("SessionID", format!("0x7f3c{:08x}", self.sub)),
+                ("LocalAddress", "IPV4/TCP/127.0.0.1/5038".into()),
+                ("RemoteAddress", "IPV4/TCP/127.0.0.1/40560".into()),
+                ("UsingPassword", "0".into()),
+                ("SessionTV", "{tv}".into()),
+            ],
         );
-        let tv = event_tv(self.now_epoch(now));
-        let w = self
-            .security_event("SuccessfulAuth", "Informational", now)
-            .h("AccountID", &name)
-            .h("SessionID", "0x7f3c180011a0")
-            .h("LocalAddress", "IPV4/TCP/127.0.0.1/5038")
-            .h("RemoteAddress", "IPV4/TCP/127.0.0.1/40560")
-            .h("UsingPassword", "0")
-            .h("SessionTV", &tv);
-        self.event(w);
     }
 
-    fn challenge(&mut self, m: &Message, aid: Option<&[u8]>) {
-        if !val(m, "AuthType").is_some_and(|t| t.eq_ignore_ascii_case(b"md5")) {
-            return self.respond(W::response("Error", aid).h("Message", "Must specify AuthType"));
+    fn challenge(&mut self, r: &Request, aid: Option<&[u8]>) {
+        if !r.text("AuthType").eq_ignore_ascii_case("md5") {
+            return self.respond(error(aid, "Must specify AuthType"));
         }
         let nonce = match &self.config.md5_challenge {
             ChallengeNonce::Fixed(n) => n.clone(),
@@ -511,13 +562,50 @@ impl ServerSession {
         self.respond(W::response("Success", aid).h("Challenge", nonce));
     }
 
-    fn events(&mut self, m: &Message, aid: Option<&[u8]>) {
-        let Some(mask) = val(m, "EventMask") else {
-            return self.respond(W::response("Error", aid).h("Message", "Invalid event mask"));
+    fn events(&mut self, r: &Request, aid: Option<&[u8]>) {
+        let Some(mask) = Classes::parse_mask(&r.text("EventMask")) else {
+            return self.respond(error(aid, "Invalid event mask"));
         };
-        self.events_on = !mask.eq_ignore_ascii_case(b"off");
-        let word = if self.events_on { "On" } else { "Off" };
+        let read = self.user.as_ref().map_or(Classes::NONE, |(_, u)| u.read);
+        self.send_events = read.and(mask);
+        self.pbx.lock().set_mask(self.sub, self.send_events);
+        let word = if mask.is_empty() { "Off" } else { "On" };
         self.respond(W::response("Success", aid).h("Events", word));
+    }
+
+    fn filter(&mut self, r: &Request, aid: Option<&[u8]>) {
+        if !r.text("Operation").eq_ignore_ascii_case("add") {
+            return self.respond(error(aid, "Unknown operation"));
+        }
+        match self
+            .filters
+            .add(&r.text("MatchCriteria"), &r.text("Filter"))
+        {
+            Ok(()) => self.respond(ack(aid, "Success")),
+            Err(e) => self.respond(error(aid, e.message())),
+        }
+    }
+
+    fn wait_event(&mut self, r: &Request, aid: Option<&[u8]>, now: Instant) {
+        let timeout = r.text("Timeout").trim().parse::<i64>().unwrap_or(-1);
+        let until = (timeout >= 0).then(|| now + Duration::from_secs(timeout as u64));
+        self.block = Some(Block::WaitEvent {
+            action_id: aid.map(<[u8]>::to_vec),
+            until,
+        });
+    }
+
+    fn list_commands(&mut self, aid: Option<&[u8]>) {
+        let write = self.user.as_ref().map_or(Classes::NONE, |(_, u)| u.write);
+        let mut w = W::response("Success", aid);
+        for a in actions::all() {
+            if a.authority.is_empty() || write.intersects(a.authority) {
+                let synopsis =
+                    actions::simulated(a.name).unwrap_or("Not simulated by ami-testkit.");
+                w = w.h(a.name, format!("{synopsis}  (Priv: {})", a.authority));
+            }
+        }
+        self.respond(w);
     }
 
     fn command_lines(&self, cmd: &str) -> Option<Vec<String>> {
@@ -526,42 +614,39 @@ impl ServerSession {
         }
         match cmd {
             "core show channels" => {
+                let pbx = self.pbx.lock();
                 let mut lines = vec![format!(
                     "{:<64} {:<32} {:<7} {:<30}",
                     "Channel", "Location", "State", "Application(Data)"
                 )];
-                for name in &self.channels {
+                for c in pbx.chans.values() {
                     lines.push(format!(
-                        "{name:<64} {:<32} {:<7} {:<30}",
-                        "long@test:1", "Up", "Wait(60)"
+                        "{:<64} {:<32} {:<7} {:<30}",
+                        c.name,
+                        format!("{}@{}:{}", c.exten, c.context, c.priority),
+                        c.state.desc(),
+                        format!("{}({})", c.app, c.appdata)
                     ));
                 }
-                let n = self.channels.len();
-                lines.push(format!(
-                    "{n} active channel{}",
-                    if n == 1 { "" } else { "s" }
-                ));
-                let calls = n.div_ceil(2);
-                lines.push(format!(
-                    "{calls} active call{}",
-                    if calls == 1 { "" } else { "s" }
-                ));
-                lines.push(format!("{} calls processed", self.originated));
+                let n = pbx.chans.len();
+                let calls = active_calls(&pbx);
+                lines.push(format!("{n} active channel{}", if n == 1 { "" } else { "s" }));
+                lines.push(format!("{calls} active call{}", if calls == 1 { "" } else { "s" }));
+                lines.push(format!("{} calls processed", pbx.processed));
                 Some(lines)
             }
-            "core show version" => Some(vec![
-                "Asterisk 22.10.1 built by ami-testkit @ localhost on a x86_64 running Linux"
-                    .to_string(),
-            ]),
+            "core show version" => Some(vec![format!(
+                "Asterisk {ASTERISK_VERSION} built by ami-testkit @ localhost on a x86_64 running Linux"
+            )]),
             _ => None,
         }
     }
 
-    fn command(&mut self, m: &Message, aid: Option<&[u8]>) {
-        let Some(cmd) = val_str(m, "Command").filter(|c| !c.trim().is_empty()) else {
-            return self.respond(W::response("Error", aid).h("Message", "No command provided"));
-        };
-        let cmd = cmd.trim().to_string();
+    fn command(&mut self, r: &Request, aid: Option<&[u8]>) {
+        let cmd = r.text("Command").trim().to_string();
+        if cmd.is_empty() {
+            return self.respond(error(aid, "No command provided"));
+        }
         let found = self.command_lines(&cmd);
         let known = found.is_some();
         let lines = found.unwrap_or_else(|| {
@@ -590,6 +675,48 @@ impl ServerSession {
         self.respond(w);
     }
 
+    fn core_settings(&mut self, aid: Option<&[u8]>) {
+        let ami = self
+            .config
+            .banner
+            .rsplit('/')
+            .next()
+            .unwrap_or("11.0.0")
+            .to_string();
+        self.respond(
+            W::response("Success", aid)
+                .h("AMIversion", ami)
+                .h("AsteriskVersion", ASTERISK_VERSION)
+                .h("SystemName", "")
+                .h("CoreMaxCalls", "0")
+                .h("CoreMaxLoadAvg", "0.000000")
+                .h("CoreRunUser", "")
+                .h("CoreRunGroup", "")
+                .h("CoreMaxFilehandles", "0")
+                .h("CoreRealTimeEnabled", "No")
+                .h("CoreCDRenabled", "Yes")
+                .h("CoreHTTPenabled", "No")
+                .h("SoundsSearchCustomDir", "No"),
+        );
+    }
+
+    fn core_status(&mut self, aid: Option<&[u8]>) {
+        let (date, time, calls, processed) = {
+            let pbx = self.pbx.lock();
+            let (date, time) = civil(pbx.login_time());
+            (date, time, active_calls(&pbx), pbx.processed)
+        };
+        self.respond(
+            W::response("Success", aid)
+                .h("CoreStartupDate", &date)
+                .h("CoreStartupTime", &time)
+                .h("CoreReloadDate", &date)
+                .h("CoreReloadTime", &time)
+                .h("CoreCurrentCalls", calls.to_string())
+                .h("CoreProcessedCalls", processed.to_string()),
+        );
+    }
+
     fn list_start(&mut self, aid: Option<&[u8]>, message: &str) {
         self.respond(
             W::response("Success", aid)
@@ -609,330 +736,261 @@ impl ServerSession {
         self.respond(w);
     }
 
-    fn empty_list(&mut self, aid: Option<&[u8]>, message: &str, complete: &str) {
+    /// A list: the start response, `items`, the `<complete>` event.
+    fn list(&mut self, aid: Option<&[u8]>, message: &str, items: Vec<W>, complete: &str) {
         self.list_start(aid, message);
-        self.list_complete(aid, complete, 0, false);
-    }
-
-    /// Channel snapshot headers (`Channel` .. `Linkedid`) of channel `i`.
-    fn snapshot(w: W, i: usize) -> W {
-        let pair = i / 2;
-        let uid = format!("1795727795.{}", i);
-        let linked = format!("1795727795.{}", pair * 2);
-        w.h("Channel", ServerConfig::channel_name(i))
-            .h("ChannelState", "6")
-            .h("ChannelStateDesc", "Up")
-            .h("CallerIDNum", "<unknown>")
-            .h("CallerIDName", "<unknown>")
-            .h("ConnectedLineNum", "<unknown>")
-            .h("ConnectedLineName", "<unknown>")
-            .h("Language", "en")
-            .h("AccountCode", "")
-            .h("Context", "test")
-            .h("Exten", "long")
-            .h("Priority", if i % 2 == 0 { "1" } else { "2" })
-            .h("Uniqueid", uid)
-            .h("Linkedid", linked)
-    }
-
-    fn core_show_channels(&mut self, aid: Option<&[u8]>) {
-        self.list_start(aid, "Channels will follow");
-        let n = self.config.channels;
-        for i in 0..n {
-            let w = Self::snapshot(W::event("CoreShowChannel").aid(aid), i)
-                .h("Application", "Wait")
-                .h("ApplicationData", "60")
-                .h("Duration", "00:00:01")
-                .h("BridgeId", "");
+        let n = items.len();
+        for w in items {
             self.respond(w);
         }
-        self.list_complete(aid, "CoreShowChannelsComplete", n, false);
+        self.list_complete(aid, complete, n, false);
     }
 
-    fn status(&mut self, m: &Message, aid: Option<&[u8]>) {
-        let wanted = val_str(m, "Channel").filter(|c| !c.is_empty());
-        let indices: Vec<usize> = match &wanted {
-            Some(name) => {
-                match (0..self.config.channels).find(|&i| ServerConfig::channel_name(i) == *name) {
-                    Some(i) => vec![i],
-                    None => {
-                        return self
-                            .respond(W::response("Error", aid).h("Message", "No such channel"))
-                    }
-                }
+    fn core_show_channels(&mut self, aid: Option<&[u8]>, now: Instant) {
+        let items = {
+            let pbx = self.pbx.lock();
+            pbx.chans
+                .values()
+                .map(|c| {
+                    let secs = now.saturating_duration_since(c.created).as_secs();
+                    c.snapshot(W::event("CoreShowChannel").aid(aid), "")
+                        .h("Application", &c.app)
+                        .h("ApplicationData", &c.appdata)
+                        .h(
+                            "Duration",
+                            format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+                        )
+                        .h("BridgeId", bridge_of(&pbx, c))
+                })
+                .collect()
+        };
+        self.list(
+            aid,
+            "Channels will follow",
+            items,
+            "CoreShowChannelsComplete",
+        );
+    }
+
+    fn status(&mut self, r: &Request, aid: Option<&[u8]>, now: Instant) {
+        let wanted = r.text("Channel");
+        let variables = r.text("Variables");
+        let items: Vec<W> = {
+            let pbx = self.pbx.lock();
+            let chans: Vec<_> = pbx
+                .chans
+                .iter()
+                .filter(|(_, c)| wanted.is_empty() || c.name == wanted)
+                .collect();
+            if !wanted.is_empty() && chans.is_empty() {
+                drop(pbx);
+                return self.respond(error(aid, "No such channel"));
             }
-            None => (0..self.config.channels).collect(),
+            chans
+                .into_iter()
+                .map(|(&id, c)| {
+                    let secs = c
+                        .answered
+                        .map_or(0, |a| now.saturating_duration_since(a).as_secs());
+                    let effective =
+                        |v: &Option<String>| v.clone().unwrap_or_else(|| "<unknown>".into());
+                    let mut w = c
+                        .snapshot(W::event("Status").h("Privilege", "Call"), "")
+                        .h("Type", c.tech())
+                        .h("DNID", "")
+                        .h("EffectiveConnectedLineNum", effective(&c.connected.0))
+                        .h("EffectiveConnectedLineName", effective(&c.connected.1))
+                        .h("TimeToHangup", "0")
+                        .h("BridgeID", bridge_of(&pbx, c))
+                        .h("Application", &c.app)
+                        .h("Data", &c.appdata)
+                        .h("Nativeformats", "(slin)")
+                        .h("Readformat", "slin")
+                        .h("Readtrans", "")
+                        .h("Writeformat", "slin")
+                        .h("Writetrans", "")
+                        .h("Callgroup", "0")
+                        .h("Pickupgroup", "0")
+                        .h("Seconds", secs.to_string());
+                    for name in variables
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|v| !v.is_empty())
+                    {
+                        let is_function = name.ends_with(')');
+                        let value = if is_function || c.vars.contains_key(name) {
+                            pbx.read_var(Some(id), name)
+                        } else {
+                            "(null)".to_string()
+                        };
+                        w = w.h("Variable", format!("{name}={value}"));
+                    }
+                    w.aid(aid)
+                })
+                .collect()
         };
         self.list_start(aid, "Channel status will follow");
-        for &i in &indices {
-            let w = Self::snapshot(W::event("Status").h("Privilege", "Call"), i)
-                .h("Type", "Local")
-                .h("DNID", "")
-                .h("EffectiveConnectedLineNum", "<unknown>")
-                .h("EffectiveConnectedLineName", "<unknown>")
-                .h("TimeToHangup", "0")
-                .h("BridgeID", "")
-                .h("Application", "Wait")
-                .h("Data", "60")
-                .h("Nativeformats", "(slin)")
-                .h("Readformat", "slin")
-                .h("Readtrans", "")
-                .h("Writeformat", "slin")
-                .h("Writetrans", "")
-                .h("Callgroup", "0")
-                .h("Pickupgroup", "0")
-                .h("Seconds", "1")
-                .aid(aid);
+        let n = items.len();
+        for w in items {
             self.respond(w);
         }
-        self.list_complete(aid, "StatusComplete", indices.len(), true);
+        self.list_complete(aid, "StatusComplete", n, true);
     }
 
-    fn originate(&mut self, m: &Message, aid: Option<&[u8]>, now: Instant) {
-        let Some(channel) = val_str(m, "Channel").filter(|c| !c.is_empty()) else {
-            return self.respond(W::response("Error", aid).h("Message", "Channel not specified"));
+    fn originate(&mut self, r: &Request, aid: Option<&[u8]>, now: Instant) {
+        let channel = r.text("Channel");
+        if channel.is_empty() {
+            return self.respond(error(aid, "Channel not specified"));
+        }
+        let (context, exten) = (r.text("Context"), r.text("Exten"));
+        let priority_text = r.text("Priority");
+        let priority: u32 = if priority_text.is_empty() {
+            0
+        } else {
+            match priority_text.trim().parse() {
+                Ok(p) => p,
+                Err(_) => return self.respond(error(aid, "Invalid priority")),
+            }
         };
-        let (caller_num, caller_name) = match val_str(m, "CallerID") {
-            Some(cid) => match (cid.find('<'), cid.rfind('>')) {
-                (Some(a), Some(b)) if a < b => (
-                    cid[a + 1..b].to_string(),
-                    cid[..a].trim().trim_matches('"').to_string(),
-                ),
-                _ => (cid.clone(), String::new()),
-            },
-            None => ("<unknown>".to_string(), "<unknown>".to_string()),
+        let timeout_text = r.text("Timeout");
+        let timeout_ms: u64 = if timeout_text.is_empty() {
+            30_000
+        } else {
+            match timeout_text.trim().parse() {
+                Ok(t) => t,
+                Err(_) => return self.respond(error(aid, "Invalid timeout")),
+            }
         };
-        let pending = PendingOriginate {
-            action_id: aid.map(<[u8]>::to_vec),
-            is_async: is_true(val(m, "Async")),
+        if !channel.contains('/') {
+            return self.respond(error(aid, "Invalid channel"));
+        }
+        let app = r.text("Application");
+        if priority > 0 && !self.pbx.lock().exten_exists(&context, &exten, priority) {
+            return self.respond(error(aid, "Extension does not exist."));
+        }
+        let is_async = is_true(&r.text("Async"));
+        if !is_async && app.is_empty() && priority == 0 {
+            return self.respond(error(
+                aid,
+                "Originate with 'Exten' requires 'Context' and 'Priority'",
+            ));
+        }
+        let target = if app.is_empty() {
+            Target::Exten(context, exten, priority)
+        } else {
+            Target::App(app, r.text("Data"))
+        };
+        let vars = r
+            .values("Variable")
+            .flat_map(|v| split_variables(&String::from_utf8_lossy(v)))
+            .collect();
+        let req = OriginateRequest {
             channel,
-            context: val_str(m, "Context"),
-            exten: val_str(m, "Exten"),
-            application: val_str(m, "Application"),
-            data: val_str(m, "Data"),
-            caller_num,
-            caller_name,
+            target,
+            caller: parse_callerid(&r.text("CallerID")),
+            vars,
+            timeout: Duration::from_millis(timeout_ms),
+            action_id: aid.map(<[u8]>::to_vec),
+            is_async,
+            sub: self.sub,
         };
-        let never = self.config.originate.outcome == OriginateOutcome::Never;
-        if pending.is_async {
-            self.respond(W::response("Success", aid).h("Message", "Originate successfully queued"));
+        if is_async {
+            self.respond(ack(aid, "Originate successfully queued"));
         } else {
             // A synchronous Originate holds the whole session, as in Asterisk.
-            self.blocked = true;
+            self.block = Some(Block::Originate {
+                action_id: aid.map(<[u8]>::to_vec),
+            });
         }
-        if !never {
-            let at = now + self.config.originate.delay;
-            self.timers.push((at, Timer::Originate(Box::new(pending))));
-        }
+        self.pbx.lock().originate(req, now);
     }
 
-    fn fire(&mut self, timer: Timer, now: Instant) {
-        match timer {
-            Timer::AuthFailure { action_id } => {
-                self.respond(
-                    W::response("Error", action_id.as_deref())
-                        .h("Message", "Authentication failed"),
-                );
-                self.closing = true;
-                self.blocked = false;
-            }
-            Timer::Originate(p) => {
-                self.originate_outcome(&p, now);
-                if !p.is_async {
-                    self.blocked = false;
-                }
-            }
+    fn hangup(&mut self, r: &Request, aid: Option<&[u8]>, now: Instant) {
+        let name = r.text("Channel");
+        if name.is_empty() {
+            return self.respond(error(aid, "No channel specified"));
         }
-    }
-
-    fn originate_outcome(&mut self, p: &PendingOriginate, now: Instant) {
-        self.originated += 1;
-        let aid = p.action_id.as_deref();
-        let success = self.config.originate.outcome == OriginateOutcome::Success;
-        let reason = match self.config.originate.outcome {
-            OriginateOutcome::Failure { reason } => reason,
-            _ => 4,
-        };
-        let secs = self.now_epoch(now) as u64;
-        let seq = self.originated - 1;
-        let local = p.channel.starts_with("Local/");
-        let name = |side: u8| {
-            if local {
-                format!("{}-{seq:08x};{side}", p.channel)
-            } else {
-                format!("{}-{seq:08x}", p.channel)
-            }
-        };
-        let uid1 = format!("{secs}.{}", self.uid_seq);
-        let uid2 = format!("{secs}.{}", self.uid_seq + 1);
-        self.uid_seq += 2;
-        if success {
-            let (ctx, ext) = (
-                p.context.clone().unwrap_or_else(|| "default".into()),
-                p.exten.clone().unwrap_or_else(|| "s".into()),
-            );
-            let snap = |w: W, prefix: &str, ch: &str, state: &str, uid: &str| {
-                let desc = if state == "6" {
-                    "Up"
-                } else if state == "4" {
-                    "Ring"
-                } else {
-                    "Down"
-                };
-                w.h(format!("{prefix}Channel"), ch)
-                    .h(format!("{prefix}ChannelState"), state)
-                    .h(format!("{prefix}ChannelStateDesc"), desc)
-                    .h(format!("{prefix}CallerIDNum"), &p.caller_num)
-                    .h(format!("{prefix}CallerIDName"), &p.caller_name)
-                    .h(format!("{prefix}ConnectedLineNum"), "<unknown>")
-                    .h(format!("{prefix}ConnectedLineName"), "<unknown>")
-                    .h(format!("{prefix}Language"), "en")
-                    .h(format!("{prefix}AccountCode"), "")
-                    .h(format!("{prefix}Context"), &ctx)
-                    .h(format!("{prefix}Exten"), &ext)
-                    .h(format!("{prefix}Priority"), "1")
-                    .h(format!("{prefix}Uniqueid"), uid)
-                    .h(format!("{prefix}Linkedid"), &uid1)
+        let cause = r
+            .text("Cause")
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&c| c <= 127)
+            .unwrap_or(0);
+        let pbx = self.pbx.clone();
+        let mut state = pbx.lock();
+        if let Some(pattern) = name.strip_prefix('/').and_then(|n| n.strip_suffix('/')) {
+            let Ok(re) = regex::Regex::new(pattern) else {
+                drop(state);
+                return self.respond(error(aid, format!("Regex compile failed on: {name}")));
             };
-            let (c1, c2) = (name(1), name(2));
-            self.channels.insert(c1.clone());
-            let call = "call,all";
-            self.broadcast_event(snap(
-                W::event("Newchannel").h("Privilege", call),
-                "",
-                &c1,
-                "0",
-                &uid1,
-            ));
-            if local {
-                self.channels.insert(c2.clone());
-                self.broadcast_event(snap(
-                    W::event("Newchannel").h("Privilege", call),
-                    "",
-                    &c2,
-                    "4",
-                    &uid2,
-                ));
+            let matched: Vec<_> = state
+                .chans
+                .iter()
+                .filter(|(_, c)| re.is_match(&c.name))
+                .map(|(&id, c)| (id, c.name.clone()))
+                .collect();
+            self.list_start(aid, "Channels hung up will follow");
+            for (id, chan) in &matched {
+                state.hangup_request(*id, cause, now);
+                self.respond(W::event("ChannelHungup").h("Channel", chan).aid(aid));
             }
-            self.broadcast_event(
-                snap(
-                    W::event("DialBegin").h("Privilege", call),
-                    "Dest",
-                    &c1,
-                    "0",
-                    &uid1,
-                )
-                .h(
-                    "DialString",
-                    p.channel.split_once('/').map_or("", |(_, d)| d),
-                ),
-            );
-            self.broadcast_event(snap(
-                W::event("Newstate").h("Privilege", call),
-                "",
-                &c1,
-                "6",
-                &uid1,
-            ));
-            self.broadcast_event(
-                snap(
-                    W::event("DialEnd").h("Privilege", call),
-                    "Dest",
-                    &c1,
-                    "6",
-                    &uid1,
-                )
-                .h("DialStatus", "ANSWER"),
-            );
+            return self.list_complete(aid, "ChannelsHungupListComplete", matched.len(), false);
         }
-        let mut w = W::event("OriginateResponse")
-            .h("Privilege", "call,all")
-            .aid(aid)
-            .h("Response", if success { "Success" } else { "Failure" })
-            .h("Channel", &p.channel);
-        match &p.application {
-            Some(app) => {
-                w = w
-                    .h("Application", app)
-                    .h("Data", p.data.as_deref().unwrap_or(""));
-            }
-            None => {
-                w = w
-                    .h("Context", p.context.as_deref().unwrap_or(""))
-                    .h("Exten", p.exten.as_deref().unwrap_or(""));
-            }
-        }
-        w = w
-            .h("Reason", reason.to_string())
-            .h("Uniqueid", if success { uid1.as_str() } else { "<null>" })
-            .h("CallerIDNum", &p.caller_num)
-            .h("CallerIDName", &p.caller_name);
-        if p.is_async {
-            self.broadcast_event(w);
-        } else if success {
-            self.respond(W::response("Success", aid).h("Message", "Originate successfully queued"));
-        } else {
-            self.respond(W::response("Error", aid).h("Message", "Originate failed"));
-        }
-    }
-
-    fn known_channel(&self, m: &Message) -> Result<String, bool> {
-        match val_str(m, "Channel").filter(|c| !c.is_empty()) {
-            None => Err(false),
-            Some(c) if self.channels.contains(&c) => Ok(c),
-            Some(_) => Err(true),
-        }
-    }
-
-    fn hangup(&mut self, m: &Message, aid: Option<&[u8]>) {
-        match self.known_channel(m) {
-            Ok(c) => {
-                self.channels.remove(&c);
-                self.respond(W::response("Success", aid).h("Message", "Channel Hungup"));
-            }
-            Err(false) => {
-                self.respond(W::response("Error", aid).h("Message", "No channel specified"))
-            }
-            Err(true) => self.respond(W::response("Error", aid).h("Message", "No such channel")),
-        }
-    }
-
-    fn redirect(&mut self, m: &Message, aid: Option<&[u8]>) {
-        match self.known_channel(m) {
-            Ok(_) => self.respond(W::response("Success", aid).h("Message", "Redirect successful")),
-            Err(false) => {
-                self.respond(W::response("Error", aid).h("Message", "Channel not specified"))
-            }
-            Err(true) => {
-                let c = val_str(m, "Channel").unwrap_or_default();
-                self.respond(
-                    W::response("Error", aid).h("Message", format!("Channel does not exist: {c}")),
-                )
+        match state.chan_by_name(&name) {
+            None => self.respond(error(aid, "No such channel")),
+            Some(id) => {
+                self.respond(ack(aid, "Channel Hungup"));
+                state.hangup_request(id, cause, now);
             }
         }
     }
 
-    /// The variable's channel key: `""` for globals, `Err` for an unknown channel.
-    fn var_scope(&self, m: &Message) -> Result<String, ()> {
-        match self.known_channel(m) {
-            Ok(c) => Ok(c),
-            Err(false) => Ok(String::new()),
-            Err(true) => Err(()),
+    fn redirect(&mut self, r: &Request, aid: Option<&[u8]>, now: Instant) {
+        let name = r.text("Channel");
+        if name.is_empty() {
+            return self.respond(error(aid, "Channel not specified"));
         }
-    }
-
-    fn getvar(&mut self, m: &Message, aid: Option<&[u8]>) {
-        let Some(var) = val_str(m, "Variable").filter(|v| !v.is_empty()) else {
-            return self.respond(W::response("Error", aid).h("Message", "No variable specified"));
+        let priority = match r.text("Priority").trim() {
+            "" => 1,
+            p => match p.parse::<u32>() {
+                Ok(p) => p,
+                Err(_) => return self.respond(error(aid, "Invalid priority")),
+            },
         };
-        let Ok(scope) = self.var_scope(m) else {
-            return self.respond(W::response("Error", aid).h("Message", "No such channel"));
+        let pbx = self.pbx.clone();
+        let mut state = pbx.lock();
+        let Some(id) = state.chan_by_name(&name) else {
+            drop(state);
+            return self.respond(error(aid, format!("Channel does not exist: {name}")));
         };
-        let value = self
-            .vars
-            .get(&(scope, var.clone()))
-            .cloned()
-            .unwrap_or_default();
+        self.respond(ack(aid, "Redirect successful"));
+        let (context, exten) = (r.text("Context"), r.text("Exten"));
+        state.redirect(id, &context, &exten, priority, now);
+    }
+
+    /// The channel a variable action names: `Ok(None)` for globals,
+    /// `Err` when it does not exist.
+    fn var_channel(&self, state: &PbxState, r: &Request) -> Result<Option<u64>, ()> {
+        match r.text("Channel") {
+            name if name.is_empty() => Ok(None),
+            name => state.chan_by_name(&name).map(Some).ok_or(()),
+        }
+    }
+
+    fn getvar(&mut self, r: &Request, aid: Option<&[u8]>) {
+        let var = r.text("Variable");
+        if var.is_empty() {
+            return self.respond(error(aid, "No variable specified"));
+        }
+        let pbx = self.pbx.clone();
+        let state = pbx.lock();
+        let Ok(chan) = self.var_channel(&state, r) else {
+            drop(state);
+            return self.respond(error(aid, "No such channel"));
+        };
+        let value = state.read_var(chan, &var);
+        drop(state);
         self.respond(
             W::response("Success", aid)
                 .h("Variable", var)
@@ -940,87 +998,443 @@ impl ServerSession {
         );
     }
 
-    fn setvar(&mut self, m: &Message, aid: Option<&[u8]>) {
-        let Some(var) = val_str(m, "Variable").filter(|v| !v.is_empty()) else {
-            return self.respond(W::response("Error", aid).h("Message", "No variable specified"));
+    fn setvar(&mut self, r: &Request, aid: Option<&[u8]>) {
+        let var = r.text("Variable");
+        if var.is_empty() {
+            return self.respond(error(aid, "No variable specified"));
+        }
+        let pbx = self.pbx.clone();
+        let mut state = pbx.lock();
+        let Ok(chan) = self.var_channel(&state, r) else {
+            drop(state);
+            return self.respond(error(aid, "No such channel"));
         };
-        let Ok(scope) = self.var_scope(m) else {
-            return self.respond(W::response("Error", aid).h("Message", "No such channel"));
-        };
-        let value = val_str(m, "Value").unwrap_or_default();
-        self.vars
-            .insert((scope.clone(), var.clone()), value.clone());
-        self.respond(W::response("Success", aid).h("Message", "Variable Set"));
-        let chan = if scope.is_empty() {
-            "none".to_string()
-        } else {
-            scope
-        };
-        self.event(
-            W::event("VarSet")
-                .h("Privilege", "dialplan,all")
-                .h("Channel", &chan)
-                .h("Uniqueid", "none")
-                .h("Variable", var)
-                .h("Value", value),
-        );
+        self.respond(ack(aid, "Variable Set"));
+        state.write_var(chan, &var, &r.text("Value"));
     }
 
-    fn db_key(&mut self, m: &Message, aid: Option<&[u8]>) -> Option<(String, String)> {
-        let Some(family) = val_str(m, "Family").filter(|v| !v.is_empty()) else {
-            self.respond(W::response("Error", aid).h("Message", "No family specified"));
+    fn dbput(&mut self, r: &Request, aid: Option<&[u8]>) {
+        let (family, key) = (r.text("Family"), r.text("Key"));
+        if family.is_empty() {
+            return self.respond(error(aid, "No family specified"));
+        }
+        if key.is_empty() {
+            return self.respond(error(aid, "No key specified"));
+        }
+        self.pbx
+            .lock()
+            .db
+            .insert(format!("/{family}/{key}"), r.text("Val"));
+        self.respond(ack(aid, "Updated database successfully"));
+    }
+
+    /// Family and key of a DBGet/DBDel; the error response when missing.
+    fn db_family_key(&mut self, r: &Request, aid: Option<&[u8]>) -> Option<(String, String)> {
+        let (family, key) = (r.text("Family"), r.text("Key"));
+        if family.is_empty() {
+            self.respond(error(aid, "No family specified."));
             return None;
-        };
-        let Some(key) = val_str(m, "Key").filter(|v| !v.is_empty()) else {
-            self.respond(W::response("Error", aid).h("Message", "No key specified"));
+        }
+        if key.is_empty() {
+            self.respond(error(aid, "No key specified."));
             return None;
-        };
+        }
         Some((family, key))
     }
 
-    fn dbput(&mut self, m: &Message, aid: Option<&[u8]>) {
-        let Some(k) = self.db_key(m, aid) else { return };
-        let value = val_str(m, "Val").unwrap_or_default();
-        self.db.insert(k, value);
-        self.respond(W::response("Success", aid).h("Message", "Updated database successfully"));
-    }
-
-    fn dbget(&mut self, m: &Message, aid: Option<&[u8]>) {
-        let Some(k) = self.db_key(m, aid) else { return };
-        let Some(value) = self.db.get(&k).cloned() else {
-            return self
-                .respond(W::response("Error", aid).h("Message", "Database entry not found"));
+    fn dbget(&mut self, r: &Request, aid: Option<&[u8]>) {
+        let Some((family, key)) = self.db_family_key(r, aid) else {
+            return;
         };
-        self.list_start(aid, "Result will follow");
-        self.respond(
-            W::event("DBGetResponse")
-                .h("Family", &k.0)
-                .h("Key", &k.1)
-                .h("Val", value)
-                .aid(aid),
-        );
-        self.list_complete(aid, "DBGetComplete", 1, false);
-    }
-
-    fn user_event(&mut self, m: &Message, aid: Option<&[u8]>) {
-        let Some(name) = val(m, "UserEvent").map(<[u8]>::to_vec) else {
-            return self.respond(W::response("Error", aid).h("Message", "UserEvent not specified"));
+        let value = self.pbx.lock().db.get(&format!("/{family}/{key}")).cloned();
+        let Some(value) = value else {
+            return self.respond(error(aid, "Database entry not found"));
         };
-        self.respond(W::response("Success", aid).h("Message", "Event Sent"));
-        let mut w = W::event("UserEvent")
-            .h("Privilege", "user,all")
-            .h("UserEvent", name)
+        let item = W::event("DBGetResponse")
+            .h("Family", &family)
+            .h("Key", &key)
+            .h("Val", value)
             .aid(aid);
-        for (n, v) in m.headers().iter() {
-            let skip = ["Action", "ActionID", "UserEvent"]
-                .iter()
-                .any(|s| n.eq_ignore_ascii_case(s.as_bytes()));
-            if !skip && !n.is_empty() {
-                w = w.h(n, v);
-            }
-        }
-        self.broadcast_event(w);
+        self.list(aid, "Result will follow", vec![item], "DBGetComplete");
     }
+
+    fn dbgettree(&mut self, r: &Request, aid: Option<&[u8]>) {
+        let entries = self.pbx.lock().db_tree(&r.text("Family"), &r.text("Key"));
+        let items = entries
+            .into_iter()
+            .map(|(k, v)| {
+                W::event("DBGetTreeResponse")
+                    .h("Key", k)
+                    .h("Val", v)
+                    .aid(aid)
+            })
+            .collect();
+        self.list(aid, "Result will follow", items, "DBGetTreeComplete");
+    }
+
+    fn dbdel(&mut self, r: &Request, aid: Option<&[u8]>) {
+        let Some((family, key)) = self.db_family_key(r, aid) else {
+            return;
+        };
+        let removed = self.pbx.lock().db.remove(&format!("/{family}/{key}"));
+        match removed {
+            Some(_) => self.respond(ack(aid, "Key deleted successfully")),
+            None => self.respond(error(aid, "Database entry could not be deleted")),
+        }
+    }
+
+    fn dbdeltree(&mut self, r: &Request, aid: Option<&[u8]>) {
+        let family = r.text("Family");
+        if family.is_empty() {
+            return self.respond(error(aid, "No family specified."));
+        }
+        let deleted = self.pbx.lock().db_del_tree(&family, &r.text("Key"));
+        match deleted {
+            0 => self.respond(error(aid, "Database entry not found")),
+            _ => self.respond(ack(aid, "Key tree deleted successfully")),
+        }
+    }
+
+    fn user_event(&mut self, r: &Request, aid: Option<&[u8]>) {
+        self.respond(ack(aid, "Event Sent"));
+        let name = r.text("UserEvent");
+        // Every other line of the request, as sent (ActionID included).
+        let body: Vec<Vec<u8>> = r
+            .lines()
+            .filter(|l| !starts_with_ci(l, b"UserEvent:") && !starts_with_ci(l, b"Action:"))
+            .map(<[u8]>::to_vec)
+            .collect();
+        self.pbx.lock().emit(Classes::USER, "UserEvent", |w| {
+            let mut w = w.h("UserEvent", name);
+            for line in body {
+                w.0.extend_from_slice(&line);
+                w.0.extend_from_slice(b"\r\n");
+            }
+            w
+        });
+    }
+
+    fn extension_state(&mut self, r: &Request, aid: Option<&[u8]>) {
+        let exten = r.text("Exten");
+        if exten.is_empty() {
+            return self.respond(error(aid, "Extension not specified"));
+        }
+        let context = match r.text("Context") {
+            c if c.is_empty() => "default".to_string(),
+            c => c,
+        };
+        let (hint, status) = {
+            let pbx = self.pbx.lock();
+            match pbx
+                .hints()
+                .into_iter()
+                .find(|(c, e, _)| *c == context && *e == exten)
+            {
+                Some((_, _, dev)) => {
+                    let s = pbx.hint_status(&dev);
+                    (dev, (s.0 as i64, s.1))
+                }
+                None => (String::new(), (-1, "Unknown")),
+            }
+        };
+        self.respond(
+            ack(aid, "Extension Status")
+                .h("Exten", exten)
+                .h("Context", context)
+                .h("Hint", hint)
+                .h("Status", status.0.to_string())
+                .h("StatusText", status.1),
+        );
+    }
+
+    fn extension_state_list(&mut self, aid: Option<&[u8]>) {
+        let items: Vec<W> = {
+            let pbx = self.pbx.lock();
+            pbx.hints()
+                .into_iter()
+                .filter(|(_, e, _)| !e.starts_with('_'))
+                .map(|(ctx, exten, dev)| {
+                    let s = pbx.hint_status(&dev);
+                    W::event("ExtensionStatus")
+                        .aid(aid)
+                        .h("Exten", exten)
+                        .h("Context", ctx)
+                        .h("Hint", dev)
+                        .h("Status", s.0.to_string())
+                        .h("StatusText", s.1)
+                })
+                .collect()
+        };
+        if items.is_empty() {
+            return self.respond(error(aid, "No dialplan hints are available"));
+        }
+        self.list(
+            aid,
+            "Extension Statuses will follow",
+            items,
+            "ExtensionStateListComplete",
+        );
+    }
+
+    fn device_state_list(&mut self, aid: Option<&[u8]>) {
+        let items = {
+            let pbx = self.pbx.lock();
+            pbx.devices
+                .iter()
+                .map(|(d, s)| {
+                    W::event("DeviceStateChange")
+                        .aid(aid)
+                        .h("Device", d)
+                        .h("State", *s)
+                })
+                .collect()
+        };
+        self.list(
+            aid,
+            "Device State Changes will follow",
+            items,
+            "DeviceStateListComplete",
+        );
+    }
+
+    fn bridge_list(&mut self, aid: Option<&[u8]>) {
+        let items = {
+            let pbx = self.pbx.lock();
+            pbx.bridges
+                .keys()
+                .map(|&id| pbx.bridge_snapshot(W::event("BridgeListItem").aid(aid), id))
+                .collect()
+        };
+        self.list(
+            aid,
+            "Bridge listing will follow",
+            items,
+            "BridgeListComplete",
+        );
+    }
+
+    fn queue_status(&mut self, r: &Request, aid: Option<&[u8]>, now: Instant) {
+        let (queue, member) = (r.text("Queue"), r.text("Member"));
+        let items: Vec<W> = {
+            let pbx = self.pbx.lock();
+            let mut items = Vec::new();
+            for q in pbx
+                .queues
+                .iter()
+                .filter(|q| queue.is_empty() || q.config.name == queue)
+            {
+                let name = &q.config.name;
+                let avg = |total: u64| total.checked_div(q.completed).unwrap_or(0);
+                items.push(
+                    W::event("QueueParams")
+                        .h("Queue", name)
+                        .h("Max", q.config.max.to_string())
+                        .h("Strategy", q.config.strategy.name())
+                        .h("Calls", q.callers.len().to_string())
+                        .h("Holdtime", avg(q.holdtime).to_string())
+                        .h("TalkTime", avg(q.talktime).to_string())
+                        .h("Completed", q.completed.to_string())
+                        .h("Abandoned", q.abandoned.to_string())
+                        .h("ServiceLevel", "0")
+                        .h("ServicelevelPerf", "0.0")
+                        .h("ServicelevelPerf2", "0.0")
+                        .h("Weight", q.config.weight.to_string())
+                        .aid(aid),
+                );
+                for (cfg, st) in q.config.members.iter().zip(&q.members) {
+                    if !member.is_empty() && cfg.interface != member && cfg.name != member {
+                        continue;
+                    }
+                    items.push(
+                        W::event("QueueMember")
+                            .h("Queue", name)
+                            .h("Name", &cfg.name)
+                            .h("Location", &cfg.interface)
+                            .h("StateInterface", &cfg.interface)
+                            .h("Membership", "static")
+                            .h("Penalty", cfg.penalty.to_string())
+                            .h("CallsTaken", st.calls.to_string())
+                            .h("LastCall", st.last_call.to_string())
+                            .h("LastPause", "0")
+                            .h("LoginTime", pbx.login_time().to_string())
+                            .h("InCall", u8::from(st.in_call).to_string())
+                            .h("Status", st.status.to_string())
+                            .h("Paused", u8::from(st.paused).to_string())
+                            .h("PausedReason", "")
+                            .h("Wrapuptime", "0")
+                            .aid(aid),
+                    );
+                }
+                for (pos, caller) in q.callers.iter().enumerate() {
+                    let Some(c) = pbx.chans.get(&caller.chan) else {
+                        continue;
+                    };
+                    let or_unknown =
+                        |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+                    items.push(
+                        W::event("QueueEntry")
+                            .h("Queue", name)
+                            .h("Position", (pos + 1).to_string())
+                            .h("Channel", &c.name)
+                            .h("Uniqueid", &c.uniqueid)
+                            .h("CallerIDNum", or_unknown(&c.caller.0))
+                            .h("CallerIDName", or_unknown(&c.caller.1))
+                            .h("ConnectedLineNum", or_unknown(&c.connected.0))
+                            .h("ConnectedLineName", or_unknown(&c.connected.1))
+                            .h(
+                                "Wait",
+                                now.saturating_duration_since(caller.joined)
+                                    .as_secs()
+                                    .to_string(),
+                            )
+                            .h("Priority", "0")
+                            .aid(aid),
+                    );
+                }
+            }
+            items
+        };
+        self.list(
+            aid,
+            "Queue status will follow",
+            items,
+            "QueueStatusComplete",
+        );
+    }
+
+    fn queue_summary(&mut self, r: &Request, aid: Option<&[u8]>, now: Instant) {
+        let queue = r.text("Queue");
+        let items: Vec<W> = {
+            let pbx = self.pbx.lock();
+            pbx.queues
+                .iter()
+                .filter(|q| queue.is_empty() || q.config.name == queue)
+                .map(|q| {
+                    let available = q
+                        .members
+                        .iter()
+                        .filter(|m| !m.paused && !m.in_call && m.status == 1)
+                        .count();
+                    let longest = q
+                        .callers
+                        .first()
+                        .map_or(0, |c| now.saturating_duration_since(c.joined).as_secs());
+                    let avg = |total: u64| total.checked_div(q.completed).unwrap_or(0);
+                    W::event("QueueSummary")
+                        .h("Queue", &q.config.name)
+                        .h("LoggedIn", q.members.len().to_string())
+                        .h("Available", available.to_string())
+                        .h("Callers", q.callers.len().to_string())
+                        .h("HoldTime", avg(q.holdtime).to_string())
+                        .h("TalkTime", avg(q.talktime).to_string())
+                        .h("LongestHoldTime", longest.to_string())
+                        .aid(aid)
+                })
+                .collect()
+        };
+        self.list(
+            aid,
+            "Queue summary will follow",
+            items,
+            "QueueSummaryComplete",
+        );
+    }
+
+    fn queue_pause(&mut self, r: &Request, aid: Option<&[u8]>) {
+        let interface = r.text("Interface");
+        if interface.is_empty() {
+            return self.respond(error(aid, "Need 'Interface' and 'Paused' parameters."));
+        }
+        let paused_text = r.text("Paused");
+        if paused_text.is_empty() {
+            return self.respond(error(aid, "Need 'Interface' and 'Paused' parameters."));
+        }
+        let paused = is_true(&paused_text);
+        let found =
+            self.pbx
+                .lock()
+                .queue_pause(&interface, &r.text("Queue"), paused, &r.text("Reason"));
+        match (found, paused) {
+            (false, _) => self.respond(error(aid, "Interface not found")),
+            (true, true) => self.respond(ack(aid, "Interface paused successfully")),
+            (true, false) => self.respond(ack(aid, "Interface unpaused successfully")),
+        }
+    }
+}
+
+/// `CoreCurrentCalls`: calls in progress (a Local pair counts once).
+fn active_calls(pbx: &PbxState) -> usize {
+    pbx.chans
+        .values()
+        .filter(|c| !c.name.ends_with(";2"))
+        .count()
+}
+
+/// The `BridgeId` of a channel (`""` when not bridged).
+fn bridge_of(pbx: &PbxState, c: &crate::pbx::Chan) -> String {
+    match c.exec {
+        Exec::Bridged(id) => pbx
+            .bridges
+            .get(&id)
+            .map(|b| b.uniqueid.clone())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn starts_with_ci(line: &[u8], prefix: &[u8]) -> bool {
+    line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// `CallerID:` as `ast_callerid_parse` reads it: `"Name" <num>`, `num`, or a name.
+fn parse_callerid(cid: &str) -> (Option<String>, Option<String>) {
+    let cid = cid.trim();
+    if cid.is_empty() {
+        return (None, None);
+    }
+    let non_empty = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    match (cid.find('<'), cid.rfind('>')) {
+        (Some(a), Some(b)) if a < b => (
+            non_empty(cid[a + 1..b].trim()),
+            non_empty(cid[..a].trim().trim_matches('"')),
+        ),
+        _ if cid
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+*#-() ".contains(&b)) =>
+        {
+            (non_empty(cid), None)
+        }
+        _ => (None, non_empty(cid.trim_matches('"'))),
+    }
+}
+
+/// One `Variable:` header's assignments: split on commas, quotes removed,
+/// backslash escapes consumed, as the server re-splits them.
+fn split_variables(value: &str) -> Vec<(String, String)> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for ch in value.chars() {
+        match ch {
+            _ if escaped => {
+                cur.push(ch);
+                escaped = false;
+            }
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => parts.push(std::mem::take(&mut cur)),
+            _ => cur.push(ch),
+        }
+    }
+    parts.push(cur);
+    parts
+        .into_iter()
+        .filter_map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .filter(|(k, _)| !k.is_empty())
+        })
+        .collect()
 }
 
 #[cfg(test)]

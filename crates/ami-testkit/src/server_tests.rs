@@ -6,6 +6,7 @@ use ami_proto::{Decoder, Frame, Status};
 
 use super::*;
 use crate::script::{ChallengeNonce, OriginateBehavior, OriginateOutcome, ServerConfig};
+use ami_proto::Message;
 
 const LOGIN: &[u8] = b"Action: Login\r\nActionID: l1\r\nUsername: admin\r\nSecret: amp111\r\n\r\n";
 
@@ -416,8 +417,13 @@ fn legacy_command_uses_follows_and_end_command() {
         .is_some_and(|t| t.starts_with(b"No such command 'nope'")));
 }
 
+/// The event names in `f`.
+fn event_names(f: &[Frame]) -> Vec<String> {
+    f.iter().map(|x| ev(x).name_str().into_owned()).collect()
+}
+
 #[test]
-fn async_originate_answers_at_once_and_reports_after_the_delay() {
+fn async_originate_answers_after_the_delay_without_dialplan() {
     let mut t = T::new(ServerConfig {
         originate: OriginateBehavior {
             delay: Duration::from_millis(300),
@@ -425,16 +431,33 @@ fn async_originate_answers_at_once_and_reports_after_the_delay() {
         },
         ..ServerConfig::default()
     });
+    // A second client of the same PBX sees the call too.
+    let mut other = ServerSession::with_pbx(t.s.pbx(), t.t0);
+    other.handle_input(LOGIN, t.t0);
     t.login();
+    while other.poll_transmit().is_some() {}
     let f = t.send(
         b"Action: Originate\r\nActionID: orig-1\r\nChannel: Local/100@test\r\nApplication: Wait\r\n\
           Data: 10\r\nCallerID: \"AMI Test\" <5551234>\r\nAsync: true\r\n\r\n",
         100,
     );
-    assert_eq!(f.len(), 1);
     assert_eq!(
         resp(&f[0]).message().as_deref(),
         Some("Originate successfully queued")
+    );
+    assert_eq!(
+        event_names(&f[1..]),
+        [
+            "Newchannel",
+            "Newchannel",
+            "Newexten",
+            "NewCallerid",
+            "NewConnectedLine",
+            "NewCallerid",
+            "NewConnectedLine",
+            "LocalBridge",
+            "DialBegin"
+        ]
     );
     assert_eq!(t.s.poll_timeout(), Some(t.at(400)));
     // Other actions are answered meanwhile.
@@ -444,21 +467,20 @@ fn async_originate_answers_at_once_and_reports_after_the_delay() {
     assert!(t.frames().is_empty());
     t.s.handle_timeout(t.at(400));
     let f = t.frames();
-    let names_seen: Vec<_> = f.iter().map(|x| ev(x).name_str().into_owned()).collect();
     assert_eq!(
-        names_seen,
+        event_names(&f),
         [
-            "Newchannel",
-            "Newchannel",
-            "DialBegin",
+            "Newstate",
             "Newstate",
             "DialEnd",
-            "OriginateResponse"
+            "OriginateResponse",
+            "DeviceStateChange",
+            "DeviceStateChange"
         ]
     );
-    let or = ev(f.last().expect("events"));
+    let or = ev(&f[3]);
     assert_eq!(
-        names(f.last().expect("events")),
+        names(&f[3]),
         [
             "Event",
             "Privilege",
@@ -478,21 +500,35 @@ fn async_originate_answers_at_once_and_reports_after_the_delay() {
     assert_eq!(or.get("Reason"), Some(&b"4"[..]));
     assert_eq!(or.get("CallerIDName"), Some(&b"AMI Test"[..]));
     assert_eq!(
-        ev(&f[0]).get("Channel"),
-        Some(&b"Local/100@test-00000000;1"[..])
+        or.get("Channel"),
+        Some(&b"Local/100@test-00000000;1"[..]),
+        "the created channel, not the dial string"
     );
-    assert_eq!(t.s.poll_timeout(), None);
-    let mut broadcast = 0;
-    while t.s.poll_broadcast().is_some() {
-        broadcast += 1;
+    let mut seen = 0;
+    while let Some(chunk) = other.poll_transmit() {
+        seen += chunk.windows(7).filter(|w| w == b"Event: ").count();
     }
-    assert_eq!(broadcast, 6, "other sessions see the call too");
-    // The new channel can now be hung up.
+    assert_eq!(seen, 15, "the other session got the call's events");
+    // The ;1 half runs Wait(10), then the call hangs up.
+    assert_eq!(t.s.poll_timeout(), Some(t.at(10_400)));
     let f = t.send(
         b"Action: Hangup\r\nActionID: h\r\nChannel: Local/100@test-00000000;1\r\n\r\n",
         500,
     );
     assert_eq!(resp(&f[0]).message().as_deref(), Some("Channel Hungup"));
+    assert_eq!(
+        event_names(&f[1..]),
+        [
+            "HangupRequest",
+            "Hangup",
+            "Cdr",
+            "Hangup",
+            "Cdr",
+            "DeviceStateChange",
+            "DeviceStateChange"
+        ]
+    );
+    assert_eq!(t.s.poll_timeout(), None, "nothing left to do");
 }
 
 #[test]
@@ -560,7 +596,10 @@ fn sync_originate_blocks_the_session_until_its_outcome() {
 #[test]
 fn userevent_is_echoed_with_the_sender_actionid_and_broadcast() {
     let mut t = T::quick();
+    let mut other = ServerSession::with_pbx(t.s.pbx(), t.t0);
+    other.handle_input(LOGIN, t.t0);
     t.login();
+    while other.poll_transmit().is_some() {}
     let f = t.send(
         b"Action: UserEvent\r\nActionID: ue-1\r\nUserEvent: AmiCaptureTest\r\nHeader1: value one\r\n\
           Header2: value: with colon\r\nHeader1: repeated\r\nEmpty: \r\n\r\n",
@@ -582,7 +621,8 @@ fn userevent_is_echoed_with_the_sender_actionid_and_broadcast() {
     );
     let all: Vec<_> = ev(&f[1]).headers().get_all("Header1").collect();
     assert_eq!(all, [&b"value one"[..], b"repeated"]);
-    assert!(t.s.poll_broadcast().is_some());
+    let seen = other.poll_transmit().expect("the other session gets it");
+    assert!(seen.starts_with(b"Event: UserEvent\r\n"));
 }
 
 #[test]
@@ -640,7 +680,7 @@ fn db_vars_hangup_redirect() {
         Some("No variable specified")
     );
 
-    let chan = ServerConfig::channel_name(1);
+    let chan = "Local/long@test-00000000;2";
     let redirect = format!(
         "Action: Redirect\r\nChannel: {chan}\r\nExten: 1\r\nContext: c\r\nPriority: 1\r\n\r\n"
     );
@@ -737,18 +777,212 @@ fn events_action_toggles_delivery() {
 }
 
 #[test]
-fn limited_user_gets_no_events() {
-    let mut t = T::new(ServerConfig::default().with_user("limited", "limited123", false));
+fn read_and_write_classes_limit_events_and_actions() {
+    let mut t = T::new(
+        ServerConfig::default()
+            .with_user(
+                "limited",
+                User::new("limited123").read("system").write("system"),
+            )
+            .with_user("mute", User::new("mute").read("").write("")),
+    );
     let f = t.send(
         b"Action: Login\r\nUsername: limited\r\nSecret: limited123\r\n\r\n",
         0,
     );
-    assert_eq!(
-        f.len(),
+    assert_eq!(event_names(&f[1..]), ["FullyBooted"], "no security read");
+    let f = t.send(
+        b"Action: Originate\r\nActionID: o\r\nChannel: Local/1@t\r\nApplication: Wait\r\nAsync: true\r\n\r\n\
+          Action: Command\r\nActionID: c\r\nCommand: core show channels\r\n\r\n\
+          Action: GetVar\r\nActionID: g\r\nVariable: X\r\n\r\n\
+          Action: CoreStatus\r\nActionID: s\r\n\r\nAction: Ping\r\nActionID: p\r\n\r\n",
         1,
-        "no FullyBooted for a user without read permission"
     );
+    let messages: Vec<_> = f
+        .iter()
+        .map(|x| resp(x).message().map(String::from))
+        .collect();
+    assert_eq!(
+        messages[..3],
+        [
+            Some("Permission denied".into()),
+            Some("Permission denied".into()),
+            Some("Permission denied".into())
+        ]
+    );
+    assert!(!resp(&f[3]).is_error() && !resp(&f[4]).is_error());
+    // ListCommands lists only what the user may run.
+    let f = t.send(b"Action: ListCommands\r\n\r\n", 1);
+    let listed = names(&f[0]);
+    assert!(listed.contains(&"CoreStatus".to_string()) && listed.contains(&"Ping".to_string()));
+    assert!(!listed.contains(&"Originate".to_string()));
+
+    let mut t = T::new(ServerConfig::default().with_user("mute", User::new("mute").read("")));
+    let f = t.send(
+        b"Action: Login\r\nUsername: mute\r\nSecret: mute\r\n\r\n",
+        0,
+    );
+    assert_eq!(f.len(), 1, "no FullyBooted without read permission");
     assert!(t.s.is_authenticated() && !t.s.wants_events());
+}
+
+#[test]
+fn filters_select_events_by_regex_and_report_bad_ones() {
+    let mut t = T::quick();
+    t.login();
+    let f = t.send(
+        b"Action: Filter\r\nActionID: f1\r\nOperation: Add\r\nFilter: UserEvent: Keep\r\n\r\n",
+        0,
+    );
+    assert_eq!(names(&f[0]), ["Response", "ActionID", "Message"]);
+    assert_eq!(resp(&f[0]).message().as_deref(), Some("Success"));
+    let f = t.send(
+        b"Action: UserEvent\r\nUserEvent: Drop\r\n\r\nAction: UserEvent\r\nUserEvent: Keep\r\n\r\n",
+        0,
+    );
+    assert_eq!(f.len(), 3, "two responses, one event: {f:?}");
+    assert_eq!(ev(&f[2]).get("UserEvent"), Some(&b"Keep"[..]));
+    let f = t.send(
+        b"Action: Filter\r\nActionID: f2\r\nOperation: Add\r\nFilter: Event: (Broken\r\n\r\n",
+        0,
+    );
+    assert_eq!(
+        resp(&f[0]).message().as_deref(),
+        Some("Filter did not compile.  Check the syntax of the filter given.")
+    );
+    let f = t.send(
+        b"Action: Filter\r\nOperation: Remove\r\nFilter: x\r\n\r\n",
+        0,
+    );
+    assert_eq!(resp(&f[0]).message().as_deref(), Some("Unknown operation"));
+}
+
+#[test]
+fn wait_event_times_out_or_wakes_on_an_event() {
+    let mut t = T::new(ServerConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..ServerConfig::default()
+    });
+    t.send(
+        b"Action: Login\r\nUsername: admin\r\nSecret: amp111\r\nEvents: off\r\n\r\n",
+        0,
+    );
+    assert!(t
+        .send(
+            b"Action: WaitEvent\r\nActionID: w1\r\nTimeout: 2\r\n\r\n",
+            0
+        )
+        .is_empty());
+    assert_eq!(t.s.poll_timeout(), Some(t.at(2000)));
+    t.s.handle_timeout(t.at(2000));
+    let f = t.frames();
+    assert_eq!(
+        resp(&f[0]).message().as_deref(),
+        Some("Waiting for Event completed.")
+    );
+    assert_eq!(names(&f[1]), ["Event", "ActionID"]);
+    assert!(ev(&f[1]).is("WaitEventComplete"));
+    t.send(b"Action: Events\r\nEventMask: user\r\n\r\n", 2001);
+    assert!(t
+        .send(
+            b"Action: WaitEvent\r\nActionID: w2\r\nTimeout: 10\r\n\r\n",
+            2002
+        )
+        .is_empty());
+    let mut helper = ServerSession::with_pbx(t.s.pbx(), t.t0);
+    helper.handle_input(LOGIN, t.at(3000));
+    helper.handle_input(
+        b"Action: UserEvent\r\nActionID: h-68\r\nUserEvent: WakeUp\r\n\r\n",
+        t.at(3000),
+    );
+    t.s.handle_timeout(t.at(3000));
+    let f = t.frames();
+    assert_eq!(event_names(&f[1..]), ["UserEvent", "WaitEventComplete"]);
+}
+
+#[test]
+fn astdb_tree_and_deletes() {
+    let mut t = T::new(ServerConfig::default().with_db("pbx", "UUID", "u"));
+    t.login();
+    t.send(
+        b"Action: DBPut\r\nFamily: amitest\r\nKey: k1\r\nVal: v1\r\n\r\n\
+          Action: DBPut\r\nFamily: amitest/sub\r\nKey: k2\r\nVal: v2\r\n\r\n\
+          Action: DBPut\r\nFamily: amitestx\r\nKey: k3\r\nVal: v3\r\n\r\n",
+        0,
+    );
+    let f = t.send(
+        b"Action: DBGetTree\r\nActionID: t\r\nFamily: amitest\r\n\r\n",
+        0,
+    );
+    let keys: Vec<_> = f[1..f.len() - 1]
+        .iter()
+        .map(|x| String::from_utf8_lossy(ev(x).get("Key").expect("key")).into_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        ["/amitest/k1", "/amitest/sub/k2"],
+        "family boundary respected"
+    );
+    assert_eq!(names(&f[1]), ["Event", "Key", "Val", "ActionID"]);
+    assert_eq!(ev(f.last().expect("end")).get("ListItems"), Some(&b"2"[..]));
+    let f = t.send(b"Action: DBGetTree\r\n\r\n", 0);
+    assert_eq!(f.len(), 2 + 4, "everything, /pbx/UUID included");
+    let f = t.send(
+        b"Action: DBDel\r\nFamily: amitest\r\nKey: k1\r\n\r\nAction: DBDel\r\nFamily: amitest\r\nKey: k1\r\n\r\n\
+          Action: DBDelTree\r\nFamily: amitest\r\n\r\nAction: DBDelTree\r\nFamily: amitest\r\n\r\n",
+        0,
+    );
+    let messages: Vec<_> = f
+        .iter()
+        .map(|x| resp(x).message().unwrap_or_default().into_owned())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "Key deleted successfully",
+            "Database entry could not be deleted",
+            "Key tree deleted successfully",
+            "Database entry not found"
+        ]
+    );
+}
+
+#[test]
+fn core_settings_and_list_commands_shapes() {
+    let mut t = T::quick();
+    t.login();
+    let f = t.send(b"Action: CoreSettings\r\nActionID: cs\r\n\r\n", 0);
+    assert_eq!(
+        names(&f[0]),
+        [
+            "Response",
+            "ActionID",
+            "AMIversion",
+            "AsteriskVersion",
+            "SystemName",
+            "CoreMaxCalls",
+            "CoreMaxLoadAvg",
+            "CoreRunUser",
+            "CoreRunGroup",
+            "CoreMaxFilehandles",
+            "CoreRealTimeEnabled",
+            "CoreCDRenabled",
+            "CoreHTTPenabled",
+            "SoundsSearchCustomDir"
+        ]
+    );
+    assert_eq!(resp(&f[0]).get("AMIversion"), Some(&b"11.0.0"[..]));
+    let f = t.send(b"Action: ListCommands\r\nActionID: lc\r\n\r\n", 0);
+    assert_eq!(names(&f[0]).len(), 2 + 93, "every Asterisk 22 action");
+    assert_eq!(
+        resp(&f[0]).get("Ping"),
+        Some(&b"Answers Pong: a keepalive.  (Priv: <none>)"[..])
+    );
+    let f = t.send(b"Action: Atxfer\r\nActionID: x\r\n\r\n", 0);
+    assert_eq!(
+        resp(&f[0]).message().as_deref(),
+        Some("Action Atxfer is not simulated by ami-testkit")
+    );
 }
 
 #[test]

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::chaos::{Faults, Flood};
+use crate::pbx::Pbx;
 use crate::script::ServerConfig;
 use crate::server::ServerSession;
 use crate::sim::TrafficSim;
@@ -45,24 +46,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Bytes pushed to a connection from outside its thread.
-enum Inbound {
-    /// Sent as they are ([`TcpServer::inject_all`]).
-    Raw(Bytes),
-    /// Another session's broadcast event, subject to this session's filter.
-    Event(Bytes),
-}
-
 struct Conn {
-    id: u64,
-    inbox: Arc<Mutex<Vec<Inbound>>>,
+    /// Raw bytes for the connection ([`TcpServer::inject_all`]).
+    inbox: Arc<Mutex<Vec<Bytes>>>,
     alive: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 struct Shared {
     addr: SocketAddr,
-    config: Arc<ServerConfig>,
+    /// The PBX every connection's session works on.
+    pbx: Pbx,
     tls: Mutex<Option<Arc<rustls::ServerConfig>>>,
     faults: Mutex<Faults>,
     listener: Mutex<Option<TcpListener>>,
@@ -74,9 +68,10 @@ struct Shared {
 
 /// A fake AMI server listening on an ephemeral port of 127.0.0.1.
 ///
-/// Each accepted connection runs a [`ServerSession`] with the server's
-/// [`ServerConfig`] and the [`Faults`] current at accept time. Dropping the
-/// server stops it, like [`TcpServer::stop`].
+/// Each accepted connection runs a [`ServerSession`] on the server's one
+/// [`Pbx`] (so a call made on one connection is seen by all), with the
+/// [`Faults`] current at accept time. Dropping the server stops it, like
+/// [`TcpServer::stop`].
 ///
 /// # Examples
 ///
@@ -141,7 +136,7 @@ impl TcpServer {
         let refuse = faults.refuse_connections;
         let shared = Arc::new(Shared {
             addr,
-            config,
+            pbx: Pbx::new(config, Instant::now()),
             tls: Mutex::new(tls),
             faults: Mutex::new(faults),
             listener: Mutex::new(if refuse { None } else { Some(listener) }),
@@ -206,14 +201,29 @@ impl TcpServer {
     }
 
     /// Queues raw bytes (events, garbage, half frames) for every open
-    /// connection, logged in or not, ahead of anything they send next.
+    /// connection, logged in or not, ahead of anything they send next. For
+    /// events that only the sessions that want them should get, see
+    /// [`TcpServer::publish`].
     pub fn inject_all(&self, bytes: impl Into<Bytes>) {
         let bytes = bytes.into();
         for conn in lock(&self.shared.conns).iter() {
             if conn.alive.load(Ordering::SeqCst) {
-                lock(&conn.inbox).push(Inbound::Raw(bytes.clone()));
+                lock(&conn.inbox).push(bytes.clone());
             }
         }
+    }
+
+    /// Publishes event frames (a traffic simulator's) as the PBX publishes
+    /// its own: each reaches the sessions whose read classes and `Events`
+    /// mask hold its `Privilege:` classes, after their filters; a session
+    /// with `Events: off` gets none. See [`Pbx::publish`].
+    pub fn publish(&self, frames: &[u8]) {
+        self.shared.pbx.publish(frames);
+    }
+
+    /// The PBX the sessions share (to inspect channels and queues).
+    pub fn pbx(&self) -> &Pbx {
+        &self.shared.pbx
     }
 
     /// Every action name received so far by any connection, in arrival
@@ -302,7 +312,6 @@ fn accept_loop(shared: &Arc<Shared>) {
         });
         match thread {
             Ok(t) => conns.push(Conn {
-                id,
                 inbox,
                 alive,
                 thread: Some(t),
@@ -656,7 +665,7 @@ fn run_connection(
     shared: &Arc<Shared>,
     stream: TcpStream,
     id: u64,
-    inbox: &Mutex<Vec<Inbound>>,
+    inbox: &Mutex<Vec<Bytes>>,
     faults: Faults,
 ) -> io::Result<()> {
     let opened = Instant::now();
@@ -721,7 +730,7 @@ fn drive(
     shared: &Arc<Shared>,
     link: &Link,
     id: u64,
-    inbox: &Mutex<Vec<Inbound>>,
+    inbox: &Mutex<Vec<Bytes>>,
     faults: &Faults,
     w: &mut Writer<'_>,
 ) -> io::Result<()> {
@@ -732,7 +741,7 @@ fn drive(
     if faults.close_mid_handshake {
         return link.half_handshake(&shared.stop);
     }
-    let mut session = ServerSession::new(shared.config.clone(), Instant::now());
+    let mut session = ServerSession::with_pbx(&shared.pbx, Instant::now());
     w.raw(&session.greeting())?;
     let mut buf = vec![0u8; 64 << 10];
     let mut out = Vec::new();
@@ -743,11 +752,8 @@ fn drive(
     loop {
         w.check()?;
         let mut progress = false;
-        for item in std::mem::take(&mut *lock(inbox)) {
-            match item {
-                Inbound::Raw(b) => session.inject(b),
-                Inbound::Event(b) => session.deliver_event(b),
-            }
+        for bytes in std::mem::take(&mut *lock(inbox)) {
+            session.inject(bytes);
         }
         let reading = !(faults.stop_reading_after_login && session.is_authenticated());
         if reading {
@@ -769,13 +775,6 @@ fn drive(
         if received.len() > logged_actions {
             lock(&shared.actions).extend_from_slice(&received[logged_actions..]);
             logged_actions = received.len();
-        }
-        while let Some(event) = session.poll_broadcast() {
-            for conn in lock(&shared.conns).iter() {
-                if conn.id != id && conn.alive.load(Ordering::SeqCst) {
-                    lock(&conn.inbox).push(Inbound::Event(event.clone()));
-                }
-            }
         }
         while let Some(chunk) = session.poll_transmit() {
             if silent {
@@ -806,7 +805,7 @@ fn drive(
                     w.raw(&oversized_event(size))?;
                 }
                 if let Some(spec) = faults.flood.clone().filter(|_| session.wants_events()) {
-                    flood = Some(FloodRun::new(spec, shared.config.seed ^ id));
+                    flood = Some(FloodRun::new(spec, shared.pbx.config().seed ^ id));
                     stream.set_nonblocking(true)?;
                 }
             }

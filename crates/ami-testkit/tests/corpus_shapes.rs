@@ -48,7 +48,10 @@ fn shape(bytes: &[u8]) -> Vec<String> {
 }
 
 fn replay(name: &str, config: ServerConfig) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/corpus/asterisk-22/"
+    );
     let sent = std::fs::read(format!("{dir}{name}.sent")).expect("sent file");
     let raw = std::fs::read(format!("{dir}{name}.raw")).expect("raw file");
     let mut link = MemoryLink::new(config);

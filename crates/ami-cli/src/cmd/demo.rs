@@ -1,12 +1,16 @@
 //! `ami demo`: a simulated Asterisk in-process, driven as a real client would.
 //!
 //! The fake server ([`ami_testkit::TcpServer`]) listens on 127.0.0.1 on an
-//! ephemeral port; a background thread injects dialer-like calls from
-//! [`TrafficSim`] (13 events each) at the requested rate. The client connects
-//! over TCP with an MD5 challenge login, streams every event, originates
-//! calls (async Originate, completed by their `OriginateResponse`), collects
-//! `CoreShowChannels` lists and runs a `Command`. A status line goes to stderr
-//! about once per second and a summary to stdout at the end.
+//! ephemeral port and behaves as Asterisk does (see [`stage`]): a dialplan
+//! where some destinations answer and others are busy, congested or do not
+//! exist, a queue whose agents answer, a limited user, a wrong password
+//! answered after a second. A background thread publishes dialer-like calls
+//! from [`TrafficSim`] (13 events each) at the requested rate, to the
+//! sessions that want them. The client connects over TCP with an MD5
+//! challenge login, streams every event, originates calls (async Originate,
+//! completed by their `OriginateResponse`), collects `CoreShowChannels`
+//! lists and runs a `Command`. A status line goes to stderr about once per
+//! second and a summary to stdout at the end.
 //!
 //! ```text
 //! cargo run --release -p ami-cli -- demo
@@ -21,9 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ami_proto::{Action, Completion, Originate};
 use ami_smol::{Client, ClientConfig};
-use ami_testkit::{
-    Faults, OriginateBehavior, OriginateOutcome, ServerConfig, TcpServer, TrafficSim,
-};
+use ami_testkit::{Destination, Extension, Faults, ServerConfig, TcpServer, TrafficSim, User};
 use smol::Timer;
 
 use crate::cmd::listen::state_word;
@@ -50,6 +52,51 @@ const USER: &str = "demo";
 const SECRET: &str = "demo-secret";
 /// Simulated channels listed by `CoreShowChannels` and `core show channels`.
 const CHANNELS: usize = 12;
+
+/// The simulated PBX: the captures' Asterisk ([`ServerConfig::asterisk_corpus`]:
+/// users `admin` and `limited`, queues `support` and `sales`, hints), the
+/// demo's user, [`CHANNELS`] calls up, and the dialplan the demo's
+/// Originates reach. `Local/<n>@demo-dialer` rings 1 s, answers and talks
+/// 2 s, except numbers ending in 7 (busy), 9 (congestion) and 3 (no such
+/// extension: `Reason: 0`); the answered `;1` half runs `demo,100,1`, which
+/// queues it in `support`, whose agents answer after a second.
+fn stage(seed: u64) -> ServerConfig {
+    let ring = Duration::from_secs(1);
+    let agent = |name: &str| {
+        Extension::new(name)
+            .ringing()
+            .wait(ring)
+            .answer()
+            .wait_secs(3)
+            .hangup()
+    };
+    let base = ServerConfig::asterisk_corpus();
+    let dialplan = base
+        .dialplan
+        .clone()
+        .unwrap_or_default()
+        .destination(
+            "_XXX[0124568]@demo-dialer",
+            Destination::answer_after(ring, Duration::from_secs(2)),
+        )
+        .destination("_XXX7@demo-dialer", Destination::Busy)
+        .destination("_XXX9@demo-dialer", Destination::Congestion)
+        .extension(
+            "demo",
+            Extension::new("100")
+                .queue("support", Duration::from_secs(20))
+                .hangup(),
+        )
+        .extension("agents", agent("agent1"))
+        .extension("agents", agent("agent2"));
+    ServerConfig {
+        channels: CHANNELS,
+        seed,
+        ..base
+    }
+    .with_dialplan(dialplan)
+    .with_user(USER, User::new(SECRET))
+}
 
 /// What the demo counts, shared by its tasks.
 #[derive(Default)]
@@ -83,18 +130,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, Fail> {
             return Err(Fail::Usage(format!("{flag} {v}: expected 0..={max}")));
         }
     }
-    let server_config = ServerConfig {
-        auth_failure_delay: Duration::ZERO,
-        channels: CHANNELS,
-        originate: OriginateBehavior {
-            delay: Duration::from_millis(150),
-            outcome: OriginateOutcome::Success,
-        },
-        seed: args.seed,
-        ..ServerConfig::default()
-    }
-    .with_user(USER, SECRET, true);
-    let server = TcpServer::start(server_config, Faults::default())
+    let server = TcpServer::start(stage(args.seed), Faults::default())
         .map_err(|e| Fail::Other(format!("cannot start the simulated server: {e}")))?;
     eprintln!(
         "ami demo: simulated Asterisk on {}; {} calls/s, {} originates/s, {} s",
@@ -349,8 +385,9 @@ async fn tracked(client: &Client, c: &Counters, action: Action) -> Result<Comple
     })
 }
 
-/// The traffic thread: injects whole simulated calls at `rate` per second
-/// into every connection of the server until `stop`.
+/// The traffic thread: publishes whole simulated calls at `rate` per second
+/// to the sessions that receive call events (not to one that said
+/// `Events: off`), until `stop`.
 fn inject(server: &TcpServer, rate: f64, seed: u64, stop: &AtomicBool, c: &Counters) {
     let mut sim = TrafficSim::new(seed);
     let start = Instant::now();
@@ -372,7 +409,7 @@ fn inject(server: &TcpServer, rate: f64, seed: u64, stop: &AtomicBool, c: &Count
             bytes.extend_from_slice(&sim.next_call(now));
             sent += 1;
         }
-        server.inject_all(bytes);
+        server.publish(&bytes);
         c.injected_calls.store(sent, Relaxed);
     }
 }
