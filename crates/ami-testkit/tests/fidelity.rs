@@ -148,7 +148,7 @@ fn frames(bytes: &[u8]) -> Vec<Frame> {
 }
 
 /// Runs a transcript's client bytes through the fake server; its answers.
-pub fn replay(name: &str) -> (Vec<u8>, Vec<u8>) {
+fn replay(name: &str) -> (Vec<u8>, Vec<u8>) {
     let read = |ext: &str| std::fs::read(corpus().join(format!("{name}.{ext}"))).expect("file");
     let (sent, raw) = (read("sent"), read("raw"));
     let meta: Value = serde_json::from_slice(&read("meta.json")).expect("meta");
@@ -216,7 +216,7 @@ pub fn replay(name: &str) -> (Vec<u8>, Vec<u8>) {
             client = Some(c);
         }
         helper.handle_timeout(now);
-        while input_at.is_some_and(|t| t <= now) && next < inputs.len() && inputs[next].0 <= now {
+        while next < inputs.len() && inputs[next].0 <= now {
             let (_, to_client, bytes) = &inputs[next];
             match (&mut client, to_client) {
                 (Some(c), true) => c.handle_input(bytes, now),
@@ -241,7 +241,6 @@ pub fn replay(name: &str) -> (Vec<u8>, Vec<u8>) {
 /// The structure of a frame: kind, the structural values, header names.
 fn shape(m: &Message, kind: &str) -> String {
     const KEPT: [&str; 5] = ["Response", "Message", "EventList", "ListItems", "Items"];
-    let name = String::from_utf8_lossy(m.first_name()).into_owned();
     let event = m
         .get_str("Event")
         .map(|e| e.into_owned())
@@ -260,7 +259,6 @@ fn shape(m: &Message, kind: &str) -> String {
             s += &format!(" {n}");
         }
     }
-    let _ = name;
     s
 }
 
@@ -418,7 +416,6 @@ fn every_transcript_has_the_real_structure() {
         let (real, fake) = (cut(&raw), cut(&ours));
         let diffs = differences(&real, &fake);
         let frames = frames(&raw).len();
-        let excused = NOTES.iter().filter(|(n, _, _)| n == name).count();
         report += &format!("{name}: {frames} frames, {} differ\n", diffs.len());
         for d in &diffs {
             let note = NOTES
@@ -433,18 +430,7 @@ fn every_transcript_has_the_real_structure() {
                 }
             }
         }
-        let _ = excused;
     }
     println!("{report}");
     assert_eq!(unexplained, 0, "unexplained differences:\n{report}");
-}
-
-/// Writes our answers next to the real ones for one transcript (debugging aid:
-/// `FIDELITY_DUMP=09-originate-async cargo test -p ami-testkit --test fidelity`).
-#[test]
-fn dump_on_request() {
-    if let Ok(name) = std::env::var("FIDELITY_DUMP") {
-        let (_, ours) = replay(&name);
-        std::fs::write(std::env::temp_dir().join(format!("{name}.ours")), ours).expect("write");
-    }
 }

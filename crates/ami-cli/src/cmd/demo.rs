@@ -413,3 +413,107 @@ fn inject(server: &TcpServer, rate: f64, seed: u64, stop: &AtomicBool, c: &Count
         c.injected_calls.store(sent, Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ami_proto::Frame;
+    use ami_testkit::MemoryLink;
+
+    const LOGIN: &[u8] = b"Action: Login\r\nUsername: demo\r\nSecret: demo-secret\r\n\r\n";
+
+    fn events(frames: &[Frame]) -> Vec<String> {
+        frames
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Event(e) => Some(e.name_str().into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_wrong_password_is_refused_after_a_second_then_closed() {
+        let mut link = MemoryLink::new(stage(1));
+        link.frames();
+        link.send(b"Action: Login\r\nActionID: l\r\nUsername: demo\r\nSecret: wrong\r\n\r\n");
+        assert!(link.frames().is_empty(), "nothing at once");
+        link.advance(Duration::from_millis(999));
+        assert!(link.frames().is_empty());
+        link.advance(Duration::from_millis(1));
+        let f = link.frames();
+        let Some(Frame::Response(r)) = f.first() else {
+            panic!("{f:?}")
+        };
+        assert_eq!(r.message().as_deref(), Some("Authentication failed"));
+        assert!(link.is_closed());
+    }
+
+    #[test]
+    fn events_off_sessions_get_no_background_traffic() {
+        let mut link = MemoryLink::new(stage(1));
+        link.send(b"Action: Login\r\nUsername: demo\r\nSecret: demo-secret\r\nEvents: off\r\n\r\n");
+        link.frames();
+        link.session
+            .pbx()
+            .publish(&TrafficSim::new(1).next_call(1_795_727_786.0));
+        assert!(events(&link.frames()).is_empty());
+        link.send(b"Action: Events\r\nEventMask: on\r\n\r\n");
+        link.session
+            .pbx()
+            .publish(&TrafficSim::new(2).next_call(1_795_727_787.0));
+        assert_eq!(events(&link.frames()).len(), TrafficSim::events_per_call());
+    }
+
+    #[test]
+    fn originates_end_per_destination_and_the_limited_user_is_denied() {
+        let mut link = MemoryLink::new(stage(1));
+        link.send(LOGIN);
+        for n in [1000, 1003, 1007, 1009] {
+            link.send(
+                format!(
+                    "Action: Originate\r\nActionID: o{n}\r\nChannel: Local/{n}@demo-dialer\r\n\
+                     Context: demo\r\nExten: 100\r\nPriority: 1\r\nAsync: true\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        let mut reasons = Vec::new();
+        for _ in 0..1000 {
+            for f in link.frames() {
+                if let Frame::Event(e) = f {
+                    if e.is("OriginateResponse") {
+                        let id =
+                            String::from_utf8_lossy(e.action_id().unwrap_or_default()).into_owned();
+                        let reason = String::from_utf8_lossy(e.get("Reason").unwrap_or_default())
+                            .into_owned();
+                        reasons.push((id, reason));
+                    }
+                }
+            }
+            if reasons.len() == 4 || !link.step_to_timeout() {
+                break;
+            }
+        }
+        reasons.sort();
+        let want = [
+            ("o1000", "4"),
+            ("o1003", "0"),
+            ("o1007", "5"),
+            ("o1009", "8"),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(reasons, want);
+
+        let mut limited = link.join();
+        limited.send(b"Action: Login\r\nUsername: limited\r\nSecret: limited123\r\n\r\n");
+        limited.send(b"Action: Originate\r\nActionID: x\r\nChannel: Local/1000@demo-dialer\r\nApplication: Wait\r\n\r\n");
+        let denied = limited.frames().into_iter().any(|f| {
+            matches!(&f, Frame::Response(r) if r.message().as_deref() == Some("Permission denied"))
+        });
+        assert!(denied);
+    }
+}

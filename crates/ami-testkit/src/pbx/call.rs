@@ -107,6 +107,7 @@ impl PbxState {
         };
         self.chans.insert(id, chan);
         self.chan_event(Classes::CALL, "Newchannel", id, |w| w);
+        self.member_device_changed(device, at);
         id
     }
 

@@ -1002,3 +1002,172 @@ fn input_in_any_chunking_gives_the_same_answers() {
     }
     assert_eq!(expected.len(), 5);
 }
+
+/// Originates `dest` (async, `Wait(5)` on `;1`, 2 s timeout) on the
+/// captures' PBX and runs it to the end: the events, as
+/// `(event, channel or dest channel, status)` per frame.
+fn call_to(dest: &str) -> Vec<(String, String, String)> {
+    let mut t = T::new(ServerConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..ServerConfig::asterisk_corpus()
+    });
+    t.login();
+    let orig = format!(
+        "Action: Originate\r\nActionID: o\r\nChannel: Local/{dest}\r\nApplication: Wait\r\n\
+         Data: 5\r\nTimeout: 2000\r\nAsync: true\r\n\r\n"
+    );
+    let mut f = t.send(orig.as_bytes(), 0);
+    for ms in (100..=10_000).step_by(100) {
+        t.s.handle_timeout(t.at(ms));
+        f.extend(t.frames());
+    }
+    f[1..]
+        .iter()
+        .map(|x| {
+            let e = ev(x);
+            let get = |n: &str| String::from_utf8_lossy(e.get(n).unwrap_or_default()).into_owned();
+            let chan = match get("Channel") {
+                c if c.is_empty() => get("DestChannel"),
+                c => c,
+            };
+            let status = [get("DialStatus"), get("Reason"), get("Cause")].concat();
+            (e.name_str().into_owned(), chan, status)
+        })
+        .collect()
+}
+
+/// `call_to` as `Event(channel suffix)=status` strings.
+fn brief(events: &[(String, String, String)]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|(n, _, _)| n != "QueueMemberStatus")
+        .map(|(n, c, s)| {
+            let half = c
+                .rsplit(';')
+                .next()
+                .filter(|_| c.contains(';'))
+                .unwrap_or("-");
+            format!("{n}({half}){s}")
+        })
+        .collect()
+}
+
+#[test]
+fn busy_and_congested_destinations_fail_as_dial_c_reports_them() {
+    // Not captured (transcripts 32-35 are missing): main/dial.c publishes
+    // DialEnd BUSY and hangs ;1 up; core_unreal.c passes the hangup to ;2.
+    for (dest, status, cause, reason) in [
+        ("busy@test", "BUSY", "17", "5"),
+        ("congestion@test", "CONGESTION", "34", "8"),
+    ] {
+        let app = if dest.starts_with("busy") {
+            "Busy"
+        } else {
+            "Congestion"
+        };
+        assert_eq!(
+            brief(&call_to(dest)),
+            [
+                "Newchannel(1)",
+                "Newchannel(2)",
+                "Newexten(1)",
+                "LocalBridge(-)",
+                "DialBegin(1)",
+                "Newexten(2)",
+                "Newstate(2)",
+                &format!("DialEnd(1){status}"),
+                "HangupRequest(2)0",
+                "Hangup(1)0",
+                "SoftHangupRequest(2)16",
+                "Newexten(2)",
+                &format!("Hangup(2){cause}"),
+                &format!("OriginateResponse(-){reason}"),
+            ],
+            "{dest} ({app})"
+        );
+    }
+}
+
+#[test]
+fn a_missing_extension_fails_before_the_dialplan_with_reason_0() {
+    // local_call finds no extension: no LocalBridge, no DialBegin; ;2 never
+    // ran, so it is hung up without a hangup request.
+    let events = call_to("nosuch@test");
+    assert_eq!(
+        brief(&events),
+        [
+            "Newchannel(1)",
+            "Newchannel(2)",
+            "Newexten(1)",
+            "Hangup(1)0",
+            "Hangup(2)0",
+            "OriginateResponse(-)0"
+        ]
+    );
+    let (_, channel, _) = events.last().expect("the outcome");
+    assert_eq!(
+        channel, "Local/nosuch@test",
+        "a failed call names the dial string"
+    );
+}
+
+#[test]
+fn an_unanswered_destination_times_out_with_reason_3() {
+    let got = brief(&call_to("agent1@agents"));
+    assert_eq!(
+        got,
+        [
+            "Newchannel(1)",
+            "Newchannel(2)",
+            "Newexten(1)",
+            "LocalBridge(-)",
+            "DialBegin(1)",
+            "Newexten(2)",
+            "Newexten(2)",
+            "Newstate(1)",
+            "DialState(1)RINGING",
+            "Newexten(2)",
+            "DialEnd(1)NOANSWER",
+            "HangupRequest(2)19",
+            "Hangup(1)19",
+            "SoftHangupRequest(2)16",
+            "Hangup(2)19",
+            "OriginateResponse(-)3"
+        ]
+    );
+}
+
+#[test]
+fn sync_originate_answers_at_the_answer_and_errs_on_failure() {
+    let mut t = T::new(ServerConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..ServerConfig::asterisk_corpus()
+    });
+    t.login();
+    let f = t.send(
+        b"Action: Originate\r\nActionID: s1\r\nChannel: Local/busy@test\r\nApplication: Wait\r\nData: 1\r\n\r\n",
+        0,
+    );
+    assert_eq!(resp(&f[0]).message().as_deref(), Some("Originate failed"));
+    assert!(
+        f[1..].iter().all(|x| matches!(x, Frame::Event(_))),
+        "events after the answer"
+    );
+    let f = t.send(
+        b"Action: Originate\r\nActionID: s2\r\nChannel: Local/100@test\r\nApplication: Wait\r\nData: 1\r\n\r\n",
+        0,
+    );
+    assert_eq!(
+        resp(&f[0]).message().as_deref(),
+        Some("Originate successfully queued"),
+        "answered at once: Answer is 100@test's second priority"
+    );
+    let f = t.send(
+        b"Action: Originate\r\nActionID: s3\r\nChannel: Local/100@test\r\nContext: test\r\nExten: none\r\nPriority: 1\r\n\r\n",
+        0,
+    );
+    assert_eq!(
+        resp(&f[0]).message().as_deref(),
+        Some("Extension does not exist.")
+    );
+}
