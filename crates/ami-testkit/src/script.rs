@@ -160,10 +160,10 @@ pub struct ServerConfig {
     /// before the built-in `core show channels` and `core show version`;
     /// anything else is an unknown command.
     pub command_outputs: BTreeMap<String, Vec<String>>,
-    /// How many channels are up when the server starts: `channels / 2`
-    /// calls to `long@test` (two Local halves each, running `Wait(60)`
-    /// and staying until hung up), as in `10-coreshowchannels-20.raw`.
-    /// Default 0.
+    /// How many channels are up when the server starts: calls to
+    /// `long@test` (two Local halves each, running `Wait(60)` and staying
+    /// until hung up; the last one has only its `;1` when the count is
+    /// odd), as in `10-coreshowchannels-20.raw`. Default 0.
     pub channels: usize,
     /// The sequence number of the next Local channel (the `0000000e` of
     /// `Local/long@test-0000000e;1`); Asterisk counts them from its start.

@@ -146,13 +146,13 @@ impl PbxState {
     }
 
     /// A call up before the server started: `Local/long@test` answered,
-    /// both halves in `Wait(60)`, no events.
-    pub(crate) fn stage_call(&mut self, at: Instant) {
+    /// its `halves` (1 or 2) in `Wait(60)`, no events.
+    pub(crate) fn stage_call(&mut self, halves: u32, at: Instant) {
         let seq = self.local_seq;
         self.local_seq = self.local_seq.wrapping_add(1);
         let device = "Local/long@test".to_string();
         let mut ids = Vec::new();
-        for half in 1..=2u32 {
+        for half in 1..=halves {
             self.next_chan += 1;
             let id = self.next_chan;
             let uniqueid = self.next_uniqueid(at);
@@ -191,8 +191,10 @@ impl PbxState {
             );
             ids.push(id);
         }
-        self.chans.get_mut(&ids[0]).expect("made").peer = Some(ids[1]);
-        self.chans.get_mut(&ids[1]).expect("made").peer = Some(ids[0]);
+        if let [one, two] = ids[..] {
+            self.chans.get_mut(&one).expect("made").peer = Some(two);
+            self.chans.get_mut(&two).expect("made").peer = Some(one);
+        }
         self.processed += 1;
     }
 

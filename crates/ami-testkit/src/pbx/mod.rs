@@ -259,8 +259,10 @@ impl PbxState {
             let status = state.hint_status(&device);
             state.hints_seen.insert(device, status);
         }
-        for _ in 0..state.config.channels.div_ceil(2) {
-            state.stage_call(now);
+        // Whole calls, and half of one when the count is odd.
+        let channels = state.config.channels as u32;
+        for call in 0..channels.div_ceil(2) {
+            state.stage_call((channels - 2 * call).min(2), now);
         }
         state
     }
