@@ -52,10 +52,11 @@ pub struct Faults {
     /// and close the connection.
     pub truncate_after_frames: Option<u32>,
     /// Right after login, send one `Event: Oversized` of about this many
-    /// bytes (80-byte `Filler:` lines).
+    /// bytes (80-byte `Filler:` lines), if the session receives events.
     pub oversized_event_bytes: Option<usize>,
     /// Right after login (and after the oversized event, if any), flood.
-    /// Sent only while the session receives events (not after `Events: off`).
+    /// Sent only while the session receives events: not after a login with
+    /// `Events: off`, and it stops when the client turns them off.
     pub flood: Option<Flood>,
     /// After the login response, never read from the socket again (the
     /// client's writes back up in the kernel buffers).

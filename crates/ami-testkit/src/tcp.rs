@@ -801,7 +801,10 @@ fn drive(
             if faults.silence_after_login {
                 silent = true;
             } else {
-                if let Some(size) = faults.oversized_event_bytes {
+                if let Some(size) = faults
+                    .oversized_event_bytes
+                    .filter(|_| session.wants_events())
+                {
                     w.raw(&oversized_event(size))?;
                 }
                 if let Some(spec) = faults.flood.clone().filter(|_| session.wants_events()) {
@@ -819,7 +822,12 @@ fn drive(
             }
         }
         if let Some(run) = flood.as_mut() {
-            progress |= run.step(w)?;
+            if session.wants_events() {
+                progress |= run.step(w)?;
+            } else {
+                // A client that turned events off gets no more of them.
+                run.finished = true;
+            }
             if run.finished {
                 flood = None;
                 stream.set_nonblocking(false)?;

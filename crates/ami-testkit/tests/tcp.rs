@@ -196,6 +196,35 @@ fn rate_limited_flood_takes_its_time() {
 }
 
 #[test]
+fn a_flood_stops_when_the_client_turns_events_off() {
+    let faults = Faults {
+        flood: Some(Flood {
+            events: 100_000,
+            rate_per_sec: Some(2000),
+            then_done: true,
+        }),
+        ..Faults::default()
+    };
+    let server = TcpServer::start(config(), faults).expect("start");
+    let mut c = Client::connect(&server);
+    c.login();
+    let some = c.read_until(
+        Duration::from_secs(5),
+        |f| matches!(f, Frame::Event(e) if e.is("Cdr")),
+    );
+    assert!(some
+        .iter()
+        .any(|f| matches!(f, Frame::Event(e) if e.is("Cdr"))));
+    c.send(b"Action: Events\r\nActionID: off\r\nEventMask: off\r\n\r\n");
+    c.read_until(
+        Duration::from_secs(5),
+        |f| matches!(f, Frame::Response(r) if r.action_id() == Some(&b"off"[..])),
+    );
+    let after = c.read_until(Duration::from_millis(300), |_| false);
+    assert!(after.is_empty(), "{} frames after Events: off", after.len());
+}
+
+#[test]
 fn one_byte_chunks_still_decode() {
     let faults = Faults {
         write_chunk: Some(1),
