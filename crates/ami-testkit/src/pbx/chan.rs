@@ -92,7 +92,7 @@ pub(crate) struct Chan {
     pub(crate) device: String,
     pub(crate) exec: Exec,
     /// Who dials it while it is not answered.
-    pub(crate) dialer: Option<crate::pbx::call::Dialer>,
+    pub(crate) dialer: Option<crate::pbx::dial::Dialer>,
     pub(crate) created: Instant,
     pub(crate) answered: Option<Instant>,
     pub(crate) hangup_cause: u32,

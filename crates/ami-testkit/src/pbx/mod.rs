@@ -9,9 +9,13 @@
 //! every connection's `CoreShowChannels`, and its events reach every session
 //! whose permissions and `Events` mask let them through.
 
+mod bridge;
 mod call;
 mod chan;
+mod devices;
+mod dial;
 mod queue;
+mod vars;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,8 +29,9 @@ use crate::rng::SplitMix64;
 use crate::script::ServerConfig;
 use crate::wire::W;
 
-pub(crate) use call::{OriginateRequest, Target};
+pub(crate) use bridge::Bridge;
 pub(crate) use chan::{Chan, ChanId, Exec, State};
+pub(crate) use dial::{OriginateRequest, Target};
 pub(crate) use queue::QueueState;
 
 /// One event on its way to the sessions: its classes (`Privilege:`) and
@@ -50,7 +55,6 @@ struct Mailbox {
     /// outside it are not even queued, as in Asterisk.
     mask: Classes,
     events: VecDeque<Arc<Event>>,
-    dropped: u64,
 }
 
 /// Something due at a time.
@@ -72,13 +76,6 @@ pub(crate) enum Wake {
     QueueRetry(ChanId),
     /// A queue caller waited as long as its `Queue()` allows.
     QueueTimeout(ChanId),
-}
-
-/// A bridge: channels that talk to each other.
-#[derive(Clone, Debug)]
-pub(crate) struct Bridge {
-    pub(crate) uniqueid: String,
-    pub(crate) chans: Vec<ChanId>,
 }
 
 /// The whole PBX state; sessions lock it through [`Pbx`].
@@ -106,9 +103,9 @@ pub(crate) struct PbxState {
     next_sub: SubId,
     /// Calls that reached the dialplan (`CoreProcessedCalls`).
     pub(crate) processed: u64,
-    origs: BTreeMap<u64, call::Orig>,
+    origs: BTreeMap<u64, dial::Orig>,
     next_orig: u64,
-    /// Outcomes of synchronous Originates, by session: `Ok` when answered.
+    /// Outcomes of synchronous Originates, by session: true when answered.
     sync_outcomes: BTreeMap<SubId, bool>,
     rng: SplitMix64,
 }
@@ -267,7 +264,7 @@ impl PbxState {
         state
     }
 
-    // ----- clock and ids -------------------------------------------------
+    // ----- clock and ids -------------------------------------------------------
 
     /// Unix time at `now` on the server's clock.
     pub(crate) fn epoch(&self, now: Instant) -> f64 {
@@ -298,7 +295,7 @@ impl PbxState {
         )
     }
 
-    // ----- sessions and events -------------------------------------------
+    // ----- sessions and events -------------------------------------------------
 
     /// Registers a session; its mask starts empty (not logged in).
     pub(crate) fn subscribe(&mut self) -> SubId {
@@ -339,7 +336,6 @@ impl PbxState {
             if !m.mask.is_empty() && m.mask.contains(event.classes) {
                 if m.events.len() >= MAILBOX_MAX {
                     m.events.pop_front();
-                    m.dropped += 1;
                 }
                 m.events.push_back(event.clone());
             }
@@ -374,7 +370,7 @@ impl PbxState {
         });
     }
 
-    // ----- timers --------------------------------------------------------
+    // ----- timers --------------------------------------------------------------
 
     pub(crate) fn schedule(&mut self, at: Instant, wake: Wake) {
         self.timer_seq += 1;
@@ -419,7 +415,7 @@ impl PbxState {
         }
     }
 
-    // ----- lookups -------------------------------------------------------
+    // ----- lookups -------------------------------------------------------------
 
     /// The live channel called `name`.
     pub(crate) fn chan_by_name(&self, name: &str) -> Option<ChanId> {
@@ -436,373 +432,6 @@ impl PbxState {
             .as_ref()
             .and_then(|d| d.find(context, exten))
             .cloned()
-    }
-
-    // ----- devices and hints ---------------------------------------------
-
-    /// The state of a device: cached (`Custom:`, `Queue:`: `UNKNOWN` until
-    /// set), else derived from the live channels: in use while one of its
-    /// channels exists (a Local device from its dial on, as `local_devicestate`
-    /// counts it), else idle when it exists and unavailable when not.
-    pub(crate) fn device_state(&self, device: &str) -> &'static str {
-        if let Some(s) = self.devices.get(device) {
-            return s;
-        }
-        if device.starts_with("Custom:") || device.starts_with("Queue:") {
-            return "UNKNOWN";
-        }
-        if self.chans.values().any(|c| c.device == device) {
-            return "INUSE";
-        }
-        let known = match &self.config.dialplan {
-            None => true,
-            Some(d) => match device.strip_prefix("Local/") {
-                Some(dest) => {
-                    let (exten, context) = dest.split_once('@').unwrap_or((dest, "default"));
-                    d.find(context, exten).is_some()
-                }
-                None => d.find_device(device).is_some(),
-            },
-        };
-        if known {
-            "NOT_INUSE"
-        } else {
-            "UNAVAILABLE"
-        }
-    }
-
-    /// Every hint: `(context, exten, device)`.
-    pub(crate) fn hints(&self) -> Vec<(String, String, String)> {
-        self.config
-            .dialplan
-            .iter()
-            .flat_map(|d| {
-                d.hints().map(|(ctx, e)| {
-                    (
-                        ctx.to_string(),
-                        e.name().to_string(),
-                        e.hint_device().unwrap_or_default().to_string(),
-                    )
-                })
-            })
-            .collect()
-    }
-
-    /// `ExtensionStatus` code and text of a hint on `device`.
-    pub(crate) fn hint_status(&self, device: &str) -> (u32, &'static str) {
-        match self.device_state(device) {
-            "INUSE" => (1, "InUse"),
-            "BUSY" => (2, "Busy"),
-            "UNAVAILABLE" | "INVALID" => (4, "Unavailable"),
-            "RINGING" => (8, "Ringing"),
-            "RINGINUSE" => (9, "InUse&Ringing"),
-            "ONHOLD" => (16, "Hold"),
-            _ => (0, "Idle"),
-        }
-    }
-
-    /// Publishes a device's (re)computed state: `ExtensionStatus` for each
-    /// hint on it when the hint's status changed (Asterisk may send it
-    /// before or after), then `DeviceStateChange`.
-    pub(crate) fn device_changed(&mut self, device: &str) {
-        let state = self.device_state(device);
-        let status = self.hint_status(device);
-        if self.hints_seen.get(device).is_some_and(|s| *s != status) {
-            self.hints_seen.insert(device.to_string(), status);
-            for (ctx, exten, dev) in self.hints() {
-                if dev == device {
-                    self.emit(Classes::CALL, "ExtensionStatus", |w| {
-                        w.h("Exten", &exten)
-                            .h("Context", &ctx)
-                            .h("Hint", &dev)
-                            .h("Status", status.0.to_string())
-                            .h("StatusText", status.1)
-                    });
-                }
-            }
-        }
-        let device = device.to_string();
-        self.emit(Classes::CALL, "DeviceStateChange", |w| {
-            w.h("Device", &device).h("State", state)
-        });
-    }
-
-    /// Sets a cached device state (`DEVICE_STATE(Custom:x)=INUSE`).
-    pub(crate) fn set_device(&mut self, device: &str, state: &str) {
-        const STATES: [&str; 9] = [
-            "UNKNOWN",
-            "NOT_INUSE",
-            "INUSE",
-            "BUSY",
-            "INVALID",
-            "UNAVAILABLE",
-            "RINGING",
-            "RINGINUSE",
-            "ONHOLD",
-        ];
-        let Some(state) = STATES.iter().find(|s| s.eq_ignore_ascii_case(state)) else {
-            return;
-        };
-        self.devices.insert(device.to_string(), state);
-        self.device_changed(device);
-    }
-
-    // ----- variables -----------------------------------------------------
-
-    /// `${...}` substitution of channel variables, globals and a few
-    /// functions, as the dialplan does before running an application.
-    pub(crate) fn substitute(&self, chan: ChanId, text: &str) -> String {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let Some(end) = after.find('}') else {
-                out.push_str(&rest[start..]);
-                return out;
-            };
-            out.push_str(&self.read_var(Some(chan), &after[..end]));
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        out
-    }
-
-    /// A variable or function as `GetVar` and `${...}` read it: `""` when unset.
-    pub(crate) fn read_var(&self, chan: Option<ChanId>, name: &str) -> String {
-        let c = chan.and_then(|id| self.chans.get(&id));
-        if let Some(arg) = name.strip_suffix(')').and_then(|n| n.split_once('(')) {
-            return self.read_function(c, arg.0, arg.1);
-        }
-        if let Some(c) = c {
-            let builtin = match name {
-                "CHANNEL" => Some(c.name.clone()),
-                "EXTEN" => Some(c.exten.clone()),
-                "CONTEXT" => Some(c.context.clone()),
-                "PRIORITY" => Some(c.priority.to_string()),
-                "UNIQUEID" => Some(c.uniqueid.clone()),
-                _ => None,
-            };
-            if let Some(v) = builtin {
-                return v;
-            }
-            let plain = name.trim_start_matches('_');
-            if let Some(v) = c
-                .vars
-                .iter()
-                .find(|(k, _)| k.trim_start_matches('_') == plain)
-                .map(|(_, v)| v)
-            {
-                return v.clone();
-            }
-        }
-        self.globals.get(name).cloned().unwrap_or_default()
-    }
-
-    fn read_function(&self, c: Option<&Chan>, func: &str, arg: &str) -> String {
-        match (func, c) {
-            ("CHANNEL", Some(c)) if arg == "state" => c.state.desc().to_string(),
-            ("CHANNEL", Some(c)) if arg == "name" => c.name.clone(),
-            ("CHANNEL", Some(c)) if arg == "linkedid" => c.linkedid.clone(),
-            ("CALLERID", Some(c)) if arg == "all" => c.callerid_all(),
-            ("CALLERID", Some(c)) if arg == "num" => c.caller.0.clone().unwrap_or_default(),
-            ("CALLERID", Some(c)) if arg == "name" => c.caller.1.clone().unwrap_or_default(),
-            ("DEVICE_STATE", _) => self.device_state(arg).to_string(),
-            ("DB", _) => {
-                let key = format!("/{arg}");
-                self.db.get(&key).cloned().unwrap_or_default()
-            }
-            ("GLOBAL", _) => self.globals.get(arg).cloned().unwrap_or_default(),
-            _ => String::new(),
-        }
-    }
-
-    /// Sets a variable (on `chan`, or a global) or writes a function;
-    /// publishes `VarSet` for variables (not for functions, as Asterisk).
-    pub(crate) fn write_var(&mut self, chan: Option<ChanId>, name: &str, value: &str) {
-        if let Some((func, arg)) = name.strip_suffix(')').and_then(|n| n.split_once('(')) {
-            match func {
-                "DEVICE_STATE" => self.set_device(arg, value),
-                "DB" => {
-                    self.db.insert(format!("/{arg}"), value.to_string());
-                }
-                "GLOBAL" => {
-                    self.globals.insert(arg.to_string(), value.to_string());
-                }
-                _ => {}
-            }
-            return;
-        }
-        match chan {
-            Some(id) => {
-                let Some(c) = self.chans.get_mut(&id) else {
-                    return;
-                };
-                c.vars.insert(name.to_string(), value.to_string());
-                self.chan_event(Classes::DIALPLAN, "VarSet", id, |w| {
-                    w.h("Variable", name).h("Value", value)
-                });
-            }
-            None => {
-                self.globals.insert(name.to_string(), value.to_string());
-                self.emit(Classes::DIALPLAN, "VarSet", |w| {
-                    w.h("Channel", "none")
-                        .h("Uniqueid", "none")
-                        .h("Variable", name)
-                        .h("Value", value)
-                });
-            }
-        }
-    }
-
-    // ----- AstDB ---------------------------------------------------------
-
-    /// The entries under `/family[/key]` (all of them for an empty family),
-    /// sorted by key, as `DBGetTree` lists them.
-    pub(crate) fn db_tree(&self, family: &str, key: &str) -> Vec<(String, String)> {
-        let prefix = match (family.is_empty(), key.is_empty()) {
-            (true, _) => String::new(),
-            (false, true) => format!("/{family}"),
-            (false, false) => format!("/{family}/{key}"),
-        };
-        self.db
-            .iter()
-            .filter(|(k, _)| {
-                prefix.is_empty()
-                    || k.as_str() == prefix
-                    || (k.starts_with(&prefix) && k.as_bytes().get(prefix.len()) == Some(&b'/'))
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-
-    /// Deletes the entries under `/family[/key]`; how many went.
-    pub(crate) fn db_del_tree(&mut self, family: &str, key: &str) -> usize {
-        let doomed: Vec<String> = self
-            .db_tree(family, key)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        for k in &doomed {
-            self.db.remove(k);
-        }
-        doomed.len()
-    }
-
-    // ----- bridges -------------------------------------------------------
-
-    /// The bridge snapshot headers (`BridgeUniqueid` ... `BridgeVideoSourceMode`).
-    pub(crate) fn bridge_snapshot(&self, w: W, bridge: u64) -> W {
-        let Some(b) = self.bridges.get(&bridge) else {
-            return w;
-        };
-        w.h("BridgeUniqueid", &b.uniqueid)
-            .h("BridgeType", "basic")
-            .h("BridgeTechnology", "simple_bridge")
-            .h("BridgeCreator", "<unknown>")
-            .h("BridgeName", "<unknown>")
-            .h("BridgeNumChannels", b.chans.len().to_string())
-            .h("BridgeVideoSourceMode", "none")
-    }
-
-    /// Publishes a bridge event: bridge snapshot, then the channel's.
-    fn bridge_event(&mut self, name: &str, bridge: u64, chan: Option<ChanId>) {
-        let w = self.bridge_snapshot(
-            W::event(name).h("Privilege", Classes::CALL.to_string()),
-            bridge,
-        );
-        let w = match chan.and_then(|c| self.chans.get(&c)) {
-            Some(c) => c.snapshot(w, ""),
-            None => w,
-        };
-        self.deliver(Event {
-            classes: Classes::CALL,
-            text: w.done(),
-        });
-    }
-
-    /// Puts `a` and `b` in a new basic bridge: `BridgeCreate`, then a
-    /// `BridgeEnter` each (the second with both in).
-    pub(crate) fn bridge(&mut self, a: ChanId, b: ChanId) -> u64 {
-        self.next_bridge += 1;
-        let id = self.next_bridge;
-        let uniqueid = self.next_bridge_uuid();
-        self.bridges.insert(
-            id,
-            Bridge {
-                uniqueid,
-                chans: Vec::new(),
-            },
-        );
-        self.bridge_event("BridgeCreate", id, None);
-        // A channel's Linkedid follows the bridge it enters (no event of its own).
-        let linkedid = self
-            .chans
-            .get(&a)
-            .map(|c| c.linkedid.clone())
-            .unwrap_or_default();
-        for c in [a, b] {
-            if let Some(ch) = self.chans.get_mut(&c) {
-                ch.linkedid = linkedid.clone();
-                ch.exec = chan::Exec::Bridged(id);
-            }
-            if let Some(br) = self.bridges.get_mut(&id) {
-                br.chans.push(c);
-            }
-            self.bridge_event("BridgeEnter", id, Some(c));
-        }
-        let (na, nb) = (self.name_of(a), self.name_of(b));
-        if let Some(ch) = self.chans.get_mut(&a) {
-            ch.cdr_peer = nb;
-        }
-        if let Some(ch) = self.chans.get_mut(&b) {
-            ch.cdr_peer = na;
-        }
-        id
-    }
-
-    /// Takes `chan` out of its bridge (`BridgeLeave`); a bridge left with
-    /// one channel ejects it too and is destroyed (`BridgeDestroy`).
-    /// Returns the channels ejected that way.
-    pub(crate) fn leave_bridge(&mut self, chan: ChanId) -> Vec<ChanId> {
-        let Some(chan::Exec::Bridged(id)) = self.chans.get(&chan).map(|c| c.exec.clone()) else {
-            return Vec::new();
-        };
-        let mut ejected = Vec::new();
-        self.bridge_event("BridgeLeave", id, Some(chan));
-        if let Some(b) = self.bridges.get_mut(&id) {
-            b.chans.retain(|&c| c != chan);
-        }
-        if let Some(c) = self.chans.get_mut(&chan) {
-            c.exec = chan::Exec::Held;
-        }
-        let rest = self
-            .bridges
-            .get(&id)
-            .map(|b| b.chans.clone())
-            .unwrap_or_default();
-        if rest.len() <= 1 {
-            for other in rest {
-                if let Some(b) = self.bridges.get_mut(&id) {
-                    b.chans.retain(|&c| c != other);
-                }
-                self.bridge_event("BridgeLeave", id, Some(other));
-                if let Some(c) = self.chans.get_mut(&other) {
-                    c.exec = chan::Exec::Held;
-                }
-                ejected.push(other);
-            }
-            self.bridge_event("BridgeDestroy", id, None);
-            self.bridges.remove(&id);
-        }
-        ejected
-    }
-
-    pub(crate) fn name_of(&self, chan: ChanId) -> String {
-        self.chans
-            .get(&chan)
-            .map(|c| c.name.clone())
-            .unwrap_or_default()
     }
 }
 

@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
-use crate::pbx::call::Dialer;
 use crate::pbx::chan::{Chan, ChanId, Exec};
+use crate::pbx::dial::Dialer;
 use crate::pbx::{PbxState, Wake};
 use crate::perm::Classes;
 use crate::queues::{Queue, Strategy};
