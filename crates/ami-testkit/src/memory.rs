@@ -55,7 +55,7 @@ impl MemoryLink {
     }
 
     fn on(pbx: &Pbx, now: Instant) -> Self {
-        let session = ServerSession::with_pbx(pbx, now);
+        let session = ServerSession::with_pbx(pbx);
         let pending = session.greeting().to_vec();
         MemoryLink {
             session,

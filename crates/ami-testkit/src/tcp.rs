@@ -741,7 +741,7 @@ fn drive(
     if faults.close_mid_handshake {
         return link.half_handshake(&shared.stop);
     }
-    let mut session = ServerSession::with_pbx(&shared.pbx, Instant::now());
+    let mut session = ServerSession::with_pbx(&shared.pbx);
     w.raw(&session.greeting())?;
     let mut buf = vec![0u8; 64 << 10];
     let mut out = Vec::new();

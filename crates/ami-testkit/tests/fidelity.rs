@@ -164,7 +164,7 @@ fn replay(name: &str) -> (Vec<u8>, Vec<u8>) {
     };
     let start = at(-2.0);
     let pbx = Pbx::new(stage.config, start);
-    let mut helper = ServerSession::with_pbx(&pbx, start);
+    let mut helper = ServerSession::with_pbx(&pbx);
     helper.handle_input(
         b"Action: Login\r\nActionID: h\r\nUsername: admin\r\nSecret: amp111\r\n\r\n",
         start,
@@ -211,7 +211,7 @@ fn replay(name: &str) -> (Vec<u8>, Vec<u8>) {
         let Some(step) = step else { break };
         now = now.max(step);
         if client.is_none() && now >= t0 {
-            let c = ServerSession::with_pbx(&pbx, now);
+            let c = ServerSession::with_pbx(&pbx);
             out.extend_from_slice(&c.greeting());
             client = Some(c);
         }

@@ -122,8 +122,8 @@ pub(crate) struct PbxState {
 /// let now = Instant::now();
 /// let pbx = Pbx::new(ServerConfig { channels: 4, ..ServerConfig::default() }, now);
 /// // Two AMI sessions on the same PBX see the same channels.
-/// let a = ServerSession::with_pbx(&pbx, now);
-/// let b = ServerSession::with_pbx(&pbx, now);
+/// let a = ServerSession::with_pbx(&pbx);
+/// let b = ServerSession::with_pbx(&pbx);
 /// assert_eq!(pbx.channels().len(), 4);
 /// assert_eq!(pbx.channels()[0], "Local/long@test-00000000;1");
 /// # drop((a, b));

@@ -36,6 +36,9 @@ pub(crate) struct MemberState {
     /// `Status` (device state code: 1 not in use, 2 in use...).
     pub(crate) status: u32,
     pub(crate) paused: bool,
+    pub(crate) paused_reason: String,
+    /// When it was last paused or unpaused (Unix time, 0: never).
+    pub(crate) last_pause: u64,
 }
 
 /// A queue call in a bridge: who talks, since when.
@@ -120,12 +123,12 @@ impl PbxState {
             .h("Penalty", cfg.penalty.to_string())
             .h("CallsTaken", st.calls.to_string())
             .h("LastCall", st.last_call.to_string())
-            .h("LastPause", "0")
+            .h("LastPause", st.last_pause.to_string())
             .h("LoginTime", self.login_time().to_string())
             .h("InCall", u8::from(st.in_call).to_string())
             .h("Status", st.status.to_string())
             .h("Paused", u8::from(st.paused).to_string())
-            .h("PausedReason", "")
+            .h("PausedReason", &st.paused_reason)
             .h("Ringinuse", "0")
             .h("Wrapuptime", "0")
     }
@@ -647,15 +650,17 @@ impl PbxState {
         }
     }
 
-    /// Pauses or unpauses `interface` (in `queue`, or in every queue);
-    /// whether it is a member anywhere.
+    /// Pauses or unpauses `interface` (in `queue`, or in every queue):
+    /// `QueueMemberPause` for each; whether it is a member anywhere.
     pub(crate) fn queue_pause(
         &mut self,
         interface: &str,
         queue: &str,
         paused: bool,
         reason: &str,
+        now: Instant,
     ) -> bool {
+        let epoch = self.epoch(now) as u64;
         let mut found = false;
         for q in 0..self.queues.len() {
             if !queue.is_empty() && self.queues[q].config.name != queue {
@@ -669,13 +674,19 @@ impl PbxState {
                     continue;
                 }
                 found = true;
-                self.queues[q].members[m].paused = paused;
+                let st = &mut self.queues[q].members[m];
+                st.paused = paused;
+                st.paused_reason = if paused {
+                    reason.to_string()
+                } else {
+                    String::new()
+                };
+                st.last_pause = epoch;
                 let w = self.member_fields(
                     q,
                     m,
                     W::event("QueueMemberPause").h("Privilege", Classes::AGENT.to_string()),
                 );
-                let w = w.h("Reason", reason);
                 self.deliver(crate::pbx::Event {
                     classes: Classes::AGENT,
                     text: w.done(),

@@ -108,12 +108,12 @@ impl ServerSession {
     /// A fresh session (not logged in) on a PBX of its own whose clock
     /// starts at `now`.
     pub fn new(config: impl Into<Arc<ServerConfig>>, now: Instant) -> Self {
-        ServerSession::with_pbx(&Pbx::new(config, now), now)
+        ServerSession::with_pbx(&Pbx::new(config, now))
     }
 
     /// A fresh session (not logged in) on a shared PBX: it sees the other
     /// sessions' calls and events, they see its.
-    pub fn with_pbx(pbx: &Pbx, _now: Instant) -> Self {
+    pub fn with_pbx(pbx: &Pbx) -> Self {
         let (config, sub) = {
             let mut state = pbx.lock();
             (state.config.clone(), state.subscribe())
@@ -395,8 +395,6 @@ impl ServerSession {
         self.received.push(r.text("Action"));
     }
 
-    /// A security event (`SuccessfulAuth`, `RequestBadFormat`) for every
-    /// session that reads `security`.
     /// A security event for every session that reads `security`: the
     /// common headers, then `fields` (given the event's time, for `SessionTV`).
     fn security_event(
@@ -510,7 +508,7 @@ impl ServerSession {
             "BridgeList" => self.bridge_list(aid),
             "QueueStatus" => self.queue_status(r, aid, now),
             "QueueSummary" => self.queue_summary(r, aid, now),
-            "QueuePause" => self.queue_pause(r, aid),
+            "QueuePause" => self.queue_pause(r, aid, now),
             name => self.respond(error(
                 aid,
                 format!("Action {name} is not simulated by ami-testkit"),

@@ -354,12 +354,12 @@ impl ServerSession {
                             .h("Penalty", cfg.penalty.to_string())
                             .h("CallsTaken", st.calls.to_string())
                             .h("LastCall", st.last_call.to_string())
-                            .h("LastPause", "0")
+                            .h("LastPause", st.last_pause.to_string())
                             .h("LoginTime", pbx.login_time().to_string())
                             .h("InCall", u8::from(st.in_call).to_string())
                             .h("Status", st.status.to_string())
                             .h("Paused", u8::from(st.paused).to_string())
-                            .h("PausedReason", "")
+                            .h("PausedReason", &st.paused_reason)
                             .h("Wrapuptime", "0")
                             .aid(aid),
                     );
@@ -439,7 +439,7 @@ impl ServerSession {
         );
     }
 
-    pub(super) fn queue_pause(&mut self, r: &Request, aid: Option<&[u8]>) {
+    pub(super) fn queue_pause(&mut self, r: &Request, aid: Option<&[u8]>, now: Instant) {
         let interface = r.text("Interface");
         if interface.is_empty() {
             return self.respond(error(aid, "Need 'Interface' and 'Paused' parameters."));
@@ -449,10 +449,11 @@ impl ServerSession {
             return self.respond(error(aid, "Need 'Interface' and 'Paused' parameters."));
         }
         let paused = is_true(&paused_text);
-        let found =
-            self.pbx
-                .lock()
-                .queue_pause(&interface, &r.text("Queue"), paused, &r.text("Reason"));
+        let (queue, reason) = (r.text("Queue"), r.text("Reason"));
+        let found = self
+            .pbx
+            .lock()
+            .queue_pause(&interface, &queue, paused, &reason, now);
         match (found, paused) {
             (false, _) => self.respond(error(aid, "Interface not found")),
             (true, true) => self.respond(ack(aid, "Interface paused successfully")),

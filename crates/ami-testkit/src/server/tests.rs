@@ -432,7 +432,7 @@ fn async_originate_answers_after_the_delay_without_dialplan() {
         ..ServerConfig::default()
     });
     // A second client of the same PBX sees the call too.
-    let mut other = ServerSession::with_pbx(t.s.pbx(), t.t0);
+    let mut other = ServerSession::with_pbx(t.s.pbx());
     other.handle_input(LOGIN, t.t0);
     t.login();
     while other.poll_transmit().is_some() {}
@@ -596,7 +596,7 @@ fn sync_originate_blocks_the_session_until_its_outcome() {
 #[test]
 fn userevent_is_echoed_with_the_sender_actionid_and_broadcast() {
     let mut t = T::quick();
-    let mut other = ServerSession::with_pbx(t.s.pbx(), t.t0);
+    let mut other = ServerSession::with_pbx(t.s.pbx());
     other.handle_input(LOGIN, t.t0);
     t.login();
     while other.poll_transmit().is_some() {}
@@ -889,7 +889,7 @@ fn wait_event_times_out_or_wakes_on_an_event() {
             2002
         )
         .is_empty());
-    let mut helper = ServerSession::with_pbx(t.s.pbx(), t.t0);
+    let mut helper = ServerSession::with_pbx(t.s.pbx());
     helper.handle_input(LOGIN, t.at(3000));
     helper.handle_input(
         b"Action: UserEvent\r\nActionID: h-68\r\nUserEvent: WakeUp\r\n\r\n",
@@ -1169,5 +1169,41 @@ fn sync_originate_answers_at_the_answer_and_errs_on_failure() {
     assert_eq!(
         resp(&f[0]).message().as_deref(),
         Some("Extension does not exist.")
+    );
+}
+
+#[test]
+fn queue_pause_marks_the_member_in_lists_and_events() {
+    let mut t = T::new(ServerConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..ServerConfig::asterisk_corpus()
+    });
+    t.login();
+    let f = t.send(
+        b"Action: QueuePause\r\nActionID: p\r\nInterface: Local/agent3@agents\r\n\
+          Paused: true\r\nReason: lunch\r\n\r\n",
+        1000,
+    );
+    assert_eq!(
+        resp(&f[0]).message().as_deref(),
+        Some("Interface paused successfully")
+    );
+    assert_eq!(event_names(&f[1..]), ["QueueMemberPause"]);
+    assert_eq!(ev(&f[1]).get("PausedReason"), Some(&b"lunch"[..]));
+    let f = t.send(b"Action: QueueStatus\r\nQueue: sales\r\n\r\n", 1000);
+    assert_eq!(ev(&f[2]).get("Paused"), Some(&b"1"[..]));
+    let f = t.send(b"Action: QueueSummary\r\nQueue: sales\r\n\r\n", 1000);
+    assert_eq!(
+        ev(&f[1]).get("Available"),
+        Some(&b"0"[..]),
+        "a paused member is not available"
+    );
+    let f = t.send(
+        b"Action: QueuePause\r\nInterface: PJSIP/nobody\r\nPaused: false\r\n\r\n",
+        1000,
+    );
+    assert_eq!(
+        resp(&f[0]).message().as_deref(),
+        Some("Interface not found")
     );
 }
