@@ -17,6 +17,7 @@ use crate::pbx::dial::Dialer;
 use crate::pbx::{wait_duration, PbxState, Wake};
 use crate::perm::Classes;
 use crate::rng::civil;
+use crate::wire::W;
 
 impl PbxState {
     // ----- channels ------------------------------------------------------
@@ -153,6 +154,26 @@ impl PbxState {
             self.chans.get_mut(&two).expect("made").peer = Some(one);
         }
         self.processed += 1;
+    }
+
+    /// `LocalBridge`: the two halves of a Local pair whose `;2` starts (the
+    /// dialplan), with `LocalOptimization: Yes` unless the dial string said
+    /// `/n`.
+    pub(super) fn local_bridge_event(&mut self, one: ChanId, optimize: bool) {
+        let Some(two) = self.peer(one) else {
+            return;
+        };
+        let (a, b) = (self.chans[&one].clone(), self.chans[&two].clone());
+        let w = W::event("LocalBridge").h("Privilege", Classes::CALL.to_string());
+        let w = b
+            .snapshot(a.snapshot(w, "LocalOne"), "LocalTwo")
+            .h("Context", &a.context)
+            .h("Exten", &a.exten)
+            .h("LocalOptimization", if optimize { "Yes" } else { "No" });
+        self.deliver(crate::pbx::Event {
+            classes: Classes::CALL,
+            text: w.done(),
+        });
     }
 
     /// Which half of a Local pair (`1`, `2`), or 0 for another channel.
@@ -491,6 +512,9 @@ impl PbxState {
             c.hangup_cause = cause;
         }
         let cause = c.hangup_cause;
+        if self.queue_of_caller(id).is_some() {
+            self.queue_abandon(id, now);
+        }
         for wake in [Wake::Resume(id), Wake::Answer(id), Wake::DeviceHangup(id)] {
             self.cancel(&wake);
         }

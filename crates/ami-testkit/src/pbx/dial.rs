@@ -119,8 +119,7 @@ impl PbxState {
                         return;
                     };
                     if tech.eq_ignore_ascii_case("Local") {
-                        let (exten, context) = local_target(&data);
-                        self.local_call(chan, &exten, &context, &data, false, now);
+                        self.local_call(chan, &data, false, now);
                     } else {
                         self.dial_event(chan, None, &data);
                     }
@@ -143,7 +142,7 @@ impl PbxState {
                 }
                 Some(_) => {
                     self.schedule(now + timeout, Wake::DialTimeout(id));
-                    self.local_call(chan, &exten, &context, &data, true, now);
+                    self.local_call(chan, &data, true, now);
                 }
             }
             return;
@@ -207,30 +206,11 @@ impl PbxState {
 
     /// `local_call`: `LocalBridge`, `DialBegin`, then `;2` runs the
     /// dialplan (when there is one to run).
-    pub(super) fn local_call(
-        &mut self,
-        one: ChanId,
-        exten: &str,
-        context: &str,
-        data: &str,
-        run: bool,
-        now: Instant,
-    ) {
+    pub(super) fn local_call(&mut self, one: ChanId, data: &str, run: bool, now: Instant) {
         let Some(two) = self.peer(one) else {
             return;
         };
-        let optimize = if data.contains("/n") { "No" } else { "Yes" };
-        let (a, b) = (self.chans[&one].clone(), self.chans[&two].clone());
-        let w = W::event("LocalBridge").h("Privilege", Classes::CALL.to_string());
-        let w = b
-            .snapshot(a.snapshot(w, "LocalOne"), "LocalTwo")
-            .h("Context", context)
-            .h("Exten", exten)
-            .h("LocalOptimization", optimize);
-        self.deliver(crate::pbx::Event {
-            classes: Classes::CALL,
-            text: w.done(),
-        });
+        self.local_bridge_event(one, !data.contains("/n"));
         let dialstring = data.split('/').next().unwrap_or(data).to_string();
         self.dial_event(one, None, &dialstring);
         if run {

@@ -101,7 +101,13 @@ impl QueueState {
 }
 
 impl PbxState {
-    fn queue_of_caller(&self, chan: ChanId) -> Option<(usize, usize)> {
+    /// Copies of two live channels (a caller and a member's).
+    fn pair(&self, a: ChanId, b: ChanId) -> Option<(Chan, Chan)> {
+        Some((self.chans.get(&a)?.clone(), self.chans.get(&b)?.clone()))
+    }
+
+    /// The queue and the position of a waiting caller.
+    pub(super) fn queue_of_caller(&self, chan: ChanId) -> Option<(usize, usize)> {
         self.queues.iter().enumerate().find_map(|(q, state)| {
             state
                 .callers
@@ -321,21 +327,12 @@ impl PbxState {
         if let Some((q, p)) = self.queue_of_caller(caller) {
             self.queues[q].callers[p].ringing.push((m, dialed));
         }
-        if let Some(two) = two {
-            let (a, b) = (self.chans[&dialed].clone(), self.chans[&two].clone());
-            let (exten, context) = (a.exten.clone(), a.context.clone());
-            let w = W::event("LocalBridge").h("Privilege", Classes::CALL.to_string());
-            let w = b
-                .snapshot(a.snapshot(w, "LocalOne"), "LocalTwo")
-                .h("Context", context)
-                .h("Exten", exten)
-                .h("LocalOptimization", "Yes");
-            self.deliver(crate::pbx::Event {
-                classes: Classes::CALL,
-                text: w.done(),
-            });
+        if two.is_some() {
+            self.local_bridge_event(dialed, true);
         }
-        let (c, d) = (self.chans[&caller].clone(), self.chans[&dialed].clone());
+        let Some((c, d)) = self.pair(caller, dialed) else {
+            return;
+        };
         self.agent_event("AgentCalled", &c, &d, |w| {
             w.h("Queue", &queue_name)
                 .h("Interface", &member.interface)
@@ -499,10 +496,9 @@ impl PbxState {
         let ring = entry
             .ring_started
             .map_or(0, |s| now.saturating_duration_since(s).as_secs());
-        let (c, d) = (
-            self.chans[&caller].clone(),
-            self.chans[&member_chan].clone(),
-        );
+        let Some((c, d)) = self.pair(caller, member_chan) else {
+            return;
+        };
         self.agent_event("AgentConnect", &c, &d, |w| {
             w.h("Queue", &queue_name)
                 .h("Interface", &member.interface)
@@ -513,10 +509,9 @@ impl PbxState {
         self.queues[q].members[m].in_call = true;
         self.queues[q].holdtime += hold;
         self.bridge(caller, member_chan);
-        let (c, d) = (
-            self.chans[&caller].clone(),
-            self.chans[&member_chan].clone(),
-        );
+        let Some((c, d)) = self.pair(caller, member_chan) else {
+            return;
+        };
         self.queues[q].connected.push(Connected {
             caller,
             member_chan,

@@ -1207,3 +1207,38 @@ fn queue_pause_marks_the_member_in_lists_and_events() {
         Some("Interface not found")
     );
 }
+
+#[test]
+fn a_caller_hanging_up_in_queue_abandons_and_its_members_stop_ringing() {
+    let mut t = T::new(ServerConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..ServerConfig::asterisk_corpus()
+    });
+    t.login();
+    t.send(
+        b"Action: Originate\r\nChannel: Local/queue@test\r\nApplication: Wait\r\nData: 600\r\nAsync: true\r\n\r\n",
+        0,
+    );
+    let caller = t.s.pbx().queue_callers("support");
+    assert_eq!(caller, ["Local/queue@test-00000000;2"]);
+    assert_eq!(t.s.pbx().channels().len(), 4, "the call and Agent One's");
+    let f = t.send(
+        b"Action: Hangup\r\nChannel: Local/queue@test-00000000;2\r\n\r\n",
+        3000,
+    );
+    let names = event_names(&f[1..]);
+    let abandon = names.iter().position(|n| n == "QueueCallerAbandon");
+    let leave = names.iter().position(|n| n == "QueueCallerLeave");
+    assert!(abandon.is_some() && abandon < leave, "{names:?}");
+    assert!(t.s.pbx().queue_callers("support").is_empty());
+    assert!(
+        t.s.pbx().channels().is_empty(),
+        "the agent's channels went too"
+    );
+    let f = t.send(b"Action: QueueStatus\r\nQueue: support\r\n\r\n", 3000);
+    assert_eq!(
+        ev(f.last().expect("complete")).get("ListItems"),
+        Some(&b"3"[..])
+    );
+    assert_eq!(t.s.poll_timeout(), None, "no queue timer left behind");
+}
