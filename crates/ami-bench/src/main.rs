@@ -146,7 +146,7 @@ fn best_runs(children: &[&str], mut run: impl FnMut(&str) -> Run) -> Vec<Run> {
     for _ in 0..ROUNDS {
         for (child, best) in children.iter().zip(&mut best) {
             let this = run(child);
-            if best.as_ref().map_or(true, |b| this.rate() > b.rate()) {
+            if best.as_ref().is_none_or(|b| this.rate() > b.rate()) {
                 *best = Some(this);
             }
         }

@@ -362,9 +362,9 @@ mod tests {
             let len = (next() % 300) as usize;
             let mut buf = blank_prone_bytes(len, &mut next);
             // Long lines too, so that some searches cross several blocks.
-            if next() % 2 == 0 {
+            if next().is_multiple_of(2) {
                 buf.iter_mut().for_each(|b| {
-                    if *b == b'\n' && next() % 8 != 0 {
+                    if *b == b'\n' && !next().is_multiple_of(8) {
                         *b = b'x';
                     }
                 });

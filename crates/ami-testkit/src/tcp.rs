@@ -514,7 +514,7 @@ impl Writer<'_> {
     fn frame(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.frames += 1;
         if let Some(n) = self.garbage_every.filter(|&n| n > 0) {
-            if self.frames % u64::from(n) == 0 {
+            if self.frames.is_multiple_of(u64::from(n)) {
                 self.raw(GARBAGE)?;
             }
         }

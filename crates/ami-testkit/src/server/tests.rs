@@ -720,7 +720,7 @@ fn unknown_action_missing_action_and_limits() {
     );
     assert_eq!(ev(&f[1]).get("RequestType"), Some(&b"Action: NONE"[..]));
     let mut long = b"Action: Ping\r\nActionID: big\r\nHuge: ".to_vec();
-    long.extend(std::iter::repeat(b'H').take(1100));
+    long.extend(std::iter::repeat_n(b'H', 1100));
     long.extend_from_slice(b"\r\n\r\n");
     let f = t.send(&long, 0);
     assert_eq!(
