@@ -74,22 +74,23 @@ pub(crate) fn connection(
 pub(crate) enum Flush {
     /// Everything the core had was written.
     Done,
-    /// The socket took what it could (possibly nothing: `WouldBlock` or a
-    /// 0-byte write); the rest stays in the core. Wait for writability.
+    /// The socket took what it could (possibly nothing: `WouldBlock`); the
+    /// rest stays in the core. Wait for writability.
     Blocked,
 }
 
 /// Writes what `conn` lends until it is empty or the socket pushes back,
 /// calling `advance` with what the socket took. Returns the bytes written
 /// alongside the outcome; an error means the transport failed (the caller
-/// tells the core with `handle_closed`).
+/// tells the core with `handle_closed`). A write that takes 0 bytes of a
+/// non-empty buffer is such a failure (`WriteZero`, as `Write::write_all`
+/// says): waiting for writability would only get the same answer again,
+/// and the TLS path and the async adapters end the session on it too.
 pub(crate) fn flush(conn: &mut Connection, sock: &mut impl Write) -> (usize, io::Result<Flush>) {
     let mut written = 0;
     while let Some(bytes) = conn.poll_transmit() {
         match sock.write(bytes) {
-            // A 0-byte write of a non-empty buffer took nothing: keep the
-            // bytes in the core and wait until the socket is writable.
-            Ok(0) => return (written, Ok(Flush::Blocked)),
+            Ok(0) => return (written, Err(io::ErrorKind::WriteZero.into())),
             Ok(n) => {
                 conn.advance(n);
                 written += n;
@@ -155,22 +156,39 @@ pub(crate) mod tests {
 
     #[test]
     fn partial_writes_keep_the_rest_in_the_core() {
-        for then in [(|| Ok(0)) as fn() -> io::Result<usize>, || {
-            Err(io::ErrorKind::WouldBlock.into())
-        }] {
-            let mut conn = with_login();
-            let total = conn.poll_transmit().expect("login").len();
-            let mut sock = Stingy {
-                taken: Vec::new(),
-                take: 5,
-                calls: 0,
-                then,
-            };
-            let (n, r) = flush(&mut conn, &mut sock);
-            assert_eq!((n, r.expect("no error")), (5, Flush::Blocked));
-            assert_eq!(conn.poll_transmit().expect("rest").len(), total - 5);
-            assert_eq!(&sock.taken, b"Actio");
-        }
+        let mut conn = with_login();
+        let total = conn.poll_transmit().expect("login").len();
+        let mut sock = Stingy {
+            taken: Vec::new(),
+            take: 5,
+            calls: 0,
+            then: || Err(io::ErrorKind::WouldBlock.into()),
+        };
+        let (n, r) = flush(&mut conn, &mut sock);
+        assert_eq!((n, r.expect("no error")), (5, Flush::Blocked));
+        assert_eq!(conn.poll_transmit().expect("rest").len(), total - 5);
+        assert_eq!(&sock.taken, b"Actio");
+    }
+
+    #[test]
+    fn a_socket_that_takes_nothing_is_a_failed_transport() {
+        // Not "blocked": a writable socket that keeps taking 0 bytes would
+        // make the caller wait for writability, wake, and write 0 again.
+        let mut conn = with_login();
+        let total = conn.poll_transmit().expect("login").len();
+        let mut sock = Stingy {
+            taken: Vec::new(),
+            take: 5,
+            calls: 0,
+            then: || Ok(0),
+        };
+        let (n, r) = flush(&mut conn, &mut sock);
+        assert_eq!(n, 5);
+        assert_eq!(
+            r.expect_err("0 bytes taken").kind(),
+            io::ErrorKind::WriteZero
+        );
+        assert_eq!(conn.poll_transmit().expect("rest").len(), total - 5);
     }
 
     #[test]
