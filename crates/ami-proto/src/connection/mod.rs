@@ -615,6 +615,9 @@ impl Connection {
         let matched = self.table.match_response(response.action_id());
         self.update_response_limit();
         let ResponseMatch::Found { id, skipped } = matched else {
+            if self.on_list_refusal(&response, now) {
+                return;
+            }
             self.stats.desyncs += 1;
             let id = String::from_utf8_lossy(response.action_id().unwrap_or(b"-")).into_owned();
             let message = response.get("Message").unwrap_or_default();
@@ -666,15 +669,7 @@ impl Connection {
                 // Absorb the items of a list it still opens.
                 self.set_phase(&id, new_list(response.clone()));
             }
-            let message = error_message(&response);
-            let err = match status {
-                Status::Error => ActionError::Server { message },
-                _ => ActionError::Failed {
-                    status: status_text(&response),
-                    message,
-                },
-            };
-            return self.finish(id, Err(err), now);
+            return self.finish(id, Err(refusal(status, &response)), now);
         }
         if status == Status::Goodbye {
             self.goodbye = true;
@@ -709,6 +704,42 @@ impl Connection {
             },
         };
         self.finish(id, Ok(done), now);
+    }
+
+    /// A refusal naming an action whose list is being collected. Asterisk
+    /// answers `Response: Error` after `EventList: start` when a list fails
+    /// half-way (`ShowDialPlan` for a missing extension, `CoreShowChannelMap`,
+    /// `PJSIPShowEndpoint`, which still ends the list afterwards): the action
+    /// fails with the server's words and its items are dropped; the entry stays
+    /// as a tombstone, holding nothing, to absorb the rest of the list. Returns
+    /// whether the response was such a refusal (else it matches no action).
+    fn on_list_refusal(&mut self, response: &Response, now: Instant) -> bool {
+        let status = response.status();
+        if status == Status::Success {
+            return false;
+        }
+        let Some(pending) = response.action_id().and_then(|id| self.table.get_mut(id)) else {
+            return false;
+        };
+        let Phase::List {
+            items, overflowed, ..
+        } = &mut pending.phase
+        else {
+            return false;
+        };
+        *items = Vec::new();
+        *overflowed = true;
+        if !pending.done {
+            let id = ActionId::from_bytes(
+                response
+                    .headers()
+                    .get_bytes("ActionID")
+                    .expect("matched by it"),
+            );
+            log!(debug, self, id, "list refused after it started");
+            self.finish(id, Err(refusal(status, response)), now);
+        }
+        true
     }
 
     fn set_phase(&mut self, id: &ActionId, phase: Phase) {
@@ -1022,6 +1053,19 @@ fn error_message(response: &Response) -> String {
         message.push_str(&String::from_utf8_lossy(line));
     }
     message
+}
+
+/// The error for a response whose `status` is not success for its action:
+/// [`ActionError::Server`] for `Error`, else [`ActionError::Failed`].
+fn refusal(status: Status, response: &Response) -> ActionError {
+    let message = error_message(response);
+    match status {
+        Status::Error => ActionError::Server { message },
+        _ => ActionError::Failed {
+            status: status_text(response),
+            message,
+        },
+    }
 }
 
 /// The `Response` header's value, verbatim (lossy UTF-8).

@@ -1236,3 +1236,78 @@ fn a_tombstone_always_expires_even_with_a_zero_timeout() {
     );
     assert_eq!(s.conn.poll_timeout(), None);
 }
+
+/// `Response: Error` after `EventList: start`, as Asterisk's
+/// `manager_show_dialplan` sends it when a context holds items but not the
+/// extension asked for: no `...Complete` follows.
+#[test]
+fn an_error_after_a_list_started_fails_the_action_not_the_session() {
+    let mut s = Session::ready(Session::config());
+    let list = s.send(Action::new("ShowDialPlan").header("Extension", "999"));
+    let next = s.send(Action::ping());
+    s.input(
+        format!(
+            "Response: Success\r\nActionID: {list}\r\nEventList: start\r\nMessage: DialPlan list will follow\r\n\r\n\
+             Event: ListDialplan\r\nActionID: {list}\r\nContext: default\r\nExtension: 100\r\n\r\n\
+             Response: Error\r\nActionID: {list}\r\nMessage: Did not find extension 999 in any context\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        s.err(&list),
+        &ActionError::Server {
+            message: "Did not find extension 999 in any context".into()
+        }
+    );
+    assert_eq!(s.conn.stats().desyncs, 0);
+    s.input(success(&next).as_bytes());
+    assert!(s.only(&next).is_ok());
+    // Long after the action's timeout: still exactly one completion each.
+    s.wait(Duration::from_secs(3600));
+    assert_eq!(s.completions(&list).len(), 1);
+    assert!(s.events().is_empty(), "items leaked: {:?}", s.events());
+    assert_eq!(s.conn.stats().timeouts, 0);
+}
+
+/// `PJSIPShowEndpoint` (`res/res_pjsip/pjsip_configuration.c`) answers
+/// `Response: Error` when it cannot format an item, then still ends the
+/// list with `EndpointDetailComplete`: both are absorbed.
+#[test]
+fn an_error_inside_a_list_that_still_completes_leaks_nothing() {
+    let mut s = Session::ready(Session::config());
+    let list = s.send(Action::pjsip_show_endpoint("100"));
+    s.input(
+        format!(
+            "Response: Success\r\nActionID: {list}\r\nEventList: start\r\n\r\n\
+             Event: EndpointDetail\r\nActionID: {list}\r\nObjectName: 100\r\n\r\n\
+             Response: Error\r\nActionID: {list}\r\nMessage: Unable to format endpoint 100\r\n\r\n\
+             Event: AorDetail\r\nActionID: {list}\r\nObjectName: 100\r\n\r\n\
+             Event: EndpointDetailComplete\r\nActionID: {list}\r\nEventList: Complete\r\nListItems: 2\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(
+        matches!(s.err(&list), ActionError::Server { message } if message == "Unable to format endpoint 100")
+    );
+    assert_eq!(s.conn.stats().desyncs, 0);
+    assert!(s.events().is_empty(), "leaked: {:?}", s.events());
+    s.wait(Duration::from_secs(3600));
+    assert_eq!(s.completions(&list).len(), 1);
+}
+
+/// The same for a list acknowledged with a plain `Success` (old servers):
+/// the action is collecting its list all the same.
+#[test]
+fn an_error_after_a_legacy_list_acknowledgement_fails_the_action() {
+    let mut s = Session::ready(Session::config());
+    let list = s.send(Action::new("CoreShowChannelMap").header("Channel", "PJSIP/1-1"));
+    s.input(
+        format!(
+            "Response: Success\r\nActionID: {list}\r\nMessage: Channel map will follow\r\n\r\n\
+             Response: Error\r\nActionID: {list}\r\nMessage: Could not complete channel map\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(matches!(s.err(&list), ActionError::Server { .. }));
+    assert_eq!(s.conn.stats().desyncs, 0);
+}
