@@ -4,15 +4,20 @@
 //! (13 to 23). Each generator (one submodule) turns it into one checked-in
 //! file under `crates/ami-proto/src/generated/`, formatted by `rustfmt`:
 //!
-//! - [`lists`]: the actions that answer with an event list.
+//! - [`lists`]: the actions that answer with an event list;
+//! - [`actions`]: a builder per action, and the table of their parameters;
+//! - [`events`]: a typed view per event, and the known event names.
 //!
 //! A generator is a function from the [`Catalogue`] to the file's text; add
 //! one by writing the module and listing it in [`generate`]. The test below
 //! fails when a checked-in file differs from what its generator makes, so CI
 //! catches a hand edit or a forgotten `cargo xtask codegen`.
 
+mod actions;
 mod catalogue;
+mod events;
 mod lists;
+mod names;
 
 use std::fs;
 use std::io::Write;
@@ -65,7 +70,11 @@ pub(crate) fn run(mode: Mode) -> Result<()> {
 
 /// Every generated file: its path from the workspace root and its text.
 fn generate(catalogue: &Catalogue) -> Result<Vec<(&'static str, String)>> {
-    Ok(vec![(lists::OUTPUT, lists::generate(catalogue)?)])
+    Ok(vec![
+        (lists::OUTPUT, lists::generate(catalogue)?),
+        (actions::OUTPUT, actions::generate(catalogue)?),
+        (events::OUTPUT, events::generate(catalogue)?),
+    ])
 }
 
 /// Makes `path` hold `contents` (in `Write` mode) and says whether it did not

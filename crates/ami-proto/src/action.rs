@@ -59,6 +59,28 @@ impl Action {
         self
     }
 
+    /// Sets header `name` to `value`: replaces the first header of that name
+    /// (ASCII case ignored), else appends one. For builders whose setters
+    /// may be called twice.
+    pub(crate) fn set(&mut self, name: impl Into<String>, value: String) {
+        let name = name.into();
+        match self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
+            Some((_, old)) => *old = value,
+            None => self.headers.push((name, value)),
+        }
+    }
+
+    /// Appends `header: name=value` with `\`, `"` and `,` escaped, as the
+    /// server's `astman_get_variables` splits and unquotes such a value.
+    pub(crate) fn variable(self, header: &str, name: &str, value: &str) -> Self {
+        let pair = format!("{}={}", escape_variable(name), escape_variable(value));
+        self.header(header, pair)
+    }
+
     /// Overrides how the action completes (default: [`Action::strategy`]'s
     /// guess from the name). Use it for list actions the guess misses.
     pub fn with_strategy(mut self, strategy: Strategy) -> Self {
@@ -403,7 +425,10 @@ enum Target {
 }
 
 /// Builder of an `Originate` action; turn it into one with
-/// [`Action::originate`].
+/// [`Action::originate`] or `Action::from`. It is also
+/// [`actions::Originate`](crate::actions::Originate): it covers every
+/// parameter Asterisk 13 to 23 documents for `Originate`, as the generated
+/// builders do for their actions (`cargo xtask codegen` checks that).
 ///
 /// Each [`Originate::variable`] becomes its own `Variable: name=value`
 /// header, escaped so that commas, quotes and backslashes survive the
@@ -432,8 +457,14 @@ pub struct Originate {
     caller_id: Option<String>,
     timeout_ms: Option<u64>,
     account: Option<String>,
+    early_media: Option<bool>,
+    codecs: Option<String>,
+    channel_id: Option<String>,
+    other_channel_id: Option<String>,
+    pre_dial_go_sub: Option<String>,
     variables: Vec<(String, String)>,
     is_async: bool,
+    extra: Vec<(String, String)>,
 }
 
 impl Originate {
@@ -447,8 +478,14 @@ impl Originate {
             caller_id: None,
             timeout_ms: None,
             account: None,
+            early_media: None,
+            codecs: None,
+            channel_id: None,
+            other_channel_id: None,
+            pre_dial_go_sub: None,
             variables: Vec::new(),
             is_async: false,
+            extra: Vec::new(),
         }
     }
 
@@ -499,6 +536,41 @@ impl Originate {
         self
     }
 
+    /// Whether to connect the destination as soon as the call has early
+    /// media (`EarlyMedia`), instead of when it is answered.
+    pub fn early_media(mut self, early_media: bool) -> Self {
+        self.early_media = Some(early_media);
+        self
+    }
+
+    /// The codecs the outgoing channel may use, comma-separated
+    /// (`Codecs`, e.g. `ulaw,alaw`).
+    pub fn codecs(mut self, codecs: impl Into<String>) -> Self {
+        self.codecs = Some(codecs.into());
+        self
+    }
+
+    /// The `Uniqueid` the dialled channel gets (`ChannelId`): its events
+    /// can then be followed before the `OriginateResponse` names it.
+    pub fn channel_id(mut self, id: impl Into<String>) -> Self {
+        self.channel_id = Some(id.into());
+        self
+    }
+
+    /// The `Uniqueid` of the second channel of a `Local` channel pair
+    /// (`OtherChannelId`).
+    pub fn other_channel_id(mut self, id: impl Into<String>) -> Self {
+        self.other_channel_id = Some(id.into());
+        self
+    }
+
+    /// A dialplan subroutine (`context,exten,priority`) run on the dialled
+    /// channel before it is called (`PreDialGoSub`; Asterisk 18 and later).
+    pub fn pre_dial_go_sub(mut self, gosub: impl Into<String>) -> Self {
+        self.pre_dial_go_sub = Some(gosub.into());
+        self
+    }
+
     /// Sets a channel variable; call once per variable. Each becomes one
     /// `Variable: name=value` header with `\`, `"` and `,` escaped.
     pub fn variable(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
@@ -511,6 +583,13 @@ impl Originate {
     /// synchronous Originate blocks the server's session until answered.
     pub fn async_(mut self, is_async: bool) -> Self {
         self.is_async = is_async;
+        self
+    }
+
+    /// Appends a header the catalogue does not list (a newer server, a
+    /// patched one), after the others.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra.push((name.into(), value.into()));
         self
     }
 
@@ -536,23 +615,36 @@ impl Originate {
             }
             None => {}
         }
-        if let Some(caller_id) = self.caller_id {
-            action = action.header("CallerID", caller_id);
-        }
-        if let Some(ms) = self.timeout_ms {
-            action = action.header("Timeout", ms.to_string());
-        }
-        if let Some(account) = self.account {
-            action = action.header("Account", account);
+        let flag = |on: bool| if on { "true" } else { "false" };
+        let optional = [
+            ("CallerID", self.caller_id),
+            ("Timeout", self.timeout_ms.map(|ms| ms.to_string())),
+            ("Account", self.account),
+            ("EarlyMedia", self.early_media.map(|on| flag(on).to_owned())),
+            ("Codecs", self.codecs),
+            ("ChannelId", self.channel_id),
+            ("OtherChannelId", self.other_channel_id),
+            ("PreDialGoSub", self.pre_dial_go_sub),
+        ];
+        for (name, value) in optional {
+            action = with_opt(action, name, value.as_deref());
         }
         for (name, value) in &self.variables {
-            let header = format!("{}={}", escape_variable(name), escape_variable(value));
-            action = action.header("Variable", header);
+            action = action.variable("Variable", name, value);
         }
         if self.is_async {
             action = action.header("Async", "true");
         }
+        for (name, value) in self.extra {
+            action = action.header(name, value);
+        }
         action
+    }
+}
+
+impl From<Originate> for Action {
+    fn from(originate: Originate) -> Action {
+        originate.into_action()
     }
 }
 

@@ -69,6 +69,17 @@ pub enum SendError {
         /// The limit.
         max: usize,
     },
+    /// A parameter that every Asterisk version documenting the action
+    /// requires is missing (see [`Action::check_required`](crate::Action::check_required)):
+    /// the server would only refuse it. Actions the catalogue does not know
+    /// are never refused so.
+    #[error("{action} requires the {parameter} parameter")]
+    MissingParameter {
+        /// The action, as Asterisk spells it.
+        action: &'static str,
+        /// The missing parameter, as Asterisk's docs spell it.
+        parameter: &'static str,
+    },
     /// The caller set its own `ActionID` header; the connection assigns ids.
     #[error("the ActionID header is assigned by the connection")]
     ActionIdSet,

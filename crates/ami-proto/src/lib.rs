@@ -43,6 +43,7 @@
 
 mod action;
 mod action_id;
+pub mod actions;
 mod completion;
 mod config;
 mod connection;
@@ -52,6 +53,7 @@ pub mod defaults;
 mod encode;
 mod error;
 mod event_mask;
+pub mod events;
 mod frame;
 mod generated;
 mod headers;

@@ -62,7 +62,7 @@ impl ListAction {
 }
 
 /// Orders names as the generator sorts the table: by ASCII-lowercase bytes.
-fn cmp_ignore_ascii_case(a: &str, b: &str) -> Ordering {
+pub(crate) fn cmp_ignore_ascii_case(a: &str, b: &str) -> Ordering {
     let a = a.bytes().map(|c| c.to_ascii_lowercase());
     a.cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }

@@ -178,7 +178,11 @@ pub(crate) fn generate(catalogue: &Catalogue) -> Result<String> {
             ),
             Sometimes(_) => unreachable!("filtered out above"),
         };
-        let _ = writeln!(out, "    // Asterisk {}", versions(catalogue, action));
+        let _ = writeln!(
+            out,
+            "    // Asterisk {}",
+            catalogue.describe(&action.versions)
+        );
         let _ = writeln!(
             out,
             "    ListAction {{ name: {name:?}, when: {when}, complete: {complete:?} }},"
@@ -248,22 +252,4 @@ fn documented_end(action: &Action) -> Option<&str> {
         .iter()
         .map(String::as_str)
         .find(|event| event.ends_with("Complete"))
-}
-
-/// The catalogue tags describing `action`: `13.38.3 to 23.4.1` for a run of
-/// consecutive tags, else the tags one by one.
-fn versions(catalogue: &Catalogue, action: &Action) -> String {
-    let all = &catalogue.versions;
-    let position = |tag: &String| all.iter().position(|t| t == tag);
-    let positions: Vec<Option<usize>> = action.versions.iter().map(position).collect();
-    let consecutive = positions.windows(2).all(|pair| match pair {
-        [Some(a), Some(b)] => b == &(a + 1),
-        _ => false,
-    });
-    match action.versions.as_slice() {
-        [] => "(no tag)".to_owned(),
-        [only] => only.clone(),
-        [first, .., last] if consecutive => format!("{first} to {last}"),
-        tags => tags.join(", "),
-    }
 }

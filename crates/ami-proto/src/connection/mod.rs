@@ -326,7 +326,9 @@ impl Connection {
     /// Queues `action` for sending and returns the id its completion will carry.
     ///
     /// Refused (nothing queued) when the session is not ready, the action is
-    /// malformed (CR/LF, long line, too many lines), the pending table is full,
+    /// malformed (CR/LF, long line, too many lines), it lacks a parameter its
+    /// action requires in every Asterisk version that documents it
+    /// ([`SendError::MissingParameter`], see [`Action::check_required`]), the pending table is full,
     /// the write buffer cannot take it, or it is an async Originate on a
     /// session known to receive no call events ([`SendError::NoCallEvents`]).
     pub fn send(&mut self, action: Action, now: Instant) -> Result<ActionId, SendError> {
@@ -335,6 +337,7 @@ impl Connection {
                 state: self.state.name(),
             });
         }
+        action.check_required()?;
         if let Some(off) = self.call_events.refusal() {
             if action.strategy() == Strategy::Originate {
                 return Err(SendError::NoCallEvents(off.clone()));

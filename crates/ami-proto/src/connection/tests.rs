@@ -967,7 +967,11 @@ fn a_legacy_list_that_never_ends_times_out_and_its_items_never_leak() {
 #[test]
 fn only_success_succeeds_other_statuses_are_typed_errors() {
     let mut s = Session::ready(Session::config());
-    let failure = s.send(Action::new("QueueAdd").header("Queue", "q"));
+    let failure = s.send(
+        Action::new("QueueAdd")
+            .header("Queue", "q")
+            .header("Interface", "PJSIP/100"),
+    );
     let unknown = s.send(Action::ping());
     let goodbye = s.send(Action::ping());
     let empty = s.send(Action::ping());
@@ -1310,4 +1314,36 @@ fn an_error_after_a_legacy_list_acknowledgement_fails_the_action() {
     );
     assert!(matches!(s.err(&list), ActionError::Server { .. }));
     assert_eq!(s.conn.stats().desyncs, 0);
+}
+
+#[test]
+fn an_action_missing_a_required_parameter_is_refused_before_anything_is_queued() {
+    let mut s = Session::ready(Session::config());
+    // `Redirect` requires Channel, Exten, Context and Priority in every
+    // version; the header names are compared without case.
+    let redirect = Action::new("redirect")
+        .header("channel", "PJSIP/100-00000001")
+        .header("Context", "default")
+        .header("Exten", "200");
+    let err = s.conn.send(redirect.clone(), s.now).unwrap_err();
+    assert_eq!(
+        err,
+        SendError::MissingParameter {
+            action: "Redirect",
+            parameter: "Priority"
+        }
+    );
+    assert_eq!(err.to_string(), "Redirect requires the Priority parameter");
+    assert!(s.conn.poll_transmit().is_none(), "nothing queued");
+    let sent = s.conn.stats().actions_sent;
+    // With it (even empty: the server decides about values), it goes.
+    s.send(redirect.header("PRIORITY", ""));
+    // Not refused: actions the catalogue does not know, parameters it
+    // documents as required where the handler accepts them absent (Setvar's
+    // Value), and parameters only some versions require (AOCMessage's Channel).
+    s.send(Action::new("MyModuleAction"));
+    s.send(Action::new("Setvar").header("Variable", "GLOBAL_X"));
+    s.send(Action::new("AOCMessage").header("MsgType", "D"));
+    s.send(Action::new("ExtensionState").header("Exten", "100"));
+    assert_eq!(s.conn.stats().actions_sent, sent + 5);
 }

@@ -3,4 +3,6 @@
 //! Never edit these files by hand: change the generator (`xtask/src/codegen/`)
 //! and run it. A test in `xtask` fails when a file here is stale.
 
+pub(crate) mod actions;
+pub(crate) mod events;
 pub(crate) mod lists;
