@@ -96,6 +96,7 @@ uint32_t ami_version(void);
 #define AMI_E_SEND_NOT_READY (-17)         /* logging in, or closed */
 #define AMI_E_SEND_OTHER (-18)             /* a newer reason */
 #define AMI_E_SEND_NO_CALL_EVENTS (-19)    /* async Originate, call events off */
+#define AMI_E_SEND_MISSING_PARAMETER (-20) /* a required parameter; see ami_last_error() */
 
 /* A static description of a return code. Never NULL; do not free. */
 const char* ami_strerror(int code);

@@ -51,6 +51,9 @@ pub const AMI_E_SEND_OTHER: c_int = -18;
 /// events (its login `Events` or a later `Events` action turned them off),
 /// so its outcome could never arrive.
 pub const AMI_E_SEND_NO_CALL_EVENTS: c_int = -19;
+/// Send refused: the action lacks a parameter that every Asterisk version
+/// documenting it requires; `ami_last_error` names both.
+pub const AMI_E_SEND_MISSING_PARAMETER: c_int = -20;
 
 /// No failure: the output is a success (or carries no outcome).
 pub const AMI_FAIL_NONE: c_int = 0;
@@ -153,6 +156,7 @@ pub(crate) fn send_code(err: &SendError) -> c_int {
         SendError::WriteBufferFull { .. } => AMI_E_SEND_WRITE_BUFFER_FULL,
         SendError::NotReady { .. } => AMI_E_SEND_NOT_READY,
         SendError::NoCallEvents(_) => AMI_E_SEND_NO_CALL_EVENTS,
+        SendError::MissingParameter { .. } => AMI_E_SEND_MISSING_PARAMETER,
         _ => AMI_E_SEND_OTHER,
     }
 }
@@ -206,6 +210,7 @@ fn describe(code: c_int) -> &'static CStr {
         AMI_E_SEND_NO_CALL_EVENTS => {
             c"send refused: async Originate on a session without call events"
         }
+        AMI_E_SEND_MISSING_PARAMETER => c"send refused: a required parameter is missing",
         AMI_E_SEND_OTHER => c"send refused",
         _ => c"unknown error code",
     }
@@ -271,6 +276,15 @@ mod tests {
         });
         assert_eq!(send_code(&off), AMI_E_SEND_NO_CALL_EVENTS);
         assert_ne!(describe(AMI_E_SEND_NO_CALL_EVENTS), c"unknown error code");
+        let missing = SendError::MissingParameter {
+            action: "Hangup",
+            parameter: "Channel",
+        };
+        assert_eq!(send_code(&missing), AMI_E_SEND_MISSING_PARAMETER);
+        assert_ne!(
+            describe(AMI_E_SEND_MISSING_PARAMETER),
+            c"unknown error code"
+        );
     }
 
     #[test]

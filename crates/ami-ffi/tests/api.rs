@@ -371,6 +371,9 @@ fn a_full_session_in_memory_with_send_refusals() {
         )
     };
     assert_eq!(rc, AMI_E_SEND_INVALID_NAME);
+    // A parameter every Asterisk version requires, missing: refused, named.
+    assert_eq!(pair.send(c"Hangup", 0), Err(AMI_E_SEND_MISSING_PARAMETER));
+    assert_eq!(last_error(), "Hangup requires the Channel parameter");
     let mut stats = AmiStats::default();
     // SAFETY: `pair.conn` is live; `stats` is writable.
     assert_eq!(unsafe { ami_conn_stats(pair.conn, &mut stats) }, AMI_OK);
