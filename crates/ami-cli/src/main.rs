@@ -4,6 +4,7 @@
 //! cargo run --release -p ami-cli -- demo            # a simulated Asterisk, in-process
 //! ami listen --config servers.toml --event Hangup   # JSON lines from every server
 //! ami action Ping                                   # one action, its completion
+//! ami actions Originate                             # its parameters, which are required
 //! ami command 'core show channels'                  # CLI output lines
 //! ami decode capture.raw                            # a captured byte stream as JSON
 //! ```
@@ -30,8 +31,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success (listen: stopped by SIGINT/SIGTERM)
   1  other failure (unreadable input, failed demo, I/O error)
-  2  usage (bad flag, a server flag given to demo or decode, malformed Key=Value,
-     ambiguous server)
+  2  usage (bad flag, a server flag given to demo, decode or actions, malformed
+     Key=Value, an action missing a required parameter, ambiguous server)
   3  configuration (unknown server, bad config file, missing user/secret, limit out of range)
   4  connection (unreachable, refused, timeout, not an AMI server; listen: before
      the server's first login)
@@ -61,6 +62,9 @@ enum Cmd {
     Listen(cmd::listen::Args),
     /// Send one action and print its completion.
     Action(cmd::action::Args),
+    /// List the actions Asterisk 13 to 23 documents, or one action's
+    /// parameters and which are required (no server involved).
+    Actions(cmd::actions::Args),
     /// Run a CLI command and print its output lines.
     Command(cmd::command::Args),
     /// Decode a captured server byte stream into JSON lines, one per frame.
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Cmd::Demo(args) => cmd::demo::run(args),
         Cmd::Listen(args) => cmd::listen::run(&cli.server, args, &logging),
         Cmd::Action(args) => cmd::action::run(&cli.server, args),
+        Cmd::Actions(args) => cmd::actions::run(args),
         Cmd::Command(args) => cmd::command::run(&cli.server, args),
         Cmd::Decode(args) => cmd::decode::run(args),
     };
@@ -88,13 +93,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// `demo` and `decode` talk to no server: a server flag given to them (the
+/// `demo`, `decode` and `actions` talk to no server: a server flag given to them (the
 /// flags are global, so clap accepts them anywhere) would be ignored
 /// without a word, so it is a usage error, exit 2.
 fn refuse_server_flags(cmd: &Cmd, matches: &ArgMatches) -> Result<(), clap::Error> {
     let name = match cmd {
         Cmd::Demo(_) => "demo",
         Cmd::Decode(_) => "decode",
+        Cmd::Actions(_) => "actions",
         Cmd::Listen(_) | Cmd::Action(_) | Cmd::Command(_) => return Ok(()),
     };
     let server_flags = ServerArgs::augment_args(clap::Command::new("server"));

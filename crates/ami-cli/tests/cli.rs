@@ -721,3 +721,123 @@ fn bench_client_follows_the_contract() {
     let (code, word, _) = bench(&["teleport", "1"]);
     assert_eq!((code, word.as_str()), (Some(2), "unsupported:"));
 }
+
+#[test]
+fn action_refuses_a_missing_required_parameter_before_connecting() {
+    // Nobody listens on the port: an action that got as far as connecting
+    // would exit 4. The refusal is a usage error, exit 2, naming both.
+    let port = closed_port();
+    let server = ["--port", &port, "--user", "a", "--secret", "b"];
+    for (args, needle) in [
+        (
+            &["action", "Hangup"][..],
+            "Hangup requires the Channel parameter",
+        ),
+        (
+            &["action", "redirect", "Channel=PJSIP/1-1", "Context=default"],
+            "Redirect requires the Exten parameter",
+        ),
+    ] {
+        let out = run(ami().args(server).args(args), LIMIT);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(stderr.contains("ami actions"), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    }
+    // Not refused: what the server accepts (Setvar without Value) and what
+    // the catalogue does not know.
+    for args in [
+        &["action", "Setvar", "Variable=GLOBAL_X"][..],
+        &["action", "MyModuleAction"],
+    ] {
+        let out = run(ami().args(server).args(args), LIMIT);
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn actions_lists_an_actions_parameters_and_which_are_required() {
+    let out = run(ami().args(["actions", "originate"]), LIMIT);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line: {stdout}"))
+            .to_owned()
+    };
+    assert!(
+        stdout.starts_with("Originate (Asterisk 13.38.3 to 23.4.1)"),
+        "{stdout}"
+    );
+    assert!(line("Channel").contains("required"), "{stdout}");
+    assert!(line("Async").contains("optional"), "{stdout}");
+    assert!(
+        line("PreDialGoSub").contains("Asterisk 18.26.4 to 23.4.1"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("ActionID"), "{stdout}");
+    // Documented as required, accepted absent by the server: optional, and why.
+    let out = run(ami().args(["actions", "Setvar"]), LIMIT);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("required"), "{stdout}");
+    let value = stdout
+        .lines()
+        .find(|l| l.starts_with("  Value"))
+        .expect("Value");
+    assert!(
+        value.contains("optional") && value.contains("action_setvar"),
+        "{stdout}"
+    );
+    // Every action, one per line.
+    let out = run(ami().args(["actions"]), LIMIT);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for name in ["Originate", "PJSIPShowEndpoint", "QueueStatus"] {
+        assert!(stdout.lines().any(|l| l == name), "{name}: {stdout}");
+    }
+    // An unknown name is a usage error; server flags are refused as for decode.
+    let out = run(ami().args(["actions", "NoSuchAction"]), LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("NoSuchAction"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(ami().args(["actions", "Ping", "--port", "5038"]), LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot be used with"));
+}
+
+#[test]
+fn listen_warns_about_event_names_no_version_documents() {
+    // The warning comes before connecting: the closed port then ends the
+    // command (exit 4) without a server.
+    let port = closed_port();
+    let out = run(
+        ami().args([
+            "--port",
+            &port,
+            "--user",
+            "a",
+            "--secret",
+            "b",
+            "listen",
+            "--event",
+            "Hangup,Hangupp,newexten,QueueMember",
+        ]),
+        LIMIT,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("\"Hangupp\""), "{stderr}");
+}

@@ -3,7 +3,10 @@
 //! The completion is whatever the action's strategy collects: one response,
 //! an event list (`CoreShowChannels`, `Status`, ...), Command output, or the
 //! outcome of an async Originate. A `Response: Error` prints the server's
-//! message and exits 6; an Originate whose call failed exits 6 as well.
+//! message and exits 6; an Originate whose call failed exits 6 as well. An
+//! action the catalogue knows that lacks a parameter every Asterisk version
+//! requires is refused before connecting, exit 2 (`ami actions NAME` lists
+//! its parameters).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -20,6 +23,7 @@ use crate::json;
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     /// The action's name: Ping, CoreShowChannels, Originate, Hangup, ...
+    /// (`ami actions NAME` lists its parameters).
     name: String,
     /// The action's headers, as Key=Value (the value may be empty or hold '=').
     #[arg(value_name = "KEY=VALUE")]
@@ -42,6 +46,10 @@ pub(crate) fn run(server_args: &ServerArgs, args: Args) -> Result<ExitCode, Fail
         let (k, v) = parse_header(h)?;
         action = action.header(k, v);
     }
+    // Before connecting: the core would refuse it at `send` all the same.
+    action
+        .check_required()
+        .map_err(|e| Fail::Usage(format!("{e} (`ami actions {}` lists them)", args.name)))?;
     let (server, completion) = send_once(server_args, action, args.timeout)?;
     let mut out = std::io::stdout().lock();
     let written = if args.json {

@@ -46,7 +46,8 @@ const DROP_CHECK: Duration = Duration::from_secs(1);
 /// Flags of `ami listen`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// Only these events (comma-separated names, case ignored).
+    /// Only these events (comma-separated names, case ignored). A name no
+    /// Asterisk version from 13 to 23 documents or raises gets a warning.
     #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
     event: Vec<String>,
     /// Only events with this header value (exact; repeat: all must match).
@@ -91,6 +92,12 @@ pub(crate) fn run(
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty())
         .collect();
+    for name in names.iter().filter(|n| !ami_proto::events::is_known(n)) {
+        eprintln!(
+            "ami: warning: no Asterisk version from 13 to 23 documents or raises an event \
+             named {name:?}; listening for it anyway"
+        );
+    }
     let mut matches = Vec::new();
     for m in &args.matches {
         let (h, v) = parse_header(m)?;

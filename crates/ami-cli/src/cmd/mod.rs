@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what the connecting ones share.
 
 pub(crate) mod action;
+pub(crate) mod actions;
 pub(crate) mod command;
 pub(crate) mod decode;
 pub(crate) mod demo;
