@@ -117,6 +117,9 @@ pub enum Kind {
     OriginateForever,
     /// An action with a CR/LF injection (must be refused).
     Injection,
+    /// A `Redirect` without the `Priority` every version requires (must be
+    /// refused).
+    Incomplete,
 }
 
 /// Runs `ops` against a logged-in connection; asserts that every accepted
@@ -178,7 +181,8 @@ pub fn connection(policy: u8, ops: &[Op]) {
             }
             Op::Send(kind) => {
                 if let Ok(id) = conn.send(action(*kind), now) {
-                    assert!(!matches!(kind, Kind::Injection), "injection accepted");
+                    let refused = matches!(kind, Kind::Injection | Kind::Incomplete);
+                    assert!(!refused, "{kind:?} accepted");
                     open.push(id);
                 }
             }
@@ -239,6 +243,10 @@ fn action(kind: Kind) -> Action {
             .header("Async", "true")
             .header("Timeout", u64::MAX.to_string()),
         Kind::Injection => Action::new("Ping").header("X", "a\r\nAction: Originate"),
+        Kind::Incomplete => Action::new("Redirect")
+            .header("Channel", "Local/100@test")
+            .header("Context", "test")
+            .header("Exten", "100"),
     }
 }
 
