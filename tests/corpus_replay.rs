@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ami_proto::{
     Action, ActionError, ActionId, AuthMethod, Completion, Config, ConnState, Connection, Decoder,
-    Frame, Output,
+    Frame, Output, SendError,
 };
 use ami_tests::corpus_dir;
 use serde_json::Value;
@@ -357,7 +357,20 @@ fn command_output_and_command_errors() {
             ] {
                 let action = match cmd {
                     Some(c) => Action::command(c),
-                    None => Action::new("Command"),
+                    None => {
+                        // Without its `Command` header it is refused before
+                        // sending; the transcript's server refused it too,
+                        // as it does an empty one (sent instead).
+                        let refused = r.conn.send(Action::new("Command"), r.now);
+                        assert_eq!(
+                            refused,
+                            Err(SendError::MissingParameter {
+                                action: "Command",
+                                parameter: "Command"
+                            })
+                        );
+                        Action::command("")
+                    }
                 };
                 ids.push(r.send(action));
             }
