@@ -93,9 +93,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// `demo`, `decode` and `actions` talk to no server: a server flag given to them (the
-/// flags are global, so clap accepts them anywhere) would be ignored
-/// without a word, so it is a usage error, exit 2.
+/// `demo`, `decode` and `actions` talk to no server: a server flag given to
+/// them (the flags are global, so clap accepts them anywhere) would be
+/// ignored without a word, so it is a usage error, exit 2.
 fn refuse_server_flags(cmd: &Cmd, matches: &ArgMatches) -> Result<(), clap::Error> {
     let name = match cmd {
         Cmd::Demo(_) => "demo",

@@ -61,7 +61,8 @@ impl ListAction {
     }
 }
 
-/// Orders names as the generator sorts the table: by ASCII-lowercase bytes.
+/// Orders names as the generator sorts its tables (lists, actions, event
+/// names): by ASCII-lowercase bytes.
 pub(crate) fn cmp_ignore_ascii_case(a: &str, b: &str) -> Ordering {
     let a = a.bytes().map(|c| c.to_ascii_lowercase());
     a.cmp(b.bytes().map(|c| c.to_ascii_lowercase()))

@@ -115,9 +115,12 @@ pub(crate) fn generate(catalogue: &Catalogue) -> Result<String> {
          use crate::actions::{builders, ActionInfo, ParameterInfo};\n\n\
          builders! {\n",
     );
-    let mut types = BTreeSet::new();
+    let mut all = Vec::new();
     for (name, action) in &catalogue.actions {
-        let parameters = parameters(catalogue, name, action)?;
+        all.push((name, action, parameters(catalogue, name, action)?));
+    }
+    let mut types = BTreeSet::new();
+    for (name, action, parameters) in &all {
         if HAND_WRITTEN.iter().any(|(hand, _)| hand == name) {
             continue;
         }
@@ -125,25 +128,23 @@ pub(crate) fn generate(catalogue: &Catalogue) -> Result<String> {
         if RESERVED_TYPES.contains(&ty.as_str()) || !types.insert(ty.clone()) {
             return Err(format!("action `{name}`: type name `{ty}` is taken"));
         }
-        builder(&mut out, catalogue, name, &ty, action, &parameters)?;
+        builder(&mut out, catalogue, name, &ty, action, parameters)?;
     }
     out.push_str("}\n\n");
 
-    let mut names: Vec<&String> = catalogue.actions.keys().collect();
-    names.sort_by_key(|name| name.to_ascii_lowercase());
+    all.sort_by_key(|(name, _, _)| name.to_ascii_lowercase());
     out.push_str(
         "/// Every documented action, sorted by ASCII-lowercase name for\n\
          /// [`find`](crate::actions::find).\n\
          pub static ACTIONS: &[ActionInfo] = &[\n",
     );
-    for name in names {
-        let action = &catalogue.actions[name];
+    for (name, action, parameters) in &all {
         let _ = writeln!(
             out,
             "ActionInfo {{ name: {name:?}, versions: {:?}, parameters: &[",
             catalogue.describe(&action.versions)
         );
-        for p in parameters(catalogue, name, action)? {
+        for p in parameters {
             let _ = write!(
                 out,
                 "ParameterInfo::new({:?}, {})",

@@ -47,9 +47,12 @@ pub(crate) fn run(server_args: &ServerArgs, args: Args) -> Result<ExitCode, Fail
         action = action.header(k, v);
     }
     // Before connecting: the core would refuse it at `send` all the same.
-    action
-        .check_required()
-        .map_err(|e| Fail::Usage(format!("{e} (`ami actions {}` lists them)", args.name)))?;
+    action.check_required().map_err(|e| {
+        Fail::Usage(format!(
+            "{e} (`ami actions {}` lists its parameters)",
+            args.name
+        ))
+    })?;
     let (server, completion) = send_once(server_args, action, args.timeout)?;
     let mut out = std::io::stdout().lock();
     let written = if args.json {
