@@ -10,7 +10,7 @@
 //! docs leave out but Asterisk 22 sends (`QueueParams`'s `Queue`) are there too.
 //!
 //! Nothing here hides the generic API: an event no view names, or a header
-//! no accessor names, is read with [`Event::get`] and
+//! no accessor names, is read with [`Message::get`](crate::Message::get) and
 //! [`Headers`](crate::Headers) as before ([`Hangup::event`] gives the event
 //! back). [`NAMES`] lists the documented events; [`is_known`] also knows the
 //! names Asterisk raises without documenting them (`Newexten`, `QueueMember`).
