@@ -1,0 +1,223 @@
+//! What changed in the model, for views and bindings to follow.
+//!
+//! A change names what changed, never its new value: read that from the
+//! model ([`crate::Model::channel`] and its siblings) when the change is
+//! drained. Changes queue up to a bound; past it they are counted, and one
+//! [`Change::Lost`] says "re-read everything" once the queue has drained.
+
+use std::collections::VecDeque;
+
+/// One change to the model, drained with [`crate::Model::poll_change`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// Something new appeared.
+    Added(Key),
+    /// Something known changed.
+    Updated(Key),
+    /// Something went away (a channel hung up, a member left a queue).
+    Removed(Key),
+    /// This many changes were dropped because nobody drained the queue:
+    /// the model is still right, but a view that follows changes must
+    /// re-read all of it.
+    Lost(u64),
+}
+
+/// What a [`Change`] is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Key {
+    /// A channel, by Uniqueid.
+    Channel(String),
+    /// A bridge, by id.
+    Bridge(String),
+    /// A queue's parameters or counters, by queue name.
+    Queue(String),
+    /// A queue member.
+    Member {
+        /// The queue.
+        queue: String,
+        /// The member's interface.
+        interface: String,
+    },
+    /// A caller waiting in a queue (its position moves as others leave).
+    Caller {
+        /// The queue.
+        queue: String,
+        /// The caller's channel Uniqueid.
+        uniqueid: String,
+    },
+    /// A device state, by device.
+    Device(String),
+    /// An extension's hint state.
+    Extension {
+        /// The extension.
+        exten: String,
+        /// Its context.
+        context: String,
+    },
+    /// An originated call, by its Originate's ActionID.
+    Call(String),
+}
+
+/// A [`Key`] by reference, so that a change can be dropped or merged
+/// without building its strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyRef<'a> {
+    Channel(&'a str),
+    Bridge(&'a str),
+    Queue(&'a str),
+    Member(&'a str, &'a str),
+    Caller(&'a str, &'a str),
+    Device(&'a str),
+    Extension(&'a str, &'a str),
+    Call(&'a str),
+}
+
+impl KeyRef<'_> {
+    fn to_key(self) -> Key {
+        let s = |s: &str| s.to_owned();
+        match self {
+            KeyRef::Channel(u) => Key::Channel(s(u)),
+            KeyRef::Bridge(b) => Key::Bridge(s(b)),
+            KeyRef::Queue(q) => Key::Queue(s(q)),
+            KeyRef::Member(q, i) => Key::Member {
+                queue: s(q),
+                interface: s(i),
+            },
+            KeyRef::Caller(q, u) => Key::Caller {
+                queue: s(q),
+                uniqueid: s(u),
+            },
+            KeyRef::Device(d) => Key::Device(s(d)),
+            KeyRef::Extension(e, c) => Key::Extension {
+                exten: s(e),
+                context: s(c),
+            },
+            KeyRef::Call(a) => Key::Call(s(a)),
+        }
+    }
+
+    fn is(self, key: &Key) -> bool {
+        match (self, key) {
+            (KeyRef::Channel(a), Key::Channel(b))
+            | (KeyRef::Bridge(a), Key::Bridge(b))
+            | (KeyRef::Queue(a), Key::Queue(b))
+            | (KeyRef::Device(a), Key::Device(b))
+            | (KeyRef::Call(a), Key::Call(b)) => a == b,
+            (KeyRef::Member(q, i), Key::Member { queue, interface }) => {
+                q == queue && i == interface
+            }
+            (KeyRef::Caller(q, u), Key::Caller { queue, uniqueid }) => q == queue && u == uniqueid,
+            (KeyRef::Extension(e, c), Key::Extension { exten, context }) => {
+                e == exten && c == context
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The kind of a change, before its key is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    Added,
+    Updated,
+    Removed,
+}
+
+/// The bounded queue of changes.
+#[derive(Debug)]
+pub(crate) struct Changes {
+    queue: VecDeque<Change>,
+    limit: usize,
+    /// Changes dropped since the last [`Change::Lost`] was handed out.
+    lost: u64,
+}
+
+impl Changes {
+    pub(crate) fn new(limit: usize) -> Self {
+        Changes {
+            queue: VecDeque::new(),
+            limit,
+            lost: 0,
+        }
+    }
+
+    /// Queues a change; whether it was dropped for lack of room.
+    ///
+    /// An update of what the last queued change already names is merged
+    /// into it. Once a change is lost, every later one is too, until the
+    /// consumer has drained the queue and been told: the `Lost` marker then
+    /// covers all of them, and nothing queued after it predates it.
+    pub(crate) fn push(&mut self, op: Op, key: KeyRef<'_>) -> bool {
+        if op == Op::Updated {
+            if let Some(Change::Added(last) | Change::Updated(last)) = self.queue.back() {
+                if key.is(last) {
+                    return false;
+                }
+            }
+        }
+        if self.lost > 0 || self.queue.len() >= self.limit {
+            self.lost += 1;
+            return true;
+        }
+        let key = key.to_key();
+        self.queue.push_back(match op {
+            Op::Added => Change::Added(key),
+            Op::Updated => Change::Updated(key),
+            Op::Removed => Change::Removed(key),
+        });
+        false
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Change> {
+        if let Some(change) = self.queue.pop_front() {
+            return Some(change);
+        }
+        (self.lost > 0).then(|| Change::Lost(std::mem::take(&mut self.lost)))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_updates_merge_into_the_last_change() {
+        let mut c = Changes::new(10);
+        c.push(Op::Added, KeyRef::Channel("1"));
+        c.push(Op::Updated, KeyRef::Channel("1"));
+        c.push(Op::Updated, KeyRef::Channel("2"));
+        c.push(Op::Updated, KeyRef::Channel("2"));
+        c.push(Op::Removed, KeyRef::Channel("2"));
+        let all: Vec<_> = std::iter::from_fn(|| c.pop()).collect();
+        assert_eq!(
+            all,
+            [
+                Change::Added(Key::Channel("1".into())),
+                Change::Updated(Key::Channel("2".into())),
+                Change::Removed(Key::Channel("2".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn overflow_is_counted_and_reported_after_the_queue() {
+        let mut c = Changes::new(2);
+        assert!(!c.push(Op::Added, KeyRef::Device("a")));
+        assert!(!c.push(Op::Added, KeyRef::Device("b")));
+        assert!(c.push(Op::Added, KeyRef::Device("c")));
+        assert_eq!(c.pop(), Some(Change::Added(Key::Device("a".into()))));
+        // Room again, but a change after a loss is lost too.
+        assert!(c.push(Op::Added, KeyRef::Device("d")));
+        assert_eq!(c.pop(), Some(Change::Added(Key::Device("b".into()))));
+        assert_eq!(c.pop(), Some(Change::Lost(2)));
+        assert_eq!(c.pop(), None);
+        assert!(!c.push(Op::Removed, KeyRef::Device("a")));
+        assert_eq!(c.len(), 1);
+    }
+}

@@ -1,0 +1,203 @@
+//! Channels: what the model knows of each, and how a snapshot updates it.
+
+use crate::fields::{assign, assign_copy, key, number, Snap};
+use crate::time::Timestamp;
+
+/// A live channel, keyed by its Uniqueid.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Channel {
+    /// The Uniqueid: stable for the channel's life, never reused.
+    pub uniqueid: String,
+    /// The name (`PJSIP/alice-00000012`); it can change (masquerades).
+    pub name: String,
+    /// The channel state.
+    pub state: ChannelState,
+    /// The caller ID (`CallerIDNum`, `CallerIDName`), as the server writes
+    /// it (`<unknown>` when unset).
+    pub caller: Party,
+    /// The connected line (`ConnectedLineNum`, `ConnectedLineName`).
+    pub connected: Party,
+    /// Where it is in the dialplan.
+    pub dialplan: Dialplan,
+    /// The application it runs (`Dial`, `Queue`, `Wait`), empty if none.
+    pub application: String,
+    /// The application's argument.
+    pub application_data: String,
+    /// The bridge it is in, if any.
+    pub bridge: Option<String>,
+    /// The Linkedid: the Uniqueid of the call's oldest channel. It changes
+    /// when the channel is bridged, and only the next event that carries
+    /// the channel (normally its `BridgeEnter`) shows the new value.
+    pub linkedid: String,
+    /// When the channel was created: the `Timestamp` of its `Newchannel`
+    /// when events are timestamped, else the second its Uniqueid names.
+    pub created: Option<Timestamp>,
+    /// The queue it waits in as a caller, if any.
+    pub waiting_in: Option<String>,
+}
+
+/// A caller ID or connected line: number and name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Party {
+    /// The number.
+    pub number: String,
+    /// The name.
+    pub name: String,
+}
+
+/// A position in the dialplan.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Dialplan {
+    /// The context.
+    pub context: String,
+    /// The extension.
+    pub exten: String,
+    /// The priority.
+    pub priority: u32,
+}
+
+/// A channel's state (`ChannelState`, Asterisk's `enum ast_channel_state`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChannelState {
+    /// 0: down and available.
+    #[default]
+    Down,
+    /// 1: down, but reserved.
+    Reserved,
+    /// 2: off hook.
+    OffHook,
+    /// 3: digits (or equivalent) have been dialled.
+    Dialing,
+    /// 4: the line is ringing (an incoming call being offered).
+    Ring,
+    /// 5: the remote end is ringing.
+    Ringing,
+    /// 6: answered.
+    Up,
+    /// 7: busy.
+    Busy,
+    /// 8: digits dialled while off hook.
+    DialingOffhook,
+    /// 9: the channel has detected an incoming call and is waiting for ring.
+    PreRing,
+    /// Any other code.
+    Other(u8),
+}
+
+impl ChannelState {
+    /// The state for a numeric `ChannelState` value.
+    pub fn from_code(code: u8) -> Self {
+        use ChannelState::*;
+        match code {
+            0 => Down,
+            1 => Reserved,
+            2 => OffHook,
+            3 => Dialing,
+            4 => Ring,
+            5 => Ringing,
+            6 => Up,
+            7 => Busy,
+            8 => DialingOffhook,
+            9 => PreRing,
+            other => Other(other),
+        }
+    }
+
+    /// The numeric value, as the server writes it.
+    pub fn code(self) -> u8 {
+        use ChannelState::*;
+        match self {
+            Down => 0,
+            Reserved => 1,
+            OffHook => 2,
+            Dialing => 3,
+            Ring => 4,
+            Ringing => 5,
+            Up => 6,
+            Busy => 7,
+            DialingOffhook => 8,
+            PreRing => 9,
+            Other(code) => code,
+        }
+    }
+}
+
+impl Channel {
+    /// A channel from a snapshot that names its Uniqueid.
+    pub(crate) fn new(uniqueid: &str, snap: &Snap<'_>, created: Option<Timestamp>) -> Self {
+        let mut channel = Channel {
+            uniqueid: uniqueid.to_owned(),
+            created,
+            ..Channel::default()
+        };
+        channel.update(snap);
+        channel
+    }
+
+    /// Applies the values `snap` carries; whether anything changed.
+    pub(crate) fn update(&mut self, snap: &Snap<'_>) -> bool {
+        // `|` rather than `||`: every field is applied.
+        assign(&mut self.name, snap.channel)
+            | assign_copy(
+                &mut self.state,
+                number::<u8>(snap.state).map(ChannelState::from_code),
+            )
+            | assign(&mut self.caller.number, snap.caller_num)
+            | assign(&mut self.caller.name, snap.caller_name)
+            | assign(&mut self.connected.number, snap.connected_num)
+            | assign(&mut self.connected.name, snap.connected_name)
+            | assign(&mut self.dialplan.context, snap.context)
+            | assign(&mut self.dialplan.exten, snap.exten)
+            | assign_copy(&mut self.dialplan.priority, number(snap.priority))
+            | assign(&mut self.linkedid, snap.linkedid)
+    }
+
+    /// Sets the application and its argument; whether they changed.
+    pub(crate) fn set_application(&mut self, app: Option<&[u8]>, data: Option<&[u8]>) -> bool {
+        assign(&mut self.application, app) | assign(&mut self.application_data, data)
+    }
+
+    /// The bridge a list item names (`BridgeId`, empty when none), as an
+    /// option.
+    pub(crate) fn listed_bridge(bridge_id: Option<&[u8]>) -> Option<String> {
+        key(bridge_id).map(|b| b.into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_codes_round_trip() {
+        for code in 0..=12 {
+            assert_eq!(ChannelState::from_code(code).code(), code);
+        }
+        assert_eq!(ChannelState::from_code(6), ChannelState::Up);
+    }
+
+    #[test]
+    fn update_reports_only_real_changes() {
+        let snap = Snap {
+            channel: Some(b"PJSIP/a-1"),
+            state: Some(b"4"),
+            priority: Some(b"2"),
+            ..Snap::default()
+        };
+        let mut c = Channel::new("1.1", &snap, None);
+        assert_eq!(c.state, ChannelState::Ring);
+        assert_eq!(c.dialplan.priority, 2);
+        assert!(!c.update(&snap), "the same values change nothing");
+        let up = Snap {
+            state: Some(b"6"),
+            ..Snap::default()
+        };
+        assert!(c.update(&up));
+        assert_eq!(c.state, ChannelState::Up);
+        assert_eq!(c.name, "PJSIP/a-1", "absent headers leave fields alone");
+    }
+}

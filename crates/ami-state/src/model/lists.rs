@@ -1,0 +1,92 @@
+//! List results: the server's own picture, item by item.
+
+use ami_proto::Event;
+
+use super::{EventKind, Model};
+use crate::fields::Fields;
+
+/// The lists the model reads, by what completes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ListKind {
+    /// `CoreShowChannels`: every channel.
+    Channels,
+    /// `Status`: channels, perhaps only one (it takes a `Channel` filter),
+    /// so it never counts as a complete listing.
+    Status,
+    /// `BridgeList`.
+    Bridges,
+    /// `QueueStatus`.
+    Queues,
+    /// `ExtensionStateList`.
+    Extensions,
+    /// `DeviceStateList`.
+    Devices,
+}
+
+impl ListKind {
+    /// The list a completing event closes (`CoreShowChannelsComplete`, ...).
+    fn of_complete(name: &[u8]) -> Option<Self> {
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        Some(if is("CoreShowChannelsComplete") {
+            ListKind::Channels
+        } else if is("StatusComplete") {
+            ListKind::Status
+        } else if is("BridgeListComplete") {
+            ListKind::Bridges
+        } else if is("QueueStatusComplete") {
+            ListKind::Queues
+        } else if is("ExtensionStateListComplete") {
+            ListKind::Extensions
+        } else if is("DeviceStateListComplete") {
+            ListKind::Devices
+        } else {
+            return None;
+        })
+    }
+
+    /// The list an item belongs to, for a list that came without its
+    /// completing event.
+    fn of_item(name: &[u8]) -> Option<Self> {
+        Some(match EventKind::of(name) {
+            EventKind::ChannelItem if name.eq_ignore_ascii_case(b"Status") => ListKind::Status,
+            EventKind::ChannelItem => ListKind::Channels,
+            EventKind::BridgeItem => ListKind::Bridges,
+            EventKind::QueueParamsItem | EventKind::QueueMemberItem | EventKind::QueueEntryItem => {
+                ListKind::Queues
+            }
+            EventKind::ExtensionStatus => ListKind::Extensions,
+            EventKind::DeviceStateChange => ListKind::Devices,
+            _ => return None,
+        })
+    }
+}
+
+impl Model {
+    /// Applies a completed list's items. Lists the model does not read
+    /// (`QueueSummary`, `ParkedCalls`, ...) are ignored.
+    pub(super) fn apply_list(&mut self, items: &[Event], complete: Option<&Event>) {
+        let kind = complete
+            .and_then(|c| ListKind::of_complete(c.name()))
+            .or_else(|| items.first().and_then(|i| ListKind::of_item(i.name())));
+        let Some(kind) = kind else {
+            return;
+        };
+        self.stats.lists += 1;
+        for item in items {
+            let f = Fields::of(item);
+            match EventKind::of(item.name()) {
+                EventKind::ChannelItem => self.apply_channel_item(&f),
+                EventKind::BridgeItem => self.apply_bridge_item(&f),
+                EventKind::QueueParamsItem => self.apply_queue_params(&f),
+                EventKind::QueueMemberItem => self.apply_member_item(&f),
+                EventKind::QueueEntryItem => self.apply_caller_item(&f),
+                EventKind::DeviceStateChange => self.on_device_state(&f, true),
+                EventKind::ExtensionStatus => self.on_extension_status(&f, true),
+                _ => {}
+            }
+        }
+        if let Some(resync) = &mut self.resync {
+            resync.listed(kind);
+        }
+    }
+}

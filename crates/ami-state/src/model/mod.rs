@@ -1,0 +1,430 @@
+//! The model: inputs, the change queue, queries.
+
+use std::collections::HashMap;
+
+use ami_proto::{Action, ActionError, ActionId, Completion, Event};
+
+use crate::bridge::Bridge;
+use crate::call::Call;
+use crate::change::{Change, Changes, KeyRef, Op};
+use crate::channel::Channel;
+use crate::device::{DeviceState, ExtensionState};
+use crate::fields::Fields;
+use crate::limits::{Limits, Stats};
+use crate::queue::Queue;
+use crate::snapshot::Snapshot;
+use crate::time::Timestamp;
+
+mod calls;
+mod channels;
+mod lists;
+mod queues;
+mod resync;
+mod states;
+mod tombstones;
+
+use calls::Calls;
+use resync::Resync;
+use tombstones::Tombstones;
+
+/// The live model of one Asterisk server, kept current by its events.
+///
+/// It reads no socket and no clock and starts no thread: the adapter feeds
+/// it what its `Connection` produced and drains what changed. The methods
+/// are of four kinds:
+/// - inputs: [`handle_event`](Self::handle_event) for each event,
+///   [`handle_completion`](Self::handle_completion) for each finished
+///   action (list results and Originate outcomes are what it reads),
+///   [`handle_sent`](Self::handle_sent) for each action sent (it follows
+///   Originates), and optionally [`handle_time`](Self::handle_time);
+/// - the resynchronisation window: [`begin_resync`](Self::begin_resync),
+///   [`end_resync`](Self::end_resync);
+/// - output, drained until `None`: [`poll_change`](Self::poll_change);
+/// - queries by reference ([`channel`](Self::channel),
+///   [`queue`](Self::queue), ...) and an owned [`snapshot`](Self::snapshot).
+///
+/// **Building and rebuilding the picture.** Events only say what changed,
+/// so after each login, the first included, the adapter calls
+/// `begin_resync`, sends `CoreShowChannels`, `BridgeList`, `QueueStatus`,
+/// `ExtensionStateList` and `DeviceStateList` (unfiltered), keeps feeding
+/// events and completions as usual, and calls `end_resync` when the five
+/// lists have completed. What was held before and appears in no list
+/// completed in the window is then removed, with a [`Change::Removed`]
+/// each; what the lists show new or different came out as `Added` and
+/// `Updated` along the way. Lists outside a window only add and update.
+///
+/// **Quirks it absorbs.** List items reuse event names and differ only by
+/// an ActionID and no `Privilege`; `QueueMember` items say `Name` and
+/// `Location` where events say `MemberName` and `Interface`; a channel's
+/// Linkedid changes with no event of its own (the next event carrying the
+/// channel shows it); a ringing agent gives two `DialEnd`s for one
+/// `DialBegin`; `AgentConnect` comes before `BridgeEnter`;
+/// `OriginateResponse`s come in any order; a list delivered after a channel
+/// hung up cannot bring it back (see [`Limits::tombstones`]).
+///
+/// **Never a panic, always a bound.** Every collection is bounded by
+/// [`Limits`]; what does not fit is refused and counted in [`Stats`], and
+/// so is every event about something the model does not hold.
+///
+/// # Examples
+///
+/// ```
+/// use ami_proto::{Decoder, Frame};
+/// use ami_state::{Change, ChannelState, Key, Model};
+///
+/// let wire = b"Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/alice-00000001\r\n\
+///     ChannelState: 4\r\nUniqueid: 1795727786.1\r\nLinkedid: 1795727786.1\r\n\r\n\
+///     Event: Newstate\r\nPrivilege: call,all\r\nChannel: PJSIP/alice-00000001\r\n\
+///     ChannelState: 6\r\nUniqueid: 1795727786.1\r\nLinkedid: 1795727786.1\r\n\r\n";
+/// let mut decoder = Decoder::without_banner(1 << 20);
+/// decoder.push(wire);
+/// let mut model = Model::default();
+/// while let Some(Ok(Frame::Event(event))) = decoder.next_frame() {
+///     model.handle_event(&event);
+/// }
+/// let alice = model.channel("1795727786.1").unwrap();
+/// assert_eq!(alice.state, ChannelState::Up);
+/// assert_eq!(model.poll_change(), Some(Change::Added(Key::Channel("1795727786.1".into()))));
+/// ```
+#[derive(Debug)]
+pub struct Model {
+    limits: Limits,
+    channels: HashMap<String, Channel>,
+    bridges: HashMap<String, Bridge>,
+    queues: HashMap<String, Queue>,
+    devices: HashMap<String, DeviceState>,
+    /// Keyed by [`extension_key`].
+    extensions: HashMap<String, ExtensionState>,
+    calls: Calls,
+    /// Uniqueids of channels that hung up, ids of bridges destroyed.
+    gone_channels: Tombstones,
+    gone_bridges: Tombstones,
+    resync: Option<Resync>,
+    /// The latest server time seen (or given to `handle_time`).
+    clock: Option<Timestamp>,
+    changes: Changes,
+    stats: Stats,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model::new(Limits::default())
+    }
+}
+
+impl Model {
+    /// An empty model bounded by `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Model {
+            channels: HashMap::new(),
+            bridges: HashMap::new(),
+            queues: HashMap::new(),
+            devices: HashMap::new(),
+            extensions: HashMap::new(),
+            calls: Calls::default(),
+            gone_channels: Tombstones::new(limits.tombstones),
+            gone_bridges: Tombstones::new(limits.tombstones),
+            resync: None,
+            clock: None,
+            changes: Changes::new(limits.changes),
+            stats: Stats::default(),
+            limits,
+        }
+    }
+
+    /// Applies one event. Events of no interest to the model cost a name
+    /// comparison.
+    pub fn handle_event(&mut self, event: &Event) {
+        self.stats.events += 1;
+        let kind = EventKind::of(event.name());
+        if kind == EventKind::Other {
+            return;
+        }
+        let f = Fields::of(event);
+        let at = self.event_time(&f);
+        use EventKind::*;
+        match kind {
+            Newchannel => self.on_newchannel(&f, at),
+            Hangup => self.on_hangup(&f, at),
+            ChannelUpdate => self.on_channel_update(&f, at),
+            Newexten => self.on_newexten(&f, at),
+            DialEnd => self.on_dial_end(&f, at),
+            BridgeCreate => self.on_bridge_create(&f),
+            BridgeDestroy => self.on_bridge_destroy(&f),
+            BridgeEnter => self.on_bridge_enter(&f, at),
+            BridgeLeave => self.on_bridge_leave(&f, at),
+            BridgeMerge => self.on_bridge_merge(&f),
+            OriginateResponse => {
+                let id = f.action_id.map(String::from_utf8_lossy);
+                if let Some(id) = id {
+                    self.on_originate_response(&id, &f, at);
+                }
+            }
+            MemberUpsert => self.on_member_upsert(&f),
+            MemberRemoved => self.on_member_removed(&f),
+            CallerJoin => self.on_caller_join(&f, at),
+            CallerLeave => self.on_caller_leave(&f, at),
+            CallerAbandon => self.on_caller_abandon(&f, at),
+            AgentConnect => self.on_agent_connect(&f, at),
+            AgentComplete => self.on_agent_complete(&f, at),
+            DeviceStateChange => self.on_device_state(&f, f.is_list_item()),
+            ExtensionStatus => self.on_extension_status(&f, f.is_list_item()),
+            // List items that reached the event stream: no list collected
+            // them (another client's request, or a server that did not say
+            // `EventList: start`). What they say is current; apply it.
+            ChannelItem => self.apply_channel_item(&f),
+            BridgeItem => self.apply_bridge_item(&f),
+            QueueParamsItem => self.apply_queue_params(&f),
+            QueueMemberItem => self.apply_member_item(&f),
+            QueueEntryItem => self.apply_caller_item(&f),
+            Other => {}
+        }
+    }
+
+    /// Applies a finished action: list results build the picture, an
+    /// Originate's outcome (or failure) moves its call record; anything
+    /// else is ignored.
+    pub fn handle_completion(&mut self, id: &ActionId, result: Result<&Completion, &ActionError>) {
+        match result {
+            Ok(Completion::List {
+                items, complete, ..
+            }) => self.apply_list(items, complete.as_ref()),
+            Ok(Completion::Originate(outcome)) => {
+                let f = Fields::of(&outcome.event);
+                let at = self.event_time(&f);
+                self.on_originate_response(id.as_str(), &f, at);
+            }
+            Ok(Completion::Response(response)) => {
+                self.on_originate_answered(id.as_str(), !response.is_error())
+            }
+            Ok(_) => {}
+            Err(error) => self.on_originate_error(id.as_str(), error),
+        }
+    }
+
+    /// Notes an action the adapter sent: an `Originate` starts a [`Call`]
+    /// record under its ActionID; other actions are ignored.
+    pub fn handle_sent(&mut self, id: &ActionId, action: &Action) {
+        if action.name().eq_ignore_ascii_case("Originate") {
+            self.on_originate_sent(id.as_str(), action);
+        }
+    }
+
+    /// Tells the model the server's wall clock has reached `now`. Only
+    /// needed without timestamped events (`timestampevents = yes`): it dates
+    /// callers joining queues and answers. Earlier times are ignored.
+    pub fn handle_time(&mut self, now: Timestamp) {
+        self.clock = self.clock.max(Some(now));
+    }
+
+    /// The next change, or `None` when all have been drained. Drain after
+    /// each batch of inputs; a consumer that never drains costs a counter.
+    pub fn poll_change(&mut self) -> Option<Change> {
+        self.changes.pop()
+    }
+
+    /// Changes waiting to be drained.
+    pub fn pending_changes(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// The channel with Uniqueid `uniqueid`.
+    pub fn channel(&self, uniqueid: &str) -> Option<&Channel> {
+        self.channels.get(uniqueid)
+    }
+
+    /// Every channel, in no particular order.
+    pub fn channels(&self) -> impl Iterator<Item = &Channel> + '_ {
+        self.channels.values()
+    }
+
+    /// The bridge with id `id`.
+    pub fn bridge(&self, id: &str) -> Option<&Bridge> {
+        self.bridges.get(id)
+    }
+
+    /// Every bridge, in no particular order.
+    pub fn bridges(&self) -> impl Iterator<Item = &Bridge> + '_ {
+        self.bridges.values()
+    }
+
+    /// The queue named `name`, with its members and callers.
+    pub fn queue(&self, name: &str) -> Option<&Queue> {
+        self.queues.get(name)
+    }
+
+    /// Every queue, in no particular order.
+    pub fn queues(&self) -> impl Iterator<Item = &Queue> + '_ {
+        self.queues.values()
+    }
+
+    /// The state of device `device`.
+    pub fn device(&self, device: &str) -> Option<&DeviceState> {
+        self.devices.get(device)
+    }
+
+    /// Every device state, in no particular order.
+    pub fn devices(&self) -> impl Iterator<Item = &DeviceState> + '_ {
+        self.devices.values()
+    }
+
+    /// The hint state of `exten` in `context`.
+    pub fn extension(&self, exten: &str, context: &str) -> Option<&ExtensionState> {
+        self.extensions.get(&extension_key(exten, context))
+    }
+
+    /// Every extension state, in no particular order.
+    pub fn extensions(&self) -> impl Iterator<Item = &ExtensionState> + '_ {
+        self.extensions.values()
+    }
+
+    /// The call record of the Originate sent with ActionID `action_id`.
+    pub fn call(&self, action_id: &str) -> Option<&Call> {
+        self.calls.get(action_id)
+    }
+
+    /// Every call record, in no particular order.
+    pub fn calls(&self) -> impl Iterator<Item = &Call> + '_ {
+        self.calls.iter()
+    }
+
+    /// Removes and returns a call record (a finished call the caller has
+    /// dealt with). Its channels are no longer followed.
+    pub fn remove_call(&mut self, action_id: &str) -> Option<Call> {
+        let call = self.calls.remove(action_id)?;
+        self.emit(Op::Removed, KeyRef::Call(action_id));
+        Some(call)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The latest server time the model has seen, if any.
+    pub fn clock(&self) -> Option<Timestamp> {
+        self.clock
+    }
+
+    /// Everything, copied into plain structures sorted by key.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::of(self)
+    }
+
+    /// The time of an event: its `Timestamp` header, which also moves the
+    /// clock, else the clock.
+    fn event_time(&mut self, f: &Fields<'_>) -> Option<Timestamp> {
+        if let Some(t) = f.timestamp.and_then(Timestamp::parse) {
+            self.handle_time(t);
+        }
+        self.clock
+    }
+
+    /// Queues a change (counted when lost).
+    fn emit(&mut self, op: Op, key: KeyRef<'_>) {
+        if self.changes.push(op, key) {
+            self.stats.changes_lost += 1;
+        }
+    }
+
+    /// Queues `Added` or `Updated` for an upsert that created (`added`) or
+    /// changed something.
+    fn emit_upsert(&mut self, added: bool, changed: bool, key: KeyRef<'_>) {
+        if added {
+            self.emit(Op::Added, key);
+        } else if changed {
+            self.emit(Op::Updated, key);
+        }
+    }
+}
+
+/// The map key of an extension state.
+fn extension_key(exten: &str, context: &str) -> String {
+    format!("{exten}@{context}")
+}
+
+/// The events the model reads, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EventKind {
+    Newchannel,
+    Hangup,
+    /// Any other event carrying a full channel snapshot (and perhaps a
+    /// `Dest` one) and nothing else the model needs.
+    ChannelUpdate,
+    Newexten,
+    DialEnd,
+    BridgeCreate,
+    BridgeDestroy,
+    BridgeEnter,
+    BridgeLeave,
+    BridgeMerge,
+    OriginateResponse,
+    /// Events carrying a whole queue member.
+    MemberUpsert,
+    MemberRemoved,
+    CallerJoin,
+    CallerLeave,
+    CallerAbandon,
+    AgentConnect,
+    AgentComplete,
+    DeviceStateChange,
+    ExtensionStatus,
+    ChannelItem,
+    BridgeItem,
+    QueueParamsItem,
+    QueueMemberItem,
+    QueueEntryItem,
+    Other,
+}
+
+impl EventKind {
+    fn of(name: &[u8]) -> Self {
+        let mut lower = [0u8; 24];
+        let Some(buf) = lower.get_mut(..name.len()) else {
+            return EventKind::Other;
+        };
+        for (to, from) in buf.iter_mut().zip(name) {
+            *to = from.to_ascii_lowercase();
+        }
+        use EventKind::*;
+        match &*buf {
+            b"newchannel" => Newchannel,
+            b"hangup" => Hangup,
+            b"newstate" | b"newcallerid" | b"newconnectedline" | b"newaccountcode"
+            | b"hanguprequest" | b"softhanguprequest" | b"dialbegin" | b"dialstate" | b"hold"
+            | b"unhold" | b"agentcalled" | b"agentringnoanswer" | b"agentdump" => ChannelUpdate,
+            b"newexten" => Newexten,
+            b"dialend" => DialEnd,
+            b"bridgecreate" => BridgeCreate,
+            b"bridgedestroy" => BridgeDestroy,
+            b"bridgeenter" => BridgeEnter,
+            b"bridgeleave" => BridgeLeave,
+            b"bridgemerge" => BridgeMerge,
+            b"originateresponse" => OriginateResponse,
+            b"queuememberadded"
+            | b"queuememberstatus"
+            | b"queuememberpause"
+            | b"queuememberpenalty"
+            | b"queuememberringinuse" => MemberUpsert,
+            b"queuememberremoved" => MemberRemoved,
+            b"queuecallerjoin" => CallerJoin,
+            b"queuecallerleave" => CallerLeave,
+            b"queuecallerabandon" => CallerAbandon,
+            b"agentconnect" => AgentConnect,
+            b"agentcomplete" => AgentComplete,
+            b"devicestatechange" => DeviceStateChange,
+            b"extensionstatus" => ExtensionStatus,
+            b"coreshowchannel" | b"status" => ChannelItem,
+            b"bridgelistitem" => BridgeItem,
+            b"queueparams" => QueueParamsItem,
+            b"queuemember" => QueueMemberItem,
+            b"queueentry" => QueueEntryItem,
+            _ => Other,
+        }
+    }
+}

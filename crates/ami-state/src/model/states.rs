@@ -1,0 +1,85 @@
+//! Device and extension (hint) states.
+//!
+//! The list items of `DeviceStateList` and `ExtensionStateList` are
+//! `DeviceStateChange` and `ExtensionStatus` events in all but their
+//! ActionID and missing `Privilege`: both say what the state is now, so
+//! both are applied the same way. Only a list item counts as seen in a
+//! resynchronisation.
+
+use super::{extension_key, Model};
+use crate::change::KeyRef;
+use crate::device::{DeviceState, DeviceStatus, ExtensionState};
+use crate::fields::{assign, assign_copy, key, number, Fields};
+
+impl Model {
+    /// A `DeviceStateChange`, live or `listed`.
+    pub(super) fn on_device_state(&mut self, f: &Fields<'_>, listed: bool) {
+        let Some(device) = key(f.device) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        if listed {
+            if let Some(resync) = &mut self.resync {
+                resync.devices.remove(&*device);
+            }
+        }
+        let status = f.state.map(DeviceStatus::from_name);
+        let full = self.devices.len() >= self.limits.devices;
+        let (added, changed) = match self.devices.get_mut(&*device) {
+            Some(state) => (false, assign_copy(&mut state.status, status)),
+            None if full => {
+                self.stats.overflow.devices += 1;
+                return;
+            }
+            None => {
+                let state = DeviceState {
+                    device: device.to_string(),
+                    status: status.unwrap_or_default(),
+                };
+                self.devices.insert(device.to_string(), state);
+                (true, true)
+            }
+        };
+        self.emit_upsert(added, changed, KeyRef::Device(&device));
+    }
+
+    /// An `ExtensionStatus`, live or `listed`. It can come before the
+    /// `DeviceStateChange` that caused it; each is applied as it comes.
+    pub(super) fn on_extension_status(&mut self, f: &Fields<'_>, listed: bool) {
+        let (Some(exten), Some(context)) = (key(f.chan.exten), key(f.chan.context)) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let map_key = extension_key(&exten, &context);
+        if listed {
+            if let Some(resync) = &mut self.resync {
+                resync.extensions.remove(&map_key);
+            }
+        }
+        let full = self.extensions.len() >= self.limits.extensions;
+        let (added, changed) = match self.extensions.get_mut(&map_key) {
+            Some(state) => (false, update_extension(state, f)),
+            None if full => {
+                self.stats.overflow.extensions += 1;
+                return;
+            }
+            None => {
+                let mut state = ExtensionState {
+                    exten: exten.to_string(),
+                    context: context.to_string(),
+                    ..ExtensionState::default()
+                };
+                update_extension(&mut state, f);
+                self.extensions.insert(map_key, state);
+                (true, true)
+            }
+        };
+        self.emit_upsert(added, changed, KeyRef::Extension(&exten, &context));
+    }
+}
+
+fn update_extension(state: &mut ExtensionState, f: &Fields<'_>) -> bool {
+    assign(&mut state.hint, f.hint)
+        | assign_copy(&mut state.status, number(f.status))
+        | assign(&mut state.status_text, f.status_text)
+}

@@ -1,0 +1,129 @@
+//! Wall-clock instants as the server tells them.
+//!
+//! The model reads no clock. Times come from the events themselves: a
+//! `Timestamp:` header (`timestampevents = yes` in `manager.conf`), or the
+//! creation second every Uniqueid starts with. A caller without timestamped
+//! events may pass its own wall clock to [`crate::Model::handle_time`].
+
+use std::fmt;
+
+/// An instant on the server's wall clock: microseconds since the Unix epoch.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// The instant `micros` microseconds after the Unix epoch.
+    pub const fn from_micros(micros: u64) -> Self {
+        Timestamp(micros)
+    }
+
+    /// The instant `secs` seconds after the Unix epoch (saturating).
+    pub const fn from_secs(secs: u64) -> Self {
+        Timestamp(secs.saturating_mul(1_000_000))
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub const fn as_micros(self) -> u64 {
+        self.0
+    }
+
+    /// Whole seconds since the Unix epoch.
+    pub const fn as_secs(self) -> u64 {
+        self.0 / 1_000_000
+    }
+
+    /// This instant `secs` seconds earlier (saturating at the epoch).
+    pub const fn minus_secs(self, secs: u64) -> Self {
+        Timestamp(self.0.saturating_sub(secs.saturating_mul(1_000_000)))
+    }
+
+    /// Parses `seconds[.fraction]`, the form of the `Timestamp:` header
+    /// (`1795727786.123456`); digits past the sixth of the fraction are
+    /// dropped.
+    pub(crate) fn parse(text: &[u8]) -> Option<Self> {
+        let (secs, frac) = match text.iter().position(|&b| b == b'.') {
+            Some(dot) => (&text[..dot], &text[dot + 1..]),
+            None => (text, &b""[..]),
+        };
+        let secs = digits(secs)?;
+        let mut micros = 0u64;
+        for i in 0..6 {
+            let digit = match frac.get(i) {
+                Some(b) if b.is_ascii_digit() => u64::from(b - b'0'),
+                Some(_) => return None,
+                None => 0,
+            };
+            micros = micros * 10 + digit;
+        }
+        Some(Timestamp(secs.checked_mul(1_000_000)?.checked_add(micros)?))
+    }
+
+    /// The creation second a Uniqueid starts with: `[systemname-]epoch.seq`.
+    pub(crate) fn from_uniqueid(uniqueid: &[u8]) -> Option<Self> {
+        let start = uniqueid
+            .iter()
+            .rposition(|&b| b == b'-')
+            .map_or(0, |dash| dash + 1);
+        let rest = &uniqueid[start..];
+        let dot = rest.iter().position(|&b| b == b'.')?;
+        Some(Timestamp::from_secs(digits(&rest[..dot])?))
+    }
+}
+
+/// A non-empty run of ASCII digits as a number, or `None` (also on overflow).
+fn digits(text: &[u8]) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    text.iter().try_fold(0u64, |n, &b| {
+        if b.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}", self.0 / 1_000_000, self.0 % 1_000_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_timestamp_header() {
+        let t = Timestamp::parse(b"1795727786.123456").expect("valid");
+        assert_eq!(t.as_micros(), 1_795_727_786_123_456);
+        assert_eq!(Timestamp::parse(b"12.5"), Some(Timestamp(12_500_000)));
+        assert_eq!(Timestamp::parse(b"12"), Some(Timestamp::from_secs(12)));
+        assert_eq!(
+            Timestamp::parse(b"1.1234567"),
+            Some(Timestamp(1_123_456)),
+            "a seventh digit is dropped"
+        );
+        for bad in [&b""[..], b".5", b"x", b"1.2x", b"99999999999999999999"] {
+            assert_eq!(Timestamp::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn uniqueids_give_their_creation_second() {
+        let t = Timestamp::from_uniqueid(b"1795727786.13").expect("valid");
+        assert_eq!(t.as_secs(), 1_795_727_786);
+        let named = Timestamp::from_uniqueid(b"pbx-3-1795727786.13").expect("valid");
+        assert_eq!(named, t, "a system name before the epoch is skipped");
+        assert_eq!(Timestamp::from_uniqueid(b"<unknown>"), None);
+        assert_eq!(Timestamp::from_uniqueid(b"abc.1"), None);
+    }
+
+    #[test]
+    fn arithmetic_saturates() {
+        assert_eq!(Timestamp::from_secs(u64::MAX).as_micros(), u64::MAX);
+        assert_eq!(Timestamp::from_secs(5).minus_secs(9), Timestamp(0));
+        assert_eq!(format!("{:?}", Timestamp(1_500_000)), "1.500000");
+    }
+}
