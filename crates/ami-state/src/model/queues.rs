@@ -36,6 +36,15 @@ impl Model {
             self.stats.malformed += 1;
             return;
         };
+        // A channel waits in one queue at a time.
+        let elsewhere = self
+            .channels
+            .get(&*uid)
+            .and_then(|c| c.waiting_in.clone())
+            .filter(|q| *q != queue);
+        if let Some(other) = elsewhere {
+            self.remove_caller(&other, &uid);
+        }
         if !self.ensure_queue(&queue) {
             return;
         }
