@@ -62,7 +62,6 @@ pub(crate) struct Fields<'a> {
     /// The `Dest`-prefixed channel (dialled party, queue agent).
     pub(crate) dest: Snap<'a>,
     pub(crate) action_id: Option<&'a [u8]>,
-    pub(crate) privilege: Option<&'a [u8]>,
     pub(crate) timestamp: Option<&'a [u8]>,
     pub(crate) application: Option<&'a [u8]>,
     pub(crate) app_data: Option<&'a [u8]>,
@@ -149,7 +148,6 @@ impl<'a> Fields<'a> {
         }
         Some(match name {
             b"actionid" => &mut self.action_id,
-            b"privilege" => &mut self.privilege,
             b"timestamp" => &mut self.timestamp,
             b"application" => &mut self.application,
             b"appdata" | b"applicationdata" | b"data" => &mut self.app_data,
@@ -200,13 +198,6 @@ impl<'a> Fields<'a> {
             b"statustext" => &mut self.status_text,
             _ => return None,
         })
-    }
-
-    /// Whether this looks like an item of an event list rather than a live
-    /// event: list items carry the request's ActionID and no `Privilege`
-    /// (the only difference for `DeviceStateChange` and `ExtensionStatus`).
-    pub(crate) fn is_list_item(&self) -> bool {
-        self.action_id.is_some() && self.privilege.is_none()
     }
 }
 
@@ -280,7 +271,6 @@ mod tests {
         assert_eq!(f.dest.channel, Some(&b"PJSIP/b-2"[..]));
         assert_eq!(f.dest.uniqueid, Some(&b"1.2"[..]));
         assert_eq!(f.dial_status, Some(&b"ANSWER"[..]));
-        assert!(!f.is_list_item());
     }
 
     #[test]
@@ -294,7 +284,6 @@ mod tests {
         let f = Fields::of(&item);
         assert_eq!(f.member_name, Some(&b"Agent One"[..]));
         assert_eq!(f.interface, Some(&b"Local/agent1@agents"[..]));
-        assert!(f.is_list_item());
         let event = Event::from_pairs([
             ("Event", &b"QueueMemberStatus"[..]),
             ("Privilege", b"agent,all"),

@@ -94,6 +94,9 @@ impl Model {
             }
             return;
         };
+        if let Some(resync) = &mut self.resync {
+            resync.channels.remove(&*uid);
+        }
         let was_up = channel.state == ChannelState::Up;
         let changed = channel.update(snap) | more(channel);
         let answered = !was_up && channel.state == ChannelState::Up;
@@ -242,9 +245,6 @@ impl Model {
             self.stats.malformed += 1;
             return;
         };
-        if let Some(resync) = &mut self.resync {
-            resync.bridges.remove(&*id);
-        }
         self.upsert_bridge(&id, f);
     }
 
@@ -253,6 +253,9 @@ impl Model {
     fn upsert_bridge(&mut self, id: &str, f: &Fields<'_>) -> bool {
         if !self.ensure_bridge(id) {
             return false;
+        }
+        if let Some(resync) = &mut self.resync {
+            resync.bridges.remove(id);
         }
         let changed = self.bridges.get_mut(id).is_some_and(|b| b.update(f));
         if changed {

@@ -80,8 +80,8 @@ impl Model {
                 EventKind::QueueParamsItem => self.apply_queue_params(&f),
                 EventKind::QueueMemberItem => self.apply_member_item(&f),
                 EventKind::QueueEntryItem => self.apply_caller_item(&f),
-                EventKind::DeviceStateChange => self.on_device_state(&f, true),
-                EventKind::ExtensionStatus => self.on_extension_status(&f, true),
+                EventKind::DeviceStateChange => self.on_device_state(&f),
+                EventKind::ExtensionStatus => self.on_extension_status(&f),
                 _ => {}
             }
         }

@@ -49,9 +49,10 @@ use tombstones::Tombstones;
 /// `ExtensionStateList` and `DeviceStateList` (unfiltered), keeps feeding
 /// events and completions as usual, and calls `end_resync` when the five
 /// lists have completed. What was held before and appears in no list
-/// completed in the window is then removed, with a [`Change::Removed`]
-/// each; what the lists show new or different came out as `Added` and
-/// `Updated` along the way. Lists outside a window only add and update.
+/// completed in the window, nor in any event of the window, is then
+/// removed, with a [`Change::Removed`] each; what the lists show new or
+/// different came out as `Added` and `Updated` along the way. Lists outside
+/// a window only add and update.
 ///
 /// **Quirks it absorbs.** List items reuse event names and differ only by
 /// an ActionID and no `Privilege`; `QueueMember` items say `Name` and
@@ -167,8 +168,8 @@ impl Model {
             CallerAbandon => self.on_caller_abandon(&f, at),
             AgentConnect => self.on_agent_connect(&f, at),
             AgentComplete => self.on_agent_complete(&f, at),
-            DeviceStateChange => self.on_device_state(&f, f.is_list_item()),
-            ExtensionStatus => self.on_extension_status(&f, f.is_list_item()),
+            DeviceStateChange => self.on_device_state(&f),
+            ExtensionStatus => self.on_extension_status(&f),
             // List items that reached the event stream: no list collected
             // them (another client's request, or a server that did not say
             // `EventList: start`). What they say is current; apply it.

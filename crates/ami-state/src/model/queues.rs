@@ -52,6 +52,9 @@ impl Model {
         let Some(q) = self.queues.get_mut(&*queue) else {
             return;
         };
+        if let Some(resync) = &mut self.resync {
+            resync.callers.remove(&pair_key(&queue, &uid));
+        }
         let existing = q.callers.iter().position(|c| c.uniqueid == *uid);
         let wait_start = existing.and_then(|i| q.callers[i].wait_start).or(at);
         if let Some(i) = existing {
@@ -124,9 +127,6 @@ impl Model {
             self.stats.malformed += 1;
             return;
         };
-        if let Some(resync) = &mut self.resync {
-            resync.queues.remove(&*queue);
-        }
         if !self.ensure_queue(&queue) {
             return;
         }
@@ -143,9 +143,6 @@ impl Model {
             self.stats.malformed += 1;
             return;
         };
-        if let Some(resync) = &mut self.resync {
-            resync.members.remove(&pair_key(&queue, &interface));
-        }
         self.upsert_member(&queue, &interface, f);
     }
 
@@ -206,6 +203,9 @@ impl Model {
     fn upsert_member(&mut self, queue: &str, interface: &str, f: &Fields<'_>) {
         if !self.ensure_queue(queue) {
             return;
+        }
+        if let Some(resync) = &mut self.resync {
+            resync.members.remove(&pair_key(queue, interface));
         }
         let limit = self.limits.members_per_queue;
         let Some(q) = self.queues.get_mut(queue) else {
@@ -281,6 +281,9 @@ impl Model {
     /// Makes sure queue `name` exists (a member event can name a queue no
     /// list has shown yet); whether the model holds it.
     fn ensure_queue(&mut self, name: &str) -> bool {
+        if let Some(resync) = &mut self.resync {
+            resync.queues.remove(name);
+        }
         if self.queues.contains_key(name) {
             return true;
         }

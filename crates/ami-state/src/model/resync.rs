@@ -2,10 +2,12 @@
 //!
 //! Events missed while disconnected cannot be replayed. At
 //! [`Model::begin_resync`] the model notes every key it holds as a
-//! suspect; each list item naming one clears it. At [`Model::end_resync`],
-//! the suspects left in the kinds whose lists completed are removed, each
-//! with a `Removed` change; kinds not listed are left alone. What the lists
-//! show new or changed has already come out as `Added` and `Updated`.
+//! suspect; a list item naming one clears it, and so does an event showing
+//! it alive in the window (a list is a moment's picture; an event after it
+//! is newer). At [`Model::end_resync`], the suspects left in the kinds
+//! whose lists completed are removed, each with a `Removed` change; kinds
+//! not listed are left alone. What the lists show new or changed has
+//! already come out as `Added` and `Updated`.
 
 use std::collections::HashSet;
 

@@ -3,8 +3,7 @@
 //! The list items of `DeviceStateList` and `ExtensionStateList` are
 //! `DeviceStateChange` and `ExtensionStatus` events in all but their
 //! ActionID and missing `Privilege`: both say what the state is now, so
-//! both are applied the same way. Only a list item counts as seen in a
-//! resynchronisation.
+//! both are applied the same way.
 
 use super::{extension_key, Model};
 use crate::change::KeyRef;
@@ -12,16 +11,14 @@ use crate::device::{DeviceState, DeviceStatus, ExtensionState};
 use crate::fields::{assign, assign_copy, key, number, Fields};
 
 impl Model {
-    /// A `DeviceStateChange`, live or `listed`.
-    pub(super) fn on_device_state(&mut self, f: &Fields<'_>, listed: bool) {
+    /// A `DeviceStateChange`, live or listed.
+    pub(super) fn on_device_state(&mut self, f: &Fields<'_>) {
         let Some(device) = key(f.device) else {
             self.stats.malformed += 1;
             return;
         };
-        if listed {
-            if let Some(resync) = &mut self.resync {
-                resync.devices.remove(&*device);
-            }
+        if let Some(resync) = &mut self.resync {
+            resync.devices.remove(&*device);
         }
         let status = f.state.map(DeviceStatus::from_name);
         let full = self.devices.len() >= self.limits.devices;
@@ -43,18 +40,16 @@ impl Model {
         self.emit_upsert(added, changed, KeyRef::Device(&device));
     }
 
-    /// An `ExtensionStatus`, live or `listed`. It can come before the
+    /// An `ExtensionStatus`, live or listed. It can come before the
     /// `DeviceStateChange` that caused it; each is applied as it comes.
-    pub(super) fn on_extension_status(&mut self, f: &Fields<'_>, listed: bool) {
+    pub(super) fn on_extension_status(&mut self, f: &Fields<'_>) {
         let (Some(exten), Some(context)) = (key(f.chan.exten), key(f.chan.context)) else {
             self.stats.malformed += 1;
             return;
         };
         let map_key = extension_key(&exten, &context);
-        if listed {
-            if let Some(resync) = &mut self.resync {
-                resync.extensions.remove(&map_key);
-            }
+        if let Some(resync) = &mut self.resync {
+            resync.extensions.remove(&map_key);
         }
         let full = self.extensions.len() >= self.limits.extensions;
         let (added, changed) = match self.extensions.get_mut(&map_key) {
