@@ -875,3 +875,56 @@ fn full_collections_refuse_and_count() {
         Some(ChannelState::Up)
     );
 }
+
+/// `DeviceStateList` lists only cached states and leaves out the `Local/`
+/// devices that events report; a device (or anything else) an event shows
+/// alive during the resync window is kept.
+#[test]
+fn an_event_in_the_resync_window_keeps_what_it_shows_alive() {
+    let mut model = Model::default();
+    let state = |device: &str, state: &str| {
+        support::event(
+            "DeviceStateChange",
+            &[("Device", device.into()), ("State", state.into())],
+        )
+    };
+    let c = chan("PJSIP/a-1", "1300.1", "1300.1", 4);
+    run(
+        &mut model,
+        &(state("Local/100@test", "INUSE")
+            + &state("Local/200@test", "INUSE")
+            + &state("PJSIP/alice", "NOT_INUSE")
+            + &ev("Newchannel", &c, &[])),
+    );
+    model.begin_resync();
+    let mut up = c.clone();
+    up.state = 6;
+    run(
+        &mut model,
+        &(state("Local/100@test", "NOT_INUSE") + &ev("Newstate", &up, &[])),
+    );
+    run(
+        &mut model,
+        &(list(
+            "ds-1",
+            "DeviceStateListComplete",
+            &[item(
+                "DeviceStateChange",
+                &[("Device", "PJSIP/alice"), ("State", "NOT_INUSE")],
+            )],
+        ) + &list("csc-1", "CoreShowChannelsComplete", &[])),
+    );
+    model.end_resync();
+    assert_eq!(
+        model.device("Local/100@test").map(|d| d.status),
+        Some(DeviceStatus::NotInUse)
+    );
+    assert!(
+        model.device("Local/200@test").is_none(),
+        "neither listed nor heard from"
+    );
+    assert_eq!(
+        model.channel("1300.1").map(|c| c.state),
+        Some(ChannelState::Up)
+    );
+}
