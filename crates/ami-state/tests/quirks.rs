@@ -825,8 +825,8 @@ fn what_the_model_cannot_place_is_counted() {
     let ghost = chan("PJSIP/ghost-1", "1100.1", "1100.1", 6);
     run(
         &mut model,
-        &(ev("Hangup", &ghost, &[("Cause", "16")])
-            + &ev("Newstate", &ghost, &[])
+        &(ev("Newstate", &ghost, &[])
+            + &ev("Hangup", &ghost, &[("Cause", "16")])
             + &support::event(
                 "QueueMemberRemoved",
                 &[("Queue", "q".into()), ("Interface", "PJSIP/x".into())],
@@ -837,6 +837,24 @@ fn what_the_model_cannot_place_is_counted() {
     assert_eq!((stats.unplaced, stats.malformed), (3, 1));
     assert_eq!(stats.events, 4);
     assert_eq!(model.channels().count(), 0);
+    // Dead all the same: a list delivered later does not bring it in, and
+    // its late events are expected, not unplaced.
+    let mut listed = snapshot("", &ghost);
+    listed.push(("BridgeId".into(), String::new()));
+    let listed: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    run(
+        &mut model,
+        &(list(
+            "csc-1",
+            "CoreShowChannelsComplete",
+            &[item("CoreShowChannel", &listed)],
+        ) + &ev("Newstate", &ghost, &[])),
+    );
+    assert!(model.channel("1100.1").is_none());
+    assert_eq!(model.stats().unplaced, 3);
 }
 
 #[test]

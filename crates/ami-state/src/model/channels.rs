@@ -48,6 +48,8 @@ impl Model {
         };
         if !self.remove_channel(&uid, Some(Hangup::of(f)), at) {
             self.stats.unplaced += 1;
+            // Dead all the same: no later list may bring it in.
+            self.gone_channels.insert(&uid);
         }
     }
 
@@ -188,6 +190,7 @@ impl Model {
         };
         if !self.remove_bridge(&id) && !self.gone_bridges.contains(&id) {
             self.stats.unplaced += 1;
+            self.gone_bridges.insert(&id);
         }
     }
 
@@ -254,9 +257,6 @@ impl Model {
         if !self.ensure_bridge(id) {
             return false;
         }
-        if let Some(resync) = &mut self.resync {
-            resync.bridges.remove(id);
-        }
         let changed = self.bridges.get_mut(id).is_some_and(|b| b.update(f));
         if changed {
             self.emit(Op::Updated, KeyRef::Bridge(id));
@@ -267,6 +267,9 @@ impl Model {
     /// Makes sure bridge `id` exists (a channel list can name a bridge
     /// before the bridge list describes it); whether the model holds it.
     fn ensure_bridge(&mut self, id: &str) -> bool {
+        if let Some(resync) = &mut self.resync {
+            resync.bridges.remove(id);
+        }
         if self.bridges.contains_key(id) {
             return true;
         }

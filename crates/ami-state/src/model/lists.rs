@@ -3,7 +3,7 @@
 use ami_proto::Event;
 
 use super::{EventKind, Model};
-use crate::fields::Fields;
+use crate::fields::{key, Fields};
 
 /// The lists the model reads, by what completes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,8 +72,15 @@ impl Model {
             return;
         };
         self.stats.lists += 1;
+        // Members listed, in order, to put each queue's in the server's order.
+        let mut member_order: Vec<(String, String)> = Vec::new();
         for item in items {
             let f = Fields::of(item);
+            if let (EventKind::QueueMemberItem, Some(queue), Some(interface)) =
+                (EventKind::of(item.name()), key(f.queue), key(f.interface))
+            {
+                member_order.push((queue.into_owned(), interface.into_owned()));
+            }
             match EventKind::of(item.name()) {
                 EventKind::ChannelItem => self.apply_channel_item(&f),
                 EventKind::BridgeItem => self.apply_bridge_item(&f),
@@ -85,8 +92,29 @@ impl Model {
                 _ => {}
             }
         }
+        self.order_members(&member_order);
         if let Some(resync) = &mut self.resync {
             resync.listed(kind);
+        }
+    }
+
+    /// Puts the members of each queue in `order` first, in that order; the
+    /// others keep theirs after them.
+    fn order_members(&mut self, order: &[(String, String)]) {
+        let mut queues: Vec<&str> = order.iter().map(|(q, _)| q.as_str()).collect();
+        queues.dedup();
+        for name in queues {
+            let Some(queue) = self.queues.get_mut(name) else {
+                continue;
+            };
+            let rank = |interface: &str| {
+                order
+                    .iter()
+                    .filter(|(q, _)| q == name)
+                    .position(|(_, i)| i == interface)
+                    .unwrap_or(usize::MAX)
+            };
+            queue.members.sort_by_cached_key(|m| rank(&m.interface));
         }
     }
 }
