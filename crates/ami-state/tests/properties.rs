@@ -262,6 +262,13 @@ fn check(model: &Model, l: &Limits, hung_up: &BTreeSet<String>, context: &str) {
                 "{context}: {} not among {q}'s callers",
                 c.uniqueid
             );
+            let waits_in = s.queues.iter().filter(|q| q.caller(&c.uniqueid).is_some());
+            assert_eq!(
+                waits_in.count(),
+                1,
+                "{context}: {} waits in one queue at a time",
+                c.uniqueid
+            );
         }
     }
     for b in &s.bridges {

@@ -36,15 +36,7 @@ impl Model {
             self.stats.malformed += 1;
             return;
         };
-        // A channel waits in one queue at a time.
-        let elsewhere = self
-            .channels
-            .get(&*uid)
-            .and_then(|c| c.waiting_in.clone())
-            .filter(|q| *q != queue);
-        if let Some(other) = elsewhere {
-            self.remove_caller(&other, &uid);
-        }
+        self.leave_other_queue(&uid, &queue);
         if !self.ensure_queue(&queue) {
             return;
         }
@@ -159,6 +151,7 @@ impl Model {
         if let Some(resync) = &mut self.resync {
             resync.callers.remove(&pair_key(&queue, &uid));
         }
+        self.leave_other_queue(&uid, &queue);
         if !self.ensure_queue(&queue) {
             return;
         }
@@ -265,6 +258,19 @@ impl Model {
             self.set_waiting_in(uid, None);
         }
         true
+    }
+
+    /// Takes channel `uid` out of the queue it waits in, unless that is
+    /// `queue`: a channel waits in one queue at a time.
+    fn leave_other_queue(&mut self, uid: &str, queue: &str) {
+        let elsewhere = self
+            .channels
+            .get(uid)
+            .and_then(|c| c.waiting_in.clone())
+            .filter(|q| q != queue);
+        if let Some(other) = elsewhere {
+            self.remove_caller(&other, uid);
+        }
     }
 
     /// Removes a queue with its members and callers.
