@@ -35,20 +35,20 @@ pub(crate) struct Snap<'a> {
 }
 
 impl<'a> Snap<'a> {
-    /// The slot for a snapshot header, by its lower-case name without prefix.
-    fn slot(&mut self, name: &[u8]) -> Option<&mut Option<&'a [u8]>> {
+    /// The slot for a snapshot header.
+    fn slot(&mut self, name: Name) -> Option<&mut Option<&'a [u8]>> {
         Some(match name {
-            b"channel" => &mut self.channel,
-            b"channelstate" => &mut self.state,
-            b"calleridnum" => &mut self.caller_num,
-            b"calleridname" => &mut self.caller_name,
-            b"connectedlinenum" => &mut self.connected_num,
-            b"connectedlinename" => &mut self.connected_name,
-            b"context" => &mut self.context,
-            b"exten" => &mut self.exten,
-            b"priority" => &mut self.priority,
-            b"uniqueid" => &mut self.uniqueid,
-            b"linkedid" => &mut self.linkedid,
+            Name::Channel => &mut self.channel,
+            Name::ChannelState => &mut self.state,
+            Name::CallerIdNum => &mut self.caller_num,
+            Name::CallerIdName => &mut self.caller_name,
+            Name::ConnectedLineNum => &mut self.connected_num,
+            Name::ConnectedLineName => &mut self.connected_name,
+            Name::Context => &mut self.context,
+            Name::Exten => &mut self.exten,
+            Name::Priority => &mut self.priority,
+            Name::Uniqueid => &mut self.uniqueid,
+            Name::Linkedid => &mut self.linkedid,
             _ => return None,
         })
     }
@@ -116,94 +116,292 @@ pub(crate) struct Fields<'a> {
     pub(crate) status_text: Option<&'a [u8]>,
 }
 
-/// The longest header name worth lower-casing: `DestConnectedLineName`.
-const LONGEST: usize = 24;
-
 impl<'a> Fields<'a> {
     /// Reads `event`'s headers once.
     pub(crate) fn of(event: &'a Event) -> Self {
         let mut fields = Fields::default();
-        let mut lower = [0u8; LONGEST];
         for (name, value) in event.headers().iter() {
-            let Some(buf) = lower.get_mut(..name.len()) else {
-                continue;
-            };
-            for (to, from) in buf.iter_mut().zip(name) {
-                *to = from.to_ascii_lowercase();
-            }
-            if let Some(slot) = fields.slot(buf) {
-                slot.get_or_insert(value);
+            if let Some(name) = Name::of(name) {
+                fields.slot(name).get_or_insert(value);
+            } else if let Some(rest) = strip_dest(name) {
+                if let Some(slot) = Name::of(rest).and_then(|n| fields.dest.slot(n)) {
+                    slot.get_or_insert(value);
+                }
             }
         }
         fields
     }
 
-    /// The slot for a header, by its lower-case name.
-    fn slot(&mut self, name: &[u8]) -> Option<&mut Option<&'a [u8]>> {
-        if let Some(slot) = self.chan.slot(name) {
-            return Some(slot);
+    /// The slot for a header.
+    fn slot(&mut self, name: Name) -> &mut Option<&'a [u8]> {
+        use Name::*;
+        match name {
+            Channel | ChannelState | CallerIdNum | CallerIdName | ConnectedLineNum
+            | ConnectedLineName | Context | Exten | Priority | Uniqueid | Linkedid => {
+                self.chan.slot(name).expect("a snapshot name")
+            }
+            ActionId => &mut self.action_id,
+            Timestamp => &mut self.timestamp,
+            Application => &mut self.application,
+            AppData => &mut self.app_data,
+            BridgeId => &mut self.bridge_id,
+            Cause => &mut self.cause,
+            CauseTxt => &mut self.cause_txt,
+            DialStatus => &mut self.dial_status,
+            Response => &mut self.response,
+            Reason => &mut self.reason,
+            BridgeUniqueid => &mut self.bridge_uniqueid,
+            BridgeType => &mut self.bridge_type,
+            BridgeTechnology => &mut self.bridge_technology,
+            BridgeCreator => &mut self.bridge_creator,
+            BridgeName => &mut self.bridge_name,
+            ToBridge => &mut self.to_bridge,
+            FromBridge => &mut self.from_bridge,
+            Queue => &mut self.queue,
+            Position => &mut self.position,
+            Wait => &mut self.wait,
+            MemberName => &mut self.member_name,
+            Interface => &mut self.interface,
+            StateInterface => &mut self.state_interface,
+            Membership => &mut self.membership,
+            Penalty => &mut self.penalty,
+            CallsTaken => &mut self.calls_taken,
+            LastCall => &mut self.last_call,
+            LastPause => &mut self.last_pause,
+            LoginTime => &mut self.login_time,
+            InCall => &mut self.in_call,
+            Status => &mut self.status,
+            Paused => &mut self.paused,
+            PausedReason => &mut self.paused_reason,
+            Ringinuse => &mut self.ringinuse,
+            WrapupTime => &mut self.wrapup_time,
+            Max => &mut self.max,
+            Strategy => &mut self.strategy,
+            HoldTime => &mut self.hold_time,
+            TalkTime => &mut self.talk_time,
+            Completed => &mut self.completed,
+            Abandoned => &mut self.abandoned,
+            ServiceLevel => &mut self.service_level,
+            ServiceLevelPerf => &mut self.service_level_perf,
+            ServiceLevelPerf2 => &mut self.service_level_perf2,
+            Weight => &mut self.weight,
+            Device => &mut self.device,
+            State => &mut self.state,
+            Hint => &mut self.hint,
+            StatusText => &mut self.status_text,
         }
-        if let Some(rest) = name.strip_prefix(b"dest") {
-            return self.dest.slot(rest);
-        }
-        Some(match name {
-            b"actionid" => &mut self.action_id,
-            b"timestamp" => &mut self.timestamp,
-            b"application" => &mut self.application,
-            b"appdata" | b"applicationdata" | b"data" => &mut self.app_data,
-            b"bridgeid" => &mut self.bridge_id,
-            b"cause" => &mut self.cause,
-            b"cause-txt" => &mut self.cause_txt,
-            b"dialstatus" => &mut self.dial_status,
-            b"response" => &mut self.response,
-            b"reason" => &mut self.reason,
-            b"bridgeuniqueid" => &mut self.bridge_uniqueid,
-            b"bridgetype" => &mut self.bridge_type,
-            b"bridgetechnology" => &mut self.bridge_technology,
-            b"bridgecreator" => &mut self.bridge_creator,
-            b"bridgename" => &mut self.bridge_name,
-            b"tobridgeuniqueid" => &mut self.to_bridge,
-            b"frombridgeuniqueid" => &mut self.from_bridge,
-            b"queue" => &mut self.queue,
-            b"position" => &mut self.position,
-            b"wait" => &mut self.wait,
-            b"membername" | b"name" => &mut self.member_name,
-            b"interface" | b"location" => &mut self.interface,
-            b"stateinterface" => &mut self.state_interface,
-            b"membership" => &mut self.membership,
-            b"penalty" => &mut self.penalty,
-            b"callstaken" => &mut self.calls_taken,
-            b"lastcall" => &mut self.last_call,
-            b"lastpause" => &mut self.last_pause,
-            b"logintime" => &mut self.login_time,
-            b"incall" => &mut self.in_call,
-            b"status" => &mut self.status,
-            b"paused" => &mut self.paused,
-            b"pausedreason" => &mut self.paused_reason,
-            b"ringinuse" => &mut self.ringinuse,
-            b"wrapuptime" => &mut self.wrapup_time,
-            b"max" => &mut self.max,
-            b"strategy" => &mut self.strategy,
-            b"holdtime" => &mut self.hold_time,
-            b"talktime" => &mut self.talk_time,
-            b"completed" => &mut self.completed,
-            b"abandoned" => &mut self.abandoned,
-            b"servicelevel" => &mut self.service_level,
-            b"servicelevelperf" => &mut self.service_level_perf,
-            b"servicelevelperf2" => &mut self.service_level_perf2,
-            b"weight" => &mut self.weight,
-            b"device" => &mut self.device,
-            b"state" => &mut self.state,
-            b"hint" => &mut self.hint,
-            b"statustext" => &mut self.status_text,
-            _ => return None,
-        })
     }
 }
 
-/// `value` as a number, if it is one (surrounding blanks allowed).
-pub(crate) fn number<T: std::str::FromStr>(value: Option<&[u8]>) -> Option<T> {
-    std::str::from_utf8(value?).ok()?.trim().parse().ok()
+/// `name` without a leading `Dest` (any case), if it has one.
+fn strip_dest(name: &[u8]) -> Option<&[u8]> {
+    match name.split_at_checked(4) {
+        Some((head, rest)) if head.eq_ignore_ascii_case(b"dest") => Some(rest),
+        _ => None,
+    }
+}
+
+/// The header names the model reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Name {
+    Channel,
+    ChannelState,
+    CallerIdNum,
+    CallerIdName,
+    ConnectedLineNum,
+    ConnectedLineName,
+    Context,
+    Exten,
+    Priority,
+    Uniqueid,
+    Linkedid,
+    ActionId,
+    Timestamp,
+    Application,
+    AppData,
+    BridgeId,
+    Cause,
+    CauseTxt,
+    DialStatus,
+    Response,
+    Reason,
+    BridgeUniqueid,
+    BridgeType,
+    BridgeTechnology,
+    BridgeCreator,
+    BridgeName,
+    ToBridge,
+    FromBridge,
+    Queue,
+    Position,
+    Wait,
+    MemberName,
+    Interface,
+    StateInterface,
+    Membership,
+    Penalty,
+    CallsTaken,
+    LastCall,
+    LastPause,
+    LoginTime,
+    InCall,
+    Status,
+    Paused,
+    PausedReason,
+    Ringinuse,
+    WrapupTime,
+    Max,
+    Strategy,
+    HoldTime,
+    TalkTime,
+    Completed,
+    Abandoned,
+    ServiceLevel,
+    ServiceLevelPerf,
+    ServiceLevelPerf2,
+    Weight,
+    Device,
+    State,
+    Hint,
+    StatusText,
+}
+
+/// Every spelling the model reads, lower case, with what it means.
+const NAMES: &[(&str, Name)] = &[
+    ("channel", Name::Channel),
+    ("channelstate", Name::ChannelState),
+    ("calleridnum", Name::CallerIdNum),
+    ("calleridname", Name::CallerIdName),
+    ("connectedlinenum", Name::ConnectedLineNum),
+    ("connectedlinename", Name::ConnectedLineName),
+    ("context", Name::Context),
+    ("exten", Name::Exten),
+    ("priority", Name::Priority),
+    ("uniqueid", Name::Uniqueid),
+    ("linkedid", Name::Linkedid),
+    ("actionid", Name::ActionId),
+    ("timestamp", Name::Timestamp),
+    ("application", Name::Application),
+    ("appdata", Name::AppData),
+    ("applicationdata", Name::AppData),
+    ("data", Name::AppData),
+    ("bridgeid", Name::BridgeId),
+    ("cause", Name::Cause),
+    ("cause-txt", Name::CauseTxt),
+    ("dialstatus", Name::DialStatus),
+    ("response", Name::Response),
+    ("reason", Name::Reason),
+    ("bridgeuniqueid", Name::BridgeUniqueid),
+    ("bridgetype", Name::BridgeType),
+    ("bridgetechnology", Name::BridgeTechnology),
+    ("bridgecreator", Name::BridgeCreator),
+    ("bridgename", Name::BridgeName),
+    ("tobridgeuniqueid", Name::ToBridge),
+    ("frombridgeuniqueid", Name::FromBridge),
+    ("queue", Name::Queue),
+    ("position", Name::Position),
+    ("wait", Name::Wait),
+    ("membername", Name::MemberName),
+    ("name", Name::MemberName),
+    ("interface", Name::Interface),
+    ("location", Name::Interface),
+    ("stateinterface", Name::StateInterface),
+    ("membership", Name::Membership),
+    ("penalty", Name::Penalty),
+    ("callstaken", Name::CallsTaken),
+    ("lastcall", Name::LastCall),
+    ("lastpause", Name::LastPause),
+    ("logintime", Name::LoginTime),
+    ("incall", Name::InCall),
+    ("status", Name::Status),
+    ("paused", Name::Paused),
+    ("pausedreason", Name::PausedReason),
+    ("ringinuse", Name::Ringinuse),
+    ("wrapuptime", Name::WrapupTime),
+    ("max", Name::Max),
+    ("strategy", Name::Strategy),
+    ("holdtime", Name::HoldTime),
+    ("talktime", Name::TalkTime),
+    ("completed", Name::Completed),
+    ("abandoned", Name::Abandoned),
+    ("servicelevel", Name::ServiceLevel),
+    ("servicelevelperf", Name::ServiceLevelPerf),
+    ("servicelevelperf2", Name::ServiceLevelPerf2),
+    ("weight", Name::Weight),
+    ("device", Name::Device),
+    ("state", Name::State),
+    ("hint", Name::Hint),
+    ("statustext", Name::StatusText),
+];
+
+/// Slots of [`TABLE`]; a power of two, four times the names and more, so
+/// that a probe seldom goes past its first slot.
+const TABLE_SIZE: usize = 256;
+
+/// An open-addressing table from a name's [`fold_hash`] to its index in
+/// [`NAMES`] plus one (0: empty), built at compile time.
+const TABLE: [u8; TABLE_SIZE] = {
+    assert!(NAMES.len() * 4 <= TABLE_SIZE && NAMES.len() < u8::MAX as usize);
+    let mut table = [0u8; TABLE_SIZE];
+    let mut i = 0;
+    while i < NAMES.len() {
+        let mut slot = fold_hash(NAMES[i].0.as_bytes()) as usize % TABLE_SIZE;
+        while table[slot] != 0 {
+            slot = (slot + 1) % TABLE_SIZE;
+        }
+        table[slot] = (i + 1) as u8;
+        i += 1;
+    }
+    table
+};
+
+/// FNV-1a over the bytes with bit 5 set, which lower-cases ASCII letters:
+/// names that differ only in case hash alike. (Other bytes may collide
+/// too; [`Name::of`] compares the name itself.)
+const fn fold_hash(name: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut i = 0;
+    while i < name.len() {
+        hash ^= (name[i] | 0x20) as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+impl Name {
+    /// The name a header spelled `name` (any case) stands for.
+    fn of(name: &[u8]) -> Option<Name> {
+        let mut slot = fold_hash(name) as usize % TABLE_SIZE;
+        loop {
+            let (spelling, meaning) = NAMES.get(usize::from(TABLE[slot]).checked_sub(1)?)?;
+            if spelling.as_bytes().eq_ignore_ascii_case(name) {
+                return Some(*meaning);
+            }
+            slot = (slot + 1) % TABLE_SIZE;
+        }
+    }
+}
+
+/// `value` as a number, if it is one: optional blanks, an optional `-`,
+/// decimal digits, optional blanks; `None` if it does not fit `T`.
+pub(crate) fn number<T: TryFrom<i64>>(value: Option<&[u8]>) -> Option<T> {
+    let text = value?.trim_ascii();
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    }
+    T::try_from(if negative { -n } else { n }).ok()
 }
 
 /// `value` as a flag: `1`, `true` or `yes` (any case) is true.
@@ -222,6 +420,11 @@ pub(crate) fn assign(field: &mut String, value: Option<&[u8]>) -> bool {
     let Some(value) = value else {
         return false;
     };
+    // Most headers repeat what the model holds: compare the bytes before
+    // paying for a UTF-8 check.
+    if field.as_bytes() == value {
+        return false;
+    }
     let value = String::from_utf8_lossy(value);
     if *field == *value {
         return false;
@@ -296,11 +499,35 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_is_found_in_any_case_and_nothing_else() {
+        for (spelling, meaning) in NAMES {
+            assert_eq!(Name::of(spelling.as_bytes()), Some(*meaning), "{spelling}");
+            let upper = spelling.to_ascii_uppercase();
+            assert_eq!(Name::of(upper.as_bytes()), Some(*meaning), "{upper}");
+        }
+        for other in [
+            &b""[..],
+            b"event",
+            b"privilege",
+            b"channe",
+            b"channels",
+            b"cause_txt",
+            b"c\x00annel",
+        ] {
+            assert_eq!(Name::of(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
     fn value_helpers() {
         assert_eq!(number::<u32>(Some(b" 42 ")), Some(42));
         assert_eq!(number::<u32>(Some(b"-1")), None);
         assert_eq!(number::<i32>(Some(b"-1")), Some(-1));
         assert_eq!(number::<u32>(None), None);
+        assert_eq!(number::<u8>(Some(b"300")), None, "does not fit");
+        assert_eq!(number::<u64>(Some(b"99999999999999999999")), None);
+        assert_eq!(number::<u32>(Some(b"4x")), None);
+        assert_eq!(number::<i32>(Some(b"-")), None);
         assert_eq!(flag(Some(b"1")), Some(true));
         assert_eq!(flag(Some(b"0")), Some(false));
         let mut s = String::from("a");

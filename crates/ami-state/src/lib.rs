@@ -26,6 +26,7 @@ mod change;
 mod channel;
 mod device;
 mod fields;
+mod hash;
 mod limits;
 mod model;
 mod queue;

@@ -1,6 +1,6 @@
 //! Following originated calls: from the send to the hangup.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use ami_proto::{Action, ActionError};
 
@@ -9,15 +9,16 @@ use crate::call::{Agent, Call, CallPhase};
 use crate::change::{KeyRef, Op};
 use crate::channel::ChannelState;
 use crate::fields::{key, number, text, Fields, Snap};
+use crate::hash::Map;
 use crate::time::Timestamp;
 
 /// The call records and the index that finds a call from its channels.
 #[derive(Debug, Default)]
 pub(super) struct Calls {
-    records: HashMap<String, Call>,
+    records: Map<String, Call>,
     /// Uniqueids of the channels of calls in progress, and their
     /// Linkedids, each to its call's ActionID.
-    index: HashMap<String, String>,
+    index: Map<String, String>,
     /// ActionIDs of finished calls, oldest first (some may be gone).
     finished: VecDeque<String>,
 }
@@ -63,7 +64,7 @@ impl Calls {
 }
 
 /// Removes `call`'s channels and Linkedid from `index`.
-fn unindex(index: &mut HashMap<String, String>, call: &Call) {
+fn unindex(index: &mut Map<String, String>, call: &Call) {
     let ids = call
         .channels
         .iter()

@@ -1,7 +1,5 @@
 //! The model: inputs, the change queue, queries.
 
-use std::collections::HashMap;
-
 use ami_proto::{Action, ActionError, ActionId, Completion, Event};
 
 use crate::bridge::Bridge;
@@ -10,6 +8,7 @@ use crate::change::{Change, Changes, KeyRef, Op};
 use crate::channel::Channel;
 use crate::device::{DeviceState, ExtensionState};
 use crate::fields::Fields;
+use crate::hash::Map;
 use crate::limits::{Limits, Stats};
 use crate::queue::Queue;
 use crate::snapshot::Snapshot;
@@ -90,12 +89,12 @@ use tombstones::Tombstones;
 #[derive(Debug)]
 pub struct Model {
     limits: Limits,
-    channels: HashMap<String, Channel>,
-    bridges: HashMap<String, Bridge>,
-    queues: HashMap<String, Queue>,
-    devices: HashMap<String, DeviceState>,
+    channels: Map<String, Channel>,
+    bridges: Map<String, Bridge>,
+    queues: Map<String, Queue>,
+    devices: Map<String, DeviceState>,
     /// Keyed by [`extension_key`].
-    extensions: HashMap<String, ExtensionState>,
+    extensions: Map<String, ExtensionState>,
     calls: Calls,
     /// Uniqueids of channels that hung up, ids of bridges destroyed.
     gone_channels: Tombstones,
@@ -117,11 +116,11 @@ impl Model {
     /// An empty model bounded by `limits`.
     pub fn new(limits: Limits) -> Self {
         Model {
-            channels: HashMap::new(),
-            bridges: HashMap::new(),
-            queues: HashMap::new(),
-            devices: HashMap::new(),
-            extensions: HashMap::new(),
+            channels: Map::default(),
+            bridges: Map::default(),
+            queues: Map::default(),
+            devices: Map::default(),
+            extensions: Map::default(),
             calls: Calls::default(),
             gone_channels: Tombstones::new(limits.tombstones),
             gone_bridges: Tombstones::new(limits.tombstones),

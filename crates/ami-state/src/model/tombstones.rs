@@ -4,14 +4,22 @@
 //! that already hung up or was destroyed is older than the event that
 //! removed it (the list is delivered whole, after events that overtook its
 //! items) and must not bring it back.
+//!
+//! Only 64-bit hashes of the keys are kept, so remembering costs no
+//! allocation; two keys would have to share a hash among a few thousand
+//! for a listed one to be wrongly ignored.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+
+use crate::hash::{Seed, Set};
 
 /// The last `limit` keys removed, oldest forgotten first.
 #[derive(Debug)]
 pub(super) struct Tombstones {
-    order: VecDeque<String>,
-    set: HashSet<String>,
+    order: VecDeque<u64>,
+    set: Set<u64>,
+    seed: Seed,
     limit: usize,
 }
 
@@ -19,13 +27,15 @@ impl Tombstones {
     pub(super) fn new(limit: usize) -> Self {
         Tombstones {
             order: VecDeque::new(),
-            set: HashSet::new(),
+            set: Set::default(),
+            seed: Seed::default(),
             limit,
         }
     }
 
     pub(super) fn insert(&mut self, key: &str) {
-        if self.limit == 0 || self.set.contains(key) {
+        let hash = self.seed.hash_one(key);
+        if self.limit == 0 || self.set.contains(&hash) {
             return;
         }
         if self.order.len() >= self.limit {
@@ -33,12 +43,12 @@ impl Tombstones {
                 self.set.remove(&old);
             }
         }
-        self.order.push_back(key.to_owned());
-        self.set.insert(key.to_owned());
+        self.order.push_back(hash);
+        self.set.insert(hash);
     }
 
     pub(super) fn contains(&self, key: &str) -> bool {
-        self.set.contains(key)
+        !self.set.is_empty() && self.set.contains(&self.seed.hash_one(key))
     }
 }
 
