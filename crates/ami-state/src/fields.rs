@@ -338,14 +338,14 @@ const NAMES: &[(&str, Name)] = &[
 /// that a probe seldom goes past its first slot.
 const TABLE_SIZE: usize = 256;
 
-/// An open-addressing table from a name's [`fold_hash`] to its index in
+/// An open-addressing table from a name's [`name_hash`] to its index in
 /// [`NAMES`] plus one (0: empty), built at compile time.
 const TABLE: [u8; TABLE_SIZE] = {
     assert!(NAMES.len() * 4 <= TABLE_SIZE && NAMES.len() < u8::MAX as usize);
     let mut table = [0u8; TABLE_SIZE];
     let mut i = 0;
     while i < NAMES.len() {
-        let mut slot = fold_hash(NAMES[i].0.as_bytes()) as usize % TABLE_SIZE;
+        let mut slot = name_hash(NAMES[i].0.as_bytes());
         while table[slot] != 0 {
             slot = (slot + 1) % TABLE_SIZE;
         }
@@ -355,27 +355,74 @@ const TABLE: [u8; TABLE_SIZE] = {
     table
 };
 
-/// FNV-1a over the bytes with bit 5 set, which lower-cases ASCII letters:
-/// names that differ only in case hash alike. (Other bytes may collide
-/// too; [`Name::of`] compares the name itself.)
-const fn fold_hash(name: &[u8]) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    let mut i = 0;
-    while i < name.len() {
-        hash ^= (name[i] | 0x20) as u64;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        i += 1;
+/// A slot of [`TABLE`] from a name's length and its first two and last two
+/// bytes, each with bit 5 set, which lower-cases ASCII letters: names that
+/// differ only in case hash alike, and the hash costs the same for any
+/// length. (Other names may share a slot; [`Name::of`] compares the name
+/// itself.)
+const fn name_hash(name: &[u8]) -> usize {
+    let n = name.len();
+    if n == 0 {
+        return 0;
     }
-    hash
+    let mixed = n as u64
+        | lower(name, 0) << 8
+        | lower(name, if n > 1 { 1 } else { 0 }) << 16
+        | lower(name, n.saturating_sub(2)) << 24
+        | lower(name, n - 1) << 32;
+    (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
+}
+
+/// Whether `name` is `spelling` (lower-case letters, digits and `-`, as
+/// all of [`NAMES`] are) in any case. Setting bit 5 lower-cases a letter
+/// and leaves digits and `-` alone; a byte below 0x20, which it would turn
+/// into a digit or `-`, never matches. Names of eight bytes or more are
+/// compared a word at a time.
+fn same_name(name: &[u8], spelling: &[u8]) -> bool {
+    let n = name.len();
+    if n != spelling.len() {
+        return false;
+    }
+    if n < 8 {
+        return name.iter().zip(spelling).all(|(&a, &b)| a >= 0x20 && a | 0x20 == b);
+    }
+    let mut at = 0;
+    while at + 8 <= n {
+        if !same_word(word(name, at), word(spelling, at)) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last bytes, in a word that overlaps ones already compared.
+    at == n || same_word(word(name, n - 8), word(spelling, n - 8))
+}
+
+fn word(bytes: &[u8], at: usize) -> u64 {
+    let eight = bytes.get(at..at + 8).and_then(|w| w.try_into().ok());
+    u64::from_le_bytes(eight.unwrap_or_default())
+}
+
+/// Whether eight bytes of a name match eight of a spelling (see [`same_name`]).
+fn same_word(name: u64, spelling: u64) -> bool {
+    const BIT5: u64 = 0x2020_2020_2020_2020;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Non-zero exactly when some byte is below 0x20.
+    let control = name.wrapping_sub(BIT5) & !name & HIGH;
+    control == 0 && name | BIT5 == spelling
+}
+
+/// Byte `i` of `name` with bit 5 set.
+const fn lower(name: &[u8], i: usize) -> u64 {
+    (name[i] | 0x20) as u64
 }
 
 impl Name {
     /// The name a header spelled `name` (any case) stands for.
     fn of(name: &[u8]) -> Option<Name> {
-        let mut slot = fold_hash(name) as usize % TABLE_SIZE;
+        let mut slot = name_hash(name);
         loop {
             let (spelling, meaning) = NAMES.get(usize::from(TABLE[slot]).checked_sub(1)?)?;
-            if spelling.as_bytes().eq_ignore_ascii_case(name) {
+            if same_name(name, spelling.as_bytes()) {
                 return Some(*meaning);
             }
             slot = (slot + 1) % TABLE_SIZE;
@@ -513,6 +560,11 @@ mod tests {
             b"channels",
             b"cause_txt",
             b"c\x00annel",
+            b"cause\rtxt",
+            b"c\x08annel",
+            b"calleridnu\x0e",
+            b"servicelevelperf\x12",
+            b"connectedline\x0eame",
         ] {
             assert_eq!(Name::of(other), None, "{other:?}");
         }
