@@ -384,7 +384,10 @@ fn same_name(name: &[u8], spelling: &[u8]) -> bool {
         return false;
     }
     if n < 8 {
-        return name.iter().zip(spelling).all(|(&a, &b)| a >= 0x20 && a | 0x20 == b);
+        return name
+            .iter()
+            .zip(spelling)
+            .all(|(&a, &b)| a >= 0x20 && a | 0x20 == b);
     }
     let mut at = 0;
     while at + 8 <= n {
@@ -469,7 +472,7 @@ pub(crate) fn assign(field: &mut String, value: Option<&[u8]>) -> bool {
     };
     // Most headers repeat what the model holds: compare the bytes before
     // paying for a UTF-8 check.
-    if field.as_bytes() == value {
+    if same_bytes(field.as_bytes(), value) {
         return false;
     }
     let value = String::from_utf8_lossy(value);
@@ -479,6 +482,26 @@ pub(crate) fn assign(field: &mut String, value: Option<&[u8]>) -> bool {
     field.clear();
     field.push_str(&value);
     true
+}
+
+/// `a == b`, a word at a time and inline: the values the model compares
+/// are short, and a call to `memcmp` for each costs more than comparing.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut at = 0;
+    while at + 8 <= n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    at == n || word(a, n - 8) == word(b, n - 8)
 }
 
 /// Replaces `field` with `value` when present and different; whether it did.
@@ -568,6 +591,26 @@ mod tests {
         ] {
             assert_eq!(Name::of(other), None, "{other:?}");
         }
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let texts: [&[u8]; 7] = [
+            b"",
+            b"a",
+            b"abcdefg",
+            b"abcdefgh",
+            b"abcdefgh1",
+            b"abcdefgh2",
+            b"1795727786.123456",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+        assert!(!same_bytes(b"1795727786.123456", b"1795727786.123457"));
+        assert!(!same_bytes(b"x795727786.123456", b"1795727786.123456"));
     }
 
     #[test]

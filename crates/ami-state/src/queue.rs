@@ -152,13 +152,35 @@ impl Queue {
         }
     }
 
-    /// Puts the callers back in position order and numbers them from 1, as
-    /// app_queue does after a caller leaves.
-    pub(crate) fn renumber_callers(&mut self) {
-        self.callers.sort_by_key(|c| c.position);
+    /// Puts `caller` at its position, the callers from there on one back,
+    /// as app_queue does; the indexes of the others whose position changed.
+    pub(crate) fn insert_caller(&mut self, caller: Caller) -> Vec<usize> {
+        let at = self
+            .callers
+            .partition_point(|c| c.position < caller.position);
+        self.callers.insert(at, caller);
+        self.renumber(Some(at))
+    }
+
+    /// Removes the caller at `index`, the callers behind it one up, as
+    /// app_queue does; the indexes of those whose position changed.
+    pub(crate) fn remove_caller_at(&mut self, index: usize) -> Vec<usize> {
+        self.callers.remove(index);
+        self.renumber(None)
+    }
+
+    /// Numbers the callers from 1 in their order; the indexes (but `new`'s)
+    /// whose position changed.
+    fn renumber(&mut self, new: Option<usize>) -> Vec<usize> {
+        let mut moved = Vec::new();
         for (i, caller) in self.callers.iter_mut().enumerate() {
-            caller.position = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let position = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if caller.position != position && Some(i) != new {
+                moved.push(i);
+            }
+            caller.position = position;
         }
+        moved
     }
 }
 
@@ -286,21 +308,32 @@ mod tests {
     }
 
     #[test]
-    fn renumbering_closes_gaps_in_order() {
+    fn callers_move_as_others_join_and_leave() {
+        let caller = |uid: &str, position| Caller {
+            uniqueid: uid.into(),
+            position,
+            ..Caller::default()
+        };
+        let order = |q: &Queue| -> Vec<(String, u32)> {
+            q.callers
+                .iter()
+                .map(|c| (c.uniqueid.clone(), c.position))
+                .collect()
+        };
         let mut q = Queue::new("q");
-        for (uid, pos) in [("c", 5), ("a", 1), ("b", 3)] {
-            q.callers.push(Caller {
-                uniqueid: uid.into(),
-                position: pos,
-                ..Caller::default()
-            });
-        }
-        q.renumber_callers();
-        let order: Vec<_> = q
-            .callers
-            .iter()
-            .map(|c| (c.uniqueid.as_str(), c.position))
-            .collect();
-        assert_eq!(order, [("a", 1), ("b", 2), ("c", 3)]);
+        assert!(q.insert_caller(caller("a", 1)).is_empty());
+        assert!(q.insert_caller(caller("c", 2)).is_empty());
+        // A priority caller joins at position 2: `c` moves back.
+        assert_eq!(q.insert_caller(caller("b", 2)), [2]);
+        assert_eq!(
+            order(&q),
+            [("a".into(), 1), ("b".into(), 2), ("c".into(), 3)]
+        );
+        // The first leaves: the others move up.
+        assert_eq!(q.remove_caller_at(0), [0, 1]);
+        assert_eq!(order(&q), [("b".into(), 1), ("c".into(), 2)]);
+        // Gaps (a listed position past the end) close.
+        assert!(q.insert_caller(caller("z", 9)).is_empty());
+        assert_eq!(q.callers[2].position, 3);
     }
 }

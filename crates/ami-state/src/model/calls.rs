@@ -77,17 +77,17 @@ fn unindex(index: &mut Map<String, String>, call: &Call) {
     }
 }
 
-/// How a channel ended, for its call record.
-pub(super) struct Hangup {
-    pub(super) cause: Option<u32>,
-    pub(super) text: Option<String>,
+/// How a channel ended, for its call record (read only if it has one).
+pub(super) struct Hangup<'a> {
+    pub(super) cause: Option<&'a [u8]>,
+    pub(super) text: Option<&'a [u8]>,
 }
 
-impl Hangup {
-    pub(super) fn of(f: &Fields<'_>) -> Self {
+impl<'a> Hangup<'a> {
+    pub(super) fn of(f: &Fields<'a>) -> Self {
         Hangup {
-            cause: number(f.cause),
-            text: f.cause_txt.map(|t| text(Some(t))),
+            cause: f.cause,
+            text: f.cause_txt,
         }
     }
 }
@@ -366,7 +366,7 @@ impl Model {
     pub(super) fn call_channel_gone(
         &mut self,
         uid: &str,
-        hangup: Option<Hangup>,
+        hangup: Option<Hangup<'_>>,
         at: Option<Timestamp>,
     ) {
         let Some(id) = self.calls.of(uid) else {
@@ -385,7 +385,7 @@ impl Model {
     /// Ends call `id` because its channel `uid` went: with the hangup cause
     /// when a `Hangup` said it, else (gone while disconnected, or before
     /// the response) without.
-    fn end_call(&mut self, id: &str, uid: &str, hangup: Option<Hangup>, at: Option<Timestamp>) {
+    fn end_call(&mut self, id: &str, uid: &str, hangup: Option<Hangup<'_>>, at: Option<Timestamp>) {
         let Some(call) = self.calls.records.get_mut(id) else {
             return;
         };
@@ -396,8 +396,8 @@ impl Model {
         call.ended_at = at;
         match hangup {
             Some(h) => {
-                call.hangup_cause = h.cause;
-                call.hangup_text = h.text;
+                call.hangup_cause = number(h.cause);
+                call.hangup_text = h.text.map(|t| text(Some(t)));
             }
             None => {
                 call.error = Some(format!(

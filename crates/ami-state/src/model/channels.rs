@@ -115,7 +115,7 @@ impl Model {
     pub(super) fn remove_channel(
         &mut self,
         uid: &str,
-        hangup: Option<Hangup>,
+        hangup: Option<Hangup<'_>>,
         at: Option<Timestamp>,
     ) -> bool {
         let Some(channel) = self.channels.remove(uid) else {

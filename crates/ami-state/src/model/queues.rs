@@ -56,21 +56,13 @@ impl Model {
             return;
         }
         let last = u32::try_from(q.callers.len() + 1).unwrap_or(u32::MAX);
-        let position = number(f.position).unwrap_or(last).clamp(1, last);
-        // Callers from `position` on move back one to make room.
-        let before = positions(q);
-        for caller in q.callers.iter_mut().filter(|c| c.position >= position) {
-            caller.position = caller.position.saturating_add(1);
-        }
-        q.callers.push(Caller {
+        let moved = q.insert_caller(Caller {
             uniqueid: uid.to_string(),
             channel: text(f.chan.channel),
-            position,
+            position: number(f.position).unwrap_or(last).clamp(1, last),
             wait_start,
         });
-        q.renumber_callers();
-        let after = positions(q);
-        self.emit_caller_moves(&queue, before, after);
+        self.emit_caller_moves(&queue, &moved);
         self.emit_upsert(existing.is_none(), true, KeyRef::Caller(&queue, &uid));
         self.set_waiting_in(&uid, Some(&queue));
     }
@@ -244,12 +236,9 @@ impl Model {
         let Some(i) = q.callers.iter().position(|c| c.uniqueid == uid) else {
             return false;
         };
-        q.callers.remove(i);
-        let before = positions(q);
-        q.renumber_callers();
-        let after = positions(q);
+        let moved = q.remove_caller_at(i);
         self.emit(Op::Removed, KeyRef::Caller(queue, uid));
-        self.emit_caller_moves(queue, before, after);
+        self.emit_caller_moves(queue, &moved);
         if self
             .channels
             .get(uid)
@@ -347,26 +336,19 @@ impl Model {
         }
     }
 
-    /// Reports the callers whose position changed between two listings.
-    fn emit_caller_moves(
-        &mut self,
-        queue: &str,
-        before: Vec<(String, u32)>,
-        after: Vec<(String, u32)>,
-    ) {
-        for (uid, position) in &after {
-            let moved = before.iter().any(|(u, p)| u == uid && p != position);
-            if moved {
-                self.emit(Op::Updated, KeyRef::Caller(queue, uid));
+    /// Reports the callers of `queue` at indexes `moved` as updated.
+    fn emit_caller_moves(&mut self, queue: &str, moved: &[usize]) {
+        let Some(q) = self.queues.get(queue) else {
+            return;
+        };
+        for caller in moved.iter().filter_map(|&i| q.callers.get(i)) {
+            // `emit`, with the queue borrowed: the fields apart.
+            if self
+                .changes
+                .push(Op::Updated, KeyRef::Caller(queue, &caller.uniqueid))
+            {
+                self.stats.changes_lost += 1;
             }
         }
     }
-}
-
-/// Each caller's Uniqueid and position.
-fn positions(q: &Queue) -> Vec<(String, u32)> {
-    q.callers
-        .iter()
-        .map(|c| (c.uniqueid.clone(), c.position))
-        .collect()
 }

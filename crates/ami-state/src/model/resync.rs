@@ -83,7 +83,7 @@ impl Model {
             match kind {
                 ListKind::Channels => {
                     for uid in &resync.channels {
-                        self.remove_channel(uid, None::<Hangup>, at);
+                        self.remove_channel(uid, None::<Hangup<'_>>, at);
                     }
                 }
                 ListKind::Bridges => {
