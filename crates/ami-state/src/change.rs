@@ -6,6 +6,7 @@
 //! [`Change::Lost`] says "re-read everything" once the queue has drained.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// One change to the model, drained with [`crate::Model::poll_change`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,41 +24,42 @@ pub enum Change {
     Lost(u64),
 }
 
-/// What a [`Change`] is about.
+/// What a [`Change`] is about. The strings are shared (`Arc<str>`): a
+/// channel's change costs no copy of its Uniqueid.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Key {
     /// A channel, by Uniqueid.
-    Channel(String),
+    Channel(Arc<str>),
     /// A bridge, by id.
-    Bridge(String),
+    Bridge(Arc<str>),
     /// A queue's parameters or counters, by queue name.
-    Queue(String),
+    Queue(Arc<str>),
     /// A queue member.
     Member {
         /// The queue.
-        queue: String,
+        queue: Arc<str>,
         /// The member's interface.
-        interface: String,
+        interface: Arc<str>,
     },
     /// A caller waiting in a queue (its position moves as others leave).
     Caller {
         /// The queue.
-        queue: String,
+        queue: Arc<str>,
         /// The caller's channel Uniqueid.
-        uniqueid: String,
+        uniqueid: Arc<str>,
     },
     /// A device state, by device.
-    Device(String),
+    Device(Arc<str>),
     /// An extension's hint state.
     Extension {
         /// The extension.
-        exten: String,
+        exten: Arc<str>,
         /// Its context.
-        context: String,
+        context: Arc<str>,
     },
     /// An originated call, by its Originate's ActionID.
-    Call(String),
+    Call(Arc<str>),
 }
 
 /// A [`Key`] by reference, so that a change can be dropped or merged
@@ -65,6 +67,8 @@ pub enum Key {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum KeyRef<'a> {
     Channel(&'a str),
+    /// A channel, by the model's own shared copy of its Uniqueid.
+    SharedChannel(&'a Arc<str>),
     Bridge(&'a str),
     Queue(&'a str),
     Member(&'a str, &'a str),
@@ -76,9 +80,10 @@ pub(crate) enum KeyRef<'a> {
 
 impl KeyRef<'_> {
     fn to_key(self) -> Key {
-        let s = |s: &str| s.to_owned();
+        let s = |s: &str| Arc::<str>::from(s);
         match self {
             KeyRef::Channel(u) => Key::Channel(s(u)),
+            KeyRef::SharedChannel(u) => Key::Channel(Arc::clone(u)),
             KeyRef::Bridge(b) => Key::Bridge(s(b)),
             KeyRef::Queue(q) => Key::Queue(s(q)),
             KeyRef::Member(q, i) => Key::Member {
@@ -100,17 +105,20 @@ impl KeyRef<'_> {
 
     fn is(self, key: &Key) -> bool {
         match (self, key) {
+            (KeyRef::SharedChannel(a), Key::Channel(b)) => **a == **b,
             (KeyRef::Channel(a), Key::Channel(b))
             | (KeyRef::Bridge(a), Key::Bridge(b))
             | (KeyRef::Queue(a), Key::Queue(b))
             | (KeyRef::Device(a), Key::Device(b))
-            | (KeyRef::Call(a), Key::Call(b)) => a == b,
+            | (KeyRef::Call(a), Key::Call(b)) => a == &**b,
             (KeyRef::Member(q, i), Key::Member { queue, interface }) => {
-                q == queue && i == interface
+                q == &**queue && i == &**interface
             }
-            (KeyRef::Caller(q, u), Key::Caller { queue, uniqueid }) => q == queue && u == uniqueid,
+            (KeyRef::Caller(q, u), Key::Caller { queue, uniqueid }) => {
+                q == &**queue && u == &**uniqueid
+            }
             (KeyRef::Extension(e, c), Key::Extension { exten, context }) => {
-                e == exten && c == context
+                e == &**exten && c == &**context
             }
             _ => false,
         }

@@ -115,7 +115,7 @@ fn originate_async_is_followed_from_send_to_hangup() {
         assert_eq!((stats.unplaced, stats.malformed), (0, 0));
         let changes = drain(&mut model);
         for uid in ["1795727786.0", "1795727786.1"] {
-            let key = Key::Channel(uid.to_owned());
+            let key = Key::Channel(uid.into());
             assert!(changes.contains(&Change::Added(key.clone())));
             assert!(changes.contains(&Change::Removed(key)));
         }

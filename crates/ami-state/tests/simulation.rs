@@ -211,7 +211,7 @@ fn resynchronising_after_missed_events_converges_and_reports_the_difference() {
                     .iter()
                     .filter_map(pick)
                     .filter_map(|k| match k {
-                        Key::Channel(u) => Some(u.clone()),
+                        Key::Channel(u) => Some(u.to_string()),
                         _ => None,
                     })
                     .collect()

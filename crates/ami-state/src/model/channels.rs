@@ -1,5 +1,7 @@
 //! Channels and bridges: the events and list items that move them.
 
+use std::sync::Arc;
+
 use super::calls::Hangup;
 use super::Model;
 use crate::bridge::Bridge;
@@ -34,11 +36,10 @@ impl Model {
             self.stats.overflow.channels += 1;
             return;
         }
-        let uid = channel.uniqueid.clone();
-        let linkedid = channel.linkedid.clone();
-        self.channels.insert(uid.clone(), channel);
-        self.emit(Op::Added, KeyRef::Channel(&uid));
-        self.call_channel_added(&uid, &linkedid);
+        self.call_channel_added(&channel.uniqueid, &channel.linkedid);
+        let key: Arc<str> = Arc::from(channel.uniqueid.as_str());
+        self.channels.insert(Arc::clone(&key), channel);
+        self.emit(Op::Added, KeyRef::SharedChannel(&key));
     }
 
     pub(super) fn on_hangup(&mut self, f: &Fields<'_>, at: Option<Timestamp>) {
@@ -103,7 +104,7 @@ impl Model {
         let changed = channel.update(snap) | more(channel);
         let answered = !was_up && channel.state == ChannelState::Up;
         if changed {
-            self.emit(Op::Updated, KeyRef::Channel(&uid));
+            self.emit_channel(Op::Updated, &uid);
         }
         if answered {
             self.call_channel_up(&uid, at);
@@ -118,7 +119,7 @@ impl Model {
         hangup: Option<Hangup<'_>>,
         at: Option<Timestamp>,
     ) -> bool {
-        let Some(channel) = self.channels.remove(uid) else {
+        let Some((key, channel)) = self.channels.remove_entry(uid) else {
             return false;
         };
         self.gone_channels.insert(uid);
@@ -128,7 +129,7 @@ impl Model {
         if let Some(queue) = &channel.waiting_in {
             self.remove_caller(queue, uid);
         }
-        self.emit(Op::Removed, KeyRef::Channel(uid));
+        self.emit(Op::Removed, KeyRef::SharedChannel(&key));
         self.call_channel_gone(uid, hangup, at);
         true
     }
@@ -151,7 +152,7 @@ impl Model {
                 let changed =
                     channel.update(&f.chan) | channel.set_application(f.application, f.app_data);
                 if changed {
-                    self.emit(Op::Updated, KeyRef::Channel(&uid));
+                    self.emit_channel(Op::Updated, &uid);
                 }
             }
             None => {
@@ -292,7 +293,7 @@ impl Model {
         };
         let previous = channel.bridge.replace(id.to_owned());
         if previous.as_deref() != Some(id) {
-            self.emit(Op::Updated, KeyRef::Channel(uid));
+            self.emit_channel(Op::Updated, uid);
             if let Some(previous) = previous {
                 self.drop_bridge_member(&previous, uid);
             }
@@ -340,7 +341,7 @@ impl Model {
         };
         if channel.bridge.as_deref() == Some(id) {
             channel.bridge = None;
-            self.emit(Op::Updated, KeyRef::Channel(uid));
+            self.emit_channel(Op::Updated, uid);
         }
     }
 

@@ -1,5 +1,7 @@
 //! The model: inputs, the change queue, queries.
 
+use std::sync::Arc;
+
 use ami_proto::{Action, ActionError, ActionId, Completion, Event};
 
 use crate::bridge::Bridge;
@@ -89,7 +91,8 @@ use tombstones::Tombstones;
 #[derive(Debug)]
 pub struct Model {
     limits: Limits,
-    channels: Map<String, Channel>,
+    /// Keyed by a shared copy of the Uniqueid that changes reuse.
+    channels: Map<Arc<str>, Channel>,
     bridges: Map<String, Bridge>,
     queues: Map<String, Queue>,
     devices: Map<String, DeviceState>,
@@ -155,7 +158,7 @@ impl Model {
             BridgeLeave => self.on_bridge_leave(&f, at),
             BridgeMerge => self.on_bridge_merge(&f),
             OriginateResponse => {
-                let id = f.action_id.map(String::from_utf8_lossy);
+                let id = f.action_id.map(crate::fields::lossy);
                 if let Some(id) = id {
                     self.on_originate_response(&id, &f, at);
                 }
@@ -329,6 +332,18 @@ impl Model {
     fn emit(&mut self, op: Op, key: KeyRef<'_>) {
         if self.changes.push(op, key) {
             self.stats.changes_lost += 1;
+        }
+    }
+
+    /// Queues a change of channel `uid` with the map's shared copy of its
+    /// Uniqueid.
+    fn emit_channel(&mut self, op: Op, uid: &str) {
+        match self.channels.get_key_value(uid) {
+            Some((key, _)) => {
+                let key = Arc::clone(key);
+                self.emit(op, KeyRef::SharedChannel(&key));
+            }
+            None => self.emit(op, KeyRef::Channel(uid)),
         }
     }
 

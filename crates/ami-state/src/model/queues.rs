@@ -332,7 +332,7 @@ impl Model {
         };
         if channel.waiting_in.as_deref() != queue {
             channel.waiting_in = queue.map(str::to_owned);
-            self.emit(Op::Updated, KeyRef::Channel(uid));
+            self.emit_channel(Op::Updated, uid);
         }
     }
 

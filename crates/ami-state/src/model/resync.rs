@@ -59,7 +59,7 @@ impl Model {
             callers.extend(q.callers.iter().map(|c| pair_key(&q.name, &c.uniqueid)));
         }
         self.resync = Some(Resync {
-            channels: keys(&mut self.channels.keys().cloned()),
+            channels: keys(&mut self.channels.keys().map(|k| k.to_string())),
             bridges: keys(&mut self.bridges.keys().cloned()),
             queues: keys(&mut self.queues.keys().cloned()),
             members,
