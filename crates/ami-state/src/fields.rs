@@ -119,16 +119,26 @@ pub(crate) struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    /// Reads `event`'s headers once.
+    /// Reads `event`'s headers once, the `Dest` snapshot included.
     pub(crate) fn of(event: &'a Event) -> Self {
+        Fields::read(event, true)
+    }
+
+    /// Reads `event`'s headers once; the `Dest` snapshot only if `dest`
+    /// (skipping it saves a third of the work on a dial or agent event).
+    pub(crate) fn read(event: &'a Event, dest: bool) -> Self {
         let mut fields = Fields::default();
         for (name, value) in event.headers().iter() {
-            if let Some(name) = Name::of(name) {
-                fields.slot(name).get_or_insert(value);
-            } else if let Some(rest) = strip_dest(name) {
-                if let Some(slot) = Name::of(rest).and_then(|n| fields.dest.slot(n)) {
+            // No name the model reads starts with `Dest`.
+            if let Some(rest) = strip_dest(name) {
+                if let Some(slot) = Name::of(rest)
+                    .filter(|_| dest)
+                    .and_then(|n| fields.dest.slot(n))
+                {
                     slot.get_or_insert(value);
                 }
+            } else if let Some(name) = Name::of(name) {
+                fields.slot(name).get_or_insert(value);
             }
         }
         fields
@@ -340,18 +350,18 @@ const NAMES: &[(&str, Name)] = &[
 /// that a probe seldom goes past its first slot.
 const TABLE_SIZE: usize = 256;
 
-/// An open-addressing table from a name's [`name_hash`] to its index in
-/// [`NAMES`] plus one (0: empty), built at compile time.
-const TABLE: [u8; TABLE_SIZE] = {
-    assert!(NAMES.len() * 4 <= TABLE_SIZE && NAMES.len() < u8::MAX as usize);
-    let mut table = [0u8; TABLE_SIZE];
+/// An open-addressing table from a name's [`name_hash`] to its entry in
+/// [`NAMES`], built at compile time.
+const TABLE: [Option<(&str, Name)>; TABLE_SIZE] = {
+    assert!(NAMES.len() * 4 <= TABLE_SIZE);
+    let mut table = [None; TABLE_SIZE];
     let mut i = 0;
     while i < NAMES.len() {
         let mut slot = name_hash(NAMES[i].0.as_bytes());
-        while table[slot] != 0 {
+        while table[slot].is_some() {
             slot = (slot + 1) % TABLE_SIZE;
         }
-        table[slot] = (i + 1) as u8;
+        table[slot] = Some(NAMES[i]);
         i += 1;
     }
     table
@@ -426,9 +436,9 @@ impl Name {
     fn of(name: &[u8]) -> Option<Name> {
         let mut slot = name_hash(name);
         loop {
-            let (spelling, meaning) = NAMES.get(usize::from(TABLE[slot]).checked_sub(1)?)?;
+            let (spelling, meaning) = TABLE[slot]?;
             if same_name(name, spelling.as_bytes()) {
-                return Some(*meaning);
+                return Some(meaning);
             }
             slot = (slot + 1) % TABLE_SIZE;
         }

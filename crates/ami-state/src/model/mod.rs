@@ -143,7 +143,7 @@ impl Model {
         if kind == EventKind::Other {
             return;
         }
-        let f = Fields::of(event);
+        let f = Fields::read(event, kind.reads_dest());
         let at = self.event_time(&f);
         use EventKind::*;
         match kind {
@@ -398,6 +398,13 @@ enum EventKind {
 }
 
 impl EventKind {
+    /// Whether the model reads the `Dest` snapshot of this kind: the
+    /// answering party of a dial or of a queue. (Elsewhere it repeats what
+    /// that channel's own events say.)
+    fn reads_dest(self) -> bool {
+        matches!(self, EventKind::DialEnd | EventKind::AgentConnect)
+    }
+
     fn of(name: &[u8]) -> Self {
         let mut lower = [0u8; 24];
         let Some(buf) = lower.get_mut(..name.len()) else {
