@@ -33,7 +33,8 @@ pub enum Key {
     Channel(Arc<str>),
     /// A bridge, by id.
     Bridge(Arc<str>),
-    /// A queue's parameters or counters, by queue name.
+    /// A queue: its parameters or counters, or the positions of its
+    /// callers (they move up as one leaves), by queue name.
     Queue(Arc<str>),
     /// A queue member.
     Member {
@@ -42,7 +43,8 @@ pub enum Key {
         /// The member's interface.
         interface: Arc<str>,
     },
-    /// A caller waiting in a queue (its position moves as others leave).
+    /// A caller waiting in a queue (when others join or leave ahead of it,
+    /// its queue is updated instead).
     Caller {
         /// The queue.
         queue: Arc<str>,
@@ -62,63 +64,103 @@ pub enum Key {
     Call(Arc<str>),
 }
 
+/// A string of a key: borrowed (copied if the change is kept), or the
+/// model's own shared copy (kept for the price of a reference count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Text<'a> {
+    Borrowed(&'a str),
+    Shared(&'a Arc<str>),
+}
+
+impl<'a> Text<'a> {
+    /// `shared` when the model holds it, else `text`.
+    pub(crate) fn or(shared: &'a Option<Arc<str>>, text: &'a str) -> Self {
+        match shared {
+            Some(arc) => Text::Shared(arc),
+            None => Text::Borrowed(text),
+        }
+    }
+
+    fn as_str(self) -> &'a str {
+        match self {
+            Text::Borrowed(text) => text,
+            Text::Shared(arc) => arc,
+        }
+    }
+
+    fn to_arc(self) -> Arc<str> {
+        match self {
+            Text::Borrowed(text) => Arc::from(text),
+            Text::Shared(arc) => Arc::clone(arc),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(text: &'a str) -> Self {
+        Text::Borrowed(text)
+    }
+}
+
+impl<'a> From<&'a Arc<str>> for Text<'a> {
+    fn from(arc: &'a Arc<str>) -> Self {
+        Text::Shared(arc)
+    }
+}
+
 /// A [`Key`] by reference, so that a change can be dropped or merged
 /// without building its strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum KeyRef<'a> {
-    Channel(&'a str),
-    /// A channel, by the model's own shared copy of its Uniqueid.
-    SharedChannel(&'a Arc<str>),
-    Bridge(&'a str),
-    Queue(&'a str),
-    Member(&'a str, &'a str),
-    Caller(&'a str, &'a str),
-    Device(&'a str),
-    Extension(&'a str, &'a str),
-    Call(&'a str),
+    Channel(Text<'a>),
+    Bridge(Text<'a>),
+    Queue(Text<'a>),
+    Member(Text<'a>, Text<'a>),
+    Caller(Text<'a>, Text<'a>),
+    Device(Text<'a>),
+    Extension(Text<'a>, Text<'a>),
+    Call(Text<'a>),
 }
 
 impl KeyRef<'_> {
     fn to_key(self) -> Key {
-        let s = |s: &str| Arc::<str>::from(s);
         match self {
-            KeyRef::Channel(u) => Key::Channel(s(u)),
-            KeyRef::SharedChannel(u) => Key::Channel(Arc::clone(u)),
-            KeyRef::Bridge(b) => Key::Bridge(s(b)),
-            KeyRef::Queue(q) => Key::Queue(s(q)),
+            KeyRef::Channel(u) => Key::Channel(u.to_arc()),
+            KeyRef::Bridge(b) => Key::Bridge(b.to_arc()),
+            KeyRef::Queue(q) => Key::Queue(q.to_arc()),
             KeyRef::Member(q, i) => Key::Member {
-                queue: s(q),
-                interface: s(i),
+                queue: q.to_arc(),
+                interface: i.to_arc(),
             },
             KeyRef::Caller(q, u) => Key::Caller {
-                queue: s(q),
-                uniqueid: s(u),
+                queue: q.to_arc(),
+                uniqueid: u.to_arc(),
             },
-            KeyRef::Device(d) => Key::Device(s(d)),
+            KeyRef::Device(d) => Key::Device(d.to_arc()),
             KeyRef::Extension(e, c) => Key::Extension {
-                exten: s(e),
-                context: s(c),
+                exten: e.to_arc(),
+                context: c.to_arc(),
             },
-            KeyRef::Call(a) => Key::Call(s(a)),
+            KeyRef::Call(a) => Key::Call(a.to_arc()),
         }
     }
 
     fn is(self, key: &Key) -> bool {
+        let same = |a: Text<'_>, b: &Arc<str>| a.as_str() == &**b;
         match (self, key) {
-            (KeyRef::SharedChannel(a), Key::Channel(b)) => **a == **b,
             (KeyRef::Channel(a), Key::Channel(b))
             | (KeyRef::Bridge(a), Key::Bridge(b))
             | (KeyRef::Queue(a), Key::Queue(b))
             | (KeyRef::Device(a), Key::Device(b))
-            | (KeyRef::Call(a), Key::Call(b)) => a == &**b,
+            | (KeyRef::Call(a), Key::Call(b)) => same(a, b),
             (KeyRef::Member(q, i), Key::Member { queue, interface }) => {
-                q == &**queue && i == &**interface
+                same(q, queue) && same(i, interface)
             }
             (KeyRef::Caller(q, u), Key::Caller { queue, uniqueid }) => {
-                q == &**queue && u == &**uniqueid
+                same(q, queue) && same(u, uniqueid)
             }
             (KeyRef::Extension(e, c), Key::Extension { exten, context }) => {
-                e == &**exten && c == &**context
+                same(e, exten) && same(c, context)
             }
             _ => false,
         }
@@ -197,11 +239,11 @@ mod tests {
     #[test]
     fn repeated_updates_merge_into_the_last_change() {
         let mut c = Changes::new(10);
-        c.push(Op::Added, KeyRef::Channel("1"));
-        c.push(Op::Updated, KeyRef::Channel("1"));
-        c.push(Op::Updated, KeyRef::Channel("2"));
-        c.push(Op::Updated, KeyRef::Channel("2"));
-        c.push(Op::Removed, KeyRef::Channel("2"));
+        c.push(Op::Added, KeyRef::Channel("1".into()));
+        c.push(Op::Updated, KeyRef::Channel("1".into()));
+        c.push(Op::Updated, KeyRef::Channel("2".into()));
+        c.push(Op::Updated, KeyRef::Channel("2".into()));
+        c.push(Op::Removed, KeyRef::Channel("2".into()));
         let all: Vec<_> = std::iter::from_fn(|| c.pop()).collect();
         assert_eq!(
             all,
@@ -216,16 +258,16 @@ mod tests {
     #[test]
     fn overflow_is_counted_and_reported_after_the_queue() {
         let mut c = Changes::new(2);
-        assert!(!c.push(Op::Added, KeyRef::Device("a")));
-        assert!(!c.push(Op::Added, KeyRef::Device("b")));
-        assert!(c.push(Op::Added, KeyRef::Device("c")));
+        assert!(!c.push(Op::Added, KeyRef::Device("a".into())));
+        assert!(!c.push(Op::Added, KeyRef::Device("b".into())));
+        assert!(c.push(Op::Added, KeyRef::Device("c".into())));
         assert_eq!(c.pop(), Some(Change::Added(Key::Device("a".into()))));
         // Room again, but a change after a loss is lost too.
-        assert!(c.push(Op::Added, KeyRef::Device("d")));
+        assert!(c.push(Op::Added, KeyRef::Device("d".into())));
         assert_eq!(c.pop(), Some(Change::Added(Key::Device("b".into()))));
         assert_eq!(c.pop(), Some(Change::Lost(2)));
         assert_eq!(c.pop(), None);
-        assert!(!c.push(Op::Removed, KeyRef::Device("a")));
+        assert!(!c.push(Op::Removed, KeyRef::Device("a".into())));
         assert_eq!(c.len(), 1);
     }
 }

@@ -7,7 +7,7 @@
 //! and the first of a repeated header wins, as with `Headers::get`.
 //!
 //! Several names mean one thing in different events and land in one slot:
-//! `QueueMember` list items say `Name`/`Location` where the queue events say
+//! `QueueMember` list items say `Header`/`Location` where the queue events say
 //! `MemberName`/`Interface`; the application's argument is `AppData`
 //! (`Newexten`), `ApplicationData` (`CoreShowChannel`) or `Data` (`Status`,
 //! `OriginateResponse`); `CoreShowChannel` says `BridgeId`, `Status` says
@@ -38,19 +38,19 @@ pub(crate) struct Snap<'a> {
 
 impl<'a> Snap<'a> {
     /// The slot for a snapshot header.
-    fn slot(&mut self, name: Name) -> Option<&mut Option<&'a [u8]>> {
+    fn slot(&mut self, name: Header) -> Option<&mut Option<&'a [u8]>> {
         Some(match name {
-            Name::Channel => &mut self.channel,
-            Name::ChannelState => &mut self.state,
-            Name::CallerIdNum => &mut self.caller_num,
-            Name::CallerIdName => &mut self.caller_name,
-            Name::ConnectedLineNum => &mut self.connected_num,
-            Name::ConnectedLineName => &mut self.connected_name,
-            Name::Context => &mut self.context,
-            Name::Exten => &mut self.exten,
-            Name::Priority => &mut self.priority,
-            Name::Uniqueid => &mut self.uniqueid,
-            Name::Linkedid => &mut self.linkedid,
+            Header::Channel => &mut self.channel,
+            Header::ChannelState => &mut self.state,
+            Header::CallerIdNum => &mut self.caller_num,
+            Header::CallerIdName => &mut self.caller_name,
+            Header::ConnectedLineNum => &mut self.connected_num,
+            Header::ConnectedLineName => &mut self.connected_name,
+            Header::Context => &mut self.context,
+            Header::Exten => &mut self.exten,
+            Header::Priority => &mut self.priority,
+            Header::Uniqueid => &mut self.uniqueid,
+            Header::Linkedid => &mut self.linkedid,
             _ => return None,
         })
     }
@@ -131,13 +131,13 @@ impl<'a> Fields<'a> {
         for (name, value) in event.headers().iter() {
             // No name the model reads starts with `Dest`.
             if let Some(rest) = strip_dest(name) {
-                if let Some(slot) = Name::of(rest)
+                if let Some(slot) = Header::of(rest)
                     .filter(|_| dest)
                     .and_then(|n| fields.dest.slot(n))
                 {
                     slot.get_or_insert(value);
                 }
-            } else if let Some(name) = Name::of(name) {
+            } else if let Some(name) = Header::of(name) {
                 fields.slot(name).get_or_insert(value);
             }
         }
@@ -145,8 +145,8 @@ impl<'a> Fields<'a> {
     }
 
     /// The slot for a header.
-    fn slot(&mut self, name: Name) -> &mut Option<&'a [u8]> {
-        use Name::*;
+    fn slot(&mut self, name: Header) -> &mut Option<&'a [u8]> {
+        use Header::*;
         match name {
             Channel | ChannelState | CallerIdNum | CallerIdName | ConnectedLineNum
             | ConnectedLineName | Context | Exten | Priority | Uniqueid | Linkedid => {
@@ -213,9 +213,9 @@ fn strip_dest(name: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// The header names the model reads.
+/// The headers the model reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Name {
+enum Header {
     Channel,
     ChannelState,
     CallerIdNum,
@@ -279,71 +279,71 @@ enum Name {
 }
 
 /// Every spelling the model reads, lower case, with what it means.
-const NAMES: &[(&str, Name)] = &[
-    ("channel", Name::Channel),
-    ("channelstate", Name::ChannelState),
-    ("calleridnum", Name::CallerIdNum),
-    ("calleridname", Name::CallerIdName),
-    ("connectedlinenum", Name::ConnectedLineNum),
-    ("connectedlinename", Name::ConnectedLineName),
-    ("context", Name::Context),
-    ("exten", Name::Exten),
-    ("priority", Name::Priority),
-    ("uniqueid", Name::Uniqueid),
-    ("linkedid", Name::Linkedid),
-    ("actionid", Name::ActionId),
-    ("timestamp", Name::Timestamp),
-    ("application", Name::Application),
-    ("appdata", Name::AppData),
-    ("applicationdata", Name::AppData),
-    ("data", Name::AppData),
-    ("bridgeid", Name::BridgeId),
-    ("cause", Name::Cause),
-    ("cause-txt", Name::CauseTxt),
-    ("dialstatus", Name::DialStatus),
-    ("response", Name::Response),
-    ("reason", Name::Reason),
-    ("bridgeuniqueid", Name::BridgeUniqueid),
-    ("bridgetype", Name::BridgeType),
-    ("bridgetechnology", Name::BridgeTechnology),
-    ("bridgecreator", Name::BridgeCreator),
-    ("bridgename", Name::BridgeName),
-    ("tobridgeuniqueid", Name::ToBridge),
-    ("frombridgeuniqueid", Name::FromBridge),
-    ("queue", Name::Queue),
-    ("position", Name::Position),
-    ("wait", Name::Wait),
-    ("membername", Name::MemberName),
-    ("name", Name::MemberName),
-    ("interface", Name::Interface),
-    ("location", Name::Interface),
-    ("stateinterface", Name::StateInterface),
-    ("membership", Name::Membership),
-    ("penalty", Name::Penalty),
-    ("callstaken", Name::CallsTaken),
-    ("lastcall", Name::LastCall),
-    ("lastpause", Name::LastPause),
-    ("logintime", Name::LoginTime),
-    ("incall", Name::InCall),
-    ("status", Name::Status),
-    ("paused", Name::Paused),
-    ("pausedreason", Name::PausedReason),
-    ("ringinuse", Name::Ringinuse),
-    ("wrapuptime", Name::WrapupTime),
-    ("max", Name::Max),
-    ("strategy", Name::Strategy),
-    ("holdtime", Name::HoldTime),
-    ("talktime", Name::TalkTime),
-    ("completed", Name::Completed),
-    ("abandoned", Name::Abandoned),
-    ("servicelevel", Name::ServiceLevel),
-    ("servicelevelperf", Name::ServiceLevelPerf),
-    ("servicelevelperf2", Name::ServiceLevelPerf2),
-    ("weight", Name::Weight),
-    ("device", Name::Device),
-    ("state", Name::State),
-    ("hint", Name::Hint),
-    ("statustext", Name::StatusText),
+const NAMES: &[(&str, Header)] = &[
+    ("channel", Header::Channel),
+    ("channelstate", Header::ChannelState),
+    ("calleridnum", Header::CallerIdNum),
+    ("calleridname", Header::CallerIdName),
+    ("connectedlinenum", Header::ConnectedLineNum),
+    ("connectedlinename", Header::ConnectedLineName),
+    ("context", Header::Context),
+    ("exten", Header::Exten),
+    ("priority", Header::Priority),
+    ("uniqueid", Header::Uniqueid),
+    ("linkedid", Header::Linkedid),
+    ("actionid", Header::ActionId),
+    ("timestamp", Header::Timestamp),
+    ("application", Header::Application),
+    ("appdata", Header::AppData),
+    ("applicationdata", Header::AppData),
+    ("data", Header::AppData),
+    ("bridgeid", Header::BridgeId),
+    ("cause", Header::Cause),
+    ("cause-txt", Header::CauseTxt),
+    ("dialstatus", Header::DialStatus),
+    ("response", Header::Response),
+    ("reason", Header::Reason),
+    ("bridgeuniqueid", Header::BridgeUniqueid),
+    ("bridgetype", Header::BridgeType),
+    ("bridgetechnology", Header::BridgeTechnology),
+    ("bridgecreator", Header::BridgeCreator),
+    ("bridgename", Header::BridgeName),
+    ("tobridgeuniqueid", Header::ToBridge),
+    ("frombridgeuniqueid", Header::FromBridge),
+    ("queue", Header::Queue),
+    ("position", Header::Position),
+    ("wait", Header::Wait),
+    ("membername", Header::MemberName),
+    ("name", Header::MemberName),
+    ("interface", Header::Interface),
+    ("location", Header::Interface),
+    ("stateinterface", Header::StateInterface),
+    ("membership", Header::Membership),
+    ("penalty", Header::Penalty),
+    ("callstaken", Header::CallsTaken),
+    ("lastcall", Header::LastCall),
+    ("lastpause", Header::LastPause),
+    ("logintime", Header::LoginTime),
+    ("incall", Header::InCall),
+    ("status", Header::Status),
+    ("paused", Header::Paused),
+    ("pausedreason", Header::PausedReason),
+    ("ringinuse", Header::Ringinuse),
+    ("wrapuptime", Header::WrapupTime),
+    ("max", Header::Max),
+    ("strategy", Header::Strategy),
+    ("holdtime", Header::HoldTime),
+    ("talktime", Header::TalkTime),
+    ("completed", Header::Completed),
+    ("abandoned", Header::Abandoned),
+    ("servicelevel", Header::ServiceLevel),
+    ("servicelevelperf", Header::ServiceLevelPerf),
+    ("servicelevelperf2", Header::ServiceLevelPerf2),
+    ("weight", Header::Weight),
+    ("device", Header::Device),
+    ("state", Header::State),
+    ("hint", Header::Hint),
+    ("statustext", Header::StatusText),
 ];
 
 /// Slots of [`TABLE`]; a power of two, four times the names and more, so
@@ -352,7 +352,7 @@ const TABLE_SIZE: usize = 256;
 
 /// An open-addressing table from a name's [`name_hash`] to its entry in
 /// [`NAMES`], built at compile time.
-const TABLE: [Option<(&str, Name)>; TABLE_SIZE] = {
+const TABLE: [Option<(&str, Header)>; TABLE_SIZE] = {
     assert!(NAMES.len() * 4 <= TABLE_SIZE);
     let mut table = [None; TABLE_SIZE];
     let mut i = 0;
@@ -370,7 +370,7 @@ const TABLE: [Option<(&str, Name)>; TABLE_SIZE] = {
 /// A slot of [`TABLE`] from a name's length and its first two and last two
 /// bytes, each with bit 5 set, which lower-cases ASCII letters: names that
 /// differ only in case hash alike, and the hash costs the same for any
-/// length. (Other names may share a slot; [`Name::of`] compares the name
+/// length. (Other names may share a slot; [`Header::of`] compares the name
 /// itself.)
 const fn name_hash(name: &[u8]) -> usize {
     let n = name.len();
@@ -431,9 +431,9 @@ const fn lower(name: &[u8], i: usize) -> u64 {
     (name[i] | 0x20) as u64
 }
 
-impl Name {
+impl Header {
     /// The name a header spelled `name` (any case) stands for.
-    fn of(name: &[u8]) -> Option<Name> {
+    fn of(name: &[u8]) -> Option<Header> {
         let mut slot = name_hash(name);
         loop {
             let (spelling, meaning) = TABLE[slot]?;
@@ -592,9 +592,13 @@ mod tests {
     #[test]
     fn every_spelling_is_found_in_any_case_and_nothing_else() {
         for (spelling, meaning) in NAMES {
-            assert_eq!(Name::of(spelling.as_bytes()), Some(*meaning), "{spelling}");
+            assert_eq!(
+                Header::of(spelling.as_bytes()),
+                Some(*meaning),
+                "{spelling}"
+            );
             let upper = spelling.to_ascii_uppercase();
-            assert_eq!(Name::of(upper.as_bytes()), Some(*meaning), "{upper}");
+            assert_eq!(Header::of(upper.as_bytes()), Some(*meaning), "{upper}");
         }
         for other in [
             &b""[..],
@@ -610,7 +614,7 @@ mod tests {
             b"servicelevelperf\x12",
             b"connectedline\x0eame",
         ] {
-            assert_eq!(Name::of(other), None, "{other:?}");
+            assert_eq!(Header::of(other), None, "{other:?}");
         }
     }
 

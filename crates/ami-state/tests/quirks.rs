@@ -778,7 +778,8 @@ fn callers_behind_one_that_leaves_move_up() {
         drain(&mut model),
         [
             Change::Removed(caller("900.2")),
-            Change::Updated(caller("900.3")),
+            // The callers behind moved up: their queue says so, once.
+            Change::Updated(Key::Queue("q".into())),
             Change::Updated(Key::Channel("900.2".into())),
         ]
     );

@@ -116,7 +116,7 @@ impl Model {
             self.calls.index.insert(other.to_owned(), id.to_owned());
         }
         self.calls.records.insert(id.to_owned(), call);
-        self.emit(Op::Added, KeyRef::Call(id));
+        self.emit(Op::Added, KeyRef::Call(id.into()));
     }
 
     /// Makes room by dropping the oldest finished record; whether it could.
@@ -130,7 +130,7 @@ impl Model {
             if finished {
                 self.calls.remove(&old);
                 self.stats.calls_evicted += 1;
-                self.emit(Op::Removed, KeyRef::Call(&old));
+                self.emit(Op::Removed, KeyRef::Call(old.as_str().into()));
                 return true;
             }
         }
@@ -166,7 +166,7 @@ impl Model {
             call.ended_at = at;
         }
         let failed = call.phase == CallPhase::Failed;
-        self.emit(Op::Updated, KeyRef::Call(id));
+        self.emit(Op::Updated, KeyRef::Call(id.into()));
         if failed {
             self.calls.finish(id);
         } else if let Some(uid) = uid {
@@ -225,7 +225,7 @@ impl Model {
             call.channels.push(uid.to_owned());
         }
         self.calls.index.insert(uid.to_owned(), id.to_owned());
-        self.emit(Op::Updated, KeyRef::Call(id));
+        self.emit(Op::Updated, KeyRef::Call(id.into()));
     }
 
     /// A synchronous Originate's response: success means answered.
@@ -241,7 +241,7 @@ impl Model {
         } else {
             CallPhase::Failed
         };
-        self.emit(Op::Updated, KeyRef::Call(id));
+        self.emit(Op::Updated, KeyRef::Call(id.into()));
         if !success {
             self.calls.finish(id);
         }
@@ -266,7 +266,7 @@ impl Model {
             }
             _ => false,
         };
-        self.emit(Op::Updated, KeyRef::Call(id));
+        self.emit(Op::Updated, KeyRef::Call(id.into()));
         if finished {
             self.calls.finish(id);
         }
@@ -291,7 +291,7 @@ impl Model {
         if call.uniqueid.as_deref() == Some(uid) && call.phase == CallPhase::Dialing {
             call.phase = CallPhase::Answered;
             call.answered_at = call.answered_at.or(at);
-            self.emit(Op::Updated, KeyRef::Call(&id));
+            self.emit(Op::Updated, KeyRef::Call(id.as_str().into()));
         }
     }
 
@@ -311,7 +311,7 @@ impl Model {
                 channel: text(dest.channel),
                 ..Agent::default()
             });
-            self.emit(Op::Updated, KeyRef::Call(&id));
+            self.emit(Op::Updated, KeyRef::Call(id.as_str().into()));
         }
     }
 
@@ -332,7 +332,7 @@ impl Model {
             name: key(f.member_name).map(|n| n.into_owned()),
         });
         connect(call, None, at);
-        self.emit(Op::Updated, KeyRef::Call(&id));
+        self.emit(Op::Updated, KeyRef::Call(id.as_str().into()));
     }
 
     /// A channel entered bridge `bridge_id`: with another party there, the
@@ -356,7 +356,7 @@ impl Model {
         for id in ids {
             if let Some(call) = self.calls.records.get_mut(&id) {
                 if connect(call, Some(bridge_id), at) {
-                    self.emit(Op::Updated, KeyRef::Call(&id));
+                    self.emit(Op::Updated, KeyRef::Call(id.as_str().into()));
                 }
             }
         }
@@ -406,7 +406,7 @@ impl Model {
                 ));
             }
         }
-        self.emit(Op::Updated, KeyRef::Call(id));
+        self.emit(Op::Updated, KeyRef::Call(id.into()));
         self.calls.finish(id);
     }
 }

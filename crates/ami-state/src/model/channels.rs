@@ -39,7 +39,7 @@ impl Model {
         self.call_channel_added(&channel.uniqueid, &channel.linkedid);
         let key: Arc<str> = Arc::from(channel.uniqueid.as_str());
         self.channels.insert(Arc::clone(&key), channel);
-        self.emit(Op::Added, KeyRef::SharedChannel(&key));
+        self.emit(Op::Added, KeyRef::Channel((&key).into()));
     }
 
     pub(super) fn on_hangup(&mut self, f: &Fields<'_>, at: Option<Timestamp>) {
@@ -129,7 +129,7 @@ impl Model {
         if let Some(queue) = &channel.waiting_in {
             self.remove_caller(queue, uid);
         }
-        self.emit(Op::Removed, KeyRef::SharedChannel(&key));
+        self.emit(Op::Removed, KeyRef::Channel((&key).into()));
         self.call_channel_gone(uid, hangup, at);
         true
     }
@@ -260,7 +260,7 @@ impl Model {
         }
         let changed = self.bridges.get_mut(id).is_some_and(|b| b.update(f));
         if changed {
-            self.emit(Op::Updated, KeyRef::Bridge(id));
+            self.emit_bridge(Op::Updated, id);
         }
         true
     }
@@ -281,8 +281,9 @@ impl Model {
             self.stats.overflow.bridges += 1;
             return false;
         }
-        self.bridges.insert(id.to_owned(), Bridge::new(id));
-        self.emit(Op::Added, KeyRef::Bridge(id));
+        let key: Arc<str> = Arc::from(id);
+        self.bridges.insert(Arc::clone(&key), Bridge::new(id));
+        self.emit(Op::Added, KeyRef::Bridge((&key).into()));
         true
     }
 
@@ -310,7 +311,7 @@ impl Model {
             return;
         }
         bridge.channels.push(uid.to_owned());
-        self.emit(Op::Updated, KeyRef::Bridge(id));
+        self.emit_bridge(Op::Updated, id);
     }
 
     /// Takes channel `uid` out of whatever bridge it is in.
@@ -330,7 +331,7 @@ impl Model {
         let before = bridge.channels.len();
         bridge.channels.retain(|c| c != uid);
         if bridge.channels.len() != before {
-            self.emit(Op::Updated, KeyRef::Bridge(id));
+            self.emit_bridge(Op::Updated, id);
         }
     }
 
@@ -347,14 +348,14 @@ impl Model {
 
     /// Removes bridge `id`, taking its channels out of it; whether it was there.
     pub(super) fn remove_bridge(&mut self, id: &str) -> bool {
-        let Some(bridge) = self.bridges.remove(id) else {
+        let Some((key, bridge)) = self.bridges.remove_entry(id) else {
             return false;
         };
         self.gone_bridges.insert(id);
         for uid in &bridge.channels {
             self.clear_channel_bridge(uid, id);
         }
-        self.emit(Op::Removed, KeyRef::Bridge(id));
+        self.emit(Op::Removed, KeyRef::Bridge((&key).into()));
         true
     }
 }

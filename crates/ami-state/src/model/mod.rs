@@ -6,7 +6,7 @@ use ami_proto::{Action, ActionError, ActionId, Completion, Event};
 
 use crate::bridge::Bridge;
 use crate::call::Call;
-use crate::change::{Change, Changes, KeyRef, Op};
+use crate::change::{Change, Changes, KeyRef, Op, Text};
 use crate::channel::Channel;
 use crate::device::{DeviceState, ExtensionState};
 use crate::fields::Fields;
@@ -91,11 +91,11 @@ use tombstones::Tombstones;
 #[derive(Debug)]
 pub struct Model {
     limits: Limits,
-    /// Keyed by a shared copy of the Uniqueid that changes reuse.
+    // Keyed by shared strings that changes reuse.
     channels: Map<Arc<str>, Channel>,
-    bridges: Map<String, Bridge>,
-    queues: Map<String, Queue>,
-    devices: Map<String, DeviceState>,
+    bridges: Map<Arc<str>, Bridge>,
+    queues: Map<Arc<str>, Queue>,
+    devices: Map<Arc<str>, DeviceState>,
     /// Keyed by [`extension_key`].
     extensions: Map<String, ExtensionState>,
     calls: Calls,
@@ -295,7 +295,7 @@ impl Model {
     /// dealt with). Its channels are no longer followed.
     pub fn remove_call(&mut self, action_id: &str) -> Option<Call> {
         let call = self.calls.remove(action_id)?;
-        self.emit(Op::Removed, KeyRef::Call(action_id));
+        self.emit(Op::Removed, KeyRef::Call(action_id.into()));
         Some(call)
     }
 
@@ -335,27 +335,54 @@ impl Model {
         }
     }
 
-    /// Queues a change of channel `uid` with the map's shared copy of its
-    /// Uniqueid.
+    /// Queues a change of channel `uid`, with the map's copy of its Uniqueid.
     fn emit_channel(&mut self, op: Op, uid: &str) {
-        match self.channels.get_key_value(uid) {
-            Some((key, _)) => {
-                let key = Arc::clone(key);
-                self.emit(op, KeyRef::SharedChannel(&key));
-            }
-            None => self.emit(op, KeyRef::Channel(uid)),
-        }
+        let shared = shared(&self.channels, uid);
+        self.emit(op, KeyRef::Channel(Text::or(&shared, uid)));
     }
 
-    /// Queues `Added` or `Updated` for an upsert that created (`added`) or
-    /// changed something.
-    fn emit_upsert(&mut self, added: bool, changed: bool, key: KeyRef<'_>) {
+    /// Queues a change of bridge `id`.
+    fn emit_bridge(&mut self, op: Op, id: &str) {
+        let shared = shared(&self.bridges, id);
+        self.emit(op, KeyRef::Bridge(Text::or(&shared, id)));
+    }
+
+    /// Queues a change of queue `name`.
+    fn emit_queue(&mut self, op: Op, name: &str) {
+        let shared = shared(&self.queues, name);
+        self.emit(op, KeyRef::Queue(Text::or(&shared, name)));
+    }
+
+    /// Queues a change of member `interface` of `queue`.
+    fn emit_member(&mut self, op: Op, queue: &str, interface: &str) {
+        let shared = shared(&self.queues, queue);
+        self.emit(
+            op,
+            KeyRef::Member(Text::or(&shared, queue), interface.into()),
+        );
+    }
+
+    /// Queues a change of caller `uid` of `queue`.
+    fn emit_caller(&mut self, op: Op, queue: &str, uid: &str) {
+        let (q, u) = (shared(&self.queues, queue), shared(&self.channels, uid));
+        self.emit(op, KeyRef::Caller(Text::or(&q, queue), Text::or(&u, uid)));
+    }
+
+    /// The change of an upsert that created (`added`) or changed something.
+    fn upsert_op(added: bool, changed: bool) -> Option<Op> {
         if added {
-            self.emit(Op::Added, key);
+            Some(Op::Added)
         } else if changed {
-            self.emit(Op::Updated, key);
+            Some(Op::Updated)
+        } else {
+            None
         }
     }
+}
+
+/// The map's own copy of `key`, if it holds it.
+fn shared<V>(map: &Map<Arc<str>, V>, key: &str) -> Option<Arc<str>> {
+    map.get_key_value(key).map(|(k, _)| Arc::clone(k))
 }
 
 /// The map key of an extension state.

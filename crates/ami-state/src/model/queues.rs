@@ -2,6 +2,8 @@
 
 use super::resync::pair_key;
 use super::Model;
+use std::sync::Arc;
+
 use crate::change::{KeyRef, Op};
 use crate::fields::{key, number, text, Fields};
 use crate::queue::{Caller, Member, Queue};
@@ -62,8 +64,15 @@ impl Model {
             position: number(f.position).unwrap_or(last).clamp(1, last),
             wait_start,
         });
-        self.emit_caller_moves(&queue, &moved);
-        self.emit_upsert(existing.is_none(), true, KeyRef::Caller(&queue, &uid));
+        if !moved.is_empty() {
+            self.emit_queue(Op::Updated, &queue);
+        }
+        let op = if existing.is_none() {
+            Op::Added
+        } else {
+            Op::Updated
+        };
+        self.emit_caller(op, &queue, &uid);
         self.set_waiting_in(&uid, Some(&queue));
     }
 
@@ -118,7 +127,9 @@ impl Model {
             .queues
             .get_mut(&*queue)
             .is_some_and(|q| q.params.update(f));
-        self.emit_upsert(false, changed, KeyRef::Queue(&queue));
+        if changed {
+            self.emit_queue(Op::Updated, &queue);
+        }
     }
 
     /// A `QueueMember` list item (`Name`/`Location` for the member).
@@ -180,7 +191,9 @@ impl Model {
             }
         };
         q.callers.sort_by_key(|c| c.position);
-        self.emit_upsert(added, changed, KeyRef::Caller(&queue, &uid));
+        if let Some(op) = Model::upsert_op(added, changed) {
+            self.emit_caller(op, &queue, &uid);
+        }
         self.set_waiting_in(&uid, Some(&queue));
     }
 
@@ -210,7 +223,9 @@ impl Model {
                 (true, true)
             }
         };
-        self.emit_upsert(added, changed, KeyRef::Member(queue, interface));
+        if let Some(op) = Model::upsert_op(added, changed) {
+            self.emit_member(op, queue, interface);
+        }
     }
 
     /// Removes member `interface` of `queue`; whether it was there.
@@ -223,7 +238,7 @@ impl Model {
         if q.members.len() == before {
             return false;
         }
-        self.emit(Op::Removed, KeyRef::Member(queue, interface));
+        self.emit_member(Op::Removed, queue, interface);
         true
     }
 
@@ -237,8 +252,10 @@ impl Model {
             return false;
         };
         let moved = q.remove_caller_at(i);
-        self.emit(Op::Removed, KeyRef::Caller(queue, uid));
-        self.emit_caller_moves(queue, &moved);
+        self.emit_caller(Op::Removed, queue, uid);
+        if !moved.is_empty() {
+            self.emit_queue(Op::Updated, queue);
+        }
         if self
             .channels
             .get(uid)
@@ -264,13 +281,13 @@ impl Model {
 
     /// Removes a queue with its members and callers.
     pub(super) fn remove_queue(&mut self, name: &str) {
-        let Some(q) = self.queues.remove(name) else {
+        let Some((key, q)) = self.queues.remove_entry(name) else {
             return;
         };
         for caller in &q.callers {
             self.set_waiting_in(&caller.uniqueid, None);
         }
-        self.emit(Op::Removed, KeyRef::Queue(name));
+        self.emit(Op::Removed, KeyRef::Queue((&key).into()));
     }
 
     /// Makes sure queue `name` exists (a member event can name a queue no
@@ -286,8 +303,9 @@ impl Model {
             self.stats.overflow.queues += 1;
             return false;
         }
-        self.queues.insert(name.to_owned(), Queue::new(name));
-        self.emit(Op::Added, KeyRef::Queue(name));
+        let key: Arc<str> = Arc::from(name);
+        self.queues.insert(Arc::clone(&key), Queue::new(name));
+        self.emit(Op::Added, KeyRef::Queue((&key).into()));
         true
     }
 
@@ -300,7 +318,7 @@ impl Model {
         match self.queues.get_mut(&*queue) {
             Some(q) => {
                 change(q);
-                self.emit(Op::Updated, KeyRef::Queue(&queue));
+                self.emit_queue(Op::Updated, &queue);
             }
             None => self.stats.unplaced += 1,
         }
@@ -318,7 +336,7 @@ impl Model {
         match member {
             Some(member) if member.in_call != in_call => {
                 member.in_call = in_call;
-                self.emit(Op::Updated, KeyRef::Member(&queue, &interface));
+                self.emit_member(Op::Updated, &queue, &interface);
             }
             Some(_) => {}
             None => self.stats.unplaced += 1,
@@ -333,22 +351,6 @@ impl Model {
         if channel.waiting_in.as_deref() != queue {
             channel.waiting_in = queue.map(str::to_owned);
             self.emit_channel(Op::Updated, uid);
-        }
-    }
-
-    /// Reports the callers of `queue` at indexes `moved` as updated.
-    fn emit_caller_moves(&mut self, queue: &str, moved: &[usize]) {
-        let Some(q) = self.queues.get(queue) else {
-            return;
-        };
-        for caller in moved.iter().filter_map(|&i| q.callers.get(i)) {
-            // `emit`, with the queue borrowed: the fields apart.
-            if self
-                .changes
-                .push(Op::Updated, KeyRef::Caller(queue, &caller.uniqueid))
-            {
-                self.stats.changes_lost += 1;
-            }
         }
     }
 }

@@ -60,11 +60,11 @@ impl Model {
         }
         self.resync = Some(Resync {
             channels: keys(&mut self.channels.keys().map(|k| k.to_string())),
-            bridges: keys(&mut self.bridges.keys().cloned()),
-            queues: keys(&mut self.queues.keys().cloned()),
+            bridges: keys(&mut self.bridges.keys().map(|k| k.to_string())),
+            queues: keys(&mut self.queues.keys().map(|k| k.to_string())),
             members,
             callers,
-            devices: keys(&mut self.devices.keys().cloned()),
+            devices: keys(&mut self.devices.keys().map(|k| k.to_string())),
             extensions: keys(&mut self.extensions.keys().cloned()),
             listed: Vec::new(),
         });
@@ -108,15 +108,16 @@ impl Model {
                 }
                 ListKind::Devices => {
                     for device in &resync.devices {
-                        if self.devices.remove(device).is_some() {
-                            self.emit(Op::Removed, KeyRef::Device(device));
+                        if let Some((key, _)) = self.devices.remove_entry(device.as_str()) {
+                            self.emit(Op::Removed, KeyRef::Device((&key).into()));
                         }
                     }
                 }
                 ListKind::Extensions => {
                     for map_key in &resync.extensions {
                         if let Some(state) = self.extensions.remove(map_key) {
-                            self.emit(Op::Removed, KeyRef::Extension(&state.exten, &state.context));
+                            let (exten, context) = (state.exten.as_str(), state.context.as_str());
+                            self.emit(Op::Removed, KeyRef::Extension(exten.into(), context.into()));
                         }
                     }
                 }

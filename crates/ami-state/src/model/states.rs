@@ -5,8 +5,10 @@
 //! ActionID and missing `Privilege`: both say what the state is now, so
 //! both are applied the same way.
 
-use super::{extension_key, Model};
-use crate::change::KeyRef;
+use super::{extension_key, shared, Model};
+use std::sync::Arc;
+
+use crate::change::{KeyRef, Text};
 use crate::device::{DeviceState, DeviceStatus, ExtensionState};
 use crate::fields::{assign, assign_copy, key, number, Fields};
 
@@ -33,11 +35,14 @@ impl Model {
                     device: device.to_string(),
                     status: status.unwrap_or_default(),
                 };
-                self.devices.insert(device.to_string(), state);
+                self.devices.insert(Arc::from(&*device), state);
                 (true, true)
             }
         };
-        self.emit_upsert(added, changed, KeyRef::Device(&device));
+        if let Some(op) = Model::upsert_op(added, changed) {
+            let shared = shared(&self.devices, &device);
+            self.emit(op, KeyRef::Device(Text::or(&shared, &device)));
+        }
     }
 
     /// An `ExtensionStatus`, live or listed. It can come before the
@@ -69,7 +74,9 @@ impl Model {
                 (true, true)
             }
         };
-        self.emit_upsert(added, changed, KeyRef::Extension(&exten, &context));
+        if let Some(op) = Model::upsert_op(added, changed) {
+            self.emit(op, KeyRef::Extension((&*exten).into(), (&*context).into()));
+        }
     }
 }
 
