@@ -5,13 +5,15 @@
 //!    memchr split, the connection's events, lists, Command output, pending cost;
 //! 2. `cargo bench -p ami-blocking --bench mux`: the multiplexer at 1, 10 and
 //!    100 servers (CPU per event), and quiet nodes' ping latency under a flood;
-//! 3. `cargo run --release -p ami-bench -- ARGS`: the async client's event flood
+//! 3. `cargo bench -p ami-state --bench model`: the live model's cost per
+//!    event beside the plain decode of the same bytes;
+//! 4. `cargo run --release -p ami-bench -- ARGS`: the async client's event flood
 //!    and pings over loopback against raw-socket baselines (`--quick` for a
 //!    short run).
 
 use crate::{cargo, exec, Result};
 
-/// Runs the three benchmarks in turn; `args` go to `ami-bench`.
+/// Runs the four benchmarks in turn; `args` go to `ami-bench`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     exec(&mut cargo([
@@ -26,6 +28,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         mux.args(["--", "--quick"]);
     }
     exec(&mut mux)?;
+    exec(&mut cargo(["bench", "-p", "ami-state", "--bench", "model"]))?;
     let mut loopback = cargo(["run", "--release", "-p", "ami-bench", "--"]);
     loopback.args(args);
     exec(&mut loopback)
