@@ -1,6 +1,6 @@
 //! Channels: what the model knows of each, and how a snapshot updates it.
 
-use crate::fields::{assign, assign_copy, key, number, Snap};
+use crate::fields::{assign, assign_copy, number, Snap};
 use crate::time::Timestamp;
 
 /// A live channel, keyed by its Uniqueid.
@@ -159,12 +159,6 @@ impl Channel {
     /// Sets the application and its argument; whether they changed.
     pub(crate) fn set_application(&mut self, app: Option<&[u8]>, data: Option<&[u8]>) -> bool {
         assign(&mut self.application, app) | assign(&mut self.application_data, data)
-    }
-
-    /// The bridge a list item names (`BridgeId`, empty when none), as an
-    /// option.
-    pub(crate) fn listed_bridge(bridge_id: Option<&[u8]>) -> Option<String> {
-        key(bridge_id).map(|b| b.into_owned())
     }
 }
 

@@ -163,15 +163,14 @@ impl Model {
             }
         }
         // `BridgeId` is empty for a channel in no bridge; absent, it says nothing.
-        if let Some(listed) = f.bridge_id {
-            match Channel::listed_bridge(Some(listed)) {
-                Some(bridge) => {
-                    if self.ensure_bridge(&bridge) {
-                        self.join_bridge(&uid, &bridge);
-                    }
+        match (f.bridge_id, key(f.bridge_id)) {
+            (_, Some(bridge)) => {
+                if self.ensure_bridge(&bridge) {
+                    self.join_bridge(&uid, &bridge);
                 }
-                None => self.leave_any_bridge(&uid),
             }
+            (Some(_), None) => self.leave_any_bridge(&uid),
+            (None, None) => {}
         }
     }
 

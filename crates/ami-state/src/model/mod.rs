@@ -395,8 +395,8 @@ fn extension_key(exten: &str, context: &str) -> String {
 enum EventKind {
     Newchannel,
     Hangup,
-    /// Any other event carrying a full channel snapshot (and perhaps a
-    /// `Dest` one) and nothing else the model needs.
+    /// Any other event carrying a channel snapshot and nothing else the
+    /// model needs.
     ChannelUpdate,
     Newexten,
     DialEnd,
