@@ -25,7 +25,9 @@ pub struct Call {
     pub channel: Option<String>,
     /// The call's Linkedid when the channel was bound.
     pub linkedid: Option<String>,
-    /// The Uniqueids of every channel seen in the call, in order.
+    /// The Uniqueids of every channel of the call, in the order they were
+    /// seen (or named up front by the Originate's `ChannelId` and
+    /// `OtherChannelId`).
     pub channels: Vec<String>,
     /// The `OriginateResponse` `Reason`: 0 failed, 1 hung up, 3 ringing,
     /// 4 answered, 5 busy, 8 congestion.

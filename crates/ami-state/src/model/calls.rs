@@ -107,13 +107,17 @@ impl Model {
             requested: action.get("Channel").unwrap_or_default().to_owned(),
             ..Call::default()
         };
-        // A Uniqueid chosen by the caller names the channels before they exist.
-        if let Some(uid) = action.get("ChannelId").filter(|u| !u.is_empty()) {
+        // Uniqueids chosen by the caller name the channels before they exist.
+        let named = |header| action.get(header).filter(|u| !u.is_empty());
+        if let Some(uid) = named("ChannelId") {
             call.uniqueid = Some(uid.to_owned());
-            self.calls.index.insert(uid.to_owned(), id.to_owned());
+            call.channels.push(uid.to_owned());
         }
-        if let Some(other) = action.get("OtherChannelId").filter(|u| !u.is_empty()) {
-            self.calls.index.insert(other.to_owned(), id.to_owned());
+        if let Some(other) = named("OtherChannelId") {
+            call.channels.push(other.to_owned());
+        }
+        for uid in &call.channels {
+            self.calls.index.insert(uid.clone(), id.to_owned());
         }
         self.calls.records.insert(id.to_owned(), call);
         self.emit(Op::Added, KeyRef::Call(id.into()));
