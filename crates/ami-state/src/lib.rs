@@ -12,7 +12,9 @@
 //! clock, starts no thread and needs no runtime. Times come from the events
 //! (see [`Timestamp`]); an adapter (or a C binding, or a test) drives it
 //! with [`Model::handle_event`], [`Model::handle_completion`] and
-//! [`Model::handle_sent`], and drains [`Model::poll_change`].
+//! [`Model::handle_sent`], and drains [`Model::poll_change`]. (Its maps
+//! draw a hash seed from std's `RandomState`, as `HashMap::new` does; what
+//! it answers never depends on it.)
 //!
 //! Every collection is bounded ([`Limits`]); what does not fit, and every
 //! event about something it does not hold, is counted ([`Stats`]), never a
