@@ -126,15 +126,14 @@ impl<'a> Fields<'a> {
 
     /// Reads `event`'s headers once; the `Dest` snapshot only if `dest`
     /// (skipping it saves a third of the work on a dial or agent event).
+    #[inline]
     pub(crate) fn read(event: &'a Event, dest: bool) -> Self {
         let mut fields = Fields::default();
         for (name, value) in event.headers().iter() {
             // No name the model reads starts with `Dest`.
             if let Some(rest) = strip_dest(name) {
-                if let Some(slot) = Header::of(rest)
-                    .filter(|_| dest)
-                    .and_then(|n| fields.dest.slot(n))
-                {
+                let slot = dest.then(|| Header::of(rest)).flatten();
+                if let Some(slot) = slot.and_then(|n| fields.dest.slot(n)) {
                     slot.get_or_insert(value);
                 }
             } else if let Some(name) = Header::of(name) {
