@@ -387,7 +387,11 @@ fn shared<V>(map: &Map<Arc<str>, V>, key: &str) -> Option<Arc<str>> {
 
 /// The map key of an extension state.
 fn extension_key(exten: &str, context: &str) -> String {
-    format!("{exten}@{context}")
+    let mut key = String::with_capacity(exten.len() + 1 + context.len());
+    key.push_str(exten);
+    key.push('@');
+    key.push_str(context);
+    key
 }
 
 /// The events the model reads, by name.
