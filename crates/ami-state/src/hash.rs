@@ -2,16 +2,18 @@
 //!
 //! Every event costs the model a few look-ups by Uniqueid, bridge id or
 //! queue name. std's SipHash spends more on those short keys than the rest
-//! of the look-up; this is a folded multiply (as in foldhash and wyhash, and
-//! `ami_proto::ActionIdHasher`) over 8-byte words. Unlike ActionIDs, these
-//! keys come from the server, and some from its other clients (an
-//! Originate's `ChannelId`): the seed, drawn once per model from std's
-//! `RandomState` (the randomness `HashMap::new` uses), keeps colliding keys
-//! from being chosen ahead.
+//! of the look-up; `ami_proto::ActionIdHasher` is a folded multiply (as in
+//! foldhash and wyhash) over 8-byte words. Unlike ActionIDs, these keys
+//! come from the server, and some from its other clients (an Originate's
+//! `ChannelId`), so each hash starts from a seed drawn once per model from
+//! std's `RandomState` (the randomness `HashMap::new` uses): colliding keys
+//! cannot be chosen ahead.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
+
+use ami_proto::ActionIdHasher;
 
 /// A map keyed by server-given strings.
 pub(crate) type Map<K, V> = HashMap<K, V, Seed>;
@@ -19,7 +21,7 @@ pub(crate) type Map<K, V> = HashMap<K, V, Seed>;
 /// A set of server-given keys (or of their hashes).
 pub(crate) type Set<K> = HashSet<K, Seed>;
 
-/// Builds [`Fold`] hashers from one random seed.
+/// Builds folded-multiply hashers that start from one random seed.
 #[derive(Clone, Debug)]
 pub(crate) struct Seed(u64);
 
@@ -30,51 +32,13 @@ impl Default for Seed {
 }
 
 impl BuildHasher for Seed {
-    type Hasher = Fold;
+    type Hasher = ActionIdHasher;
 
-    fn build_hasher(&self) -> Fold {
-        Fold(self.0)
-    }
-}
-
-/// A folded-multiply hasher (see the module doc).
-pub(crate) struct Fold(u64);
-
-impl Fold {
-    fn add(&mut self, word: u64) {
-        const K: u64 = 0x9e37_79b9_7f4a_7c15;
-        let product = u128::from(self.0 ^ word) * u128::from(K);
-        self.0 = (product as u64) ^ ((product >> 64) as u64);
-    }
-}
-
-impl Hasher for Fold {
-    fn write(&mut self, bytes: &[u8]) {
-        let word = |eight: &[u8]| u64::from_le_bytes(eight.try_into().expect("eight bytes"));
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.add(word(chunk));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            self.add(rest.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b)));
-        }
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte) | 0x100);
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.add(word);
-    }
-
-    fn write_usize(&mut self, word: usize) {
-        self.add(word as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
+    fn build_hasher(&self) -> ActionIdHasher {
+        // The seed is the first word folded in: every key's hash depends on it.
+        let mut hasher = ActionIdHasher::default();
+        hasher.write_u64(self.0);
+        hasher
     }
 }
 
