@@ -7,7 +7,7 @@
 //! and the first of a repeated header wins, as with `Headers::get`.
 //!
 //! Several names mean one thing in different events and land in one slot:
-//! `QueueMember` list items say `Header`/`Location` where the queue events say
+//! `QueueMember` list items say `Name`/`Location` where the queue events say
 //! `MemberName`/`Interface`; the application's argument is `AppData`
 //! (`Newexten`), `ApplicationData` (`CoreShowChannel`) or `Data` (`Status`,
 //! `OriginateResponse`); `CoreShowChannel` says `BridgeId`, `Status` says
