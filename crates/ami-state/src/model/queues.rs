@@ -1,9 +1,9 @@
 //! Queues: members, callers and counters, from events and `QueueStatus` items.
 
-use super::resync::pair_key;
-use super::Model;
 use std::sync::Arc;
 
+use super::resync::pair_key;
+use super::Model;
 use crate::change::{KeyRef, Op};
 use crate::fields::{key, number, text, Fields};
 use crate::queue::{Caller, Member, Queue};
