@@ -5,9 +5,9 @@
 //! ActionID and missing `Privilege`: both say what the state is now, so
 //! both are applied the same way.
 
-use super::{extension_key, shared, Model};
 use std::sync::Arc;
 
+use super::{extension_key, shared, Model};
 use crate::change::{KeyRef, Text};
 use crate::device::{DeviceState, DeviceStatus, ExtensionState};
 use crate::fields::{assign, assign_copy, key, number, Fields};
