@@ -11,9 +11,9 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Registry};
 
-/// Warnings, without the clients' own (ami-smol's "connect failed", the
+/// Warnings, without the clients' own (ami-async's "connect failed", the
 /// core's "login failed"), which would repeat the command's error line.
-const QUIET: &str = "warn,ami_smol=error,ami_proto=error";
+const QUIET: &str = "warn,ami_async=error,ami_proto=error";
 
 /// Every warning.
 const ALL_WARNINGS: &str = "warn";

@@ -1,19 +1,28 @@
 //! An async Asterisk Manager Interface client on smol.
 //!
-//! `ami-smol` binds the sans-IO [`ami_proto`] core to smol: one task per
-//! server owns the socket and the core's [`Connection`](ami_proto::Connection),
-//! reads with a per-wake budget, writes what the core lends, sleeps until the
-//! core's next deadline, and hands completions and events to the user. All
-//! protocol logic (framing, login, correlation, timeouts, heartbeats, backoff,
-//! circuit breaker) lives in the core; this crate is glue.
+//! `ami-smol` runs the runtime-agnostic client of [`ami_async`] on smol:
+//! this crate is the [`Smol`] runtime (its executor, async-io's timers and
+//! sockets, its blocking pool) and the client's types with it filled in. One
+//! task per server owns the socket and the core's
+//! [`Connection`](ami_proto::Connection), reads with a per-wake budget,
+//! writes what the core lends, sleeps until the core's next deadline, and
+//! hands completions and events to the user. All protocol logic (framing,
+//! login, correlation, timeouts, heartbeats, backoff, circuit breaker) lives
+//! in the core. The core types a program needs are re-exported here, so it
+//! needs this crate and `smol` only.
 //!
-//! - [`Client`]: connect, [`send`](Client::send) actions from any number of
-//!   tasks, [`close`](Client::close).
+//! - [`Client`]: connect, [`send`](ami_async::Client::send) actions from any
+//!   number of tasks (or
+//!   [`send_cancellable`](ami_async::Client::send_cancellable)), wait until
+//!   [`ready`](ami_async::Client::ready), [`close`](ami_async::Client::close).
 //! - [`EventStream`]: a bounded `Stream` of events, subscribable before login
-//!   so nothing after the login response is lost.
+//!   so nothing after the login response is lost, with deadlines
+//!   ([`next_timeout`](EventStream::next_timeout),
+//!   [`wait_for`](EventStream::wait_for)).
 //! - The supervisor inside every client reconnects a lost session with the
 //!   core's [`ReconnectPolicy`](ami_proto::ReconnectPolicy) and publishes each
-//!   [`ConnState`](ami_proto::ConnState) change ([`Client::state_changes`]).
+//!   [`ConnState`](ami_proto::ConnState) change
+//!   ([`state_changes`](ami_async::Client::state_changes)).
 //! - TLS (the `tls` feature, on by default): set [`ClientConfig::tls`];
 //!   server certificates are verified unless a pin is set explicitly.
 //! - [`Cluster`]: many named servers, each with its own task, routed by name,
@@ -37,9 +46,8 @@
 //! # Examples
 //!
 //! ```no_run
-//! use ami_proto::{Action, Config};
-//! use ami_smol::{Client, ClientConfig};
-//! use futures_lite::StreamExt;
+//! use ami_smol::{Action, Client, ClientConfig, Config};
+//! use smol::stream::StreamExt;
 //!
 //! smol::block_on(async {
 //!     let config = ClientConfig::new("127.0.0.1:5038", Config::new("pbx1", "admin", "secret"));
@@ -57,39 +65,28 @@
 //! })
 //! .unwrap();
 //! ```
-#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
-/// Logs with the fields every event of this crate carries, as the core's
-/// do: `server`, `action_id` (`"-"`: none of these concerns one action)
-/// and `queue_depth` (events waiting in the fullest subscriber queue).
-/// `$shared` is the client's `Shared`; no subscriber lock may be held.
-macro_rules! log {
-    ($level:ident, $shared:expr, $($arg:tt)+) => {
-        tracing::$level!(
-            server = %$shared.name,
-            action_id = "-",
-            queue_depth = $shared.queue_depth(),
-            $($arg)+
-        )
-    };
-}
+mod runtime;
 
-mod client;
-mod cluster;
-mod deadline;
-mod driver;
-mod events;
-mod panic;
-mod reply;
-mod supervisor;
-mod transport;
+pub use runtime::{Smol, SmolSocket, SmolTimer};
 
+/// A client on smol; see [`ami_async::Client`].
+pub type Client = ami_async::Client<Smol>;
+/// Prepares a [`Client`]; see [`ami_async::ClientBuilder`].
+pub type ClientBuilder = ami_async::ClientBuilder<Smol>;
+/// Many servers on smol; see [`ami_async::Cluster`].
+pub type Cluster = ami_async::Cluster<Smol>;
+
+pub use ami_async::{
+    BackgroundTask, Cancel, ClientConfig, ClientError, ClientStats, ClusterError, ClusterEvents,
+    ConnectError, EventStream, Route, SpawnError, StateChanges,
+};
 /// TLS options and errors (the `tls` feature, on by default).
 #[cfg(feature = "tls")]
-pub use ami_tls::{Roots, TlsConfig, TlsError};
-pub use client::{
-    BackgroundTask, Client, ClientBuilder, ClientConfig, ClientError, ClientStats, ConnectError,
+pub use ami_async::{Roots, TlsConfig, TlsError};
+/// The core's types a program uses with the client.
+pub use ami_proto::{
+    Action, ActionError, ActionId, AuthMethod, CloseReason, Completion, Config, ConfigError,
+    ConnState, Event, LoginError, Originate, OriginateOutcome, QueuePolicy, ReconnectPolicy,
+    SendError, Stats,
 };
-pub use cluster::{Cluster, ClusterError, ClusterEvents, Route};
-pub use events::EventStream;
-pub use supervisor::StateChanges;

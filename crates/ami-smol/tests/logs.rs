@@ -54,7 +54,7 @@ struct PerThread;
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PerThread {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         let target = event.metadata().target();
-        if !(target.starts_with("ami_smol") || target.starts_with("ami_proto")) {
+        if !(target.starts_with("ami_async") || target.starts_with("ami_proto")) {
             return;
         }
         if ARMED.with(|armed| armed.replace(false)) {
@@ -165,7 +165,7 @@ fn every_log_event_carries_server_action_id_and_queue_depth() {
             "{expected:?} not in {messages:?}"
         );
     }
-    for target in ["ami_smol", "ami_proto"] {
+    for target in ["ami_async", "ami_proto"] {
         assert!(
             recorded.iter().any(|r| r.target.starts_with(target)),
             "{target}"

@@ -7,6 +7,7 @@
 //! `read_budget` per wake before yielding.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,12 +15,15 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ami_proto::{Action, Completion, ConfigError, ConnState, Event};
-use futures_lite::{future, Stream, StreamExt};
-use smol::Timer;
+use futures_lite::{future, Stream};
 
-use crate::client::{Client, ClientConfig, ClientError, ClientStats};
+use crate::client::Client;
+use crate::config::ClientConfig;
 use crate::deadline;
+use crate::error::ClientError;
 use crate::events::EventStream;
+use crate::runtime::Runtime;
+use crate::stats::ClientStats;
 
 /// How [`Cluster::send`] picks a node. Both only pick nodes that are ready,
 /// and move on to the next one when a node refuses the action before
@@ -83,8 +87,7 @@ impl std::error::Error for ClusterError {
 /// # Examples
 ///
 /// ```no_run
-/// use ami_proto::{Action, Config};
-/// use ami_smol::{ClientConfig, Cluster, Route};
+/// use ami_smol::{Action, ClientConfig, Cluster, Config, Route};
 /// use futures_lite::StreamExt;
 ///
 /// smol::block_on(async {
@@ -104,39 +107,46 @@ impl std::error::Error for ClusterError {
 /// })
 /// .unwrap();
 /// ```
-#[derive(Debug)]
-pub struct Cluster {
-    nodes: Vec<(Arc<str>, Client)>,
+pub struct Cluster<R: Runtime> {
+    nodes: Vec<(Arc<str>, Client<R>)>,
     next: AtomicUsize,
 }
 
-impl Cluster {
+impl<R: Runtime> fmt::Debug for Cluster<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("nodes", &self.nodes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Cluster<R> {
     /// Starts every node now, each in its own task, connecting concurrently
     /// and retrying per its reconnect policy. Each node's name becomes its
     /// `proto.server` (logs, ActionIDs, the `server` span field).
-    pub fn new(nodes: Vec<(String, ClientConfig)>) -> Result<Cluster, ClusterError> {
-        Ok(Cluster::build(nodes, false)?.0)
+    pub fn new(nodes: Vec<(String, ClientConfig)>) -> Result<Self, ClusterError> {
+        Ok(Self::build(nodes, false)?.0)
     }
 
     /// Like [`new`](Self::new), with a merged event stream subscribed
     /// before any node logs in.
     pub fn with_events(
         nodes: Vec<(String, ClientConfig)>,
-    ) -> Result<(Cluster, ClusterEvents), ClusterError> {
-        Cluster::build(nodes, true)
+    ) -> Result<(Self, ClusterEvents), ClusterError> {
+        Self::build(nodes, true)
     }
 
     fn build(
         nodes: Vec<(String, ClientConfig)>,
         events: bool,
-    ) -> Result<(Cluster, ClusterEvents), ClusterError> {
+    ) -> Result<(Self, ClusterEvents), ClusterError> {
         let mut builders = Vec::with_capacity(nodes.len());
         for (name, mut config) in nodes {
             config.proto.server = name.clone();
             if let Err(error) = config.proto.validate() {
                 return Err(ClusterError::Config { node: name, error });
             }
-            builders.push((Arc::<str>::from(name), Client::builder(config)));
+            builders.push((Arc::<str>::from(name), Client::<R>::builder(config)));
         }
         let mut streams = Vec::new();
         let mut clients = Vec::with_capacity(builders.len());
@@ -162,18 +172,8 @@ impl Cluster {
     pub async fn wait_ready(&self, timeout: Duration) -> Vec<Arc<str>> {
         let deadline = deadline::after(Instant::now(), timeout);
         for (_, client) in &self.nodes {
-            let mut changes = client.state_changes();
-            let ready = async {
-                while let Some(state) = changes.next().await {
-                    if matches!(state, ConnState::Ready | ConnState::Degraded { .. }) {
-                        break;
-                    }
-                }
-            };
-            future::or(ready, async {
-                Timer::at(deadline).await;
-            })
-            .await;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = client.wait_ready(left).await;
         }
         self.nodes
             .iter()
@@ -183,7 +183,7 @@ impl Cluster {
     }
 
     /// The node named `name`.
-    pub fn node(&self, name: &str) -> Option<&Client> {
+    pub fn node(&self, name: &str) -> Option<&Client<R>> {
         self.nodes
             .iter()
             .find(|(n, _)| &**n == name)
@@ -281,17 +281,29 @@ impl Cluster {
     /// `deadline` passes, closes every socket; no node reconnects after it.
     /// Returns when every node's task has finished.
     pub async fn shutdown(&self, deadline: Duration) {
-        let tasks: Vec<_> = self
+        let mut closing: Vec<_> = self
             .nodes
             .iter()
-            .map(|(_, c)| {
-                let c = c.clone();
-                smol::spawn(async move { c.close_within(deadline).await })
-            })
+            .map(|(_, c)| Some(Box::pin(c.close_within(deadline))))
             .collect();
-        for task in tasks {
-            task.await;
-        }
+        // Every node's close polled together: one slow node does not delay
+        // the Logoff of the others.
+        future::poll_fn(|cx| {
+            let mut all = true;
+            for slot in &mut closing {
+                if let Some(close) = slot {
+                    match close.as_mut().poll(cx) {
+                        Poll::Ready(_) => *slot = None,
+                        Poll::Pending => all = false,
+                    }
+                }
+            }
+            match all {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            }
+        })
+        .await
     }
 }
 

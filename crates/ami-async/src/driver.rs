@@ -15,12 +15,14 @@ use std::time::Instant;
 use ami_proto::{ActionError, ActionId, CloseReason, Completion, ConnState, Connection, Output};
 use ami_proto::{BreakerState, Event, QueuePolicy};
 use futures_lite::{future, Stream};
-use smol::Timer;
 
-use crate::client::{ClientError, Command};
+use crate::command::{Caller, Command, Pending};
 use crate::deadline;
+use crate::error::ClientError;
 use crate::events::Subscriber;
-use crate::supervisor::{Ctx, Pending, Shared};
+use crate::runtime::{Runtime, Socket, Timer};
+use crate::shared::Shared;
+use crate::task::Ctx;
 use crate::transport::{Sink, Transport};
 
 /// Commands taken per turn beyond the one that woke the driver.
@@ -33,9 +35,9 @@ enum Wake {
 }
 
 /// Runs one logged-in-or-logging-in session until it closes; returns why.
-pub(crate) async fn run_session(
-    ctx: &mut Ctx,
-    mut sock: Transport,
+pub(crate) async fn run_session<R: Runtime>(
+    ctx: &mut Ctx<R>,
+    mut sock: Transport<R::Socket>,
     mut conn: Connection,
 ) -> CloseReason {
     ctx.shared.set_state(ConnState::LoggingIn);
@@ -51,7 +53,7 @@ pub(crate) async fn run_session(
         if let ConnState::Closed(reason) = conn.state() {
             let reason = reason.clone();
             for (_, p) in ctx.pending.drain() {
-                p.reply
+                p.caller
                     .send(Err(ClientError::Action(ActionError::ConnectionLost)));
             }
             return reason;
@@ -71,7 +73,7 @@ pub(crate) async fn run_session(
             Wake::Io
         } else {
             let deadline = conn.poll_timeout().into_iter().chain(ctx.closing).min();
-            alarm.want(deadline);
+            alarm.want(deadline, |at| ctx.rt.timer(at));
             let io = async {
                 let _ = match (want_read, write_blocked) {
                     (true, true) => future::or(sock.readable(), sock.writable()).await,
@@ -118,6 +120,7 @@ pub(crate) async fn run_session(
                 Err(_) => break,
             }
         }
+        ctx.take_cancels(Some(&mut conn), now);
         if conn.poll_timeout().is_some_and(|t| t <= now) {
             conn.handle_timeout(now);
         }
@@ -135,31 +138,41 @@ pub(crate) async fn run_session(
 /// (`handle_timeout` ignores early calls), and arms again. So it never
 /// wakes late, and wakes early at most once per armed deadline. Pinned by
 /// `tests::alarm_moves_only_to_an_earlier_deadline`.
-#[derive(Default)]
-struct Alarm {
-    timer: Option<Timer>,
+struct Alarm<T> {
+    timer: Option<T>,
     /// When the armed timer fires; `None` once it has fired.
     at: Option<Instant>,
 }
 
-impl Alarm {
-    fn want(&mut self, deadline: Option<Instant>) {
-        if !self.timer.as_ref().is_some_and(Timer::will_fire) {
-            self.at = None;
+impl<T> Default for Alarm<T> {
+    fn default() -> Self {
+        Alarm {
+            timer: None,
+            at: None,
         }
+    }
+}
+
+impl<T: Timer> Alarm<T> {
+    /// Arms the timer for `deadline` if it must move; `new` makes the
+    /// first timer (the runtime's).
+    fn want(&mut self, deadline: Option<Instant>, new: impl FnOnce(Instant) -> T) {
         if let Some(at) = rearm(self.at, deadline) {
             match &mut self.timer {
-                Some(timer) => timer.set_at(at),
-                None => self.timer = Some(Timer::at(at)),
+                Some(timer) => timer.reset(at),
+                None => self.timer = Some(new(at)),
             }
             self.at = Some(at);
         }
     }
 
+    /// Waits for the armed timer (forever if none); once it has fired,
+    /// nothing is armed.
     async fn wait(&mut self) {
         match (&mut self.timer, self.at) {
             (Some(timer), Some(_)) => {
-                timer.await;
+                future::poll_fn(|cx| timer.poll_fired(cx)).await;
+                self.at = None;
             }
             _ => future::pending::<()>().await,
         }
@@ -198,7 +211,12 @@ fn flush(sock: &mut impl Sink, conn: &mut Connection, now: Instant) -> bool {
 }
 
 /// Reads once (at most the budget); returns whether the budget was filled.
-fn read(sock: &mut Transport, conn: &mut Connection, buf: &mut [u8], now: Instant) -> bool {
+fn read<S: Socket>(
+    sock: &mut Transport<S>,
+    conn: &mut Connection,
+    buf: &mut [u8],
+    now: Instant,
+) -> bool {
     match sock.read(buf) {
         Ok(0) => conn.handle_closed(now),
         Ok(n) => {
@@ -261,8 +279,8 @@ fn offer(sub: &Subscriber, events: &mut Vec<Event>, shared: &Shared) -> (u64, u6
 /// drained and a full queue drops what it cannot take. So an answer never
 /// waits behind events nobody reads. Once the session is closed, everything
 /// drains.
-fn deliver(
-    ctx: &mut Ctx,
+fn deliver<R: Runtime>(
+    ctx: &mut Ctx<R>,
     conn: &mut Connection,
     fan: &mut Fanout,
     ready_seen: &mut bool,
@@ -336,7 +354,13 @@ fn event_room(subs: &[Arc<Subscriber>], conn: &Connection) -> usize {
 }
 
 /// A state change or a completion.
-fn on_output(ctx: &mut Ctx, conn: &mut Connection, out: Output, seen: &mut bool, now: Instant) {
+fn on_output<R: Runtime>(
+    ctx: &mut Ctx<R>,
+    conn: &mut Connection,
+    out: Output,
+    seen: &mut bool,
+    now: Instant,
+) {
     match out {
         Output::State(state) => on_state(ctx, conn, state, seen, now),
         Output::Completion { id, result } => complete(ctx, id, result),
@@ -344,7 +368,13 @@ fn on_output(ctx: &mut Ctx, conn: &mut Connection, out: Output, seen: &mut bool,
     }
 }
 
-fn on_state(ctx: &mut Ctx, conn: &mut Connection, state: ConnState, seen: &mut bool, now: Instant) {
+fn on_state<R: Runtime>(
+    ctx: &mut Ctx<R>,
+    conn: &mut Connection,
+    state: ConnState,
+    seen: &mut bool,
+    now: Instant,
+) {
     let ready = state == ConnState::Ready;
     ctx.shared.set_state(state);
     if !ready || std::mem::replace(seen, true) {
@@ -367,56 +397,62 @@ fn on_state(ctx: &mut Ctx, conn: &mut Connection, state: ConnState, seen: &mut b
             action: p
                 .action
                 .with_timeout(left.max(std::time::Duration::from_millis(1))),
-            reply: p.reply,
+            caller: p.caller,
         };
         command(ctx, conn, cmd, now);
     }
 }
 
-fn complete(ctx: &mut Ctx, id: ActionId, result: Result<Completion, ActionError>) {
+fn complete<R: Runtime>(ctx: &mut Ctx<R>, id: ActionId, result: Result<Completion, ActionError>) {
     // Unknown ids are our own Logoff's.
     let Some(p) = ctx.pending.remove(&id) else {
         return;
     };
     match (result, p.resend) {
         (Err(ActionError::ConnectionLost), Some((action, deadline))) if ctx.closing.is_none() => {
-            ctx.park(action, p.reply, Some(deadline));
+            ctx.park(action, p.caller, Some(deadline));
         }
-        (result, _) => {
-            p.reply.send(result.map_err(ClientError::Action));
-        }
+        (result, _) => p.caller.send(result.map_err(ClientError::Action)),
     }
 }
 
-fn command(ctx: &mut Ctx, conn: &mut Connection, cmd: Command, now: Instant) {
+fn command<R: Runtime>(ctx: &mut Ctx<R>, conn: &mut Connection, cmd: Command, now: Instant) {
     match cmd {
-        Command::Send { action, reply } => {
-            let resend = ctx.config.resend_on_reconnect;
-            if resend && *conn.state() == ConnState::LoggingIn {
-                return ctx.park(action, reply, None);
-            }
-            let timeout = action.timeout().unwrap_or(ctx.config.proto.action_timeout);
-            let copy = resend.then(|| (action.clone(), deadline::after(now, timeout)));
-            match conn.send(action, now) {
-                Ok(id) => {
-                    ctx.pending.insert(
-                        id,
-                        Pending {
-                            reply,
-                            resend: copy,
-                        },
-                    );
-                }
-                Err(err) => {
-                    reply.send(Err(ClientError::Send(err)));
-                }
-            }
-        }
+        Command::Send { action, caller } => send(ctx, conn, action, caller, now),
         Command::Close { deadline, done } => {
             ctx.closing = Some(ctx.closing.map_or(deadline, |d| d.min(deadline)));
             ctx.close_waiters.push(done);
             start_close(conn, now);
         }
+    }
+}
+
+fn send<R: Runtime>(
+    ctx: &mut Ctx<R>,
+    conn: &mut Connection,
+    action: ami_proto::Action,
+    caller: Caller,
+    now: Instant,
+) {
+    let resend = ctx.config.resend_on_reconnect;
+    if caller.cancelled() {
+        return caller.cancel();
+    }
+    if resend && *conn.state() == ConnState::LoggingIn {
+        return ctx.park(action, caller, None);
+    }
+    let timeout = action.timeout().unwrap_or(ctx.config.proto.action_timeout);
+    let copy = resend.then(|| (action.clone(), deadline::after(now, timeout)));
+    match conn.send(action, now) {
+        Ok(id) => {
+            if caller.sent(&id) {
+                // Cancelled while it was being sent: the core completes it.
+                conn.cancel(&id, now);
+            }
+            let resend = copy;
+            ctx.pending.insert(id, Pending { caller, resend });
+        }
+        Err(err) => caller.send(Err(ClientError::Send(err))),
     }
 }
 
@@ -567,18 +603,21 @@ mod tests {
     #[test]
     fn alarm_fires_at_the_earliest_wanted_deadline_and_rearms_after_firing() {
         smol::block_on(async {
-            let mut alarm = Alarm::default();
+            let mut alarm = Alarm::<smol::Timer>::default();
             let start = Instant::now();
-            alarm.want(Some(start + Duration::from_secs(60)));
-            alarm.want(Some(start + Duration::from_millis(20)));
+            alarm.want(Some(start + Duration::from_secs(60)), smol::Timer::at);
+            alarm.want(Some(start + Duration::from_millis(20)), smol::Timer::at);
             alarm.wait().await;
             let waited = start.elapsed();
             assert!(waited >= Duration::from_millis(20) && waited < Duration::from_secs(30));
             // Fired: the next wanted deadline arms it again, even a later one.
-            alarm.want(Some(Instant::now() + Duration::from_millis(10)));
+            alarm.want(
+                Some(Instant::now() + Duration::from_millis(10)),
+                smol::Timer::at,
+            );
             assert!(alarm.at.is_some());
             alarm.wait().await;
-            alarm.want(None);
+            alarm.want(None, smol::Timer::at);
             assert_eq!(alarm.at, None, "fired and nothing wanted: disarmed");
         });
     }

@@ -8,14 +8,18 @@
 //! returns at once then), and ciphertext may stay queued after a write
 //! ([`Sink::write_blocked`]).
 
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, TcpStream};
+use std::io;
+#[cfg(feature = "tls")]
+use std::io::{Read, Write};
+use std::net::IpAddr;
 
-use smol::{future, Async};
+use futures_lite::future;
+
+use crate::runtime::Socket;
 
 /// A connected socket, plain or TLS (handshake done).
-pub(crate) struct Transport {
-    sock: Async<TcpStream>,
+pub(crate) struct Transport<S: Socket> {
+    sock: S,
     #[cfg(feature = "tls")]
     tls: Option<Tls>,
 }
@@ -27,9 +31,32 @@ struct Tls {
     buffered: bool,
 }
 
-impl Transport {
+#[cfg(feature = "tls")]
+/// A socket as `Read + Write`, for the TLS session: each call is one
+/// non-blocking `try_read` or `try_write`.
+struct Io<'a, S>(&'a S);
+
+#[cfg(feature = "tls")]
+impl<S: Socket> Read for Io<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+#[cfg(feature = "tls")]
+impl<S: Socket> Write for Io<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<S: Socket> Transport<S> {
     /// A plaintext transport.
-    pub(crate) fn plain(sock: Async<TcpStream>) -> Transport {
+    pub(crate) fn plain(sock: S) -> Self {
         Transport {
             sock,
             #[cfg(feature = "tls")]
@@ -47,23 +74,23 @@ impl Transport {
 
     /// The peer's address, if known.
     pub(crate) fn peer_ip(&self) -> Option<IpAddr> {
-        self.sock.get_ref().peer_addr().ok().map(|a| a.ip())
+        self.sock.peer_addr().ok().map(|a| a.ip())
     }
 
     /// Handshakes `session` over `sock` (not bounded here: the caller
     /// bounds it with the connect timeout).
     #[cfg(feature = "tls")]
     pub(crate) async fn tls(
-        sock: Async<TcpStream>,
+        sock: S,
         mut session: ami_tls::TlsSession,
-    ) -> Result<Transport, ami_tls::TlsError> {
+    ) -> Result<Self, ami_tls::TlsError> {
         use ami_tls::Handshake;
         loop {
-            let step = session.handshake(&mut sock.get_ref())?;
+            let step = session.handshake(&mut Io(&sock))?;
             match step {
                 Handshake::Done => break,
-                Handshake::WantRead => sock.readable().await,
-                Handshake::WantWrite => sock.writable().await,
+                Handshake::WantRead => future::poll_fn(|cx| sock.poll_readable(cx)).await,
+                Handshake::WantWrite => future::poll_fn(|cx| sock.poll_writable(cx)).await,
             }
             .map_err(ami_tls::TlsError::Io)?;
         }
@@ -78,18 +105,18 @@ impl Transport {
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
-            let r = tls.session.read(&mut self.sock.get_ref(), buf);
+            let r = tls.session.read(&mut Io(&self.sock), buf);
             tls.buffered = tls.session.has_plaintext();
             return r;
         }
-        self.sock.get_ref().read(buf)
+        self.sock.try_read(buf)
     }
 
     /// Waits until a read may make progress (at once if TLS holds plaintext).
     ///
-    /// Polled rather than awaited as `Async::readable()`: when the driver
-    /// stops waiting because something else woke it (an action to send),
-    /// the interest stays registered, and the next wait costs no
+    /// Polled rather than awaited as a one-off readiness future: when the
+    /// driver stops waiting because something else woke it (an action to
+    /// send), the interest stays registered, and the next wait costs no
     /// `epoll_ctl`. That is one system call less per round trip.
     pub(crate) async fn readable(&self) -> io::Result<()> {
         #[cfg(feature = "tls")]
@@ -118,31 +145,31 @@ pub(crate) trait Sink {
     fn write_blocked(&mut self) -> io::Result<bool>;
 }
 
-impl Sink for Transport {
+impl<S: Socket> Sink for Transport<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
-            return tls.session.write(&mut self.sock.get_ref(), buf);
+            return tls.session.write(&mut Io(&self.sock), buf);
         }
-        self.sock.get_ref().write(buf)
+        self.sock.try_write(buf)
     }
 
     /// Always `Ok(false)` for plain TCP.
     fn write_blocked(&mut self) -> io::Result<bool> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
-            return tls.session.flush(&mut self.sock.get_ref());
+            return tls.session.flush(&mut Io(&self.sock));
         }
         Ok(false)
     }
 }
 
-impl Drop for Transport {
+impl<S: Socket> Drop for Transport<S> {
     fn drop(&mut self) {
         // Best effort, never blocking: tell a TLS peer we are done.
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
-            tls.session.close(&mut self.sock.get_ref());
+            tls.session.close(&mut Io(&self.sock));
         }
     }
 }

@@ -16,10 +16,15 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use ami_proto::{Event, QueuePolicy};
-use futures_lite::Stream;
-use smol::channel::Sender;
+use async_channel::Sender;
+use futures_lite::{future, Stream};
+
+use crate::deadline;
+use crate::error::ClientError;
+use crate::runtime::Sleeper;
 
 /// A predicate choosing which events a subscriber receives.
 pub(crate) type Filter = Arc<dyn Fn(&Event) -> bool + Send + Sync>;
@@ -271,6 +276,8 @@ impl Subscriber {
 /// unsubscribes.
 pub struct EventStream {
     sub: Arc<Subscriber>,
+    /// The client's runtime timers, for [`next_timeout`](Self::next_timeout).
+    sleeper: Sleeper,
 }
 
 impl std::fmt::Debug for EventStream {
@@ -283,8 +290,8 @@ impl std::fmt::Debug for EventStream {
 }
 
 impl EventStream {
-    pub(crate) fn new(sub: Arc<Subscriber>) -> Self {
-        EventStream { sub }
+    pub(crate) fn new(sub: Arc<Subscriber>, sleeper: Sleeper) -> Self {
+        EventStream { sub, sleeper }
     }
 
     /// Keeps only events whose name is one of `names` (ASCII case ignored).
@@ -334,6 +341,66 @@ impl EventStream {
         let mut out = Vec::with_capacity(1);
         self.sub.pop(&mut out, 1, None);
         out.pop()
+    }
+
+    /// The next event, waiting at most `timeout` for one: `Ok(None)` when
+    /// none came in time, [`ClientError::Closed`] once the stream has ended
+    /// (its client closed for good, or its filter panicked) and its queue is
+    /// empty. An event already queued is returned at once, even with a zero
+    /// `timeout`; `Duration::MAX` waits as [`next`](futures_lite::StreamExt::next)
+    /// does. As the blocking client's `next_event`.
+    ///
+    /// Cancel-safe: dropping the future loses no event.
+    pub async fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, ClientError> {
+        let deadline = deadline::after(Instant::now(), timeout);
+        self.next_before(deadline).await
+    }
+
+    /// Waits at most `timeout` for an event for which `pred` is true, and
+    /// returns it: `Ok(None)` when none came in time, [`ClientError::Closed`]
+    /// once the stream has ended. Events before it that fail `pred` are
+    /// consumed and discarded; the timeout covers the whole wait.
+    ///
+    /// For instance, after an action, wait for the event that tells its
+    /// outcome: `events.wait_for(|e| e.is("Hangup"), Duration::from_secs(30))`.
+    pub async fn wait_for(
+        &mut self,
+        mut pred: impl FnMut(&Event) -> bool,
+        timeout: Duration,
+    ) -> Result<Option<Event>, ClientError> {
+        let deadline = deadline::after(Instant::now(), timeout);
+        loop {
+            match self.next_before(deadline).await? {
+                Some(event) if pred(&event) => return Ok(Some(event)),
+                Some(_) => {}
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The next event, waiting until `deadline` at most.
+    async fn next_before(&mut self, deadline: Instant) -> Result<Option<Event>, ClientError> {
+        let mut got = None;
+        // What is queued comes first, without a timer.
+        match self.sub.pop_with(1, None, |e| got = Some(e)) {
+            None => return Err(ClientError::Closed),
+            Some(0) if Instant::now() < deadline => {}
+            Some(_) => return Ok(got),
+        }
+        let timer = (self.sleeper)(deadline);
+        let next =
+            future::poll_fn(
+                |cx| match self.sub.pop_with(1, Some(cx.waker()), |e| got = Some(e)) {
+                    None => Poll::Ready(Err(ClientError::Closed)),
+                    Some(0) => Poll::Pending,
+                    Some(_) => Poll::Ready(Ok(got.take())),
+                },
+            );
+        future::or(next, async {
+            timer.await;
+            Ok(None)
+        })
+        .await
     }
 
     /// Moves up to `max` waiting events into `out` with one lock: `Pending`
@@ -391,6 +458,7 @@ impl Stream for EventStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::test::sleeper;
     use futures_lite::StreamExt;
 
     fn event(name: &str) -> Event {
@@ -411,9 +479,9 @@ mod tests {
 
     #[test]
     fn drop_oldest_keeps_the_newest_and_counts() {
-        let (kick, _rx) = smol::channel::bounded(1);
+        let (kick, _rx) = async_channel::bounded(1);
         let sub = Subscriber::new(2, QueuePolicy::DropOldest, kick);
-        let mut stream = EventStream::new(sub.clone());
+        let mut stream = EventStream::new(sub.clone(), sleeper());
         assert_eq!(offer(&sub, &["a", "b", "c", "d"]), (4, 2));
         assert_eq!(
             (stream.len(), stream.dropped(), stream.high_water()),
@@ -425,9 +493,9 @@ mod tests {
 
     #[test]
     fn drop_newest_keeps_the_oldest_and_counts() {
-        let (kick, _rx) = smol::channel::bounded(1);
+        let (kick, _rx) = async_channel::bounded(1);
         let sub = Subscriber::new(2, QueuePolicy::DropNewest, kick);
-        let mut stream = EventStream::new(sub.clone());
+        let mut stream = EventStream::new(sub.clone(), sleeper());
         assert_eq!(offer(&sub, &["a", "b", "c"]), (2, 1));
         let got: Vec<_> = std::iter::from_fn(|| stream.try_next()).collect();
         assert_eq!(names(&got), ["a", "b"]);
@@ -435,10 +503,10 @@ mod tests {
 
     #[test]
     fn filter_applies_before_queueing_and_to_queued_events() {
-        let (kick, _rx) = smol::channel::bounded(1);
+        let (kick, _rx) = async_channel::bounded(1);
         let sub = Subscriber::new(2, QueuePolicy::DropNewest, kick);
         offer(&sub, &["Newchannel"]);
-        let mut stream = EventStream::new(sub.clone()).filter_names(&["hangup"]);
+        let mut stream = EventStream::new(sub.clone(), sleeper()).filter_names(&["hangup"]);
         assert_eq!(stream.len(), 0, "queued non-matching events are discarded");
         let batch = ["Hangup", "Newchannel", "Hangup", "Newstate", "Hangup"];
         assert_eq!(offer(&sub, &batch), (2, 1));
@@ -450,11 +518,11 @@ mod tests {
     /// It deadlocked when filters ran under the subscriber's lock.
     #[test]
     fn a_filter_may_call_its_own_stream() {
-        let (kick, _rx) = smol::channel::bounded(1);
+        let (kick, _rx) = async_channel::bounded(1);
         let sub = Subscriber::new(8, QueuePolicy::DropNewest, kick);
         let own: Arc<Mutex<Option<EventStream>>> = Arc::default();
         let seen = own.clone();
-        let stream = EventStream::new(sub.clone()).filter(move |_| {
+        let stream = EventStream::new(sub.clone(), sleeper()).filter(move |_| {
             let own = seen.lock().unwrap();
             own.as_ref().map_or(0, EventStream::len) < 2
         });
@@ -475,12 +543,12 @@ mod tests {
     /// ones, and the queue never holds more than its capacity.
     #[test]
     fn refiltering_keeps_order_and_bound_while_the_driver_pushes() {
-        let (kick, _rx) = smol::channel::bounded(1);
+        let (kick, _rx) = async_channel::bounded(1);
         let sub = Subscriber::new(4, QueuePolicy::DropNewest, kick);
         offer(&sub, &["a", "b", "keep-out"]);
         let driver = sub.clone();
         let pushed = std::sync::atomic::AtomicBool::new(false);
-        let mut stream = EventStream::new(sub).filter(move |e| {
+        let mut stream = EventStream::new(sub, sleeper()).filter(move |e| {
             if !pushed.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 // The driver, mid-refilter: one slot is free (3 held).
                 assert_eq!(offer(&driver, &["x", "keep-out", "y"]), (1, 1));
@@ -494,10 +562,10 @@ mod tests {
 
     #[test]
     fn a_panicking_filter_ends_its_stream_after_what_it_holds() {
-        let (kick, _rx) = smol::channel::bounded(1);
+        let (kick, _rx) = async_channel::bounded(1);
         let sub = Subscriber::new(4, QueuePolicy::Backpressure, kick);
         let mut stream =
-            EventStream::new(sub.clone()).filter(|e| e.is("ok") || panic!("bad filter"));
+            EventStream::new(sub.clone(), sleeper()).filter(|e| e.is("ok") || panic!("bad filter"));
         offer(&sub, &["ok"]);
         let mut batch = vec![event("ok"), event("boom")];
         assert_eq!(sub.offer(&mut batch), Err("bad filter".to_owned()));
@@ -512,9 +580,9 @@ mod tests {
 
     #[test]
     fn backpressure_pop_from_full_kicks_the_driver() {
-        let (kick, rx) = smol::channel::bounded(1);
+        let (kick, rx) = async_channel::bounded(1);
         let sub = Subscriber::new(2, QueuePolicy::Backpressure, kick);
-        let mut stream = EventStream::new(sub.clone());
+        let mut stream = EventStream::new(sub.clone(), sleeper());
         offer(&sub, &["a", "b"]);
         assert_eq!(sub.room(), 0);
         assert!(rx.try_recv().is_err());
@@ -530,9 +598,9 @@ mod tests {
 
     #[test]
     fn stream_waits_then_ends_after_close() {
-        let (kick, _rx) = smol::channel::bounded(1);
+        let (kick, _rx) = async_channel::bounded(1);
         let sub = Subscriber::new(8, QueuePolicy::DropOldest, kick);
-        let mut stream = EventStream::new(sub.clone());
+        let mut stream = EventStream::new(sub.clone(), sleeper());
         let producer = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(20));
             offer(&sub, &["a", "b"]);

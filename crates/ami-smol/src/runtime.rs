@@ -1,0 +1,95 @@
+//! smol behind [`ami_async::Runtime`]: its global executor, async-io's
+//! timers and sockets, and its blocking pool.
+
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use ami_async::{BackgroundTask, SpawnError};
+use smol::Async;
+
+/// The smol runtime: the client's task on smol's global executor (or the
+/// executor given to [`spawn_with`](crate::ClientBuilder::spawn_with)),
+/// async-io's reactor for sockets and timers, DNS and TLS trust files on
+/// smol's blocking pool.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Smol;
+
+/// An async-io timer, moved with `set_at` (no new registration per move).
+#[derive(Debug)]
+pub struct SmolTimer(smol::Timer);
+
+/// A TCP socket registered with async-io's reactor.
+#[derive(Debug)]
+pub struct SmolSocket(Async<TcpStream>);
+
+impl ami_async::Runtime for Smol {
+    type Socket = SmolSocket;
+    type Timer = SmolTimer;
+
+    fn current() -> Self {
+        Smol
+    }
+
+    fn spawn(&self, task: BackgroundTask) -> Result<(), SpawnError> {
+        smol::spawn(task).detach();
+        Ok(())
+    }
+
+    fn timer(&self, at: Instant) -> SmolTimer {
+        SmolTimer(smol::Timer::at(at))
+    }
+
+    async fn resolve(&self, addr: &str) -> io::Result<Vec<SocketAddr>> {
+        smol::net::resolve(addr).await
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<SmolSocket> {
+        Async::<TcpStream>::connect(addr).await.map(SmolSocket)
+    }
+
+    async fn unblock<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        smol::unblock(work).await
+    }
+}
+
+impl ami_async::Timer for SmolTimer {
+    fn reset(&mut self, at: Instant) {
+        self.0.set_at(at);
+    }
+
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+impl ami_async::Socket for SmolSocket {
+    /// Polled, not awaited as `Async::readable()`: the interest stays
+    /// registered across waits that something else ended.
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_readable(cx)
+    }
+
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_writable(cx)
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.get_ref().read(buf)
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.0.get_ref().write(buf)
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().peer_addr()
+    }
+
+    fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.0.get_ref().set_nodelay(on)
+    }
+}

@@ -1,0 +1,143 @@
+//! tokio behind [`ami_async::Runtime`]: a captured `Handle`, tokio's timers
+//! and `TcpStream`, and `spawn_blocking`.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use ami_async::{BackgroundTask, SpawnError};
+use tokio::net::TcpStream;
+use tokio::runtime::Handle;
+use tokio::time::Sleep;
+
+/// The tokio runtime the client runs on: the `Handle` of the runtime its
+/// builder was made in ([`Tokio::current`](ami_async::Runtime::current)),
+/// or of the runtime running the calling task.
+///
+/// The runtime needs tokio's time and I/O drivers
+/// (`Builder::enable_all`, as `#[tokio::main]` does).
+#[derive(Clone, Debug)]
+pub struct Tokio {
+    handle: Option<Handle>,
+}
+
+impl Tokio {
+    /// The client on the runtime of `handle`, wherever it is built.
+    pub fn new(handle: Handle) -> Self {
+        Tokio {
+            handle: Some(handle),
+        }
+    }
+
+    /// The captured runtime, else the caller's.
+    fn handle(&self) -> Option<Handle> {
+        self.handle.clone().or_else(|| Handle::try_current().ok())
+    }
+}
+
+/// A tokio timer, moved with `Sleep::reset`. Made outside any runtime it
+/// fires at once (rather than panic): a wait with a deadline then returns
+/// at once instead of waiting.
+#[derive(Debug)]
+pub struct TokioTimer(Option<Pin<Box<Sleep>>>);
+
+/// A tokio `TcpStream`, read and written with `try_read` and `try_write`.
+#[derive(Debug)]
+pub struct TokioSocket(TcpStream);
+
+impl ami_async::Runtime for Tokio {
+    type Socket = TokioSocket;
+    type Timer = TokioTimer;
+
+    /// The current runtime's `Handle`, if the caller is in one.
+    fn current() -> Self {
+        Tokio {
+            handle: Handle::try_current().ok(),
+        }
+    }
+
+    fn spawn(&self, task: BackgroundTask) -> Result<(), SpawnError> {
+        match self.handle() {
+            Some(handle) => {
+                drop(handle.spawn(task));
+                Ok(())
+            }
+            None => Err(SpawnError::new(
+                "no tokio runtime: make the client inside one (or give its Handle to spawn_with)",
+            )),
+        }
+    }
+
+    fn timer(&self, at: Instant) -> TokioTimer {
+        let sleep = self.handle().map(|handle| {
+            let _entered = handle.enter();
+            Box::pin(tokio::time::sleep_until(at.into()))
+        });
+        TokioTimer(sleep)
+    }
+
+    async fn resolve(&self, addr: &str) -> io::Result<Vec<SocketAddr>> {
+        Ok(tokio::net::lookup_host(addr).await?.collect())
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<TokioSocket> {
+        TcpStream::connect(addr).await.map(TokioSocket)
+    }
+
+    async fn unblock<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        let Some(handle) = self.handle() else {
+            return work();
+        };
+        match handle.spawn_blocking(work).await {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down: this task goes with it.
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+impl ami_async::Timer for TokioTimer {
+    fn reset(&mut self, at: Instant) {
+        if let Some(sleep) = &mut self.0 {
+            sleep.as_mut().reset(at.into());
+        }
+    }
+
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.0 {
+            Some(sleep) => sleep.as_mut().poll(cx),
+            None => Poll::Ready(()),
+        }
+    }
+}
+
+impl ami_async::Socket for TokioSocket {
+    /// Ready until a `try_read` says `WouldBlock`, which clears it.
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_read_ready(cx)
+    }
+
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_write_ready(cx)
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.peer_addr()
+    }
+
+    fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.0.set_nodelay(on)
+    }
+}
