@@ -41,6 +41,10 @@ impl Visit for Record {
     }
 }
 
+/// `ami-tls`'s events, from any thread: the TLS configuration is built on
+/// smol's blocking pool, where no span of the client's is entered.
+static TLS_RECORDED: std::sync::Mutex<Vec<Record>> = std::sync::Mutex::new(Vec::new());
+
 thread_local! {
     /// The events of this crate and the core seen on this thread.
     static RECORDED: RefCell<Vec<Record>> = const { RefCell::new(Vec::new()) };
@@ -54,6 +58,15 @@ struct PerThread;
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PerThread {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         let target = event.metadata().target();
+        if target.starts_with("ami_tls") {
+            let mut record = Record {
+                target: target.to_owned(),
+                fields: BTreeMap::new(),
+            };
+            event.record(&mut record);
+            TLS_RECORDED.lock().unwrap().push(record);
+            return;
+        }
         if !(target.starts_with("ami_async") || target.starts_with("ami_proto")) {
             return;
         }
@@ -223,4 +236,37 @@ fn a_panic_in_the_task_closes_the_client_loudly() {
         panic.is_some_and(|r| r.fields.contains_key("server")),
         "{recorded:?}"
     );
+}
+
+/// ami-tls's lines carry the fields of every other line, the server's name
+/// first, though they are logged on smol's blocking pool, outside the
+/// client's span. The pin warning said `server = "-"` when the adapter
+/// built its TLS configuration without naming the server.
+#[cfg(feature = "tls")]
+#[test]
+fn tls_log_lines_name_the_server() {
+    use ami_testkit::tls::Identity;
+    let identity = Identity::self_signed();
+    let server = ami_testkit::TcpServer::start_tls(
+        Arc::new(ami_testkit::ServerConfig::default()),
+        Faults::default(),
+        identity.server_config(),
+    )
+    .expect("starts");
+    on_this_thread(10, |spawner| async move {
+        let mut cfg = config(&server, AuthMethod::Md5);
+        cfg.proto.server = "pbx-pinned".into();
+        cfg.tls = Some(
+            ami_smol::TlsConfig::new().danger_accept_pinned_self_signed(identity.fingerprint()),
+        );
+        let client = spawner.builder(cfg).connect().await.unwrap();
+        client.close().await;
+    });
+    let recorded = TLS_RECORDED.lock().unwrap();
+    let pin = recorded.iter().find(|r| r.fields.contains_key("pin"));
+    let pin = pin.expect("the pin warning was logged");
+    let field = |name: &str| pin.fields.get(name).map(String::as_str);
+    assert_eq!(field("server"), Some("pbx-pinned"), "{pin:?}");
+    assert_eq!(field("action_id"), Some("-"), "{pin:?}");
+    assert!(field("queue_depth").is_some(), "{pin:?}");
 }
