@@ -1,0 +1,305 @@
+//! The tokio binding of the async client over real TCP against the fake
+//! Asterisk on 127.0.0.1: connect and login, TLS, timers (action timeouts,
+//! heartbeats, stream deadlines), spawning outside a runtime, a flood under
+//! back-pressure, many pings in flight, and a reconnect. The behaviour they
+//! share with `ami-smol` is `ami-async`'s; these check the runtime seam.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use ami_testkit::{Faults, ServerConfig, TcpServer};
+use ami_tokio::{Action, ActionError, AuthMethod, Client, ClientConfig, ClientError, CloseReason};
+use ami_tokio::{Config, ConnState, ConnectError, QueuePolicy};
+use futures_lite::StreamExt;
+
+/// Runs `f` on a fresh runtime (one thread, or several), failing the test
+/// past `secs`.
+fn run<F: Future>(secs: u64, multi_thread: bool, f: F) -> F::Output {
+    let rt = match multi_thread {
+        true => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+        false => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let rt = rt.expect("runtime");
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(secs), f).await })
+        .unwrap_or_else(|_| panic!("test exceeded its {secs} s bound"))
+}
+
+fn server(faults: Faults) -> TcpServer {
+    server_with(ServerConfig::default(), faults)
+}
+
+fn server_with(config: ServerConfig, faults: Faults) -> TcpServer {
+    let config = ServerConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..config
+    };
+    TcpServer::start(config, faults).expect("fake server starts")
+}
+
+fn config(server: &TcpServer, auth: AuthMethod) -> ClientConfig {
+    let mut proto = Config::new("pbx", "admin", "amp111");
+    proto.auth = auth;
+    let mut config = ClientConfig::new(server.addr().to_string(), proto);
+    config.connect_timeout = Duration::from_secs(2);
+    config
+}
+
+#[test]
+fn login_both_ways_then_ping_on_either_runtime_flavour() {
+    let server = server(Faults::default());
+    for (auth, multi_thread) in [(AuthMethod::Plain, false), (AuthMethod::Md5, true)] {
+        run(10, multi_thread, async {
+            let client = Client::connect(config(&server, auth)).await.unwrap();
+            assert_eq!(client.state(), ConnState::Ready);
+            let pong = client.send(Action::ping()).await.unwrap();
+            assert_eq!(pong.response().get_str("Ping").as_deref(), Some("Pong"));
+            assert_eq!(client.close().await, CloseReason::LoggedOff);
+            let err = client.send(Action::ping()).await.unwrap_err();
+            assert_eq!(err, ClientError::Closed);
+        });
+    }
+    let actions = server.received_actions();
+    assert!(actions.iter().any(|a| a.eq_ignore_ascii_case("challenge")));
+}
+
+/// Made outside any runtime, the client cannot spawn its task: `connect`
+/// says so and `start` returns a closed client, neither panics. Given a
+/// runtime's `Handle` through `spawn_with`, the same builder works.
+#[test]
+fn outside_a_runtime_a_clear_error_not_a_panic() {
+    let server = server(Faults::default());
+    let outcome =
+        futures_lite::future::block_on(Client::connect(config(&server, AuthMethod::Plain)));
+    match outcome {
+        Err(ConnectError::Spawn(e)) => assert!(e.to_string().contains("no tokio runtime"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    let client = Client::builder(config(&server, AuthMethod::Plain))
+        .start()
+        .unwrap();
+    match client.state() {
+        ConnState::Closed(CloseReason::Internal(why)) => {
+            assert!(why.contains("never ran"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = futures_lite::future::block_on(client.send(Action::ping())).unwrap_err();
+    assert_eq!(err, ClientError::Closed);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = rt.handle().clone();
+    let builder = Client::builder(config(&server, AuthMethod::Plain)).spawn_with(move |task| {
+        handle.spawn(task);
+    });
+    rt.block_on(async {
+        let client = builder.connect().await.unwrap();
+        client.send(Action::ping()).await.unwrap();
+        client.close().await;
+    });
+    assert_eq!(
+        server.connections(),
+        1,
+        "only the spawn_with client connected"
+    );
+}
+
+/// Tokio's timers drive every deadline: an unanswered action times out on
+/// time, a silent server is found dead by the heartbeat and replaced, and
+/// an event stream's wait ends at its deadline.
+#[test]
+fn timers_drive_timeouts_heartbeats_and_stream_deadlines() {
+    let never = ServerConfig {
+        originate: ami_testkit::OriginateBehavior {
+            delay: Duration::from_millis(10),
+            outcome: ami_testkit::OriginateOutcome::Never,
+        },
+        ..ServerConfig::default()
+    };
+    let server = server_with(
+        never,
+        Faults {
+            silence_after_login: true,
+            ..Faults::default()
+        },
+    );
+    run(20, false, async {
+        let mut cfg = config(&server, AuthMethod::Plain);
+        cfg.proto.heartbeat_interval = Some(Duration::from_millis(100));
+        cfg.proto.action_timeout = Duration::from_millis(200);
+        let (client, mut events) = Client::connect_with_events(cfg).await.unwrap();
+        // The login's events, then nothing: the wait ends at its deadline.
+        while events.next_timeout(Duration::ZERO).await.unwrap().is_some() {}
+        let started = Instant::now();
+        assert!(events
+            .next_timeout(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .is_none());
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(100) && waited < Duration::from_secs(2));
+
+        let started = Instant::now();
+        let err = client.send(Action::ping()).await.unwrap_err();
+        assert_eq!(
+            err,
+            ClientError::Action(ActionError::Timeout(Duration::from_millis(200)))
+        );
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(200) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+
+        let mut changes = client.state_changes();
+        while let Some(state) = changes.next().await {
+            if state == ConnState::Closed(CloseReason::HeartbeatTimeout) {
+                break;
+            }
+        }
+        server.set_faults(Faults::default());
+        client.wait_ready(Duration::from_secs(3)).await.unwrap();
+        client.send(Action::ping()).await.unwrap();
+        let stats = client.stats();
+        assert_eq!((stats.sessions, stats.reconnects), (2, 1));
+        client.close().await;
+    });
+}
+
+/// A flood through a back-pressure stream on a multi-thread runtime:
+/// nothing lost, the queue never past its bound.
+#[test]
+fn backpressure_flood_loses_nothing() {
+    let server = server(Faults::flood(20_000));
+    run(30, true, async {
+        let mut cfg = config(&server, AuthMethod::Plain);
+        cfg.proto.event_queue = 100;
+        cfg.proto.queue_policy = QueuePolicy::Backpressure;
+        let (client, mut events) = Client::connect_with_events(cfg).await.unwrap();
+        let mut flood = 0u64;
+        let mut batch = Vec::new();
+        'read: loop {
+            batch.clear();
+            assert!(events.next_batch(&mut batch, 64).await > 0);
+            for e in &batch {
+                if e.is("BenchDone") {
+                    break 'read;
+                }
+                flood += u64::from(!e.is("FullyBooted") && !e.is("SuccessfulAuth"));
+            }
+        }
+        assert_eq!(flood, 20_000);
+        assert_eq!(events.dropped(), 0);
+        assert!(events.high_water() <= 100);
+        client.close().await;
+    });
+}
+
+/// A thousand pings from a thousand tasks: each completes exactly once.
+#[test]
+fn thousand_concurrent_pings_each_complete_once() {
+    let server = server(Faults::default());
+    run(30, true, async {
+        let client = Client::connect(config(&server, AuthMethod::Plain))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| {
+                let c = client.clone();
+                tokio::spawn(async move { c.send(Action::ping()).await })
+            })
+            .collect();
+        let mut ids = HashSet::new();
+        for task in tasks {
+            let done = task.await.unwrap().unwrap();
+            let id = done.response().action_id().unwrap().to_vec();
+            assert!(ids.insert(id), "a completion arrived twice");
+        }
+        assert_eq!(ids.len(), 1000);
+        client.close().await;
+    });
+}
+
+/// A dropped connection fails what was pending and a new session follows.
+#[test]
+fn dropped_connection_is_replaced() {
+    let server = server(Faults {
+        drop_after: Some(Duration::from_millis(300)),
+        ..Faults::default()
+    });
+    run(20, false, async {
+        let client = Client::connect(config(&server, AuthMethod::Plain))
+            .await
+            .unwrap();
+        let mut changes = client.state_changes();
+        server.set_faults(Faults::default());
+        while let Some(state) = changes.next().await {
+            if matches!(state, ConnState::Closed(_)) {
+                break;
+            }
+        }
+        client.wait_ready(Duration::from_secs(3)).await.unwrap();
+        client.send(Action::ping()).await.unwrap();
+        assert_eq!(client.stats().reconnects, 1);
+        assert_eq!(server.connections(), 2);
+        client.close().await;
+    });
+}
+
+/// TLS through ami-tls's session over tokio's socket: verified with the
+/// right CA, a pinned self-signed certificate, and refused with a wrong CA.
+#[cfg(feature = "tls")]
+#[test]
+fn tls_verified_pinned_and_refused() {
+    use ami_testkit::tls::{Identity, TestPki};
+    use ami_tokio::{TlsConfig, TlsError};
+    use std::sync::Arc;
+    let start = |identity: &Identity| {
+        let config = ServerConfig {
+            auth_failure_delay: Duration::ZERO,
+            ..ServerConfig::default()
+        };
+        TcpServer::start_tls(
+            Arc::new(config),
+            Faults::flood(300),
+            identity.server_config(),
+        )
+        .expect("starts")
+    };
+    let pki = TestPki::new();
+    let verified = start(&pki.localhost());
+    let self_signed = Identity::self_signed();
+    let pinned = start(&self_signed);
+    run(20, true, async {
+        let mut cfg = config(&verified, AuthMethod::Md5);
+        cfg.tls = Some(TlsConfig::new().with_ca_pem(pki.ca_pem()));
+        let (client, mut events) = Client::connect_with_events(cfg).await.expect("TLS login");
+        client.send(Action::ping()).await.unwrap();
+        let done = events.wait_for(|e| e.is("BenchDone"), Duration::from_secs(10));
+        assert!(done.await.unwrap().is_some(), "the flood came through TLS");
+        client.close().await;
+
+        let mut cfg = config(&pinned, AuthMethod::Md5);
+        let pin = self_signed.fingerprint();
+        cfg.tls = Some(TlsConfig::new().danger_accept_pinned_self_signed(pin));
+        let client = Client::connect(cfg).await.expect("pinned TLS login");
+        client.send(Action::ping()).await.unwrap();
+        client.close().await;
+
+        let mut cfg = config(&verified, AuthMethod::Md5);
+        cfg.tls = Some(TlsConfig::new().with_ca_pem(TestPki::new().ca_pem()));
+        match Client::connect(cfg).await {
+            Err(ConnectError::Tls(TlsError::UntrustedCertificate(_))) => {}
+            other => panic!("{other:?}"),
+        }
+    });
+}
