@@ -236,7 +236,7 @@ impl<R: Runtime> Client<R> {
     /// client as [`close`](Self::close) does: a logged-off session is not
     /// replaced.
     pub async fn send(&self, action: Action) -> Result<Completion, ClientError> {
-        submit(self.cmds.clone(), action, None).await
+        submit(&self.cmds, action, None).await
     }
 
     /// Sends `action` as [`send`](Self::send) does, with a handle that
@@ -268,7 +268,9 @@ impl<R: Runtime> Client<R> {
     ) {
         let ticket = Arc::new(Ticket::default());
         let cancel = Cancel::new(ticket.clone(), self.shared.clone());
-        (cancel, submit(self.cmds.clone(), action, Some(ticket)))
+        let cmds = self.cmds.clone();
+        let outcome = async move { submit(&cmds, action, Some(ticket)).await };
+        (cancel, outcome)
     }
 
     /// A new event subscription, receiving events from now on.
@@ -371,7 +373,7 @@ fn is_ready(state: &ConnState) -> bool {
 
 /// Queues `action` for the task and waits for its outcome.
 async fn submit(
-    cmds: Sender<Command>,
+    cmds: &Sender<Command>,
     action: Action,
     ticket: Option<Arc<Ticket>>,
 ) -> Result<Completion, ClientError> {

@@ -103,7 +103,8 @@ impl Shared {
 
     /// Moves the cancelled sends into `out`; nearly free when there are none.
     pub(crate) fn take_cancels(&self, out: &mut Vec<Arc<Ticket>>) {
-        if self.cancelled.swap(false, Ordering::Acquire) {
+        // A plain load first: the driver asks on every turn, a cancel is rare.
+        if self.cancelled.load(Ordering::Relaxed) && self.cancelled.swap(false, Ordering::Acquire) {
             out.append(&mut lock(&self.cancels));
         }
     }

@@ -1,12 +1,14 @@
 //! End-to-end loopback benchmarks, each beside a baseline measured in the
 //! same run (`cargo xtask bench`, or `cargo run --release -p ami-bench`).
 //!
-//! - event flood: the `ami-smol` client's event stream (parsed `Event`s,
-//!   nothing dropped: back-pressure policy) against a raw socket that only
-//!   counts frame ends with `memchr`, both reading the same fake-server flood;
+//! - event flood: the async clients' event stream (`ami-smol`, `ami-tokio`;
+//!   parsed `Event`s, nothing dropped: back-pressure policy) against a raw
+//!   socket that only counts frame ends with `memchr`, both reading the same
+//!   fake-server flood;
 //! - ping with one in flight: the clients (blocking, and async on smol's
-//!   global executor or on one thread) against a raw socket request/response
-//!   loop; and pipelined with 64 in flight. Two more single-flight loops say
+//!   global executor or on one thread, on tokio's multi-thread or
+//!   current-thread runtime) against a raw socket request/response loop; and
+//!   pipelined with 64 in flight. Two more single-flight loops say
 //!   where the async client's time goes: the raw loop over async-io's reactor,
 //!   and the least an async client shaped like ours can do (callers handing
 //!   each action to an I/O task and awaiting a one-shot reply, no protocol);
@@ -30,7 +32,7 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ami_proto::{Action, AuthMethod, Config, Event, QueuePolicy};
-use ami_smol::{Client, ClientBuilder, ClientConfig, Cluster};
+use ami_smol::{Client, ClientBuilder, ClientConfig, Cluster, EventStream};
 use ami_testkit::{Faults, ServerConfig, TcpServer};
 use futures_lite::{future, AsyncWriteExt, StreamExt};
 use smol::Async;
@@ -158,7 +160,13 @@ fn best_runs(children: &[&str], mut run: impl FnMut(&str) -> Run) -> Vec<Run> {
 const ROUNDS: usize = 3;
 
 fn flood(events: u64) {
-    let children = ["raw-flood", "smol-flood", "smol-flood-local"];
+    let children = [
+        "raw-flood",
+        "smol-flood",
+        "smol-flood-local",
+        "tokio-flood",
+        "tokio-flood-local",
+    ];
     let runs = best_runs(&children, |child| {
         let server = flood_server(events);
         let run = run_child(&[child.into(), server.addr().to_string()]);
@@ -179,6 +187,8 @@ fn flood(events: u64) {
     let labels = [
         "ami-smol events             ",
         "ami-smol events, one thread ",
+        "ami-tokio events            ",
+        "ami-tokio events, one thread",
     ];
     for (smol, label) in runs[1..].iter().zip(labels) {
         println!(
@@ -205,6 +215,8 @@ fn ping(pings: u64) {
         ("blocking-ping", "ami-blocking Client        "),
         ("smol-ping", "ami-smol                   "),
         ("smol-ping-local", "ami-smol, one thread       "),
+        ("tokio-ping", "ami-tokio                  "),
+        ("tokio-ping-local", "ami-tokio, one thread      "),
     ];
     for in_flight in ["1", "64"] {
         // The blocking client has one action in flight at a time; the two
@@ -212,7 +224,9 @@ fn ping(pings: u64) {
         // matter there.
         let clients: Vec<_> = single
             .iter()
-            .filter(|(child, _)| in_flight == "1" || child.starts_with("smol-"))
+            .filter(|(child, _)| {
+                in_flight == "1" || child.starts_with("smol-") || child.starts_with("tokio-")
+            })
             .collect();
         let children: Vec<&str> = ["raw-ping"]
             .into_iter()
@@ -282,6 +296,14 @@ fn child(args: &[String]) {
         "actor-ping" => actor_ping(addr, args[2].parse().expect("count")),
         "blocking-ping" => blocking_ping(addr, args[2].parse().expect("count")),
         "smol-ping" | "smol-ping-local" => smol_ping(
+            addr,
+            args[2].parse().expect("count"),
+            args[3].parse().expect("in flight"),
+            args[0].ends_with("-local"),
+        ),
+        "tokio-flood" => tokio_flood(addr, false),
+        "tokio-flood-local" => tokio_flood(addr, true),
+        "tokio-ping" | "tokio-ping-local" => tokio_ping(
             addr,
             args[2].parse().expect("count"),
             args[3].parse().expect("in flight"),
@@ -407,26 +429,32 @@ fn smol_flood(addr: SocketAddr, local: bool) -> (u64, f64) {
         let mut events = builder.events();
         let start = Instant::now();
         let client = builder.connect().await.expect("login");
-        let mut batch = Vec::with_capacity(1024);
-        let mut count = 0u64;
-        'outer: loop {
-            batch.clear();
-            if events.next_batch(&mut batch, 1024).await == 0 {
-                panic!("event stream ended before BenchDone");
-            }
-            for event in &batch {
-                match kind(event) {
-                    Kind::Done => break 'outer,
-                    Kind::Flood => count += 1,
-                    Kind::Login => {}
-                }
-            }
-        }
+        let count = count_flood(&mut events).await;
         let secs = start.elapsed().as_secs_f64();
-        assert_eq!(events.dropped(), 0, "back-pressure never drops");
         client.close_within(Duration::from_secs(2)).await;
         (count, secs)
     })
+}
+
+/// Counts the flood's events until `BenchDone`, in batches.
+async fn count_flood(events: &mut EventStream) -> u64 {
+    let mut batch = Vec::with_capacity(1024);
+    let mut count = 0u64;
+    'outer: loop {
+        batch.clear();
+        if events.next_batch(&mut batch, 1024).await == 0 {
+            panic!("event stream ended before BenchDone");
+        }
+        for event in &batch {
+            match kind(event) {
+                Kind::Done => break 'outer,
+                Kind::Flood => count += 1,
+                Kind::Login => {}
+            }
+        }
+    }
+    assert_eq!(events.dropped(), 0, "back-pressure never drops");
+    count
 }
 
 /// What an event is to the counting loops.
@@ -701,6 +729,55 @@ fn smol_ping(addr: SocketAddr, pings: u64, in_flight: u64, local: bool) -> (u64,
             .collect();
         for task in tasks {
             task.await;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        client.close_within(Duration::from_secs(2)).await;
+        (per_task * in_flight, secs)
+    })
+}
+
+/// A tokio runtime as `#[tokio::main]` makes one (multi-thread, a worker
+/// per core), or with `local` the current-thread one.
+fn tokio_runtime(local: bool) -> tokio::runtime::Runtime {
+    let mut builder = match local {
+        true => tokio::runtime::Builder::new_current_thread(),
+        false => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build().expect("tokio runtime")
+}
+
+fn tokio_flood(addr: SocketAddr, local: bool) -> (u64, f64) {
+    tokio_runtime(local).block_on(async {
+        let config = ClientConfig::new(addr.to_string(), proto_config(true));
+        let mut builder = ami_tokio::Client::builder(config);
+        let mut events = builder.events();
+        let start = Instant::now();
+        let client = builder.connect().await.expect("login");
+        let count = count_flood(&mut events).await;
+        let secs = start.elapsed().as_secs_f64();
+        client.close_within(Duration::from_secs(2)).await;
+        (count, secs)
+    })
+}
+
+fn tokio_ping(addr: SocketAddr, pings: u64, in_flight: u64, local: bool) -> (u64, f64) {
+    tokio_runtime(local).block_on(async {
+        let config = ClientConfig::new(addr.to_string(), proto_config(false));
+        let client = ami_tokio::Client::connect(config).await.expect("login");
+        let start = Instant::now();
+        let per_task = pings / in_flight;
+        let tasks: Vec<_> = (0..in_flight)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    for _ in 0..per_task {
+                        client.send(Action::ping()).await.expect("pong");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("ping task");
         }
         let secs = start.elapsed().as_secs_f64();
         client.close_within(Duration::from_secs(2)).await;
