@@ -186,7 +186,12 @@ impl<R: Runtime> Client<R> {
     /// A builder, to subscribe to events before connecting. The runtime is
     /// the caller's ([`Runtime::current`]).
     pub fn builder(config: ClientConfig) -> ClientBuilder<R> {
-        let rt = R::current();
+        Client::builder_on(R::current(), config)
+    }
+
+    /// A builder for a client on `rt`, wherever it is called from (tokio:
+    /// `Tokio::new(handle)` outside the runtime of `handle`).
+    pub fn builder_on(rt: R, config: ClientConfig) -> ClientBuilder<R> {
         let shared = Shared::new(&config, runtime::sleeper(&rt));
         ClientBuilder {
             config,

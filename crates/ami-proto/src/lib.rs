@@ -10,8 +10,9 @@
 //! **What it never does:** it opens no socket, reads no clock, starts no
 //! thread, never sleeps and needs no runtime. Time arrives as `now: Instant`
 //! arguments; randomness comes from [`Config::seed`], which [`Config::new`]
-//! draws from process entropy (the one place the core does). Adapters (`ami-smol`,
-//! `ami-blocking`, the C ABI) own the I/O and drive a [`Connection`]:
+//! draws from process entropy (the one place the core does). Adapters
+//! (`ami-async` with `ami-smol` or `ami-tokio`, `ami-blocking`, the C ABI)
+//! own the I/O and drive a [`Connection`]:
 //!
 //! ```
 //! use std::time::Instant;

@@ -1,5 +1,6 @@
-//! TLS for the Asterisk Manager Interface adapters (`ami-smol`,
-//! `ami-blocking`), on rustls with the `ring` provider.
+//! TLS for the Asterisk Manager Interface adapters (`ami-async`, under
+//! `ami-smol` and `ami-tokio`; `ami-blocking`), on rustls with the `ring`
+//! provider.
 //!
 //! - [`TlsConfig`]: what to trust ([`Roots`]), the SNI name, and the loudly
 //!   named escape hatch [`TlsConfig::danger_accept_pinned_self_signed`].

@@ -12,10 +12,11 @@
 //!
 //! The client's task is spawned on the runtime the builder was made in
 //! ([`Client::builder`](ami_async::Client::builder) captures the current
-//! `Handle`). Made outside any runtime, the client does not panic:
+//! `Handle`). Outside a runtime, name one:
+//! [`Client::builder_on`](ami_async::Client::builder_on)`(Tokio::new(handle), config)`.
+//! Made outside any runtime without one, the client does not panic:
 //! [`connect`](ami_async::ClientBuilder::connect) fails with
-//! [`ConnectError::Spawn`], or name the runtime with
-//! [`spawn_with`](ami_async::ClientBuilder::spawn_with).
+//! [`ConnectError::Spawn`].
 //!
 //! # Examples
 //!

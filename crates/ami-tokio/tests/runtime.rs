@@ -106,10 +106,23 @@ fn outside_a_runtime_a_clear_error_not_a_panic() {
         client.send(Action::ping()).await.unwrap();
         client.close().await;
     });
+    // Or named once, for the task, its socket and every timer: usable
+    // from outside the runtime, a stream's deadline included.
+    let on = ami_tokio::Tokio::new(rt.handle().clone());
+    let mut builder = Client::builder_on(on, config(&server, AuthMethod::Plain));
+    let mut events = builder.events();
+    futures_lite::future::block_on(async {
+        let client = builder.connect().await.unwrap();
+        let started = Instant::now();
+        let none = events.wait_for(|e| e.is("NoSuchEvent"), Duration::from_millis(50));
+        assert!(none.await.unwrap().is_none());
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        client.close().await;
+    });
     assert_eq!(
         server.connections(),
-        1,
-        "only the spawn_with client connected"
+        2,
+        "only the clients given a runtime connected"
     );
 }
 
