@@ -180,7 +180,7 @@ fn timers_drive_timeouts_heartbeats_and_stream_deadlines() {
             }
         }
         server.set_faults(Faults::default());
-        client.wait_ready(Duration::from_secs(3)).await.unwrap();
+        client.wait_ready(Duration::from_secs(6)).await.unwrap();
         client.send(Action::ping()).await.unwrap();
         let stats = client.stats();
         assert_eq!((stats.sessions, stats.reconnects), (2, 1));
@@ -260,7 +260,7 @@ fn dropped_connection_is_replaced() {
                 break;
             }
         }
-        client.wait_ready(Duration::from_secs(3)).await.unwrap();
+        client.wait_ready(Duration::from_secs(6)).await.unwrap();
         client.send(Action::ping()).await.unwrap();
         assert_eq!(client.stats().reconnects, 1);
         assert_eq!(server.connections(), 2);
