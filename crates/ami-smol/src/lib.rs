@@ -20,8 +20,8 @@
 //!   ([`next_timeout`](EventStream::next_timeout),
 //!   [`wait_for`](EventStream::wait_for)).
 //! - The supervisor inside every client reconnects a lost session with the
-//!   core's [`ReconnectPolicy`](ami_proto::ReconnectPolicy) and publishes each
-//!   [`ConnState`](ami_proto::ConnState) change
+//!   core's [`ReconnectPolicy`] and publishes each
+//!   [`ConnState`] change
 //!   ([`state_changes`](ami_async::Client::state_changes)).
 //! - TLS (the `tls` feature, on by default): set [`ClientConfig::tls`];
 //!   server certificates are verified unless a pin is set explicitly.
@@ -36,7 +36,7 @@
 //! action on a new session unless asked to
 //! ([`ClientConfig::resend_on_reconnect`]), or die silently: if its task
 //! panics or is dropped, the client closes with
-//! [`CloseReason::Internal`](ami_proto::CloseReason::Internal), actions
+//! [`CloseReason::Internal`], actions
 //! already sent fail with `ConnectionLost`, and every stream ends.
 //!
 //! Every log event carries `server`, `action_id` (`"-"` when none applies)
