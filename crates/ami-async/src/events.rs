@@ -617,4 +617,27 @@ mod tests {
         });
         producer.join().unwrap();
     }
+
+    #[test]
+    fn next_timeout_and_wait_for_end_at_their_deadline_or_the_stream_end() {
+        use std::time::Duration;
+        let (kick, _rx) = async_channel::bounded(1);
+        let sub = Subscriber::new(8, QueuePolicy::DropOldest, kick);
+        let mut stream = EventStream::new(sub.clone(), sleeper());
+        offer(&sub, &["a", "b", "c"]);
+        smol::block_on(async {
+            // Queued: returned at once, even with no time to wait.
+            let a = stream.next_timeout(Duration::ZERO).await.unwrap().unwrap();
+            assert!(a.is("a"));
+            let c = stream.wait_for(|e| e.is("c"), Duration::ZERO).await;
+            assert!(c.unwrap().unwrap().is("c"), "b is skipped");
+            let started = Instant::now();
+            let none = stream.next_timeout(Duration::from_millis(30)).await;
+            assert!(matches!(none, Ok(None)));
+            assert!(started.elapsed() >= Duration::from_millis(30));
+            sub.close();
+            let ended = stream.next_timeout(Duration::MAX).await;
+            assert!(matches!(ended, Err(ClientError::Closed)));
+        });
+    }
 }
