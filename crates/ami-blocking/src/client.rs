@@ -25,11 +25,11 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, CloseReason, Completion, Config, ConfigError, ConnState, Connection,
-    Event, Failure, LoginError, Output, ReconnectPolicy, SendError, Stats,
+    instant_after, Action, ActionError, CloseReason, Completion, Config, ConfigError, ConnState,
+    Connection, Event, Failure, LoginError, Output, ReconnectPolicy, SendError, Stats,
 };
 
-use crate::session::{connection, deadline_after, flush, in_range, millis, with_entropy, Flush};
+use crate::session::{connection, flush, in_range, millis, Flush};
 use crate::tls::{warn_plaintext_once, Pipe, Tls, TlsSetup};
 
 /// Size of the read buffer: one read takes at most this much.
@@ -241,7 +241,6 @@ impl Client {
         tls: Option<TlsSetup>,
     ) -> Result<Client, ConnectError> {
         validate(&config, connect_timeout)?;
-        let config = with_entropy(config);
         let addrs: Vec<SocketAddr> = addr
             .to_socket_addrs()
             .map_err(ConnectError::Resolve)?
@@ -317,7 +316,7 @@ impl Client {
     /// Heartbeats and action deadlines run while it waits. A closed session
     /// gives [`ClientError::Closed`] once its queued events are read.
     pub fn next_event(&mut self, timeout: Duration) -> Result<Option<Event>, ClientError> {
-        let deadline = deadline_after(Instant::now(), timeout.max(Duration::from_millis(1)));
+        let deadline = instant_after(Instant::now(), timeout.max(Duration::from_millis(1)));
         loop {
             let s = &mut self.session;
             while let Some(out) = s.conn.poll_output() {
@@ -507,7 +506,7 @@ impl Session {
         tls: Option<&TlsSetup>,
         warned_plaintext: &mut bool,
     ) -> Result<Session, ConnectError> {
-        let deadline = deadline_after(Instant::now(), connect_timeout);
+        let deadline = instant_after(Instant::now(), connect_timeout);
         // `connect` made sure there is an address.
         let mut result = Err(io::ErrorKind::NotFound.into());
         for addr in addrs {

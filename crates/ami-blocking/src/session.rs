@@ -1,36 +1,10 @@
 //! What both adapters do with one session: seed it, open its `Connection`,
 //! and write what the core lends.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use ami_proto::{Config, ConfigError, Connection};
-
-/// `config` with a seed of 0 (the default of `Config::seed`) replaced by a
-/// process-random value, drawn once per client or node, so two processes
-/// never share ActionID instances. Any other seed is kept: tests reproduce.
-pub(crate) fn with_entropy(mut config: Config) -> Config {
-    if config.seed == 0 {
-        config.seed = RandomState::new().build_hasher().finish() | 1;
-    }
-    config
-}
-
-/// `now + d`, saturated: a span the platform's `Instant` cannot hold
-/// (`Duration::MAX`) gives the furthest instant it can, which is "never"
-/// for any wait, instead of the panic of `Instant + Duration`.
-pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
-    let mut d = d;
-    loop {
-        if let Some(at) = now.checked_add(d) {
-            return at;
-        }
-        // Each halving shrinks `d`; at most ~100 rounds reach zero, which fits.
-        d /= 2;
-    }
-}
 
 /// A duration in whole milliseconds, for range checks ([`ConfigError::OutOfRange`]).
 pub(crate) fn millis(d: Duration) -> u64 {
@@ -210,9 +184,9 @@ pub(crate) mod tests {
     fn deadlines_saturate() {
         let now = Instant::now();
         let second = Duration::from_secs(1);
-        assert_eq!(deadline_after(now, second), now + second);
+        assert_eq!(ami_proto::instant_after(now, second), now + second);
         let millennium = Duration::from_secs(1000 * 365 * 86_400);
-        assert!(deadline_after(now, Duration::MAX) > now + millennium);
+        assert!(ami_proto::instant_after(now, Duration::MAX) > now + millennium);
         assert_eq!(millis(Duration::MAX), u64::MAX);
         assert_eq!(millis(Duration::from_micros(1_999)), 1);
     }
@@ -222,12 +196,11 @@ pub(crate) mod tests {
         let session_seed = |base: u64, session: u64| {
             let mut config = Config::new("t", "admin", "secret");
             config.seed = base;
-            let conn = connection(&with_entropy(config), session, Instant::now());
+            let conn = connection(&config, session, Instant::now());
             conn.expect("valid").config().seed
         };
         assert_ne!(session_seed(7, 0), session_seed(7, 1));
         assert_eq!(session_seed(7, 3), session_seed(7, 3));
-        assert_ne!(session_seed(0, 0), 0);
     }
 
     /// The core's classification, as both adapters report it to the policy.

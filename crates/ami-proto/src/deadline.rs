@@ -13,8 +13,19 @@ use std::time::{Duration, Instant};
 /// represented (the platform's latest instant, near enough: centuries away).
 ///
 /// `d` is halved until the sum fits; at most ~100 halvings reach zero,
-/// which always fits.
-pub(crate) fn instant_after(now: Instant, d: Duration) -> Instant {
+/// which always fits. Adapters use it for their own deadlines too, so that
+/// no duration a caller passes (`Duration::MAX` included) panics anywhere.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let now = Instant::now();
+/// assert_eq!(ami_proto::instant_after(now, Duration::from_secs(1)), now + Duration::from_secs(1));
+/// assert!(ami_proto::instant_after(now, Duration::MAX) > now); // "never", not a panic
+/// ```
+pub fn instant_after(now: Instant, d: Duration) -> Instant {
     let mut d = d;
     loop {
         if let Some(t) = now.checked_add(d) {

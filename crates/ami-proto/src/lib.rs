@@ -72,6 +72,7 @@ pub use action_id::{ActionId, ActionIdGenerator, ActionIdHasher, ActionIdMap};
 pub use completion::{Completion, OriginateOutcome, Strategy};
 pub use config::{AuthMethod, Config, Secret};
 pub use connection::{CloseReason, ConnState, Connection, Output};
+pub use deadline::instant_after;
 pub use error::{ActionError, CallEventsOff, ConfigError, DecodeError, LoginError, SendError};
 pub use frame::Decoder;
 pub use headers::{Headers, RedactedHeaders};

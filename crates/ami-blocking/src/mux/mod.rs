@@ -36,8 +36,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, ActionId, ActionIdMap, CloseReason, Completion, Config, ConfigError,
-    ConnState, Connection, Event, Failure, ReconnectPolicy, SendError, Stats,
+    instant_after, Action, ActionError, ActionId, ActionIdMap, CloseReason, Completion, Config,
+    ConfigError, ConnState, Connection, Event, Failure, ReconnectPolicy, SendError, Stats,
 };
 use polling::{Events, Poller};
 
@@ -45,7 +45,7 @@ use self::connect::{connect_nonblocking, connect_result};
 pub use self::handle::CompletionHandle;
 use self::handle::{Handler, Sink, Sinks};
 pub use self::report::{NodeState, NodeStats, NodeWork, ShutdownReport, TickSummary};
-use crate::session::{connection, deadline_after, flush, in_range, millis, with_entropy};
+use crate::session::{connection, flush, in_range, millis};
 use crate::tls::{warn_plaintext_once, Pipe, Tls, TlsSetup};
 
 /// Budgets and bounds of a [`Multiplexer`]. Start from
@@ -403,7 +403,6 @@ impl Multiplexer {
         tls: Option<TlsSetup>,
     ) -> Result<NodeId, ConfigError> {
         config.validate()?;
-        let config = with_entropy(config);
         let id = NodeId(self.nodes.len());
         let policy = ReconnectPolicy::with_seed(config.session_seed(u64::MAX - id.0 as u64));
         self.nodes.push(Node {
@@ -743,7 +742,7 @@ impl Multiplexer {
                     node.writable = done;
                     node.link = Link::Connecting {
                         sock,
-                        deadline: deadline_after(now, self.config.connect_timeout),
+                        deadline: instant_after(now, self.config.connect_timeout),
                     };
                     self.register(idx);
                 }
