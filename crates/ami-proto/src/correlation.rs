@@ -79,8 +79,10 @@ pub(crate) struct Pending {
     pub(crate) kind: Kind,
     pub(crate) owner: Owner,
     pub(crate) timeout: Duration,
-    /// When it was sent: the order in which it is failed on close.
-    pub(crate) sent: Instant,
+    /// Its place in the order of sending (set by [`Table::insert`]): the
+    /// order in which it is failed on close, even among actions sent at
+    /// one instant.
+    sent: u64,
     pub(crate) deadline: Instant,
     /// Whether `deadline` has an entry in the heap (it leaves when popped).
     deadline_queued: bool,
@@ -97,7 +99,7 @@ impl Pending {
             kind: Kind::Other,
             owner,
             timeout,
-            sent: now,
+            sent: 0,
             deadline: instant_after(now, timeout),
             deadline_queued: false,
             phase: Phase::AwaitResponse {
@@ -146,6 +148,8 @@ pub(crate) struct Table {
     fifo: VecDeque<ActionId>,
     deadlines: BinaryHeap<Reverse<(Instant, ActionId)>>,
     live: usize,
+    /// Actions inserted so far: the next one's [`Pending::sent`].
+    sent: u64,
 }
 
 impl Table {
@@ -166,6 +170,8 @@ impl Table {
     }
 
     pub(crate) fn insert(&mut self, id: ActionId, mut pending: Pending) {
+        pending.sent = self.sent;
+        self.sent += 1;
         self.deadlines.push(Reverse((pending.deadline, id.clone())));
         pending.deadline_queued = true;
         self.fifo.push_back(id.clone());
@@ -306,9 +312,8 @@ impl Table {
         self.deadlines.clear();
         self.live = 0;
         let mut all: Vec<_> = self.map.drain().filter(|(_, p)| !p.done).collect();
-        // Complete in send order (a stable sort keeps the map's order
-        // among actions sent at the same instant).
-        all.sort_by_key(|(_, p)| p.sent);
+        // Complete in send order.
+        all.sort_unstable_by_key(|(_, p)| p.sent);
         all.into_iter().map(|(id, p)| (id, *p)).collect()
     }
 }
@@ -331,6 +336,18 @@ mod tests {
             );
         }
         t
+    }
+
+    #[test]
+    fn actions_sent_at_one_instant_are_failed_in_send_order() {
+        // One instant for all: only the order of sending can order them.
+        let names: Vec<&'static str> = (0..64)
+            .map(|i| &*Box::leak(format!("id-{i}").into_boxed_str()))
+            .collect();
+        let mut t = table(&names, Instant::now());
+        let drained: Vec<ActionId> = t.drain_live().into_iter().map(|(id, _)| id).collect();
+        let sent: Vec<ActionId> = names.iter().map(|n| id(n)).collect();
+        assert_eq!(drained, sent);
     }
 
     #[test]
