@@ -9,9 +9,9 @@
 //!
 //! | code | meaning |
 //! |------|---------|
-//! | 0 | success (and a clean shutdown of `listen` on SIGINT/SIGTERM) |
+//! | 0 | success (and a clean shutdown of `listen` or `serve` on SIGINT/SIGTERM) |
 //! | 1 | anything else: an unreadable input file, a failed demo, an I/O error |
-//! | 2 | usage: unknown flag, a server flag given to `demo`, `decode` or `actions`, malformed `Key=Value`, an action missing a parameter every Asterisk version requires (any action the core refuses to send), ambiguous server choice |
+//! | 2 | usage: unknown flag, a server flag given to `demo`, `serve`, `decode` or `actions`, malformed `Key=Value`, an action missing a parameter every Asterisk version requires (any action the core refuses to send), ambiguous server choice |
 //! | 3 | configuration: unknown server name, bad config file, missing user or secret, a limit out of range |
 //! | 4 | connection: host unreachable, connection refused, connect or login timeout, not an AMI server (`listen`: before the server's first login) |
 //! | 5 | authentication: the server refused the credentials (`listen`: before the server's first login) |

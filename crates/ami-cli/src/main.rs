@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p ami-cli -- demo            # a simulated Asterisk, in-process
+//! ami serve --port 5038 --dest 999=fail             # the simulated Asterisk as a server
 //! ami listen --config servers.toml --event Hangup   # JSON lines from every server
 //! ami action Ping                                   # one action, its completion
 //! ami actions Originate                             # its parameters, which are required
@@ -17,6 +18,7 @@ mod config;
 mod exit;
 mod json;
 mod logging;
+mod stage;
 
 use std::process::ExitCode;
 
@@ -29,10 +31,11 @@ use crate::logging::Logging;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (listen: stopped by SIGINT/SIGTERM)
+  0  success (listen, serve: stopped by SIGINT/SIGTERM)
   1  other failure (unreadable input, failed demo, I/O error)
-  2  usage (bad flag, a server flag given to demo, decode or actions, malformed
-     Key=Value, an action missing a required parameter, ambiguous server)
+  2  usage (bad flag, a server flag given to demo, serve, decode or actions,
+     malformed Key=Value, an action missing a required parameter, ambiguous
+     server)
   3  configuration (unknown server, bad config file, missing user/secret, limit out of range)
   4  connection (unreachable, refused, timeout, not an AMI server; listen: before
      the server's first login)
@@ -57,6 +60,9 @@ struct Cli {
 enum Cmd {
     /// Run a simulated Asterisk in-process and drive it as a real client would.
     Demo(cmd::demo::Args),
+    /// Run the simulated Asterisk as a server on 127.0.0.1 until SIGINT or
+    /// SIGTERM; prints `listening ADDR user=NAME secret=SECRET` first.
+    Serve(cmd::serve::Args),
     /// Stream events as JSON lines from one or more servers: each must log in
     /// once, then is reconnected for as long as the command runs.
     Listen(cmd::listen::Args),
@@ -81,6 +87,7 @@ fn main() -> ExitCode {
     let logging = Logging::init();
     let result = match cli.cmd {
         Cmd::Demo(args) => cmd::demo::run(args),
+        Cmd::Serve(args) => cmd::serve::run(cli.server.port, args),
         Cmd::Listen(args) => cmd::listen::run(&cli.server, args, &logging),
         Cmd::Action(args) => cmd::action::run(&cli.server, args),
         Cmd::Actions(args) => cmd::actions::run(args),
@@ -93,20 +100,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// `demo`, `decode` and `actions` talk to no server: a server flag given to
-/// them (the flags are global, so clap accepts them anywhere) would be
-/// ignored without a word, so it is a usage error, exit 2.
+/// `demo`, `serve`, `decode` and `actions` talk to no server: a server flag
+/// given to them (the flags are global, so clap accepts them anywhere) would
+/// be ignored without a word, so it is a usage error, exit 2. `serve` takes
+/// `--port` as the port it listens on.
 fn refuse_server_flags(cmd: &Cmd, matches: &ArgMatches) -> Result<(), clap::Error> {
-    let name = match cmd {
-        Cmd::Demo(_) => "demo",
-        Cmd::Decode(_) => "decode",
-        Cmd::Actions(_) => "actions",
+    let (name, allowed) = match cmd {
+        Cmd::Demo(_) => ("demo", None),
+        Cmd::Serve(_) => ("serve", Some("port")),
+        Cmd::Decode(_) => ("decode", None),
+        Cmd::Actions(_) => ("actions", None),
         Cmd::Listen(_) | Cmd::Action(_) | Cmd::Command(_) => return Ok(()),
     };
     let server_flags = ServerArgs::augment_args(clap::Command::new("server"));
-    let given = server_flags
-        .get_arguments()
-        .find(|arg| matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine));
+    let given = server_flags.get_arguments().find(|arg| {
+        let id = arg.get_id().as_str();
+        Some(id) != allowed && matches.value_source(id) == Some(ValueSource::CommandLine)
+    });
     let Some(arg) = given else {
         return Ok(());
     };

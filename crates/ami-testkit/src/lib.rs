@@ -15,7 +15,8 @@
 //! - [`TcpServer`]: sessions on real sockets, one thread each, with [`Faults`]
 //!   (chunked and slow writes, garbage, truncation, oversized events, floods,
 //!   silence, a server that stops reading, refused and flapping connections).
-//!   It only ever binds `127.0.0.1`, on an ephemeral port.
+//!   [`TcpServer::start`] binds `127.0.0.1` on an ephemeral port;
+//!   [`TcpServer::bind`] listens where its caller says, on a shared [`Pbx`].
 //!   [`TcpServer::start_tls`] serves the same over TLS.
 //! - [`tls`]: certificates generated at test time (rcgen): a CA, valid,
 //!   expired, wrong-host and self-signed server certificates.

@@ -1,4 +1,5 @@
-//! `TcpServer`: the fake server on a real socket, 127.0.0.1 only.
+//! `TcpServer`: the fake server on a real socket (127.0.0.1 unless told
+//! otherwise).
 //!
 //! One accept thread and one thread per connection, each driving a
 //! [`ServerSession`] over a blocking socket with 1 ms read and 5 ms write
@@ -18,7 +19,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -31,6 +32,9 @@ use crate::pbx::Pbx;
 use crate::script::ServerConfig;
 use crate::server::ServerSession;
 use crate::sim::TrafficSim;
+
+/// Where [`TcpServer::start`] listens: 127.0.0.1, an ephemeral port.
+const LOOPBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
 /// The garbage blob of [`Faults::garbage_every`]: a colon-less line, then a
 /// blank line so a decoder can resynchronise.
@@ -66,7 +70,8 @@ struct Shared {
     conns: Mutex<Vec<Conn>>,
 }
 
-/// A fake AMI server listening on an ephemeral port of 127.0.0.1.
+/// A fake AMI server listening on an ephemeral port of 127.0.0.1 (or where
+/// [`TcpServer::bind`] says).
 ///
 /// Each accepted connection runs a [`ServerSession`] on the server's one
 /// [`Pbx`] (so a call made on one connection is seen by all), with the
@@ -111,7 +116,18 @@ impl TcpServer {
     /// With `faults.refuse_connections` set the port is reserved and then
     /// closed at once, so connects are refused until the fault is cleared.
     pub fn start(config: impl Into<Arc<ServerConfig>>, faults: Faults) -> io::Result<TcpServer> {
-        TcpServer::start_with(config.into(), faults, None)
+        let pbx = Pbx::new(config, Instant::now());
+        TcpServer::start_with(LOOPBACK, &pbx, faults, None)
+    }
+
+    /// Listens on `addr` (port 0: an ephemeral one) for sessions on `pbx`,
+    /// which may be shared with other servers: `ami serve` listens on
+    /// 127.0.0.1 and ::1 with one PBX, so a call made through either
+    /// address is seen through both. Whether `addr` may be more than a
+    /// loopback address is the caller's decision; [`TcpServer::start`]
+    /// never is.
+    pub fn bind(addr: SocketAddr, pbx: &Pbx, faults: Faults) -> io::Result<TcpServer> {
+        TcpServer::start_with(addr, pbx, faults, None)
     }
 
     /// Like [`TcpServer::start`], but every connection is TLS with `tls`
@@ -122,21 +138,23 @@ impl TcpServer {
         faults: Faults,
         tls: Arc<rustls::ServerConfig>,
     ) -> io::Result<TcpServer> {
-        TcpServer::start_with(config.into(), faults, Some(tls))
+        let pbx = Pbx::new(config, Instant::now());
+        TcpServer::start_with(LOOPBACK, &pbx, faults, Some(tls))
     }
 
     fn start_with(
-        config: Arc<ServerConfig>,
+        addr: SocketAddr,
+        pbx: &Pbx,
         faults: Faults,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> io::Result<TcpServer> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let refuse = faults.refuse_connections;
         let shared = Arc::new(Shared {
             addr,
-            pbx: Pbx::new(config, Instant::now()),
+            pbx: pbx.clone(),
             tls: Mutex::new(tls),
             faults: Mutex::new(faults),
             listener: Mutex::new(if refuse { None } else { Some(listener) }),
@@ -155,7 +173,7 @@ impl TcpServer {
         })
     }
 
-    /// The listening address (127.0.0.1 and the ephemeral port).
+    /// The listening address (the port chosen when it was 0).
     pub fn addr(&self) -> SocketAddr {
         self.shared.addr
     }

@@ -124,6 +124,36 @@ fn banner_login_ping_logoff() {
     server.stop();
 }
 
+/// `ami serve` listens on 127.0.0.1 and ::1 with one PBX: what a session
+/// does through one address, the sessions of the other see.
+#[test]
+fn two_listeners_on_one_pbx_share_its_events() {
+    let pbx = ami_testkit::Pbx::new(config(), Instant::now());
+    let v4 = TcpServer::bind(
+        "127.0.0.1:0".parse().expect("addr"),
+        &pbx,
+        Faults::default(),
+    )
+    .expect("bind 127.0.0.1");
+    let v6_addr = std::net::SocketAddr::new("::1".parse().expect("ip"), v4.port());
+    let v6 = TcpServer::bind(v6_addr, &pbx, Faults::default()).expect("bind ::1");
+    assert_eq!(v6.addr(), v6_addr);
+    let (mut a, mut b) = (Client::connect(&v4), Client::connect(&v6));
+    a.login();
+    b.login();
+    b.send(b"Action: UserEvent\r\nActionID: u\r\nUserEvent: Across\r\n\r\n");
+    let seen = a.read_until(
+        Duration::from_secs(5),
+        |f| matches!(f, Frame::Event(e) if e.get("UserEvent") == Some(&b"Across"[..])),
+    );
+    assert!(
+        seen.iter()
+            .any(|f| matches!(f, Frame::Event(e) if e.is("UserEvent"))),
+        "{seen:?}"
+    );
+    assert_eq!((v4.connections(), v6.connections()), (1, 1));
+}
+
 #[test]
 fn auth_failure_closes_the_connection() {
     let server = TcpServer::start(config(), Faults::default()).expect("start");

@@ -1,7 +1,7 @@
 //! `ami demo`: a simulated Asterisk in-process, driven as a real client would.
 //!
 //! The fake server ([`ami_testkit::TcpServer`]) listens on 127.0.0.1 on an
-//! ephemeral port and behaves as Asterisk does (see [`stage`]): a dialplan
+//! ephemeral port and behaves as Asterisk does (see [`stage::stage`]): a dialplan
 //! where some destinations answer and others are busy, congested or do not
 //! exist, a queue whose agents answer, a limited user, a wrong password
 //! answered after a second. A background thread publishes dialer-like calls
@@ -21,15 +21,16 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ami_proto::{Action, Completion, Originate};
 use ami_smol::{Client, ClientConfig};
-use ami_testkit::{Destination, Extension, Faults, ServerConfig, TcpServer, TrafficSim, User};
+use ami_testkit::{Faults, TcpServer, TrafficSim};
 use smol::Timer;
 
 use crate::cmd::listen::state_word;
 use crate::exit::Fail;
+use crate::stage::{self, DEMO_SECRET, DEMO_USER};
 
 /// Flags of `ami demo`.
 #[derive(clap::Args, Debug)]
@@ -46,56 +47,6 @@ pub(crate) struct Args {
     /// Seed of the simulated traffic (same seed, same calls).
     #[arg(long, default_value_t = 2024)]
     seed: u64,
-}
-
-const USER: &str = "demo";
-const SECRET: &str = "demo-secret";
-/// Simulated channels listed by `CoreShowChannels` and `core show channels`.
-const CHANNELS: usize = 12;
-
-/// The simulated PBX: the captures' Asterisk ([`ServerConfig::asterisk_corpus`]:
-/// users `admin` and `limited`, queues `support` and `sales`, hints), the
-/// demo's user, [`CHANNELS`] calls up, and the dialplan the demo's
-/// Originates reach. `Local/<n>@demo-dialer` rings 1 s, answers and talks
-/// 2 s, except numbers ending in 7 (busy), 9 (congestion) and 3 (no such
-/// extension: `Reason: 0`); the answered `;1` half runs `demo,100,1`, which
-/// queues it in `support`, whose agents answer after a second.
-fn stage(seed: u64) -> ServerConfig {
-    let ring = Duration::from_secs(1);
-    let agent = |name: &str| {
-        Extension::new(name)
-            .ringing()
-            .wait(ring)
-            .answer()
-            .wait_secs(3)
-            .hangup()
-    };
-    let base = ServerConfig::asterisk_corpus();
-    let dialplan = base
-        .dialplan
-        .clone()
-        .unwrap_or_default()
-        .destination(
-            "_XXX[0124568]@demo-dialer",
-            Destination::answer_after(ring, Duration::from_secs(2)),
-        )
-        .destination("_XXX7@demo-dialer", Destination::Busy)
-        .destination("_XXX9@demo-dialer", Destination::Congestion)
-        .extension(
-            "demo",
-            Extension::new("100")
-                .queue("support", Duration::from_secs(20))
-                .hangup(),
-        )
-        .extension("agents", agent("agent1"))
-        .extension("agents", agent("agent2"));
-    ServerConfig {
-        channels: CHANNELS,
-        seed,
-        ..base
-    }
-    .with_dialplan(dialplan)
-    .with_user(USER, User::new(SECRET))
 }
 
 /// What the demo counts, shared by its tasks.
@@ -130,7 +81,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, Fail> {
             return Err(Fail::Usage(format!("{flag} {v}: expected 0..={max}")));
         }
     }
-    let server = TcpServer::start(stage(args.seed), Faults::default())
+    let server = TcpServer::start(stage::stage(args.seed), Faults::default())
         .map_err(|e| Fail::Other(format!("cannot start the simulated server: {e}")))?;
     eprintln!(
         "ami demo: simulated Asterisk on {}; {} calls/s, {} originates/s, {} s",
@@ -200,7 +151,7 @@ struct Report {
 /// Connects, runs the workload for the requested time, closes.
 async fn drive(args: &Args, server: Arc<TcpServer>, c: Arc<Counters>) -> Result<Report, Fail> {
     let addr = server.addr().to_string();
-    let proto = ami_proto::Config::new("demo", USER, SECRET);
+    let proto = ami_proto::Config::new("demo", DEMO_USER, DEMO_SECRET);
     let mut builder = Client::builder(ClientConfig::new(addr.clone(), proto));
     // Subscribed before login: nothing sent after the login response is lost.
     let mut events = builder.events();
@@ -216,7 +167,7 @@ async fn drive(args: &Args, server: Arc<TcpServer>, c: Arc<Counters>) -> Result<
         let (rate, seed) = (args.calls_per_second, args.seed);
         thread::Builder::new()
             .name("ami-demo-traffic".into())
-            .spawn(move || inject(&server, rate, seed, &stop, &c))
+            .spawn(move || stage::publish_calls(server.pbx(), rate, seed, &stop, &c.injected_calls))
             .map_err(|e| Fail::Other(format!("cannot start the traffic thread: {e}")))?
     };
 
@@ -383,137 +334,4 @@ async fn tracked(client: &Client, c: &Counters, action: Action) -> Result<Comple
         c.failures.fetch_add(1, Relaxed);
         tracing::warn!(action = %name, error = %e, "demo action failed");
     })
-}
-
-/// The traffic thread: publishes whole simulated calls at `rate` per second
-/// to the sessions that receive call events (not to one that said
-/// `Events: off`), until `stop`.
-fn inject(server: &TcpServer, rate: f64, seed: u64, stop: &AtomicBool, c: &Counters) {
-    let mut sim = TrafficSim::new(seed);
-    let start = Instant::now();
-    let mut sent = 0u64;
-    while !stop.load(Relaxed) {
-        thread::sleep(Duration::from_millis(10));
-        let due = (start.elapsed().as_secs_f64() * rate) as u64;
-        if due <= sent {
-            continue;
-        }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
-        let mut bytes = Vec::new();
-        // At most one second's worth at once, should this thread lag.
-        let until = due.min(sent + rate.ceil() as u64 + 1);
-        while sent < until {
-            bytes.extend_from_slice(&sim.next_call(now));
-            sent += 1;
-        }
-        server.publish(&bytes);
-        c.injected_calls.store(sent, Relaxed);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ami_proto::Frame;
-    use ami_testkit::MemoryLink;
-
-    const LOGIN: &[u8] = b"Action: Login\r\nUsername: demo\r\nSecret: demo-secret\r\n\r\n";
-
-    fn events(frames: &[Frame]) -> Vec<String> {
-        frames
-            .iter()
-            .filter_map(|f| match f {
-                Frame::Event(e) => Some(e.name_str().into_owned()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_wrong_password_is_refused_after_a_second_then_closed() {
-        let mut link = MemoryLink::new(stage(1));
-        link.frames();
-        link.send(b"Action: Login\r\nActionID: l\r\nUsername: demo\r\nSecret: wrong\r\n\r\n");
-        assert!(link.frames().is_empty(), "nothing at once");
-        link.advance(Duration::from_millis(999));
-        assert!(link.frames().is_empty());
-        link.advance(Duration::from_millis(1));
-        let f = link.frames();
-        let Some(Frame::Response(r)) = f.first() else {
-            panic!("{f:?}")
-        };
-        assert_eq!(r.message().as_deref(), Some("Authentication failed"));
-        assert!(link.is_closed());
-    }
-
-    #[test]
-    fn events_off_sessions_get_no_background_traffic() {
-        let mut link = MemoryLink::new(stage(1));
-        link.send(b"Action: Login\r\nUsername: demo\r\nSecret: demo-secret\r\nEvents: off\r\n\r\n");
-        link.frames();
-        link.session
-            .pbx()
-            .publish(&TrafficSim::new(1).next_call(1_795_727_786.0));
-        assert!(events(&link.frames()).is_empty());
-        link.send(b"Action: Events\r\nEventMask: on\r\n\r\n");
-        link.session
-            .pbx()
-            .publish(&TrafficSim::new(2).next_call(1_795_727_787.0));
-        assert_eq!(events(&link.frames()).len(), TrafficSim::events_per_call());
-    }
-
-    #[test]
-    fn originates_end_per_destination_and_the_limited_user_is_denied() {
-        let mut link = MemoryLink::new(stage(1));
-        link.send(LOGIN);
-        for n in [1000, 1003, 1007, 1009] {
-            link.send(
-                format!(
-                    "Action: Originate\r\nActionID: o{n}\r\nChannel: Local/{n}@demo-dialer\r\n\
-                     Context: demo\r\nExten: 100\r\nPriority: 1\r\nAsync: true\r\n\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        let mut reasons = Vec::new();
-        for _ in 0..1000 {
-            for f in link.frames() {
-                if let Frame::Event(e) = f {
-                    if e.is("OriginateResponse") {
-                        let id =
-                            String::from_utf8_lossy(e.action_id().unwrap_or_default()).into_owned();
-                        let reason = String::from_utf8_lossy(e.get("Reason").unwrap_or_default())
-                            .into_owned();
-                        reasons.push((id, reason));
-                    }
-                }
-            }
-            if reasons.len() == 4 || !link.step_to_timeout() {
-                break;
-            }
-        }
-        reasons.sort();
-        let want = [
-            ("o1000", "4"),
-            ("o1003", "0"),
-            ("o1007", "5"),
-            ("o1009", "8"),
-        ];
-        let want: Vec<_> = want
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
-        assert_eq!(reasons, want);
-
-        let mut limited = link.join();
-        limited.send(b"Action: Login\r\nUsername: limited\r\nSecret: limited123\r\n\r\n");
-        limited.send(b"Action: Originate\r\nActionID: x\r\nChannel: Local/1000@demo-dialer\r\nApplication: Wait\r\n\r\n");
-        let denied = limited.frames().into_iter().any(|f| {
-            matches!(&f, Frame::Response(r) if r.message().as_deref() == Some("Permission denied"))
-        });
-        assert!(denied);
-    }
 }

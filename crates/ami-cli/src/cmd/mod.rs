@@ -6,6 +6,7 @@ pub(crate) mod command;
 pub(crate) mod decode;
 pub(crate) mod demo;
 pub(crate) mod listen;
+pub(crate) mod serve;
 
 use std::time::Duration;
 
