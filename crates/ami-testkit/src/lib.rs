@@ -53,7 +53,9 @@ pub use memory::MemoryLink;
 pub use pbx::Pbx;
 pub use perm::Classes;
 pub use queues::{Member, Queue, Strategy};
-pub use script::{ChallengeNonce, OriginateBehavior, OriginateOutcome, ServerConfig, User};
+pub use script::{
+    ChallengeNonce, OriginateBehavior, OriginateOutcome, ScriptedReply, ServerConfig, User,
+};
 pub use server::ServerSession;
 pub use sim::TrafficSim;
 pub use tcp::TcpServer;

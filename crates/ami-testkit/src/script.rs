@@ -88,6 +88,26 @@ pub enum OriginateOutcome {
     Never,
 }
 
+/// A canned answer to one action, in place of what the fake server would
+/// do ([`ServerConfig::with_reply`]): for the answers a real Asterisk gives
+/// only in corner cases, and the ones a client must survive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScriptedReply {
+    /// `Response: <status>` with the request's ActionID and `Message:
+    /// <message>`. Some modules answer `Failure`; a client must treat any
+    /// status but `Success` as a refusal.
+    Status {
+        /// The `Response` header's value.
+        status: String,
+        /// The `Message` header's value.
+        message: String,
+    },
+    /// No answer at all: a module that loses its response. The server
+    /// answers the requests that follow, so a client sees a later action
+    /// answered first (a desync).
+    Never,
+}
+
 /// Originate timing and outcome for every destination, used only when the
 /// server has no dialplan.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,6 +210,10 @@ pub struct ServerConfig {
     pub uptime: u64,
     /// Seed for the MD5 challenges' and the simulators' randomness.
     pub seed: u64,
+    /// Canned answers by action name (lower case), given to a logged-in
+    /// session before the action is looked up (any name can be scripted)
+    /// and without a permission check. Default: none.
+    pub replies: BTreeMap<String, ScriptedReply>,
 }
 
 impl Default for ServerConfig {
@@ -214,6 +238,7 @@ impl Default for ServerConfig {
             epoch: 1_795_727_781.0,
             uptime: 6,
             seed: 1,
+            replies: BTreeMap::new(),
         }
     }
 }
@@ -257,6 +282,24 @@ impl ServerConfig {
             command.trim().to_string(),
             lines.iter().map(|l| l.to_string()).collect(),
         );
+        self
+    }
+
+    /// Answers `action` (any case) with `reply` instead of carrying it out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ami_testkit::{ScriptedReply, ServerConfig};
+    ///
+    /// let config = ServerConfig::default().with_reply(
+    ///     "QueueReset",
+    ///     ScriptedReply::Status { status: "Failure".into(), message: "No such queue".into() },
+    /// );
+    /// assert!(config.replies.contains_key("queuereset"));
+    /// ```
+    pub fn with_reply(mut self, action: &str, reply: ScriptedReply) -> Self {
+        self.replies.insert(action.to_ascii_lowercase(), reply);
         self
     }
 

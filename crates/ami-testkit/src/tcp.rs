@@ -54,6 +54,8 @@ struct Conn {
     /// Raw bytes for the connection ([`TcpServer::inject_all`]).
     inbox: Arc<Mutex<Vec<Bytes>>>,
     alive: Arc<AtomicBool>,
+    /// Set by [`TcpServer::drop_connections`]: close at once.
+    kill: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -211,6 +213,15 @@ impl TcpServer {
         }
     }
 
+    /// Closes every open connection at once, without a word (no pending
+    /// answer, no TLS close_notify), as a killed or restarted Asterisk
+    /// does; the listener stays, so clients can reconnect.
+    pub fn drop_connections(&self) {
+        for conn in lock(&self.shared.conns).iter() {
+            conn.kill.store(true, Ordering::SeqCst);
+        }
+    }
+
     /// Replaces the TLS configuration (a certificate rotation) for
     /// connections accepted from now on; open ones keep theirs. `None`
     /// serves plain TCP from now on.
@@ -310,11 +321,18 @@ fn accept_loop(shared: &Arc<Shared>) {
         let faults = lock(&shared.faults).clone();
         let inbox = Arc::new(Mutex::new(Vec::new()));
         let alive = Arc::new(AtomicBool::new(true));
-        let (s, i, a, id) = (shared.clone(), inbox.clone(), alive.clone(), next_id);
+        let kill = Arc::new(AtomicBool::new(false));
+        let (s, i, a, k, id) = (
+            shared.clone(),
+            inbox.clone(),
+            alive.clone(),
+            kill.clone(),
+            next_id,
+        );
         let thread = thread::Builder::new()
             .name(format!("ami-testkit-conn-{id}"))
             .spawn(move || {
-                let _ = run_connection(&s, stream, id, &i, faults);
+                let _ = run_connection(&s, stream, id, &i, &k, faults);
                 a.store(false, Ordering::SeqCst);
             });
         let mut conns = lock(&shared.conns);
@@ -332,6 +350,7 @@ fn accept_loop(shared: &Arc<Shared>) {
             Ok(t) => conns.push(Conn {
                 inbox,
                 alive,
+                kill,
                 thread: Some(t),
             }),
             Err(_) => alive.store(false, Ordering::SeqCst),
@@ -500,6 +519,8 @@ fn flush_tls(tls: &mut rustls::ServerConnection, io: &mut Chunked<'_>) -> io::Re
 struct Writer<'a> {
     stream: &'a Link,
     stop: &'a AtomicBool,
+    /// [`TcpServer::drop_connections`] was called.
+    kill: &'a AtomicBool,
     deadline: Option<Instant>,
     chunk: usize,
     delay: Option<Duration>,
@@ -512,6 +533,9 @@ impl Writer<'_> {
     fn check(&self) -> io::Result<()> {
         if self.stop.load(Ordering::SeqCst) {
             return Err(stopped());
+        }
+        if self.kill.load(Ordering::SeqCst) {
+            return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "killed"));
         }
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "drop_after"));
@@ -684,6 +708,7 @@ fn run_connection(
     stream: TcpStream,
     id: u64,
     inbox: &Mutex<Vec<Bytes>>,
+    kill: &AtomicBool,
     faults: Faults,
 ) -> io::Result<()> {
     let opened = Instant::now();
@@ -709,6 +734,7 @@ fn run_connection(
     let mut w = Writer {
         stream: &link,
         stop: &shared.stop,
+        kill,
         deadline,
         chunk: faults.write_chunk.unwrap_or(usize::MAX).max(1),
         delay: faults.write_delay,
@@ -717,11 +743,13 @@ fn run_connection(
         frames: 0,
     };
     let result = drive(shared, &link, id, inbox, &faults, &mut w);
-    if !faults.close_mid_handshake {
+    // Killed: gone at once, nothing more said.
+    let killed = kill.load(Ordering::SeqCst);
+    if !faults.close_mid_handshake && !killed {
         link.finish(&shared.stop, Duration::from_secs(1));
     }
     let _ = stream.shutdown(Shutdown::Write);
-    if !shared.stop.load(Ordering::SeqCst) {
+    if !shared.stop.load(Ordering::SeqCst) && !killed {
         // Let the client read our last bytes: drain what it still sends.
         let _ = stream.set_nonblocking(false);
         let _ = stream.set_read_timeout(Some(Duration::from_millis(5)));

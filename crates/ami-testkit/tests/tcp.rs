@@ -155,6 +155,20 @@ fn two_listeners_on_one_pbx_share_its_events() {
 }
 
 #[test]
+fn dropped_connections_close_at_once_and_the_listener_stays() {
+    let server = TcpServer::start(config(), Faults::default()).expect("start");
+    let mut c = Client::connect(&server);
+    c.login();
+    server.drop_connections();
+    c.read_until(Duration::from_secs(5), |_| false);
+    assert!(c.eof, "closed");
+    let mut again = Client::connect(&server);
+    again.login();
+    assert!(again.ping("p", Duration::from_secs(5)));
+    assert_eq!(server.connections(), 2);
+}
+
+#[test]
 fn auth_failure_closes_the_connection() {
     let server = TcpServer::start(config(), Faults::default()).expect("start");
     let mut c = Client::connect(&server);

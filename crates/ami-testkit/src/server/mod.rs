@@ -16,7 +16,7 @@ use crate::pbx::{Pbx, SubId};
 use crate::perm::Classes;
 use crate::request::{Input, Reader, Request};
 use crate::rng::{event_tv, SplitMix64};
-use crate::script::{ChallengeNonce, ServerConfig, User};
+use crate::script::{ChallengeNonce, ScriptedReply, ServerConfig, User};
 use crate::wire::{ack, error, W};
 
 /// The Asterisk version the fake server claims (`CoreSettings`).
@@ -451,6 +451,14 @@ impl ServerSession {
         let lower = action.to_ascii_lowercase();
         if self.user.is_none() && !matches!(lower.as_str(), "login" | "challenge" | "logoff") {
             return self.respond(error(aid, "Permission denied"));
+        }
+        if let Some(reply) = self.user.as_ref().and(self.config.replies.get(&lower)) {
+            return match reply.clone() {
+                ScriptedReply::Status { status, message } => {
+                    self.respond(W::response(&status, aid).h("Message", message))
+                }
+                ScriptedReply::Never => {}
+            };
         }
         let Some(info) = actions::find(&action) else {
             let msg = format!(

@@ -740,6 +740,44 @@ fn unknown_action_missing_action_and_limits() {
 }
 
 #[test]
+fn scripted_replies_answer_for_the_action_or_never() {
+    let mut t = T::new(
+        ServerConfig {
+            auth_failure_delay: Duration::ZERO,
+            ..ServerConfig::default()
+        }
+        .with_reply(
+            "QueueReset",
+            crate::ScriptedReply::Status {
+                status: "Failure".into(),
+                message: "No such queue".into(),
+            },
+        )
+        .with_reply("Ping", crate::ScriptedReply::Never),
+    );
+    // Before login, the usual refusal.
+    let f = t.send(b"Action: QueueReset\r\nActionID: q0\r\n\r\n", 0);
+    assert_eq!(resp(&f[0]).message().as_deref(), Some("Permission denied"));
+    t.login();
+    let f = t.send(b"Action: queuereset\r\nActionID: q1\r\nQueue: x\r\n\r\n", 0);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(resp(&f[0]).status(), Status::Other("Failure".into()));
+    assert_eq!(resp(&f[0]).action_id(), Some(&b"q1"[..]));
+    assert_eq!(resp(&f[0]).message().as_deref(), Some("No such queue"));
+    // A lost response: the next request is answered, the Ping never.
+    let f = t.send(
+        b"Action: Ping\r\nActionID: p1\r\n\r\nAction: CoreSettings\r\nActionID: c1\r\n\r\n",
+        0,
+    );
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(resp(&f[0]).action_id(), Some(&b"c1"[..]));
+    assert_eq!(
+        t.s.received_actions(),
+        ["QueueReset", "Login", "queuereset", "Ping", "CoreSettings"]
+    );
+}
+
+#[test]
 fn logoff_says_goodbye_and_closes() {
     let mut t = T::quick();
     // Logoff works before login too.
