@@ -21,6 +21,8 @@
 //! - [`tls`]: certificates generated at test time (rcgen): a CA, valid,
 //!   expired, wrong-host and self-signed server certificates.
 //! - [`TrafficSim`]: a seeded generator of realistic call events.
+//! - [`conformance`]: one suite of scenarios every adapter runs over TCP
+//!   ([`conformance_suite!`] expands it into tests).
 //!
 //! [`ServerConfig`] says what the PBX has: [`ServerConfig::default`] is a
 //! permissive PBX (every Originate ends as `originate` says), and
@@ -32,6 +34,7 @@
 
 mod actions;
 mod chaos;
+pub mod conformance;
 mod dialplan;
 mod filter;
 mod memory;
