@@ -1,48 +1,38 @@
-//! The client against the fake Asterisk over real TCP on 127.0.0.1: login,
-//! actions of every completion strategy, concurrency, events and floods.
+//! The client against the fake Asterisk over real TCP on 127.0.0.1, what is
+//! the smol client's own: its executor, concurrency, streams, filters and
+//! back-pressure. What every adapter does is in the conformance suite
+//! (`tests/conformance.rs`).
 
 mod common;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use ami_proto::{Action, ActionError, AuthMethod, CloseReason, Completion, ConnState, Originate};
-use ami_proto::{LoginError, QueuePolicy};
+use ami_proto::{Action, ActionError, AuthMethod, CloseReason, ConnState, Originate, QueuePolicy};
 use ami_smol::{Client, ClientError, ConnectError};
-use ami_testkit::{Faults, Flood, ServerConfig};
+use ami_testkit::{Faults, Flood};
 use common::{config, never_answers_originate, run, server, server_with};
 use futures_lite::StreamExt;
 use smol::Timer;
 
+/// After `close`, the state says how the session ended and a send is
+/// refused at once (the conformance suite's `logoff` checks the server's
+/// side).
 #[test]
-fn login_plain_and_md5_then_ping() {
+fn a_closed_client_says_so_and_refuses_sends() {
     let server = server(Faults::default());
-    for auth in [AuthMethod::Plain, AuthMethod::Md5] {
-        run(10, async {
-            let client = Client::connect(config(&server, auth)).await.unwrap();
-            assert_eq!(client.state(), ConnState::Ready);
-            let pong = client.send(Action::ping()).await.unwrap();
-            assert_eq!(pong.response().get_str("Ping").as_deref(), Some("Pong"));
-            client.close().await;
-            assert_eq!(client.state(), ConnState::Closed(CloseReason::LoggedOff));
-            assert_eq!(
-                client.send(Action::ping()).await.unwrap_err(),
-                ClientError::Closed
-            );
-        });
-    }
-    let actions = server.received_actions();
-    assert!(
-        actions.iter().any(|a| a.eq_ignore_ascii_case("challenge")),
-        "{actions:?}"
-    );
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| a.eq_ignore_ascii_case("logoff"))
-            .count(),
-        2
-    );
+    run(10, async {
+        let client = Client::connect(config(&server, AuthMethod::Md5))
+            .await
+            .unwrap();
+        assert_eq!(client.state(), ConnState::Ready);
+        client.close().await;
+        assert_eq!(client.state(), ConnState::Closed(CloseReason::LoggedOff));
+        assert_eq!(
+            client.send(Action::ping()).await.unwrap_err(),
+            ClientError::Closed
+        );
+    });
 }
 
 #[test]
@@ -93,38 +83,11 @@ fn spawn_with_runs_the_client_on_the_callers_executor_thread() {
     );
 }
 
+/// An invalid configuration fails before any I/O (the conformance suite
+/// covers refused connections and credentials).
 #[test]
-fn bad_credentials_and_refused_connect_fail_fast_with_typed_errors() {
-    let server = server(Faults::default());
+fn an_invalid_config_is_refused_before_connecting() {
     run(10, async {
-        let mut bad = config(&server, AuthMethod::Md5);
-        bad.proto.secret = "wrong".into();
-        let started = Instant::now();
-        match Client::connect(bad).await {
-            Err(ConnectError::Login(LoginError::AuthenticationFailed(_))) => {}
-            other => panic!("{other:?}"),
-        }
-        assert!(started.elapsed() < Duration::from_secs(2));
-
-        // A port nobody listens on: refused at once, not after the timeout.
-        let port = server.port();
-        drop(server);
-        let mut refused = ami_smol::ClientConfig::new(
-            format!("127.0.0.1:{port}"),
-            ami_proto::Config::new("pbx", "admin", "amp111"),
-        );
-        refused.connect_timeout = Duration::from_secs(5);
-        let started = Instant::now();
-        assert!(matches!(
-            Client::connect(refused).await,
-            Err(ConnectError::Connect(_))
-        ));
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            started.elapsed()
-        );
-
         let mut invalid =
             ami_smol::ClientConfig::new("127.0.0.1:1", ami_proto::Config::new("p", "u", "s"));
         invalid.proto.max_frame = 10;
@@ -169,99 +132,12 @@ fn thousand_concurrent_actions_each_complete_exactly_once() {
     });
 }
 
-#[test]
-fn event_list_command_and_server_error() {
-    let config_server = ServerConfig {
-        channels: 6,
-        ..ServerConfig::default()
-    }
-    .with_command("sip show peers", &["Name/username  Host", "0 sip peers"]);
-    let server = server_with(config_server, Faults::default());
-    run(10, async {
-        let client = Client::connect(config(&server, AuthMethod::Plain))
-            .await
-            .unwrap();
-        match client.send(Action::core_show_channels()).await.unwrap() {
-            Completion::List {
-                items, complete, ..
-            } => {
-                assert_eq!(items.len(), 6);
-                assert!(items.iter().all(|e| e.is("CoreShowChannel")));
-                assert!(complete.unwrap().is("CoreShowChannelsComplete"));
-            }
-            other => panic!("{other:?}"),
-        }
-        match client
-            .send(Action::command("sip show peers"))
-            .await
-            .unwrap()
-        {
-            Completion::Command { lines, .. } => {
-                assert_eq!(lines, ["Name/username  Host".as_bytes(), b"0 sip peers"]);
-            }
-            other => panic!("{other:?}"),
-        }
-        let err = client.send(Action::new("NoSuchAction")).await.unwrap_err();
-        assert!(
-            matches!(err, ClientError::Action(ActionError::Server { .. })),
-            "{err:?}"
-        );
-        // Refused before queueing: a header with CR/LF.
-        let bad = Action::ping().header("X", "a\r\nAction: Originate");
-        assert!(matches!(client.send(bad).await, Err(ClientError::Send(_))));
-        client.close().await;
-    });
-}
-
 fn originate() -> Action {
     Action::originate(
         Originate::new("PJSIP/100")
             .extension("default", "200", 1)
             .async_(true),
     )
-}
-
-#[test]
-fn async_originate_completes_with_its_outcome_or_times_out() {
-    let server = server(Faults::default());
-    run(10, async {
-        let client = Client::connect(config(&server, AuthMethod::Plain))
-            .await
-            .unwrap();
-        match client.send(originate()).await.unwrap() {
-            Completion::Originate(outcome) => {
-                assert!(outcome.is_success());
-                assert_eq!(outcome.reason(), Some(4));
-            }
-            other => panic!("{other:?}"),
-        }
-        client.close().await;
-    });
-
-    let never = never_answers_originate();
-    let server = server_with(never, Faults::default());
-    run(10, async {
-        let client = Client::connect(config(&server, AuthMethod::Plain))
-            .await
-            .unwrap();
-        let started = Instant::now();
-        let err = client
-            .send(originate().with_timeout(Duration::from_millis(300)))
-            .await
-            .unwrap_err();
-        let took = started.elapsed();
-        assert_eq!(
-            err,
-            ClientError::Action(ActionError::Timeout(Duration::from_millis(300)))
-        );
-        assert!(
-            took >= Duration::from_millis(300) && took < Duration::from_secs(2),
-            "{took:?}"
-        );
-        // The session is unharmed.
-        client.send(Action::ping()).await.unwrap();
-        client.close().await;
-    });
 }
 
 #[test]

@@ -1,5 +1,8 @@
-//! The reconnecting supervisor over real TCP: lost sessions, auth failures,
-//! half-open links, a server that stops reading, close.
+//! The reconnecting supervisor over real TCP, what is the smol client's own
+//! (the conformance suite, `tests/conformance.rs`, covers lost sessions,
+//! refused credentials and half-open links for every adapter): re-sending,
+//! close during a backoff, `Degraded` states, a server that stops reading,
+//! storms, dropped handles and tasks.
 
 mod common;
 
@@ -14,67 +17,6 @@ use common::{assert_ended_loudly, config, never_answers_originate, never_origina
 use common::{run, server, server_with, wait_state};
 use futures_lite::StreamExt;
 use smol::Timer;
-
-#[test]
-fn dropped_connection_fails_pending_then_reconnects() {
-    let never = never_answers_originate();
-    let server = server_with(
-        never,
-        Faults {
-            drop_after: Some(Duration::from_millis(400)),
-            ..Faults::default()
-        },
-    );
-    run(20, async {
-        let client = Client::connect(config(&server, AuthMethod::Plain))
-            .await
-            .unwrap();
-        let mut changes = client.state_changes();
-        assert_eq!(changes.next().await, Some(ConnState::Ready));
-        // From now on the server keeps its connections.
-        server.set_faults(Faults::default());
-        let c = client.clone();
-        let pending = smol::spawn(async move { c.send(never_originate()).await });
-        let started = Instant::now();
-        // Pending on the lost session: ConnectionLost, not re-sent.
-        let err = pending.await.unwrap_err();
-        assert_eq!(err, ClientError::Action(ActionError::ConnectionLost));
-        assert!(started.elapsed() < Duration::from_secs(2));
-        assert_eq!(
-            changes.next().await,
-            Some(ConnState::Closed(CloseReason::Lost))
-        );
-        // While disconnected, sends fail fast (or the session is back already).
-        match client.send(Action::ping()).await {
-            Err(ClientError::Disconnected) | Err(ClientError::Send(SendError::NotReady { .. })) => {
-            }
-            Ok(_) => {}
-            Err(other) => panic!("{other:?}"),
-        }
-        let mut seen = vec![];
-        while let Some(state) = changes.next().await {
-            seen.push(state.clone());
-            if state == ConnState::Ready {
-                break;
-            }
-        }
-        assert_eq!(seen.last(), Some(&ConnState::Ready), "{seen:?}");
-        assert!(seen.contains(&ConnState::LoggingIn), "{seen:?}");
-        let down = started.elapsed();
-        client.send(Action::ping()).await.unwrap();
-        let stats = client.stats();
-        assert_eq!((stats.sessions, stats.reconnects), (2, 1));
-        assert_eq!(server.connections(), 2);
-        let originates = server
-            .received_actions()
-            .iter()
-            .filter(|a| a.eq_ignore_ascii_case("originate"))
-            .count();
-        assert_eq!(originates, 1, "never re-sent without resend_on_reconnect");
-        eprintln!("drop → ready again in {down:?}");
-        client.close().await;
-    });
-}
 
 #[test]
 fn resend_on_reconnect_waits_for_the_next_session() {
@@ -109,8 +51,11 @@ fn resend_on_reconnect_waits_for_the_next_session() {
     });
 }
 
+/// Refused credentials leave the supervisor waiting 30 s or more (the
+/// conformance suite checks that it does not retry): a close meanwhile
+/// does not wait for that backoff.
 #[test]
-fn auth_failure_is_not_retried_in_a_hot_loop() {
+fn close_does_not_wait_for_the_backoff_after_refused_credentials() {
     let server = server(Faults::default());
     run(10, async {
         let mut cfg = config(&server, AuthMethod::Md5);
@@ -126,9 +71,6 @@ fn auth_failure_is_not_retried_in_a_hot_loop() {
             )
         };
         wait_state(&client, Duration::from_secs(3), failed).await;
-        Timer::after(Duration::from_millis(1500)).await;
-        // The policy waits max(30 s cap, 5 s floor) after an auth failure.
-        assert_eq!(server.connections(), 1, "retried within 1.5 s");
         assert_eq!(client.stats().failed_attempts, 1);
         assert!(matches!(
             client.send(Action::ping()).await,
@@ -143,61 +85,39 @@ fn auth_failure_is_not_retried_in_a_hot_loop() {
     });
 }
 
+/// A missed pong shows as `Degraded` before the link is declared dead
+/// (PHP pitfall 7: degraded is visible); the conformance suite covers the
+/// detection's bound and the recovery.
 #[test]
-fn half_open_link_is_detected_by_heartbeat_twice_then_recovers() {
+fn a_silent_link_is_degraded_before_it_is_declared_dead() {
     let server = server(Faults {
         silence_after_login: true,
         ..Faults::default()
     });
-    run(20, async {
+    run(10, async {
         let mut cfg = config(&server, AuthMethod::Plain);
         cfg.proto.heartbeat_interval = Some(Duration::from_millis(100));
         cfg.proto.action_timeout = Duration::from_millis(200);
         let client = Client::connect(cfg).await.unwrap();
-        let ready = Instant::now();
         let mut changes = client.state_changes();
-        let mut dead = Vec::new();
-        let mut degraded = 0;
-        // Two silent sessions die by heartbeat (PHP pitfall 3: the failure
-        // count must not stop the reconnects).
+        let mut seen = Vec::new();
         while let Some(state) = changes.next().await {
-            match state {
-                ConnState::Degraded { .. } => degraded += 1,
-                ConnState::Closed(CloseReason::HeartbeatTimeout) => {
-                    dead.push(ready.elapsed());
-                    if dead.len() == 2 {
-                        server.set_faults(Faults::default());
-                        break;
-                    }
-                }
-                ConnState::Closed(other) => panic!("{other:?}"),
-                _ => {}
+            let closed = matches!(state, ConnState::Closed(_));
+            seen.push(state);
+            if closed {
+                break;
             }
         }
         assert!(
-            degraded >= 2,
-            "Degraded is visible before the link is declared dead"
-        );
-        // The first death: 100 ms idle + two missed 200 ms pongs.
-        assert!(dead[0] < Duration::from_secs(2), "{dead:?}");
-        // Each silent session lasted under 10 s (a flap, so health is not
-        // earned): the retry after the second waits 1.6 to 3.2 s.
-        wait_state(&client, Duration::from_secs(5), |s| *s == ConnState::Ready).await;
-        // Healthy again: pongs arrive, no degradation for a while.
-        for _ in 0..3 {
-            client.send(Action::ping()).await.unwrap();
-            Timer::after(Duration::from_millis(150)).await;
-        }
-        assert_eq!(client.state(), ConnState::Ready);
-        let stats = client.stats();
-        assert_eq!((stats.sessions, stats.reconnects), (3, 2));
-        assert!(
-            stats.session.heartbeats >= 1 && stats.session.heartbeat_misses == 0,
-            "{stats:?}"
-        );
-        eprintln!(
-            "half-open detected after {:?} (first) and {:?} (second)",
-            dead[0], dead[1]
+            matches!(
+                seen.as_slice(),
+                [
+                    ..,
+                    ConnState::Degraded { misses: 1 },
+                    ConnState::Closed(CloseReason::HeartbeatTimeout)
+                ]
+            ),
+            "{seen:?}"
         );
         client.close().await;
     });
