@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ami_blocking::SubmitError;
 use ami_blocking::{Client, ClientError, ConnectError, Multiplexer, MuxConfig, NodeId, NodeState};
 use ami_proto::{Action, ActionError, Completion, Config, Event, Stats};
-use ami_testkit::conformance::{Adapter, ConnectFailure, Ended, Failure, Scenario};
+use ami_testkit::conformance::{Adapter, ConnectFailure, Ended, Scenario, SendFailure};
 
 /// A blocking `Client`, and the sessions it logged in.
 struct Blocking {
@@ -40,11 +40,11 @@ impl Adapter for Blocking {
         }
     }
 
-    fn send(&mut self, action: Action) -> Result<Completion, Failure> {
+    fn send(&mut self, action: Action) -> Result<Completion, SendFailure> {
         self.client.send(action).map_err(|e| match e {
-            ClientError::Send(e) => Failure::Refused(e),
-            ClientError::Action(e) => Failure::Action(e),
-            other => Failure::NoSession(other.to_string()),
+            ClientError::Send(e) => SendFailure::Refused(e),
+            ClientError::Action(e) => SendFailure::Action(e),
+            other => SendFailure::NoSession(other.to_string()),
         })
     }
 
@@ -186,22 +186,22 @@ impl Adapter for Mux {
         Mux::new(addr, config)
     }
 
-    fn send(&mut self, action: Action) -> Result<Completion, Failure> {
+    fn send(&mut self, action: Action) -> Result<Completion, SendFailure> {
         let handle = match self.mux.submit_handle(self.node, action) {
             Ok(h) => h,
-            Err(SubmitError::Refused(e)) => return Err(Failure::Refused(e)),
-            Err(other) => return Err(Failure::NoSession(other.to_string())),
+            Err(SubmitError::Refused(e)) => return Err(SendFailure::Refused(e)),
+            Err(other) => return Err(SendFailure::NoSession(other.to_string())),
         };
         assert!(self.tick_until(COMPLETION_BOUND, |_| handle.is_done()));
         let result = handle.try_take().expect("done once");
-        result.map_err(Failure::Action)
+        result.map_err(SendFailure::Action)
     }
 
     fn send_and_cancel(
         &mut self,
         action: Action,
         sent: &dyn Fn() -> bool,
-    ) -> Result<Completion, Failure> {
+    ) -> Result<Completion, SendFailure> {
         type Slot = Arc<Mutex<Option<Result<Completion, ActionError>>>>;
         let slot: Slot = Arc::default();
         let fill = slot.clone();
@@ -210,7 +210,7 @@ impl Adapter for Mux {
             .submit(self.node, action, move |r| {
                 *fill.lock().unwrap_or_else(PoisonError::into_inner) = Some(r)
             })
-            .map_err(|e| Failure::NoSession(e.to_string()))?;
+            .map_err(|e| SendFailure::NoSession(e.to_string()))?;
         assert!(self.tick_until(Duration::from_secs(5), |_| sent()));
         assert!(self.mux.cancel(self.node, &id), "still pending");
         let taken = || slot.lock().unwrap_or_else(PoisonError::into_inner).take();
@@ -219,7 +219,7 @@ impl Adapter for Mux {
             result = result.take().or_else(taken);
             result.is_some()
         }));
-        result.expect("completed").map_err(Failure::Action)
+        result.expect("completed").map_err(SendFailure::Action)
     }
 
     fn next_event(&mut self, timeout: Duration) -> Option<Event> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ami_proto::{Action, CloseReason, Completion, Config, ConnState, Event, Stats};
 use ami_smol::{Client, ClientConfig, ClientError, ConnectError, EventStream};
-use ami_testkit::conformance::{Adapter, ConnectFailure, Ended, Failure, Scenario};
+use ami_testkit::conformance::{Adapter, ConnectFailure, Ended, Scenario, SendFailure};
 use futures_lite::{future, StreamExt};
 use smol::Timer;
 
@@ -69,11 +69,11 @@ impl Adapter for Smol {
         }
     }
 
-    fn send(&mut self, action: Action) -> Result<Completion, Failure> {
+    fn send(&mut self, action: Action) -> Result<Completion, SendFailure> {
         smol::block_on(self.client.send(action)).map_err(|e| match e {
-            ClientError::Send(e) => Failure::Refused(e),
-            ClientError::Action(e) => Failure::Action(e),
-            other => Failure::NoSession(other.to_string()),
+            ClientError::Send(e) => SendFailure::Refused(e),
+            ClientError::Action(e) => SendFailure::Action(e),
+            other => SendFailure::NoSession(other.to_string()),
         })
     }
 

@@ -57,7 +57,7 @@ pub enum ConnectFailure {
 
 /// Why [`Adapter::send`] produced no completion.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub enum SendFailure {
     /// Refused before anything was sent.
     Refused(SendError),
     /// Sent, and ended with this error.
@@ -104,7 +104,7 @@ pub trait Adapter: Sized {
     }
 
     /// Sends `action` and waits for its completion.
-    fn send(&mut self, action: Action) -> Result<Completion, Failure>;
+    fn send(&mut self, action: Action) -> Result<Completion, SendFailure>;
 
     /// Sends `action`, cancels it once `sent()` says the server has it,
     /// and waits for its completion ([`Scenario::ErrorCancelled`]).
@@ -112,7 +112,7 @@ pub trait Adapter: Sized {
         &mut self,
         action: Action,
         sent: &dyn Fn() -> bool,
-    ) -> Result<Completion, Failure> {
+    ) -> Result<Completion, SendFailure> {
         let _ = (action, sent);
         unreachable!(
             "{}: send_and_cancel() is not applicable; see applies()",
