@@ -120,16 +120,21 @@ impl Adapter for Smol {
     }
 
     fn recover(&mut self, limit: Duration) -> bool {
-        let mut changes = self.client.state_changes();
+        let (client, before) = (&self.client, self.session);
+        let mut changes = client.state_changes();
         let ready = within(limit, async {
             while let Some(state) = changes.next().await {
+                // The session is counted just after `Ready` is published.
                 if state == ConnState::Ready {
+                    while client.stats().sessions <= before {
+                        Timer::after(Duration::from_millis(1)).await;
+                    }
                     return Some(());
                 }
             }
             None
         });
-        self.session = self.client.stats().sessions;
+        self.session = client.stats().sessions;
         ready.is_some()
     }
 
