@@ -408,20 +408,27 @@ pub(super) fn oversized_event<A: Adapter>() {
     ping(&mut client);
 }
 
-pub(super) fn garbage<A: Adapter>() {
-    let faults = Faults {
-        garbage_every: Some(3),
-        ..Faults::default()
-    };
+/// A session under `faults` whose answers all come whole: `pings` Pings,
+/// then the channel list.
+fn answers_whole<A: Adapter>(faults: Faults, pings: usize) -> (TcpServer, A) {
     let server = serve(pbx(), faults);
     let mut client = connect::<A>(&server, config(AuthMethod::Md5));
-    for _ in 0..5 {
+    for _ in 0..pings {
         ping(&mut client);
     }
     match client.send(Action::core_show_channels()) {
         Ok(Completion::List { items, .. }) => assert_eq!(items.len(), CHANNELS),
         other => panic!("{}: {other:?}", A::NAME),
     }
+    (server, client)
+}
+
+pub(super) fn garbage<A: Adapter>() {
+    let faults = Faults {
+        garbage_every: Some(3),
+        ..Faults::default()
+    };
+    let (_server, mut client) = answers_whole::<A>(faults, 5);
     let stats = eventually(Duration::from_secs(2), "garbage counted", || {
         Some(client.stats()).filter(|s| s.garbage >= 2 && s.actions_ok >= 6)
     });
@@ -433,15 +440,7 @@ pub(super) fn partial_writes<A: Adapter>() {
         write_chunk: Some(1),
         ..Faults::default()
     };
-    let server = serve(pbx(), faults);
-    let mut client = connect::<A>(&server, config(AuthMethod::Md5));
-    for _ in 0..3 {
-        ping(&mut client);
-    }
-    match client.send(Action::core_show_channels()) {
-        Ok(Completion::List { items, .. }) => assert_eq!(items.len(), CHANNELS),
-        other => panic!("{}: {other:?}", A::NAME),
-    }
+    let (_server, mut client) = answers_whole::<A>(faults, 3);
     let getvar = Action::new("Getvar").header("Variable", "TESTGLOBAL");
     let value = client
         .send(getvar)
