@@ -127,8 +127,9 @@ const DESTS: [&str; 6] = [
     "999=fail",
 ];
 
-/// Each destination ends its own way, for a smol client and a blocking
-/// one on the same server; a limited account is denied; SIGTERM exits 0.
+/// Each destination ends its own way, for a client of each adapter (smol,
+/// tokio, blocking) on the same server; a limited account is denied;
+/// SIGTERM exits 0.
 #[test]
 fn each_adapter_sees_each_destinations_outcome_then_sigterm_stops_it() {
     let mut args = DESTS.to_vec();
@@ -159,6 +160,23 @@ fn each_adapter_sees_each_destinations_outcome_then_sigterm_stops_it() {
         for (exten, expected) in want {
             let done = client.send(call(exten)).await.expect("completes");
             assert_eq!(outcome(done), expected, "smol: {exten}");
+        }
+        client.close().await;
+    });
+
+    let tokio_config = ami_tokio::ClientConfig::new(addr.to_string(), serve.config());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async {
+        let client = ami_tokio::Client::connect(tokio_config)
+            .await
+            .expect("tokio logs in");
+        for (exten, expected) in want {
+            let done = client.send(call(exten)).await.expect("completes");
+            assert_eq!(outcome(done), expected, "tokio: {exten}");
         }
         client.close().await;
     });
