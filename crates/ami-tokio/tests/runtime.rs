@@ -1,8 +1,10 @@
 //! The tokio binding of the async client over real TCP against the fake
-//! Asterisk on 127.0.0.1: connect and login, TLS, timers (action timeouts,
-//! heartbeats, stream deadlines), spawning outside a runtime, a flood under
-//! back-pressure, many pings in flight, and a reconnect. The behaviour they
-//! share with `ami-smol` is `ami-async`'s; these check the runtime seam.
+//! Asterisk on 127.0.0.1: connect and login on both runtime flavours, TLS,
+//! timers (action timeouts, heartbeats, stream deadlines), spawning outside
+//! a runtime, many pings in flight, and a reconnect on a current-thread
+//! runtime. The behaviour they share with `ami-smol` is `ami-async`'s;
+//! these check the runtime seam, and the conformance suite
+//! (`tests/conformance.rs`, on a multi-thread runtime) the rest.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ami_testkit::{Faults, ServerConfig, TcpServer};
 use ami_tokio::{Action, ActionError, AuthMethod, Client, ClientConfig, ClientError, CloseReason};
-use ami_tokio::{Config, ConnState, ConnectError, QueuePolicy};
+use ami_tokio::{Config, ConnState, ConnectError};
 use futures_lite::StreamExt;
 
 /// Runs `f` on a fresh runtime (one thread, or several), failing the test
@@ -184,35 +186,6 @@ fn timers_drive_timeouts_heartbeats_and_stream_deadlines() {
         client.send(Action::ping()).await.unwrap();
         let stats = client.stats();
         assert_eq!((stats.sessions, stats.reconnects), (2, 1));
-        client.close().await;
-    });
-}
-
-/// A flood through a back-pressure stream on a multi-thread runtime:
-/// nothing lost, the queue never past its bound.
-#[test]
-fn backpressure_flood_loses_nothing() {
-    let server = server(Faults::flood(20_000));
-    run(30, true, async {
-        let mut cfg = config(&server, AuthMethod::Plain);
-        cfg.proto.event_queue = 100;
-        cfg.proto.queue_policy = QueuePolicy::Backpressure;
-        let (client, mut events) = Client::connect_with_events(cfg).await.unwrap();
-        let mut flood = 0u64;
-        let mut batch = Vec::new();
-        'read: loop {
-            batch.clear();
-            assert!(events.next_batch(&mut batch, 64).await > 0);
-            for e in &batch {
-                if e.is("BenchDone") {
-                    break 'read;
-                }
-                flood += u64::from(!e.is("FullyBooted") && !e.is("SuccessfulAuth"));
-            }
-        }
-        assert_eq!(flood, 20_000);
-        assert_eq!(events.dropped(), 0);
-        assert!(events.high_water() <= 100);
         client.close().await;
     });
 }

@@ -16,9 +16,11 @@
 //! ami_testkit::conformance_suite!(Smol);
 //! ```
 //!
-//! `crates/ami-smol/tests/conformance.rs` and
-//! `crates/ami-blocking/tests/conformance.rs` (the blocking client and the
-//! multiplexer, one module each) are the instances.
+//! The instances: `crates/ami-smol/tests/conformance.rs` and
+//! `crates/ami-tokio/tests/conformance.rs` (one wrapper for the async
+//! client, `crates/ami-async/tests/support/conformance.rs`, on either
+//! runtime) and `crates/ami-blocking/tests/conformance.rs` (the blocking
+//! client and the multiplexer, one module each).
 //!
 //! Every wait in a scenario is bounded, and a watchdog aborts the test
 //! binary should a scenario still run after [`SCENARIO_LIMIT`] (a hung
