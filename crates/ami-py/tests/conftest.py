@@ -199,6 +199,17 @@ def read_action(conn: socket.socket, buf: bytearray) -> Optional[dict]:
     return headers
 
 
+def until_closed(conn: socket.socket, limit: float = 10.0) -> None:
+    """Reads and ignores everything until the client closes (at most
+    ``limit`` seconds): a server that has stopped answering."""
+    conn.settimeout(limit)
+    try:
+        while conn.recv(4096):
+            pass
+    except OSError:
+        pass
+
+
 def plain_login(conn: socket.socket, buf: bytearray) -> None:
     """The banner, then ``Success`` to whatever login comes."""
     conn.sendall(b"Asterisk Call Manager/11.0.0\r\n")

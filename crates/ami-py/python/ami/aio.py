@@ -74,7 +74,10 @@ class Pending:
     def cancel(self) -> bool:
         """Completes the action with :class:`ami.errors.Cancelled` now (a late
         answer is ignored). Returns whether it was still pending."""
-        return self._client._cancel(self.action_id)
+        cancelled = self._client._cancel(self.action_id)
+        if self._future.done() and not self._future.cancelled():
+            self._future.exception()  # seen: awaiting it still raises
+        return cancelled
 
 
 class EventStream:
@@ -139,6 +142,10 @@ class EventStream:
     def _wake(self) -> None:
         if self._waiter is not None:
             _wake(self._waiter)
+
+    def __len__(self) -> int:
+        """Events waiting: taken from the queue but not yet read, and queued."""
+        return len(self._buf) + len(self.queue)
 
     @property
     def dropped(self) -> int:
