@@ -9,9 +9,12 @@
 //!    event beside the plain decode of the same bytes;
 //! 4. `cargo run --release -p ami-bench -- ARGS`: the async client's event flood
 //!    and pings over loopback against raw-socket baselines (`--quick` for a
-//!    short run).
+//!    short run);
+//! 4. `crates/ami-py/tests/bench.py`: the Python package's asyncio event flood
+//!    and pings against pure-Python baselines (and panoramisk), in the virtual
+//!    environment `cargo xtask py-test` made; skipped, saying so, without it.
 
-use crate::{cargo, exec, Result};
+use crate::{cargo, exec, py, Result};
 
 /// Runs the four benchmarks in turn; `args` go to `ami-bench`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
@@ -31,5 +34,6 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     exec(&mut cargo(["bench", "-p", "ami-state", "--bench", "model"]))?;
     let mut loopback = cargo(["run", "--release", "-p", "ami-bench", "--"]);
     loopback.args(args);
-    exec(&mut loopback)
+    exec(&mut loopback)?;
+    py::bench(quick)
 }

@@ -6,16 +6,18 @@
 //! 3. `cargo clippy --workspace --all-targets -- -D warnings`
 //! 4. `cargo test --workspace` (xtask's tests included: the files generated from
 //!    `catalogue/` must be what `cargo xtask codegen` makes)
-//! 5. `cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`
-//! 6. the fuzz smoke (`cargo xtask fuzz-smoke` with its default budget)
-//! 7. `cargo deny check`, when cargo-deny is installed (without advisories when
+//! 5. `cargo xtask py-test`: the Python package's wheel and its pytest suite,
+//!    in a fresh virtual environment
+//! 6. `cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`
+//! 7. the fuzz smoke (`cargo xtask fuzz-smoke` with its default budget)
+//! 8. `cargo deny check`, when cargo-deny is installed (without advisories when
 //!    the advisory database cannot be fetched)
 //!
 //! Each step prints a `==> step` header and, when it ends, its duration.
 
 use std::time::{Duration, Instant};
 
-use crate::{cargo, exec, fuzz_smoke, rust_version, succeeds, Result};
+use crate::{cargo, exec, fuzz_smoke, py, rust_version, succeeds, Result};
 
 /// Runs the steps in order and fails with the name of the first one that fails.
 pub(crate) fn run() -> Result<()> {
@@ -35,6 +37,7 @@ pub(crate) fn run() -> Result<()> {
         ]))
     })?;
     step("test", || exec(&mut cargo(["test", "--workspace"])))?;
+    step("py-test", py::test)?;
     step("doc", || {
         let mut doc = cargo(["doc", "--workspace", "--no-deps"]);
         doc.env("RUSTDOCFLAGS", "-D warnings");

@@ -13,6 +13,7 @@
 //! cargo xtask bench --quick
 //! cargo xtask corpus --sync
 //! cargo xtask codegen --check
+//! cargo xtask py-test
 //! ```
 
 mod bench;
@@ -20,6 +21,7 @@ mod ci;
 mod codegen;
 mod corpus;
 mod fuzz_smoke;
+mod py;
 mod rust_version;
 
 use std::env;
@@ -33,13 +35,16 @@ usage: cargo xtask <command>
 
 commands:
   ci                       rustc >= rust-version, fmt check, clippy -D warnings, tests,
-                           fuzz smoke, cargo-deny
+                           the Python package's tests, fuzz smoke, cargo-deny
   fuzz-smoke [--seconds N] the deterministic fuzz smoke test of ami-proto (default 5 s)
-  bench [ARGS...]          decoder, multiplexer and loopback benchmarks (`--quick` for short runs)
+  bench [ARGS...]          decoder, multiplexer, loopback and Python package benchmarks
+                           (`--quick` for short runs)
   corpus [--sync]          compare tests/corpus/asterisk-22 with ../shared/corpus/asterisk-22,
                            or with --sync copy the shared files in
   codegen [--check]        regenerate crates/ami-proto/src/generated/ from catalogue/,
                            or with --check fail if a generated file is stale
+  py-test                  build the Python package's wheel in a fresh virtual environment
+                           (target/py-venv) and run its pytest suite against `ami serve`
   help                     this text";
 
 /// A failure to report: `main` prints it on stderr and exits with status 1.
@@ -70,6 +75,8 @@ enum Task {
         /// Write stale files, or only report them.
         mode: codegen::Mode,
     },
+    /// `py-test`.
+    PyTest,
     /// `help`, `-h`, `--help`.
     Help,
 }
@@ -87,6 +94,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Task> {
     };
     match command.as_str() {
         "ci" => no_more(Task::Ci),
+        "py-test" => no_more(Task::PyTest),
         "help" | "-h" | "--help" => no_more(Task::Help),
         "fuzz-smoke" => parse_fuzz_smoke(&rest),
         "bench" => {
@@ -155,6 +163,7 @@ fn main() -> ExitCode {
         Task::Bench { args } => bench::run(&args),
         Task::Corpus { sync } => corpus::run(sync),
         Task::Codegen { mode } => codegen::run(mode),
+        Task::PyTest => py::test(),
         Task::Help => {
             println!("{USAGE}");
             Ok(())
@@ -236,6 +245,7 @@ mod tests {
     fn commands_parse() {
         assert_eq!(parse_str("ci"), Ok(Task::Ci));
         assert_eq!(parse_str("help"), Ok(Task::Help));
+        assert_eq!(parse_str("py-test"), Ok(Task::PyTest));
         assert_eq!(parse_str("--help"), Ok(Task::Help));
         assert_eq!(parse_str("corpus"), Ok(Task::Corpus { sync: false }));
         assert_eq!(parse_str("corpus --sync"), Ok(Task::Corpus { sync: true }));

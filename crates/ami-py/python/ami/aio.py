@@ -243,7 +243,7 @@ class Client:
         self._read_paused = False
         self._timer: Optional[asyncio.TimerHandle] = None
         self._timer_at: Optional[float] = None
-        self._pump_soon = False
+        self._pump_scheduled = False
         # Across sessions.
         self._waiters: Dict[str, asyncio.Future[Any]] = {}
         self._streams: List[EventStream] = []
@@ -301,7 +301,12 @@ class Client:
         action_id = conn.send(action, self._loop.time())
         future = self._loop.create_future()
         self._waiters[action_id] = future
-        self._pump()
+        if len(self._waiters) == 1:
+            self._pump()  # alone in flight: written at once
+        else:
+            # Written at the end of this turn of the loop: the actions sent
+            # in one turn leave in one write.
+            self._pump_soon()
         return Pending(self, action_id, future)
 
     async def send(self, action: Union[Action, str], /, **headers: Any) -> Any:
@@ -543,12 +548,18 @@ class Client:
 
     def _consumed(self) -> None:
         """A stream took events: if events were held back, move them."""
-        if (self._held or self._read_paused) and not self._pump_soon:
-            self._pump_soon = True
+        if self._held or self._read_paused:
+            self._pump_soon()
+
+    def _pump_soon(self) -> None:
+        """Pumps once at the end of this turn of the loop, however many
+        actions and streams asked for it meanwhile."""
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
             self._loop.call_soon(self._pump_later, self._session)
 
     def _pump_later(self, session: int) -> None:
-        self._pump_soon = False
+        self._pump_scheduled = False
         self._guard(session, self._pump)
 
     def _pump(self) -> None:
