@@ -43,7 +43,7 @@ from ._core import (
     ReconnectPolicy,
     State,
 )
-from .errors import ConnectionLost, NotReady
+from .errors import ConnectionLost, NotReady, SendError
 
 __all__ = ["Client", "EventStream", "Pending"]
 
@@ -85,7 +85,8 @@ class EventStream:
 
     Backed by its own bounded :class:`ami.EventQueue` (the client's
     ``event_queue`` capacity and ``queue_policy`` unless given), filled by
-    the client as events arrive. It ends after the client closes for good,
+    the client as events arrive; reading takes them from it 256 at a time,
+    so a stream holds at most its capacity plus 256 events. It ends after the client closes for good,
     once its queued events are consumed, or when :meth:`close` is called.
     Also an async context manager that closes it.
     """
@@ -387,7 +388,7 @@ class Client:
             if conn.is_ready:
                 try:
                     conn.logoff(self._loop.time())
-                except Exception:
+                except SendError:  # no room to write it: just hang up
                     conn.handle_closed(self._loop.time())
             else:
                 conn.handle_closed(self._loop.time())
@@ -447,7 +448,6 @@ class Client:
                 continue
             policy.on_connected()
             reason = await self._session_end
-            self.close_reason = reason
             if reason.kind == "login_failed" and self._first_failed(reason.error):
                 return
             if reason.failure is None or self._closing or not self._reconnect:
@@ -506,11 +506,13 @@ class Client:
             raise
 
     def _crash(self, err: Exception) -> None:
+        self._conn = None
         if self._transport is not None:
             self._transport.abort()
+        self.close_reason = CloseReason.internal(f"the session's driver raised: {err!r}")
         end = self._session_end
         if end is not None and not end.done():
-            end.set_result(CloseReason.internal(f"the session's driver raised: {err!r}"))
+            end.set_result(self.close_reason)
         self._closing = True
 
     def _on_connected(self, transport: asyncio.BaseTransport) -> None:
@@ -647,6 +649,7 @@ class Client:
         transport, self._transport = self._transport, None
         if transport is not None:
             transport.close()
+        self.close_reason = reason
         end = self._session_end
         if end is not None and not end.done():
             end.set_result(reason)

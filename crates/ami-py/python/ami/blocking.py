@@ -196,12 +196,12 @@ class Client:
         if conn.wants_write:
             mask |= selectors.EVENT_WRITE
         now = time.monotonic()
+        ready = []
         if mask:
             self._selector.modify(sock, mask)
             ready = self._selector.select(None if wake is None else max(0.0, wake - now))
-        else:
-            time.sleep(0.0 if wake is None else max(0.0, wake - now))
-            ready = []
+        elif wake is not None:
+            time.sleep(max(0.0, wake - now))
         for _key, events in ready:
             if events & selectors.EVENT_READ:
                 self._read()
