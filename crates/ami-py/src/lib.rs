@@ -7,10 +7,10 @@
 //! drop policies, the reconnect policy) is the core's; this crate only
 //! converts values at the boundary:
 //!
-//! - times are floats of the caller's monotonic clock ([`clock`]);
+//! - times are floats of the caller's monotonic clock (module `clock`);
 //! - frames are lazy views with case-insensitive lookup whose values decode
-//!   to `str` without ever raising ([`message`]);
-//! - typed errors become instances of `ami.errors` classes ([`errors`]).
+//!   to `str` without ever raising (module `message`);
+//! - typed errors become instances of `ami.errors` classes (module `errors`).
 //!
 //! Like the core, it opens no socket and starts no thread; it reads the
 //! clock once, to fix the origin of the caller's seconds.

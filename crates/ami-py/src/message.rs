@@ -136,7 +136,7 @@ impl PyMessage {
 }
 
 /// An `Event:` frame. `event.name` is the event's name; every lookup of
-/// [`PyMessage`] works on it.
+/// `Message` works on it.
 #[pyclass(frozen, extends = PyMessage, module = "ami._core", name = "Event")]
 pub(crate) struct PyEvent;
 

@@ -347,3 +347,29 @@ def test_a_flood_with_a_slow_consumer(serve, policy):
             assert await stream.next(5.0) is not None, "events flow again"
 
     run(main())
+
+
+def test_a_bug_in_the_driver_ends_the_client_loudly_never_silently(pbx):
+    async def main():
+        loop = asyncio.get_running_loop()
+        reported = []
+        loop.set_exception_handler(lambda _loop, context: reported.append(context))
+        client = await connect(pbx)
+        stream = client.events()
+        pending = client.submit(never_completes())
+
+        def broken(conn):
+            raise ZeroDivisionError("a bug in the adapter")
+
+        client._deliver = broken
+        client.submit("Ping")
+        with pytest.raises(errors.ConnectionLost):
+            await asyncio.wait_for(pending, 5.0)
+        assert client.close_reason.kind == "internal"
+        assert "ZeroDivisionError" in str(client.close_reason)
+        assert await stream.next(1.0) is None, "the stream ended"
+        assert client.state == "closed"
+        assert any(isinstance(c.get("exception"), ZeroDivisionError) for c in reported)
+        await client.close()
+
+    run(main())
