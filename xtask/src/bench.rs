@@ -10,13 +10,13 @@
 //! 4. `cargo run --release -p ami-bench -- ARGS`: the async client's event flood
 //!    and pings over loopback against raw-socket baselines (`--quick` for a
 //!    short run);
-//! 4. `crates/ami-py/tests/bench.py`: the Python package's asyncio event flood
+//! 5. `crates/ami-py/tests/bench.py`: the Python package's asyncio event flood
 //!    and pings against pure-Python baselines (and panoramisk), in the virtual
 //!    environment `cargo xtask py-test` made; skipped, saying so, without it.
 
 use crate::{cargo, exec, py, Result};
 
-/// Runs the four benchmarks in turn; `args` go to `ami-bench`.
+/// Runs the five benchmarks in turn; `args` go to `ami-bench`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     exec(&mut cargo([

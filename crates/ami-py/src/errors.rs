@@ -90,6 +90,15 @@ fn send_error_instance<'py>(py: Python<'py>, err: &SendError) -> PyResult<Bound<
         SendError::NotReady { state } => {
             instance(py, "NotReady", text, &[("state", obj(py, *state)?)])
         }
+        SendError::MissingParameter { action, parameter } => instance(
+            py,
+            "MissingParameter",
+            text,
+            &[
+                ("action", obj(py, *action)?),
+                ("parameter", obj(py, *parameter)?),
+            ],
+        ),
         SendError::NoCallEvents(off) => {
             let setting = match off {
                 CallEventsOff::Login { events } => format!("Events: {events}"),

@@ -256,7 +256,8 @@ def test_failed_status_and_desync_from_a_misbehaving_server(scripted):
 
     async def main():
         client = await Client.connect("127.0.0.1", server.port, "admin", "x", auth="plain", reconnect=False)
-        first, second = client.submit("QueueAdd"), client.submit("Ping")
+        first = client.submit("QueueAdd", Queue="support", Interface="PJSIP/100")
+        second = client.submit("Ping")
         with pytest.raises(errors.Failed) as raised:
             await first
         assert raised.value.status == "Failure" and raised.value.message == "Unable to add"

@@ -195,7 +195,7 @@ def test_response_error_is_server_error():
 
 def test_another_status_is_failed_never_success():
     conn = ready()
-    aid = sent_action(conn, "QueueAdd")
+    aid = sent_action(conn, Action("QueueAdd", Queue="support", Interface="PJSIP/100"))
     conn.handle_input(frame("Response: Failure", f"ActionID: {aid}", "Message: Unable to add"), T0)
     err = failed(conn)
     assert type(err) is errors.Failed and isinstance(err, errors.Refused)
@@ -270,11 +270,15 @@ def test_malformed_actions_are_refused_with_nothing_sent():
         Action("Setvar", Value="x" * 2000),
         Action("Setvar", Variable=[f"V{i}=1" for i in range(200)]),
         Action("Ping", ActionID="mine"),
+        Action("QueueAdd", Queue="support"),
     ]:
         with pytest.raises(errors.InvalidAction):
             conn.send(action, T0)
         assert isinstance(errors.InvalidAction(), ValueError)
     assert conn.poll_transmit() is None
+    with pytest.raises(errors.MissingParameter) as raised:
+        conn.send(Action("QueueAdd", Queue="support"), T0)
+    assert (raised.value.action, raised.value.parameter) == ("QueueAdd", "Interface")
 
 
 def test_not_ready_too_many_pending_and_write_buffer_full():

@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "SendError",
     "InvalidAction",
+    "MissingParameter",
     "NotReady",
     "TooManyPending",
     "WriteBufferFull",
@@ -74,6 +75,14 @@ class InvalidAction(SendError, ValueError):
     """The action is malformed: a CR or LF in a header (which would inject a
     second action), an invalid header name, a line over 1,024 bytes, more
     than 128 lines, or an ``ActionID`` set by hand. Fix the action."""
+
+
+class MissingParameter(InvalidAction):
+    """The action lacks a ``parameter`` that every Asterisk version
+    documenting ``action`` requires: the server would only refuse it."""
+
+    action: str
+    parameter: str
 
 
 class NotReady(SendError):
