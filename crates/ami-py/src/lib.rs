@@ -22,6 +22,7 @@ mod config;
 mod connection;
 mod errors;
 mod message;
+mod output;
 mod policy;
 mod queue;
 
@@ -33,9 +34,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<action::PyAction>()?;
     m.add_class::<config::PyConfig>()?;
     m.add_class::<connection::PyConnection>()?;
-    m.add_class::<connection::PyState>()?;
-    m.add_class::<connection::PyCloseReason>()?;
-    m.add_class::<connection::PyCompletion>()?;
+    m.add_class::<output::PyState>()?;
+    m.add_class::<output::PyCloseReason>()?;
+    m.add_class::<output::PyCompletion>()?;
     m.add_class::<message::PyMessage>()?;
     m.add_class::<message::PyEvent>()?;
     m.add_class::<message::PyResponse>()?;

@@ -22,6 +22,19 @@ pub(crate) struct PyReconnectPolicy {
     inner: ReconnectPolicy,
 }
 
+/// The name of `failure` in Python, as `CloseReason.failure` gives it and
+/// [`failure`] reads it back.
+pub(crate) fn failure_name(failure: Failure) -> &'static str {
+    match failure {
+        Failure::Connect => "connect",
+        Failure::Login => "login",
+        Failure::AuthFailed => "auth_failed",
+        Failure::Lost => "lost",
+        Failure::Heartbeat => "heartbeat",
+    }
+}
+
+/// The `Failure` named `name` (see [`failure_name`]).
 fn failure(name: &str) -> PyResult<Failure> {
     Ok(match name {
         "connect" => Failure::Connect,

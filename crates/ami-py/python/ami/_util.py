@@ -12,11 +12,11 @@ PORT = 5038
 
 def action(action: Union[Action, str], headers: Mapping[str, Any]) -> Action:
     """``action`` itself, or ``Action(action, **headers)`` for a name."""
-    if isinstance(action, Action):
-        if headers:
-            raise TypeError("pass headers to Action(...), not beside an Action")
-        return action
-    return Action(action, **headers)
+    if type(action) is str:
+        return Action(action, **headers)
+    if headers:
+        raise TypeError("pass headers to Action(...), not beside an Action")
+    return action
 
 
 def config(

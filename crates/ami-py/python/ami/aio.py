@@ -295,19 +295,7 @@ class Client:
         """Sends an action and returns at once with its :class:`Pending`
         handle (await it, or cancel it). Raises a
         :class:`ami.errors.SendError` if refused (nothing was sent)."""
-        action = _util.action(action, headers)
-        conn = self._conn
-        if conn is None or not conn.is_ready:
-            raise NotReady(f"connection is not ready ({self._state})", state=self._state)
-        action_id = conn.send(action, self._loop.time())
-        future = self._loop.create_future()
-        self._waiters[action_id] = future
-        if len(self._waiters) == 1:
-            self._pump()  # alone in flight: written at once
-        else:
-            # Written at the end of this turn of the loop: the actions sent
-            # in one turn leave in one write.
-            self._pump_soon()
+        action_id, future = self._send(_util.action(action, headers))
         return Pending(self, action_id, future)
 
     async def send(self, action: Union[Action, str], /, **headers: Any) -> Any:
@@ -321,12 +309,27 @@ class Client:
         ended badly (server error, timeout, connection lost, ...). Cancelling
         the awaiting task cancels the action in the core.
         """
-        pending = self.submit(action, **headers)
+        action_id, future = self._send(_util.action(action, headers))
         try:
-            return await pending
+            return await future
         except asyncio.CancelledError:
-            pending.cancel()
+            self._cancel(action_id)
             raise
+
+    def _send(self, action: Action) -> "tuple[str, asyncio.Future[Any]]":
+        conn = self._conn
+        if conn is None:
+            raise NotReady(f"connection is not ready ({self._state})", state=self._state)
+        action_id = conn.send(action, self._loop.time())
+        future = self._loop.create_future()
+        self._waiters[action_id] = future
+        if len(self._waiters) == 1:
+            self._pump()  # alone in flight: written at once
+        else:
+            # Written at the end of this turn of the loop: the actions sent
+            # in one turn leave in one write.
+            self._pump_soon()
+        return action_id, future
 
     def events(
         self,
