@@ -86,9 +86,9 @@ class EventStream:
     Backed by its own bounded :class:`ami.EventQueue` (the client's
     ``event_queue`` capacity and ``queue_policy`` unless given), filled by
     the client as events arrive; reading takes them from it 256 at a time,
-    so a stream holds at most its capacity plus 256 events. It ends after the client closes for good,
-    once its queued events are consumed, or when :meth:`close` is called.
-    Also an async context manager that closes it.
+    so a stream holds at most its capacity plus 256 events. It ends after
+    the client closes for good, once its queued events are consumed, or when
+    :meth:`close` is called. Also an async context manager that closes it.
     """
 
     def __init__(self, client: "Client", queue: EventQueue) -> None:
@@ -113,9 +113,8 @@ class EventStream:
         the stream has ended."""
         if self._buf:
             return self._buf.popleft()
-        if timeout is None:
-            return await self._wait(None)
-        return await self._wait(self._client._loop.time() + timeout)
+        deadline = None if timeout is None else self._client._loop.time() + timeout
+        return await self._wait(deadline)
 
     async def _wait(self, deadline: Optional[float]) -> Optional[Event]:
         loop = self._client._loop

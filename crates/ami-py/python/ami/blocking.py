@@ -30,7 +30,7 @@ from typing import Any, Deque, Dict, Iterator, Optional, Union
 
 from . import _util
 from ._core import Action, CloseReason, Completion, Config, Connection, Event, State
-from .errors import NotReady
+from .errors import SendError
 
 __all__ = ["Client"]
 
@@ -91,10 +91,7 @@ class Client:
     def send(self, action: Union[Action, str], /, **headers: Any) -> Any:
         """Sends an action and waits for its result (see
         :meth:`ami.aio.Client.send` for what it returns and raises)."""
-        action = _util.action(action, headers)
-        if self._conn.is_closed:
-            raise NotReady("connection is not ready (closed)", state="closed")
-        action_id = self._conn.send(action, time.monotonic())
+        action_id = self._conn.send(_util.action(action, headers), time.monotonic())
         while action_id not in self._done:
             self._turn(None)
         return self._done.pop(action_id).result()
@@ -110,10 +107,7 @@ class Client:
             if self._events:
                 return self._events.popleft()
             if self._conn.is_closed:
-                self._drain()
-                if not self._events:
-                    return None
-                continue
+                return None
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             self._turn(deadline)
@@ -150,7 +144,7 @@ class Client:
         if conn.is_ready:
             try:
                 conn.logoff(time.monotonic())
-            except NotReady:
+            except SendError:  # no room to write it: just hang up
                 pass
         while not conn.is_closed and time.monotonic() < deadline:
             self._turn(deadline)
