@@ -7,9 +7,12 @@
 //!    100 servers (CPU per event), and quiet nodes' ping latency under a flood;
 //! 3. `cargo bench -p ami-state --bench model`: the live model's cost per
 //!    event beside the plain decode of the same bytes;
-//! 4. `cargo run --release -p ami-bench -- ARGS`: the async client's event flood
-//!    and pings over loopback against raw-socket baselines (`--quick` for a
-//!    short run);
+//! 4. `ami-bench ARGS`: over loopback, our clients, the best peer
+//!    (`asterisk-rs-ami`) and raw-socket baselines against one fast fake
+//!    server: floods, pings, lists, Command output (`--quick` for a short
+//!    run). It runs the bench clients as programs (BENCH-CONTRACT.md), so
+//!    they are built first: `ami-bench-client` (ami-cli) and ami-bench's own
+//!    binaries, all in release beside each other;
 //! 5. `crates/ami-py/tests/bench.py`: the Python package's asyncio event flood
 //!    and pings against pure-Python baselines (and panoramisk), in the virtual
 //!    environment `cargo xtask py-test` made; skipped, saying so, without it.
@@ -32,7 +35,30 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     exec(&mut mux)?;
     exec(&mut cargo(["bench", "-p", "ami-state", "--bench", "model"]))?;
-    let mut loopback = cargo(["run", "--release", "-p", "ami-bench", "--"]);
+    exec(&mut cargo([
+        "build",
+        "--release",
+        "-p",
+        "ami-cli",
+        "--bin",
+        "ami-bench-client",
+    ]))?;
+    exec(&mut cargo([
+        "build",
+        "--release",
+        "-p",
+        "ami-bench",
+        "--bins",
+    ]))?;
+    let mut loopback = cargo([
+        "run",
+        "--release",
+        "-p",
+        "ami-bench",
+        "--bin",
+        "ami-bench",
+        "--",
+    ]);
     loopback.args(args);
     exec(&mut loopback)?;
     py::bench(quick)

@@ -1,786 +1,475 @@
-//! End-to-end loopback benchmarks, each beside a baseline measured in the
-//! same run (`cargo xtask bench`, or `cargo run --release -p ami-bench`).
+//! End-to-end loopback benchmarks: our clients, the best peer
+//! (`asterisk-rs-ami`) and a raw-socket baseline side by side, against the
+//! same server in the same run (`cargo xtask bench`, which builds the
+//! clients first; `--quick` for short runs).
 //!
-//! - event flood: the async clients' event stream (`ami-smol`, `ami-tokio`;
-//!   parsed `Event`s, nothing dropped: back-pressure policy) against a raw
-//!   socket that only counts frame ends with `memchr`, both reading the same
-//!   fake-server flood;
-//! - ping with one in flight: the clients (blocking, and async on smol's
-//!   global executor or on one thread, on tokio's multi-thread or
-//!   current-thread runtime) against a raw socket request/response loop; and
-//!   pipelined with 64 in flight. Two more single-flight loops say
-//!   where the async client's time goes: the raw loop over async-io's reactor,
-//!   and the least an async client shaped like ours can do (callers handing
-//!   each action to an I/O task and awaiting a one-shot reply, no protocol);
-//! - cost growth: CPU per event of an `ami-smol` `Cluster` of 1, 10 and 100
-//!   flooding servers.
+//! Every client is a program obeying `shared/BENCH-CONTRACT.md`, run in a
+//! process of its own against a fresh `server::Server` on 127.0.0.1: the
+//! baselines and our in-process variants are built in (`ami-bench client
+//! NAME`, see `clients`), `ami-bench-client` (ami-cli) and
+//! `peer-asterisk-rs` (`src/bin`) are binaries beside this one. The server
+//! times each run, from the start of the work to the client's Logoff, and
+//! reads the client's CPU time and peak RSS (`VmHWM`) when it logs off.
+//! Each client runs `ROUNDS` times, interleaved with the others, and its
+//! fastest run is shown; a client that cannot do a case shows its error.
 //!
-//! Each client runs in a child process of this binary, so its peak RSS is its
-//! own (`VmHWM`). The fake server (`ami-testkit`) runs in this process. To
-//! profile the children, name a tool in `AMI_BENCH_WRAP`, e.g.
+//! Parts (name some to run only those; the server check always runs first,
+//! `check` alone runs nothing else): `flood` (events parsed into event
+//! objects), `ping` (one and 64 in flight), `list` (100k-item
+//! CoreShowChannels), `command` (4 MiB of output, both styles), `cluster`
+//! (CPU per event of an `ami-smol` `Cluster` of 1, 10 and 100 flooding
+//! connections).
+//!
+//! The baselines are only worth their name if the server, not the client,
+//! is never what limits them. So the bench first measures the raw split
+//! reader on a flood and fails (exit 1) if it makes less than
+//! `MIN_RAW_EVENTS_PER_SEC`; on a machine known to be slower, say so
+//! explicitly with `AMI_BENCH_MIN_RAW=<events per second>`.
+//!
+//! To profile the clients, name a tool in `AMI_BENCH_WRAP`, e.g.
 //! `AMI_BENCH_WRAP='perf record -g -o OUT'` or
 //! `AMI_BENCH_WRAP='valgrind --tool=callgrind --callgrind-out-file=OUT'`:
-//! each child runs under it, `OUT` naming a file per child in the temp dir.
+//! each client runs under it, `OUT` naming a file per run in the temp dir.
 
-use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
-use std::time::{Duration, Instant};
+mod clients;
+mod run;
+mod server;
+mod usage;
 
-use ami_proto::{Action, AuthMethod, Config, Event, QueuePolicy};
-use ami_smol::{Client, ClientBuilder, ClientConfig, Cluster, EventStream};
-use ami_testkit::{Faults, ServerConfig, TcpServer};
-use futures_lite::{future, AsyncWriteExt, StreamExt};
-use smol::Async;
+use std::process::ExitCode;
 
-fn main() {
+use run::{Case, Client, Outcome, Program};
+use server::{Serve, Start, LINE};
+
+/// Runs of each client; the fastest counts (see `run::best`).
+const ROUNDS: usize = 3;
+
+/// The least the raw split reader must make on a flood from the bench
+/// server for the baselines to be client-bound (DESIGN.md, "Performance
+/// targets"); `AMI_BENCH_MIN_RAW` overrides it.
+const MIN_RAW_EVENTS_PER_SEC: f64 = 10e6;
+
+const RAW: Client = Client {
+    label: "raw socket + memchr (baseline)",
+    program: Program::Own("raw"),
+    start: Start::Login,
+};
+const SMOL: Client = Client {
+    label: "ami-smol, default bounds",
+    program: Program::Own("smol"),
+    start: Start::Login,
+};
+const SMOL_LOCAL: Client = Client {
+    label: "ami-smol, default bounds, one thread",
+    program: Program::Own("smol-local"),
+    start: Start::Login,
+};
+const TOKIO: Client = Client {
+    label: "ami-tokio, default bounds",
+    program: Program::Own("tokio"),
+    start: Start::Login,
+};
+const TOKIO_LOCAL: Client = Client {
+    label: "ami-tokio, default bounds, one thread",
+    program: Program::Own("tokio-local"),
+    start: Start::Login,
+};
+const BENCH_CLIENT: Client = Client {
+    label: "ami-smol (ami-bench-client)",
+    program: Program::Beside {
+        binary: "ami-bench-client",
+        build: "cargo build --release -p ami-cli --bin ami-bench-client",
+    },
+    start: Start::Login,
+};
+const BLOCKING: Client = Client {
+    label: "ami-blocking",
+    program: Program::Own("blocking"),
+    start: Start::Login,
+};
+const ASYNC_RAW: Client = Client {
+    label: "raw loop over async-io",
+    program: Program::Own("async-raw"),
+    start: Start::Login,
+};
+const ACTOR: Client = Client {
+    label: "async I/O task, no protocol",
+    program: Program::Own("actor"),
+    start: Start::Login,
+};
+const PEER: Client = Client {
+    label: "asterisk-rs-ami",
+    program: Program::Beside {
+        binary: "peer-asterisk-rs",
+        build: "cargo build --release -p ami-bench --bins",
+    },
+    start: Start::Ping,
+};
+/// The contract's `probe-flood-at-login`: the peer with the flood right
+/// after login, as real Asterisk sends it, shows what it loses.
+const PEER_AT_LOGIN: Client = Client {
+    label: "asterisk-rs-ami, probe START=login",
+    start: Start::Login,
+    ..PEER
+};
+const CLUSTER: Client = Client {
+    label: "ami-smol Cluster",
+    program: Program::Own("smol-cluster"),
+    start: Start::Login,
+};
+
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--child") {
-        return child(&args[1..]);
+    if args.first().map(String::as_str) == Some("client") {
+        return clients::main(&args[1..]);
     }
+    const PARTS: [&str; 6] = ["check", "flood", "ping", "list", "command", "cluster"];
     let quick = args.iter().any(|a| a == "--quick");
-    let (flood_events, pings) = if quick {
-        (200_000, 5_000)
-    } else {
-        (2_000_000, 40_000)
-    };
-    // `flood`, `ping` or `cluster` run that part alone (e.g. under a profiler).
     let only: Vec<&str> = args
         .iter()
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    const PARTS: [&str; 3] = ["flood", "ping", "cluster"];
     if let Some(bad) = only.iter().find(|a| !PARTS.contains(a)) {
         eprintln!("ami-bench: unknown part {bad:?}; the parts are {PARTS:?} (and --quick)");
-        std::process::exit(2);
+        return ExitCode::from(2);
     }
     let wanted = |part: &str| only.is_empty() || only.contains(&part);
-    println!("ami-bench: loopback, {flood_events} flood events, {pings} pings per client");
+    let size = if quick { Size::QUICK } else { Size::FULL };
+    println!(
+        "ami-bench: loopback, each client in its own process, best of {ROUNDS} interleaved runs{}",
+        if quick { " (--quick)" } else { "" }
+    );
+    if let Err(why) = check_server() {
+        eprintln!("ami-bench: FAILED: {why}");
+        return ExitCode::FAILURE;
+    }
     if wanted("flood") {
-        flood(flood_events);
+        flood(size.flood);
     }
     if wanted("ping") {
-        ping(pings);
+        ping(size.pings);
+    }
+    if wanted("list") {
+        list(size.list_repeat);
+    }
+    if wanted("command") {
+        command(size.command_repeat);
     }
     if wanted("cluster") {
-        cluster(flood_events);
+        cluster(size.flood);
+    }
+    ExitCode::SUCCESS
+}
+
+/// How much work each case does.
+struct Size {
+    flood: u64,
+    pings: u64,
+    list_repeat: u64,
+    command_repeat: u64,
+}
+
+impl Size {
+    const FULL: Size = Size {
+        flood: 2_000_000,
+        pings: 40_000,
+        list_repeat: 10,
+        command_repeat: 20,
+    };
+    const QUICK: Size = Size {
+        flood: 200_000,
+        pings: 5_000,
+        list_repeat: 2,
+        command_repeat: 3,
+    };
+}
+
+/// Items in the list case (DESIGN.md's target).
+const LIST_ITEMS: u64 = 100_000;
+/// Output bytes in the Command case.
+const COMMAND_BYTES: u64 = 4 << 20;
+
+fn flood_case(events: u64) -> Case {
+    Case {
+        args: vec!["flood".into(), events.to_string()],
+        expect: format!("events={events}"),
+        serve: Serve::Flood {
+            events,
+            start: Start::Login,
+        },
     }
 }
 
-/// A measurement printed by a child: `count secs rss_kb`.
-struct Run {
-    count: u64,
-    secs: f64,
-    rss_kb: u64,
-    cpu_ns: u64,
-}
-
-impl Run {
-    fn rate(&self) -> f64 {
-        self.count as f64 / self.secs
-    }
-}
-
-fn run_child(args: &[String]) -> Run {
-    let out = child_command(&args[0])
-        .arg("--child")
-        .args(args)
-        .output()
-        .expect("child runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child {args:?} failed: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let field = |name: &str| -> f64 {
-        text.split_whitespace()
-            .find_map(|t| t.strip_prefix(name))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {text:?}"))
+/// Measures the raw split reader on a flood of `Size::FULL` (with
+/// `--quick` too: a shorter one says more about TCP's start than about the
+/// server). Below the minimum, the server may be what limits the
+/// baselines, and no ratio against them is valid.
+fn check_server() -> Result<(), String> {
+    let events = Size::FULL.flood;
+    let (min, source) = match std::env::var("AMI_BENCH_MIN_RAW") {
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(min) if min >= 0.0 => (min, "AMI_BENCH_MIN_RAW"),
+            _ => return Err(format!("AMI_BENCH_MIN_RAW={v:?} is not a rate in events/s")),
+        },
+        Err(_) => (MIN_RAW_EVENTS_PER_SEC, "the default"),
     };
-    Run {
-        count: field("count=") as u64,
-        secs: field("secs="),
-        rss_kb: field("rss_kb=") as u64,
-        cpu_ns: field("cpu_ns=") as u64,
-    }
-}
-
-/// This binary, or the tool named in `AMI_BENCH_WRAP` running it (see the
-/// module docs).
-fn child_command(child: &str) -> Command {
-    static RUNS: AtomicU32 = AtomicU32::new(0);
-    let exe = std::env::current_exe().expect("own path");
-    let Ok(wrap) = std::env::var("AMI_BENCH_WRAP") else {
-        return Command::new(exe);
-    };
-    let run = RUNS.fetch_add(1, Ordering::Relaxed);
-    let out =
-        std::env::temp_dir().join(format!("ami-bench.{}.{run:02}.{child}", std::process::id()));
-    let mut words = wrap.split_whitespace().map(|w| match w.contains("OUT") {
-        true => w.replace("OUT", &out.to_string_lossy()),
-        false => w.to_owned(),
-    });
-    let mut command = Command::new(words.next().expect("AMI_BENCH_WRAP names a tool"));
-    command.args(words).arg(exe);
-    command
-}
-
-fn flood_server(events: u64) -> TcpServer {
-    let config = ServerConfig {
-        accept_any_login: true,
-        ..ServerConfig::default()
-    };
-    let faults = Faults::flood(events);
-    TcpServer::start(config, faults).expect("server starts")
-}
-
-/// Each child of `children` run `ROUNDS` times, interleaved so that every one
-/// sees the same spells of a noisy machine; the best run of each is kept.
-fn best_runs(children: &[&str], mut run: impl FnMut(&str) -> Run) -> Vec<Run> {
-    let mut best: Vec<Option<Run>> = children.iter().map(|_| None).collect();
-    for _ in 0..ROUNDS {
-        for (child, best) in children.iter().zip(&mut best) {
-            let this = run(child);
-            if best.as_ref().is_none_or(|b| this.rate() > b.rate()) {
-                *best = Some(this);
-            }
+    let raw = run::best(&[RAW], &flood_case(events), ROUNDS).remove(0);
+    let (rate, server_busy) = match raw {
+        Ok(m) if m.mismatch.is_none() => (m.rate(), m.server_cpu_ns as f64 / 1e9 / m.secs),
+        Ok(m) => {
+            return Err(format!(
+                "the raw reader miscounted the flood: {:?}",
+                m.mismatch
+            ))
         }
+        Err(why) => return Err(format!("the raw reader failed on the flood: {why}")),
+    };
+    println!(
+        "baseline server check: the raw split reader made {}events/s (minimum {}events/s, {source}); \
+         the server's thread was on a CPU {:.0}% of that run",
+        si(rate),
+        si(min),
+        100.0 * server_busy
+    );
+    if rate < min {
+        return Err(format!(
+            "the bench server fed the raw split reader only {}events/s, below the minimum of \
+             {}events/s: the baselines may be server-bound, so no ratio against them is valid. \
+             On a machine known to be slower, set AMI_BENCH_MIN_RAW=<events/s> to say so.",
+            si(rate),
+            si(min)
+        ));
     }
-    best.into_iter().map(|b| b.expect("ROUNDS > 0")).collect()
+    Ok(())
 }
-
-/// Runs of each child; the best counts (see `best_runs`).
-const ROUNDS: usize = 3;
 
 fn flood(events: u64) {
-    let children = [
-        "raw-flood",
-        "smol-flood",
-        "smol-flood-local",
-        "tokio-flood",
-        "tokio-flood-local",
+    let clients = [
+        RAW,
+        SMOL,
+        SMOL_LOCAL,
+        TOKIO,
+        TOKIO_LOCAL,
+        BENCH_CLIENT,
+        PEER,
     ];
-    let runs = best_runs(&children, |child| {
-        let server = flood_server(events);
-        let run = run_child(&[child.into(), server.addr().to_string()]);
-        assert!(
-            child == "raw-flood" || run.count == events,
-            "{child} lost events"
-        );
-        run
-    });
-    let raw = &runs[0];
-    let cpu = |run: &Run| run.cpu_ns as f64 / run.count as f64;
+    let title = format!("flood: {events} events, parsed into each library's event objects");
+    let case = flood_case(events);
+    let baseline = table(&title, &case, &clients, Unit::EVENT);
+    // Once: it shows what is lost, not how fast.
+    let probe = run::once(&PEER_AT_LOGIN, &case);
     println!(
-        "flood, raw memchr split (baseline)  {:>10.0} frames/s  CPU {:>4.0} ns/frame  peak RSS {:>6} KiB",
-        raw.rate(),
-        cpu(raw),
-        raw.rss_kb
+        "{}",
+        row(&PEER_AT_LOGIN, &case, &probe, baseline, Unit::EVENT)
     );
-    let labels = [
-        "ami-smol events             ",
-        "ami-smol events, one thread ",
-        "ami-tokio events            ",
-        "ami-tokio events, one thread",
-    ];
-    for (smol, label) in runs[1..].iter().zip(labels) {
-        println!(
-            "flood, {label}{:>10.0} events/s  CPU {:>4.0} ns/event  peak RSS {:>6} KiB  {:.0}% of the baseline, {} lost",
-            smol.rate(),
-            cpu(smol),
-            smol.rss_kb,
-            100.0 * smol.rate() / raw.rate(),
-            events - smol.count
-        );
-    }
 }
 
 fn ping(pings: u64) {
-    let config = ServerConfig {
-        accept_any_login: true,
-        ..ServerConfig::default()
-    };
-    let server = TcpServer::start(config, Faults::default()).expect("server");
-    let addr = server.addr().to_string();
-    let single = [
-        ("async-raw-ping", "raw loop over async-io     "),
-        ("actor-ping", "async I/O task, no protocol"),
-        ("blocking-ping", "ami-blocking Client        "),
-        ("smol-ping", "ami-smol                   "),
-        ("smol-ping-local", "ami-smol, one thread       "),
-        ("tokio-ping", "ami-tokio                  "),
-        ("tokio-ping-local", "ami-tokio, one thread      "),
-    ];
-    for in_flight in ["1", "64"] {
-        // The blocking client has one action in flight at a time; the two
-        // loops that explain the async client's single-flight figure only
-        // matter there.
-        let clients: Vec<_> = single
-            .iter()
-            .filter(|(child, _)| {
-                in_flight == "1" || child.starts_with("smol-") || child.starts_with("tokio-")
-            })
-            .collect();
-        let children: Vec<&str> = ["raw-ping"]
-            .into_iter()
-            .chain(clients.iter().map(|c| c.0))
-            .collect();
+    for window in [1, 64] {
+        let mut clients = vec![RAW];
+        if window == 1 {
+            // One action at a time, and the loops that explain the async
+            // client's single-flight figure.
+            clients.extend([ASYNC_RAW, ACTOR, BLOCKING]);
+        }
+        clients.extend([SMOL, SMOL_LOCAL, TOKIO, TOKIO_LOCAL, BENCH_CLIENT, PEER]);
         // Pipelined runs are quicker: five times the pings for a similar time.
-        let n = (pings * if in_flight == "1" { 1 } else { 5 }).to_string();
-        let runs = best_runs(&children, |child| {
-            run_child(&[child.into(), addr.clone(), n.clone(), in_flight.into()])
-        });
-        let raw = &runs[0];
-        println!(
-            "ping, {in_flight:>2} in flight, raw socket loop (baseline) {:>8.0} /s",
-            raw.rate()
-        );
-        for (client, (_, label)) in runs[1..].iter().zip(clients) {
-            println!(
-                "ping, {in_flight:>2} in flight, {label}{:>8.0} /s  {:.0}% of the baseline",
-                client.rate(),
-                100.0 * client.rate() / raw.rate()
-            );
-        }
+        let pings = if window == 1 { pings } else { 5 * pings };
+        let case = Case {
+            args: vec!["ping".into(), pings.to_string(), window.to_string()],
+            expect: format!("pings={pings}"),
+            serve: Serve::Answers,
+        };
+        let title = format!("ping: {pings} pings, {window} in flight");
+        table(&title, &case, &clients, Unit::PING);
     }
 }
 
-/// CPU per event as the number of flooding servers grows.
+fn list(repeat: u64) {
+    let case = Case {
+        args: vec!["list".into(), LIST_ITEMS.to_string(), repeat.to_string()],
+        expect: format!("items={}", LIST_ITEMS * repeat),
+        serve: Serve::List { items: LIST_ITEMS },
+    };
+    let title = format!("list: {repeat} CoreShowChannels of {LIST_ITEMS} items each, in turn");
+    table(&title, &case, &[RAW, BENCH_CLIENT, PEER], Unit::ITEM);
+}
+
+fn command(repeat: u64) {
+    for legacy in [false, true] {
+        let mut args = vec![
+            "command".into(),
+            COMMAND_BYTES.to_string(),
+            repeat.to_string(),
+        ];
+        if legacy {
+            args.push("legacy".into());
+        }
+        let case = Case {
+            args,
+            expect: format!("lines={}", COMMAND_BYTES.div_ceil(LINE) * repeat),
+            serve: Serve::Command {
+                bytes: COMMAND_BYTES,
+                legacy,
+            },
+        };
+        let style = match legacy {
+            true => "Response: Follows (Asterisk 13 and older)",
+            false => "Output: headers",
+        };
+        let title = format!(
+            "command: {repeat} Commands of {} MiB of output each, in turn, {style}",
+            COMMAND_BYTES >> 20
+        );
+        table(&title, &case, &[RAW, BENCH_CLIENT, PEER], Unit::MB);
+    }
+}
+
+/// CPU per event as the number of flooding connections grows.
 fn cluster(events: u64) {
+    println!("\ncluster: {events} events in all, split between the connections");
+    println!("  {:<40}{}", "connections", Unit::EVENT.header());
     for nodes in [1u64, 10, 100] {
-        let servers: Vec<TcpServer> = (0..nodes).map(|_| flood_server(events / nodes)).collect();
-        let addrs: Vec<String> = servers.iter().map(|s| s.addr().to_string()).collect();
-        let run = run_child(&["smol-cluster".into(), addrs.join(",")]);
-        assert_eq!(run.count, events / nodes * nodes, "the cluster lost events");
-        println!(
-            "cluster of {nodes:>3} flooding nodes     {:>10.0} events/s  CPU {:>5.0} ns/event  peak RSS {:>6} KiB",
-            run.rate(),
-            run.cpu_ns as f64 / run.count as f64,
-            run.rss_kb
-        );
-    }
-}
-
-fn child(args: &[String]) {
-    if args[0] == "smol-cluster" {
-        let addrs: Vec<SocketAddr> = args[1]
-            .split(',')
-            .map(|a| a.parse().expect("address"))
-            .collect();
-        let (count, secs) = smol_cluster(&addrs);
-        println!(
-            "count={count} secs={secs} rss_kb={} cpu_ns={}",
-            peak_rss_kb(),
-            cpu_ns()
-        );
-        return;
-    }
-    let addr: SocketAddr = args[1].parse().expect("address");
-    let (count, secs) = match args[0].as_str() {
-        "raw-flood" => raw_flood(addr),
-        "smol-flood" => smol_flood(addr, false),
-        "smol-flood-local" => smol_flood(addr, true),
-        "raw-ping" => raw_ping(
-            addr,
-            args[2].parse().expect("count"),
-            args[3].parse().expect("in flight"),
-        ),
-        "async-raw-ping" => async_raw_ping(addr, args[2].parse().expect("count")),
-        "actor-ping" => actor_ping(addr, args[2].parse().expect("count")),
-        "blocking-ping" => blocking_ping(addr, args[2].parse().expect("count")),
-        "smol-ping" | "smol-ping-local" => smol_ping(
-            addr,
-            args[2].parse().expect("count"),
-            args[3].parse().expect("in flight"),
-            args[0].ends_with("-local"),
-        ),
-        "tokio-flood" => tokio_flood(addr, false),
-        "tokio-flood-local" => tokio_flood(addr, true),
-        "tokio-ping" | "tokio-ping-local" => tokio_ping(
-            addr,
-            args[2].parse().expect("count"),
-            args[3].parse().expect("in flight"),
-            args[0].ends_with("-local"),
-        ),
-        other => panic!("unknown child {other}"),
-    };
-    println!(
-        "count={count} secs={secs} rss_kb={} cpu_ns={}",
-        peak_rss_kb(),
-        cpu_ns()
-    );
-}
-
-/// This process's user and system CPU time so far, from `/proc/self/stat`
-/// (clock ticks of 10 ms: use runs of a second or more).
-fn cpu_ns() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15 of the line: 12 and 13 after ')'.
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    ticks * 10_000_000
-}
-
-fn peak_rss_kb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Logs in over a plain socket; returns it after the banner and login.
-fn raw_login(addr: SocketAddr, events: bool) -> TcpStream {
-    let mut sock = TcpStream::connect(addr).expect("connect");
-    sock.set_nodelay(true).expect("nodelay");
-    let login = format!(
-        "Action: Login\r\nActionID: l\r\nUsername: bench\r\nSecret: bench\r\nEvents: {}\r\n\r\n",
-        if events { "on" } else { "off" }
-    );
-    sock.write_all(login.as_bytes()).expect("login");
-    sock
-}
-
-/// Counts frame ends until `BenchDone`: the fastest any client could go.
-fn raw_flood(addr: SocketAddr) -> (u64, f64) {
-    let mut sock = raw_login(addr, true);
-    let start = Instant::now();
-    let finder = memchr::memmem::Finder::new(b"\r\n\r\n");
-    let done = memchr::memmem::Finder::new(b"Event: BenchDone");
-    let mut buf = vec![0u8; 64 << 10];
-    let mut carry = 0;
-    let mut frames = 0u64;
-    loop {
-        let n = sock.read(&mut buf[carry..]).expect("read");
-        assert!(n > 0, "server closed before BenchDone");
-        let end = carry + n;
-        frames += finder.find_iter(&buf[..end]).count() as u64;
-        if done.find(&buf[..end]).is_some() {
-            break;
-        }
-        // Keep the last 16 bytes so a marker split across reads is found.
-        let keep = end.min(16);
-        buf.copy_within(end - keep..end, 0);
-        carry = keep;
-        frames -= finder.find_iter(&buf[..keep]).count() as u64;
-    }
-    // The login response, its two events and BenchDone are not flood events.
-    (frames.saturating_sub(4), start.elapsed().as_secs_f64())
-}
-
-fn proto_config(events: bool) -> Config {
-    let mut proto = Config::new("bench", "bench", "bench");
-    proto.auth = AuthMethod::Plain;
-    proto.events = if events { "on" } else { "off" }.into();
-    proto.queue_policy = QueuePolicy::Backpressure;
-    proto.heartbeat_interval = None;
-    proto.seed = std::process::id() as u64;
-    proto
-}
-
-/// Runs `body` on an executor driven by this thread. With `local`, the
-/// clients' tasks are spawned there too (`ClientBuilder::spawn_with`), so
-/// everything runs on this one thread; otherwise on smol's global executor.
-fn run_on<F: std::future::Future>(local: bool, body: impl FnOnce(Spawn) -> F) -> F::Output {
-    let ex = Arc::new(smol::Executor::new());
-    let spawn = Spawn(local.then(|| ex.clone()));
-    smol::block_on(ex.run(body(spawn)))
-}
-
-/// Where the benchmark spawns its tasks: `None` is smol's global executor.
-struct Spawn(Option<Arc<smol::Executor<'static>>>);
-
-impl Spawn {
-    fn task<T: Send + 'static>(
-        &self,
-        future: impl std::future::Future<Output = T> + Send + 'static,
-    ) -> smol::Task<T> {
-        match &self.0 {
-            Some(ex) => ex.spawn(future),
-            None => smol::spawn(future),
-        }
-    }
-
-    fn client(&self, config: ClientConfig) -> ClientBuilder {
-        let builder = Client::builder(config);
-        match self.0.clone() {
-            Some(ex) => builder.spawn_with(move |task| ex.spawn(task).detach()),
-            None => builder,
-        }
-    }
-}
-
-fn smol_flood(addr: SocketAddr, local: bool) -> (u64, f64) {
-    run_on(local, |spawn| async move {
-        let mut builder = spawn.client(ClientConfig::new(addr.to_string(), proto_config(true)));
-        let mut events = builder.events();
-        let start = Instant::now();
-        let client = builder.connect().await.expect("login");
-        let count = count_flood(&mut events).await;
-        let secs = start.elapsed().as_secs_f64();
-        client.close_within(Duration::from_secs(2)).await;
-        (count, secs)
-    })
-}
-
-/// Counts the flood's events until `BenchDone`, in batches.
-async fn count_flood(events: &mut EventStream) -> u64 {
-    let mut batch = Vec::with_capacity(1024);
-    let mut count = 0u64;
-    'outer: loop {
-        batch.clear();
-        if events.next_batch(&mut batch, 1024).await == 0 {
-            panic!("event stream ended before BenchDone");
-        }
-        for event in &batch {
-            match kind(event) {
-                Kind::Done => break 'outer,
-                Kind::Flood => count += 1,
-                Kind::Login => {}
-            }
-        }
-    }
-    assert_eq!(events.dropped(), 0, "back-pressure never drops");
-    count
-}
-
-/// What an event is to the counting loops.
-enum Kind {
-    /// `BenchDone`: the server's flood is over.
-    Done,
-    /// The login's own events, not part of the flood.
-    Login,
-    Flood,
-}
-
-/// The event's kind, its name read once (as a consumer matching on names
-/// would), not once per name compared.
-fn kind(event: &Event) -> Kind {
-    let name = event.name();
-    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-    if is("BenchDone") {
-        Kind::Done
-    } else if is("FullyBooted") || is("SuccessfulAuth") {
-        Kind::Login
-    } else {
-        Kind::Flood
-    }
-}
-
-/// Counts every node's flood through one merged `Cluster` event stream
-/// until each node has sent `BenchDone`.
-fn smol_cluster(addrs: &[SocketAddr]) -> (u64, f64) {
-    smol::block_on(async {
-        let nodes = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                (
-                    format!("node{i}"),
-                    ClientConfig::new(a.to_string(), proto_config(true)),
-                )
-            })
-            .collect();
-        let start = Instant::now();
-        let (cluster, mut events) = Cluster::with_events(nodes).expect("cluster");
-        let (mut count, mut done) = (0u64, 0usize);
-        while done < addrs.len() {
-            let (_, event) = events.next().await.expect("stream ends only at shutdown");
-            match kind(&event) {
-                Kind::Done => done += 1,
-                Kind::Flood => count += 1,
-                Kind::Login => {}
-            }
-        }
-        let secs = start.elapsed().as_secs_f64();
-        cluster.shutdown(Duration::from_secs(2)).await;
-        (count, secs)
-    })
-}
-
-/// A socket with a receive buffer, for the raw baselines.
-struct Raw<S> {
-    sock: S,
-    pending: Vec<u8>,
-    buf: Vec<u8>,
-}
-
-impl<S> Raw<S> {
-    fn new(sock: S) -> Self {
-        Raw {
-            sock,
-            pending: Vec::new(),
-            buf: vec![0u8; 64 << 10],
-        }
-    }
-
-    /// Consumes everything up to and including `delimiter`, if buffered.
-    fn take_past(&mut self, delimiter: &[u8]) -> bool {
-        let Some(end) = memchr::memmem::find(&self.pending, delimiter) else {
-            return false;
+        let per_node = events / nodes;
+        let case = Case {
+            args: vec![
+                "flood".into(),
+                (per_node * nodes).to_string(),
+                nodes.to_string(),
+            ],
+            expect: format!("events={}", per_node * nodes),
+            serve: Serve::Flood {
+                events: per_node,
+                start: Start::Login,
+            },
         };
-        self.pending.drain(..end + delimiter.len());
-        true
-    }
-
-    fn keep(&mut self, n: usize) {
-        assert!(n > 0, "server closed");
-        self.pending.extend_from_slice(&self.buf[..n]);
+        let outcome = run::once(&CLUSTER, &case);
+        let label = format!("{} of {nodes}", CLUSTER.label);
+        println!("  {label:<40}{}", Unit::EVENT.row(&outcome, None));
     }
 }
 
-impl Raw<TcpStream> {
-    /// Consumes everything up to and including `delimiter`.
-    fn skip_past(&mut self, delimiter: &[u8]) {
-        while !self.take_past(delimiter) {
-            let n = self.sock.read(&mut self.buf).expect("read");
-            self.keep(n);
+/// Runs `clients` (the first is the baseline), prints their table and
+/// returns the baseline's rate.
+fn table(title: &str, case: &Case, clients: &[Client], unit: Unit) -> Option<f64> {
+    println!("\n{title}");
+    println!("  {:<40}{}", "client", unit.header());
+    let outcomes = run::best(clients, case, ROUNDS);
+    let baseline = outcomes[0].as_ref().ok().map(|m| unit.rate(m));
+    for (i, (client, outcome)) in clients.iter().zip(&outcomes).enumerate() {
+        let mut line = row(client, case, outcome, baseline, unit);
+        if let (0, Ok(raw)) = (i, outcome) {
+            // The evidence that the baseline is client-bound.
+            let busy = raw.server_cpu_ns as f64 / 1e9 / raw.secs;
+            line.push_str(&format!("  server on a CPU {:.0}%", 100.0 * busy));
         }
+        println!("{line}");
     }
+    baseline
 }
 
-impl Raw<Async<TcpStream>> {
-    /// Consumes everything up to and including `delimiter`.
-    async fn skip_past(&mut self, delimiter: &[u8]) {
-        while !self.take_past(delimiter) {
-            self.read().await;
-        }
-    }
-
-    /// Waits for bytes and reads them, as an async client's reader does.
-    async fn read(&mut self) {
-        let n = self.sock.read_with(|mut s| s.read(&mut self.buf)).await;
-        self.keep(n.expect("read"));
-    }
-}
-
-fn ping_frame(i: u64) -> String {
-    format!("Action: Ping\r\nActionID: p{i}\r\n\r\n")
-}
-
-/// Pings with `in_flight` outstanding: a new one written per response read.
-fn raw_ping(addr: SocketAddr, pings: u64, in_flight: u64) -> (u64, f64) {
-    let mut raw = Raw::new(raw_login(addr, false));
-    raw.skip_past(b"\n"); // the banner
-    raw.skip_past(b"\r\n\r\n"); // the login response
-    let start = Instant::now();
-    let first: String = (0..in_flight.min(pings)).map(ping_frame).collect();
-    raw.sock.write_all(first.as_bytes()).expect("write");
-    for i in in_flight..pings + in_flight {
-        raw.skip_past(b"\r\n\r\n");
-        if i < pings {
-            raw.sock.write_all(ping_frame(i).as_bytes()).expect("write");
-        }
-    }
-    (pings, start.elapsed().as_secs_f64())
-}
-
-/// The raw single-flight loop over async-io's reactor: each wait for the
-/// reply goes through it, as an async client's must.
-fn async_raw_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
-    smol::block_on(async {
-        let mut raw = Raw::new(Async::new(raw_login(addr, false)).expect("async"));
-        raw.skip_past(b"\n").await; // the banner
-        raw.skip_past(b"\r\n\r\n").await; // the login response
-        let start = Instant::now();
-        for i in 0..pings {
-            raw.sock
-                .write_all(ping_frame(i).as_bytes())
-                .await
-                .expect("write");
-            raw.skip_past(b"\r\n\r\n").await;
-        }
-        (pings, start.elapsed().as_secs_f64())
-    })
-}
-
-/// The least an async client shaped like `ami-smol`'s can do, one action in
-/// flight: the caller hands each action to an I/O task over a channel and
-/// awaits a one-shot reply; the task writes it, reads, and answers. No
-/// protocol work, so what it costs beyond `async_raw_ping` is the two task
-/// hops per round trip.
-fn actor_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
-    let ex = Arc::new(smol::Executor::new());
-    smol::block_on(ex.clone().run(async move {
-        let mut raw = Raw::new(Async::new(raw_login(addr, false)).expect("async"));
-        raw.skip_past(b"\n").await; // the banner
-        raw.skip_past(b"\r\n\r\n").await; // the login response
-        let (actions, queue) = smol::channel::bounded::<Reply>(1024);
-        // Waits as the client's driver does: the channel polled as a stream
-        // and the socket with `poll_readable`, so that neither re-registers
-        // after the other ended a wait.
-        let mut queue = Box::pin(queue);
-        let io = ex.spawn(async move {
-            let mut waiting = VecDeque::new();
-            for i in 0.. {
-                let action = future::or(async { Some(queue.next().await) }, async {
-                    let _ = future::poll_fn(|cx| raw.sock.poll_readable(cx)).await;
-                    None
-                });
-                match action.await {
-                    Some(Some(reply)) => {
-                        raw.sock
-                            .write_all(ping_frame(i).as_bytes())
-                            .await
-                            .expect("write");
-                        waiting.push_back(reply);
-                    }
-                    Some(None) => return,
-                    None => {
-                        match raw.sock.get_ref().read(&mut raw.buf) {
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                            n => raw.keep(n.expect("read")),
-                        }
-                        while raw.take_past(b"\r\n\r\n") {
-                            waiting.pop_front().expect("a reply awaited").send();
-                        }
-                    }
-                }
-            }
-        });
-        // The caller is a task too, as in `smol_ping`.
-        let caller = ex.spawn(async move {
-            let start = Instant::now();
-            for _ in 0..pings {
-                let reply = Reply::default();
-                actions.send(reply.clone()).await.expect("I/O task runs");
-                reply.wait().await;
-            }
-            start.elapsed().as_secs_f64()
-        });
-        let secs = caller.await;
-        io.await;
-        (pings, secs)
-    }))
-}
-
-/// A one-shot reply as light as `ami-smol`'s: a flag and a waker.
-#[derive(Clone, Default)]
-struct Reply(Arc<Mutex<(bool, Option<Waker>)>>);
-
-impl Reply {
-    fn send(self) {
-        let waker = {
-            let mut slot = self.0.lock().expect("not poisoned");
-            slot.0 = true;
-            slot.1.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    async fn wait(self) {
-        future::poll_fn(|cx| {
-            let mut slot = self.0.lock().expect("not poisoned");
-            match slot.0 {
-                true => Poll::Ready(()),
-                false => {
-                    slot.1 = Some(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
-        })
-        .await
-    }
-}
-
-fn blocking_ping(addr: SocketAddr, pings: u64) -> (u64, f64) {
-    let mut client =
-        ami_blocking::Client::connect(addr, Duration::from_secs(5), proto_config(false))
-            .expect("login");
-    let start = Instant::now();
-    for _ in 0..pings {
-        client.send(Action::ping()).expect("pong");
-    }
-    let secs = start.elapsed().as_secs_f64();
-    client.close().expect("logoff");
-    (pings, secs)
-}
-
-fn smol_ping(addr: SocketAddr, pings: u64, in_flight: u64, local: bool) -> (u64, f64) {
-    run_on(local, |spawn| async move {
-        let config = ClientConfig::new(addr.to_string(), proto_config(false));
-        let client = spawn.client(config).connect().await.expect("login");
-        let start = Instant::now();
-        let per_task = pings / in_flight;
-        let tasks: Vec<_> = (0..in_flight)
-            .map(|_| {
-                let client = client.clone();
-                spawn.task(async move {
-                    for _ in 0..per_task {
-                        client.send(Action::ping()).await.expect("pong");
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        client.close_within(Duration::from_secs(2)).await;
-        (per_task * in_flight, secs)
-    })
-}
-
-/// A tokio runtime as `#[tokio::main]` makes one (multi-thread, a worker
-/// per core), or with `local` the current-thread one.
-fn tokio_runtime(local: bool) -> tokio::runtime::Runtime {
-    let mut builder = match local {
-        true => tokio::runtime::Builder::new_current_thread(),
-        false => tokio::runtime::Builder::new_multi_thread(),
+/// One client's line of a table.
+fn row(
+    client: &Client,
+    case: &Case,
+    outcome: &Outcome,
+    baseline: Option<f64>,
+    unit: Unit,
+) -> String {
+    let label = match (case.serve, client.start) {
+        (Serve::Flood { .. }, Start::Ping) => format!("{} (START=ping)", client.label),
+        _ => client.label.to_owned(),
     };
-    builder.enable_all().build().expect("tokio runtime")
+    format!("  {label:<40}{}", unit.row(outcome, baseline))
 }
 
-fn tokio_flood(addr: SocketAddr, local: bool) -> (u64, f64) {
-    tokio_runtime(local).block_on(async {
-        let config = ClientConfig::new(addr.to_string(), proto_config(true));
-        let mut builder = ami_tokio::Client::builder(config);
-        let mut events = builder.events();
-        let start = Instant::now();
-        let client = builder.connect().await.expect("login");
-        let count = count_flood(&mut events).await;
-        let secs = start.elapsed().as_secs_f64();
-        client.close_within(Duration::from_secs(2)).await;
-        (count, secs)
-    })
+/// What a table's counts are, and how its figures are shown.
+#[derive(Clone, Copy)]
+struct Unit {
+    /// One of them, for "CPU per ..." ("event", "MB").
+    one: &'static str,
+    /// Their rate ("events/s").
+    rate: &'static str,
+    /// Units in one counted thing (an event, a line).
+    per_count: f64,
 }
 
-fn tokio_ping(addr: SocketAddr, pings: u64, in_flight: u64, local: bool) -> (u64, f64) {
-    tokio_runtime(local).block_on(async {
-        let config = ClientConfig::new(addr.to_string(), proto_config(false));
-        let client = ami_tokio::Client::connect(config).await.expect("login");
-        let start = Instant::now();
-        let per_task = pings / in_flight;
-        let tasks: Vec<_> = (0..in_flight)
-            .map(|_| {
-                let client = client.clone();
-                tokio::spawn(async move {
-                    for _ in 0..per_task {
-                        client.send(Action::ping()).await.expect("pong");
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("ping task");
+impl Unit {
+    const EVENT: Unit = Unit {
+        one: "event",
+        rate: "events/s",
+        per_count: 1.0,
+    };
+    const PING: Unit = Unit {
+        one: "ping",
+        rate: "pings/s",
+        per_count: 1.0,
+    };
+    const ITEM: Unit = Unit {
+        one: "item",
+        rate: "items/s",
+        per_count: 1.0,
+    };
+    /// Command output is counted in lines of `LINE` bytes, shown in MB.
+    const MB: Unit = Unit {
+        one: "MB",
+        rate: "MB/s",
+        per_count: LINE as f64 / 1e6,
+    };
+
+    fn rate(&self, m: &run::Measure) -> f64 {
+        m.rate() * self.per_count
+    }
+
+    fn header(&self) -> String {
+        format!(
+            "{:>12}  {:>6}  {:>9}  {:>9}",
+            self.rate,
+            "of raw",
+            format!("CPU/{}", self.one),
+            "peak RSS"
+        )
+    }
+
+    /// The figures of one outcome; `baseline` is the raw rate of the run.
+    fn row(&self, outcome: &Outcome, baseline: Option<f64>) -> String {
+        let m = match outcome {
+            Ok(m) => m,
+            Err(why) => return why.clone(),
+        };
+        let rate = self.rate(m);
+        let ratio = baseline.map_or("-".to_owned(), |b| format!("{:.0}%", 100.0 * rate / b));
+        let units = m.count as f64 * self.per_count;
+        let (cpu, rss) = match m.usage {
+            Some(u) => (
+                duration(u.cpu_ns as f64 / units),
+                format!("{:.1} MiB", u.peak_rss_kb as f64 / 1024.0),
+            ),
+            None => ("?".to_owned(), "?".to_owned()),
+        };
+        let mut row = format!("{:>12}  {ratio:>6}  {cpu:>9}  {rss:>9}", si(rate));
+        if let Some(line) = &m.mismatch {
+            row.push_str(&format!("  mismatch: {line}"));
         }
-        let secs = start.elapsed().as_secs_f64();
-        client.close_within(Duration::from_secs(2)).await;
-        (per_task * in_flight, secs)
-    })
+        row
+    }
+}
+
+/// `1234567.0` as `1.23 M`.
+fn si(v: f64) -> String {
+    match v {
+        v if v >= 1e6 => format!("{:.2} M", v / 1e6),
+        v if v >= 1e3 => format!("{:.1} k", v / 1e3),
+        v => format!("{v:.0} "),
+    }
+}
+
+/// Nanoseconds as ns, µs or ms.
+fn duration(ns: f64) -> String {
+    match ns {
+        ns if ns >= 1e6 => format!("{:.1} ms", ns / 1e6),
+        ns if ns >= 1e3 => format!("{:.1} µs", ns / 1e3),
+        ns => format!("{ns:.0} ns"),
+    }
 }
