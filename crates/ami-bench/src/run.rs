@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -92,18 +92,7 @@ pub(crate) fn once(client: &Client, case: &Case) -> Outcome {
     server.watch(child.id());
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
+    let status = wait(&mut child, Instant::now() + TIMEOUT);
     let report = server.finish();
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
@@ -140,6 +129,22 @@ pub(crate) fn once(client: &Client, case: &Case) -> Outcome {
         server_cpu_ns: report.server_cpu_ns,
         mismatch: (count.to_string() != expected).then(|| line.to_owned()),
     })
+}
+
+/// The child's exit status, or `None` if it was still running at
+/// `deadline` (it is then killed).
+fn wait(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
 }
 
 /// Reads a child's pipe to its end on a thread of its own, so that a child

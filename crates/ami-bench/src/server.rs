@@ -250,12 +250,10 @@ impl Session<'_> {
             b"events" => self.respond(id, "Success", &["Events: On"]),
             b"coreshowchannels" => {
                 self.mark_start();
-                self.flush()?;
                 self.list(id)?;
             }
             b"command" => {
                 self.mark_start();
-                self.flush()?;
                 self.command(id)?;
             }
             b"logoff" => {
@@ -313,8 +311,8 @@ impl Session<'_> {
     }
 
     /// A CoreShowChannels list. Its items carry the request's ActionID, so
-    /// a block of them is rendered for each request (a MiB: a fraction of a
-    /// millisecond), then written as often as the list needs.
+    /// a block of them (a MiB, copied once) is rendered for each request,
+    /// then written as often as the list needs.
     fn list(&mut self, id: &[u8]) -> io::Result<()> {
         let Serve::List { items } = self.shared.bulk.serve else {
             self.respond(id, "Error", &["Message: this run serves no list"]);
@@ -345,6 +343,7 @@ impl Session<'_> {
             self.respond(id, "Error", &["Message: this run serves no Command"]);
             return Ok(());
         };
+        self.flush()?;
         let id = String::from_utf8_lossy(id);
         let (head, tail): (String, &[u8]) = if legacy {
             (
@@ -407,33 +406,47 @@ struct Action {
 }
 
 /// The client's bytes, split into actions.
-#[derive(Default)]
 struct Actions {
     buf: Vec<u8>,
     /// Bytes of `buf` already handed out as actions.
     used: usize,
+    /// Bytes of `buf` read.
+    filled: usize,
+}
+
+impl Default for Actions {
+    fn default() -> Actions {
+        Actions {
+            buf: vec![0; 64 << 10],
+            used: 0,
+            filled: 0,
+        }
+    }
 }
 
 impl Actions {
     /// Reads once; `false` at the end of the stream.
     fn fill(&mut self, sock: &mut TcpStream) -> io::Result<bool> {
-        self.buf.drain(..self.used);
+        self.buf.copy_within(self.used..self.filled, 0);
+        self.filled -= self.used;
         self.used = 0;
-        let len = self.buf.len();
-        self.buf.resize(len + (64 << 10), 0);
+        if self.filled == self.buf.len() {
+            // One action longer than the buffer: room for more of it.
+            self.buf.resize(2 * self.buf.len(), 0);
+        }
         let n = loop {
-            match sock.read(&mut self.buf[len..]) {
+            match sock.read(&mut self.buf[self.filled..]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => break other?,
             }
         };
-        self.buf.truncate(len + n);
+        self.filled += n;
         Ok(n > 0)
     }
 
     /// The next complete action, if one has arrived.
     fn next_action(&mut self) -> Option<Action> {
-        let rest = &self.buf[self.used..];
+        let rest = &self.buf[self.used..self.filled];
         let end = memchr::memmem::find(rest, b"\r\n\r\n")?;
         let frame = &rest[..end];
         self.used += end + 4;
