@@ -5,9 +5,10 @@
 //! items, the output of a Command in both styles. (A list's items carry the
 //! request's ActionID, so each request renders a block of them once.) A
 //! connection gets a thread of its own that answers with large writes (a
-//! MiB of events or list items, the whole Command output), so a raw reader,
-//! not the server, sets the pace: `ami-bench` checks that at every run
-//! (`MIN_RAW_EVENTS_PER_SEC`).
+//! MiB of events or list items, the whole Command output; the flood's pool
+//! with `sendfile(2)` from a temporary file, which spares the server a copy
+//! of the busiest stream), so a raw reader, not the server, sets the pace:
+//! `ami-bench` checks that at every run (`MIN_RAW_EVENTS_PER_SEC`).
 //!
 //! It answers what BENCH-CONTRACT.md lists: Challenge, Login (any
 //! credentials), Ping, Events, CoreShowChannels, Command and Logoff; any
@@ -18,9 +19,10 @@
 //! client that leaves without one). So every client is timed by the same
 //! clock, without its process start, runtime set-up or login.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
@@ -391,12 +393,31 @@ impl Session<'_> {
 fn write_pool(sock: &mut TcpStream, pool: &Pool, n: u64) -> io::Result<()> {
     let whole = pool.ends.len() as u64;
     for _ in 0..n / whole {
-        sock.write_all(&pool.bytes)?;
+        match &pool.file {
+            Some(file) => send_file(sock, file, pool.bytes.len())?,
+            None => sock.write_all(&pool.bytes)?,
+        }
     }
     match (n % whole) as usize {
         0 => Ok(()),
         rest => sock.write_all(&pool.bytes[..pool.ends[rest - 1]]),
     }
+}
+
+/// Sends the first `len` bytes of `file` with `sendfile(2)`: the kernel
+/// takes them from the page cache, so the server does not copy them.
+fn send_file(sock: &mut TcpStream, file: &File, len: usize) -> io::Result<()> {
+    let mut offset = 0u64;
+    while (offset as usize) < len {
+        let left = len - offset as usize;
+        match rustix::fs::sendfile(&*sock, file, Some(&mut offset), left) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// One action read from the client: the only headers the server looks at.
@@ -485,6 +506,8 @@ struct Pool {
     bytes: Vec<u8>,
     /// Where each frame ends in `bytes`.
     ends: Vec<usize>,
+    /// `bytes` in an unlinked temporary file, to send without copying.
+    file: Option<File>,
 }
 
 impl Pool {
@@ -530,7 +553,25 @@ fn flood_pool() -> Pool {
         }
         pool.push(&[event.as_bytes()]);
     }
+    // Where there is no temporary file, the pool is written from memory.
+    pool.file = in_a_file(&pool.bytes).ok();
     pool
+}
+
+/// `bytes` in a temporary file that is removed at once: it lives as long as
+/// the returned handle.
+fn in_a_file(bytes: &[u8]) -> io::Result<File> {
+    static FILES: AtomicU32 = AtomicU32::new(0);
+    let n = FILES.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("ami-bench.{}.{n}.pool", std::process::id()));
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    file.write_all(bytes)?;
+    Ok(file)
 }
 
 /// About a MiB of list items carrying ActionID `id`, each body in turn.
