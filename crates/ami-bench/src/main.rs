@@ -206,23 +206,13 @@ fn flood_case(events: u64) -> Case {
 /// server). Below the minimum, the server may be what limits the
 /// baselines, and no ratio against them is valid.
 fn check_server() -> Result<(), String> {
-    let events = Size::FULL.flood;
-    let (min, source) = match std::env::var("AMI_BENCH_MIN_RAW") {
-        Ok(v) => match v.trim().parse::<f64>() {
-            Ok(min) if min >= 0.0 => (min, "AMI_BENCH_MIN_RAW"),
-            _ => return Err(format!("AMI_BENCH_MIN_RAW={v:?} is not a rate in events/s")),
-        },
-        Err(_) => (MIN_RAW_EVENTS_PER_SEC, "the default"),
-    };
-    let raw = run::best(&[RAW], &flood_case(events), ROUNDS).remove(0);
+    let (min, source) = min_raw(std::env::var("AMI_BENCH_MIN_RAW").ok())?;
+    let raw = run::best(&[RAW], &flood_case(Size::FULL.flood), ROUNDS).remove(0);
     let (rate, server_busy) = match raw {
-        Ok(m) if m.mismatch.is_none() => (m.rate(), m.server_cpu_ns as f64 / 1e9 / m.secs),
-        Ok(m) => {
-            return Err(format!(
-                "the raw reader miscounted the flood: {:?}",
-                m.mismatch
-            ))
-        }
+        Ok(m) => match &m.mismatch {
+            None => (m.rate(), m.server_cpu_ns as f64 / 1e9 / m.secs),
+            Some(line) => return Err(format!("the raw reader miscounted the flood: {line}")),
+        },
         Err(why) => return Err(format!("the raw reader failed on the flood: {why}")),
     };
     println!(
@@ -242,6 +232,20 @@ fn check_server() -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The raw reader's minimum in events/s, and where it comes from: the
+/// value of `AMI_BENCH_MIN_RAW` if set, else `MIN_RAW_EVENTS_PER_SEC`.
+fn min_raw(var: Option<String>) -> Result<(f64, &'static str), String> {
+    let Some(var) = var else {
+        return Ok((MIN_RAW_EVENTS_PER_SEC, "the default"));
+    };
+    match var.trim().parse::<f64>() {
+        Ok(min) if min >= 0.0 => Ok((min, "AMI_BENCH_MIN_RAW")),
+        _ => Err(format!(
+            "AMI_BENCH_MIN_RAW={var:?} is not a rate in events/s (e.g. 8000000 or 8e6)"
+        )),
+    }
 }
 
 fn flood(events: u64) {
@@ -471,5 +475,20 @@ fn duration(ns: f64) -> String {
         ns if ns >= 1e6 => format!("{:.1} ms", ns / 1e6),
         ns if ns >= 1e3 => format!("{:.1} µs", ns / 1e3),
         ns => format!("{ns:.0} ns"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_minimum_is_ten_million_unless_the_environment_says_otherwise() {
+        assert_eq!(min_raw(None), Ok((10e6, "the default")));
+        assert_eq!(min_raw(Some(" 8e6".into())), Ok((8e6, "AMI_BENCH_MIN_RAW")));
+        assert_eq!(min_raw(Some("0".into())), Ok((0.0, "AMI_BENCH_MIN_RAW")));
+        for bad in ["", "fast", "-1", "8M"] {
+            assert!(min_raw(Some(bad.into())).is_err(), "{bad:?}");
+        }
     }
 }

@@ -98,18 +98,27 @@ mod tests {
         let own = Usage::of_client(std::process::id()).expect("our own /proc entry");
         assert!(own.peak_rss_kb > 0);
         let mut wrapper = std::process::Command::new("sh")
-            .args(["-c", "sleep 1; true"])
+            .args(["-c", "sleep 10; true"])
             .spawn()
             .expect("sh runs");
         let pid = wrapper.id();
-        // The shell forks `sleep` (it cannot exec it: `true` follows).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        while leaf(pid) == pid && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        // The shell forks `sleep` (it cannot exec it: `true` follows); the
+        // fork is a copy of the shell until it has exec'ed.
+        let comm =
+            |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while comm(leaf(pid)).trim() != "sleep" && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
         let workload = leaf(pid);
-        let comm = std::fs::read_to_string(format!("/proc/{workload}/comm")).expect("comm");
+        let found = comm(workload);
+        if workload != pid {
+            // Our own test's `sleep`: end it, and the shell with it.
+            let _ = std::process::Command::new("kill")
+                .arg(workload.to_string())
+                .status();
+        }
         wrapper.wait().expect("the shell ends after its sleep");
-        assert_eq!(comm.trim(), "sleep");
+        assert_eq!(found.trim(), "sleep");
     }
 }
