@@ -223,10 +223,15 @@ fn check_server() -> Result<(), String> {
         100.0 * server_busy
     );
     if rate < min {
+        // A server thread that was mostly idle points at a busy machine.
+        let why = match server_busy < 0.5 {
+            true => "the machine is busy or slow (the server's thread was mostly idle)",
+            false => "the baselines may be server-bound",
+        };
         return Err(format!(
             "the bench server fed the raw split reader only {}events/s, below the minimum of \
-             {}events/s: the baselines may be server-bound, so no ratio against them is valid. \
-             On a machine known to be slower, set AMI_BENCH_MIN_RAW=<events/s> to say so.",
+             {}events/s: {why}, so no ratio against the baselines is valid. On a machine known \
+             to be slower, set AMI_BENCH_MIN_RAW=<events/s> to say so.",
             si(rate),
             si(min)
         ));
