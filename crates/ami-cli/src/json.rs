@@ -109,28 +109,18 @@ pub(crate) fn completion(server: &str, action: &str, c: &Completion) -> String {
         #[serde(skip_serializing_if = "Option::is_none")]
         event: Option<Pairs<'a>>,
     }
-    let mut l = Line {
+    let items = c.list_items();
+    let l = Line {
         server,
         action,
         response: headers(c.response().headers()),
-        items: None,
-        complete: None,
-        output: None,
-        event: None,
+        items: items.map(|items| items.iter().map(|e| headers(e.headers())).collect()),
+        complete: items.map(|_| c.list_complete().map(|e| headers(e.headers()))),
+        output: c
+            .command_lines()
+            .map(|lines| lines.iter().map(|b| text(b)).collect()),
+        event: c.originate().map(|o| headers(o.event.headers())),
     };
-    match c {
-        Completion::List {
-            items, complete, ..
-        } => {
-            l.items = Some(items.iter().map(|e| headers(e.headers())).collect());
-            l.complete = Some(complete.as_ref().map(|e| headers(e.headers())));
-        }
-        Completion::Command { lines, .. } => {
-            l.output = Some(lines.iter().map(|b| text(b)).collect());
-        }
-        Completion::Originate(o) => l.event = Some(headers(o.event.headers())),
-        _ => {}
-    }
     line(&l)
 }
 

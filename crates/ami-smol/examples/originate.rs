@@ -15,8 +15,7 @@
 use std::env;
 use std::time::Duration;
 
-use ami_proto::{Action, Completion, Config, Originate};
-use ami_smol::{Client, ClientConfig};
+use ami_smol::{Action, Client, ClientConfig, Config, Originate};
 use futures_lite::{future, StreamExt};
 
 fn var(name: &str, default: &str) -> String {
@@ -49,12 +48,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .timeout_ms(30_000)
             .async_(true);
         match client.send(Action::originate(call)).await {
-            Ok(Completion::Originate(outcome)) => println!(
-                "originate finished: success={} reason={:?}",
-                outcome.is_success(),
-                outcome.reason()
-            ),
-            Ok(other) => println!("originate answered: {:?}", other.response()),
+            Ok(done) => match done.originate() {
+                Some(outcome) => println!(
+                    "originate finished: success={} reason={:?}",
+                    outcome.is_success(),
+                    outcome.reason()
+                ),
+                None => println!("originate answered: {:?}", done.response()),
+            },
             Err(err) => println!("originate failed: {err}"),
         }
 

@@ -65,7 +65,7 @@ pub(crate) fn run(server_args: &ServerArgs, args: Args) -> Result<ExitCode, Fail
         write_text(&mut out, &completion)
     };
     written.map_err(|e| Fail::Other(format!("stdout: {e}")))?;
-    if let Completion::Originate(o) = &completion {
+    if let Some(o) = completion.originate() {
         if !o.is_success() {
             let reason = o.reason().map_or("unknown".into(), |r| r.to_string());
             return Err(Fail::Action(format!(
@@ -121,27 +121,20 @@ fn write_text(out: &mut impl Write, c: &Completion) -> std::io::Result<()> {
         Ok(())
     }
     block(out, c.response().headers())?;
-    match c {
-        Completion::List {
-            items, complete, ..
-        } => {
-            for item in items.iter().chain(complete) {
-                writeln!(out)?;
-                block(out, item.headers())?;
-            }
-        }
-        Completion::Command { lines, .. } => {
+    let items = c.list_items().unwrap_or_default().iter();
+    let events = items
+        .chain(c.list_complete())
+        .chain(c.originate().map(|o| &o.event));
+    for event in events {
+        writeln!(out)?;
+        block(out, event.headers())?;
+    }
+    if let Some(lines) = c.command_lines() {
+        writeln!(out)?;
+        for line in lines {
+            out.write_all(line)?;
             writeln!(out)?;
-            for line in lines {
-                out.write_all(line)?;
-                writeln!(out)?;
-            }
         }
-        Completion::Originate(o) => {
-            writeln!(out)?;
-            block(out, o.event.headers())?;
-        }
-        _ => {}
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use ami_proto::{Action, Completion};
+use ami_proto::Action;
 
 use crate::cmd::send_once;
 use crate::config::ServerArgs;
@@ -34,20 +34,15 @@ pub(crate) fn run(server_args: &ServerArgs, args: Args) -> Result<ExitCode, Fail
     let (_, completion) = send_once(server_args, Action::command(&text), args.timeout)?;
     let mut out = std::io::stdout().lock();
     let write = |out: &mut std::io::StdoutLock<'_>| -> std::io::Result<()> {
-        match &completion {
-            Completion::Command { lines, .. } => {
-                for line in lines {
-                    out.write_all(line)?;
-                    out.write_all(b"\n")?;
-                }
-            }
-            // Not expected for `Command`, but print what the server said.
-            other => {
-                for line in other.response().output_lines() {
-                    out.write_all(line)?;
-                    out.write_all(b"\n")?;
-                }
-            }
+        // Anything but Command output is not expected for `Command`: print
+        // what the server said all the same.
+        let lines: Box<dyn Iterator<Item = &[u8]>> = match completion.command_lines() {
+            Some(lines) => Box::new(lines.iter().map(|line| &line[..])),
+            None => Box::new(completion.response().output_lines()),
+        };
+        for line in lines {
+            out.write_all(line)?;
+            out.write_all(b"\n")?;
         }
         out.flush()
     };

@@ -297,7 +297,9 @@ async fn originate(client: Client, c: Arc<Counters>, n: u64) {
     c.originates.fetch_add(1, Relaxed);
     let result = tracked(&client, &c, action).await;
     match result {
-        Ok(Completion::Originate(o)) if o.is_success() => c.answered.fetch_add(1, Relaxed),
+        Ok(done) if done.originate().is_some_and(|o| o.is_success()) => {
+            c.answered.fetch_add(1, Relaxed)
+        }
         Ok(_) => c.not_answered.fetch_add(1, Relaxed),
         Err(()) => 0,
     };
@@ -305,9 +307,8 @@ async fn originate(client: Client, c: Arc<Counters>, n: u64) {
 
 /// One `CoreShowChannels`, collected into a list.
 async fn list(client: Client, c: Arc<Counters>) {
-    if let Ok(Completion::List { items, .. }) =
-        tracked(&client, &c, Action::core_show_channels()).await
-    {
+    let done = tracked(&client, &c, Action::core_show_channels()).await;
+    if let Some(items) = done.as_ref().ok().and_then(Completion::list_items) {
         c.lists.fetch_add(1, Relaxed);
         c.list_items.fetch_add(items.len() as u64, Relaxed);
     }
@@ -315,9 +316,8 @@ async fn list(client: Client, c: Arc<Counters>) {
 
 /// One `Command: core show channels`.
 async fn command(client: Client, c: Arc<Counters>) {
-    if let Ok(Completion::Command { lines, .. }) =
-        tracked(&client, &c, Action::command("core show channels")).await
-    {
+    let done = tracked(&client, &c, Action::command("core show channels")).await;
+    if let Some(lines) = done.as_ref().ok().and_then(Completion::command_lines) {
         c.commands.fetch_add(1, Relaxed);
         c.command_lines.fetch_add(lines.len() as u64, Relaxed);
     }
