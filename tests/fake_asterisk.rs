@@ -152,15 +152,20 @@ fn each_destination_has_its_own_originate_outcome() {
         assert_eq!(uniqueid, "<unknown>", "{dest}");
     }
     // Synchronous: an error response, not an event.
-    let sync = Action::originate(Originate::new("Local/nosuch@calls").application("Wait", "1"));
-    assert_eq!(server_error(c.send(sync)), "Originate failed");
-    let sync = Action::originate(Originate::new("Local/answer@calls").application("Wait", "1"));
-    assert!(matches!(c.send(sync), Ok(Completion::Response(_))));
-    let missing = Action::originate(
-        Originate::new("Local/answer@calls")
-            .extension("calls", "nothing", 1)
-            .async_(true),
+    let sync = |dest: &str| {
+        let call = Originate::new(dest).application("Wait", "1").async_(false);
+        Action::originate(call)
+    };
+    assert_eq!(
+        server_error(c.send(sync("Local/nosuch@calls"))),
+        "Originate failed"
     );
+    assert!(matches!(
+        c.send(sync("Local/answer@calls")),
+        Ok(Completion::Response(_))
+    ));
+    let missing =
+        Action::originate(Originate::new("Local/answer@calls").extension("calls", "nothing", 1));
     assert_eq!(server_error(c.send(missing)), "Extension does not exist.");
 }
 

@@ -213,8 +213,13 @@ impl Action {
         Action::new("Ping")
     }
 
-    /// `Originate` from a builder. With `async_(true)` the action completes
-    /// with the `OriginateResponse` event, not the acknowledgement.
+    /// `Originate` from a builder, **async unless
+    /// [`Originate::async_`]`(false)`**: the server acknowledges at once and
+    /// the action completes with the `OriginateResponse` event (a
+    /// [`Completion::Originate`](crate::Completion::Originate)), not the
+    /// acknowledgement. A synchronous one completes with the server's
+    /// response once the call is answered or has failed, and holds the
+    /// session's other actions back meanwhile.
     ///
     /// That event is a `call`-class event: a session that logged in with an
     /// `Events` value without `call` (`off`, `system`, ...) or whose `Events`
@@ -430,6 +435,11 @@ enum Target {
 /// parameter Asterisk 13 to 23 documents for `Originate`, as the generated
 /// builders do for their actions (`cargo xtask codegen` checks that).
 ///
+/// The call is **async by default** (`Async: true`): the server answers at
+/// once and the action completes with the call's `OriginateResponse`, so a
+/// ringing call does not hold the session's other actions back. Ask for a
+/// synchronous one with [`Originate::async_`]`(false)`.
+///
 /// Each [`Originate::variable`] becomes its own `Variable: name=value`
 /// header, escaped so that commas, quotes and backslashes survive the
 /// server's re-splitting.
@@ -444,8 +454,7 @@ enum Target {
 ///         .extension("from-internal", "200", 1)
 ///         .caller_id("Bot <100>")
 ///         .timeout_ms(30_000)
-///         .variable("GREETING", "hello, world")
-///         .async_(true),
+///         .variable("GREETING", "hello, world"),
 /// );
 /// assert_eq!(action.get("Variable"), Some("GREETING=hello\\, world"));
 /// assert_eq!(action.strategy(), Strategy::Originate);
@@ -484,7 +493,7 @@ impl Originate {
             other_channel_id: None,
             pre_dial_go_sub: None,
             variables: Vec::new(),
-            is_async: false,
+            is_async: true,
             extra: Vec::new(),
         }
     }
@@ -579,8 +588,16 @@ impl Originate {
     }
 
     /// Whether the server answers at once and reports the call's outcome in
-    /// an `OriginateResponse` event (`Async: true`). Recommended: a
-    /// synchronous Originate blocks the server's session until answered.
+    /// an `OriginateResponse` event (`Async: true`, **the default** here),
+    /// or answers only once the call is answered or has failed
+    /// (`async_(false)`: no `Async` header, Asterisk's own default).
+    ///
+    /// Async is the default because a synchronous Originate holds the
+    /// server's side of the session for the whole dial (up to its `Timeout`,
+    /// 30 s by default): the session's other actions wait behind it, and
+    /// the heartbeat's Ping with them. Choose synchronous only on a session
+    /// that receives no call events (see [`Action::originate`]), where the
+    /// outcome event would never come.
     pub fn async_(mut self, is_async: bool) -> Self {
         self.is_async = is_async;
         self
@@ -709,8 +726,10 @@ mod tests {
             Some("StatusComplete")
         );
         assert_eq!(Action::ping().list_end_event(), None);
-        let sync = Action::originate(Originate::new("PJSIP/1").extension("c", "1", 1));
-        assert_eq!(sync.strategy(), Strategy::Single);
+        let sync = Originate::new("PJSIP/1")
+            .extension("c", "1", 1)
+            .async_(false);
+        assert_eq!(Action::originate(sync).strategy(), Strategy::Single);
         for value in ["true", "YES", "1", " True "] {
             let a = Action::new("originate").header("async", value);
             assert_eq!(a.strategy(), Strategy::Originate, "{value}");
@@ -826,7 +845,21 @@ mod tests {
         );
         let a = Action::originate(Originate::new("Local/1@c").application("Wait", ""));
         assert_eq!(a.get("Data"), None);
-        assert_eq!(a.get("Async"), None);
+    }
+
+    #[test]
+    fn originate_is_async_unless_asked_otherwise() {
+        // A dialer's Originate must not hold the server's session while the
+        // call rings: the builder's default is async.
+        let default = Action::originate(Originate::new("PJSIP/100").extension("c", "200", 1));
+        assert_eq!(default.get("Async"), Some("true"));
+        assert_eq!(default.strategy(), Strategy::Originate);
+        let from: Action = Originate::new("PJSIP/100").into();
+        assert_eq!(from.strategy(), Strategy::Originate);
+        // Synchronous only when asked: Asterisk's own default, so no header.
+        let sync = Action::originate(Originate::new("PJSIP/100").async_(false));
+        assert_eq!(sync.get("Async"), None);
+        assert_eq!(sync.strategy(), Strategy::Single);
     }
 
     #[test]

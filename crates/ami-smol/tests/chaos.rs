@@ -100,8 +100,10 @@ fn permission_error_without_action_id_goes_to_the_oldest_action() {
             .await
             .unwrap();
         // A synchronous Originate holds the server's answer for 500 ms.
-        let originate =
-            Action::originate(ami_proto::Originate::new("Local/100@test").application("Wait", "1"));
+        let originate = ami_proto::Originate::new("Local/100@test")
+            .application("Wait", "1")
+            .async_(false);
+        let originate = Action::originate(originate);
         let pending = {
             let client = client.clone();
             smol::spawn(async move { client.send(originate).await })

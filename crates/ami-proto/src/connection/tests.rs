@@ -1064,7 +1064,8 @@ fn a_synchronous_originate_may_take_its_dial_timeout() {
         Action::originate(
             crate::Originate::new("PJSIP/100")
                 .extension("outbound", "200", 1)
-                .timeout_ms(60_000),
+                .timeout_ms(60_000)
+                .async_(false),
         )
     };
     // The server answers a synchronous Originate only once the call is
@@ -1089,7 +1090,9 @@ fn a_synchronous_originate_may_take_its_dial_timeout() {
     );
     // Without the header, Asterisk's default dial timeout (30 s) applies.
     let default = s.send(Action::originate(
-        crate::Originate::new("PJSIP/100").extension("outbound", "200", 1),
+        crate::Originate::new("PJSIP/100")
+            .extension("outbound", "200", 1)
+            .async_(false),
     ));
     s.wait(Duration::from_secs(35));
     assert_eq!(
@@ -1167,8 +1170,10 @@ fn an_async_originate_is_refused_when_the_login_turned_call_events_off() {
         assert!(s.conn.poll_transmit().is_none(), "nothing queued");
         // Everything else still goes: a synchronous Originate's outcome is
         // its response.
-        let sync =
-            Action::originate(crate::Originate::new("Local/100@test").application("Wait", "1"));
+        let sync = crate::Originate::new("Local/100@test")
+            .application("Wait", "1")
+            .async_(false);
+        let sync = Action::originate(sync);
         assert!(s.conn.send(sync, s.now).is_ok(), "Events: {events}");
         assert!(s.conn.send(Action::ping(), s.now).is_ok());
     }
