@@ -90,13 +90,16 @@ uint32_t ami_version(void);
 #define AMI_E_SEND_INVALID_NAME (-11)      /* empty name, or ':' in it */
 #define AMI_E_SEND_LINE_TOO_LONG (-12)     /* a line > 1024 bytes */
 #define AMI_E_SEND_TOO_MANY_LINES (-13)    /* more than 128 lines */
-#define AMI_E_SEND_ACTION_ID_SET (-14)     /* ActionID is the library's */
+#define AMI_E_SEND_ACTION_ID_SET (-14)     /* retired in 0.2: never returned */
 #define AMI_E_SEND_TOO_MANY_PENDING (-15)  /* wait for completions */
 #define AMI_E_SEND_WRITE_BUFFER_FULL (-16) /* server not reading: wait */
 #define AMI_E_SEND_NOT_READY (-17)         /* logging in, or closed */
 #define AMI_E_SEND_OTHER (-18)             /* a newer reason */
 #define AMI_E_SEND_NO_CALL_EVENTS (-19)    /* async Originate, call events off */
 #define AMI_E_SEND_MISSING_PARAMETER (-20) /* a required parameter; see ami_last_error() */
+#define AMI_E_SEND_INVALID_ACTION_ID (-21) /* chosen ActionID: empty, too long, not
+                                            * printable ASCII, or twice */
+#define AMI_E_SEND_DUPLICATE_ACTION_ID (-22) /* chosen ActionID already pending */
 
 /* A static description of a return code. Never NULL; do not free. */
 const char* ami_strerror(int code);
@@ -172,6 +175,12 @@ int ami_conn_closed(ami_conn* conn, uint64_t now_ms);
  * terminated, to id_out (id_cap >= AMI_ACTION_ID_CAP). timeout_ms overrides
  * the default action timeout (0: default). The completion comes later from
  * ami_conn_poll with the same id, exactly once.
+ * The library generates the ActionID unless one header is named "ActionID"
+ * (any case): then that value is the id, for an outcome another process
+ * must match. It must be 1 to 64 bytes of printable ASCII ('!' to '~'), and
+ * no other action of this connection may be pending under it
+ * (AMI_E_SEND_INVALID_ACTION_ID, AMI_E_SEND_DUPLICATE_ACTION_ID). Its
+ * uniqueness across processes is the caller's.
  * Returns AMI_OK, AMI_E_NULL, AMI_E_UTF8, AMI_E_BUFFER or an AMI_E_SEND_*
  * code; on any error nothing was queued. */
 int ami_conn_send(ami_conn* conn, const char* action, const char* const* names,

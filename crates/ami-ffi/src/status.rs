@@ -37,7 +37,10 @@ pub const AMI_E_SEND_INVALID_NAME: c_int = -11;
 pub const AMI_E_SEND_LINE_TOO_LONG: c_int = -12;
 /// Send refused: the action would exceed the server's 128-line limit.
 pub const AMI_E_SEND_TOO_MANY_LINES: c_int = -13;
-/// Send refused: the caller set `ActionID`; the connection assigns it.
+/// Retired: no longer returned since C API 0.2. A caller's `ActionID`
+/// header is the action's chosen id, checked as
+/// [`AMI_E_SEND_INVALID_ACTION_ID`] and [`AMI_E_SEND_DUPLICATE_ACTION_ID`]
+/// say.
 pub const AMI_E_SEND_ACTION_ID_SET: c_int = -14;
 /// Send refused: too many actions pending; wait for completions.
 pub const AMI_E_SEND_TOO_MANY_PENDING: c_int = -15;
@@ -54,6 +57,13 @@ pub const AMI_E_SEND_NO_CALL_EVENTS: c_int = -19;
 /// Send refused: the action lacks a parameter that every Asterisk version
 /// documenting it requires; `ami_last_error` names both.
 pub const AMI_E_SEND_MISSING_PARAMETER: c_int = -20;
+/// Send refused: the caller's `ActionID` header is empty, longer than the
+/// ActionID limit (64 bytes by default), holds a byte outside printable
+/// ASCII, or appears twice; `ami_last_error` says which.
+pub const AMI_E_SEND_INVALID_ACTION_ID: c_int = -21;
+/// Send refused: another action of this connection is pending under the
+/// caller's `ActionID` (or timed out and may still be answered).
+pub const AMI_E_SEND_DUPLICATE_ACTION_ID: c_int = -22;
 
 /// No failure: the output is a success (or carries no outcome).
 pub const AMI_FAIL_NONE: c_int = 0;
@@ -151,7 +161,10 @@ pub(crate) fn send_code(err: &SendError) -> c_int {
         SendError::InvalidName { .. } => AMI_E_SEND_INVALID_NAME,
         SendError::LineTooLong { .. } => AMI_E_SEND_LINE_TOO_LONG,
         SendError::TooManyLines { .. } => AMI_E_SEND_TOO_MANY_LINES,
-        SendError::ActionIdSet => AMI_E_SEND_ACTION_ID_SET,
+        SendError::InvalidActionId { .. } | SendError::ActionIdTooLong { .. } => {
+            AMI_E_SEND_INVALID_ACTION_ID
+        }
+        SendError::DuplicateActionId { .. } => AMI_E_SEND_DUPLICATE_ACTION_ID,
         SendError::TooManyPending { .. } => AMI_E_SEND_TOO_MANY_PENDING,
         SendError::WriteBufferFull { .. } => AMI_E_SEND_WRITE_BUFFER_FULL,
         SendError::NotReady { .. } => AMI_E_SEND_NOT_READY,
@@ -203,7 +216,7 @@ fn describe(code: c_int) -> &'static CStr {
         AMI_E_SEND_INVALID_NAME => c"send refused: invalid header name",
         AMI_E_SEND_LINE_TOO_LONG => c"send refused: a line exceeds 1024 bytes",
         AMI_E_SEND_TOO_MANY_LINES => c"send refused: more than 128 lines",
-        AMI_E_SEND_ACTION_ID_SET => c"send refused: ActionID is assigned by the connection",
+        AMI_E_SEND_ACTION_ID_SET => c"send refused: ActionID set (retired code)",
         AMI_E_SEND_TOO_MANY_PENDING => c"send refused: too many actions pending",
         AMI_E_SEND_WRITE_BUFFER_FULL => c"send refused: write buffer full",
         AMI_E_SEND_NOT_READY => c"send refused: connection not ready",
@@ -211,6 +224,8 @@ fn describe(code: c_int) -> &'static CStr {
             c"send refused: async Originate on a session without call events"
         }
         AMI_E_SEND_MISSING_PARAMETER => c"send refused: a required parameter is missing",
+        AMI_E_SEND_INVALID_ACTION_ID => c"send refused: invalid ActionID",
+        AMI_E_SEND_DUPLICATE_ACTION_ID => c"send refused: ActionID already pending",
         AMI_E_SEND_OTHER => c"send refused",
         _ => c"unknown error code",
     }

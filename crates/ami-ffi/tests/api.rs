@@ -96,16 +96,29 @@ impl Pair {
     }
 
     fn send(&mut self, action: &CStr, timeout_ms: u64) -> Result<String, c_int> {
+        self.send_with(action, &[], timeout_ms)
+    }
+
+    /// Sends `action` with `headers` (name, value).
+    fn send_with(
+        &mut self,
+        action: &CStr,
+        headers: &[(&CStr, &CStr)],
+        timeout_ms: u64,
+    ) -> Result<String, c_int> {
+        let names: Vec<_> = headers.iter().map(|(n, _)| n.as_ptr()).collect();
+        let values: Vec<_> = headers.iter().map(|(_, v)| v.as_ptr()).collect();
         let mut id = [0 as c_char; AMI_ACTION_ID_CAP];
-        // SAFETY: `self.conn` is live, `action` NUL-terminated, `id` has
+        // SAFETY: `self.conn` is live, `action` NUL-terminated, `names` and
+        // `values` hold `headers.len()` valid strings each, `id` has
         // `AMI_ACTION_ID_CAP` writable bytes.
         let rc = unsafe {
             ami_conn_send(
                 self.conn,
                 action.as_ptr(),
-                null(),
-                null(),
-                0,
+                names.as_ptr(),
+                values.as_ptr(),
+                headers.len(),
                 timeout_ms,
                 self.now_ms,
                 id.as_mut_ptr(),
@@ -151,6 +164,8 @@ impl Drop for Pair {
 #[derive(Debug, PartialEq)]
 struct Out {
     kind: c_int,
+    /// A completion's ActionID.
+    id: Option<String>,
     state: Option<(c_int, c_int)>,
     fail: c_int,
     error: String,
@@ -167,11 +182,18 @@ impl Out {
             let (mut fail, mut msg, mut len) = (0, null(), 0);
             assert_eq!(ami_output_error(out, &mut fail, &mut msg, &mut len), AMI_OK);
             let bytes = std::slice::from_raw_parts(msg.cast::<u8>(), len);
+            let error = String::from_utf8_lossy(bytes).into_owned();
+            let (mut id, mut id_len) = (null(), 0);
+            let id = (ami_output_action_id(out, &mut id, &mut id_len) == AMI_OK).then(|| {
+                let bytes = std::slice::from_raw_parts(id.cast::<u8>(), id_len);
+                String::from_utf8_lossy(bytes).into_owned()
+            });
             Out {
                 kind,
+                id,
                 state,
                 fail,
-                error: String::from_utf8_lossy(bytes).into_owned(),
+                error,
             }
         }
     }
@@ -381,6 +403,36 @@ fn a_full_session_in_memory_with_send_refusals() {
         (stats.actions_sent, stats.actions_ok, stats.pending),
         (3, 1, 0)
     );
+}
+
+#[test]
+fn a_chosen_action_id_is_passed_as_a_header_and_checked() {
+    let mut pair = Pair::new(c"amp111", ServerConfig::default());
+    pair.settle();
+    let chosen = [(c"ActionID", c"php-worker-3.17")];
+    let id = pair.send_with(c"Ping", &chosen, 0).expect("queued");
+    assert_eq!(id, "php-worker-3.17");
+    // Pending: the same id again is refused, with nothing queued.
+    assert_eq!(
+        pair.send_with(c"Ping", &chosen, 0),
+        Err(AMI_E_SEND_DUPLICATE_ACTION_ID)
+    );
+    let bad = [(c"ActionID", c"two words")];
+    assert_eq!(
+        pair.send_with(c"Ping", &bad, 0),
+        Err(AMI_E_SEND_INVALID_ACTION_ID)
+    );
+    let long = std::ffi::CString::new("x".repeat(65)).expect("no NUL");
+    assert_eq!(
+        pair.send_with(c"Ping", &[(c"ActionID", &long)], 0),
+        Err(AMI_E_SEND_INVALID_ACTION_ID)
+    );
+    assert!(last_error().contains("at most 64"), "{}", last_error());
+    // The completion names the chosen id.
+    let outs = pair.settle();
+    assert_eq!(outs.len(), 1, "{outs:?}");
+    assert_eq!(outs[0].id.as_deref(), Some("php-worker-3.17"));
+    assert_eq!(outs[0].fail, AMI_FAIL_NONE);
 }
 
 #[test]

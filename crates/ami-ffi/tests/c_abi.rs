@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use ami_ffi::{AmiOptions, AmiStats, AMI_CLOSE_LOGGED_OFF, AMI_FAIL_CANCELLED, AMI_FAIL_SERVER};
+use ami_ffi::AMI_FAIL_SERVER;
+use ami_ffi::{AmiOptions, AmiStats, AMI_CLOSE_LOGGED_OFF, AMI_FAIL_CANCELLED, AMI_FAIL_NONE};
 use ami_testkit::{Faults, ServerConfig, TcpServer};
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -142,7 +143,10 @@ fn c_program_runs_a_full_session_through_the_c_api() {
     );
     has("bogus headers: 0 lines 0");
     has("injection: send refused: a header contains CR or LF");
-    has("actionid: send refused: ActionID is assigned by the connection");
+    has("chosen id: c-worker-1.1");
+    has("chosen again: send refused: ActionID already pending");
+    has(&format!("chosen done: fail {AMI_FAIL_NONE}"));
+    has("actionid: send refused: invalid ActionID");
     has("small buffer: buffer too small");
     has("bad utf8: a string argument was not valid UTF-8");
     has("cancel: 1 again: 0");
@@ -152,10 +156,11 @@ fn c_program_runs_a_full_session_through_the_c_api() {
     has("event: SuccessfulAuth (12 headers)");
     has("events seen: 2");
     has(&format!("closed: reason {AMI_CLOSE_LOGGED_OFF}"));
-    // Challenge, Login, Ping, CoreShowChannels, two Commands, the cancelled
-    // Ping, Logoff; 4 list items, the list's end and 2 events decoded.
+    // Challenge, Login, Ping, CoreShowChannels, two Commands, the Ping
+    // under a chosen id, the cancelled Ping, Logoff; 4 list items, the
+    // list's end and 2 events decoded.
     assert!(
-        stdout.contains("stats: sent 8 ok 4 failed 2 events 7 pending 0 in>0 1 out>0 1"),
+        stdout.contains("stats: sent 9 ok 5 failed 2 events 7 pending 0 in>0 1 out>0 1"),
         "{stdout}"
     );
     has("done");
@@ -170,6 +175,7 @@ fn c_program_runs_a_full_session_through_the_c_api() {
             "CoreShowChannels",
             "Command",
             "Command",
+            "Ping",
             "Ping",
             "Logoff"
         ]

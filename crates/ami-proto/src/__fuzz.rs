@@ -3,7 +3,7 @@
 //! Hidden from the public API; built only with the `arbitrary` feature. Each
 //! harness asserts the properties itself and panics on a violation.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
@@ -65,6 +65,9 @@ pub enum Op {
     /// The caller sends an action with its own timeout in seconds
     /// (`u64::MAX` stands for `Duration::MAX`).
     SendWithTimeout(Kind, u64),
+    /// The caller sends an action under an ActionID it chose, one of a few
+    /// (so that some are still pending, and must be refused).
+    SendWithId(Kind, u8),
     /// The caller cancels the `n`-th pending action.
     Cancel(u8),
     /// The transport closes.
@@ -148,21 +151,28 @@ pub fn connection(policy: u8, ops: &[Op]) {
     let reply = format!("Response: Success\r\nActionID: {}\r\n\r\n", login[0]);
     conn.handle_input(reply.as_bytes(), now);
 
+    // The actions sent and not completed yet, and those that completed
+    // (a chosen id may be sent again once its action completed).
     let mut open: Vec<ActionId> = Vec::new();
-    let mut completed: HashMap<ActionId, u32> = HashMap::new();
-    let mut drain = |conn: &mut Connection, open: &mut Vec<ActionId>| {
+    let mut completed: HashSet<ActionId> = HashSet::new();
+    let mut drain = |conn: &mut Connection, open: &mut Vec<ActionId>, sent: Option<ActionId>| {
+        if let Some(id) = sent {
+            assert!(!open.contains(&id), "{id} accepted while pending");
+            completed.remove(&id);
+            open.push(id);
+        }
         while let Some(out) = conn.poll_output() {
             if let Output::Completion { id, .. } = out {
-                *completed.entry(id.clone()).or_default() += 1;
-                assert_eq!(completed[&id], 1, "{id} completed twice");
+                assert!(completed.insert(id.clone()), "{id} completed twice");
                 assert!(open.contains(&id), "{id} completed but never sent");
                 open.retain(|o| *o != id);
             }
         }
     };
-    drain(&mut conn, &mut open);
+    drain(&mut conn, &mut open, None);
 
     for op in ops {
+        let mut sent = None;
         match op {
             Op::Input(bytes) => conn.handle_input(bytes, now),
             Op::Respond { n, kind } => {
@@ -183,7 +193,7 @@ pub fn connection(policy: u8, ops: &[Op]) {
                 if let Ok(id) = conn.send(action(*kind), now) {
                     let refused = matches!(kind, Kind::Injection | Kind::Incomplete);
                     assert!(!refused, "{kind:?} accepted");
-                    open.push(id);
+                    sent = Some(id);
                 }
             }
             Op::SendWithTimeout(kind, secs) => {
@@ -193,7 +203,14 @@ pub fn connection(policy: u8, ops: &[Op]) {
                 };
                 if let Ok(id) = conn.send(action(*kind).with_timeout(timeout), now) {
                     assert!(!matches!(kind, Kind::Injection), "injection accepted");
-                    open.push(id);
+                    sent = Some(id);
+                }
+            }
+            Op::SendWithId(kind, n) => {
+                let chosen = format!("mine-{}", n % 4);
+                if let Ok(id) = conn.send(action(*kind).with_action_id(&chosen), now) {
+                    assert_eq!(id.as_str(), chosen);
+                    sent = Some(id);
                 }
             }
             Op::Cancel(n) => {
@@ -203,7 +220,7 @@ pub fn connection(policy: u8, ops: &[Op]) {
             }
             Op::Close => conn.handle_closed(now),
         }
-        drain(&mut conn, &mut open);
+        drain(&mut conn, &mut open, sent);
         if let Some(at) = conn.poll_timeout() {
             assert!(at >= start, "deadline before the start");
         }
@@ -215,7 +232,7 @@ pub fn connection(policy: u8, ops: &[Op]) {
         assert!(conn.stats().queue_depth <= 16, "event queue over its bound");
     }
     conn.handle_closed(now);
-    drain(&mut conn, &mut open);
+    drain(&mut conn, &mut open, None);
     assert!(open.is_empty(), "actions never completed: {open:?}");
 }
 

@@ -102,12 +102,56 @@ impl Action {
         self
     }
 
+    /// Sends the action under ActionID `id` instead of one the connection
+    /// generates: for an action whose outcome another process must match
+    /// (a CRM that follows `OriginateResponse` events, a second dialer
+    /// node). Replaces an earlier chosen id; an `ActionID` header added
+    /// with [`Action::header`] is the same thing.
+    ///
+    /// [`Connection::send`](crate::Connection::send) checks it as it checks
+    /// its own ids, before anything is queued: 1 to
+    /// [`Config::max_action_id`](crate::Config::max_action_id) bytes (64 by
+    /// default: old servers keep only about 67 bytes of an id in some
+    /// events), each printable ASCII (`!` to `~`: no space, control
+    /// character or line break, which the server would trim or split), and
+    /// no other action of the connection pending under it (one that timed
+    /// out counts until its late answer is absorbed). The typed refusals:
+    /// [`SendError::InvalidActionId`](crate::SendError::InvalidActionId),
+    /// [`SendError::ActionIdTooLong`](crate::SendError::ActionIdTooLong),
+    /// [`SendError::DuplicateActionId`](crate::SendError::DuplicateActionId).
+    ///
+    /// Uniqueness beyond this connection is the caller's: a generated id
+    /// has a random part drawn per connection, a chosen one has what the
+    /// caller puts in it. Events with the id come back to every session of
+    /// the server that receives them, so make it unique across processes
+    /// (a node name and a counter, a database key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ami_proto::{Action, Originate};
+    ///
+    /// let call = Action::originate(Originate::new("PJSIP/100").extension("sales", "200", 1))
+    ///     .with_action_id("dialer-7.lead-1234");
+    /// assert_eq!(call.action_id(), Some("dialer-7.lead-1234"));
+    /// ```
+    pub fn with_action_id(mut self, id: impl Into<String>) -> Self {
+        self.set("ActionID", id.into());
+        self
+    }
+
+    /// The ActionID the caller chose ([`Action::with_action_id`]), if any.
+    pub fn action_id(&self) -> Option<&str> {
+        self.get("ActionID")
+    }
+
     /// The action's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The headers in order, `Action` and `ActionID` excluded.
+    /// The headers in order, `Action` excluded; a chosen `ActionID`
+    /// ([`Action::with_action_id`]) included.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }

@@ -14,7 +14,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use bytes::Bytes;
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, SendError};
 use crate::rng::Rng;
 
 /// The ActionID of an action: ASCII text when generated here, any bytes when
@@ -244,6 +244,23 @@ impl ActionIdGenerator {
     pub fn max_len(&self) -> usize {
         self.max_len
     }
+}
+
+/// Checks an ActionID a caller chose against what generated ids keep: 1 to
+/// `max_len` bytes, each printable ASCII (`!` to `~`). A space would be
+/// trimmed by the server, a line break would inject a line, and a byte
+/// beyond `max_len` may be cut off in the events that carry the id back.
+pub(crate) fn check_chosen(id: &str, max_len: usize) -> Result<(), SendError> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(SendError::InvalidActionId { id: id.into() });
+    }
+    if id.len() > max_len {
+        return Err(SendError::ActionIdTooLong {
+            len: id.len(),
+            max: max_len,
+        });
+    }
+    Ok(())
 }
 
 /// Replaces every byte outside `[A-Za-z0-9._]` with `_`; empty becomes `ami`.

@@ -2,8 +2,8 @@
 //!
 //! Everything is checked before the first byte is written: an action that
 //! would inject a second action (CR or LF), exceed the server's 1,024-byte
-//! line or 128-line limits, or carry its own `ActionID` is refused with a
-//! [`SendError`] and the output buffer is left exactly as it was.
+//! line or 128-line limits, or carry two `ActionID` headers is refused with
+//! a [`SendError`] and the output buffer is left exactly as it was.
 
 use bytes::{BufMut, BytesMut};
 
@@ -22,12 +22,15 @@ const OVERHEAD: usize = 4;
 /// Appends `action` to `out` as `Action: <name>`, `ActionID: <id>` (when
 /// given), each header in order, then a blank line. Returns the bytes written.
 ///
+/// The action's own `ActionID` header (a chosen id, any case) is not written
+/// where it stands: the caller passes its value as `id`, written second.
+///
 /// On error nothing is written. Refused: a line break anywhere
 /// ([`SendError::LineBreak`]); an empty action or header name, or a header
 /// name with `:` or surrounding spaces ([`SendError::InvalidName`]); a
-/// caller `ActionID` header in any case ([`SendError::ActionIdSet`]); a line
-/// over [`MAX_LINE`] bytes ([`SendError::LineTooLong`]); more than
-/// [`MAX_LINES`] lines ([`SendError::TooManyLines`]).
+/// second `ActionID` header ([`SendError::InvalidActionId`]); a line over
+/// [`MAX_LINE`] bytes ([`SendError::LineTooLong`]); more than [`MAX_LINES`]
+/// lines ([`SendError::TooManyLines`]).
 pub(crate) fn encode(
     action: &Action,
     id: Option<&ActionId>,
@@ -39,16 +42,26 @@ pub(crate) fn encode(
     if let Some(id) = id {
         put_line(out, b"ActionID", id.as_bytes());
     }
-    for (name, value) in action.headers() {
+    for (name, value) in action.headers().filter(|(name, _)| !is_action_id(name)) {
         put_line(out, name.as_bytes(), value.as_bytes());
     }
     out.put_slice(b"\r\n");
     Ok(total)
 }
 
+fn is_action_id(name: &str) -> bool {
+    name.eq_ignore_ascii_case("ActionID")
+}
+
 /// Checks the whole action; returns the encoded size.
 fn validate(action: &Action, id: Option<&ActionId>) -> Result<usize, SendError> {
-    let lines = 1 + usize::from(id.is_some()) + action.headers().count();
+    let mut own_ids = action.headers().filter(|(n, _)| is_action_id(n));
+    let own = own_ids.next();
+    if let Some((_, second)) = own_ids.next() {
+        return Err(SendError::InvalidActionId { id: second.into() });
+    }
+    let lines =
+        1 + usize::from(id.is_some()) + action.headers().count() - usize::from(own.is_some());
     if lines > MAX_LINES {
         return Err(SendError::TooManyLines {
             lines,
@@ -75,7 +88,7 @@ fn validate(action: &Action, id: Option<&ActionId>) -> Result<usize, SendError> 
         }
         total += line_len("ActionID", id.as_bytes())?;
     }
-    for (name, value) in action.headers() {
+    for (name, value) in action.headers().filter(|(name, _)| !is_action_id(name)) {
         if has_line_break(name.as_bytes()) || has_line_break(value.as_bytes()) {
             return Err(SendError::LineBreak { name: name.into() });
         }
@@ -85,9 +98,6 @@ fn validate(action: &Action, id: Option<&ActionId>) -> Result<usize, SendError> 
             || name.ends_with([' ', '\t'])
         {
             return Err(SendError::InvalidName { name: name.into() });
-        }
-        if name.eq_ignore_ascii_case("ActionID") {
-            return Err(SendError::ActionIdSet);
         }
         total += line_len(name, value.as_bytes())?;
     }
@@ -239,11 +249,28 @@ mod tests {
     }
 
     #[test]
-    fn caller_action_id_is_refused() {
+    fn the_actions_own_action_id_is_written_once_second() {
         for name in ["ActionID", "actionid", "ACTIONID"] {
-            let a = Action::ping().header(name, "mine");
-            assert_eq!(refused(&a, None), SendError::ActionIdSet);
+            let a = Action::new("Setvar")
+                .header(name, "mine")
+                .header("Variable", "V");
+            assert_eq!(
+                encoded(&a, Some(&id("mine"))).unwrap(),
+                b"Action: Setvar\r\nActionID: mine\r\nVariable: V\r\n\r\n"
+            );
         }
+        let twice = Action::ping()
+            .header("ActionID", "a")
+            .header("actionid", "b");
+        assert_eq!(
+            refused(&twice, Some(&id("a"))),
+            SendError::InvalidActionId { id: "b".into() }
+        );
+        // The header is not a line of its own: 126 others still fit.
+        let full = (0..126).fold(Action::new("UserEvent").with_action_id("x"), |a, i| {
+            a.header(format!("H{i}"), "v")
+        });
+        assert!(encoded(&full, Some(&id("x"))).is_ok());
     }
 
     #[test]

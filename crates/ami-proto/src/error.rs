@@ -80,9 +80,33 @@ pub enum SendError {
         /// The missing parameter, as Asterisk's docs spell it.
         parameter: &'static str,
     },
-    /// The caller set its own `ActionID` header; the connection assigns ids.
-    #[error("the ActionID header is assigned by the connection")]
-    ActionIdSet,
+    /// The caller's ActionID ([`Action::with_action_id`](crate::Action::with_action_id))
+    /// is empty, holds a byte outside printable ASCII (`!` to `~`: a space,
+    /// a control character, a line break, non-ASCII), or the action carries
+    /// more than one (`id` is the second). Choose another.
+    #[error("invalid ActionID {id:?}: 1 to max_action_id bytes of printable ASCII, once")]
+    InvalidActionId {
+        /// The offending id (shown with escapes).
+        id: String,
+    },
+    /// The caller's ActionID is longer than
+    /// [`Config::max_action_id`](crate::Config::max_action_id): servers keep
+    /// only so much of one, and a cut id would match nothing. Shorten it.
+    #[error("ActionID of {len} bytes; at most {max}")]
+    ActionIdTooLong {
+        /// The id's length in bytes.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// Another action of this connection is pending under the caller's
+    /// ActionID (or timed out and may still be answered): its answers
+    /// would be indistinguishable. Wait for it, or choose another id.
+    #[error("ActionID {id:?} is already pending on this connection")]
+    DuplicateActionId {
+        /// The id.
+        id: String,
+    },
     /// The pending-action table is full. Wait for completions.
     #[error("{max} actions already pending")]
     TooManyPending {

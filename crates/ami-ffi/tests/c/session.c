@@ -298,13 +298,25 @@ int main(int argc, char** argv) {
            ami_output_line_count(out));
     ami_output_free(out);
 
+    /* An ActionID of the caller's, for an outcome another process matches. */
+    const char* aid_name_ok[] = {"ActionID"};
+    const char* aid_mine[] = {"c-worker-1.1"};
+    check("chosen id", send_action(&s, "Ping", aid_name_ok, aid_mine, 1, id));
+    printf("chosen id: %s\n", id);
+    printf("chosen again: %s\n",
+           ami_strerror(send_action(&s, "Ping", aid_name_ok, aid_mine, 1, id)));
+    out = run_until(&s, "c-worker-1.1", 0);
+    check("chosen error", ami_output_error(out, &code, &msg, &mlen));
+    printf("chosen done: fail %d\n", code);
+    ami_output_free(out);
+
     /* Refused sends: nothing queued. */
     const char* inj_name[] = {"Channel"};
     const char* inj_value[] = {"x\r\nAction: Originate"};
     printf("injection: %s\n", ami_strerror(send_action(&s, "Hangup", inj_name, inj_value, 1, id)));
     const char* aid_name[] = {"ActionID"};
-    const char* aid_value[] = {"mine"};
-    printf("actionid: %s\n", ami_strerror(send_action(&s, "Ping", aid_name, aid_value, 1, id)));
+    const char* aid_bad[] = {"two words"};
+    printf("actionid: %s\n", ami_strerror(send_action(&s, "Ping", aid_name, aid_bad, 1, id)));
     printf("small buffer: %s\n",
            ami_strerror(ami_conn_send(s.conn, "Ping", NULL, NULL, 0, 0, now_ms(), id, 8)));
     printf("bad utf8: %s\n", ami_strerror(send_action(&s, "Ping\xff", NULL, NULL, 0, id)));

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::action::Action;
 use crate::action_id::{ActionId, ActionIdGenerator};
@@ -152,6 +152,9 @@ pub struct Connection {
     stats: Stats,
     /// The server answered our `Logoff` with `Goodbye`.
     goodbye: bool,
+    /// A caller chose an ActionID on this connection: generated ones are
+    /// checked against the table from then on.
+    chosen_ids: bool,
     /// The time of the latest input or command.
     now: Instant,
 }
@@ -204,6 +207,7 @@ impl Connection {
             timers,
             stats: Stats::default(),
             goodbye: false,
+            chosen_ids: false,
             now,
             config,
         })
@@ -557,7 +561,10 @@ impl Connection {
                 max: self.config.max_pending,
             });
         }
-        let id = self.ids.next();
+        let id = match action.action_id() {
+            Some(chosen) => self.chosen_id(chosen)?,
+            None => self.next_id(),
+        };
         let before = self.tx.len();
         encode::encode(action, Some(&id), &mut self.tx)?;
         if self.tx.len() > self.config.max_write_buffer && before > 0 {
@@ -577,6 +584,32 @@ impl Connection {
         self.stats.actions_sent += 1;
         self.update_response_limit();
         Ok(id)
+    }
+
+    /// The caller's ActionID, checked as generated ones are built: bounded,
+    /// printable, and unique among this connection's pending actions
+    /// (tombstones included: a late answer must not complete it).
+    fn chosen_id(&mut self, chosen: &str) -> Result<ActionId, SendError> {
+        crate::action_id::check_chosen(chosen, self.config.max_action_id)?;
+        if self.table.get(chosen.as_bytes()).is_some() {
+            return Err(SendError::DuplicateActionId { id: chosen.into() });
+        }
+        self.chosen_ids = true;
+        Ok(ActionId::from_bytes(Bytes::copy_from_slice(
+            chosen.as_bytes(),
+        )))
+    }
+
+    /// The next generated ActionID, skipping any a caller chose for an
+    /// action still in the table (only looked up once a caller has chosen
+    /// one: generated ids never repeat among themselves).
+    fn next_id(&mut self) -> ActionId {
+        loop {
+            let id = self.ids.next();
+            if !self.chosen_ids || self.table.get(id.as_bytes()).is_none() {
+                return id;
+            }
+        }
     }
 
     /// An `Originate`, synchronous or async, may take its whole dial timeout

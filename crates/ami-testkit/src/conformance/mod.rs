@@ -232,6 +232,10 @@ scenarios! {
     /// Async Originates to a busy and to a missing destination complete
     /// with their own failure (`Reason: 5`, `Reason: 0`).
     OriginateFailurePerDestination => originate_failure_per_destination,
+    /// An async Originate under an ActionID the caller chose completes with
+    /// it, and another session matches its `OriginateResponse` by it; a
+    /// chosen id out of bounds or with a space is refused before sending.
+    ChosenActionId => chosen_action_id,
     /// An action that would inject a second one (CR/LF in a header) is
     /// refused before anything is sent; the session goes on.
     RefusedBeforeSending => refused_before_sending,
@@ -309,6 +313,7 @@ macro_rules! conformance_suite {
             completion_command_legacy: CompletionCommandLegacy,
             originate_success: OriginateSuccess,
             originate_failure_per_destination: OriginateFailurePerDestination,
+            chosen_action_id: ChosenActionId,
             refused_before_sending: RefusedBeforeSending,
             error_server: ErrorServer,
             error_failure_status: ErrorFailureStatus,

@@ -233,6 +233,46 @@ pub(super) fn originate_failure_per_destination<A: Adapter>() {
     ping(&mut client);
 }
 
+pub(super) fn chosen_action_id<A: Adapter>() {
+    const CHOSEN: &str = "suite-crm.lead-42";
+    let server = serve(pbx(), Faults::default());
+    // Another process following the server's call events.
+    let mut observer = connect::<A>(&server, config(AuthMethod::Md5));
+    let mut client = connect::<A>(&server, config(AuthMethod::Md5));
+    let call = originate("answer@suite", Duration::from_secs(5)).with_action_id(CHOSEN);
+    let done = client.send(call);
+    let response_id = done.as_ref().ok().and_then(|c| c.response().action_id());
+    assert_eq!(response_id, Some(CHOSEN.as_bytes()), "{}", A::NAME);
+    assert_eq!(outcome::<A>(done), (true, Some(4)));
+    // The observer matches the call's outcome by the id it was given.
+    let end = Instant::now() + Duration::from_secs(3);
+    let seen = loop {
+        assert!(Instant::now() < end, "{}: no OriginateResponse", A::NAME);
+        match observer.next_event(Duration::from_millis(100)) {
+            Some(e) if e.is("OriginateResponse") => break e,
+            _ => {}
+        }
+    };
+    assert_eq!(seen.get("ActionID"), Some(CHOSEN.as_bytes()));
+    // Bounds and characters are checked before anything is sent.
+    let spaced = Action::new("Setvar")
+        .header("Variable", "A")
+        .with_action_id("two words");
+    match client.send(spaced) {
+        Err(SendFailure::Refused(SendError::InvalidActionId { id })) => {
+            assert_eq!(id, "two words")
+        }
+        other => panic!("{}: {other:?}", A::NAME),
+    }
+    let long = Action::ping().with_action_id("x".repeat(65));
+    match client.send(long) {
+        Err(SendFailure::Refused(SendError::ActionIdTooLong { len: 65, max: 64 })) => {}
+        other => panic!("{}: {other:?}", A::NAME),
+    }
+    assert_eq!(received(&server, "Setvar"), 0);
+    ping(&mut client);
+}
+
 pub(super) fn refused_before_sending<A: Adapter>() {
     let server = serve(pbx(), Faults::default());
     let mut client = connect::<A>(&server, config(AuthMethod::Md5));
