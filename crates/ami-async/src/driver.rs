@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ami_proto::{ActionError, ActionId, CloseReason, Completion, ConnState, Connection, Output};
-use ami_proto::{BreakerState, Event, QueuePolicy};
+use ami_proto::{BreakerState, Event, Failure, QueuePolicy};
 use futures_lite::{future, Stream};
 
 use crate::command::{Caller, Command, Pending};
@@ -375,17 +375,28 @@ fn on_state<R: Runtime>(
     seen: &mut bool,
     now: Instant,
 ) {
-    let ready = state == ConnState::Ready;
+    // The counters that go with a state are updated before it is
+    // published: whoever sees the state reads them.
+    if let ConnState::Closed(reason) = &state {
+        // Unless the supervisor ends the client for it (a close, a logoff,
+        // the first attempt of `connect`), which counts nothing.
+        if ctx.closing.is_none() && ctx.first.is_none() && *reason != CloseReason::LoggedOff {
+            ctx.count_failure(reason.failure().unwrap_or(Failure::Lost));
+        }
+    }
+    let first_ready = state == ConnState::Ready && !std::mem::replace(seen, true);
+    if first_ready {
+        ctx.policy.on_ready(now);
+        ctx.shared.update_stats(|s| {
+            s.breaker = BreakerState::Closed;
+            s.sessions += 1;
+            s.reconnects += u64::from(s.sessions > 1);
+        });
+    }
     ctx.shared.set_state(state);
-    if !ready || std::mem::replace(seen, true) {
+    if !first_ready {
         return;
     }
-    ctx.policy.on_ready(now);
-    ctx.shared.update_stats(|s| {
-        s.breaker = BreakerState::Closed;
-        s.sessions += 1;
-        s.reconnects += u64::from(s.sessions > 1);
-    });
     if let Some(first) = ctx.first.take() {
         let _ = first.try_send(Ok(()));
     }

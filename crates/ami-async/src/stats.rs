@@ -6,6 +6,12 @@ use ami_proto::{BreakerState, Stats};
 
 /// Counters of a client: the current session's core counters plus what the
 /// supervisor and the event streams add.
+///
+/// The counters that go with a state change are updated before the state
+/// is published: a caller that sees `Ready` finds its session counted in
+/// `sessions`, one that sees a failed attempt's `Closed` finds it in
+/// `failed_attempts`, with `breaker` and `next_attempt` already saying when
+/// the next attempt comes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientStats {

@@ -172,21 +172,23 @@ async fn run<R: Runtime>(ctx: &mut Ctx<R>) -> ConnState {
             },
         )
         .await;
-        let failure = match connected {
+        match connected {
             None => return last,
             Some(Err(err)) => {
                 log!(warn, ctx.shared, error = %err, "connect failed");
-                ctx.shared.set_state(last.clone());
                 if fatal_first && ctx.first.is_some() {
+                    ctx.shared.set_state(last.clone());
                     let _ = ctx.first.take().map(|f| f.try_send(Err(err)));
                     return last;
                 }
-                match err {
+                let failure = match err {
                     // A refused certificate will not fix itself: no retry storm.
                     #[cfg(feature = "tls")]
                     ConnectError::Tls(e) if e.is_verification_failure() => Failure::AuthFailed,
                     _ => Failure::Connect,
-                }
+                };
+                ctx.count_failure(failure);
+                ctx.shared.set_state(last.clone());
             }
             Some(Ok(sock)) => {
                 ctx.policy.on_connected();
@@ -231,27 +233,12 @@ async fn run<R: Runtime>(ctx: &mut Ctx<R>) -> ConnState {
                         .map(|f| f.try_send(Err(ConnectError::Login(err))));
                     return last;
                 }
-                reason.failure().unwrap_or(Failure::Lost)
+                // The driver counted the end (`Ctx::count_failure`) before
+                // it published it.
             }
-        };
-        if !matches!(failure, Failure::Lost | Failure::Heartbeat) {
-            ctx.shared.update_stats(|s| s.failed_attempts += 1);
         }
         if !ctx.config.reconnect {
             return last;
         }
-        let at = ctx.policy.on_failure(Instant::now(), failure);
-        let breaker = ctx.policy.breaker_state(Instant::now());
-        ctx.shared.update_stats(|s| {
-            s.breaker = breaker;
-            s.next_attempt = Some(at);
-        });
-        log!(
-            info,
-            ctx.shared,
-            ?failure,
-            retry_in_ms = at.saturating_duration_since(Instant::now()).as_millis() as u64,
-            "session ended; reconnecting"
-        );
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, ActionIdMap, CloseReason, ConnState, Connection, ReconnectPolicy,
+    Action, ActionError, ActionIdMap, CloseReason, ConnState, Connection, Failure, ReconnectPolicy,
     SendError,
 };
 use async_channel::{Receiver, Sender};
@@ -134,6 +134,35 @@ impl<R: Runtime> Ctx<R> {
                 self.closing = Some(deadline);
                 self.close_waiters.push(done);
             }
+        }
+    }
+
+    /// Counts a failed attempt (not a lost session) and, when the client
+    /// reconnects, asks the policy when to try next: all in the counters
+    /// before the state that reports the failure is published, so whoever
+    /// sees that state reads them.
+    pub(crate) fn count_failure(&mut self, failure: Failure) {
+        let now = Instant::now();
+        let attempt = !matches!(failure, Failure::Lost | Failure::Heartbeat);
+        let retry = self.config.reconnect.then(|| {
+            let at = self.policy.on_failure(now, failure);
+            (at, self.policy.breaker_state(now))
+        });
+        self.shared.update_stats(|s| {
+            s.failed_attempts += u64::from(attempt);
+            if let Some((at, breaker)) = retry {
+                s.breaker = breaker;
+                s.next_attempt = Some(at);
+            }
+        });
+        if let Some((at, _)) = retry {
+            log!(
+                info,
+                self.shared,
+                ?failure,
+                retry_in_ms = at.saturating_duration_since(now).as_millis() as u64,
+                "session ended; reconnecting"
+            );
         }
     }
 

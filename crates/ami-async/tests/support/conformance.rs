@@ -166,16 +166,9 @@ impl<E: Executor> Adapter for Async<E> {
     }
 
     fn recover(&mut self, limit: Duration) -> bool {
-        let before = self.session;
         let client = self.client.clone();
-        let ready = self.within(limit, async {
-            client.ready().await.ok()?;
-            // The session is counted just after `Ready` is published.
-            while client.stats().sessions <= before {
-                future::yield_now().await;
-            }
-            Some(())
-        });
+        // A session is counted before its `Ready` is published.
+        let ready = self.within(limit, async { client.ready().await.ok() });
         self.session = self.client.stats().sessions;
         ready.is_some()
     }
