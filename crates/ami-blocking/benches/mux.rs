@@ -63,7 +63,7 @@ fn connect_all(mux: &mut Multiplexer, servers: &[TcpServer]) -> Vec<NodeId> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            mux.add_server(format!("b{i}"), s.addr(), client_config("bench", i))
+            mux.add_server(s.addr(), client_config(&format!("b{i}"), i))
                 .expect("valid config")
         })
         .collect();

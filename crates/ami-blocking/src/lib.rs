@@ -33,6 +33,6 @@ pub use client::{Client, ClientError, ConnectError};
 #[cfg(feature = "tls")]
 pub use mux::AddServerError;
 pub use mux::{
-    CompletionHandle, Multiplexer, MuxConfig, MuxError, NodeId, NodeState, NodeStats, NodeWork,
-    ShutdownReport, SubmitError, TickSummary,
+    CompletionHandle, Multiplexer, MuxConfig, MuxError, MuxEvents, NodeClose, NodeId, NodeState,
+    NodeStats, NodeWork, ShutdownReport, SubmitError, TickSummary,
 };

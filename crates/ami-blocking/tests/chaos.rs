@@ -23,9 +23,7 @@ fn flood_is_read_within_budgets_and_nothing_is_lost() {
     mc.read_budget = 16 << 10;
     mc.event_budget = 200;
     let mut mux = Multiplexer::new(mc.clone()).expect("poller");
-    let node = mux
-        .add_server("flood", srv.addr(), config("flood"))
-        .expect("config");
+    let node = mux.add_server(srv.addr(), config("flood")).expect("config");
     let started = Instant::now();
     let mut flood_events = 0u64;
     let mut done = false;
@@ -177,10 +175,8 @@ fn server_that_stops_reading_gives_backpressure_not_a_stall() {
     cfg.max_write_buffer = 256 << 10;
     cfg.heartbeat_interval = None;
     cfg.action_timeout = Duration::from_secs(20);
-    let a = mux.add_server("stuck", stuck.addr(), cfg).expect("config");
-    let b = mux
-        .add_server("fine", fine.addr(), config("fine"))
-        .expect("config");
+    let a = mux.add_server(stuck.addr(), cfg).expect("config");
+    let b = mux.add_server(fine.addr(), config("fine")).expect("config");
     all_ready(&mut mux, &[a, b], Duration::from_secs(5));
     let mut refused = None;
     let mut submitted = 0;
@@ -233,7 +229,7 @@ fn bad_credentials_are_not_retried_in_a_hot_loop() {
     let mut cfg = config("wrong");
     cfg.secret = "wrong".into();
     let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
-    let node = mux.add_server("wrong", srv.addr(), cfg).expect("config");
+    let node = mux.add_server(srv.addr(), cfg).expect("config");
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(1500) {
         mux.tick(Duration::from_millis(100));
@@ -261,7 +257,7 @@ fn login_has_its_own_deadline() {
     let mut cfg = config("slow");
     cfg.login_timeout = Duration::from_millis(300);
     let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
-    let node = mux.add_server("slow", srv.addr(), cfg).expect("config");
+    let node = mux.add_server(srv.addr(), cfg).expect("config");
     let started = Instant::now();
     tick_until(&mut mux, Duration::from_secs(3), "login timeout", |m, _| {
         matches!(
@@ -297,7 +293,7 @@ fn mux_over_servers(
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            mux.add_server(format!("{prefix}{i}"), s.addr(), config(prefix))
+            mux.add_server(s.addr(), config(&format!("{prefix}{i}")))
                 .expect("config")
         })
         .collect();

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ami_blocking::SubmitError;
-use ami_blocking::{Client, ClientError, ConnectError, Multiplexer, MuxConfig, NodeId, NodeState};
-use ami_proto::{Action, ActionError, Completion, Config, Event, Stats};
+use ami_blocking::{Client, ClientError, ConnectError, Multiplexer, MuxConfig, NodeClose};
+use ami_blocking::{NodeId, NodeState};
+use ami_proto::{Action, ActionError, CloseReason, Completion, Config, Event, Stats};
 use ami_testkit::conformance::{Adapter, ConnectFailure, Ended, Scenario, SendFailure};
 
 /// A blocking `Client`, and the sessions it logged in.
@@ -80,11 +81,7 @@ impl Adapter for Blocking {
                 .client
                 .next_event(end.saturating_duration_since(Instant::now()))
             {
-                Err(ClientError::Closed(reason)) => {
-                    return Some(Ended {
-                        reason: Some(reason),
-                    })
-                }
+                Err(ClientError::Closed(reason)) => return Some(Ended { reason }),
                 Err(other) => panic!("{other:?}"),
                 Ok(_) => {}
             }
@@ -122,9 +119,7 @@ impl Mux {
         let mut mc = MuxConfig::default();
         mc.event_queue = config.event_queue;
         let mut mux = Multiplexer::new(mc).expect("a poller");
-        let node = mux
-            .add_server("conformance", addr, config)
-            .expect("a valid config");
+        let node = mux.add_server(addr, config).expect("a valid config");
         Mux {
             mux,
             node,
@@ -162,24 +157,20 @@ impl Adapter for Mux {
     fn connect(addr: SocketAddr, config: Config) -> Result<Self, ConnectFailure> {
         let within = config.login_timeout + Duration::from_secs(2);
         let mut m = Mux::new(addr, config);
-        let settled = m.tick_until(within, |m| {
-            m.mux.is_ready(m.node)
-                || (m.node_stats().connect_attempts > 0
-                    && !m.in_session()
-                    && !matches!(m.mux.node_state(m.node), Some(NodeState::Connecting)))
+        m.tick_until(within, |m| {
+            m.mux.is_ready(m.node) || m.mux.last_close_reason(m.node).is_some()
         });
         if m.mux.is_ready(m.node) {
             m.session = m.node_stats().sessions;
             return Ok(m);
         }
-        // The multiplexer keeps no reason for a failed attempt.
-        let stats = m.node_stats();
-        let what = match (settled, stats.sessions) {
-            (false, _) => "not ready in time",
-            (true, 0) => "the TCP connect failed",
-            (true, _) => "the session closed before login",
-        };
-        Err(ConnectFailure::Unreported(format!("{what}: {stats:?}")))
+        match m.mux.last_close_reason(m.node) {
+            Some(NodeClose::Connect(kind)) => Err(ConnectFailure::Connect(*kind)),
+            Some(NodeClose::Session(CloseReason::LoginFailed(e))) => {
+                Err(ConnectFailure::Login(e.clone()))
+            }
+            other => Err(ConnectFailure::Unreported(format!("{other:?}"))),
+        }
     }
 
     fn start(addr: SocketAddr, config: Config) -> Self {
@@ -225,7 +216,7 @@ impl Adapter for Mux {
     fn next_event(&mut self, timeout: Duration) -> Option<Event> {
         let mut event = None;
         self.tick_until(timeout, |m| {
-            event = m.mux.events().next().map(|(_, e)| e);
+            event = m.mux.next_event().map(|(_, e)| e);
             event.is_some()
         });
         event
@@ -245,9 +236,9 @@ impl Adapter for Mux {
     }
 
     fn queue_high_water(&mut self) -> u64 {
-        // Its own queue is bounded by `MuxConfig::event_queue`, the same
-        // bound; it keeps no high-water mark.
-        self.node_stats().session.queue_high_water
+        // Its own queue, bounded by `MuxConfig::event_queue` (the core's
+        // bound here): the one the consumer reads.
+        self.mux.queue_high_water() as u64
     }
 
     fn sessions(&mut self) -> u64 {
@@ -256,11 +247,15 @@ impl Adapter for Mux {
 
     fn wait_ended(&mut self, within: Duration) -> Option<Ended> {
         let session = self.session;
-        // The multiplexer keeps no reason for a session's end.
-        self.tick_until(within, |m| {
+        let ended = self.tick_until(within, |m| {
             !m.in_session() || m.node_stats().sessions > session
-        })
-        .then_some(Ended { reason: None })
+        });
+        match self.mux.last_close_reason(self.node) {
+            Some(NodeClose::Session(reason)) if ended => Some(Ended {
+                reason: reason.clone(),
+            }),
+            _ => None,
+        }
     }
 
     fn recover(&mut self, within: Duration) -> bool {

@@ -26,14 +26,12 @@ fn quiet_nodes_stay_responsive_while_one_floods() {
     let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
     let mut cfg = config("flood");
     cfg.event_queue = 100_000;
-    let noisy = mux
-        .add_server("flood", flooder.addr(), cfg)
-        .expect("config");
+    let noisy = mux.add_server(flooder.addr(), cfg).expect("config");
     let nodes: Vec<_> = quiet
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            mux.add_server(format!("q{i}"), s.addr(), config("q"))
+            mux.add_server(s.addr(), config(&format!("q{i}")))
                 .expect("config")
         })
         .collect();

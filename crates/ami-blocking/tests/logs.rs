@@ -126,19 +126,17 @@ fn every_multiplexer_event_carries_server_action_id_and_queue_depth() {
     let names = ["plain-node", "refused-node", "tls-node", "bad-pin-node"];
     let records = recorded(|| {
         let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
-        let plain = mux
-            .add_server("plain", srv.addr(), config(names[0]))
-            .expect("valid");
+        let plain = mux.add_server(srv.addr(), config(names[0])).expect("valid");
         let refused = format!("127.0.0.1:{}", refused_port());
-        mux.add_server("refused", refused.parse().expect("addr"), config(names[1]))
+        mux.add_server(refused.parse().expect("addr"), config(names[1]))
             .expect("valid");
         let pin = TlsConfig::new().danger_accept_pinned_self_signed(identity.fingerprint());
         let secure = mux
-            .add_server_tls("tls", tls.addr(), config(names[2]), pin)
+            .add_server_tls(tls.addr(), config(names[2]), pin)
             .expect("valid");
         let wrong = TlsConfig::new().danger_accept_pinned_self_signed([7; 32]);
         let bad = mux
-            .add_server_tls("bad-pin", tls.addr(), config(names[3]), wrong)
+            .add_server_tls(tls.addr(), config(names[3]), wrong)
             .expect("valid");
         all_ready(&mut mux, &[plain, secure], Duration::from_secs(5));
         tick_until(

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ami_blocking::{Multiplexer, MuxConfig, MuxError, NodeState, SubmitError};
-use ami_proto::{Action, ActionError, Completion, ConfigError, ConnState};
+use ami_blocking::{Multiplexer, MuxConfig, MuxError, NodeClose, NodeState, SubmitError};
+use ami_proto::{Action, ActionError, CloseReason, Completion, ConfigError, ConnState, LoginError};
 use ami_testkit::Faults;
 use common::{all_ready, big_user_event, config, server, tick_until, Watchdog};
 
@@ -23,7 +23,7 @@ fn every_node_is_driven_from_the_first_ticks() {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            mux.add_server(format!("pbx{i}"), s.addr(), config(&format!("pbx{i}")))
+            mux.add_server(s.addr(), config(&format!("pbx{i}")))
                 .expect("valid config")
         })
         .collect();
@@ -44,9 +44,7 @@ fn actions_complete_through_callbacks_and_handles() {
     let _w = Watchdog::new("actions", Duration::from_secs(20));
     let srv = server(Faults::default());
     let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
-    let node = mux
-        .add_server("pbx", srv.addr(), config("pbx"))
-        .expect("config");
+    let node = mux.add_server(srv.addr(), config("pbx")).expect("config");
     assert_eq!(
         mux.submit_handle(node, Action::ping()).err(),
         Some(SubmitError::NotReady(node)),
@@ -92,9 +90,7 @@ fn event_handler_receives_events() {
     let _w = Watchdog::new("handler", Duration::from_secs(20));
     let srv = server(Faults::default());
     let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
-    let node = mux
-        .add_server("pbx", srv.addr(), config("pbx"))
-        .expect("config");
+    let node = mux.add_server(srv.addr(), config("pbx")).expect("config");
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     assert!(mux.on_event(node, move |e| s
@@ -111,6 +107,115 @@ fn event_handler_receives_events() {
     assert_eq!(mux.events().count(), 0, "the handler took them");
 }
 
+/// The events are the caller's once taken: the loop over them may ask the
+/// multiplexer (a node's name) and act on it (submit), which a borrowing
+/// iterator forbade. One at a time leaves the rest queued.
+#[test]
+fn events_are_taken_so_the_loop_can_use_the_multiplexer() {
+    let _w = Watchdog::new("events loop", Duration::from_secs(20));
+    let srv = server(Faults::default());
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let node = mux
+        .add_server(srv.addr(), config("pbx-loop"))
+        .expect("config");
+    all_ready(&mut mux, &[node], Duration::from_secs(5));
+    for i in 0..3 {
+        let seq = i.to_string();
+        let hello = Action::user_event("Hello", &[("Seq", &seq)]);
+        mux.submit(node, hello, |r| assert!(r.is_ok()))
+            .expect("sent");
+    }
+    tick_until(&mut mux, Duration::from_secs(5), "three events", |m, _| {
+        m.queued_events() >= 5
+    });
+    // FullyBooted and SuccessfulAuth, then the three UserEvents.
+    let (first, _) = mux.next_event().expect("queued");
+    assert_eq!(first, node);
+    assert_eq!(mux.queued_events(), 4, "the rest stay queued");
+    let mut answers = Vec::new();
+    for (from, event) in mux.events() {
+        assert_eq!(mux.name(from), Some("pbx-loop"));
+        if event.is("UserEvent") {
+            answers.push(mux.submit_handle(from, Action::ping()).expect("sent"));
+        }
+    }
+    assert_eq!(answers.len(), 3);
+    assert_eq!(mux.queued_events(), 0, "taken");
+    tick_until(&mut mux, Duration::from_secs(5), "pongs", |_, _| {
+        answers.iter().all(|a| a.is_done())
+    });
+    // The queue's high-water mark: the five it held before they were taken.
+    assert_eq!(mux.queue_high_water(), 5);
+}
+
+/// The server's name is `Config::server`, given once.
+#[test]
+fn the_server_is_named_by_its_config() {
+    let srv = server(Faults::default());
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let node = mux
+        .add_server(srv.addr(), config("pbx-east-1"))
+        .expect("config");
+    assert_eq!(mux.name(node), Some("pbx-east-1"));
+}
+
+/// Why a node's last attempt or session ended: a refused connect, refused
+/// credentials, a session the server dropped; nothing before any end.
+#[test]
+fn last_close_reason_says_why_a_node_is_down() {
+    let _w = Watchdog::new("close reasons", Duration::from_secs(20));
+    let up = server(Faults::default());
+    let refusing = server(Faults {
+        refuse_connections: true,
+        ..Faults::default()
+    });
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let mut wrong = config("wrong-secret");
+    wrong.secret = "nope".into();
+    let denied = mux.add_server(up.addr(), wrong).expect("config");
+    let closed = mux
+        .add_server(refusing.addr(), config("refusing"))
+        .expect("config");
+    let healthy = mux
+        .add_server(up.addr(), config("healthy"))
+        .expect("config");
+    assert_eq!(mux.last_close_reason(healthy), None, "nothing ended yet");
+    tick_until(&mut mux, Duration::from_secs(5), "both failures", |m, _| {
+        m.last_close_reason(denied).is_some() && m.last_close_reason(closed).is_some()
+    });
+    assert!(matches!(
+        mux.last_close_reason(denied),
+        Some(NodeClose::Session(CloseReason::LoginFailed(
+            LoginError::AuthenticationFailed(_)
+        )))
+    ));
+    assert_eq!(
+        mux.last_close_reason(closed),
+        Some(&NodeClose::Connect(std::io::ErrorKind::ConnectionRefused))
+    );
+    all_ready(&mut mux, &[healthy], Duration::from_secs(5));
+    assert_eq!(mux.last_close_reason(healthy), None);
+    up.drop_connections();
+    tick_until(&mut mux, Duration::from_secs(5), "the drop", |m, _| {
+        m.last_close_reason(healthy).is_some()
+    });
+    assert_eq!(
+        mux.last_close_reason(healthy),
+        Some(&NodeClose::Session(CloseReason::Lost))
+    );
+    // A node of another multiplexer (its fourth) is unknown here.
+    let mut other = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let unknown = (0..4)
+        .map(|_| {
+            other
+                .add_server(up.addr(), config("other"))
+                .expect("config")
+        })
+        .last()
+        .expect("four");
+    assert_eq!(mux.last_close_reason(unknown), None);
+}
+
 #[test]
 fn reconnect_never_sends_the_old_sessions_bytes() {
     let _w = Watchdog::new("epoch", Duration::from_secs(20));
@@ -124,7 +229,7 @@ fn reconnect_never_sends_the_old_sessions_bytes() {
     let mut cfg = config("epoch");
     cfg.heartbeat_interval = None;
     cfg.action_timeout = Duration::from_secs(30);
-    let node = mux.add_server("epoch", srv.addr(), cfg).expect("config");
+    let node = mux.add_server(srv.addr(), cfg).expect("config");
     all_ready(&mut mux, &[node], Duration::from_secs(5));
     // Fill the kernel buffers until bytes wait in the core's write buffer.
     let mut handles = Vec::new();
@@ -192,12 +297,12 @@ fn shutdown_logs_off_and_stays_down() {
         .chain([&silent])
         .enumerate()
         .map(|(i, s)| {
-            mux.add_server(format!("n{i}"), s.addr(), config("n"))
+            mux.add_server(s.addr(), config(&format!("n{i}")))
                 .expect("config")
         })
         .collect();
     let down = mux
-        .add_server("down", refusing.addr(), config("down"))
+        .add_server(refusing.addr(), config("down"))
         .expect("config");
     all_ready(&mut mux, &nodes, Duration::from_secs(5));
     let pending: Vec<_> = nodes
@@ -250,9 +355,7 @@ fn idle_ticks_do_not_spin() {
     let _w = Watchdog::new("idle", Duration::from_secs(20));
     let srv = server(Faults::default());
     let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
-    let node = mux
-        .add_server("idle", srv.addr(), config("idle"))
-        .expect("config");
+    let node = mux.add_server(srv.addr(), config("idle")).expect("config");
     all_ready(&mut mux, &[node], Duration::from_secs(5));
     // Let login-time events settle.
     for _ in 0..5 {

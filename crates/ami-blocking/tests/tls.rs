@@ -215,13 +215,8 @@ fn mux_full_session_over_tls_with_one_byte_splits() {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            mux.add_server_tls(
-                format!("pbx{i}"),
-                s.addr(),
-                config(&format!("pbx{i}")),
-                ca(),
-            )
-            .expect("valid")
+            mux.add_server_tls(s.addr(), config(&format!("pbx{i}")), ca())
+                .expect("valid")
         })
         .collect();
     all_ready(&mut mux, &nodes, Duration::from_secs(15));
@@ -287,21 +282,19 @@ fn mux_refused_certificates_are_typed_and_do_not_storm() {
     let ca = || TlsConfig::new().with_ca_pem(pki.ca_pem());
     let n_wrong_ca = mux
         .add_server_tls(
-            "wrong-ca",
             wrong_ca.addr(),
             config("a"),
             TlsConfig::new().with_ca_pem(other.ca_pem()),
         )
         .expect("valid");
     let n_expired = mux
-        .add_server_tls("expired", expired.addr(), config("b"), ca())
+        .add_server_tls(expired.addr(), config("b"), ca())
         .expect("valid");
     let n_host = mux
-        .add_server_tls("host", wrong_host.addr(), config("c"), ca())
+        .add_server_tls(wrong_host.addr(), config("c"), ca())
         .expect("valid");
     let n_pin_bad = mux
         .add_server_tls(
-            "pin-bad",
             pinned.addr(),
             config("d"),
             TlsConfig::new().danger_accept_pinned_self_signed([9; 32]),
@@ -309,19 +302,17 @@ fn mux_refused_certificates_are_typed_and_do_not_storm() {
         .expect("valid");
     let n_pin_ok = mux
         .add_server_tls(
-            "pin-ok",
             pinned.addr(),
             config("e"),
             TlsConfig::new().danger_accept_pinned_self_signed(selfsigned.fingerprint()),
         )
         .expect("valid");
     let n_closing = mux
-        .add_server_tls("closing", closing.addr(), config("f"), ca())
+        .add_server_tls(closing.addr(), config("f"), ca())
         .expect("valid");
     // A bad CA is refused when the server is added.
     assert!(mux
         .add_server_tls(
-            "bad-ca",
             wrong_ca.addr(),
             config("g"),
             TlsConfig::new().with_ca_pem(b"junk".to_vec()),
@@ -386,7 +377,7 @@ fn bad_tls_options_are_refused_before_any_connect() {
             tls.clone(),
         ));
         assert!(expected(&e), "client: {e:?}");
-        match mux.add_server_tls("n", srv.addr(), config("n"), tls) {
+        match mux.add_server_tls(srv.addr(), config("n"), tls) {
             Err(ami_blocking::AddServerError::Tls(e)) => assert!(expected(&e), "mux: {e:?}"),
             other => panic!("mux: {other:?}"),
         }

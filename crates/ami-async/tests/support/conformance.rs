@@ -10,7 +10,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ami_async::{Client, ClientConfig, ClientError, ConnectError, EventStream, Runtime, Timer};
+use ami_async::{Client, ClientConfig, ClientError, ConnectError, EventStream, Runtime};
+use ami_async::{StateChanges, Timer};
 use ami_proto::{Action, CloseReason, Completion, Config, ConnState, Event, Stats};
 use ami_testkit::conformance::{Adapter, ConnectFailure, Ended, SendFailure};
 use futures_lite::{future, StreamExt};
@@ -30,14 +31,14 @@ pub(crate) trait Executor: Sized {
     fn block_on<F: Future>(&self, f: F) -> F::Output;
 }
 
-/// A client of `ami-async` on `E`'s runtime, and the event stream it had
-/// from before its login.
+/// A client of `ami-async` on `E`'s runtime, the event stream it had from
+/// before its login, and its state changes from the current session's
+/// start (a stream keeps what it has not read, so no end is missed).
 pub(crate) struct Async<E: Executor> {
     exec: E,
     client: Client<E::Runtime>,
     events: EventStream,
-    /// Sessions logged in when the current one started.
-    session: u64,
+    changes: StateChanges,
 }
 
 impl<E: Executor> Async<E> {
@@ -48,17 +49,21 @@ impl<E: Executor> Async<E> {
         let builder = Client::builder_on(exec.runtime(), c);
         (exec, builder)
     }
+}
 
-    /// Waits at most `limit` for `f`, with the runtime's own timer.
-    fn within<T>(&self, limit: Duration, f: impl Future<Output = Option<T>>) -> Option<T> {
-        let (rt, at) = (self.exec.runtime(), Instant::now() + limit);
-        self.exec.block_on(future::or(f, async move {
-            // Made on the runtime's thread, as a tokio timer must be.
-            let mut timer = rt.timer(at);
-            future::poll_fn(|cx| timer.poll_fired(cx)).await;
-            None
-        }))
-    }
+/// Waits at most `limit` for `f` on `exec`, with the runtime's own timer.
+fn within<E: Executor, T>(
+    exec: &E,
+    limit: Duration,
+    f: impl Future<Output = Option<T>>,
+) -> Option<T> {
+    let (rt, at) = (exec.runtime(), Instant::now() + limit);
+    exec.block_on(future::or(f, async move {
+        // Made on the runtime's thread, as a tokio timer must be.
+        let mut timer = rt.timer(at);
+        future::poll_fn(|cx| timer.poll_fired(cx)).await;
+        None
+    }))
 }
 
 impl<E: Executor> Adapter for Async<E> {
@@ -70,9 +75,9 @@ impl<E: Executor> Adapter for Async<E> {
         match exec.block_on(builder.connect()) {
             Ok(client) => Ok(Async {
                 exec,
+                changes: client.state_changes(),
                 client,
                 events,
-                session: 1,
             }),
             Err(ConnectError::Login(e)) => Err(ConnectFailure::Login(e)),
             Err(ConnectError::Connect(e)) => Err(ConnectFailure::Connect(e.kind())),
@@ -86,9 +91,9 @@ impl<E: Executor> Adapter for Async<E> {
         let client = builder.start().expect("a valid config");
         Async {
             exec,
+            changes: client.state_changes(),
             client,
             events,
-            session: 0,
         }
     }
 
@@ -148,17 +153,11 @@ impl<E: Executor> Adapter for Async<E> {
     }
 
     fn wait_ended(&mut self, limit: Duration) -> Option<Ended> {
-        if self.client.stats().sessions > self.session {
-            // A newer session logged in already: this one ended.
-            return Some(Ended { reason: None });
-        }
-        let mut changes = self.client.state_changes();
-        self.within(limit, async {
+        let (exec, changes) = (&self.exec, &mut self.changes);
+        within(exec, limit, async {
             while let Some(state) = changes.next().await {
                 if let ConnState::Closed(reason) = state {
-                    return Some(Ended {
-                        reason: Some(reason),
-                    });
+                    return Some(Ended { reason });
                 }
             }
             None
@@ -166,10 +165,16 @@ impl<E: Executor> Adapter for Async<E> {
     }
 
     fn recover(&mut self, limit: Duration) -> bool {
-        let client = self.client.clone();
-        // A session is counted before its `Ready` is published.
-        let ready = self.within(limit, async { client.ready().await.ok() });
-        self.session = self.client.stats().sessions;
+        // From the next session on: the changes of this one are past.
+        let (exec, changes) = (&self.exec, &mut self.changes);
+        let ready = within(exec, limit, async {
+            while let Some(state) = changes.next().await {
+                if matches!(state, ConnState::Ready | ConnState::Degraded { .. }) {
+                    return Some(());
+                }
+            }
+            None
+        });
         ready.is_some()
     }
 

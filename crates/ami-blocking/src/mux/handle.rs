@@ -75,6 +75,8 @@ pub(super) struct Sinks<'a> {
     pub(super) pending: &'a mut ActionIdMap<Sink>,
     pub(super) handler: &'a mut Option<Handler>,
     pub(super) queue: &'a mut VecDeque<(NodeId, Event)>,
+    /// The queue's high-water mark.
+    pub(super) high_water: &'a mut usize,
     pub(super) node: NodeId,
     pub(super) queue_cap: usize,
     pub(super) event_budget: usize,
@@ -113,7 +115,10 @@ impl Sinks<'_> {
             work.events += 1;
             match self.handler {
                 Some(handler) => handler(event),
-                None => self.queue.push_back((self.node, event)),
+                None => {
+                    self.queue.push_back((self.node, event));
+                    *self.high_water = (*self.high_water).max(self.queue.len());
+                }
             }
         }
     }

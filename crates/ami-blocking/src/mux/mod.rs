@@ -44,7 +44,9 @@ use polling::{Events, Poller};
 use self::connect::{connect_nonblocking, connect_result};
 pub use self::handle::CompletionHandle;
 use self::handle::{Handler, Sink, Sinks};
-pub use self::report::{NodeState, NodeStats, NodeWork, ShutdownReport, TickSummary};
+pub use self::report::{
+    MuxEvents, NodeClose, NodeState, NodeStats, NodeWork, ShutdownReport, TickSummary,
+};
 use crate::session::{connection, flush, in_range, millis};
 use crate::tls::{warn_plaintext_once, Pipe, Tls, TlsSetup};
 
@@ -245,7 +247,6 @@ enum Link {
 }
 
 struct Node {
-    name: String,
     addr: SocketAddr,
     config: Config,
     policy: ReconnectPolicy,
@@ -266,6 +267,8 @@ struct Node {
     last_stats: Stats,
     /// The last session ended with `Goodbye` (for shutdown reports).
     logged_off: bool,
+    /// How the last attempt or session ended.
+    last_close: Option<NodeClose>,
     /// TLS options (`None`: plain TCP).
     tls: Option<TlsSetup>,
     /// The plaintext-secret warning was logged for this server.
@@ -295,7 +298,7 @@ impl Node {
 /// use ami_proto::{Action, Config};
 ///
 /// let mut mux = Multiplexer::new(MuxConfig::default())?;
-/// let pbx = mux.add_server("pbx1", "127.0.0.1:5038".parse()?, Config::new("pbx1", "admin", "secret"))?;
+/// let pbx = mux.add_server("127.0.0.1:5038".parse()?, Config::new("pbx1", "admin", "secret"))?;
 /// let mut submitted = false;
 /// loop {
 ///     let summary = mux.tick(Duration::from_millis(100));
@@ -304,7 +307,7 @@ impl Node {
 ///         submitted = true;
 ///     }
 ///     for (node, event) in mux.events() {
-///         println!("{node:?}: {}", event.name_str());
+///         println!("{}: {}", mux.name(node).unwrap_or("?"), event.name_str());
 ///     }
 ///     # if summary.progress { break; }
 /// }
@@ -316,6 +319,7 @@ pub struct Multiplexer {
     ready: Events,
     nodes: Vec<Node>,
     queue: VecDeque<(NodeId, Event)>,
+    queue_high_water: usize,
     buf: Box<[u8]>,
     /// Where the next tick starts driving nodes, and starting connects.
     cursor: usize,
@@ -344,6 +348,7 @@ impl Multiplexer {
             ready: Events::new(),
             nodes: Vec::new(),
             queue: VecDeque::new(),
+            queue_high_water: 0,
             buf: vec![0; chunk].into_boxed_slice(),
             cursor: 0,
             connect_cursor: 0,
@@ -356,15 +361,10 @@ impl Multiplexer {
     /// loop). The next tick starts connecting to it; every added node is
     /// driven from then on. The config is validated here, not at connect.
     ///
-    /// `name` is what [`name`](Self::name) returns; log events name the
-    /// server by `config.server`, as the core's events of its sessions do.
-    pub fn add_server(
-        &mut self,
-        name: impl Into<String>,
-        addr: SocketAddr,
-        config: Config,
-    ) -> Result<NodeId, ConfigError> {
-        self.add_node(name.into(), addr, config, None)
+    /// The server's name is `config.server`: what [`name`](Self::name)
+    /// returns and what every log event of the node carries.
+    pub fn add_server(&mut self, addr: SocketAddr, config: Config) -> Result<NodeId, ConfigError> {
+        self.add_node(addr, config, None)
     }
 
     /// Like [`add_server`](Self::add_server), over TLS. The address is
@@ -376,7 +376,6 @@ impl Multiplexer {
     #[cfg(feature = "tls")]
     pub fn add_server_tls(
         &mut self,
-        name: impl Into<String>,
         addr: SocketAddr,
         config: Config,
         tls: ami_tls::TlsConfig,
@@ -384,7 +383,7 @@ impl Multiplexer {
         config.validate().map_err(AddServerError::Config)?;
         let setup = TlsSetup::new(tls, &addr.ip().to_string(), &config.server)
             .map_err(AddServerError::Tls)?;
-        self.add_node(name.into(), addr, config, Some(setup))
+        self.add_node(addr, config, Some(setup))
             .map_err(AddServerError::Config)
     }
 
@@ -397,7 +396,6 @@ impl Multiplexer {
 
     fn add_node(
         &mut self,
-        name: String,
         addr: SocketAddr,
         config: Config,
         tls: Option<TlsSetup>,
@@ -406,7 +404,6 @@ impl Multiplexer {
         let id = NodeId(self.nodes.len());
         let policy = ReconnectPolicy::with_seed(config.session_seed(u64::MAX - id.0 as u64));
         self.nodes.push(Node {
-            name,
             addr,
             config,
             policy,
@@ -423,6 +420,7 @@ impl Multiplexer {
             logins: 0,
             last_stats: Stats::default(),
             logged_off: false,
+            last_close: None,
             tls,
             warned_plaintext: false,
             #[cfg(feature = "tls")]
@@ -491,12 +489,46 @@ impl Multiplexer {
         cancelled
     }
 
-    /// Takes the events delivered so far by nodes without a handler, oldest
-    /// first, one per `next`: events not taken stay queued. Drain it after
-    /// each tick: while it is full ([`MuxConfig::event_queue`]), events wait
-    /// in the cores, under their bound and policy.
-    pub fn events(&mut self) -> impl Iterator<Item = (NodeId, Event)> + '_ {
-        std::iter::from_fn(move || self.queue.pop_front())
+    /// Takes every event delivered so far by nodes without a handler,
+    /// oldest first. They are the caller's from then on, so the loop over
+    /// them may use the multiplexer (ask a node's [`name`](Self::name),
+    /// [`submit`](Self::submit) an action); dropping the iterator before its
+    /// end drops the rest. To take fewer, use
+    /// [`next_event`](Self::next_event).
+    ///
+    /// Drain it after each tick: while the queue is full
+    /// ([`MuxConfig::event_queue`]), events wait in the cores, under their
+    /// bound and policy.
+    ///
+    /// ```no_run
+    /// # let mut mux: ami_blocking::Multiplexer = todo!();
+    /// mux.tick(std::time::Duration::from_millis(100));
+    /// for (node, event) in mux.events() {
+    ///     println!("{}: {}", mux.name(node).unwrap_or("?"), event.name_str());
+    /// }
+    /// ```
+    pub fn events(&mut self) -> MuxEvents {
+        // The next batch is likely as large as this one: one allocation.
+        let fresh = VecDeque::with_capacity(self.queue.len());
+        MuxEvents(std::mem::replace(&mut self.queue, fresh).into_iter())
+    }
+
+    /// Takes the oldest event delivered by a node without a handler; the
+    /// others stay queued.
+    pub fn next_event(&mut self) -> Option<(NodeId, Event)> {
+        self.queue.pop_front()
+    }
+
+    /// Events waiting to be taken ([`events`](Self::events)).
+    pub fn queued_events(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The most events the queue has held at once. At most
+    /// [`MuxConfig::event_queue`], except when a session ends: what its
+    /// core still held is then queued whole, so that nothing is lost.
+    pub fn queue_high_water(&self) -> usize {
+        self.queue_high_water
     }
 
     /// The node's state, or `None` for an unknown node.
@@ -537,9 +569,19 @@ impl Multiplexer {
         })
     }
 
-    /// The node's name, as added.
+    /// The node's server name (its `Config::server`), or `None` for an
+    /// unknown node.
     pub fn name(&self, node: NodeId) -> Option<&str> {
-        self.nodes.get(node.0).map(|n| n.name.as_str())
+        self.nodes.get(node.0).map(|n| n.config.server.as_str())
+    }
+
+    /// How the node's last attempt or session ended: a failed connect or
+    /// TLS handshake, a refused login, a session lost, timed out by the
+    /// heartbeat or logged off. `None` for an unknown node and until
+    /// something ended; a session up now does not clear it (it says why
+    /// the one before ended).
+    pub fn last_close_reason(&self, node: NodeId) -> Option<&NodeClose> {
+        self.nodes.get(node.0)?.last_close.as_ref()
     }
 
     /// The nodes, in the order they were added.
@@ -748,7 +790,7 @@ impl Multiplexer {
                 }
                 Err(e) => {
                     log!(debug, server = node.config.server, error = %e, "connect failed");
-                    self.connect_failed(idx, now);
+                    self.connect_failed(idx, now, e.kind());
                 }
             }
             // The next tick's connects start after the last one started.
@@ -841,7 +883,7 @@ impl Multiplexer {
             }
             Err(e) => {
                 log!(warn, server = node.config.server, error = %e, "poller add failed");
-                self.connect_failed(idx, Instant::now());
+                self.connect_failed(idx, Instant::now(), e.kind());
             }
         }
     }
@@ -887,7 +929,7 @@ impl Multiplexer {
             work.changed = true;
             if let Some(e) = error {
                 log!(debug, server = node.config.server, error = %e, "connect failed");
-                self.connect_failed(idx, now);
+                self.connect_failed(idx, now, e.kind());
                 return work;
             }
             if !self.start_handshake(idx) {
@@ -996,6 +1038,7 @@ impl Multiplexer {
             false => Failure::Connect,
         };
         node.tls_error = Some(e);
+        node.last_close = Some(NodeClose::Tls);
         node.link = if self.shutting_down {
             Link::Stopped
         } else {
@@ -1062,9 +1105,10 @@ impl Multiplexer {
     }
 
     /// A connect failed (or could not start): drop the socket, back off.
-    fn connect_failed(&mut self, idx: usize, now: Instant) {
+    fn connect_failed(&mut self, idx: usize, now: Instant, kind: io::ErrorKind) {
         self.drop_socket(idx);
         let node = &mut self.nodes[idx];
+        node.last_close = Some(NodeClose::Connect(kind));
         node.link = if self.shutting_down {
             Link::Stopped
         } else {
@@ -1093,6 +1137,7 @@ impl Multiplexer {
             pending: &mut node.pending,
             handler: &mut node.handler,
             queue: &mut self.queue,
+            high_water: &mut self.queue_high_water,
             node: NodeId(idx),
             queue_cap: self.config.event_queue,
             event_budget: self.config.event_budget,
@@ -1194,6 +1239,7 @@ impl Multiplexer {
         }
         node.logged_off = reason == CloseReason::LoggedOff;
         log!(info, conn, "-", ?reason, "session ended");
+        node.last_close = Some(NodeClose::Session(reason.clone()));
         if let Link::Session {
             sock,
             tls: Some(tls),

@@ -1,8 +1,9 @@
 //! What the multiplexer tells about its nodes and its ticks.
 
+use std::io;
 use std::time::{Duration, Instant};
 
-use ami_proto::{BreakerState, ConnState, Stats};
+use ami_proto::{BreakerState, CloseReason, ConnState, Event, Stats};
 
 use super::NodeId;
 
@@ -22,6 +23,43 @@ pub enum NodeState {
     /// Shut down; the node never reconnects.
     Stopped,
 }
+
+/// How a node's last attempt or session ended; see
+/// [`Multiplexer::last_close_reason`](super::Multiplexer::last_close_reason).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeClose {
+    /// The TCP connect failed, before any session: refused, unreachable,
+    /// or `TimedOut` after [`MuxConfig::connect_timeout`](super::MuxConfig::connect_timeout).
+    Connect(io::ErrorKind),
+    /// The TLS handshake failed (or could not start), before any session;
+    /// `Multiplexer::last_tls_error` says why.
+    Tls,
+    /// A session ended, for this reason: a refused login is
+    /// [`CloseReason::LoginFailed`], a dropped connection
+    /// [`CloseReason::Lost`], a silent one [`CloseReason::HeartbeatTimeout`].
+    Session(CloseReason),
+}
+
+/// The events [`Multiplexer::events`](super::Multiplexer::events) took,
+/// oldest first, with the node each came from. They are the caller's: the
+/// multiplexer is free while they are read.
+#[derive(Debug)]
+pub struct MuxEvents(pub(super) std::collections::vec_deque::IntoIter<(NodeId, Event)>);
+
+impl Iterator for MuxEvents {
+    type Item = (NodeId, Event);
+
+    fn next(&mut self) -> Option<(NodeId, Event)> {
+        self.0.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for MuxEvents {}
 
 /// Counters of one node; see [`Multiplexer::stats`](super::Multiplexer::stats).
 #[derive(Clone, Debug)]

@@ -52,8 +52,8 @@ pub enum ConnectFailure {
     Login(LoginError),
     /// The TCP connect failed.
     Connect(std::io::ErrorKind),
-    /// It failed, and the adapter does not say why (what it knows is in
-    /// the text).
+    /// It failed otherwise (the adapter's own error, in text): never the
+    /// answer to a refused connect or login, which every adapter reports.
     Unreported(String),
 }
 
@@ -71,8 +71,8 @@ pub enum SendFailure {
 /// How a session ended ([`Adapter::wait_ended`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ended {
-    /// Why, when the adapter says.
-    pub reason: Option<CloseReason>,
+    /// Why, as the adapter reports it.
+    pub reason: CloseReason,
 }
 
 /// A client of one adapter, as the suite drives it. Each method is a thin
