@@ -63,10 +63,10 @@ extern "C" {
 /* ---- version ---------------------------------------------------------- */
 
 #define AMI_FFI_VERSION_MAJOR 0
-#define AMI_FFI_VERSION_MINOR 1
+#define AMI_FFI_VERSION_MINOR 2
 #define AMI_FFI_VERSION_PATCH 0
 /* (major << 16) | (minor << 8) | patch */
-#define AMI_FFI_VERSION 0x000100
+#define AMI_FFI_VERSION 0x000200
 
 /* Buffer size for ami_conn_send's id_out: the longest ActionID (64 bytes
  * by default) and its NUL. */
@@ -246,10 +246,15 @@ int ami_conn_stats(const ami_conn* conn, ami_stats* out);
 
 /* ---- OUTPUTS ---------------------------------------------------------- */
 
-#define AMI_OUTPUT_STATE 1      /* ami_output_state */
-#define AMI_OUTPUT_COMPLETION 2 /* ami_output_action_id, ami_output_error */
-#define AMI_OUTPUT_EVENT 3      /* headers */
-#define AMI_OUTPUT_OTHER 99     /* newer than this API: skip */
+#define AMI_OUTPUT_STATE 1        /* ami_output_state */
+#define AMI_OUTPUT_COMPLETION 2   /* ami_output_action_id, ami_output_error */
+#define AMI_OUTPUT_EVENT 3        /* headers */
+/* Only from ami_decoder_next (see DECODER): */
+#define AMI_OUTPUT_RESPONSE 4     /* headers; Command output as lines */
+#define AMI_OUTPUT_BANNER 5       /* the banner text is line 0 */
+#define AMI_OUTPUT_FRAME 6        /* another frame (an Action: in client bytes): headers */
+#define AMI_OUTPUT_DECODE_ERROR 7 /* bytes skipped: ami_output_error says why */
+#define AMI_OUTPUT_OTHER 99       /* newer than this API: skip */
 
 #define AMI_STATE_LOGGING_IN 1  /* waiting for banner / challenge / login */
 #define AMI_STATE_READY 2       /* logged in: send actions */
@@ -280,6 +285,7 @@ int ami_conn_stats(const ami_conn* conn, ami_stats* out);
 #define AMI_FAIL_LOGIN_BAD_BANNER 11     /* not an AMI server */
 #define AMI_FAIL_REFUSED 12              /* Response: Failure or another status */
 #define AMI_FAIL_LOGIN_FAILED 13         /* login answered Failure or another status */
+#define AMI_FAIL_GARBAGE 14              /* decoder: non-frame bytes skipped */
 #define AMI_FAIL_OTHER 99                /* newer: see the message */
 
 /* Every string below is lent until ami_output_free(out): NUL-terminated,
@@ -328,6 +334,41 @@ int ami_output_line(const ami_output* out, size_t i, const char** ptr, size_t* l
 
 /* Frees an output (NULL is ignored); its lent strings become invalid. */
 void ami_output_free(ami_output* out);
+
+/* Names of the codes above, for logs: the #define's name ("AMI_STATE_READY",
+ * "AMI_FAIL_TIMEOUT"), or "unknown". Static: never NULL, do not free. */
+const char* ami_state_name(int state);
+const char* ami_close_reason_name(int close_reason);
+const char* ami_fail_name(int fail_code);
+const char* ami_output_kind_name(int kind);
+
+/* ---- DECODER ------------------------------------------------------------ */
+
+/* The frame decoder alone, with no session: for bytes read elsewhere (a
+ * capture, a proxy, a tap on another client's socket). Bytes in, in any
+ * chunking; frames out as ami_outputs of kind AMI_OUTPUT_BANNER, _RESPONSE,
+ * _EVENT, _FRAME or _DECODE_ERROR (bytes skipped: a frame over max_frame,
+ * garbage; decoding goes on at the next frame). The accessors above read
+ * them; free each with ami_output_free. examples/c/decode.c is a complete
+ * program. */
+typedef struct ami_decoder ami_decoder;
+
+#define AMI_DECODE_NO_BANNER 0 /* the stream starts with a frame */
+#define AMI_DECODE_BANNER 1    /* it starts with the server's banner line */
+
+/* Creates a decoder of frames up to max_frame bytes (0: 4 MiB; else 1024
+ * to 256 MiB). banner: AMI_DECODE_BANNER for what a server sends from its
+ * first byte, AMI_DECODE_NO_BANNER for a client's bytes or a capture taken
+ * mid-session. On AMI_OK *out owns it (ami_decoder_free); on AMI_E_NULL or
+ * AMI_E_CONFIG *out is NULL (if out is not). One thread at a time. */
+int ami_decoder_new(uint64_t max_frame, int banner, ami_decoder** out);
+/* Frees a decoder (NULL is ignored); outputs taken stay valid. */
+void ami_decoder_free(ami_decoder* dec);
+/* Feeds len bytes (copied; data may be NULL if len 0). AMI_OK, AMI_E_NULL. */
+int ami_decoder_input(ami_decoder* dec, const uint8_t* data, size_t len);
+/* Takes the next frame: 1 with *out owned by the caller, or 0 with *out
+ * NULL until more bytes come. AMI_E_NULL. */
+int ami_decoder_next(ami_decoder* dec, ami_output** out);
 
 #ifdef __cplusplus
 }

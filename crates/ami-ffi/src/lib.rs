@@ -20,9 +20,14 @@
 //! `ami_conn_next_timeout_ms`. `tests/c/session.c` is a complete example;
 //! `examples/python/ami_ctypes.py` is the same with Python's `ctypes`.
 //!
+//! Without a session, `ami_decoder_*` is the frame decoder alone: bytes in,
+//! frames out (a capture, a proxy); `examples/c/decode.c` prints a
+//! capture's frames. `ami_state_name` and friends name the numeric codes.
+//!
 //! Build: `cargo build -p ami-ffi --release` leaves `libami_ffi.so` (or
 //! `.dylib`) and `libami_ffi.a` in `target/release/`. A static link also
-//! needs `-lpthread -ldl -lm` on Linux.
+//! needs `-lpthread -ldl -lm` on Linux; `examples/c/decode.c` opens with
+//! both link lines.
 
 // FFI needs raw pointers and `#[no_mangle]`; every unsafe operation sits in
 // an `unsafe` block with a `// SAFETY:` comment saying why it holds.
@@ -31,6 +36,8 @@
 
 mod clock;
 mod conn;
+mod decode;
+mod names;
 mod options;
 mod output;
 mod status;
@@ -42,6 +49,11 @@ pub use conn::{
     ami_conn_timeout, ami_conn_transmit, ami_conn_wants_read, ami_conn_wants_write, AmiConn,
     AmiStats,
 };
+pub use decode::{
+    ami_decoder_free, ami_decoder_input, ami_decoder_new, ami_decoder_next, AmiDecoder,
+    AMI_DECODE_BANNER, AMI_DECODE_NO_BANNER,
+};
+pub use names::{ami_close_reason_name, ami_fail_name, ami_output_kind_name, ami_state_name};
 pub use options::{
     ami_options_init, AmiOptions, AMI_AUTH_MD5, AMI_AUTH_PLAIN, AMI_QUEUE_BACKPRESSURE,
     AMI_QUEUE_DROP_NEWEST, AMI_QUEUE_DROP_OLDEST,
@@ -53,7 +65,8 @@ pub use output::{
     ami_output_item_header_name, ami_output_item_header_value, ami_output_kind, ami_output_line,
     ami_output_line_count, ami_output_state, AmiOutput, AMI_CLOSE_HEARTBEAT_TIMEOUT,
     AMI_CLOSE_LOGGED_OFF, AMI_CLOSE_LOGIN_FAILED, AMI_CLOSE_LOST, AMI_CLOSE_NONE, AMI_CLOSE_OTHER,
-    AMI_OUTPUT_COMPLETION, AMI_OUTPUT_EVENT, AMI_OUTPUT_OTHER, AMI_OUTPUT_STATE, AMI_STATE_CLOSED,
+    AMI_OUTPUT_BANNER, AMI_OUTPUT_COMPLETION, AMI_OUTPUT_DECODE_ERROR, AMI_OUTPUT_EVENT,
+    AMI_OUTPUT_FRAME, AMI_OUTPUT_OTHER, AMI_OUTPUT_RESPONSE, AMI_OUTPUT_STATE, AMI_STATE_CLOSED,
     AMI_STATE_DEGRADED, AMI_STATE_LOGGING_IN, AMI_STATE_LOGGING_OFF, AMI_STATE_OTHER,
     AMI_STATE_READY,
 };

@@ -8,19 +8,33 @@
 
 use std::ffi::{c_char, c_int};
 
-use ami_proto::{ActionError, CloseReason, Completion, ConnState, Event, Headers, Output};
+use ami_proto::{ActionError, CloseReason, Completion, ConnState, DecodeError, Event, Frame};
+use ami_proto::{Headers, Output};
 
 use crate::status::{
     action_fail_code, c_str, fail, guard, login_fail_code, null, AMI_E_KIND, AMI_E_NULL,
-    AMI_E_RANGE, AMI_FAIL_NONE, AMI_OK,
+    AMI_E_RANGE, AMI_FAIL_FRAME_TOO_LARGE, AMI_FAIL_GARBAGE, AMI_FAIL_NONE, AMI_FAIL_OTHER, AMI_OK,
 };
 
 /// The output is a state change: see `ami_output_state`.
 pub const AMI_OUTPUT_STATE: c_int = 1;
 /// The output completes an action: see `ami_output_action_id`, `ami_output_error`.
 pub const AMI_OUTPUT_COMPLETION: c_int = 2;
-/// The output is an event not consumed by an action.
+/// The output is an event not consumed by an action (from `ami_conn_poll`),
+/// or an event frame (from `ami_decoder_next`).
 pub const AMI_OUTPUT_EVENT: c_int = 3;
+/// A response frame, from `ami_decoder_next`: its headers, and as lines its
+/// Command output (`Output:` headers or a legacy `Follows` body).
+pub const AMI_OUTPUT_RESPONSE: c_int = 4;
+/// The banner line, from `ami_decoder_next`: its text is line 0.
+pub const AMI_OUTPUT_BANNER: c_int = 5;
+/// Any other frame (an `Action:` in a client's bytes), from
+/// `ami_decoder_next`: its headers.
+pub const AMI_OUTPUT_FRAME: c_int = 6;
+/// Bytes the decoder skipped, from `ami_decoder_next`: `ami_output_error`
+/// says what (`AMI_FAIL_FRAME_TOO_LARGE`, `AMI_FAIL_GARBAGE`); decoding
+/// goes on at the next frame.
+pub const AMI_OUTPUT_DECODE_ERROR: c_int = 7;
 /// An output newer than this API version: skip it.
 pub const AMI_OUTPUT_OTHER: c_int = 99;
 
@@ -189,6 +203,46 @@ impl AmiOutput {
                 out.headers = Fields::of(event.headers());
             }
             _ => out.kind = AMI_OUTPUT_OTHER,
+        }
+        out
+    }
+
+    /// Copies a frame, or what the decoder skipped, from a decoder.
+    pub(crate) fn decoded(item: Result<Frame, DecodeError>) -> Self {
+        let mut out = AmiOutput {
+            fail_code: AMI_FAIL_NONE,
+            error: Strings::one(b""),
+            ..AmiOutput::default()
+        };
+        match item {
+            Ok(Frame::Banner(text)) => {
+                out.kind = AMI_OUTPUT_BANNER;
+                out.lines.push(&text);
+            }
+            Ok(Frame::Response(response)) => {
+                out.kind = AMI_OUTPUT_RESPONSE;
+                out.headers = Fields::of(response.headers());
+                for line in response.output_lines() {
+                    out.lines.push(line);
+                }
+            }
+            Ok(Frame::Event(event)) => {
+                out.kind = AMI_OUTPUT_EVENT;
+                out.headers = Fields::of(event.headers());
+            }
+            Ok(Frame::Other(message)) => {
+                out.kind = AMI_OUTPUT_FRAME;
+                out.headers = Fields::of(message.headers());
+            }
+            Err(err) => {
+                out.kind = AMI_OUTPUT_DECODE_ERROR;
+                out.fail_code = match err {
+                    DecodeError::FrameTooLarge { .. } => AMI_FAIL_FRAME_TOO_LARGE,
+                    DecodeError::Garbage { .. } => AMI_FAIL_GARBAGE,
+                    _ => AMI_FAIL_OTHER,
+                };
+                out.error = Strings::one(err.to_string().as_bytes());
+            }
         }
         out
     }

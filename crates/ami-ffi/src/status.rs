@@ -95,6 +95,9 @@ pub const AMI_FAIL_REFUSED: c_int = 12;
 /// Login failed: the Challenge or Login was answered with a status other
 /// than `Success` or `Error`.
 pub const AMI_FAIL_LOGIN_FAILED: c_int = 13;
+/// A decoder skipped bytes that are not a frame, up to the next blank line
+/// (`AMI_OUTPUT_DECODE_ERROR` only).
+pub const AMI_FAIL_GARBAGE: c_int = 14;
 /// A failure newer than this API version; the message says what.
 pub const AMI_FAIL_OTHER: c_int = 99;
 

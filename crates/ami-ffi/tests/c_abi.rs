@@ -73,15 +73,16 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
-/// Compiles `tests/c/session.c` with `cc -Wall -Wextra -Werror -std=c11`
-/// against `include/ami.h` and the static library.
-fn build_c_session() -> PathBuf {
+/// Compiles the C program `source` (relative to this crate) with
+/// `cc -Wall -Wextra -Werror -std=c11` against `include/ami.h` and the
+/// static library, as `exe` in the tests' scratch directory.
+fn build_c(source: &str, exe: &str) -> PathBuf {
     let root = Path::new(MANIFEST_DIR);
-    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ami_ffi_c_session");
+    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join(exe);
     let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
     cc.args(["-Wall", "-Wextra", "-Werror", "-std=c11", "-I"])
         .arg(root.join("include"))
-        .arg(root.join("tests/c/session.c"))
+        .arg(root.join(source))
         .arg(lib_dir().join("libami_ffi.a"))
         .arg("-o")
         .arg(&exe);
@@ -97,7 +98,7 @@ fn build_c_session() -> PathBuf {
 
 #[test]
 fn c_program_runs_a_full_session_through_the_c_api() {
-    let exe = build_c_session();
+    let exe = build_c("tests/c/session.c", "ami_ffi_c_session");
     let server = server();
     let out = Command::new(&exe)
         .arg(server.port().to_string())
@@ -115,7 +116,7 @@ fn c_program_runs_a_full_session_through_the_c_api() {
             "missing line {line:?} in:\n{stdout}"
         )
     };
-    has("version: 0.1.0");
+    has("version: 0.2.0");
     has(&format!(
         "sizes: options={} stats={}",
         std::mem::size_of::<AmiOptions>(),
@@ -128,6 +129,8 @@ fn c_program_runs_a_full_session_through_the_c_api() {
     );
     has("early send: send refused: connection not ready");
     has("ready");
+    has("state: AMI_STATE_READY AMI_CLOSE_NONE AMI_FAIL_NONE");
+    has("state: AMI_STATE_CLOSED AMI_CLOSE_LOGGED_OFF AMI_FAIL_NONE");
     has("ping: Success Pong");
     has("channels: 4");
     has("  channel: Local/long@test-00000000;1 (20 headers)");
@@ -152,8 +155,8 @@ fn c_program_runs_a_full_session_through_the_c_api() {
     has("cancel: 1 again: 0");
     has(&format!("cancelled: fail {AMI_FAIL_CANCELLED} cancelled"));
     has("kind check: not applicable to this kind of output");
-    has("event: FullyBooted (5 headers)");
-    has("event: SuccessfulAuth (12 headers)");
+    has("AMI_OUTPUT_EVENT: FullyBooted (5 headers)");
+    has("AMI_OUTPUT_EVENT: SuccessfulAuth (12 headers)");
     has("events seen: 2");
     has(&format!("closed: reason {AMI_CLOSE_LOGGED_OFF}"));
     // Challenge, Login, Ping, CoreShowChannels, two Commands, the Ping
@@ -204,7 +207,7 @@ fn python_ctypes_example_runs_the_same_session() {
         "ctypes example failed:\n{stdout}\n{stderr}"
     );
     for line in [
-        "ami-ffi C API 0.1.0",
+        "ami-ffi C API 0.2.0",
         "state: ready",
         "ping: Pong",
         "channels: 4",
@@ -218,4 +221,46 @@ fn python_ctypes_example_runs_the_same_session() {
             "missing line {line:?} in:\n{stdout}"
         );
     }
+}
+
+/// `examples/c/decode.c`, built as its comment says (static link), prints
+/// the frames of a corpus capture as the corpus index counts them.
+#[test]
+fn c_decode_example_prints_the_frames_of_a_capture() {
+    let exe = build_c("examples/c/decode.c", "ami_ffi_c_decode");
+    let corpus = Path::new(MANIFEST_DIR).join("../../tests/corpus/asterisk-22");
+    let run = |args: &[&str], file: &str| {
+        let out = Command::new(&exe)
+            .args(args)
+            .arg(corpus.join(file))
+            .output()
+            .expect("run the decode example");
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "decode failed:\n{stdout}\n{stderr}");
+        stdout
+    };
+    // 25 frames after the banner: 2 responses and 23 events (INDEX.json).
+    let server = run(&[], "10-coreshowchannels-20.raw");
+    assert!(
+        server.starts_with("AMI_OUTPUT_BANNER Asterisk Call Manager/11.0.0\n"),
+        "{server}"
+    );
+    assert!(
+        server.contains("AMI_OUTPUT_EVENT Event: CoreShowChannel (20 headers)\n"),
+        "{server}"
+    );
+    assert!(
+        server.ends_with("frames: banner 1 responses 2 events 23 other 0 skipped 0\n"),
+        "{server}"
+    );
+    // The client's side: its two actions, no banner.
+    let client = run(&["--no-banner"], "10-coreshowchannels-20.sent");
+    assert!(
+        client.starts_with("AMI_OUTPUT_FRAME Action: Login"),
+        "{client}"
+    );
+    assert!(
+        client.ends_with("frames: banner 0 responses 0 events 0 other 2 skipped 0\n"),
+        "{client}"
+    );
 }

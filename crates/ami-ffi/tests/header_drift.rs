@@ -6,13 +6,18 @@
 //!   function the header declares exists in `src/`;
 //! - every `pub const AMI_*` has a `#define` of the same value and back;
 //! - the `#[repr(C)]` structs have the header's fields, in order, same types;
-//! - `tests/c/session.c` calls every function of the header (so the C
-//!   compile in `tests/c_abi.rs` checks each declaration), and the Python
-//!   example's ctypes structs list the header's fields in order.
+//! - `tests/c/session.c` and `examples/c/decode.c` call every function of
+//!   the header (so the C compiles in `tests/c_abi.rs` check each
+//!   declaration), and the Python example's ctypes structs list the
+//!   header's fields in order;
+//! - every state, close-reason, failure and output-kind code has its name.
 //!
 //! The parsers below only understand the plain style these files are
 //! written in (one declaration per statement, no macros in prototypes); a
 //! file they cannot read fails the test rather than passing it.
+
+// One test reads the C strings the name functions return.
+#![allow(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -358,17 +363,46 @@ fn structs_match_field_for_field() {
 }
 
 #[test]
-fn the_c_session_calls_every_function() {
-    let session = strip_comments(&read("tests/c/session.c"));
+fn the_c_programs_call_every_function() {
+    let programs = ["tests/c/session.c", "examples/c/decode.c"]
+        .map(|path| strip_comments(&read(path)))
+        .join("\n");
     let missing: Vec<_> = header()
         .functions
         .into_keys()
-        .filter(|name| !session.contains(&format!("{name}(")))
+        .filter(|name| !programs.contains(&format!("{name}(")))
         .collect();
     assert!(
         missing.is_empty(),
-        "tests/c/session.c never calls {missing:?}"
+        "neither tests/c/session.c nor examples/c/decode.c calls {missing:?}"
     );
+}
+
+/// Every code of the header's state, close-reason, failure and output-kind
+/// families has its own name in `ami_state_name` and friends.
+#[test]
+fn every_code_of_the_header_has_its_name() {
+    use std::ffi::{c_char, c_int, CStr};
+    let families: [(&str, extern "C" fn(c_int) -> *const c_char); 4] = [
+        ("AMI_STATE_", ami_ffi::ami_state_name),
+        ("AMI_CLOSE_", ami_ffi::ami_close_reason_name),
+        ("AMI_FAIL_", ami_ffi::ami_fail_name),
+        ("AMI_OUTPUT_", ami_ffi::ami_output_kind_name),
+    ];
+    let constants = header().constants;
+    for (prefix, name_of) in families {
+        let codes: Vec<_> = constants
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .collect();
+        assert!(codes.len() >= 6, "{prefix}: {codes:?}");
+        for (name, &value) in codes {
+            let code = c_int::try_from(value).expect("an int");
+            // SAFETY: the name functions return static NUL-terminated strings.
+            let named = unsafe { CStr::from_ptr(name_of(code)) };
+            assert_eq!(named.to_str(), Ok(name.as_str()), "{prefix} {value}");
+        }
+    }
 }
 
 #[test]

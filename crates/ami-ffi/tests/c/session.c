@@ -3,8 +3,9 @@
  * socket: banner, MD5 login, Ping, a CoreShowChannels list, Commands,
  * refused sends, a cancel, events, stats, Logoff.
  *
- * It calls every function of ami.h (tests/header_drift.rs checks that), and
- * is built and run by tests/c_abi.rs against an ami-testkit TcpServer:
+ * With examples/c/decode.c (the decoder) it calls every function of ami.h
+ * (tests/header_drift.rs checks that), and is built and run by
+ * tests/c_abi.rs against an ami-testkit TcpServer:
  *
  *   cc -Wall -Wextra -Werror -std=c11 -I include tests/c/session.c \
  *      target/debug/deps/libami_ffi.a -lpthread -ldl -lm -o session
@@ -102,13 +103,14 @@ static ami_output* drain(session* s, const char* want_id) {
             size_t mlen;
             check("state", ami_output_state(out, &s->state, &s->close_reason));
             check("state error", ami_output_error(out, &code, &msg, &mlen));
-            printf("state: %d reason %d fail %d%s%.*s\n", s->state, s->close_reason, code,
+            printf("state: %s %s %s%s%.*s\n", ami_state_name(s->state),
+                   ami_close_reason_name(s->close_reason), ami_fail_name(code),
                    mlen ? " " : "", (int)mlen, msg);
         } else if (kind == AMI_OUTPUT_EVENT) {
             const char* name;
             size_t len;
             if (check("get Event", ami_output_get(out, "event", &name, &len)) == 1) {
-                printf("event: %.*s (%zu headers)\n", (int)len, name,
+                printf("%s: %.*s (%zu headers)\n", ami_output_kind_name(kind), (int)len, name,
                        ami_output_header_count(out));
             }
             s->events++;
