@@ -291,20 +291,23 @@ int ami_conn_stats(const ami_conn* conn, ami_stats* out);
 /* Every string below is lent until ami_output_free(out): NUL-terminated,
  * with *len (excluding the NUL) authoritative. */
 
-/* AMI_OUTPUT_STATE, _COMPLETION, _EVENT or _OTHER; AMI_E_NULL. */
+/* AMI_OUTPUT_STATE, _COMPLETION, _EVENT or _OTHER (from ami_conn_poll),
+ * or a decoder's kind (see DECODER); AMI_E_NULL. */
 int ami_output_kind(const ami_output* out);
 /* For a state: AMI_STATE_* and, if CLOSED, AMI_CLOSE_* (else AMI_CLOSE_NONE).
  * AMI_OK, AMI_E_KIND (not a state), AMI_E_NULL. */
 int ami_output_state(const ami_output* out, int* state, int* close_reason);
 /* For a completion: the ActionID ami_conn_send wrote. AMI_OK, AMI_E_KIND. */
 int ami_output_action_id(const ami_output* out, const char** id, size_t* len);
-/* AMI_FAIL_* and message: a failed completion's error, or a CLOSED state's
- * login error; else AMI_FAIL_NONE and "". AMI_OK or AMI_E_NULL. */
+/* AMI_FAIL_* and message: a failed completion's error, a CLOSED state's
+ * login error, or a decode error's cause; else AMI_FAIL_NONE and "".
+ * AMI_OK or AMI_E_NULL. */
 int ami_output_error(const ami_output* out, int* code, const char** msg, size_t* len);
 
-/* Headers in wire order: an event's, or a successful completion's response
- * (none for states and failed completions). Repeated names are kept; a
- * line without a colon has an empty name. Count is 0 for NULL. */
+/* Headers in wire order: an event's, a successful completion's response,
+ * or a decoded frame's (none for states, failed completions, banners and
+ * decode errors). Repeated names are kept; a line without a colon has an
+ * empty name. Count is 0 for NULL. */
 size_t ami_output_header_count(const ami_output* out);
 /* AMI_OK, AMI_E_RANGE, AMI_E_NULL. */
 int ami_output_header_name(const ami_output* out, size_t i, const char** ptr, size_t* len);
@@ -327,8 +330,9 @@ int ami_output_item_header_value(const ami_output* out, size_t item, size_t i,
 int ami_output_item_get(const ami_output* out, size_t item, const char* name,
                         const char** ptr, size_t* len);
 
-/* Output lines of a successful Command (either server style), without line
- * ends. Count is 0 otherwise. ami_output_line: AMI_OK, AMI_E_RANGE, AMI_E_NULL. */
+/* Output lines of a successful Command or a decoded response (either server
+ * style), without line ends; a decoded banner's text as its one line.
+ * Count is 0 otherwise. ami_output_line: AMI_OK, AMI_E_RANGE, AMI_E_NULL. */
 size_t ami_output_line_count(const ami_output* out);
 int ami_output_line(const ami_output* out, size_t i, const char** ptr, size_t* len);
 

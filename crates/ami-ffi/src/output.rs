@@ -1,5 +1,5 @@
-//! `ami_output`: one state change, completion or event, owned by the caller,
-//! and its accessors.
+//! `ami_output`: one state change, completion or event (or, from a decoder,
+//! one frame), owned by the caller, and its accessors.
 //!
 //! An output is a copy: every string it lends lives in the output itself and
 //! stays valid until `ami_output_free`, whatever happens to the connection.
@@ -303,7 +303,9 @@ fn out_of_range(i: usize, n: usize) -> c_int {
 }
 
 /// The kind of `out`: `AMI_OUTPUT_STATE`, `AMI_OUTPUT_COMPLETION`,
-/// `AMI_OUTPUT_EVENT` (or `AMI_OUTPUT_OTHER`, to skip); `AMI_E_NULL` when `out` is NULL.
+/// `AMI_OUTPUT_EVENT` (or `AMI_OUTPUT_OTHER`, to skip) from `ami_conn_poll`;
+/// `AMI_OUTPUT_BANNER`, `_RESPONSE`, `_EVENT`, `_FRAME` or `_DECODE_ERROR`
+/// from `ami_decoder_next`; `AMI_E_NULL` when `out` is NULL.
 ///
 /// # Safety
 ///
