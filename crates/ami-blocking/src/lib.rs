@@ -16,6 +16,9 @@
 //! - TLS (the `tls` feature, on by default): [`Client::connect_tls`] and
 //!   `Multiplexer::add_server_tls`, with server certificates verified
 //!   unless a pin is set explicitly.
+//!
+//! The core's types a program needs (`Action`, `Config`, `Completion`,
+//! `Event`, the errors...) are re-exported here.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 #[macro_use]
@@ -26,6 +29,13 @@ pub mod mux;
 mod session;
 mod tls;
 
+/// The core's types a program uses with the clients, so that it needs this
+/// crate only.
+pub use ami_proto::{
+    Action, ActionError, ActionId, AuthMethod, CloseReason, Completion, Config, ConfigError,
+    ConnState, Event, LoginError, Originate, OriginateOutcome, QueuePolicy, ReconnectPolicy,
+    SendError, Stats,
+};
 /// TLS options and errors (the `tls` feature, on by default).
 #[cfg(feature = "tls")]
 pub use ami_tls::{Roots, TlsConfig, TlsError};

@@ -50,6 +50,9 @@
 //!
 //! Every limit is checked when the configuration is loaded, through
 //! [`ami_proto::Config::validate`], so a bad value fails before any connect.
+//!
+//! The README's "The `ami` command" section shows every option with its
+//! default (`tests::the_readme_documents_every_option` keeps it complete).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -535,6 +538,43 @@ mod tests {
         max_frame = 2097152
         user = "b-user"
     "#;
+
+    /// The README's reference file: it parses, and between its `[client]`
+    /// table and its server tables it sets every option (a new option
+    /// must be documented there).
+    #[test]
+    fn the_readme_documents_every_option() {
+        let readme = include_str!("../../../README.md");
+        let reference = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|block| block.split("```").next())
+            .find(|block| block.contains("[servers."))
+            .expect("a config file in the README");
+        let f = file(reference);
+        let all = f
+            .servers
+            .values()
+            .fold(f.client.clone(), |all, table| all.overlay(table.clone()));
+        // `secret` and `secret_file` are one option: the README names the file.
+        let shown = format!("{all:?}");
+        let unset: Vec<&str> = shown
+            .trim_start_matches("Options { ")
+            .split(", ")
+            .filter(|field| field.ends_with(": None") && !field.starts_with("secret: "))
+            .collect();
+        assert!(
+            unset.is_empty(),
+            "the README's reference leaves out {unset:?}"
+        );
+        assert!(all.secret_file.is_some());
+        // Each table resolves as a server would (the secret file aside).
+        let mut with_secret = f;
+        with_secret.client.secret_file = None;
+        with_secret.client.secret = Some(SecretText("x".into()));
+        let servers = resolve_with(&args(), Some(with_secret), &no_env).expect("valid");
+        assert_eq!(servers.len(), 4);
+    }
 
     #[test]
     fn server_tables_override_the_client_table_field_by_field() {

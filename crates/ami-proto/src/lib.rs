@@ -88,8 +88,3 @@ pub use stats::Stats;
 #[cfg(feature = "arbitrary")]
 #[doc(hidden)]
 pub mod __fuzz;
-
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
