@@ -78,6 +78,21 @@ fn action_prints_the_response_as_text_and_json() {
         serde_json::json!(["Event", "CoreShowChannel"])
     );
     assert!(v["complete"].is_array());
+
+    // An ActionID of the caller's is the action's id.
+    let out = run(
+        ami()
+            .args(creds(&server, &dir))
+            .args(["action", "Ping", "ActionID=cli-job-7", "--json"]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let response = v["response"].as_array().expect("headers");
+    assert!(
+        response.contains(&serde_json::json!(["ActionID", "cli-job-7"])),
+        "{v}"
+    );
 }
 
 #[test]
