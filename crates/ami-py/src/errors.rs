@@ -107,8 +107,9 @@ fn send_error_instance<'py>(py: Python<'py>, err: &SendError) -> PyResult<Bound<
             };
             instance(py, "NoCallEvents", text, &[("setting", obj(py, setting)?)])
         }
-        // LineBreak, InvalidName, LineTooLong, TooManyLines, ActionIdSet
-        // and any later malformation: the action itself is wrong.
+        // LineBreak, InvalidName, LineTooLong, TooManyLines, a chosen
+        // ActionID that is invalid, too long or already pending, and any
+        // later malformation: the action itself is wrong.
         _ => instance(py, "InvalidAction", text, &[]),
     }
 }

@@ -74,7 +74,9 @@ class SendError(AmiError):
 class InvalidAction(SendError, ValueError):
     """The action is malformed: a CR or LF in a header (which would inject a
     second action), an invalid header name, a line over 1,024 bytes, more
-    than 128 lines, or an ``ActionID`` set by hand. Fix the action."""
+    than 128 lines, or an ``ActionID`` header of the caller's that is empty,
+    longer than 64 bytes, not printable ASCII, or already pending on the
+    connection. Fix the action."""
 
 
 class MissingParameter(InvalidAction):
