@@ -137,10 +137,11 @@ impl<R: Runtime> Ctx<R> {
         }
     }
 
-    /// Counts a failed attempt (not a lost session) and, when the client
-    /// reconnects, asks the policy when to try next: all in the counters
-    /// before the state that reports the failure is published, so whoever
-    /// sees that state reads them.
+    /// Records how an attempt or a session ended: counts a failed attempt
+    /// (a session lost after its login is not one) and, when the client
+    /// reconnects, asks the policy when to try next. Called before the
+    /// state that reports the end is published, so whoever sees that state
+    /// reads these counters.
     pub(crate) fn count_failure(&mut self, failure: Failure) {
         let now = Instant::now();
         let attempt = !matches!(failure, Failure::Lost | Failure::Heartbeat);
