@@ -10,7 +10,7 @@
 //! 4. `pytest` on `crates/ami-py/tests`.
 //!
 //! `cargo xtask bench` then reuses that environment for the package's
-//! benchmark ([`bench`]).
+//! benchmark ([`bench()`]).
 
 use std::env;
 use std::ffi::OsString;

@@ -68,22 +68,31 @@ pub(crate) struct Args {
     /// (admin:amp111, limited:limited123, demo:demo-secret).
     #[arg(long, value_delimiter = ',', value_name = "NAME:SECRET,...")]
     users: Vec<String>,
-    /// An account with manager.conf permission classes, as
-    /// NAME:SECRET[:read=CLASSES][:write=CLASSES] (CLASSES comma-separated,
-    /// such as call,system; an omitted list is all). Repeat for several.
-    #[arg(long, value_name = "NAME:SECRET[:read=..][:write=..]")]
+    #[arg(
+        long,
+        help = "An account with manager.conf permission classes, as \
+                NAME:SECRET[:read=CLASSES][:write=CLASSES] (CLASSES comma-separated, \
+                such as call,system; an omitted list is all). Repeat for several.",
+        value_name = "NAME:SECRET[:read=..][:write=..]"
+    )]
     account: Vec<String>,
-    /// How a destination answers: EXTEN[@CONTEXT]=OUTCOME (CONTEXT default:
-    /// default; reached as Local/EXTEN@CONTEXT) or DEVICE=OUTCOME (PJSIP/alice).
-    /// OUTCOME: answer[:RING[:TALK]] (seconds rung and talked, default 1 and
-    /// 2), busy, congestion, noanswer (rings until the Originate's timeout),
-    /// fail (no such extension or device: Reason 0).
-    #[arg(long, value_name = "DEST=OUTCOME")]
+    #[arg(
+        long,
+        help = "How a destination answers: EXTEN[@CONTEXT]=OUTCOME (CONTEXT default: \
+                default; reached as Local/EXTEN@CONTEXT) or DEVICE=OUTCOME (PJSIP/alice). \
+                OUTCOME: answer[:RING[:TALK]] (seconds rung and talked, default 1 and \
+                2), busy, congestion, noanswer (rings until the Originate's timeout), \
+                fail (no such extension or device: Reason 0).",
+        value_name = "DEST=OUTCOME"
+    )]
     dest: Vec<String>,
-    /// A queue, as NAME[:agents=N][:strategy=S]: N agents (default 1) who
-    /// answer after ringing 1 s and talk 3 s; callers reach it as
-    /// Local/NAME@queues. Replaces a default queue of the same name.
-    #[arg(long, value_name = "NAME[:agents=N]")]
+    #[arg(
+        long,
+        help = "A queue, as NAME[:agents=N][:strategy=S]: N agents (default 1) who \
+                answer after ringing 1 s and talk 3 s; callers reach it as \
+                Local/NAME@queues. Replaces a default queue of the same name.",
+        value_name = "NAME[:agents=N]"
+    )]
     queue: Vec<String>,
     /// Simulated dialer calls per second (13 events each), published to
     /// the sessions that receive call events.
