@@ -35,9 +35,12 @@ pub struct ClientConfig {
     /// session, up to their own timeout: the server may already have carried
     /// out a lost action, so enable it only for idempotent actions.
     pub resend_on_reconnect: bool,
-    /// The reconnect pacing; `None` (the default) uses the core's defaults
-    /// (100 ms base, 30 s cap, full jitter; breaker open after 5 failures for
-    /// 30 s), seeded per client.
+    /// The reconnect pacing; `None` (the default) uses the core's
+    /// [`ReconnectPolicy::with_seed`](ami_proto::ReconnectPolicy::with_seed),
+    /// seeded per client: back within about 2 s of a server that was away
+    /// for up to 10 s, within 10% of longer outages (at most 30 s), about one
+    /// attempt a second once the first few failed, and healthy only after a
+    /// session stays up 10 s (the numbers are in `ami_proto::defaults`).
     pub reconnect_policy: Option<ami_proto::ReconnectPolicy>,
     /// Most bytes read from the socket per wake-up (default 64 KiB), so one
     /// busy server cannot monopolise the executor thread.
