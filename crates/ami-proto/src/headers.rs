@@ -2,7 +2,7 @@
 //!
 //! Nothing is indexed ahead: lines are found when headers are read, 64 bytes
 //! at a time ([`crate::lines`]), and a line is split into name and value
-//! only when it is returned. A look-up by name needs no split at all: a line
+//! only when it is returned (its colon found in the same pass). A look-up by name needs no split at all: a line
 //! holds `name` exactly when it starts with `name` followed by a colon.
 //! Most events are only asked their name (the first line), or are dropped
 //! unread, so the decoder does not pay for an index they never use; each
@@ -14,7 +14,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::lines::LineEnds;
+use crate::lines::{Line, LineEnds, Lines};
 use crate::redact::RedactionPolicy;
 
 /// The headers of one frame, in wire order, repeated names kept.
@@ -115,12 +115,25 @@ impl Headers {
 
     /// Every line in order as `(name, value)`; colon-less lines have an empty name.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        lines(&self.buf).map(split_line)
+        pairs(&self.buf)
     }
 
     /// The first value of `name`, compared ASCII-case-insensitively.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         find(&self.buf, name)
+    }
+
+    /// As [`Headers::get`] for a `name` that is usually the first line's
+    /// (`Event`, `Response`): that line is tried before any search.
+    #[inline(always)] // The name is a constant: its compare folds away.
+    pub(crate) fn get_leading(&self, name: &str) -> Option<&[u8]> {
+        debug_assert!(is_simple(name));
+        let first = LineEnds::new(&self.buf, 0)
+            .next()
+            .map(|end| &self.buf[..end]);
+        first
+            .and_then(|line| value_of(line, name.as_bytes()))
+            .or_else(|| self.get(name))
     }
 
     /// The first value of `name` as text (lossy UTF-8).
@@ -135,15 +148,8 @@ impl Headers {
 
     /// Every value of `name`, in order (e.g. `Output`, `Variable`).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let simple = is_simple(name);
-        lines(&self.buf).filter_map(move |line| {
-            if simple {
-                value_of(line, name.as_bytes())
-            } else {
-                let (n, v) = split_line(line);
-                n.eq_ignore_ascii_case(name.as_bytes()).then_some(v)
-            }
-        })
+        pairs(&self.buf)
+            .filter_map(move |(n, v)| n.eq_ignore_ascii_case(name.as_bytes()).then_some(v))
     }
 
     /// Whether `name` is present.
@@ -189,6 +195,7 @@ fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// `bytes` without the `\r`s that end it.
+#[inline]
 pub(crate) fn trim_crs(mut bytes: &[u8]) -> &[u8] {
     while let [rest @ .., b'\r'] = bytes {
         bytes = rest;
@@ -206,8 +213,7 @@ pub(crate) fn find<'a>(buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
             return found;
         }
     }
-    lines(buf)
-        .map(split_line)
+    pairs(buf)
         .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
         .map(|(_, v)| v)
 }
@@ -220,18 +226,70 @@ fn is_simple(name: &str) -> bool {
 }
 
 /// The value of `line` if its name is `name` (which has no colon).
+#[inline]
 fn value_of<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
     match line.get(name.len()..)? {
-        [b':', value @ ..] if line[..name.len()].eq_ignore_ascii_case(name) => {
+        [b':', value @ ..] if same_name(&line[..name.len()], name) => {
             Some(strip_space(trim_crs(value)))
         }
         _ => None,
     }
 }
 
-/// A line as `(name, value)`: split at the first colon, or `("", line)`.
-fn split_line(line: &[u8]) -> (&[u8], &[u8]) {
-    split_header(line).unwrap_or((b"", trim_crs(line)))
+/// `a.eq_ignore_ascii_case(b)`, eight bytes at a time: header names are
+/// 5-20 bytes, where std's byte loop costs more than the rest of a look-up.
+#[inline]
+pub(crate) fn same_name(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        // Gathered byte by byte: a copy into a word would call `memcpy`.
+        let word = |bytes: &[u8]| fold_case(bytes.iter().fold(0, |w, &b| w << 8 | u64::from(b)));
+        return word(a) == word(b);
+    }
+    let word = |bytes: &[u8], at: usize| {
+        let eight: [u8; 8] = bytes[at..at + 8].try_into().expect("eight bytes");
+        fold_case(u64::from_le_bytes(eight))
+    };
+    let mut at = 0;
+    while at + 8 <= n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last bytes, in a word that overlaps ones already compared.
+    at == n || word(a, n - 8) == word(b, n - 8)
+}
+
+/// Eight bytes with their ASCII capitals lower-cased (and nothing else
+/// changed), without a branch.
+#[inline]
+fn fold_case(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Each byte's low seven bits plus a constant sets its high bit exactly
+    // when it is at least `A` (or more than `Z`); no sum carries into the
+    // next byte.
+    let low = word & (0x7f * ONES);
+    let from_a = low + (0x80 - u64::from(b'A')) * ONES;
+    let past_z = low + (0x80 - u64::from(b'Z') - 1) * ONES;
+    let capitals = from_a & !past_z & !word & (0x80 * ONES);
+    word | capitals >> 2
+}
+
+/// Every line of `buf` as `(name, value)`: split at its first colon, or
+/// `("", line)`; trailing `\r`s trimmed, as [`split_header`] does.
+#[inline]
+fn pairs(buf: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    Lines::new(buf).map(move |Line { start, end, colon }| match colon {
+        Some(colon) => (
+            &buf[start..colon],
+            strip_space(trim_crs(&buf[colon + 1..end])),
+        ),
+        None => (&b""[..], trim_crs(&buf[start..end])),
+    })
 }
 
 /// A `Name: value` line (its ending `\r`s trimmed) split at the first
@@ -244,6 +302,7 @@ pub(crate) fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// One space after the colon belongs to the syntax; more are the value's own
 /// (Command output keeps its indentation).
+#[inline]
 fn strip_space(value: &[u8]) -> &[u8] {
     value.strip_prefix(b" ").unwrap_or(value)
 }
@@ -296,6 +355,28 @@ mod tests {
         assert_eq!(outputs, vec![&b"a"[..], b""]);
         assert_eq!(h.get("Missing"), None);
         assert_eq!(h.get_bytes("event").as_deref(), Some(&b"Newchannel"[..]));
+    }
+
+    #[test]
+    fn same_name_is_eq_ignore_ascii_case() {
+        // Every pair of bytes, capitals and their neighbours (`@`, `[`,
+        // `` ` ``, `{`) and high bytes included, at every place in names of
+        // every length up to 20 (words, a tail word, the short path).
+        for len in 1..=20 {
+            for at in 0..len {
+                for x in 0..=255u8 {
+                    for y in [x, x ^ 0x20, x ^ 0x80, b'a', b'A', b'@', b'`', 0] {
+                        let mut a = vec![b'k'; len];
+                        let mut b = a.clone();
+                        a[at] = x;
+                        b[at] = y;
+                        assert_eq!(same_name(&a, &b), a.eq_ignore_ascii_case(&b), "{a:?} {b:?}");
+                    }
+                }
+            }
+        }
+        assert!(!same_name(b"Event", b"Events"));
+        assert!(same_name(b"", b""));
     }
 
     #[test]

@@ -204,7 +204,7 @@ impl Response {
 
     /// The `Response` header's status.
     pub fn status(&self) -> Status {
-        Status::parse(self.0.get("Response").unwrap_or(b""))
+        Status::parse(self.0.headers.get_leading("Response").unwrap_or(b""))
     }
 
     /// Whether the status is `Error`.
@@ -270,7 +270,8 @@ impl Event {
 
     /// The event's name (`Newchannel`, `Hangup`, ...).
     pub fn name(&self) -> &[u8] {
-        self.0.get("Event").unwrap_or(b"")
+        // The first line, in every event the decoder makes.
+        self.0.headers.get_leading("Event").unwrap_or(b"")
     }
 
     /// The event's name as text (lossy UTF-8).
