@@ -191,8 +191,13 @@ fn per_event(d: Duration, events: usize) -> f64 {
 }
 
 fn main() {
+    // `AMI_BENCH_MB` shrinks each mix (e.g. for callgrind).
+    let mb = std::env::var("AMI_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(64);
     println!("ami-state model cost (best of {RUNS} runs)");
-    for mix in [call_centre(64 << 20), dialer(64 << 20)] {
+    for mix in [call_centre(mb << 20), dialer(mb << 20)] {
         let mut decoder = Decoder::without_banner(4 << 20);
         decoder.push_bytes(mix.bytes.clone());
         let decoded: Vec<Event> = std::iter::from_fn(|| next_event(&mut decoder)).collect();

@@ -129,13 +129,56 @@ impl ChannelState {
 impl Channel {
     /// A channel from a snapshot that names its Uniqueid.
     pub(crate) fn new(uniqueid: &str, snap: &Snap<'_>, created: Option<Timestamp>) -> Self {
-        let mut channel = Channel {
-            uniqueid: uniqueid.to_owned(),
-            created,
-            ..Channel::default()
-        };
-        channel.update(snap);
-        channel
+        Channel::default().renew(uniqueid, snap, created)
+    }
+
+    /// This (finished) channel's storage made into the channel a snapshot
+    /// describes, as [`Channel::new`] would make it: its strings keep their
+    /// capacity, so a new channel seldom allocates.
+    pub(crate) fn renew(
+        mut self,
+        uniqueid: &str,
+        snap: &Snap<'_>,
+        created: Option<Timestamp>,
+    ) -> Self {
+        // Every field by name: one added later cannot be forgotten here.
+        let Channel {
+            uniqueid: old_uniqueid,
+            name,
+            state,
+            caller,
+            connected,
+            dialplan,
+            application,
+            application_data,
+            bridge,
+            linkedid,
+            created: old_created,
+            waiting_in,
+        } = &mut self;
+        for text in [
+            &mut *name,
+            &mut caller.number,
+            &mut caller.name,
+            &mut connected.number,
+            &mut connected.name,
+            &mut dialplan.context,
+            &mut dialplan.exten,
+            &mut *application,
+            &mut *application_data,
+            &mut *linkedid,
+        ] {
+            text.clear();
+        }
+        old_uniqueid.clear();
+        old_uniqueid.push_str(uniqueid);
+        *state = ChannelState::default();
+        dialplan.priority = 0;
+        *bridge = None;
+        *waiting_in = None;
+        *old_created = created;
+        self.update(snap);
+        self
     }
 
     /// Applies the values `snap` carries; whether anything changed.
@@ -172,6 +215,35 @@ mod tests {
             assert_eq!(ChannelState::from_code(code).code(), code);
         }
         assert_eq!(ChannelState::from_code(6), ChannelState::Up);
+    }
+
+    #[test]
+    fn a_renewed_channel_is_a_new_one() {
+        let full = Snap {
+            channel: Some(b"PJSIP/a-1"),
+            state: Some(b"6"),
+            caller_num: Some(b"100"),
+            caller_name: Some(b"Alice"),
+            connected_num: Some(b"200"),
+            connected_name: Some(b"Bob"),
+            context: Some(b"from-internal"),
+            exten: Some(b"200"),
+            priority: Some(b"3"),
+            uniqueid: Some(b"1.1"),
+            linkedid: Some(b"1.0"),
+        };
+        let mut old = Channel::new("1.1", &full, Some(Timestamp::from_secs(1)));
+        old.set_application(Some(b"Dial"), Some(b"PJSIP/200"));
+        old.bridge = Some("b-1".into());
+        old.waiting_in = Some("support".into());
+        let sparse = Snap {
+            channel: Some(b"PJSIP/c-2"),
+            ..Snap::default()
+        };
+        for (snap, created) in [(&sparse, None), (&full, Some(Timestamp::from_secs(2)))] {
+            let renewed = old.clone().renew("2.2", snap, created);
+            assert_eq!(renewed, Channel::new("2.2", snap, created));
+        }
     }
 
     #[test]

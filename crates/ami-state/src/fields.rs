@@ -38,6 +38,7 @@ pub(crate) struct Snap<'a> {
 
 impl<'a> Snap<'a> {
     /// The slot for a snapshot header.
+    #[inline]
     fn slot(&mut self, name: Header) -> Option<&mut Option<&'a [u8]>> {
         Some(match name {
             Header::Channel => &mut self.channel,
@@ -120,30 +121,34 @@ pub(crate) struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     /// Reads `event`'s headers once, the `Dest` snapshot included.
-    pub(crate) fn of(event: &'a Event) -> Self {
-        Fields::read(event, true)
-    }
-
-    /// Reads `event`'s headers once; the `Dest` snapshot only if `dest`
-    /// (skipping it saves a third of the work on a dial or agent event).
-    #[inline]
-    pub(crate) fn read(event: &'a Event, dest: bool) -> Self {
+    pub(crate) fn of(event: &'a Event, names: &mut Names) -> Self {
         let mut fields = Fields::default();
-        for (name, value) in event.headers().iter() {
-            // No name the model reads starts with `Dest`.
-            if let Some(rest) = strip_dest(name) {
-                let slot = dest.then(|| Header::of(rest)).flatten();
-                if let Some(slot) = slot.and_then(|n| fields.dest.slot(n)) {
-                    slot.get_or_insert(value);
-                }
-            } else if let Some(name) = Header::of(name) {
-                fields.slot(name).get_or_insert(value);
-            }
-        }
+        fields.fill(event, true, names);
         fields
     }
 
+    /// Reads `event`'s headers once into empty fields; the `Dest` snapshot
+    /// only if `dest` (skipping it saves a third of the work on a dial or
+    /// agent event). In place: the fields are too large to move for free.
+    #[inline]
+    pub(crate) fn fill(&mut self, event: &'a Event, dest: bool, names: &mut Names) {
+        for (name, value) in event.headers().iter() {
+            match names.meaning(name) {
+                Meaning::Bare(name) => {
+                    self.slot(name).get_or_insert(value);
+                }
+                Meaning::Dest(name) if dest => {
+                    if let Some(slot) = self.dest.slot(name) {
+                        slot.get_or_insert(value);
+                    }
+                }
+                Meaning::Dest(_) | Meaning::Nothing => {}
+            }
+        }
+    }
+
     /// The slot for a header.
+    #[inline]
     fn slot(&mut self, name: Header) -> &mut Option<&'a [u8]> {
         use Header::*;
         match name {
@@ -200,6 +205,78 @@ impl<'a> Fields<'a> {
             State => &mut self.state,
             Hint => &mut self.hint,
             StatusText => &mut self.status_text,
+        }
+    }
+}
+
+/// What a header name means to the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Meaning {
+    /// Nothing it reads.
+    Nothing,
+    /// A header it reads.
+    Bare(Header),
+    /// A header of the `Dest` snapshot (no name the model reads starts
+    /// with `Dest`).
+    Dest(Header),
+}
+
+impl Meaning {
+    /// What `name` means, found in [`TABLE`] (any case).
+    fn of(name: &[u8]) -> Meaning {
+        match strip_dest(name) {
+            Some(rest) => Header::of(rest).map_or(Meaning::Nothing, Meaning::Dest),
+            None => Header::of(name).map_or(Meaning::Nothing, Meaning::Bare),
+        }
+    }
+}
+
+/// Slots of [`Names`]: a power of two, several times the names a server
+/// sends (about a hundred), so that they seldom evict each other.
+const NAMES_SEEN: usize = 512;
+
+/// What the names met lately mean, by their exact bytes.
+///
+/// A server spells each header the same way every time, so a name met
+/// before is known by its bytes alone: no case folding, no `Dest` prefix to
+/// strip, and the names the model ignores (`Privilege`, `Language`, ...)
+/// are recognised as fast as the ones it reads. Each name has one slot; a
+/// name that finds another in it is looked up in [`TABLE`] and takes the
+/// slot. (Whatever evicts what, the answers are the table's.)
+pub(crate) struct Names {
+    slots: Box<[Option<(Key, Meaning)>]>,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names {
+            slots: vec![None; NAMES_SEEN].into_boxed_slice(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let known = self.slots.iter().flatten().count();
+        f.debug_struct("Names").field("known", &known).finish()
+    }
+}
+
+impl Names {
+    /// What `name` means.
+    #[inline]
+    fn meaning(&mut self, name: &[u8]) -> Meaning {
+        let Some(exact) = Key::exact(name) else {
+            return Meaning::of(name);
+        };
+        let slot = exact.slot() % NAMES_SEEN;
+        match self.slots[slot] {
+            Some((seen, meaning)) if seen == exact => meaning,
+            _ => {
+                let meaning = Meaning::of(name);
+                self.slots[slot] = Some((exact, meaning));
+                meaning
+            }
         }
     }
 }
@@ -349,66 +426,111 @@ const NAMES: &[(&str, Header)] = &[
 /// that a probe seldom goes past its first slot.
 const TABLE_SIZE: usize = 256;
 
-/// An open-addressing table from a name's [`name_hash`] to its entry in
-/// [`NAMES`], built at compile time.
-const TABLE: [Option<(&str, Header)>; TABLE_SIZE] = {
+/// An open-addressing table from a name's [`Key`] to what it means, built
+/// at compile time from [`NAMES`].
+const TABLE: [Option<(Key, Header)>; TABLE_SIZE] = {
     assert!(NAMES.len() * 4 <= TABLE_SIZE);
     let mut table = [None; TABLE_SIZE];
     let mut i = 0;
     while i < NAMES.len() {
-        let mut slot = name_hash(NAMES[i].0.as_bytes());
+        let Some(key) = Key::of(NAMES[i].0.as_bytes()) else {
+            panic!("every spelling has a key");
+        };
+        let mut slot = key.slot() % TABLE_SIZE;
         while table[slot].is_some() {
             slot = (slot + 1) % TABLE_SIZE;
         }
-        table[slot] = Some(NAMES[i]);
+        table[slot] = Some((key, NAMES[i].1));
         i += 1;
     }
     table
 };
 
-/// A slot of [`TABLE`] from a name's length and its first two and last two
-/// bytes, each with bit 5 set, which lower-cases ASCII letters: names that
-/// differ only in case hash alike, and the hash costs the same for any
-/// length. (Other names may share a slot; [`Header::of`] compares the name
-/// itself.)
-const fn name_hash(name: &[u8]) -> usize {
-    let n = name.len();
-    if n == 0 {
-        return 0;
-    }
-    let mixed = n as u64
-        | lower(name, 0) << 8
-        | lower(name, if n > 1 { 1 } else { 0 }) << 16
-        | lower(name, n.saturating_sub(2)) << 24
-        | lower(name, n - 1) << 32;
-    (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
+/// A header name of up to 24 bytes as its length and three words with
+/// ASCII capitals lower-cased: two names have equal keys exactly when they
+/// are equal in any case. Every byte is in some word (words may overlap),
+/// so a look-up reads a name in a few loads and compares it in four
+/// comparisons, whatever its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Key {
+    len: usize,
+    words: [u64; 3],
 }
 
-/// Whether `name` is `spelling` (lower-case letters, digits and `-`, as
-/// all of [`NAMES`] are) in any case. Setting bit 5 lower-cases a letter
-/// and leaves digits and `-` alone; a byte below 0x20, which it would turn
-/// into a digit or `-`, never matches. Names of eight bytes or more are
-/// compared a word at a time.
-fn same_name(name: &[u8], spelling: &[u8]) -> bool {
-    let n = name.len();
-    if n != spelling.len() {
-        return false;
+impl Key {
+    /// The key of `name`; `None` if it is empty or longer than any the
+    /// model reads could be.
+    const fn of(name: &[u8]) -> Option<Key> {
+        let Some(Key { len, words }) = Key::exact(name) else {
+            return None;
+        };
+        Some(Key {
+            len,
+            words: [
+                fold_case(words[0]),
+                fold_case(words[1]),
+                fold_case(words[2]),
+            ],
+        })
     }
-    if n < 8 {
-        return name
-            .iter()
-            .zip(spelling)
-            .all(|(&a, &b)| a >= 0x20 && a | 0x20 == b);
+
+    /// As [`Key::of`], case kept: equal keys are equal names.
+    const fn exact(name: &[u8]) -> Option<Key> {
+        let n = name.len();
+        let words = match n {
+            0 => return None,
+            1 => [name[0] as u64, 0, 0],
+            2..=3 => [load::<2>(name, 0) | load::<2>(name, n - 2) << 16, 0, 0],
+            4..=7 => [load::<4>(name, 0) | load::<4>(name, n - 4) << 32, 0, 0],
+            8..=16 => [load::<8>(name, 0), load::<8>(name, n - 8), 0],
+            17..=24 => [
+                load::<8>(name, 0),
+                load::<8>(name, n - 8),
+                load::<8>(name, 8),
+            ],
+            _ => return None,
+        };
+        Some(Key { len: n, words })
     }
-    let mut at = 0;
-    while at + 8 <= n {
-        if !same_word(word(name, at), word(spelling, at)) {
-            return false;
-        }
-        at += 8;
+
+    /// A hash of the key, 16 bits: its first slot in [`TABLE`] (and in
+    /// [`Names`]) is the remainder.
+    const fn slot(&self) -> usize {
+        let [a, b, c] = self.words;
+        let mixed = a ^ b.rotate_left(21) ^ c.rotate_left(42) ^ self.len as u64;
+        (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 48) as usize
     }
-    // The last bytes, in a word that overlaps ones already compared.
-    at == n || same_word(word(name, n - 8), word(spelling, n - 8))
+}
+
+/// `N` (at most 8) bytes of `name` from `at`, little-endian; the caller
+/// knows they are there (zero otherwise).
+const fn load<const N: usize>(name: &[u8], at: usize) -> u64 {
+    let Some((_, rest)) = name.split_at_checked(at) else {
+        return 0;
+    };
+    let Some(bytes) = rest.first_chunk::<N>() else {
+        return 0;
+    };
+    let mut eight = [0u8; 8];
+    let mut i = 0;
+    while i < N {
+        eight[i] = bytes[i];
+        i += 1;
+    }
+    u64::from_le_bytes(eight)
+}
+
+/// Eight bytes with their ASCII capitals lower-cased (and nothing else
+/// changed), without a branch: each byte's low seven bits plus a constant
+/// sets its high bit exactly when it is at least `A` (or more than `Z`),
+/// and no sum carries into the next byte.
+const fn fold_case(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low = word & (0x7f * ONES);
+    let from_a = low + (0x80 - b'A' as u64) * ONES;
+    let past_z = low + (0x80 - b'Z' as u64 - 1) * ONES;
+    let capitals = from_a & !past_z & !word & (0x80 * ONES);
+    word | capitals >> 2
 }
 
 fn word(bytes: &[u8], at: usize) -> u64 {
@@ -416,27 +538,15 @@ fn word(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(eight.unwrap_or_default())
 }
 
-/// Whether eight bytes of a name match eight of a spelling (see [`same_name`]).
-fn same_word(name: u64, spelling: u64) -> bool {
-    const BIT5: u64 = 0x2020_2020_2020_2020;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Non-zero exactly when some byte is below 0x20.
-    let control = name.wrapping_sub(BIT5) & !name & HIGH;
-    control == 0 && name | BIT5 == spelling
-}
-
-/// Byte `i` of `name` with bit 5 set.
-const fn lower(name: &[u8], i: usize) -> u64 {
-    (name[i] | 0x20) as u64
-}
-
 impl Header {
     /// The name a header spelled `name` (any case) stands for.
+    #[inline]
     fn of(name: &[u8]) -> Option<Header> {
-        let mut slot = name_hash(name);
+        let key = Key::of(name)?;
+        let mut slot = key.slot() % TABLE_SIZE;
         loop {
             let (spelling, meaning) = TABLE[slot]?;
-            if same_name(name, spelling.as_bytes()) {
+            if spelling == key {
                 return Some(meaning);
             }
             slot = (slot + 1) % TABLE_SIZE;
@@ -558,7 +668,7 @@ mod tests {
             ("DialStatus", b"ANSWER"),
             ("AVeryLongHeaderNameThatIsIgnored", b"x"),
         ]);
-        let f = Fields::of(&event);
+        let f = Fields::of(&event, &mut Names::default());
         assert_eq!(f.chan.channel, Some(&b"PJSIP/a-1"[..]));
         assert_eq!(f.chan.uniqueid, Some(&b"1.1"[..]));
         assert_eq!(f.dest.channel, Some(&b"PJSIP/b-2"[..]));
@@ -574,7 +684,7 @@ mod tests {
             ("Location", b"Local/agent1@agents"),
             ("ActionID", b"qs-1"),
         ]);
-        let f = Fields::of(&item);
+        let f = Fields::of(&item, &mut Names::default());
         assert_eq!(f.member_name, Some(&b"Agent One"[..]));
         assert_eq!(f.interface, Some(&b"Local/agent1@agents"[..]));
         let event = Event::from_pairs([
@@ -583,7 +693,7 @@ mod tests {
             ("MemberName", b"Agent One"),
             ("Interface", b"Local/agent1@agents"),
         ]);
-        let f = Fields::of(&event);
+        let f = Fields::of(&event, &mut Names::default());
         assert_eq!(f.member_name, Some(&b"Agent One"[..]));
         assert_eq!(f.interface, Some(&b"Local/agent1@agents"[..]));
     }
@@ -615,6 +725,55 @@ mod tests {
         ] {
             assert_eq!(Header::of(other), None, "{other:?}");
         }
+    }
+
+    #[test]
+    fn names_seen_mean_what_the_table_says_however_they_evict_each_other() {
+        let mut names = Names::default();
+        let mut spellings: Vec<Vec<u8>> = Vec::new();
+        for (spelling, _) in NAMES {
+            let upper = spelling.to_ascii_uppercase();
+            for name in [spelling.as_bytes(), upper.as_bytes()] {
+                spellings.push(name.to_vec());
+                spellings.push([b"Dest", name].concat());
+                spellings.push([b"X", name].concat());
+            }
+        }
+        spellings.extend([&b"Privilege"[..], b"Event", b""].map(|n| n.to_vec()));
+        spellings.push(vec![b'a'; 30]);
+        for round in 0..3 {
+            for name in &spellings {
+                let want = Meaning::of(name);
+                assert_eq!(names.meaning(name), want, "{name:?} in round {round}");
+            }
+        }
+        assert_eq!(
+            names.meaning(b"DestUniqueid"),
+            Meaning::Dest(Header::Uniqueid)
+        );
+        assert_eq!(names.meaning(b"UNIQUEID"), Meaning::Bare(Header::Uniqueid));
+        assert_eq!(names.meaning(b"Privilege"), Meaning::Nothing);
+    }
+
+    #[test]
+    fn keys_are_equal_exactly_when_names_are_equal_in_any_case() {
+        // Names one byte apart, at every place and every length a key
+        // covers: the byte against its other case, its neighbours around
+        // the capitals, a control byte and a high byte.
+        for len in 1..=24 {
+            let base: Vec<u8> = (0..len).map(|i| b"calleridnumber-2xyzwvuts"[i]).collect();
+            for at in 0..len {
+                for x in 0..=255u8 {
+                    let mut other = base.clone();
+                    other[at] = x;
+                    let same = base.eq_ignore_ascii_case(&other);
+                    assert_eq!(Key::of(&base) == Key::of(&other), same, "{other:?}");
+                }
+            }
+        }
+        assert_eq!(Key::of(b""), None);
+        assert_eq!(Key::of(&[b'a'; 25]), None, "longer than any name read");
+        assert_ne!(Key::of(b"abcd"), Key::of(b"abcdabcd"), "lengths differ");
     }
 
     #[test]

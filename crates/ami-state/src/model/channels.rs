@@ -10,6 +10,10 @@ use crate::channel::{Channel, ChannelState};
 use crate::fields::{key, Fields, Snap};
 use crate::time::Timestamp;
 
+/// Channels that hung up kept for their storage (see `Model::new_channel`):
+/// enough for the calls that start while others end.
+const SPARE_CHANNELS: usize = 64;
+
 impl Model {
     pub(super) fn on_newchannel(&mut self, f: &Fields<'_>, at: Option<Timestamp>) {
         let Some(uid) = key(f.chan.uniqueid) else {
@@ -27,7 +31,18 @@ impl Model {
         let born = Timestamp::from_uniqueid(uid.as_bytes());
         self.clock = self.clock.max(born);
         let created = f.timestamp.and_then(Timestamp::parse).or(born);
-        self.insert_channel(Channel::new(&uid, &f.chan, created));
+        let channel = self.new_channel(&uid, &f.chan, created);
+        self.insert_channel(channel);
+    }
+
+    /// A channel from a snapshot, built in the storage of one that hung up
+    /// when there is one: a call centre's channels come and go all day,
+    /// and their strings need not be allocated anew each time.
+    fn new_channel(&mut self, uid: &str, snap: &Snap<'_>, created: Option<Timestamp>) -> Channel {
+        match self.spare_channels.pop() {
+            Some(spare) => spare.renew(uid, snap, created),
+            None => Channel::new(uid, snap, created),
+        }
     }
 
     /// Adds a new channel, within the bound.
@@ -131,6 +146,9 @@ impl Model {
         }
         self.emit(Op::Removed, KeyRef::Channel((&key).into()));
         self.call_channel_gone(uid, hangup, at);
+        if self.spare_channels.len() < SPARE_CHANNELS {
+            self.spare_channels.push(channel);
+        }
         true
     }
 
@@ -156,8 +174,8 @@ impl Model {
                 }
             }
             None => {
-                let mut channel =
-                    Channel::new(&uid, &f.chan, Timestamp::from_uniqueid(uid.as_bytes()));
+                let created = Timestamp::from_uniqueid(uid.as_bytes());
+                let mut channel = self.new_channel(&uid, &f.chan, created);
                 channel.set_application(f.application, f.app_data);
                 self.insert_channel(channel);
             }

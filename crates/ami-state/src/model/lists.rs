@@ -75,7 +75,7 @@ impl Model {
         // Members listed, in order, to put each queue's in the server's order.
         let mut member_order: Vec<(String, String)> = Vec::new();
         for item in items {
-            let f = Fields::of(item);
+            let f = Fields::of(item, &mut self.names);
             if let (EventKind::QueueMemberItem, Some(queue), Some(interface)) =
                 (EventKind::of(item.name()), key(f.queue), key(f.interface))
             {

@@ -9,7 +9,7 @@ use crate::call::Call;
 use crate::change::{Change, Changes, KeyRef, Op, Text};
 use crate::channel::Channel;
 use crate::device::{DeviceState, ExtensionState};
-use crate::fields::Fields;
+use crate::fields::{Fields, Names};
 use crate::hash::Map;
 use crate::limits::{Limits, Stats};
 use crate::queue::Queue;
@@ -93,6 +93,8 @@ pub struct Model {
     limits: Limits,
     // Keyed by shared strings that changes reuse.
     channels: Map<Arc<str>, Channel>,
+    /// Channels that hung up, kept to be built over (bounded).
+    spare_channels: Vec<Channel>,
     bridges: Map<Arc<str>, Bridge>,
     queues: Map<Arc<str>, Queue>,
     devices: Map<Arc<str>, DeviceState>,
@@ -107,6 +109,8 @@ pub struct Model {
     clock: Option<Timestamp>,
     changes: Changes,
     stats: Stats,
+    /// What the header names met so far mean.
+    names: Names,
 }
 
 impl Default for Model {
@@ -120,6 +124,7 @@ impl Model {
     pub fn new(limits: Limits) -> Self {
         Model {
             channels: Map::default(),
+            spare_channels: Vec::new(),
             bridges: Map::default(),
             queues: Map::default(),
             devices: Map::default(),
@@ -131,6 +136,7 @@ impl Model {
             clock: None,
             changes: Changes::new(limits.changes),
             stats: Stats::default(),
+            names: Names::default(),
             limits,
         }
     }
@@ -143,7 +149,8 @@ impl Model {
         if kind == EventKind::Other {
             return;
         }
-        let f = Fields::read(event, kind.reads_dest());
+        let mut f = Fields::default();
+        f.fill(event, kind.reads_dest(), &mut self.names);
         let at = self.event_time(&f);
         use EventKind::*;
         match kind {
@@ -193,7 +200,7 @@ impl Model {
                 items, complete, ..
             }) => self.apply_list(items, complete.as_ref()),
             Ok(Completion::Originate(outcome)) => {
-                let f = Fields::of(&outcome.event);
+                let f = Fields::of(&outcome.event, &mut self.names);
                 let at = self.event_time(&f);
                 self.on_originate_response(id.as_str(), &f, at);
             }
