@@ -15,6 +15,7 @@ use crate::config::ClientConfig;
 use crate::deadline;
 use crate::error::{ClientError, ConnectError};
 use crate::events::EventStream;
+use crate::model::LiveModel;
 use crate::reply;
 use crate::runtime::{self, BackgroundTask, Runtime, SpawnError};
 use crate::shared::{Shared, StateChanges};
@@ -30,6 +31,7 @@ pub struct ClientBuilder<R: Runtime> {
     config: ClientConfig,
     shared: Arc<Shared>,
     spawner: Option<Spawner>,
+    model: Option<LiveModel>,
     rt: R,
 }
 
@@ -48,6 +50,36 @@ impl<R: Runtime> ClientBuilder<R> {
     /// client's sessions, from the first one on.
     pub fn events(&mut self) -> EventStream {
         self.shared.subscribe()
+    }
+
+    /// Keeps a live model of the server, bounded by `limits`: every event
+    /// the client receives is applied to it, subscribers or not; after each
+    /// login (the first and every reconnect) the client sends the five
+    /// lists a resynchronisation needs ([`ami_state::Model::resync_lists`])
+    /// and applies them; the Originates sent are followed as call records.
+    /// [`Client::model`] gives the handle.
+    ///
+    /// The model's work is done by the client's task between reads, a
+    /// bounded batch per turn, and never waits for a caller holding the
+    /// model: see [`LiveModel`]. It costs about as much per event as
+    /// decoding it (the `model` benchmark of `ami-state`).
+    ///
+    /// ```no_run
+    /// # smol::block_on(async {
+    /// # let config: ami_smol::ClientConfig = todo!();
+    /// let client = ami_smol::Client::builder(config)
+    ///     .with_model(ami_smol::state::Limits::default())
+    ///     .connect()
+    ///     .await?;
+    /// let model = client.model().expect("built with a model");
+    /// model.synced().await;
+    /// let up = model.read(|m| m.channels().count());
+    /// println!("{up} channels");
+    /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub fn with_model(mut self, limits: ami_state::Limits) -> Self {
+        self.model = Some(LiveModel::new(limits, self.shared.kicker()));
+        self
     }
 
     /// Runs the client's background task through `spawn` rather than on
@@ -124,13 +156,17 @@ impl<R: Runtime> ClientBuilder<R> {
         let span = tracing::info_span!("ami", server = %self.config.proto.server);
         // Made before the task: if the task is never run, dropping it still
         // ends the client (see `supervise`).
-        let ctx = Ctx::new(
+        let mut ctx = Ctx::new(
             self.rt.clone(),
             self.config,
             self.shared.clone(),
             cmds_rx,
             first,
         );
+        ctx.model = self
+            .model
+            .as_ref()
+            .map(|m| m.feed(self.shared.name.clone()));
         let task: BackgroundTask = Box::pin(supervisor::supervise(ctx).instrument(span));
         let spawned = match self.spawner {
             Some(spawn) => {
@@ -142,6 +178,7 @@ impl<R: Runtime> ClientBuilder<R> {
         let client = Client {
             cmds: cmds_tx,
             shared: self.shared,
+            model: self.model,
             rt: self.rt,
         };
         if let Err(e) = &spawned {
@@ -160,6 +197,7 @@ impl<R: Runtime> ClientBuilder<R> {
 pub struct Client<R: Runtime> {
     cmds: Sender<Command>,
     shared: Arc<Shared>,
+    model: Option<LiveModel>,
     rt: R,
 }
 
@@ -168,6 +206,7 @@ impl<R: Runtime> Clone for Client<R> {
         Client {
             cmds: self.cmds.clone(),
             shared: self.shared.clone(),
+            model: self.model.clone(),
             rt: self.rt.clone(),
         }
     }
@@ -197,6 +236,7 @@ impl<R: Runtime> Client<R> {
             config,
             shared,
             spawner: None,
+            model: None,
             rt,
         }
     }
@@ -276,6 +316,12 @@ impl<R: Runtime> Client<R> {
         let cmds = self.cmds.clone();
         let outcome = async move { submit(&cmds, action, Some(ticket)).await };
         (cancel, outcome)
+    }
+
+    /// The live model of the server, if the client was built
+    /// [`with_model`](ClientBuilder::with_model).
+    pub fn model(&self) -> Option<&LiveModel> {
+        self.model.as_ref()
     }
 
     /// A new event subscription, receiving events from now on.

@@ -20,6 +20,7 @@ use crate::command::{Caller, Command, Pending};
 use crate::deadline;
 use crate::error::ClientError;
 use crate::events::Subscriber;
+use crate::model::ModelFeed;
 use crate::runtime::{Runtime, Socket, Timer};
 use crate::shared::Shared;
 use crate::task::Ctx;
@@ -311,8 +312,14 @@ fn deliver<R: Runtime>(
                     drained = true;
                     break;
                 }
-                Some(Output::Event(event)) if !fan.subs.is_empty() => fan.batch.push(event),
-                Some(Output::Event(_)) => {}
+                Some(Output::Event(event)) => {
+                    if let Some(model) = &mut ctx.model {
+                        model.event(&event);
+                    }
+                    if !fan.subs.is_empty() {
+                        fan.batch.push(event);
+                    }
+                }
                 Some(out) => {
                     // Decoding resumed by taking an event brought an answer:
                     // the one awaited may have come, so the limit may change.
@@ -333,6 +340,9 @@ fn deliver<R: Runtime>(
     };
     // Not kept past the turn: a dropped stream must not look alive.
     fan.subs.clear();
+    if let Some(model) = &mut ctx.model {
+        model.flush(conn, now);
+    }
     let session = conn.stats();
     shared.update_stats(|s| {
         s.session = session;
@@ -393,6 +403,9 @@ fn on_state<R: Runtime>(
             s.reconnects += u64::from(s.sessions > 1);
         });
     }
+    if let Some(model) = &mut ctx.model {
+        model.state(conn, &state, now);
+    }
     ctx.shared.set_state(state);
     if !first_ready {
         return;
@@ -415,6 +428,9 @@ fn on_state<R: Runtime>(
 }
 
 fn complete<R: Runtime>(ctx: &mut Ctx<R>, id: ActionId, result: Result<Completion, ActionError>) {
+    if let Some(model) = &mut ctx.model {
+        model.completion(&id, &result);
+    }
     // Unknown ids are our own Logoff's.
     let Some(p) = ctx.pending.remove(&id) else {
         return;
@@ -454,8 +470,13 @@ fn send<R: Runtime>(
     }
     let timeout = action.timeout().unwrap_or(ctx.config.proto.action_timeout);
     let copy = resend.then(|| (action.clone(), deadline::after(now, timeout)));
+    let followed = ctx.model.is_some() && ModelFeed::follows(&action);
+    let followed = followed.then(|| action.clone());
     match conn.send(action, now) {
         Ok(id) => {
+            if let (Some(model), Some(action)) = (&mut ctx.model, followed) {
+                model.sent(&id, action);
+            }
             if caller.sent(&id) {
                 // Cancelled while it was being sent: the core completes it.
                 conn.cancel(&id, now);

@@ -24,6 +24,11 @@
 //! - TLS (the `tls` feature): set [`ClientConfig::tls`]; server
 //!   certificates are verified unless a pin is set explicitly. The TLS
 //!   session is `ami-tls`'s, driven over the runtime's socket.
+//! - [`LiveModel`] ([`ClientBuilder::with_model`]): the client keeps a live
+//!   [`ami_state::Model`] of its server current (channels, bridges, queues,
+//!   device and hint states, originated calls), lists included after each
+//!   login; query it under a short lock, take snapshots, follow its
+//!   [`changes`](LiveModel::changes).
 //! - [`Cluster`]: many named servers, each with its own task, routed by name,
 //!   round-robin or failover, with one merged event stream.
 //!
@@ -46,8 +51,8 @@
 //!
 //! The arrows run one way: `client` → `supervisor` (the task: connect,
 //! reconnect) → `driver` (one session's loop) → `task` (what the task keeps
-//! across sessions) → {`shared`, `events`, `command`, `reply`, `transport`,
-//! `runtime`}.
+//! across sessions) → {`shared`, `events`, `model`, `command`, `reply`,
+//! `transport`, `runtime`}.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 /// Logs with the fields every event of this crate carries, as the core's
@@ -74,6 +79,7 @@ mod deadline;
 mod driver;
 mod error;
 mod events;
+mod model;
 mod panic;
 mod reply;
 mod runtime;
@@ -92,6 +98,7 @@ pub use cluster::{Cluster, ClusterError, ClusterEvents, Route};
 pub use config::ClientConfig;
 pub use error::{ClientError, ConnectError};
 pub use events::EventStream;
+pub use model::{LiveModel, ModelChanges};
 pub use runtime::{BackgroundTask, Runtime, Socket, SpawnError, Timer};
 pub use shared::StateChanges;
 pub use stats::ClientStats;

@@ -93,6 +93,11 @@ impl Shared {
         EventStream::new(sub, self.sleeper.clone())
     }
 
+    /// A sender that wakes the task (the live model's, after a query).
+    pub(crate) fn kicker(&self) -> Sender<()> {
+        self.kick.clone()
+    }
+
     /// Asks the task to cancel the send that holds `ticket`.
     pub(crate) fn cancel(&self, ticket: Arc<Ticket>) {
         lock(&self.cancels).push(ticket);

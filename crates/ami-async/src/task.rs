@@ -19,6 +19,7 @@ use crate::command::{Caller, Command, First, Parked, Pending, Ticket};
 use crate::config::ClientConfig;
 use crate::deadline;
 use crate::error::{ClientError, ConnectError};
+use crate::model::ModelFeed;
 use crate::runtime::{sleep_until, Runtime};
 use crate::shared::Shared;
 
@@ -44,6 +45,8 @@ pub(crate) struct Ctx<R: Runtime> {
     pub(crate) policy: ReconnectPolicy,
     /// The plaintext-secret warning was logged for this server.
     pub(crate) warned_plaintext: bool,
+    /// The live model kept current, if the client was built with one.
+    pub(crate) model: Option<ModelFeed>,
     /// Cancelled sends taken from [`Shared`], kept for its capacity.
     cancels: Vec<Arc<Ticket>>,
     /// The task has been polled: a drop before it means it never ran.
@@ -82,6 +85,7 @@ impl<R: Runtime> Ctx<R> {
             close_waiters: Vec::new(),
             first,
             warned_plaintext: false,
+            model: None,
             cancels: Vec::new(),
             started: false,
             finished: false,

@@ -79,7 +79,7 @@ pub type Cluster = ami_async::Cluster<Smol>;
 
 pub use ami_async::{
     BackgroundTask, Cancel, ClientConfig, ClientError, ClientStats, ClusterError, ClusterEvents,
-    ConnectError, EventStream, Route, SpawnError, StateChanges,
+    ConnectError, EventStream, LiveModel, ModelChanges, Route, SpawnError, StateChanges,
 };
 /// TLS options and errors (the `tls` feature, on by default).
 #[cfg(feature = "tls")]
@@ -90,3 +90,6 @@ pub use ami_proto::{
     ConnState, Event, LoginError, Originate, OriginateOutcome, QueuePolicy, ReconnectPolicy,
     SendError, Stats,
 };
+/// The live model's types ([`ClientBuilder::with_model`]): `Model`,
+/// `Snapshot`, `Change`, `Limits`, `Channel`, `Queue`, `Call`, ...
+pub use ami_state as state;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ami_proto::{Action, ActionError, ActionId, Completion, Event};
+use ami_proto::{actions, Action, ActionError, ActionId, Completion, Event};
 
 use crate::bridge::Bridge;
 use crate::call::Call;
@@ -218,6 +218,20 @@ impl Model {
         if action.name().eq_ignore_ascii_case("Originate") {
             self.on_originate_sent(id.as_str(), action);
         }
+    }
+
+    /// The five lists a resynchronisation sends, unfiltered, in the order
+    /// an adapter sends them: `CoreShowChannels`, `BridgeList`,
+    /// `QueueStatus`, `ExtensionStateList`, `DeviceStateList` (see
+    /// [`Model`]).
+    pub fn resync_lists() -> [Action; 5] {
+        [
+            Action::core_show_channels(),
+            actions::BridgeList::new().into(),
+            Action::queue_status(None),
+            actions::ExtensionStateList::new().into(),
+            actions::DeviceStateList::new().into(),
+        ]
     }
 
     /// Tells the model the server's wall clock has reached `now`. Only
