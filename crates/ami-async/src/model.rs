@@ -430,10 +430,7 @@ impl Drop for ModelFeed {
 /// The wall clock, for callers' waits and answers when events carry no
 /// `Timestamp` (the model reads no clock itself).
 fn wall_clock() -> Timestamp {
-    let since = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp::from_micros(u64::try_from(since.as_micros()).unwrap_or(u64::MAX))
+    Timestamp::from_system_time(SystemTime::now())
 }
 
 #[cfg(test)]

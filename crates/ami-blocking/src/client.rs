@@ -28,7 +28,9 @@ use ami_proto::{
     instant_after, Action, ActionError, CloseReason, Completion, Config, ConfigError, ConnState,
     Connection, Event, Failure, LoginError, Output, ReconnectPolicy, SendError, Stats,
 };
+use ami_state::Model;
 
+use crate::model::Tracker;
 use crate::session::{connection, flush, in_range, millis, Flush};
 use crate::tls::{warn_plaintext_once, Pipe, Tls, TlsSetup};
 
@@ -175,6 +177,8 @@ pub struct Client {
     tls: Option<TlsSetup>,
     /// The plaintext-secret warning was logged for this server.
     warned_plaintext: bool,
+    /// The live model, once [`track_model`](Client::track_model) was called.
+    model: Option<Tracker>,
 }
 
 impl fmt::Debug for Client {
@@ -270,6 +274,7 @@ impl Client {
             reported: false,
             tls,
             warned_plaintext,
+            model: None,
         })
     }
 
@@ -289,12 +294,20 @@ impl Client {
         if self.session.conn.is_closed() {
             return Err(self.closed_error());
         }
+        let followed = self.model.is_some() && Tracker::follows(&action);
+        let followed = followed.then(|| action.clone());
         let id = self.session.conn.send(action, Instant::now())?;
+        if let (Some(model), Some(action)) = (&mut self.model, followed) {
+            model.sent(&id, &action);
+        }
         loop {
             let s = &mut self.session;
             while let Some(out) = s.conn.poll_completion() {
                 if let Output::Completion { id: done, result } = out {
                     if done == id {
+                        if let Some(model) = &mut self.model {
+                            model.completed(&id, &result);
+                        }
                         return result.map_err(ClientError::Action);
                     }
                     log!(debug, s.conn, done, "stale completion dropped");
@@ -316,12 +329,20 @@ impl Client {
     /// Heartbeats and action deadlines run while it waits. A closed session
     /// gives [`ClientError::Closed`] once its queued events are read.
     pub fn next_event(&mut self, timeout: Duration) -> Result<Option<Event>, ClientError> {
+        if self.model.as_ref().is_some_and(|m| m.stale) && self.session.conn.is_ready() {
+            self.resync_model()?;
+        }
         let deadline = instant_after(Instant::now(), timeout.max(Duration::from_millis(1)));
         loop {
             let s = &mut self.session;
             while let Some(out) = s.conn.poll_output() {
                 match out {
-                    Output::Event(event) => return Ok(Some(event)),
+                    Output::Event(event) => {
+                        if let Some(model) = &mut self.model {
+                            model.event(&event, &s.conn.stats());
+                        }
+                        return Ok(Some(event));
+                    }
                     Output::Completion { id, .. } => {
                         log!(debug, s.conn, id, "stale completion dropped");
                     }
@@ -375,6 +396,11 @@ impl Client {
                 self.session = session;
                 self.reported = false;
                 self.policy.on_ready(Instant::now());
+                if let Some(model) = &mut self.model {
+                    model.new_session();
+                    // Should the lists fail, the next `next_event` tries again.
+                    let _ = self.resync_model();
+                }
                 Ok(())
             }
             Err(err) => {
@@ -392,6 +418,80 @@ impl Client {
                 Err(err)
             }
         }
+    }
+
+    /// Keeps a live model of the server from now on, bounded by `limits`:
+    /// it sends the five lists a resynchronisation needs
+    /// ([`Model::resync_lists`]) now, each bounded by its action timeout,
+    /// then applies every event [`next_event`](Self::next_event) hands out,
+    /// the completions of lists and Originates, and each Originate sent.
+    /// [`reconnect`](Self::reconnect) lists again.
+    ///
+    /// The model is as current as the events read: read them. Should the
+    /// session's event queue overflow (events dropped, counted in
+    /// [`Stats`]), the next `next_event` lists again before going on.
+    /// Calling it again replaces the model. A list the server refuses (a
+    /// user without the class) is logged and leaves its kind as it was;
+    /// this fails only when the session is closed, and the next session
+    /// lists again.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # let mut client: ami_blocking::Client = todo!();
+    /// client.track_model(ami_state::Limits::default())?;
+    /// while let Some(_event) = client.next_event(Duration::from_secs(1))? {
+    ///     let model = client.model().expect("tracked");
+    ///     if let Some(support) = model.queue("support") {
+    ///         println!("support: {} waiting", support.callers.len());
+    ///     }
+    /// }
+    /// # Ok::<(), ami_blocking::ClientError>(())
+    /// ```
+    pub fn track_model(&mut self, limits: ami_state::Limits) -> Result<(), ClientError> {
+        self.model = Some(Tracker::new(limits));
+        self.resync_model()
+    }
+
+    /// The live model, once [`track_model`](Self::track_model) was called.
+    pub fn model(&self) -> Option<&Model> {
+        self.model.as_ref().map(|t| &t.model)
+    }
+
+    /// The live model, to drain its changes
+    /// ([`Model::poll_change`]) or remove finished calls.
+    pub fn model_mut(&mut self) -> Option<&mut Model> {
+        self.model.as_mut().map(|t| &mut t.model)
+    }
+
+    /// Sends the five lists again inside a resynchronisation window (see
+    /// [`Model`]): what was held and no list shows is removed. Fails only
+    /// when the session closed meanwhile.
+    fn resync_model(&mut self) -> Result<(), ClientError> {
+        let Some(tracker) = &mut self.model else {
+            return Ok(());
+        };
+        tracker.stale = false;
+        tracker.model.begin_resync();
+        let mut result = Ok(());
+        for list in Model::resync_lists() {
+            let name = list.name().to_owned();
+            match self.send(list) {
+                Ok(_) => {}
+                Err(e @ ClientError::Closed(_)) => {
+                    result = Err(e);
+                    break;
+                }
+                Err(e) => {
+                    log!(warn, self.session.conn, "-", list = %name, error = %e,
+                        "live model: a list failed; its kind keeps what the model held");
+                }
+            }
+        }
+        if let Some(tracker) = &mut self.model {
+            tracker.model.end_resync();
+            tracker.stale |= result.is_err();
+        }
+        result
     }
 
     /// Logs off and closes, waiting at most the smaller of

@@ -25,6 +25,7 @@
 mod log;
 
 pub mod client;
+mod model;
 pub mod mux;
 mod session;
 mod tls;

@@ -6,6 +6,7 @@
 //! events may pass its own wall clock to [`crate::Model::handle_time`].
 
 use std::fmt;
+use std::time::SystemTime;
 
 /// An instant on the server's wall clock: microseconds since the Unix epoch.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -20,6 +21,17 @@ impl Timestamp {
     /// The instant `secs` seconds after the Unix epoch (saturating).
     pub const fn from_secs(secs: u64) -> Self {
         Timestamp(secs.saturating_mul(1_000_000))
+    }
+
+    /// The instant a wall-clock reading stands for (the epoch if it is
+    /// earlier; saturating): for an adapter's
+    /// [`Model::handle_time`](crate::Model::handle_time). The model itself
+    /// reads no clock.
+    pub fn from_system_time(time: SystemTime) -> Self {
+        let since = time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(u64::try_from(since.as_micros()).unwrap_or(u64::MAX))
     }
 
     /// Microseconds since the Unix epoch.
@@ -118,6 +130,18 @@ mod tests {
         assert_eq!(named, t, "a system name before the epoch is skipped");
         assert_eq!(Timestamp::from_uniqueid(b"<unknown>"), None);
         assert_eq!(Timestamp::from_uniqueid(b"abc.1"), None);
+    }
+
+    #[test]
+    fn wall_clock_readings_convert() {
+        use std::time::Duration;
+        let t = SystemTime::UNIX_EPOCH + Duration::from_micros(1_795_727_786_123_456);
+        assert_eq!(
+            Timestamp::from_system_time(t).as_micros(),
+            1_795_727_786_123_456
+        );
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(Timestamp::from_system_time(before), Timestamp(0));
     }
 
     #[test]

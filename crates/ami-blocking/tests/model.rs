@@ -1,0 +1,132 @@
+//! The blocking client's live model (`Client::track_model`) against the
+//! fake Asterisk over TCP: listed when tracking starts, kept current by the
+//! events read and the Originates sent, listed again after a reconnect.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use ami_blocking::Client;
+use ami_proto::{Action, Completion, Originate};
+use ami_state::{CallPhase, Change, Key, Limits, Model};
+use ami_testkit::{Faults, ServerConfig, TcpServer};
+use common::{config, Watchdog};
+
+fn corpus_server(faults: Faults) -> TcpServer {
+    let config = ServerConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..ServerConfig::asterisk_corpus()
+    };
+    TcpServer::start(config, faults).expect("fake server starts")
+}
+
+/// Reads events until `pred` holds of the model (at most `within`).
+fn until(client: &mut Client, within: Duration, what: &str, pred: impl Fn(&Model) -> bool) {
+    let deadline = Instant::now() + within;
+    while !pred(client.model().expect("tracked")) {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        client
+            .next_event(Duration::from_millis(50))
+            .expect("session up");
+    }
+}
+
+#[test]
+fn tracking_lists_then_follows_events_and_an_originate() {
+    let _guard = Watchdog::new("tracking", Duration::from_secs(30));
+    let server = corpus_server(Faults::default());
+    let mut client = Client::connect(server.addr(), Duration::from_secs(2), config("pbx")).unwrap();
+    client.track_model(Limits::default()).unwrap();
+    {
+        let model = client.model().expect("tracked");
+        let support = model.queue("support").expect("listed");
+        assert_eq!(support.members.len(), 2);
+        assert!(model.extension("6002", "test").is_some());
+    }
+    let call = Originate::new("Local/200@test")
+        .extension("test", "200", 1)
+        .async_(true);
+    let done = client.send(Action::originate(call)).unwrap();
+    assert!(matches!(&done, Completion::Originate(o) if o.is_success()));
+    let id = String::from_utf8_lossy(done.response().action_id().expect("id")).into_owned();
+    until(&mut client, Duration::from_secs(5), "answered", |m| {
+        m.call(&id).is_some_and(|c| {
+            c.phase == CallPhase::Answered
+                && c.uniqueid
+                    .as_deref()
+                    .is_some_and(|u| m.channel(u).is_some())
+        })
+    });
+    let changes: Vec<Change> = std::iter::from_fn(|| client.model_mut()?.poll_change()).collect();
+    assert!(
+        changes.contains(&Change::Added(Key::Call(id.as_str().into()))),
+        "{changes:?}"
+    );
+    client.close().unwrap();
+}
+
+#[test]
+fn a_reconnect_lists_again_and_forgets_what_went_while_away() {
+    let _guard = Watchdog::new("reconnect", Duration::from_secs(30));
+    let server = corpus_server(Faults::default());
+    let mut client = Client::connect(server.addr(), Duration::from_secs(2), config("pbx")).unwrap();
+    client.track_model(Limits::default()).unwrap();
+    server.publish(
+        b"Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/ghost-00000001\r\n\
+          ChannelState: 6\r\nUniqueid: 1795727786.999\r\nLinkedid: 1795727786.999\r\n\r\n",
+    );
+    until(&mut client, Duration::from_secs(5), "the ghost seen", |m| {
+        m.channel("1795727786.999").is_some()
+    });
+    client.reconnect().unwrap();
+    let model = client.model().expect("tracked");
+    assert!(
+        model.channel("1795727786.999").is_none(),
+        "no list shows it"
+    );
+    assert!(model.queue("sales").is_some(), "what the lists show stays");
+    let received = server.received_actions();
+    let lists = received.iter().filter(|a| *a == "CoreShowChannels").count();
+    assert_eq!(lists, 2, "listed at tracking and after the reconnect");
+}
+
+#[test]
+fn events_dropped_before_they_were_read_make_it_list_again() {
+    let _guard = Watchdog::new("dropped", Duration::from_secs(30));
+    let server = corpus_server(Faults::default());
+    let mut proto = config("pbx");
+    proto.event_queue = 4;
+    proto.queue_policy = ami_proto::QueuePolicy::DropOldest;
+    let mut client = Client::connect(server.addr(), Duration::from_secs(2), proto).unwrap();
+    client.track_model(Limits::default()).unwrap();
+    // More events than the session queues, while nobody reads: some are
+    // dropped, among them the Newchannel of a channel that stays up.
+    let mut burst = String::new();
+    burst += "Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/a-1\r\n\
+              ChannelState: 6\r\nUniqueid: 1795727786.1\r\nLinkedid: 1795727786.1\r\n\r\n";
+    for i in 0..20 {
+        burst += &format!(
+            "Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: Tick\r\nN: {i}\r\n\r\n"
+        );
+    }
+    server.publish(burst.as_bytes());
+    client.send(Action::ping()).unwrap(); // the burst arrives meanwhile
+    assert!(
+        client.stats().events_dropped_full > 0,
+        "{:?}",
+        client.stats()
+    );
+    while client
+        .next_event(Duration::from_millis(100))
+        .unwrap()
+        .is_some()
+    {}
+    let lists = |s: &TcpServer| {
+        s.received_actions()
+            .iter()
+            .filter(|a| *a == "CoreShowChannels")
+            .count()
+    };
+    assert_eq!(lists(&server), 2, "the loss noticed: listed again");
+    client.close().unwrap();
+}
