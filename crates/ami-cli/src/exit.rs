@@ -9,14 +9,14 @@
 //!
 //! | code | meaning |
 //! |------|---------|
-//! | 0 | success (and a clean shutdown of `listen` or `serve` on SIGINT/SIGTERM) |
+//! | 0 | success (and a clean shutdown of `listen`, `serve` or `top` on SIGINT/SIGTERM) |
 //! | 1 | anything else: an unreadable input file, a failed demo, an I/O error |
 //! | 2 | usage: unknown flag, a server flag given to `demo`, `serve`, `decode` or `actions`, malformed `Key=Value`, an action missing a parameter every Asterisk version requires (any action the core refuses to send), ambiguous server choice |
 //! | 3 | configuration: unknown server name, bad config file, missing user or secret, a limit out of range |
-//! | 4 | connection: host unreachable, connection refused, connect or login timeout, not an AMI server (`listen`: before the server's first login) |
-//! | 5 | authentication: the server refused the credentials (`listen`: before the server's first login) |
+//! | 4 | connection: host unreachable, connection refused, connect or login timeout, not an AMI server (`listen`, `top`: before the server's first login) |
+//! | 5 | authentication: the server refused the credentials (`listen`, `top`: before the server's first login) |
 //! | 6 | the server refused the action: `Response: Error` (or `Failure`, or any status but `Success`) |
-//! | 7 | the action did not complete: timeout, connection lost, reply too large |
+//! | 7 | the action did not complete: timeout, connection lost, reply too large (`state`: the lists did not complete within `--timeout`) |
 
 use std::fmt;
 use std::process::ExitCode;

@@ -8,6 +8,8 @@
 //! ami actions Originate                             # its parameters, which are required
 //! ami command 'core show channels'                  # CLI output lines
 //! ami decode capture.raw                            # a captured byte stream as JSON
+//! ami top                                           # live queues, bridges, channels
+//! ami state --json                                  # one snapshot of every server
 //! ```
 //!
 //! Exit codes are listed in [`exit`]; logs go to stderr (`RUST_LOG`), with
@@ -19,6 +21,7 @@ mod exit;
 mod json;
 mod logging;
 mod stage;
+mod view;
 
 use std::process::ExitCode;
 
@@ -31,17 +34,18 @@ use crate::logging::Logging;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (listen, serve: stopped by SIGINT/SIGTERM)
+  0  success (listen, serve, top: stopped by SIGINT/SIGTERM)
   1  other failure (unreadable input, failed demo, I/O error)
   2  usage (bad flag, a server flag given to demo, serve, decode or actions,
      malformed Key=Value, an action missing a required parameter, ambiguous
      server)
   3  configuration (unknown server, bad config file, missing user/secret, limit out of range)
-  4  connection (unreachable, refused, timeout, not an AMI server; listen: before
-     the server's first login)
-  5  authentication refused (listen: before the server's first login)
+  4  connection (unreachable, refused, timeout, not an AMI server; listen, top:
+     before the server's first login)
+  5  authentication refused (listen, top: before the server's first login)
   6  the server answered Response: Error
-  7  the action did not complete (timeout, connection lost)
+  7  the action did not complete (timeout, connection lost; state: the lists did
+     not complete within --timeout)
 
 Server selection, lowest to highest: defaults (127.0.0.1:5038), AMI_HOST/AMI_PORT/
 AMI_USER/AMI_SECRET, the config file's [client] table, its [servers.NAME] table, flags.";
@@ -75,6 +79,12 @@ enum Cmd {
     Command(cmd::command::Args),
     /// Decode a captured server byte stream into JSON lines, one per frame.
     Decode(cmd::decode::Args),
+    /// A live view of every server's queues, bridges and channels, refreshed
+    /// in place until SIGINT or SIGTERM.
+    Top(cmd::top::Args),
+    /// One snapshot of every server's channels, bridges, queues, device and
+    /// hint states (text, or one JSON document with --json).
+    State(cmd::state::Args),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +103,8 @@ fn main() -> ExitCode {
         Cmd::Actions(args) => cmd::actions::run(args),
         Cmd::Command(args) => cmd::command::run(&cli.server, args),
         Cmd::Decode(args) => cmd::decode::run(args),
+        Cmd::Top(args) => cmd::top::run(&cli.server, args),
+        Cmd::State(args) => cmd::state::run(&cli.server, args),
     };
     match result {
         Ok(code) => code,
@@ -110,7 +122,9 @@ fn refuse_server_flags(cmd: &Cmd, matches: &ArgMatches) -> Result<(), clap::Erro
         Cmd::Serve(_) => ("serve", Some("port")),
         Cmd::Decode(_) => ("decode", None),
         Cmd::Actions(_) => ("actions", None),
-        Cmd::Listen(_) | Cmd::Action(_) | Cmd::Command(_) => return Ok(()),
+        Cmd::Listen(_) | Cmd::Action(_) | Cmd::Command(_) | Cmd::Top(_) | Cmd::State(_) => {
+            return Ok(())
+        }
     };
     let server_flags = ServerArgs::augment_args(clap::Command::new("server"));
     let given = server_flags.get_arguments().find(|arg| {

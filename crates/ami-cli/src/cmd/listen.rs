@@ -24,13 +24,12 @@ use std::time::{Duration, Instant, SystemTime};
 use ami_proto::{CloseReason, ConnState, Event};
 use ami_smol::{Client, ConnectError};
 use futures_lite::{future, StreamExt};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
+use signal_hook::consts::SIGTERM;
 use smol::channel::{self, Receiver, Sender};
 use smol::Timer;
 
 use crate::cmd::action::parse_header;
-use crate::cmd::servers;
+use crate::cmd::{servers, signals};
 use crate::config::ServerArgs;
 use crate::exit::Fail;
 use crate::json;
@@ -114,20 +113,7 @@ pub(crate) fn run(
                 .all(|(h, v)| e.headers().get_all(h).any(|got| got == v.as_bytes()))
     });
 
-    let mut signals = Signals::new([SIGINT, SIGTERM])
-        .map_err(|e| Fail::Other(format!("cannot install signal handlers: {e}")))?;
-    let signal_handle = signals.handle();
-    let (sig_tx, sig_rx) = channel::unbounded::<i32>();
-    std::thread::Builder::new()
-        .name("ami-signals".into())
-        .spawn(move || {
-            for s in signals.forever() {
-                if sig_tx.send_blocking(s).is_err() {
-                    break;
-                }
-            }
-        })
-        .map_err(|e| Fail::Other(format!("cannot start the signal thread: {e}")))?;
+    let (sig_rx, signal_handle) = signals()?;
 
     let code = smol::block_on(async {
         let (ev_tx, ev_rx) = channel::bounded::<Received>(4096);

@@ -7,11 +7,17 @@ pub(crate) mod decode;
 pub(crate) mod demo;
 pub(crate) mod listen;
 pub(crate) mod serve;
+pub(crate) mod state;
+pub(crate) mod top;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ami_proto::{Action, Completion};
 use ami_smol::Client;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::{Handle, Signals};
+use smol::channel::Receiver;
 
 use crate::config::{self, Server, ServerArgs};
 use crate::exit::Fail;
@@ -59,6 +65,64 @@ pub(crate) fn send_once(
         let completion = result.map_err(|e| Fail::action(&server.name, e))?;
         Ok((server.name.clone(), completion))
     })
+}
+
+/// Connects to every server at once, each client keeping a live model;
+/// fails as the first server that could not log in (the others, logged
+/// off). With `reconnect`, each client then replaces lost sessions.
+pub(crate) async fn connect_with_models(
+    servers: &[Server],
+    reconnect: bool,
+) -> Result<Vec<(Arc<str>, Client)>, Fail> {
+    let attempts: Vec<_> = servers
+        .iter()
+        .map(|server| {
+            let mut config = server.client.clone();
+            config.reconnect = reconnect;
+            let name: Arc<str> = server.name.as_str().into();
+            smol::spawn(async move {
+                let builder = Client::builder(config).with_model(ami_state::Limits::default());
+                (name, builder.connect().await)
+            })
+        })
+        .collect();
+    let mut clients = Vec::new();
+    let mut failed = None;
+    for attempt in attempts {
+        match attempt.await {
+            (name, Ok(client)) => clients.push((name, client)),
+            (name, Err(e)) => {
+                failed.get_or_insert(Fail::connect(&name, e));
+            }
+        }
+    }
+    if let Some(fail) = failed {
+        for (_, client) in &clients {
+            client.close_within(CLOSE_WITHIN).await;
+        }
+        return Err(fail);
+    }
+    Ok(clients)
+}
+
+/// SIGINT and SIGTERM as a channel, read by a thread of their own; close
+/// the handle when done.
+pub(crate) fn signals() -> Result<(Receiver<i32>, Handle), Fail> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| Fail::Other(format!("cannot install signal handlers: {e}")))?;
+    let handle = signals.handle();
+    let (tx, rx) = smol::channel::unbounded::<i32>();
+    std::thread::Builder::new()
+        .name("ami-signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                if tx.send_blocking(s).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| Fail::Other(format!("cannot start the signal thread: {e}")))?;
+    Ok((rx, handle))
 }
 
 /// Connects and logs in once, without reconnecting afterwards: a one-shot
