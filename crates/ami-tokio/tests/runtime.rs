@@ -1,8 +1,8 @@
 //! The tokio binding of the async client over real TCP against the fake
 //! Asterisk on 127.0.0.1: connect and login on both runtime flavours, TLS,
 //! timers (action timeouts, heartbeats, stream deadlines), spawning outside
-//! a runtime, many pings in flight, and a reconnect on a current-thread
-//! runtime. The behaviour they share with `ami-smol` is `ami-async`'s;
+//! a runtime, many pings in flight, a live model (`with_model`), and a
+//! reconnect on a current-thread runtime. The behaviour they share with `ami-smol` is `ami-async`'s;
 //! these check the runtime seam, and the conformance suite
 //! (`tests/conformance.rs`, on a multi-thread runtime) the rest.
 
@@ -288,4 +288,33 @@ fn tls_verified_pinned_and_refused() {
             other => panic!("{other:?}"),
         }
     });
+}
+
+#[test]
+fn a_live_model_is_listed_and_followed_on_either_runtime_flavour() {
+    let server = server_with(ServerConfig::asterisk_corpus(), Faults::default());
+    for multi_thread in [false, true] {
+        run(20, multi_thread, async {
+            let client = Client::builder(config(&server, AuthMethod::Plain))
+                .with_model(ami_tokio::state::Limits::default())
+                .connect()
+                .await
+                .unwrap();
+            let model = client.model().expect("built with a model");
+            assert!(model.synced().await);
+            assert!(model.read(|m| m.queue("support").is_some()), "listed");
+            let mut changes = model.changes();
+            server.publish(
+                b"Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/a-00000001\r\n\
+                  ChannelState: 4\r\nUniqueid: 1795727786.7\r\nLinkedid: 1795727786.7\r\n\r\n",
+            );
+            let added = changes.next().await.expect("a change");
+            let uid: &str = "1795727786.7";
+            assert_eq!(
+                added,
+                ami_tokio::state::Change::Added(ami_tokio::state::Key::Channel(uid.into()))
+            );
+            client.close().await;
+        });
+    }
 }
