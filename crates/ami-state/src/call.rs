@@ -65,7 +65,8 @@ pub enum CallPhase {
     /// The originated channel hung up (see the cause).
     Ended,
     /// The server refused the Originate or the call failed (see the reason
-    /// and error).
+    /// and error; and the hangup cause, when its channel hung up: a busy
+    /// callee's 17), whichever of the response and the hangup came first.
     Failed,
     /// The outcome is unknown: the action timed out or the connection was
     /// lost before its answer. The server may have placed the call; do not

@@ -947,3 +947,49 @@ fn an_event_in_the_resync_window_keeps_what_it_shows_alive() {
         Some(ChannelState::Up)
     );
 }
+
+/// A busy destination: the originated channel rings, hangs up (cause 17),
+/// then the `OriginateResponse` says Failure (Reason 5). They come in one
+/// read, and the core hands the completion out before the events queued
+/// ahead of it; the call record must say the same in either order.
+#[test]
+fn a_failed_originate_keeps_its_hangup_cause_whichever_comes_first() {
+    let c = chan("PJSIP/busy-1", "busy-1", "busy-1", 5);
+    let hung_up = ev("Newchannel", &c, &[])
+        + &ev("Hangup", &c, &[("Cause", "17"), ("Cause-txt", "User busy")]);
+    let response = || {
+        let ack = inputs(b"Response: Success\r\nActionID: o-busy\r\nMessage: Originate successfully queued\r\n\r\n");
+        let Some(Input::Response(_, ack)) = ack.into_iter().next() else {
+            panic!("an acknowledgement");
+        };
+        let event = events(&originate_response("o-busy", None)).remove(0);
+        Completion::Originate(OriginateOutcome {
+            response: ack,
+            event,
+        })
+    };
+    let action = originate("PJSIP/busy").header("ChannelId", "busy-1");
+    for completion_first in [false, true] {
+        let mut model = Model::default();
+        model.handle_sent(&id("o-busy"), &action);
+        if completion_first {
+            model.handle_completion(&id("o-busy"), Ok(&response()));
+            run(&mut model, &hung_up);
+        } else {
+            run(&mut model, &hung_up);
+            model.handle_completion(&id("o-busy"), Ok(&response()));
+        }
+        let call = model.call("o-busy").expect("followed");
+        let order = if completion_first {
+            "completion first"
+        } else {
+            "wire order"
+        };
+        assert_eq!(call.phase, CallPhase::Failed, "{order}");
+        assert_eq!(call.reason, Some(5), "{order}");
+        assert_eq!(call.hangup_cause, Some(17), "{order}");
+        assert_eq!(call.hangup_text.as_deref(), Some("User busy"), "{order}");
+        assert!(model.channel("busy-1").is_none(), "{order}");
+        assert_eq!(model.stats().unplaced, 0, "{order}");
+    }
+}

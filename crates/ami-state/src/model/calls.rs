@@ -39,12 +39,18 @@ impl Calls {
     }
 
     /// Stops following a finished call's channels and queues it for
-    /// eviction, keeping that queue within twice the records held.
+    /// eviction.
     fn finish(&mut self, action_id: &str) {
         let Some(call) = self.records.get(action_id) else {
             return;
         };
         unindex(&mut self.index, call);
+        self.retire(action_id);
+    }
+
+    /// Queues a finished call for eviction, keeping that queue within
+    /// twice the records held; its channels are still followed.
+    fn retire(&mut self, action_id: &str) {
         self.finished.push_back(action_id.to_owned());
         if self.finished.len() > 2 * self.records.len() {
             let records = &self.records;
@@ -155,6 +161,7 @@ impl Model {
         let Some(call) = self.calls.records.get_mut(id) else {
             return; // Another client's Originate, or one sent before we followed.
         };
+        let was_finished = call.phase.is_finished();
         call.reason = number(f.reason);
         if success {
             call.error = None;
@@ -165,15 +172,26 @@ impl Model {
             if let Some(name) = key(f.chan.channel) {
                 call.channel = Some(name.into_owned());
             }
-        } else if matches!(call.phase, CallPhase::Dialing | CallPhase::Unknown) {
+        } else if matches!(
+            call.phase,
+            CallPhase::Dialing | CallPhase::Unknown | CallPhase::Ended
+        ) {
+            // Never answered, whatever hung up before this said so.
             call.phase = CallPhase::Failed;
-            call.ended_at = at;
+            call.ended_at = call.ended_at.or(at);
         }
         let failed = call.phase == CallPhase::Failed;
+        // The channel the caller named may still hang up with a cause: the
+        // core hands this completion out before the events queued ahead of
+        // it (a busy callee's `Hangup` among them). It stays followed.
+        let named = call.uniqueid.clone();
         self.emit(Op::Updated, KeyRef::Call(id.into()));
-        if failed {
-            self.calls.finish(id);
-        } else if let Some(uid) = uid {
+        if failed && !was_finished {
+            match named.filter(|u| !self.gone_channels.contains(u)) {
+                Some(_) => self.calls.retire(id),
+                None => self.calls.finish(id),
+            }
+        } else if let Some(uid) = uid.filter(|_| !failed) {
             self.bind_call(id, &uid, at);
         }
     }
@@ -393,16 +411,20 @@ impl Model {
         let Some(call) = self.calls.records.get_mut(id) else {
             return;
         };
-        if call.phase.is_finished() && call.phase != CallPhase::Unknown {
+        if call.phase == CallPhase::Ended {
             return;
         }
-        call.phase = CallPhase::Ended;
-        call.ended_at = at;
+        // A failed call stays failed: its channel's hangup says why.
+        if call.phase != CallPhase::Failed {
+            call.phase = CallPhase::Ended;
+        }
+        call.ended_at = call.ended_at.or(at);
         match hangup {
             Some(h) => {
                 call.hangup_cause = number(h.cause);
                 call.hangup_text = h.text.map(|t| text(Some(t)));
             }
+            None if call.phase == CallPhase::Failed => {}
             None => {
                 call.error = Some(format!(
                     "channel {uid} went away unseen (while disconnected or before the \
