@@ -87,13 +87,14 @@ fn server_block(out: &mut Vec<String>, server: &ServerView<'_>, now: Timestamp) 
         }
     }
     if !s.channels.is_empty() {
+        let name = column(s.channels.iter().map(|c| c.name.as_str()), "NAME");
         out.push("CHANNELS".into());
         out.push(format!(
-            "  {:<34}  {:<8}  {:<20}  {:<24}  {:<24}  {:>7}",
+            "  {:<name$}  {:<8}  {:<20}  {:<24}  {:<24}  {:>7}",
             "NAME", "STATE", "CALLER", "AT", "APPLICATION", "AGE"
         ));
         for c in &s.channels {
-            out.push(channel_line(c, now));
+            out.push(channel_line(c, name, now));
         }
     }
 }
@@ -112,8 +113,12 @@ fn queue_lines(out: &mut Vec<String>, q: &Queue, s: &Snapshot, now: Timestamp) {
         q.params.hold_time,
         q.params.talk_time,
     ));
+    let widths = (
+        column(q.members.iter().map(|m| m.name.as_str()), ""),
+        column(q.members.iter().map(|m| m.interface.as_str()), ""),
+    );
     for m in &q.members {
-        out.push(member_line(m));
+        out.push(member_line(m, widths));
     }
     for c in &q.callers {
         let name = match c.channel.is_empty() {
@@ -122,13 +127,13 @@ fn queue_lines(out: &mut Vec<String>, q: &Queue, s: &Snapshot, now: Timestamp) {
         };
         let waited = c.wait_start.map(|t| age(t, now)).unwrap_or_default();
         out.push(format!(
-            "    caller  {:>3}  {:<34}  waiting {waited}",
-            c.position, name
+            "    caller  {:>3}  {name}  waiting {waited}",
+            c.position
         ));
     }
 }
 
-fn member_line(m: &Member) -> String {
+fn member_line(m: &Member, (name, interface): (usize, usize)) -> String {
     let mut flags = Vec::new();
     if m.in_call {
         flags.push("in call".to_owned());
@@ -140,7 +145,7 @@ fn member_line(m: &Member) -> String {
         });
     }
     format!(
-        "    member  {:<16}  {:<28}  {:<11}  penalty {:<2}  taken {:<4}  {}",
+        "    member  {:<name$}  {:<interface$}  {:<11}  penalty {:<2}  taken {:<4}  {}",
         m.name,
         m.interface,
         m.status.as_str(),
@@ -150,7 +155,7 @@ fn member_line(m: &Member) -> String {
     )
 }
 
-fn channel_line(c: &Channel, now: Timestamp) -> String {
+fn channel_line(c: &Channel, name: usize, now: Timestamp) -> String {
     let caller = match c.caller.name.as_str() {
         "" | "<unknown>" => c.caller.number.clone(),
         name => format!("{name} <{}>", c.caller.number),
@@ -165,7 +170,7 @@ fn channel_line(c: &Channel, now: Timestamp) -> String {
     };
     let age = c.created.map(|t| age(t, now)).unwrap_or_default();
     format!(
-        "  {:<34}  {:<8}  {:<20}  {:<24}  {:<24}  {:>7}",
+        "  {:<name$}  {:<8}  {:<20}  {:<24}  {:<24}  {:>7}",
         c.name,
         state_name(c.state),
         cut(&caller, 20),
@@ -173,6 +178,17 @@ fn channel_line(c: &Channel, now: Timestamp) -> String {
         cut(&app, 24),
         age
     )
+}
+
+/// The width of a column of `values` under `title`: the widest, at most
+/// 48 characters (longer values overflow their column).
+fn column<'a>(values: impl Iterator<Item = &'a str>, title: &str) -> usize {
+    values
+        .map(|v| v.chars().count())
+        .chain([title.len()])
+        .max()
+        .unwrap_or(0)
+        .min(48)
 }
 
 /// A channel's name from its Uniqueid (the Uniqueid if the model lacks it).
