@@ -9,7 +9,7 @@ use crate::call::Call;
 use crate::change::{Change, Changes, KeyRef, Op, Text};
 use crate::channel::Channel;
 use crate::device::{DeviceState, ExtensionState};
-use crate::fields::{Fields, Names};
+use crate::fields::{Dest, Fields, Names};
 use crate::hash::Map;
 use crate::limits::{Limits, Stats};
 use crate::queue::Queue;
@@ -150,7 +150,7 @@ impl Model {
             return;
         }
         let mut f = Fields::default();
-        f.fill(event, kind.reads_dest(), &mut self.names);
+        f.fill(event, kind.dest(), &mut self.names);
         let at = self.event_time(&f);
         use EventKind::*;
         match kind {
@@ -450,11 +450,16 @@ enum EventKind {
 }
 
 impl EventKind {
-    /// Whether the model reads the `Dest` snapshot of this kind: the
-    /// answering party of a dial or of a queue. (Elsewhere it repeats what
-    /// that channel's own events say.)
-    fn reads_dest(self) -> bool {
-        matches!(self, EventKind::DialEnd | EventKind::AgentConnect)
+    /// What the model does with the `Dest` snapshot of this kind: reads
+    /// the answering party of a dial or of a queue; elsewhere it repeats
+    /// what that channel's own events say, and the channel updates need
+    /// nothing after it.
+    fn dest(self) -> Dest {
+        match self {
+            EventKind::DialEnd | EventKind::AgentConnect => Dest::Read,
+            EventKind::ChannelUpdate => Dest::End,
+            _ => Dest::Skip,
+        }
     }
 
     fn of(name: &[u8]) -> Self {
