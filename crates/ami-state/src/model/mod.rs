@@ -47,7 +47,8 @@ use tombstones::Tombstones;
 /// **Building and rebuilding the picture.** Events only say what changed,
 /// so after each login, the first included, the adapter calls
 /// `begin_resync`, sends `CoreShowChannels`, `BridgeList`, `QueueStatus`,
-/// `ExtensionStateList` and `DeviceStateList` (unfiltered), keeps feeding
+/// `ExtensionStateList` and `DeviceStateList` (unfiltered:
+/// [`resync_lists`](Self::resync_lists)), keeps feeding
 /// events and completions as usual, and calls `end_resync` when the five
 /// lists have completed. What was held before and appears in no list
 /// completed in the window, nor in any event of the window, is then
