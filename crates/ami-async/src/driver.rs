@@ -20,7 +20,6 @@ use crate::command::{Caller, Command, Pending};
 use crate::deadline;
 use crate::error::ClientError;
 use crate::events::Subscriber;
-use crate::model::ModelFeed;
 use crate::runtime::{Runtime, Socket, Timer};
 use crate::shared::Shared;
 use crate::task::Ctx;
@@ -470,7 +469,7 @@ fn send<R: Runtime>(
     }
     let timeout = action.timeout().unwrap_or(ctx.config.proto.action_timeout);
     let copy = resend.then(|| (action.clone(), deadline::after(now, timeout)));
-    let followed = ctx.model.is_some() && ModelFeed::follows(&action);
+    let followed = ctx.model.is_some() && ami_state::Model::follows(&action);
     let followed = followed.then(|| action.clone());
     match conn.send(action, now) {
         Ok(id) => {

@@ -295,11 +295,6 @@ impl ModelFeed {
         self.backlog.push_back(Input::Sent(id.clone(), action));
     }
 
-    /// Whether the model wants to see `action` when it is sent.
-    pub(crate) fn follows(action: &Action) -> bool {
-        action.name().eq_ignore_ascii_case("Originate")
-    }
-
     /// A completed action: the model's own lists, the Originates it
     /// follows, and any other list (a caller's `QueueStatus` is news too).
     pub(crate) fn completion(&mut self, id: &ActionId, result: &Result<Completion, ActionError>) {

@@ -294,7 +294,7 @@ impl Client {
         if self.session.conn.is_closed() {
             return Err(self.closed_error());
         }
-        let followed = self.model.is_some() && Tracker::follows(&action);
+        let followed = self.model.is_some() && Model::follows(&action);
         let followed = followed.then(|| action.clone());
         let id = self.session.conn.send(action, Instant::now())?;
         if let (Some(model), Some(action)) = (&mut self.model, followed) {

@@ -26,11 +26,6 @@ impl Tracker {
         }
     }
 
-    /// Whether the model wants to see `action` when it is sent.
-    pub(crate) fn follows(action: &Action) -> bool {
-        action.name().eq_ignore_ascii_case("Originate")
-    }
-
     pub(crate) fn sent(&mut self, id: &ActionId, action: &Action) {
         self.model.handle_sent(id, action);
     }

@@ -216,9 +216,16 @@ impl Model {
     /// Notes an action the adapter sent: an `Originate` starts a [`Call`]
     /// record under its ActionID; other actions are ignored.
     pub fn handle_sent(&mut self, id: &ActionId, action: &Action) {
-        if action.name().eq_ignore_ascii_case("Originate") {
+        if Model::follows(action) {
             self.on_originate_sent(id.as_str(), action);
         }
+    }
+
+    /// Whether [`handle_sent`](Self::handle_sent) does anything with
+    /// `action` (an `Originate`): an adapter that must copy an action to
+    /// hand it over after sending it need copy only these.
+    pub fn follows(action: &Action) -> bool {
+        action.name().eq_ignore_ascii_case("Originate")
     }
 
     /// The five lists a resynchronisation sends, unfiltered, in the order
