@@ -438,7 +438,7 @@ impl Client {
     /// ```no_run
     /// # use std::time::Duration;
     /// # let mut client: ami_blocking::Client = todo!();
-    /// client.track_model(ami_state::Limits::default())?;
+    /// client.track_model(ami_blocking::state::Limits::default())?;
     /// while let Some(_event) = client.next_event(Duration::from_secs(1))? {
     ///     let model = client.model().expect("tracked");
     ///     if let Some(support) = model.queue("support") {
