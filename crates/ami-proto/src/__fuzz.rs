@@ -47,6 +47,18 @@ pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
 pub enum Op {
     /// Raw server bytes.
     Input(Vec<u8>),
+    /// While the consumer takes no event, the server sends `events` events
+    /// and then an answer for the `n`-th oldest pending action: events are
+    /// dropped while an answer is held back behind a full back-pressure
+    /// queue, as the blocking adapters do ([`Connection::drop_event`]).
+    Stalled {
+        /// Events before the answer (the queue holds 16).
+        events: u8,
+        /// Which pending action (modulo their count).
+        n: u8,
+        /// What kind of answer.
+        kind: Reply,
+    },
     /// A server response for the `n`-th oldest pending action (by ActionID).
     Respond {
         /// Which pending action (modulo their count).
@@ -175,6 +187,18 @@ pub fn connection(policy: u8, ops: &[Op]) {
         let mut sent = None;
         match op {
             Op::Input(bytes) => conn.handle_input(bytes, now),
+            Op::Stalled { events, n, kind } => {
+                let mut bytes = "Event: Newexten\r\n\r\n".repeat(*events as usize);
+                if let Some(id) = pick(&open, *n) {
+                    bytes += &reply_bytes(id, *kind);
+                }
+                conn.handle_input(bytes.as_bytes(), now);
+                while !conn.is_closed() && !conn.wants_read() && conn.stats().pending > 0 {
+                    let dropped = conn.stats().events_dropped_full;
+                    assert!(conn.drop_event(), "input held back by an empty queue");
+                    assert_eq!(conn.stats().events_dropped_full, dropped + 1);
+                }
+            }
             Op::Respond { n, kind } => {
                 if let Some(id) = pick(&open, *n) {
                     conn.handle_input(reply_bytes(id, *kind).as_bytes(), now);

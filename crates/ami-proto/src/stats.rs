@@ -17,7 +17,8 @@ pub struct Stats {
     pub events: u64,
     /// Events delivered to the event queue.
     pub events_queued: u64,
-    /// Events dropped because the queue was full (per its policy).
+    /// Events dropped because the queue was full: by its policy, or by
+    /// the adapter ([`crate::Connection::drop_event`]).
     pub events_dropped_full: u64,
     /// Events dropped because they exceeded the frame limit.
     pub events_dropped_oversized: u64,

@@ -427,6 +427,24 @@ impl Connection {
         Some(event)
     }
 
+    /// Drops the oldest queued event, counted in
+    /// [`Stats::events_dropped_full`] (and logged as a full queue's drops
+    /// are); returns whether there was one. Like
+    /// [`poll_event`](Self::poll_event) it resumes decoding held-back
+    /// bytes: poll the completions after.
+    ///
+    /// For an adapter whose consumer's queue cannot take the event: under
+    /// [`QueuePolicy::Backpressure`] while an action awaits its answer
+    /// (an answer never waits behind events nobody reads), or for a closed
+    /// session's leftovers.
+    pub fn drop_event(&mut self) -> bool {
+        let dropped = self.poll_event().is_some();
+        if dropped {
+            self.note_drop();
+        }
+        dropped
+    }
+
     /// The next instant [`handle_timeout`](Self::handle_timeout) is due, if any.
     /// Ask again after any input or command.
     pub fn poll_timeout(&mut self) -> Option<Instant> {

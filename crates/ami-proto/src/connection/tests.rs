@@ -423,6 +423,49 @@ fn backpressure_stops_decoding_and_loses_nothing() {
     assert_eq!(s.conn.stats().events_dropped_full, 0);
 }
 
+/// What an adapter does when its consumer cannot take events while an
+/// answer is awaited under back-pressure: it drops queued events, counted,
+/// which lets the held-back answer be decoded; the queue keeps the newest.
+#[test]
+fn dropping_events_releases_an_answer_held_behind_them() {
+    let mut config = Session::config();
+    config.event_queue = 10;
+    config.queue_policy = QueuePolicy::Backpressure;
+    let mut s = Session::ready(config);
+    let ping = s.send(Action::ping());
+    let mut flood = String::new();
+    for i in 0..50 {
+        flood += &format!("Event: Newexten\r\nSeq: {i}\r\n\r\n");
+    }
+    flood += &success(&ping);
+    s.conn.handle_input(flood.as_bytes(), s.now);
+    let mut dropped = 0;
+    while s.completions(&ping).is_empty() {
+        assert!(s.conn.drop_event(), "an event to drop");
+        dropped += 1;
+        while let Some(out) = s.conn.poll_completion() {
+            s.outputs.push(out);
+        }
+    }
+    assert!(s.only(&ping).is_ok());
+    // Ten fill the queue; the forty-first makes room for the answer.
+    assert_eq!(dropped, 41, "just enough to decode the answer");
+    let stats = s.conn.stats();
+    assert_eq!((stats.events_dropped_full, stats.queue_depth), (41, 9));
+    s.drain();
+    let seqs: Vec<String> = s
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e.get_str("Seq").expect("Seq").into_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs, (41..50).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert!(!s.conn.drop_event(), "nothing left to drop");
+    assert_eq!(s.conn.stats().events_dropped_full, 41);
+}
+
 #[test]
 fn refused_actions_queue_nothing() {
     let mut config = Session::config();
