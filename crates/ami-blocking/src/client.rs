@@ -144,7 +144,8 @@ impl From<SendError> for ClientError {
 ///
 /// Every method blocks, each wait bounded as the [module docs](self) list.
 /// Events that arrive while [`send`](Self::send) waits stay in the core's
-/// bounded event queue, under its [`QueuePolicy`](ami_proto::QueuePolicy);
+/// bounded event queue, under its [`QueuePolicy`](ami_proto::QueuePolicy)
+/// (under back-pressure the answer never waits behind them: see `send`);
 /// read them with [`next_event`](Self::next_event).
 ///
 /// # Examples
@@ -286,10 +287,11 @@ impl Client {
     /// once with [`ClientError::Closed`]; a session that dies during the
     /// wait completes the action with [`ActionError::ConnectionLost`].
     ///
-    /// Under [`QueuePolicy::Backpressure`](ami_proto::QueuePolicy), the
-    /// wait keeps reading even when the event queue is full, so the answer
-    /// can arrive: the core then holds at most two frames of bytes and
-    /// drops further events, counted in [`Stats::events_dropped_full`].
+    /// Under [`QueuePolicy::Backpressure`](ami_proto::QueuePolicy) the
+    /// answer never waits behind events nobody reads: while the event
+    /// queue is full, the wait drops its oldest events to decode what
+    /// follows, counted in [`Stats::events_dropped_full`]; the queue stays
+    /// within its bound. Read events before a send to lose none.
     pub fn send(&mut self, action: Action) -> Result<Completion, ClientError> {
         if self.session.conn.is_closed() {
             return Err(self.closed_error());
@@ -316,6 +318,12 @@ impl Client {
             if s.conn.is_closed() {
                 // The close completed every action, ours too: unreachable.
                 return Err(self.closed_error());
+            }
+            if !s.conn.wants_read() {
+                // A full back-pressure queue holds input back, our answer
+                // perhaps among it: nobody reads events during the wait.
+                s.conn.drop_event();
+                continue;
             }
             s.step(None);
         }

@@ -8,9 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use ami_blocking::{Client, ClientError, ConnectError};
-use ami_proto::{Action, CloseReason, ConfigError};
+use ami_proto::{Action, ActionError, CloseReason, ConfigError, QueuePolicy};
 use ami_testkit::Faults;
-use common::{config, server, Watchdog};
+use common::{config, never_answers_originate, originate, server, Watchdog};
 
 const CONNECT: Duration = Duration::from_secs(2);
 
@@ -36,6 +36,55 @@ fn events_wait_in_the_core_queue_during_send() {
     }
     assert_eq!(count, 3000, "no event lost");
     assert_eq!(client.stats().events_dropped_full, 0);
+}
+
+/// Back-pressure may slow the reading of events, never an answer
+/// (invariant 11): while nobody reads the events of a short flood, a send
+/// gets its answer and an unanswered one times out, both on time. The answer
+/// used to wait behind the held-back events until two frames' worth (8 MiB
+/// by default) had piled up: after a short flood, for ever. What the full
+/// queue cannot take meanwhile is dropped and counted; the queue stays
+/// within its bound, and every event is read or counted.
+#[test]
+fn backpressure_never_holds_back_an_answer() {
+    let _w = Watchdog::new("backpressure send", Duration::from_secs(30));
+    let srv = never_answers_originate(Faults::flood(300));
+    let mut cfg = config("held");
+    cfg.event_queue = 16;
+    cfg.queue_policy = QueuePolicy::Backpressure;
+    let mut client = Client::connect(srv.addr(), CONNECT, cfg).expect("login");
+
+    let started = Instant::now();
+    let pong = client.send(Action::ping().with_timeout(Duration::from_secs(3)));
+    let took = started.elapsed();
+    pong.expect("the answer behind the flood");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    let timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let err = client.send(originate().with_timeout(timeout)).unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(err, ClientError::Action(ActionError::Timeout(t)) if t == timeout),
+        "{err:?}"
+    );
+    assert!(took >= timeout && took < timeout + Duration::from_secs(2));
+
+    let stats = client.stats();
+    // Nothing was read; the last drop may have made room for an answer.
+    assert!((15..=16).contains(&stats.queue_depth), "{stats:?}");
+    assert_eq!(stats.queue_high_water, 16);
+    assert!(stats.events_dropped_full > 0, "{stats:?}");
+    let mut read = 0u64;
+    while let Some(event) = client.next_event(Duration::from_millis(500)).expect("open") {
+        read += 1;
+        if event.is("BenchDone") {
+            break;
+        }
+    }
+    let stats = client.stats();
+    assert_eq!(stats.events, read + stats.events_dropped_full, "{stats:?}");
+    assert!(stats.queue_high_water <= 16);
 }
 
 /// What the conformance suite leaves to this adapter after a lost

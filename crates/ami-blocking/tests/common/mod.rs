@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ami_blocking::{Multiplexer, NodeId, TickSummary};
 use ami_proto::{AuthMethod, Config};
 use ami_testkit::tls::Identity;
-use ami_testkit::{Faults, ServerConfig, TcpServer};
+use ami_testkit::{Faults, OriginateBehavior, OriginateOutcome, ServerConfig, TcpServer};
 
 /// A fake server with the corpus credentials, no auth-failure delay, a few
 /// channels and one scripted command.
@@ -20,6 +20,27 @@ pub fn server(faults: Faults) -> TcpServer {
 pub fn tls_server(identity: &Identity, faults: Faults) -> TcpServer {
     TcpServer::start_tls(Arc::new(server_config()), faults, identity.server_config())
         .expect("fake TLS server starts")
+}
+
+/// A fake server that acknowledges an async Originate and never reports
+/// its outcome: the action can only time out.
+pub fn never_answers_originate(faults: Faults) -> TcpServer {
+    let config = ServerConfig {
+        originate: OriginateBehavior {
+            delay: Duration::from_millis(10),
+            outcome: OriginateOutcome::Never,
+        },
+        ..server_config()
+    };
+    TcpServer::start(config, faults).expect("fake server starts")
+}
+
+/// An async Originate, its outcome reported by an event.
+pub fn originate() -> ami_proto::Action {
+    let call = ami_proto::Originate::new("PJSIP/100")
+        .extension("default", "200", 1)
+        .async_(true);
+    ami_proto::Action::originate(call)
 }
 
 pub fn server_config() -> ServerConfig {
