@@ -231,7 +231,7 @@ impl Adapter for Mux {
     }
 
     fn dropped(&mut self) -> u64 {
-        // Its own queue never drops: while full, events wait in the core.
+        // The multiplexer counts what it drops with the core's drops.
         self.node_stats().session.events_dropped_full
     }
 

@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use ami_blocking::{Multiplexer, MuxConfig, MuxError, NodeClose, NodeState, SubmitError};
 use ami_proto::{Action, ActionError, CloseReason, Completion, ConfigError, ConnState, LoginError};
+use ami_proto::{Event, QueuePolicy};
 use ami_testkit::Faults;
 use common::{all_ready, big_user_event, config, server, tick_until, Watchdog};
+use common::{never_answers_originate, originate};
 
 #[test]
 fn every_node_is_driven_from_the_first_ticks() {
@@ -405,4 +407,133 @@ fn every_bad_mux_config_value_is_refused_at_construction() {
         );
     }
     assert!(Multiplexer::new(MuxConfig::default()).is_ok());
+}
+
+/// Back-pressure may slow the reading of events, never an answer
+/// (invariant 11). A node floods a consumer that never drains: its core and
+/// the multiplexer's queue fill up. A Ping submitted then completes, and an
+/// unanswered action times out, both on time (the node used to stop
+/// reading, answers included, until `events()` was drained). What no queue
+/// could take while they were awaited is dropped and counted; the queue
+/// stays within its bound, and once nothing is awaited the node waits for
+/// the consumer again, losing nothing.
+#[test]
+fn backpressure_never_holds_back_answers_or_timeouts() {
+    let _w = Watchdog::new("backpressure answers", Duration::from_secs(40));
+    // Endless for the test: it goes only as fast as the node reads.
+    let srv = never_answers_originate(Faults::flood(10_000_000));
+    let mut mc = MuxConfig::default();
+    mc.event_queue = 16;
+    let mut mux = Multiplexer::new(mc).expect("poller");
+    let mut cfg = config("pbx-held");
+    cfg.event_queue = 16;
+    cfg.queue_policy = QueuePolicy::Backpressure;
+    let node = mux.add_server(srv.addr(), cfg).expect("config");
+    all_ready(&mut mux, &[node], Duration::from_secs(5));
+    let core_depth = |m: &Multiplexer| m.stats(node).expect("node").session.queue_depth;
+    tick_until(
+        &mut mux,
+        Duration::from_secs(5),
+        "both queues full",
+        |m, _| m.queued_events() == 16 && core_depth(m) == 16,
+    );
+
+    let started = Instant::now();
+    let ping = mux.submit_handle(node, Action::ping()).expect("sent");
+    tick_until(&mut mux, Duration::from_secs(10), "the pong", |_, _| {
+        ping.is_done()
+    });
+    let pong = started.elapsed();
+    assert!(ping.try_take().expect("done").is_ok());
+    assert!(pong < Duration::from_secs(2), "{pong:?}");
+
+    let timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let call = originate().with_timeout(timeout);
+    let call = mux.submit_handle(node, call).expect("sent");
+    tick_until(&mut mux, Duration::from_secs(10), "the timeout", |_, _| {
+        call.is_done()
+    });
+    let timed_out = started.elapsed();
+    assert_eq!(
+        call.try_take().expect("done").expect_err("never answered"),
+        ActionError::Timeout(timeout)
+    );
+    let late = timeout + Duration::from_secs(2);
+    assert!(timed_out >= timeout && timed_out < late, "{timed_out:?}");
+
+    assert_eq!(mux.queued_events(), 16, "nothing was drained");
+    assert_eq!(mux.queue_high_water(), 16);
+    let session = mux.stats(node).expect("node").session;
+    assert!(session.queue_high_water <= 16);
+    assert!(session.events_dropped_full > 0, "{session:?}");
+    // No answer awaited: nothing more is dropped.
+    let dropped = session.events_dropped_full;
+    let end = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < end {
+        mux.tick(Duration::from_millis(20));
+    }
+    let session = mux.stats(node).expect("node").session;
+    assert_eq!(session.events_dropped_full, dropped);
+    assert_eq!(session.queue_depth, 16);
+}
+
+/// The queue's bound holds when a session ends: what the core still held
+/// and the queue cannot take is dropped and counted (it used to be queued
+/// whole), per the node's policy: drop-oldest keeps its newest events, the
+/// other policies its oldest. Every event is delivered, still queued or
+/// counted as dropped.
+#[test]
+fn a_closing_session_never_overfills_the_queue() {
+    let _w = Watchdog::new("closing session", Duration::from_secs(40));
+    // FullyBooted, SuccessfulAuth, the flood and BenchDone.
+    const SESSION_EVENTS: u64 = 200 + 3;
+    for policy in [
+        QueuePolicy::DropOldest,
+        QueuePolicy::DropNewest,
+        QueuePolicy::Backpressure,
+    ] {
+        let srv = server(Faults::flood(200));
+        let mut mc = MuxConfig::default();
+        mc.event_queue = 8;
+        let mut mux = Multiplexer::new(mc).expect("poller");
+        let mut cfg = config("pbx-ends");
+        // The core holds the whole session: nothing is dropped before the end.
+        cfg.event_queue = 300;
+        cfg.queue_policy = policy;
+        let node = mux.add_server(srv.addr(), cfg).expect("config");
+        let session = |m: &Multiplexer| m.stats(node).expect("node").session;
+        tick_until(&mut mux, Duration::from_secs(10), "the flood", |m, _| {
+            session(m).events == SESSION_EVENTS
+        });
+        assert_eq!(mux.queued_events(), 8, "{policy}");
+        // The consumer makes room for three, then the server hangs up.
+        let taken: Vec<(_, Event)> = (0..3).filter_map(|_| mux.next_event()).collect();
+        assert_eq!(taken.len(), 3);
+        srv.drop_connections();
+        // Gone before the next tick, which then reads the end first.
+        let end = Instant::now() + Duration::from_secs(5);
+        while srv.live_connections() > 0 {
+            assert!(Instant::now() < end, "the server hangs on");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        tick_until(
+            &mut mux,
+            Duration::from_secs(5),
+            "the session's end",
+            |m, _| !matches!(m.node_state(node), Some(NodeState::Session(_))),
+        );
+
+        let left: Vec<Event> = mux.events().map(|(_, e)| e).collect();
+        assert_eq!(left.len(), 8, "{policy}");
+        assert_eq!(mux.queue_high_water(), 8, "{policy}");
+        let stats = session(&mux);
+        assert_eq!(
+            stats.events_dropped_full,
+            SESSION_EVENTS - 3 - 8,
+            "{policy}"
+        );
+        let newest_kept = left.last().is_some_and(|e| e.is("BenchDone"));
+        assert_eq!(newest_kept, policy == QueuePolicy::DropOldest, "{policy}");
+    }
 }

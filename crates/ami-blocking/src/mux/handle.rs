@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ami_proto::{ActionError, ActionIdMap, Completion, Connection, Event, Output};
+use ami_proto::{ActionError, ActionIdMap, Completion, Connection, Event, Output, QueuePolicy};
 
 use super::{NodeId, NodeWork};
 
@@ -82,10 +82,19 @@ pub(super) struct Sinks<'a> {
     pub(super) event_budget: usize,
 }
 
+/// What becomes of the core's next event.
+enum Next {
+    Deliver,
+    /// Dropped, counted in the core's `events_dropped_full`.
+    Drop,
+    /// Left in the core's queue for a later tick.
+    Stop,
+}
+
 impl Sinks<'_> {
     /// Drains the core's outputs: every completion and state change, and
-    /// events while the budget and the queue allow. Events left wait in the
-    /// core's bounded queue.
+    /// events while the budget and the queue allow ([`Sinks::next`]).
+    /// Events left wait in the core's bounded queue.
     pub(super) fn deliver(&mut self, conn: &mut Connection, work: &mut NodeWork) {
         loop {
             // Taking an event may resume decoding (back-pressure), which
@@ -105,9 +114,13 @@ impl Sinks<'_> {
                     _ => {}
                 }
             }
-            let room = self.handler.is_some() || self.queue.len() < self.queue_cap;
-            if work.events >= self.event_budget || !room {
-                break;
+            match self.next(conn, work) {
+                Next::Deliver => {}
+                Next::Drop => {
+                    conn.drop_event();
+                    continue;
+                }
+                Next::Stop => break,
             }
             let Some(event) = conn.poll_event() else {
                 break;
@@ -122,4 +135,46 @@ impl Sinks<'_> {
             }
         }
     }
+
+    /// Whether the core's next event is delivered, dropped or left there.
+    ///
+    /// The queue never holds more than its capacity. While it is full,
+    /// events wait in the core, except in two cases where they cannot:
+    /// - an answer is awaited behind them ([`answer_held`]): it must not
+    ///   wait for a consumer (invariant 11);
+    /// - the session is over: its leftovers go now, and what does not fit
+    ///   is dropped per the node's policy, among its own events (another
+    ///   node's queued events are never evicted): drop-oldest keeps the
+    ///   newest, the other policies the oldest.
+    fn next(&self, conn: &Connection, work: &NodeWork) -> Next {
+        let left = conn.queue_depth();
+        let room = match self.handler {
+            Some(_) => usize::MAX,
+            None => self.queue_cap.saturating_sub(self.queue.len()),
+        };
+        if left == 0 {
+            return Next::Stop;
+        }
+        if conn.is_closed() {
+            let keep_newest = conn.config().queue_policy == QueuePolicy::DropOldest;
+            return match room >= left || (room > 0 && !keep_newest) {
+                true => Next::Deliver,
+                false => Next::Drop,
+            };
+        }
+        match room {
+            0 if answer_held(conn) => Next::Drop,
+            0 => Next::Stop,
+            _ if work.events < self.event_budget => Next::Deliver,
+            _ => Next::Stop,
+        }
+    }
+}
+
+/// Whether an action awaits its answer while the core holds input back
+/// behind its full back-pressure queue: events must then make room
+/// ([`QueuePolicy::Backpressure`] slows the reading of events, never an
+/// answer, be it the user's, the heartbeat's Ping or the Logoff).
+pub(super) fn answer_held(conn: &Connection) -> bool {
+    !conn.is_closed() && !conn.wants_read() && conn.stats().pending > 0
 }

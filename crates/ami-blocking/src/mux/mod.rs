@@ -43,7 +43,7 @@ use polling::{Events, Poller};
 
 use self::connect::{connect_nonblocking, connect_result};
 pub use self::handle::CompletionHandle;
-use self::handle::{Handler, Sink, Sinks};
+use self::handle::{answer_held, Handler, Sink, Sinks};
 pub use self::report::{
     MuxEvents, NodeClose, NodeState, NodeStats, NodeWork, ShutdownReport, TickSummary,
 };
@@ -80,8 +80,13 @@ pub struct MuxConfig {
     /// ..= 1 h).
     pub connect_timeout: Duration,
     /// Capacity of the queue [`Multiplexer::events`] drains (default
-    /// 65,536; 1 ..= 10,000,000). While it is full, events stay in each
-    /// node's core queue, under that queue's bound and policy.
+    /// 65,536; 1 ..= 10,000,000), never exceeded. While it is full, events
+    /// stay in each node's core queue, under that queue's bound and
+    /// policy; but under [`QueuePolicy::Backpressure`](ami_proto::QueuePolicy)
+    /// a node with an answer awaited (an action, the heartbeat's Ping, the
+    /// Logoff) keeps reading and drops, counted, the events nobody can
+    /// take, and a session that ends drops what does not fit (see
+    /// [`Multiplexer::events`]).
     pub event_queue: usize,
 }
 
@@ -498,7 +503,16 @@ impl Multiplexer {
     ///
     /// Drain it after each tick: while the queue is full
     /// ([`MuxConfig::event_queue`]), events wait in the cores, under their
-    /// bound and policy.
+    /// bound and policy. Completions and state changes never wait for it.
+    /// Events are dropped, each counted in the node's
+    /// [`Stats::events_dropped_full`] (see [`stats`](Self::stats)), where
+    /// waiting is not possible:
+    /// - under [`QueuePolicy::Backpressure`](ami_proto::QueuePolicy), while
+    ///   the node has an answer awaited and its core is full too: the
+    ///   core's oldest events make room, so that the answer is read;
+    /// - when a session ends with events in its core that do not fit:
+    ///   drop-oldest keeps the newest of them, the other policies the
+    ///   oldest. A node's events never push out another node's.
     ///
     /// ```no_run
     /// # let mut mux: ami_blocking::Multiplexer = todo!();
@@ -524,9 +538,8 @@ impl Multiplexer {
         self.queue.len()
     }
 
-    /// The most events the queue has held at once. At most
-    /// [`MuxConfig::event_queue`], except when a session ends: what its
-    /// core still held is then queued whole, so that nothing is lost.
+    /// The most events the queue has held at once: at most
+    /// [`MuxConfig::event_queue`].
     pub fn queue_high_water(&self) -> usize {
         self.queue_high_water
     }
@@ -815,7 +828,7 @@ impl Multiplexer {
                 }
                 Link::Session { conn, .. } => {
                     let can_deliver = node.handler.is_some() || !queue_full;
-                    if can_deliver && conn.queue_depth() > 0 {
+                    if (can_deliver && conn.queue_depth() > 0) || answer_held(conn) {
                         return Some(now);
                     }
                     if let Some(at) = conn.poll_timeout() {
@@ -1210,9 +1223,9 @@ impl Multiplexer {
             work.changed = true;
         }
         if conn.is_closed() {
-            // The core's queue is bounded; what it still holds is delivered
-            // whole, beyond the budgets, so nothing is lost at close.
-            sinks.queue_cap = usize::MAX;
+            // What the core still holds (bounded by its queue) goes now,
+            // beyond the budget: delivered as far as the queue has room,
+            // the rest dropped and counted.
             sinks.event_budget = usize::MAX;
             sinks.deliver(conn, work);
             self.close_session(idx, work);
