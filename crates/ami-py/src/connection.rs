@@ -102,11 +102,12 @@ impl PyConnection {
         self.conn.handle_closed(clock::instant(now));
     }
 
-    /// Queues `action`; returns the ActionID its completion will carry.
-    /// Raises a `SendError` subclass (nothing queued) when the session is
-    /// not ready, the action is malformed, too many are pending, the write
-    /// buffer is full, or it is an async Originate on a session that gets
-    /// no call events.
+    /// Queues `action`; returns the ActionID its completion will carry
+    /// (the action's own `ActionID` header, if it has one). Raises a
+    /// `SendError` subclass (nothing queued) when the session is not ready,
+    /// the action is malformed, its own ActionID is invalid, too long or
+    /// already pending, too many are pending, the write buffer is full, or
+    /// it is an async Originate on a session that gets no call events.
     fn send(&mut self, py: Python<'_>, action: &PyAction, now: f64) -> PyResult<String> {
         let action = action.inner.clone();
         match self.conn.send(action, clock::instant(now)) {

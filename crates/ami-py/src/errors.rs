@@ -99,6 +99,18 @@ fn send_error_instance<'py>(py: Python<'py>, err: &SendError) -> PyResult<Bound<
                 ("parameter", obj(py, *parameter)?),
             ],
         ),
+        SendError::InvalidActionId { id } => {
+            instance(py, "InvalidActionId", text, &[("id", obj(py, id)?)])
+        }
+        SendError::ActionIdTooLong { len, max } => instance(
+            py,
+            "ActionIdTooLong",
+            text,
+            &[("len", obj(py, len)?), ("max", obj(py, max)?)],
+        ),
+        SendError::DuplicateActionId { id } => {
+            instance(py, "DuplicateActionId", text, &[("id", obj(py, id)?)])
+        }
         SendError::NoCallEvents(off) => {
             let setting = match off {
                 CallEventsOff::Login { events } => format!("Events: {events}"),
@@ -107,9 +119,8 @@ fn send_error_instance<'py>(py: Python<'py>, err: &SendError) -> PyResult<Bound<
             };
             instance(py, "NoCallEvents", text, &[("setting", obj(py, setting)?)])
         }
-        // LineBreak, InvalidName, LineTooLong, TooManyLines, a chosen
-        // ActionID that is invalid, too long or already pending, and any
-        // later malformation: the action itself is wrong.
+        // LineBreak, InvalidName, LineTooLong, TooManyLines and any later
+        // malformation: the action itself is wrong.
         _ => instance(py, "InvalidAction", text, &[]),
     }
 }

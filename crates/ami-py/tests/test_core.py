@@ -269,7 +269,6 @@ def test_malformed_actions_are_refused_with_nothing_sent():
         Action("Setvar", [("Bad:Name", "x")]),
         Action("Setvar", Value="x" * 2000),
         Action("Setvar", Variable=[f"V{i}=1" for i in range(200)]),
-        Action("Ping", ActionID="mine"),
         Action("QueueAdd", Queue="support"),
     ]:
         with pytest.raises(errors.InvalidAction):
@@ -279,6 +278,27 @@ def test_malformed_actions_are_refused_with_nothing_sent():
     with pytest.raises(errors.MissingParameter) as raised:
         conn.send(Action("QueueAdd", Queue="support"), T0)
     assert (raised.value.action, raised.value.parameter) == ("QueueAdd", "Interface")
+
+
+def test_a_refused_chosen_action_id_has_its_own_error():
+    conn = ready()
+    assert sent_action(conn, Action("Ping", ActionID="mine")) == "mine"
+    with pytest.raises(errors.DuplicateActionId) as duplicate:
+        conn.send(Action("Ping", ActionID="mine"), T0)
+    assert duplicate.value.id == "mine"
+    with pytest.raises(errors.InvalidActionId) as invalid:
+        conn.send(Action("Ping", ActionID="two words"), T0)
+    assert invalid.value.id == "two words"
+    with pytest.raises(errors.ActionIdTooLong) as long:
+        conn.send(Action("Ping", ActionID="x" * 65), T0)
+    assert (long.value.len, long.value.max) == (65, 64)
+    assert conn.poll_transmit() is None
+    for refusal in (duplicate, invalid, long):
+        assert isinstance(refusal.value, errors.SendError)
+        assert not isinstance(refusal.value, errors.InvalidAction)
+    # A value the caller chose badly, as InvalidAction is; a duplicate is not.
+    assert isinstance(invalid.value, ValueError) and isinstance(long.value, ValueError)
+    assert not isinstance(duplicate.value, ValueError)
 
 
 def test_not_ready_too_many_pending_and_write_buffer_full():

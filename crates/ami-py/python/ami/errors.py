@@ -3,8 +3,9 @@
 Three families, named for when things went wrong:
 
 - :class:`SendError`: the action was refused before anything was sent
-  (malformed, not logged in, too many pending, write buffer full, an async
-  Originate that could never complete). Nothing reached the server.
+  (malformed, an ActionID of the caller's that cannot be used, not logged
+  in, too many pending, write buffer full, an async Originate that could
+  never complete). Nothing reached the server.
 - :class:`ActionError`: how a sent action ended, when it did not end well.
   Every action ends exactly once, with its result or one of these; none is
   ever a guess (a lost connection is :class:`ConnectionLost`, never success).
@@ -24,6 +25,9 @@ __all__ = [
     "SendError",
     "InvalidAction",
     "MissingParameter",
+    "InvalidActionId",
+    "ActionIdTooLong",
+    "DuplicateActionId",
     "NotReady",
     "TooManyPending",
     "WriteBufferFull",
@@ -73,10 +77,10 @@ class SendError(AmiError):
 
 class InvalidAction(SendError, ValueError):
     """The action is malformed: a CR or LF in a header (which would inject a
-    second action), an invalid header name, a line over 1,024 bytes, more
-    than 128 lines, or an ``ActionID`` header of the caller's that is empty,
-    longer than 64 bytes, not printable ASCII, or already pending on the
-    connection. Fix the action."""
+    second action), an invalid header name, a line over 1,024 bytes, or more
+    than 128 lines. Fix the action. (An ``ActionID`` of the caller's that
+    cannot be used has its own errors: :class:`InvalidActionId`,
+    :class:`ActionIdTooLong`, :class:`DuplicateActionId`.)"""
 
 
 class MissingParameter(InvalidAction):
@@ -85,6 +89,31 @@ class MissingParameter(InvalidAction):
 
     action: str
     parameter: str
+
+
+class InvalidActionId(SendError, ValueError):
+    """The ``ActionID`` header of the caller's is empty, holds a byte outside
+    printable ASCII (a space, a control character, non-ASCII), or the action
+    carries more than one (``id`` is the second). Choose another."""
+
+    id: str
+
+
+class ActionIdTooLong(SendError, ValueError):
+    """The ``ActionID`` of the caller's is ``len`` bytes, over the
+    connection's ``max_action_id`` (``max``): servers keep only so much of
+    one, and a cut id would match nothing. Shorten it."""
+
+    len: int
+    max: int
+
+
+class DuplicateActionId(SendError):
+    """Another action of this connection is pending under the caller's
+    ``ActionID`` ``id`` (or timed out and may still be answered): their
+    answers would be indistinguishable. Wait for it, or choose another."""
+
+    id: str
 
 
 class NotReady(SendError):
