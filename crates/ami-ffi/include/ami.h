@@ -216,6 +216,13 @@ int ami_conn_next_timeout_ms(ami_conn* conn, uint64_t* out_ms);
 int ami_conn_wants_read(const ami_conn* conn);
 int ami_conn_wants_write(const ami_conn* conn);
 
+/* Drops the oldest queued event (counted in events_dropped_full): 1 if there
+ * was one, 0 if not, or AMI_E_NULL; then drain ami_conn_poll. Under
+ * AMI_QUEUE_BACKPRESSURE, when wants_read is 0 while actions are pending and
+ * your own queue cannot take events now, an answer may sit behind the
+ * unread events: drop events until it comes out, rather than time it out. */
+int ami_conn_drop_event(ami_conn* conn);
+
 /* Counters of one connection. */
 typedef struct ami_stats {
     uint64_t bytes_in;                 /* bytes received */

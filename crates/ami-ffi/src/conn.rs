@@ -529,6 +529,25 @@ pub unsafe extern "C" fn ami_conn_wants_read(conn: *const AmiConn) -> c_int {
     unsafe { with_conn_ref(conn, |c| c_int::from(c.conn.wants_read())) }
 }
 
+/// Drops the oldest queued event, counted in the stats'
+/// `events_dropped_full`; returns 1 if there was one, 0 if not, or
+/// `AMI_E_NULL`. Then drain `ami_conn_poll`: decoding resumes, and what it
+/// finishes comes out.
+///
+/// For `AMI_QUEUE_BACKPRESSURE` callers whose own queue cannot take events
+/// now: while `ami_conn_wants_read` is 0 and actions are pending (the
+/// stats' `pending`), an action's answer may sit behind the unread events;
+/// drop events until it is decoded rather than let it time out.
+///
+/// # Safety
+///
+/// `conn` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ami_conn_drop_event(conn: *mut AmiConn) -> c_int {
+    // SAFETY: `conn` is NULL or live per this function's contract.
+    unsafe { with_conn(conn, |c| c_int::from(c.conn.drop_event())) }
+}
+
 /// Whether bytes wait to be written: 1 or 0, or `AMI_E_NULL`.
 ///
 /// # Safety

@@ -34,10 +34,15 @@ impl Pair {
 
     /// Like [`Pair::new`], with `seed` in the options (0: the default).
     fn with_seed(secret: &CStr, server: ServerConfig, seed: u64) -> Pair {
+        Pair::with_options(secret, server, |opts| opts.seed = seed)
+    }
+
+    /// Like [`Pair::new`], with the default options changed by `adjust`.
+    fn with_options(secret: &CStr, server: ServerConfig, adjust: impl Fn(&mut AmiOptions)) -> Pair {
         let mut opts = AmiOptions::default();
         // SAFETY: `opts` is a valid, writable `AmiOptions`.
         assert_eq!(unsafe { ami_options_init(&mut opts) }, AMI_OK);
-        opts.seed = seed;
+        adjust(&mut opts);
         opts.username = c"admin".as_ptr();
         opts.secret = secret.as_ptr();
         opts.heartbeat_ms = 0;
@@ -403,6 +408,64 @@ fn a_full_session_in_memory_with_send_refusals() {
         (stats.actions_sent, stats.actions_ok, stats.pending),
         (3, 1, 0)
     );
+}
+
+#[test]
+fn under_backpressure_dropping_events_lets_a_held_back_answer_through() {
+    let mut pair = Pair::with_options(c"amp111", ServerConfig::default(), |opts| {
+        opts.event_queue = 1;
+        opts.queue_policy = AMI_QUEUE_BACKPRESSURE;
+    });
+    pair.settle();
+    let id = pair.send(c"Ping", 0).expect("ping queued");
+    pair.settle(); // the fake server's own answer: taken, completion drained
+    let id2 = pair.send(c"Ping", 0).expect("second ping queued");
+    assert_ne!(id, id2);
+    // Events nobody reads, then the second Ping's answer behind them.
+    let mut bytes = Vec::new();
+    for n in 0..5 {
+        bytes.extend_from_slice(format!("Event: UserEvent\r\nN: {n}\r\n\r\n").as_bytes());
+    }
+    bytes.extend_from_slice(
+        format!("Response: Success\r\nActionID: {id2}\r\nPing: Pong\r\n\r\n").as_bytes(),
+    );
+    // SAFETY: `pair.conn` is live; `bytes` is readable.
+    let rc = unsafe { ami_conn_input(pair.conn, bytes.as_ptr(), bytes.len(), pair.now_ms) };
+    assert_eq!(rc, AMI_OK);
+    let stats = |pair: &Pair| {
+        let mut s = AmiStats::default();
+        // SAFETY: `pair.conn` is live; `s` is writable.
+        assert_eq!(unsafe { ami_conn_stats(pair.conn, &mut s) }, AMI_OK);
+        s
+    };
+    // SAFETY: `pair.conn` is live.
+    assert_eq!(
+        unsafe { ami_conn_wants_read(pair.conn) },
+        0,
+        "queue full: held back"
+    );
+    assert_eq!(
+        stats(&pair).pending,
+        1,
+        "the answer is held behind the events"
+    );
+    let mut dropped = 0;
+    while stats(&pair).pending > 0 {
+        // SAFETY: `pair.conn` is live.
+        assert_eq!(unsafe { ami_conn_drop_event(pair.conn) }, 1);
+        dropped += 1;
+        assert!(dropped <= 5, "never more drops than events ahead of it");
+    }
+    let outs = pair.poll();
+    assert_eq!(
+        (outs[0].kind, outs[0].fail),
+        (AMI_OUTPUT_COMPLETION, AMI_FAIL_NONE),
+        "{outs:?}"
+    );
+    assert_eq!(stats(&pair).events_dropped_full, dropped);
+    // With nothing queued there is nothing to drop.
+    // SAFETY: `pair.conn` is live.
+    assert_eq!(unsafe { ami_conn_drop_event(pair.conn) }, 0);
 }
 
 #[test]

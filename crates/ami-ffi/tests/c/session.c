@@ -137,7 +137,15 @@ static void wait_io(session* s, uint64_t give_up) {
     if (check("next timeout", ami_conn_next_timeout_ms(s->conn, &next)) == 1 && next < deadline)
         deadline = next;
     struct pollfd p = {.fd = s->fd, .events = 0, .revents = 0};
-    if (check("wants read", ami_conn_wants_read(s->conn)) == 1) p.events |= POLLIN;
+    if (check("wants read", ami_conn_wants_read(s->conn)) == 1) {
+        p.events |= POLLIN;
+    } else {
+        /* Back-pressure with an answer awaited: what this loop does not read
+         * now is dropped (counted), so the answer is never held back. */
+        ami_stats st;
+        check("stats", ami_conn_stats(s->conn, &st));
+        if (st.pending > 0) check("drop event", ami_conn_drop_event(s->conn));
+    }
     if (check("wants write", ami_conn_wants_write(s->conn)) == 1) p.events |= POLLOUT;
     int r = poll(&p, 1, deadline > now ? (int)(deadline - now) : 0);
     now = now_ms();
