@@ -103,6 +103,13 @@ fn as_written(message: &str) -> &str {
     }
 }
 
+/// A configuration the shared config crate refused: exit 3.
+impl From<ami_config::Invalid> for Fail {
+    fn from(invalid: ami_config::Invalid) -> Fail {
+        Fail::Config(invalid.0)
+    }
+}
+
 impl fmt::Display for Fail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

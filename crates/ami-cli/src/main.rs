@@ -16,12 +16,14 @@
 //! secrets redacted by the core's policy.
 
 mod cmd;
-mod config;
 mod exit;
 mod json;
 mod logging;
 mod stage;
 mod view;
+
+/// The server tables and flags, shared with the gateway.
+use ami_config as config;
 
 use std::process::ExitCode;
 

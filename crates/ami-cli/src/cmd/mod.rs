@@ -27,7 +27,7 @@ pub(crate) const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 
 /// Every server the flags select, environment included.
 pub(crate) fn servers(args: &ServerArgs) -> Result<Vec<Server>, Fail> {
-    config::resolve(args, &|k| std::env::var(k).ok())
+    config::resolve(args, &|k| std::env::var(k).ok()).map_err(Fail::from)
 }
 
 /// The one server a one-shot command talks to; several is a usage error.

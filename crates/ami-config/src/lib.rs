@@ -1,5 +1,5 @@
-//! Server selection: which AMI servers a command talks to, and with which
-//! client options.
+//! Server selection: which AMI servers a program talks to, and with which
+//! client options. The `ami` command and the gateway read the same tables.
 //!
 //! A server is described by layers, each of which may set any field; a field
 //! comes from the highest layer that sets it, field by field (a server table
@@ -53,63 +53,80 @@
 //!
 //! The README's "The `ami` command" section shows every option with its
 //! default (`tests::the_readme_documents_every_option` keeps it complete).
+//!
+//! This crate builds [`ClientConfig`]s and nothing else: it depends on no
+//! runtime, so the `ami` command (smol) and the gateway (tokio) share it
+//! without pulling each other's runtime in. The `clap` feature derives
+//! `clap::Args` on [`ServerArgs`].
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ami_async::ClientConfig;
 use ami_proto::{AuthMethod, QueuePolicy, RedactionPolicy};
-use ami_smol::ClientConfig;
 use serde::Deserialize;
 
-use crate::exit::Fail;
+/// A configuration that cannot be used: an unreadable or malformed file, an
+/// unknown server, a missing user or secret, a limit out of range. The
+/// message names the file or server at fault; the `ami` command exits 3.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
 
 /// The server-selection flags, shared by every command that connects.
-#[derive(clap::Args, Debug, Default, Clone)]
-pub(crate) struct ServerArgs {
+#[derive(Debug, Default, Clone)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct ServerArgs {
     /// AMI server host (else AMI_HOST, the config file, or 127.0.0.1).
-    #[arg(long, global = true)]
-    pub(crate) host: Option<String>,
+    #[cfg_attr(feature = "clap", arg(long, global = true))]
+    pub host: Option<String>,
     /// AMI server port (else AMI_PORT, the config file, or 5038).
-    #[arg(long, global = true)]
-    pub(crate) port: Option<u16>,
+    #[cfg_attr(feature = "clap", arg(long, global = true))]
+    pub port: Option<u16>,
     /// AMI user name (else AMI_USER or the config file).
-    #[arg(long, global = true)]
-    pub(crate) user: Option<String>,
+    #[cfg_attr(feature = "clap", arg(long, global = true))]
+    pub user: Option<String>,
     /// File whose content is the AMI secret (a final line end is ignored).
-    #[arg(long, global = true, value_name = "FILE")]
-    pub(crate) secret_file: Option<PathBuf>,
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "FILE"))]
+    pub secret_file: Option<PathBuf>,
     /// The AMI secret itself. Other users can see it in the process list:
     /// prefer --secret-file or AMI_SECRET. It is never printed.
-    #[arg(long, global = true, value_name = "SECRET", hide_default_value = true)]
-    pub(crate) secret: Option<String>,
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, global = true, value_name = "SECRET", hide_default_value = true)
+    )]
+    pub secret: Option<String>,
     /// TOML file with `[client]` options and `[servers.NAME]` tables.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "FILE"))]
+    pub config: Option<PathBuf>,
     /// Servers of the config file to use (repeat or separate with commas);
     /// all of them when omitted.
-    #[arg(long = "server", short = 's', global = true, value_delimiter = ',')]
-    pub(crate) servers: Vec<String>,
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "server", short = 's', global = true, value_delimiter = ',')
+    )]
+    pub servers: Vec<String>,
     /// Connect with TLS (default port 5039), verifying the server's
     /// certificate against the system CA store or --ca-file.
-    #[arg(long, global = true)]
-    pub(crate) tls: bool,
+    #[cfg_attr(feature = "clap", arg(long, global = true))]
+    pub tls: bool,
     /// PEM file of the CA(s) to trust for TLS instead of the system store
     /// (implies --tls).
-    #[arg(long, global = true, value_name = "FILE")]
-    pub(crate) ca_file: Option<PathBuf>,
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "FILE"))]
+    pub ca_file: Option<PathBuf>,
     /// DANGER: accept the server's (self-signed) certificate if and only if
     /// its SHA-256 fingerprint is this (64 hex digits, colons allowed),
     /// instead of verifying it (implies --tls).
-    #[arg(long, global = true, value_name = "SHA256")]
-    pub(crate) tls_pin: Option<String>,
+    #[cfg_attr(feature = "clap", arg(long, global = true, value_name = "SHA256"))]
+    pub tls_pin: Option<String>,
 }
 
 /// A secret as read from a flag, the environment or a file: never printed.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
-pub(crate) struct SecretText(String);
+struct SecretText(String);
 
 impl fmt::Debug for SecretText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -122,7 +139,7 @@ impl fmt::Debug for SecretText {
 /// the flags.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Options {
+struct Options {
     host: Option<String>,
     port: Option<u16>,
     user: Option<String>,
@@ -178,7 +195,7 @@ macro_rules! overlay {
 
 impl Options {
     /// This layer with `high` on top, field by field.
-    pub(crate) fn overlay(self, high: Options) -> Options {
+    fn overlay(self, high: Options) -> Options {
         overlay!(self, high;
             host, port, user, auth, events, connect_timeout_ms, login_timeout_ms,
             action_timeout_ms, heartbeat_interval_ms, heartbeat_misses, max_frame,
@@ -189,12 +206,12 @@ impl Options {
     }
 
     /// The layer of the `AMI_*` environment variables, read through `env`.
-    fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Fail> {
+    fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Invalid> {
         let port = match env("AMI_PORT") {
             Some(p) => Some(
                 p.trim()
                     .parse::<u16>()
-                    .map_err(|_| Fail::Config(format!("AMI_PORT={p:?} is not a port number")))?,
+                    .map_err(|_| Invalid(format!("AMI_PORT={p:?} is not a port number")))?,
             ),
             None => None,
         };
@@ -247,7 +264,7 @@ impl Options {
 /// A `--config` file: a `[client]` table and named `[servers.NAME]` tables.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct File {
+pub struct File {
     #[serde(default)]
     client: Options,
     #[serde(default)]
@@ -256,17 +273,28 @@ pub(crate) struct File {
 
 impl File {
     /// Parses a config file's text; `dir` anchors relative secret files.
-    pub(crate) fn parse(text: &str, origin: &str, dir: &Path) -> Result<File, Fail> {
-        let file: File = toml::from_str(text).map_err(|e| {
+    pub fn parse(text: &str, origin: &str, dir: &Path) -> Result<File, Invalid> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
             let msg = e.message().to_owned();
-            Fail::Config(format!("{origin}: {}", msg.trim()))
+            Invalid(format!("{origin}: {}", msg.trim()))
+        })?;
+        File::from_table(table, origin, dir)
+    }
+
+    /// The `[client]` and `[servers.NAME]` tables of a parsed TOML document
+    /// (a program with tables of its own, like the gateway's `[gateway]`,
+    /// removes them first); `dir` anchors relative secret files.
+    pub fn from_table(table: toml::Table, origin: &str, dir: &Path) -> Result<File, Invalid> {
+        let file: File = table.try_into().map_err(|e: toml::de::Error| {
+            let msg = e.message().to_owned();
+            Invalid(format!("{origin}: {}", msg.trim()))
         })?;
         for (name, table) in [("client", &file.client)]
             .into_iter()
             .chain(file.servers.iter().map(|(n, t)| (n.as_str(), t)))
         {
             if table.secret.is_some() && table.secret_file.is_some() {
-                return Err(Fail::Config(format!(
+                return Err(Invalid(format!(
                     "{origin}: [{name}] sets both secret and secret_file; keep one"
                 )));
             }
@@ -282,9 +310,9 @@ impl File {
     }
 
     /// Reads and parses the file at `path`.
-    pub(crate) fn load(path: &Path) -> Result<File, Fail> {
+    pub fn load(path: &Path) -> Result<File, Invalid> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Fail::Config(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| Invalid(format!("cannot read {}: {e}", path.display())))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         File::parse(&text, &path.display().to_string(), dir)
     }
@@ -292,19 +320,19 @@ impl File {
 
 /// One server, ready to connect.
 #[derive(Debug, Clone)]
-pub(crate) struct Server {
+pub struct Server {
     /// Its name: the `[servers.NAME]` key, or the host without a config file.
-    pub(crate) name: String,
+    pub name: String,
     /// The client options, limits validated.
-    pub(crate) client: ClientConfig,
+    pub client: ClientConfig,
 }
 
 /// The servers chosen by `args`, with the environment read through `env`
 /// (`std::env::var` outside tests).
-pub(crate) fn resolve(
+pub fn resolve(
     args: &ServerArgs,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<Server>, Fail> {
+) -> Result<Vec<Server>, Invalid> {
     let file = match &args.config {
         Some(path) => Some(File::load(path)?),
         None => None,
@@ -313,16 +341,16 @@ pub(crate) fn resolve(
 }
 
 /// [`resolve`] with the config file already parsed (or none).
-pub(crate) fn resolve_with(
+pub fn resolve_with(
     args: &ServerArgs,
     file: Option<File>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<Server>, Fail> {
+) -> Result<Vec<Server>, Invalid> {
     let base = Options::from_env(env)?;
     let flags = Options::from_args(args);
     let Some(file) = file else {
         if !args.servers.is_empty() {
-            return Err(Fail::Config(
+            return Err(Invalid(
                 "--server names a server of a config file: give --config FILE".into(),
             ));
         }
@@ -334,7 +362,7 @@ pub(crate) fn resolve_with(
     if file.servers.is_empty() {
         // A file without server tables describes one server with [client].
         if !args.servers.is_empty() {
-            return Err(Fail::Config(format!(
+            return Err(Invalid(format!(
                 "unknown server {:?}: the config file defines no [servers.NAME]",
                 args.servers[0]
             )));
@@ -349,7 +377,7 @@ pub(crate) fn resolve_with(
         for name in &args.servers {
             if !file.servers.contains_key(name) {
                 let known: Vec<&str> = file.servers.keys().map(String::as_str).collect();
-                return Err(Fail::Config(format!(
+                return Err(Invalid(format!(
                     "unknown server {name:?} (the config file defines: {})",
                     known.join(", ")
                 )));
@@ -376,8 +404,8 @@ const DEFAULT_TLS_PORT: u16 = 5039;
 fn tls_config(
     ca_file: Option<PathBuf>,
     pin: Option<String>,
-) -> Result<ami_smol::TlsConfig, String> {
-    let mut tls = ami_smol::TlsConfig::new();
+) -> Result<ami_async::TlsConfig, String> {
+    let mut tls = ami_async::TlsConfig::new();
     if let Some(path) = ca_file {
         tls = tls.with_ca_file(path);
     }
@@ -389,8 +417,8 @@ fn tls_config(
 }
 
 /// Turns the merged layers of server `name` into a validated client config.
-fn build(name: &str, o: Options) -> Result<Server, Fail> {
-    let cfg = |msg: String| Fail::Config(format!("server {name}: {msg}"));
+fn build(name: &str, o: Options) -> Result<Server, Invalid> {
+    let cfg = |msg: String| Invalid(format!("server {name}: {msg}"));
     let tls = o.tls_enabled();
     let user = o
         .user
@@ -670,10 +698,7 @@ mod tests {
         assert_eq!(servers[0].name, "pbx.example");
         assert_eq!(servers[0].client.addr, "pbx.example:5040");
         let bad = |k: &str| (k == "AMI_PORT").then(|| "http".to_string());
-        assert!(matches!(
-            resolve_with(&args(), None, &bad),
-            Err(Fail::Config(_))
-        ));
+        assert!(matches!(resolve_with(&args(), None, &bad), Err(Invalid(_))));
     }
 
     #[test]
@@ -683,12 +708,12 @@ mod tests {
             ..args()
         };
         let err = resolve_with(&unknown, Some(file(LAYERED)), &no_env).unwrap_err();
-        assert!(matches!(&err, Fail::Config(m) if m.contains("\"nope\"") && m.contains("a, b")));
+        assert!(matches!(&err, Invalid(m) if m.contains("\"nope\"") && m.contains("a, b")));
 
         let limit = "[client]\nuser = \"u\"\nsecret = \"s\"\nmax_frame = 10\n";
         let err = resolve_with(&args(), Some(file(limit)), &no_env).unwrap_err();
         assert!(
-            matches!(&err, Fail::Config(m) if m.contains("max_frame")),
+            matches!(&err, Invalid(m) if m.contains("max_frame")),
             "{err}"
         );
 
@@ -700,7 +725,7 @@ mod tests {
             ..args()
         };
         let err = resolve_with(&no_secret, None, &no_env).unwrap_err();
-        assert!(matches!(&err, Fail::Config(m) if m.contains("no secret")));
+        assert!(matches!(&err, Invalid(m) if m.contains("no secret")));
 
         for bad in [
             "[client]\nsecrets = \"typo\"\n",
@@ -708,7 +733,7 @@ mod tests {
             "[servers.a]\nport = \"x\"\n",
         ] {
             let err = File::parse(bad, "t.toml", Path::new(".")).unwrap_err();
-            assert!(matches!(err, Fail::Config(_)));
+            assert!(matches!(err, Invalid(_)));
         }
     }
 
@@ -741,7 +766,7 @@ mod tests {
         assert!(by("plain").client.tls.is_none());
         assert_eq!(by("plain").client.addr, "10.0.0.1:5038");
         let tls = by("tls").client.tls.as_ref().expect("tls");
-        assert_eq!(tls.roots, ami_smol::Roots::System);
+        assert_eq!(tls.roots, ami_async::Roots::System);
         assert_eq!(by("tls").client.addr, "pbx.example:5039");
         let ca = by("ca")
             .client
@@ -750,7 +775,7 @@ mod tests {
             .expect("tls implied by ca_file");
         assert_eq!(
             ca.roots,
-            ami_smol::Roots::CaFile(PathBuf::from("/etc/ami/ca.pem"))
+            ami_async::Roots::CaFile(PathBuf::from("/etc/ami/ca.pem"))
         );
         assert_eq!(by("ca").client.addr, "pbx.example:6000");
         assert!(by("off").client.tls.is_none());
@@ -785,10 +810,7 @@ mod tests {
             ..flags
         };
         let err = resolve_with(&bad, None, &no_env).unwrap_err();
-        assert!(
-            matches!(&err, Fail::Config(m) if m.contains("pin")),
-            "{err}"
-        );
+        assert!(matches!(&err, Invalid(m) if m.contains("pin")), "{err}");
     }
 
     #[test]
