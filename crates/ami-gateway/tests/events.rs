@@ -1,0 +1,106 @@
+//! Events out: floods from fake Asterisk nodes through the gateway into a
+//! real JetStream, and JetStream restarted under a flood.
+
+mod common;
+
+use std::time::Duration;
+
+use ami_testkit::{Faults, ServerConfig, TcpServer};
+use common::{config, events_of, jetstream, read_stream, Gateway, Nats, Stored, TempDir};
+
+/// The header `name` of a stored event.
+fn header<'a>(s: &'a Stored, name: &str) -> Option<&'a str> {
+    s.json["headers"]
+        .as_array()?
+        .iter()
+        .find(|h| h[0] == name)
+        .and_then(|h| h[1].as_str())
+}
+
+/// The events the fake Asterisk sends right after a login.
+const LOGIN_BURST: u64 = 2;
+
+/// Every event of `server` once, in order: one session, `seq` 1..=n in
+/// stream order, ending with the flood's `BenchDone` saying how many came
+/// before it.
+fn assert_complete(stored: &[Stored], server: &str, flood: u64) {
+    let events = events_of(stored, server);
+    // The login burst (FullyBooted, SuccessfulAuth), the flood, BenchDone.
+    assert_eq!(
+        events.len() as u64,
+        LOGIN_BURST + flood + 1,
+        "{server}: events stored"
+    );
+    assert_eq!(events[0].json["event"], "FullyBooted");
+    let session = &events[0].json["session"];
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.json["seq"], i as u64 + 1, "{server}: seq in stream order");
+        assert_eq!(&e.json["session"], session, "{server}: one session");
+        let name = e.json["event"].as_str().expect("event name");
+        assert_eq!(e.subject, format!("ami.{server}.event.{name}"));
+    }
+    let last = events.last().expect("events");
+    assert_eq!(last.json["event"], "BenchDone");
+    assert_eq!(header(last, "Events"), Some(flood.to_string().as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_flood_arrives_in_order_and_complete() {
+    if !common::nats_available() {
+        return;
+    }
+    const FLOOD: u64 = 5_000;
+    let dir = TempDir::new("flood");
+    let nats = Nats::start(&dir.0);
+    let nodes: Vec<TcpServer> = (0..3)
+        .map(|_| {
+            TcpServer::start(ServerConfig::default(), Faults::flood(FLOOD)).expect("fake node")
+        })
+        .collect();
+    let names = ["pbx1", "pbx2", "pbx3"];
+    let table: Vec<(&str, u16)> = names
+        .iter()
+        .copied()
+        .zip(nodes.iter().map(|n| n.port()))
+        .collect();
+    let cfg = config(
+        &format!("nats = [\"{}\"]\nmax_unacked = 256", nats.url()),
+        &table,
+        "queue_policy = \"backpressure\"\nevent_queue = 1000",
+    );
+    let gw = Gateway::start(&dir.0, "gw", &cfg);
+    let (_client, js) = jetstream(&nats.url()).await;
+
+    let stored = read_stream(&js, "AMI_EVENTS", Duration::from_secs(90), |s| {
+        names
+            .iter()
+            .all(|n| events_of(s, n).len() as u64 > LOGIN_BURST + FLOOD)
+    })
+    .await;
+
+    for name in names {
+        assert_complete(&stored, name, FLOOD);
+        // The tenure's first message is its marker.
+        let first = stored
+            .iter()
+            .find(|s| s.json["server"] == name)
+            .expect("messages of the node");
+        assert_eq!(first.subject, format!("ami.{name}.gateway"));
+        assert_eq!(first.json["marker"], "acquired");
+        assert_eq!(first.json["gateway"], gw.id.as_str());
+        let out = gw.metric(&format!(
+            "ami_gateway_events_out_total{{server=\"{name}\"}}"
+        ));
+        assert_eq!(out, Some((LOGIN_BURST + FLOOD + 1) as f64), "{name}");
+        let dropped = gw.metric(&format!(
+            "ami_gateway_events_dropped_total{{server=\"{name}\"}}"
+        ));
+        assert_eq!(dropped, Some(0.0), "{name}");
+        assert_eq!(
+            gw.metric(&format!("ami_gateway_lease_held{{server=\"{name}\"}}")),
+            Some(1.0)
+        );
+    }
+    let (code, body) = gw.get("/health");
+    assert_eq!(code, 200, "{body}");
+}
