@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ami_testkit::{Faults, ServerConfig, TcpServer};
+use ami_testkit::{Faults, Flood, ServerConfig, TcpServer};
 use common::{config, events_of, jetstream, read_stream, Gateway, Nats, Stored, TempDir};
 
 /// The header `name` of a stored event.
@@ -103,4 +103,93 @@ async fn three_nodes_flood_arrives_in_order_and_complete() {
     }
     let (code, body) = gw.get("/health");
     assert_eq!(code, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_restarted_under_a_flood_loses_and_repeats_nothing() {
+    if !common::nats_available() {
+        return;
+    }
+    const FLOOD: u64 = 12_000;
+    const MAX_UNACKED: u64 = 128;
+    let dir = TempDir::new("restart");
+    let mut nats = Nats::start(&dir.0);
+    let flood = Faults {
+        flood: Some(Flood {
+            events: FLOOD,
+            rate_per_sec: Some(4_000),
+            then_done: true,
+        }),
+        ..Faults::default()
+    };
+    let node = TcpServer::start(ServerConfig::default(), flood).expect("fake node");
+    let cfg = config(
+        &format!(
+            "nats = [\"{}\"]\nmax_unacked = {MAX_UNACKED}\npublish_timeout_ms = 500",
+            nats.url()
+        ),
+        &[("pbx1", node.port())],
+        // No heartbeat: a Ping awaited while the queue is full would let
+        // the client drop events (documented), and this test wants none.
+        "queue_policy = \"backpressure\"\nevent_queue = 500\nheartbeat_interval_ms = 0",
+    );
+    let gw = Gateway::start(&dir.0, "gw", &cfg);
+    let metric = |name: &str| {
+        gw.metric(&format!("{name}{{server=\"pbx1\"}}"))
+            .unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric("ami_gateway_events_out_total") < 2_000.0 {
+        assert!(Instant::now() < deadline, "no flood:\n{}", gw.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    nats.kill();
+    std::thread::sleep(Duration::from_millis(1_500));
+    // Back-pressure: the gateway reads no more than its window holds.
+    let (read, acked) = (
+        metric("ami_gateway_events_in_total"),
+        metric("ami_gateway_events_out_total"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let read_later = metric("ami_gateway_events_in_total");
+    assert_eq!(
+        read, read_later,
+        "events still read while JetStream is down"
+    );
+    assert!(
+        read - acked <= MAX_UNACKED as f64,
+        "read {read}, acked {acked}"
+    );
+    assert!(
+        acked < (LOGIN_BURST + FLOOD) as f64,
+        "the flood was over before the restart"
+    );
+
+    nats.restart();
+    let (_client, js) = jetstream(&nats.url()).await;
+    let stored = read_stream(&js, "AMI_EVENTS", Duration::from_secs(90), |s| {
+        events_of(s, "pbx1")
+            .last()
+            .is_some_and(|e| e.json["event"] == "BenchDone")
+            && events_of(s, "pbx1").len() as u64 >= LOGIN_BURST + FLOOD + 1
+    })
+    .await;
+    let events = events_of(&stored, "pbx1");
+    let mut seqs: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e.json["seq"].as_u64())
+        .collect();
+    let total = seqs.len();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), total, "an event stored twice");
+    assert_eq!(total as u64, LOGIN_BURST + FLOOD + 1, "events stored");
+    assert_eq!(seqs.last().copied(), Some(total as u64), "a gap in seq");
+    assert!(
+        metric("ami_gateway_publish_retries_total") > 0.0,
+        "no retry was needed?"
+    );
+    assert_eq!(metric("ami_gateway_events_dropped_total"), 0.0);
+    assert_eq!(metric("ami_gateway_events_out_total"), total as f64);
 }
