@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use async_nats::connection::State;
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, publish::PublishAck};
@@ -50,6 +51,7 @@ type AckFuture = Pin<Box<dyn Future<Output = Acked> + Send>>;
 /// The publishes of one node awaiting their acks, and those to send again.
 pub(crate) struct Window<'a> {
     js: &'a jetstream::Context,
+    nats: async_nats::Client,
     metrics: &'a Metrics,
     node: &'a NodeMetrics,
     in_flight: FuturesOrdered<AckFuture>,
@@ -68,6 +70,7 @@ impl<'a> Window<'a> {
     ) -> Self {
         Window {
             js,
+            nats: js.client(),
             metrics,
             node,
             in_flight: FuturesOrdered::new(),
@@ -110,7 +113,16 @@ impl<'a> Window<'a> {
 
     /// Sends `p` and keeps it until its ack. A message NATS can never take
     /// (larger than its `max_payload`) is dropped and counted.
+    ///
+    /// While the connection is down nothing is handed to the NATS client
+    /// (which would buffer it and deliver it whenever it reconnects, maybe
+    /// after the lease is gone): the message waits here to be sent again.
     pub(crate) async fn send(&mut self, p: Pending) {
+        if self.nats.connection_state() != State::Connected {
+            self.failed(p, "NATS is disconnected");
+            self.node.unacked.store(self.held() as u64, Relaxed);
+            return;
+        }
         let publish = PublishMessage::build()
             .payload(p.payload.clone())
             .message_id(&p.msg_id);
