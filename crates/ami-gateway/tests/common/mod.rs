@@ -8,6 +8,8 @@
 //! `CI` is set: then it fails, so CI can never pass by skipping.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod schema;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -389,10 +391,18 @@ pub async fn read_stream(
             Ok(Some(Ok(m))) => {
                 ask = false;
                 let info = m.info().expect("a JetStream message");
+                let json = serde_json::from_slice(&m.payload).expect("JSON payload");
+                // Every message the gateway stores is as the schema says.
+                let def = if m.subject.ends_with(".gateway") {
+                    "marker"
+                } else {
+                    "event"
+                };
+                schema::assert_valid(def, &json);
                 out.push(Stored {
                     subject: m.subject.to_string(),
                     stream_seq: info.stream_sequence,
-                    json: serde_json::from_slice(&m.payload).expect("JSON payload"),
+                    json,
                 });
             }
             Ok(Some(Err(e))) => panic!("reading the stream: {e}"),
