@@ -15,11 +15,14 @@
 //!    binaries, all in release beside each other;
 //! 5. `crates/ami-py/tests/bench.py`: the Python package's asyncio event flood
 //!    and pings against pure-Python baselines (and panoramisk), in the virtual
-//!    environment `cargo xtask py-test` made; skipped, saying so, without it.
+//!    environment `cargo xtask py-test` made; skipped, saying so, without it;
+//! 6. `cargo bench -p ami-gateway --bench gateway`: floods from 1 and 10 fake
+//!    nodes through the gateway into JetStream beside a raw `async-nats`
+//!    publisher of the same payloads (needs `nats-server`; says so without it).
 
 use crate::{cargo, exec, py, Result};
 
-/// Runs the five benchmarks in turn; `args` go to `ami-bench`.
+/// Runs the six benchmarks in turn; `args` go to `ami-bench`.
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     exec(&mut cargo([
@@ -61,5 +64,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     ]);
     loopback.args(args);
     exec(&mut loopback)?;
-    py::bench(quick)
+    py::bench(quick)?;
+    let mut gateway = cargo(["bench", "-p", "ami-gateway", "--bench", "gateway"]);
+    if quick {
+        gateway.args(["--", "--quick"]);
+    }
+    exec(&mut gateway)
 }

@@ -47,7 +47,7 @@ pub(crate) async fn run(
     let name = server.name.clone();
     let poll = shared.leases.ttl() / 8;
     let mut previous: Option<String> = None;
-    while *phase.borrow() != Phase::Closing {
+    while !closing(&phase) {
         let session = format!("{:016x}", crate::random::u64());
         match shared.leases.try_acquire(&name, &session).await {
             Ok(Ok((held, sent))) => {
@@ -70,6 +70,11 @@ pub(crate) async fn run(
             _ = phase.changed() => {}
         }
     }
+}
+
+/// Whether the gateway is closing (or gone: its phase can no longer change).
+fn closing(phase: &watch::Receiver<Phase>) -> bool {
+    *phase.borrow() == Phase::Closing || phase.has_changed().is_err()
 }
 
 /// How a tenure ended.
@@ -136,6 +141,7 @@ impl Tenure<'_> {
             &shared.js,
             &shared.metrics,
             metrics,
+            &fence,
             shared.settings.max_unacked,
         );
         let mut seq = 0u64;
@@ -172,7 +178,7 @@ impl Tenure<'_> {
                 _ = lost.changed() => break End::Lost,
                 _ = sleep_until(fence.until().into()) => continue,
                 _ = phase.changed(), if !closing => {
-                    if *phase.borrow() == Phase::Closing {
+                    if self::closing(phase) {
                         closing = true;
                         // Log off; the event stream ends after the events
                         // already read, which are still published.

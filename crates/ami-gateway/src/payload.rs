@@ -46,7 +46,8 @@ pub(crate) enum MarkerKind {
     /// one's first are missing, since AMI cannot replay them.
     Acquired,
     /// The AMI session was replaced within a tenure (a reconnect): events
-    /// of the gap are missing.
+    /// of the gap are missing. The new session's state arrives beside its
+    /// events, so the gap lies at or a few events before `last_seq`.
     Reconnected,
     /// The gateway let the node go on shutdown.
     Released,

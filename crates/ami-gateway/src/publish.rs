@@ -28,6 +28,7 @@ use async_nats::jetstream::{self, publish::PublishAck};
 use bytes::Bytes;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 
+use crate::lease::Fence;
 use crate::metrics::{Metrics, NodeMetrics};
 
 /// The first pause before failed publishes are sent again; it doubles
@@ -52,6 +53,7 @@ type AckFuture = Pin<Box<dyn Future<Output = Acked> + Send>>;
 pub(crate) struct Window<'a> {
     js: &'a jetstream::Context,
     nats: async_nats::Client,
+    fence: &'a Fence,
     metrics: &'a Metrics,
     node: &'a NodeMetrics,
     in_flight: FuturesOrdered<AckFuture>,
@@ -66,11 +68,13 @@ impl<'a> Window<'a> {
         js: &'a jetstream::Context,
         metrics: &'a Metrics,
         node: &'a NodeMetrics,
+        fence: &'a Fence,
         max: usize,
     ) -> Self {
         Window {
             js,
             nats: js.client(),
+            fence,
             metrics,
             node,
             in_flight: FuturesOrdered::new(),
@@ -112,12 +116,18 @@ impl<'a> Window<'a> {
     }
 
     /// Sends `p` and keeps it until its ack. A message NATS can never take
-    /// (larger than its `max_payload`) is dropped and counted.
+    /// (larger than its `max_payload`) is dropped and counted. Past the
+    /// lease's fence nothing is sent.
     ///
     /// While the connection is down nothing is handed to the NATS client
     /// (which would buffer it and deliver it whenever it reconnects, maybe
     /// after the lease is gone): the message waits here to be sent again.
     pub(crate) async fn send(&mut self, p: Pending) {
+        if !self.fence.open(Instant::now()) {
+            // The lease may be gone: never send; the node's loop abandons it.
+            self.retry.push_back(p);
+            return;
+        }
         if self.nats.connection_state() != State::Connected {
             self.failed(p, "NATS is disconnected");
             self.node.unacked.store(self.held() as u64, Relaxed);

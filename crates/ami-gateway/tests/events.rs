@@ -193,3 +193,52 @@ async fn jetstream_restarted_under_a_flood_loses_and_repeats_nothing() {
     assert_eq!(metric("ami_gateway_events_dropped_total"), 0.0);
     assert_eq!(metric("ami_gateway_events_out_total"), total as f64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_ami_session_is_marked_and_the_numbering_goes_on() {
+    if !common::nats_available() {
+        return;
+    }
+    let dir = TempDir::new("reconnect");
+    let nats = Nats::start(&dir.0);
+    // Each connection gets a small flood, then is closed by the server.
+    let flapping = Faults {
+        drop_after: Some(Duration::from_millis(400)),
+        ..Faults::flood(50)
+    };
+    let node = TcpServer::start(ServerConfig::default(), flapping).expect("fake node");
+    let cfg = config(
+        &format!("nats = [\"{}\"]", nats.url()),
+        &[("pbx1", node.port())],
+        "",
+    );
+    let _gw = Gateway::start(&dir.0, "gw", &cfg);
+    let (_client, js) = jetstream(&nats.url()).await;
+    let stored = read_stream(&js, "AMI_EVENTS", Duration::from_secs(30), |s| {
+        s.iter()
+            .filter(|m| m.json["marker"] == "reconnected")
+            .count()
+            >= 1
+            && events_of(s, "pbx1").len() as u64 >= 2 * (LOGIN_BURST + 51)
+    })
+    .await;
+    let mut last_seq = 0;
+    let mut reconnects = 0;
+    for m in &stored {
+        if let Some(seq) = m.json["seq"].as_u64() {
+            assert_eq!(seq, last_seq + 1, "one numbering across AMI sessions");
+            last_seq = seq;
+        } else if m.json["marker"] == "reconnected" {
+            assert_eq!(
+                m.json["last_seq"], last_seq,
+                "the marker says where the gap is"
+            );
+            reconnects += 1;
+        }
+    }
+    assert!(
+        reconnects >= 1,
+        "no reconnected marker in {} messages",
+        stored.len()
+    );
+}
