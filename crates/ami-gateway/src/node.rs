@@ -216,11 +216,11 @@ impl Tenure<'_> {
                             None => break,
                         }
                     }
-                    let received = SystemTime::now();
+                    let received = ami_json::rfc3339(SystemTime::now());
                     metrics.events_in.fetch_add(batch.len() as u64, Relaxed);
                     for ev in batch.drain(..) {
                         seq += 1;
-                        let body = payload::event(name, &self.session, seq, &ev, received);
+                        let body = payload::event(name, &self.session, seq, &ev, &received);
                         window.send(Pending {
                             subject: shared.subjects.event(name, ev.name()),
                             msg_id: msg_id(name, &self.session, seq),

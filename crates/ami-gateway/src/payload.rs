@@ -21,20 +21,23 @@ struct Published<'a> {
     seq: u64,
 }
 
-/// The payload of event `seq` of `session`, read from `server` at `received`.
-pub(crate) fn event(
-    server: &str,
-    session: &str,
-    seq: u64,
-    ev: &Event,
-    received: SystemTime,
-) -> Vec<u8> {
+/// The payload of event `seq` of `session`, read from `server` at
+/// `received` (written by [`ami_json::rfc3339`]).
+pub(crate) fn event(server: &str, session: &str, seq: u64, ev: &Event, received: &str) -> Vec<u8> {
     let published = Published {
-        event: EventJson::new(server, ev, received),
+        event: EventJson::at(server, ev, received),
         session,
         seq,
     };
-    serde_json::to_vec(&published).expect("strings and numbers always serialize")
+    // Room for the headers and the fixed fields at once: no regrowth.
+    let headers: usize = ev
+        .headers()
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 8)
+        .sum();
+    let mut out = Vec::with_capacity(headers + server.len() + session.len() + 160);
+    serde_json::to_writer(&mut out, &published).expect("strings and numbers always serialize");
+    out
 }
 
 /// What a marker says happened to a node.

@@ -16,15 +16,14 @@
 //! event may be stored after later ones; `seq` tells consumers the order.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
+use std::future::IntoFuture;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
+use async_nats::jetstream;
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::{self, publish::PublishAck};
 use bytes::Bytes;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 
@@ -46,8 +45,8 @@ pub(crate) struct Pending {
     pub(crate) is_event: bool,
 }
 
-type Acked = (Pending, Instant, Result<PublishAck, String>);
-type AckFuture = Pin<Box<dyn Future<Output = Acked> + Send>>;
+/// The ack of one publish.
+type AckFuture = <PublishAckFuture as IntoFuture>::IntoFuture;
 
 /// The publishes of one node awaiting their acks, and those to send again.
 pub(crate) struct Window<'a> {
@@ -56,7 +55,10 @@ pub(crate) struct Window<'a> {
     fence: &'a Fence,
     metrics: &'a Metrics,
     node: &'a NodeMetrics,
+    /// The acks awaited, oldest first, and beside them (same order) what
+    /// they acknowledge and when it was sent.
     in_flight: FuturesOrdered<AckFuture>,
+    sent: VecDeque<(Pending, Instant)>,
     retry: VecDeque<Pending>,
     retry_at: Option<Instant>,
     backoff: Duration,
@@ -78,6 +80,7 @@ impl<'a> Window<'a> {
             metrics,
             node,
             in_flight: FuturesOrdered::new(),
+            sent: VecDeque::new(),
             retry: VecDeque::new(),
             retry_at: None,
             backoff: FIRST_BACKOFF,
@@ -138,7 +141,10 @@ impl<'a> Window<'a> {
             .message_id(&p.msg_id);
         let sent = Instant::now();
         match self.js.send_publish(p.subject.clone(), publish).await {
-            Ok(ack) => self.in_flight.push_back(wait(p, sent, ack)),
+            Ok(ack) => {
+                self.in_flight.push_back(ack.into_future());
+                self.sent.push_back((p, sent));
+            }
             Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
                 tracing::warn!(
                     server = %server_of(&p.msg_id),
@@ -158,9 +164,13 @@ impl<'a> Window<'a> {
     /// Waits for the oldest ack; handles it. Call only while
     /// [`awaiting_acks`](Self::awaiting_acks).
     pub(crate) async fn next_ack(&mut self) {
-        let Some((p, sent, result)) = self.in_flight.next().await else {
+        let Some(result) = self.in_flight.next().await else {
             return;
         };
+        let (p, sent) = self
+            .sent
+            .pop_front()
+            .expect("one message kept per ack awaited, in the same order");
         match result {
             Ok(_) => {
                 self.metrics.observe_latency(sent.elapsed());
@@ -169,7 +179,7 @@ impl<'a> Window<'a> {
                 }
                 self.backoff = FIRST_BACKOFF;
             }
-            Err(e) => self.failed(p, &e),
+            Err(e) => self.failed(p, &e.to_string()),
         }
         self.node.unacked.store(self.held() as u64, Relaxed);
     }
@@ -191,6 +201,7 @@ impl<'a> Window<'a> {
     pub(crate) fn abandon(&mut self) -> usize {
         let n = self.held();
         self.in_flight = FuturesOrdered::new();
+        self.sent.clear();
         self.retry.clear();
         self.node.publishes_abandoned.fetch_add(n as u64, Relaxed);
         self.node.unacked.store(0, Relaxed);
@@ -213,14 +224,6 @@ impl<'a> Window<'a> {
         }
         self.retry.push_back(p);
     }
-}
-
-/// The ack of `p`, sent at `sent`.
-fn wait(p: Pending, sent: Instant, ack: PublishAckFuture) -> AckFuture {
-    Box::pin(async move {
-        let result = ack.await.map_err(|e| e.to_string());
-        (p, sent, result)
-    })
 }
 
 /// The server named in a message id (`server:session:seq`).
