@@ -8,12 +8,12 @@
 //!   prints plus `session` and `seq`, with a `Nats-Msg-Id` of
 //!   `<server>:<session>:<seq>` so a retried publish is stored once. At most
 //!   `max_unacked` publishes per node await their ack; beyond that events
-//!   wait in the AMI event queue, whose policy decides (see [`publish`]).
+//!   wait in the AMI event queue, whose policy decides (module `publish`).
 //! - **Actions in**: a request on `<prefix>.<server>.action` runs one action
 //!   on the node's session and is answered with its completion or a typed
-//!   error (see [`actions`]).
+//!   error (module `actions`).
 //! - **High availability**: a node is held through a lease in a key-value
-//!   bucket (see [`lease`]); only the holder opens its session, and a holder
+//!   bucket (module `lease`); only the holder opens its session, and a holder
 //!   that cannot renew stops publishing before its lease can expire. A new
 //!   holder's first message is a marker on `<prefix>.<server>.gateway`.
 //! - **Operable**: logs with the library's fields (`server`, `action_id`,
@@ -33,15 +33,15 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
-pub mod actions;
+mod actions;
 mod config;
 mod gateway;
 mod http;
-pub mod lease;
+mod lease;
 mod metrics;
 mod node;
 mod payload;
-pub mod publish;
+mod publish;
 mod random;
 mod subjects;
 
