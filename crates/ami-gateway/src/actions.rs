@@ -40,8 +40,9 @@ pub(crate) async fn serve(
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
-            _ = phase.changed() => {
-                if *phase.borrow() != Phase::Running {
+            changed = phase.changed() => {
+                // Draining, or the gateway is gone.
+                if changed.is_err() || *phase.borrow() != Phase::Running {
                     break;
                 }
             }
