@@ -66,7 +66,7 @@ pub(crate) fn agent(name: &str) -> Extension {
 }
 
 /// The traffic thread's loop: publishes whole simulated dialer calls
-/// ([`TrafficSim`], 13 events each) at `rate` per second to the sessions
+/// ([`TrafficSim`], 17 events each) at `rate` per second to the sessions
 /// of `pbx` that receive call events (not to one that said `Events: off`),
 /// until `stop`. `sent` counts the calls published.
 pub(crate) fn publish_calls(pbx: &Pbx, rate: f64, seed: u64, stop: &AtomicBool, sent: &AtomicU64) {

@@ -10,7 +10,7 @@
 //!   sends are fed to the model where they happened), pauses, hint and
 //!   device states, with the noise the model skips (`VarSet`, `Cdr`);
 //! - a dialer: `ami-testkit`'s `TrafficSim`, the event flood of the other
-//!   benchmarks (13 events per call, no queues).
+//!   benchmarks (17 events per call, no queues).
 //!
 //! For each: the decoder alone (events/s); the decoder with every event
 //! applied to a model and its changes drained (events/s, and the share of

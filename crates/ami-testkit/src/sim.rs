@@ -10,7 +10,7 @@
 use crate::rng::{civil, SplitMix64};
 
 /// The number of events [`TrafficSim::next_call`] produces for one call.
-const EVENTS_PER_CALL: usize = 13;
+const EVENTS_PER_CALL: usize = 17;
 
 /// A seeded generator of realistic call events (300 to 900 bytes each).
 ///
@@ -120,7 +120,8 @@ impl TrafficSim {
     }
 
     /// The wire bytes of one whole call (Newchannel ×2, Newexten, DialBegin,
-    /// Newstate ×2, DialEnd, BridgeEnter ×2, HangupRequest, Hangup ×2, Cdr),
+    /// Newstate ×2, DialEnd, BridgeCreate, BridgeEnter ×2, HangupRequest,
+    /// BridgeLeave ×2, BridgeDestroy, Hangup ×2, Cdr),
     /// with fresh channel names, Uniqueids and Linkedid.
     pub fn next_call(&mut self, now_epoch_secs: f64) -> Vec<u8> {
         self.call_events(now_epoch_secs).concat()
@@ -235,12 +236,16 @@ impl TrafficSim {
         snap(&mut e, &ch2, 6, 1, &uid2, true);
         push(e + "\r\n");
 
-        for (ch, uid) in [(&ch1, &uid1), (&ch2, &uid2)] {
-            let mut e = format!(
-                "Event: BridgeEnter\r\nPrivilege: call,all\r\nBridgeUniqueid: {bridge}\r\n\
+        let bridge_head = |event: &str, members: usize| {
+            format!(
+                "Event: {event}\r\nPrivilege: call,all\r\nBridgeUniqueid: {bridge}\r\n\
                  BridgeType: basic\r\nBridgeTechnology: simple_bridge\r\nBridgeCreator: <unknown>\r\n\
-                 BridgeName: <unknown>\r\nBridgeNumChannels: 1\r\nBridgeVideoSourceMode: none\r\n"
-            );
+                 BridgeName: <unknown>\r\nBridgeNumChannels: {members}\r\nBridgeVideoSourceMode: none\r\n"
+            )
+        };
+        push(bridge_head("BridgeCreate", 0) + "\r\n");
+        for (members, (ch, uid)) in [(&ch1, &uid1), (&ch2, &uid2)].into_iter().enumerate() {
+            let mut e = bridge_head("BridgeEnter", members + 1);
             snap(&mut e, ch, 6, 1, uid, true);
             push(e + "\r\n");
         }
@@ -248,6 +253,13 @@ impl TrafficSim {
         let mut e = String::from("Event: HangupRequest\r\nPrivilege: call,all\r\n");
         snap(&mut e, &ch1, 6, 1, &uid1, true);
         push(e + "Cause: 16\r\n\r\n");
+
+        for (left, (ch, uid)) in [(&ch1, &uid1), (&ch2, &uid2)].into_iter().enumerate() {
+            let mut e = bridge_head("BridgeLeave", 1 - left);
+            snap(&mut e, ch, 6, 1, uid, true);
+            push(e + "\r\n");
+        }
+        push(bridge_head("BridgeDestroy", 0) + "\r\n");
 
         for (ch, uid) in [(&ch2, &uid2), (&ch1, &uid1)] {
             let mut e = String::from("Event: Hangup\r\nPrivilege: call,all\r\n");
@@ -304,9 +316,13 @@ mod tests {
                 "Newstate",
                 "DialEnd",
                 "Newstate",
+                "BridgeCreate",
                 "BridgeEnter",
                 "BridgeEnter",
                 "HangupRequest",
+                "BridgeLeave",
+                "BridgeLeave",
+                "BridgeDestroy",
                 "Hangup",
                 "Hangup",
                 "Cdr"
@@ -315,9 +331,20 @@ mod tests {
         let text = String::from_utf8(bytes).expect("ascii");
         for frame in text.split_terminator("\r\n\r\n") {
             let len = frame.len() + 4;
-            assert!((300..=900).contains(&len), "{len} bytes: {frame}");
+            // Events about a channel carry its snapshot (300-930 bytes in a
+            // real burst); the bridge's own create and destroy do not.
+            let sizes = match frame.contains("\r\nChannel: ") || frame.starts_with("Event: Cdr") {
+                true => 300..=900,
+                false => 200..=300,
+            };
+            assert!(sizes.contains(&len), "{len} bytes: {frame}");
         }
-        assert_eq!(events[10].get("Cause-txt"), Some(&b"Normal Clearing"[..]));
+        let members: Vec<_> = events
+            .iter()
+            .filter_map(|e| e.get("BridgeNumChannels"))
+            .collect();
+        assert_eq!(members, [&b"0"[..], b"1", b"2", b"1", b"0", b"0"]);
+        assert_eq!(events[14].get("Cause-txt"), Some(&b"Normal Clearing"[..]));
         assert_eq!(events[0].get("Uniqueid"), Some(&b"1795727786.0"[..]));
         assert_eq!(events[1].get("Linkedid"), Some(&b"1795727786.0"[..]));
     }

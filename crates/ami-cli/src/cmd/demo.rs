@@ -5,7 +5,7 @@
 //! where some destinations answer and others are busy, congested or do not
 //! exist, a queue whose agents answer, a limited user, a wrong password
 //! answered after a second. A background thread publishes dialer-like calls
-//! from [`TrafficSim`] (13 events each) at the requested rate, to the
+//! from [`TrafficSim`] (17 events each) at the requested rate, to the
 //! sessions that want them. The client connects over TCP with an MD5
 //! challenge login, streams every event, originates calls (async Originate,
 //! completed by their `OriginateResponse`), collects `CoreShowChannels`
@@ -38,7 +38,7 @@ pub(crate) struct Args {
     /// How long to run, in seconds.
     #[arg(long, default_value_t = 10.0, value_name = "N")]
     seconds: f64,
-    /// Simulated calls per second injected by the server (13 events each).
+    /// Simulated calls per second injected by the server (17 events each).
     #[arg(long, default_value_t = 20.0, value_name = "R")]
     calls_per_second: f64,
     /// Async Originates per second sent by the client.

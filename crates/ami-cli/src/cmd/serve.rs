@@ -94,7 +94,7 @@ pub(crate) struct Args {
         value_name = "NAME[:agents=N]"
     )]
     queue: Vec<String>,
-    /// Simulated dialer calls per second (13 events each), published to
+    /// Simulated dialer calls per second (17 events each), published to
     /// the sessions that receive call events.
     #[arg(long, alias = "calls-per-sec", default_value_t = 0.0, value_name = "R")]
     calls_per_second: f64,
