@@ -434,6 +434,15 @@ impl EventStream {
 
 impl Drop for EventStream {
     fn drop(&mut self) {
+        // Closed (and emptied) first: the driver may look at this subscriber
+        // before the reference held here is gone, and must then find a
+        // queue that holds it back no more, or it would wait for the kick
+        // below in vain (until its next timer).
+        {
+            let mut inner = self.sub.lock();
+            inner.closed = true;
+            inner.queue = VecDeque::new();
+        }
         // A full back-pressure stream may be what holds the driver back:
         // let it see that the stream is gone, rather than at its next timer.
         if self.sub.policy == QueuePolicy::Backpressure {
@@ -594,6 +603,21 @@ mod tests {
         stream.try_next().unwrap();
         assert!(rx.try_recv().is_err(), "only a full queue kicks");
         assert_eq!(sub.room(), 2);
+    }
+
+    #[test]
+    fn a_dropped_full_stream_holds_the_driver_back_no_more() {
+        // The drop kicks the driver, which may look at the subscriber before
+        // the stream's own reference to it is gone (`sub` stands for it
+        // here): the kick must find a queue that no longer holds it back.
+        let (kick, rx) = async_channel::bounded(1);
+        let sub = Subscriber::new(2, QueuePolicy::Backpressure, kick);
+        let stream = EventStream::new(sub.clone(), sleeper());
+        offer(&sub, &["a", "b"]);
+        assert_eq!(sub.room(), 0);
+        drop(stream);
+        assert!(rx.try_recv().is_ok(), "the drop wakes the driver");
+        assert!(sub.room() > 0, "and the driver then sees room");
     }
 
     #[test]
