@@ -15,9 +15,10 @@ use crate::config::ClientConfig;
 use crate::deadline;
 use crate::error::{ClientError, ConnectError};
 use crate::events::EventStream;
+use crate::link::{Answer, Direct, Link};
 use crate::model::LiveModel;
 use crate::reply;
-use crate::runtime::{self, BackgroundTask, Runtime, SpawnError};
+use crate::runtime::{self, BackgroundTask, Runtime, Socket, SpawnError};
 use crate::shared::{Shared, StateChanges};
 use crate::stats::ClientStats;
 use crate::supervisor;
@@ -155,12 +156,14 @@ impl<R: Runtime> ClientBuilder<R> {
         self.config.proto.validate()?;
         let (cmds_tx, cmds_rx) = async_channel::bounded(1024);
         let span = tracing::info_span!("ami", server = %self.config.proto.server);
+        let link = Link::new(self.shared.clone());
         // Made before the task: if the task is never run, dropping it still
         // ends the client (see `supervise`).
         let mut ctx = Ctx::new(
             self.rt.clone(),
             self.config,
             self.shared.clone(),
+            link.clone(),
             cmds_rx,
             first,
         );
@@ -180,6 +183,7 @@ impl<R: Runtime> ClientBuilder<R> {
             cmds: cmds_tx,
             shared: self.shared,
             model: self.model,
+            link,
             rt: self.rt,
         };
         if let Err(e) = &spawned {
@@ -199,6 +203,9 @@ pub struct Client<R: Runtime> {
     cmds: Sender<Command>,
     shared: Arc<Shared>,
     model: Option<LiveModel>,
+    /// The session, shared with the task: a send that finds it idle goes
+    /// out from the caller's task (see [`send`](Self::send)).
+    link: Arc<Link<R::Socket>>,
     rt: R,
 }
 
@@ -208,6 +215,7 @@ impl<R: Runtime> Clone for Client<R> {
             cmds: self.cmds.clone(),
             shared: self.shared.clone(),
             model: self.model.clone(),
+            link: self.link.clone(),
             rt: self.rt.clone(),
         }
     }
@@ -281,8 +289,14 @@ impl<R: Runtime> Client<R> {
     /// its completion is then discarded. Sending `Logoff` yourself ends the
     /// client as [`close`](Self::close) does: a logged-off session is not
     /// replaced.
+    ///
+    /// When no other action is in flight, the action is written from the
+    /// calling task, and this future reads the socket for its answer
+    /// (handing out the events it meets, as the client's task would):
+    /// no task hop either way. Otherwise the client's task sends it, with
+    /// the others, and reads.
     pub async fn send(&self, action: Action) -> Result<Completion, ClientError> {
-        submit(&self.cmds, action, None).await
+        submit(&self.cmds, &self.link, action, None).await
     }
 
     /// Sends `action` as [`send`](Self::send) does, with a handle that
@@ -314,8 +328,8 @@ impl<R: Runtime> Client<R> {
     ) {
         let ticket = Arc::new(Ticket::default());
         let cancel = Cancel::new(ticket.clone(), self.shared.clone());
-        let cmds = self.cmds.clone();
-        let outcome = async move { submit(&cmds, action, Some(ticket)).await };
+        let (cmds, link) = (self.cmds.clone(), self.link.clone());
+        let outcome = async move { submit(&cmds, &link, action, Some(ticket)).await };
         (cancel, outcome)
     }
 
@@ -423,16 +437,27 @@ fn is_ready(state: &ConnState) -> bool {
     matches!(state, ConnState::Ready | ConnState::Degraded { .. })
 }
 
-/// Queues `action` for the task and waits for its outcome.
-async fn submit(
+/// Sends `action` itself if the session is idle, else queues it for the
+/// task; waits for its outcome.
+async fn submit<S: Socket>(
     cmds: &Sender<Command>,
+    link: &Link<S>,
     action: Action,
     ticket: Option<Arc<Ticket>>,
 ) -> Result<Completion, ClientError> {
     let (reply, waiting) = reply::reply();
     let caller = Caller { reply, ticket };
-    cmds.send(Command::Send { action, caller })
+    let token = match link.try_send(action, caller) {
+        Direct::Reading(token) => token,
+        Direct::Answered => 0,
+        Direct::Declined(action, caller) => {
+            cmds.send(Command::Send { action, caller })
+                .await
+                .map_err(|_| ClientError::Closed)?;
+            0
+        }
+    };
+    Answer::new(link, token, waiting)
         .await
-        .map_err(|_| ClientError::Closed)?;
-    waiting.await.ok_or(ClientError::Closed)?
+        .ok_or(ClientError::Closed)?
 }

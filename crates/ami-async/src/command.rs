@@ -38,6 +38,12 @@ impl Caller {
         self.reply.send(outcome);
     }
 
+    /// Hands over the outcome without a wake-up: the caller is the one
+    /// handing it over (reading for its own answer), and looks right after.
+    pub(crate) fn send_quiet(self, outcome: Result<Completion, ClientError>) {
+        self.reply.send_quiet(outcome);
+    }
+
     /// Whether the caller cancelled before the action was sent.
     pub(crate) fn cancelled(&self) -> bool {
         self.ticket.as_ref().is_some_and(|t| t.lock().cancelled)
@@ -95,11 +101,14 @@ impl Ticket {
     }
 }
 
-/// An action the driver sent and awaits; `resend` keeps a copy when it may
-/// be re-sent on the next session.
+/// An action sent and awaiting its answer; `resend` keeps a copy when it
+/// may be re-sent on the next session.
 pub(crate) struct Pending {
     pub(crate) caller: Caller,
     pub(crate) resend: Option<(Action, Instant)>,
+    /// The token of a caller that sent it itself (and may read for its
+    /// answer, see [`Link`](crate::link::Link)); 0 when the driver sent it.
+    pub(crate) token: u64,
 }
 
 /// An action waiting for a session (only with `resend_on_reconnect`).

@@ -7,23 +7,26 @@
 //! deadline); act on it with the clock read once; repeat. Reads take at most
 //! `read_budget` bytes per turn; a read that filled the budget yields to the
 //! executor and reads again without waiting for the reactor.
+//!
+//! The session lives in the client's [`Link`], locked for each half of a
+//! turn and never across the wait: a caller whose action finds the session
+//! idle sends it and reads for its answer itself (see [`crate::link`]), and
+//! the driver reads whenever no caller does.
 
-use std::io::ErrorKind;
-use std::sync::Arc;
+use std::panic;
+use std::sync::MutexGuard;
 use std::time::Instant;
 
-use ami_proto::{ActionError, ActionId, CloseReason, Completion, ConnState, Connection, Output};
-use ami_proto::{BreakerState, Event, Failure, QueuePolicy};
+use ami_proto::{ActionError, BreakerState, CloseReason, ConnState, Connection, Failure};
 use futures_lite::{future, Stream};
 
-use crate::command::{Caller, Command, Pending};
-use crate::deadline;
+use crate::command::Command;
 use crate::error::ClientError;
-use crate::events::Subscriber;
+use crate::link::{Link, HOLD};
 use crate::runtime::{Runtime, Socket, Timer};
-use crate::shared::Shared;
+use crate::session::{ForDriver, Session};
 use crate::task::Ctx;
-use crate::transport::{Sink, Transport};
+use crate::transport::Transport;
 
 /// Commands taken per turn beyond the one that woke the driver.
 const COMMAND_BUDGET: usize = 256;
@@ -34,51 +37,53 @@ enum Wake {
     Other,
 }
 
+/// What the first half of a turn found.
+enum Settled {
+    /// The session is over.
+    Closed(CloseReason),
+    /// More to do before waiting (bytes to write, a close that is due).
+    Again,
+    /// Wait for the next thing to happen.
+    Wait {
+        want_read: bool,
+        write_blocked: bool,
+    },
+}
+
 /// Runs one logged-in-or-logging-in session until it closes; returns why.
 pub(crate) async fn run_session<R: Runtime>(
     ctx: &mut Ctx<R>,
-    mut sock: Transport<R::Socket>,
-    mut conn: Connection,
+    sock: Transport<R::Socket>,
+    conn: Connection,
 ) -> CloseReason {
     ctx.shared.set_state(ConnState::LoggingIn);
-    let mut buf = vec![0u8; ctx.config.read_budget.max(1)];
+    let link = ctx.link.clone();
+    let session = Session::new(conn, sock, &ctx.config, ctx.shared.clone());
+    *link.lock() = Some(session.with_model(ctx.model.take()));
     let mut hot = false;
     let mut ready_seen = false;
     let mut alarm = Alarm::default();
-    let mut fan = Fanout::default();
     loop {
-        let now = Instant::now();
-        let write_blocked = flush(&mut sock, &mut conn, now);
-        let held = deliver(ctx, &mut conn, &mut fan, &mut ready_seen, now);
-        if let ConnState::Closed(reason) = conn.state() {
-            let reason = reason.clone();
-            for (_, p) in ctx.pending.drain() {
-                p.caller
-                    .send(Err(ClientError::Action(ActionError::ConnectionLost)));
-            }
-            return reason;
-        }
-        if ctx.closing.is_some_and(|d| d <= now) {
-            conn.handle_closed(now);
-            continue;
-        }
-        if conn.wants_write() && !write_blocked {
-            // The drain queued bytes (actions parked for this session).
-            continue;
-        }
+        let (want_read, write_blocked) = match settle(ctx, &link, &mut alarm, &mut ready_seen) {
+            Settled::Closed(reason) => return reason,
+            Settled::Again => continue,
+            Settled::Wait {
+                want_read,
+                write_blocked,
+            } => (want_read, write_blocked),
+        };
 
-        let want_read = conn.wants_read() && !held;
         let wake = if want_read && hot {
             future::yield_now().await;
             Wake::Io
         } else {
-            let deadline = conn.poll_timeout().into_iter().chain(ctx.closing).min();
-            alarm.want(deadline, |at| ctx.rt.timer(at));
             let io = async {
+                let readable = future::poll_fn(|cx| link.poll_driver_read(cx));
+                let writable = future::poll_fn(|cx| link.poll_writable(cx));
                 let _ = match (want_read, write_blocked) {
-                    (true, true) => future::or(sock.readable(), sock.writable()).await,
-                    (true, false) => sock.readable().await,
-                    (false, true) => sock.writable().await,
+                    (true, true) => future::or(readable, writable).await,
+                    (true, false) => readable.await,
+                    (false, true) => writable.await,
                     (false, false) => future::pending().await,
                 };
                 Wake::Io
@@ -104,27 +109,112 @@ pub(crate) async fn run_session<R: Runtime>(
             future::or(io, future::or(cmd, future::or(kick, timer))).await
         };
 
-        let now = Instant::now();
-        match wake {
-            Wake::Io if want_read => hot = read(&mut sock, &mut conn, &mut buf, now),
-            Wake::Command(Some(cmd)) => command(ctx, &mut conn, cmd, now),
-            Wake::Command(None) => {
-                ctx.all_handles_dropped(now);
-                start_close(&mut conn, now);
-            }
-            Wake::Io | Wake::Other => {}
+        hot = act(ctx, &link, wake, want_read);
+    }
+}
+
+/// The first half of a turn, under the link's lock: take what callers left,
+/// flush, deliver, and decide what to wait for (arming the timer).
+fn settle<R: Runtime>(
+    ctx: &mut Ctx<R>,
+    link: &Link<R::Socket>,
+    alarm: &mut Alarm<R::Timer>,
+    ready_seen: &mut bool,
+) -> Settled {
+    let mut guard = link.lock();
+    let s = session(&mut guard);
+    link.take_abandoned(s);
+    let now = Instant::now();
+    for left in std::mem::take(&mut s.for_driver) {
+        for_driver(ctx, s, left, ready_seen, now);
+    }
+    let write_blocked = s.flush(now);
+    let held = s.deliver(0, &mut |s, d| for_driver(ctx, s, d, ready_seen, now));
+    s.apply_model(now);
+    if let ConnState::Closed(reason) = s.conn.state() {
+        let reason = reason.clone();
+        let mut ended = guard.take().expect("the session was there");
+        drop(guard);
+        // The model outlives its sessions.
+        ctx.model = ended.model.take();
+        for (_, p) in ended.pending.drain() {
+            p.caller
+                .send(Err(ClientError::Action(ActionError::ConnectionLost)));
         }
-        for _ in 0..COMMAND_BUDGET {
-            match ctx.cmds.try_recv() {
-                Ok(cmd) => command(ctx, &mut conn, cmd, now),
-                Err(_) => break,
-            }
+        return Settled::Closed(reason);
+    }
+    if ctx.closing.is_some_and(|d| d <= now) {
+        s.conn.handle_closed(now);
+        return Settled::Again;
+    }
+    if s.conn.wants_write() && !write_blocked {
+        // The drain queued bytes (actions parked for this session).
+        return Settled::Again;
+    }
+    let want_read = s.conn.wants_read() && !held;
+    // A caller reading for itself is checked on after `HOLD`.
+    let hold = s.reader.map(|h| h.since + HOLD);
+    let deadline = s
+        .conn
+        .poll_timeout()
+        .into_iter()
+        .chain(ctx.closing)
+        .chain(hold)
+        .min();
+    alarm.want(deadline, |at| ctx.rt.timer(at));
+    s.alarm = alarm.at;
+    Settled::Wait {
+        want_read,
+        write_blocked,
+    }
+}
+
+/// The driver's session, locked; if a caller's turn panicked, the panic
+/// is raised here, so that the client ends as after a panic of its own
+/// (and nothing more is done with a session in an unknown state).
+fn session<'a, S: Socket>(guard: &'a mut MutexGuard<'_, Option<Session<S>>>) -> &'a mut Session<S> {
+    let s = guard
+        .as_mut()
+        .expect("the session stays in the link while the driver runs it");
+    if let Some(payload) = s.panicked.take() {
+        panic::resume_unwind(payload);
+    }
+    s
+}
+
+/// The second half of a turn, under the link's lock: act on what woke the
+/// driver, then on the commands, cancels and deadlines due. Returns whether
+/// a read filled the budget.
+fn act<R: Runtime>(ctx: &mut Ctx<R>, link: &Link<R::Socket>, wake: Wake, want_read: bool) -> bool {
+    let mut guard = link.lock();
+    let s = session(&mut guard);
+    let now = Instant::now();
+    let mut hot = false;
+    match wake {
+        Wake::Io if want_read && s.reader.is_none() => hot = s.read(now) == s.budget(),
+        Wake::Command(Some(cmd)) => command(ctx, s, cmd, now),
+        Wake::Command(None) => {
+            ctx.all_handles_dropped(now);
+            start_close(&mut s.conn, now);
         }
-        ctx.take_cancels(Some(&mut conn), now);
-        if conn.poll_timeout().is_some_and(|t| t <= now) {
-            conn.handle_timeout(now);
+        Wake::Io | Wake::Other => {}
+    }
+    for _ in 0..COMMAND_BUDGET {
+        match ctx.cmds.try_recv() {
+            Ok(cmd) => command(ctx, s, cmd, now),
+            Err(_) => break,
         }
     }
+    ctx.take_cancels(Some(&mut s.conn), now);
+    if s.reader.is_some_and(|h| h.since + HOLD <= now) {
+        // A caller has read for its answer long enough: the driver reads
+        // (an answer that takes long, or a task that stopped polling).
+        s.reader = None;
+    }
+    if s.conn.poll_timeout().is_some_and(|t| t <= now) {
+        s.conn.handle_timeout(now);
+    }
+    hot
 }
 
 /// The driver's one timer, kept across turns.
@@ -188,198 +278,29 @@ fn rearm(armed: Option<Instant>, wanted: Option<Instant>) -> Option<Instant> {
     }
 }
 
-/// Writes what the core lends; returns whether the socket would block.
-///
-/// A partial write leaves the rest in the core for the next turn;
-/// `WouldBlock` waits for writability; `Interrupted` retries; `Ok(0)` (the
-/// transport takes nothing more) and any other error end the session.
-fn flush(sock: &mut impl Sink, conn: &mut Connection, now: Instant) -> bool {
-    while let Some(bytes) = conn.poll_transmit() {
-        match sock.write(bytes) {
-            Ok(0) => conn.handle_closed(now),
-            Ok(n) => conn.advance(n),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => conn.handle_closed(now),
-        }
-    }
-    // TLS may still hold ciphertext the socket did not take.
-    sock.write_blocked().unwrap_or_else(|_| {
-        conn.handle_closed(now);
-        false
-    })
-}
-
-/// Reads once (at most the budget); returns whether the budget was filled.
-fn read<S: Socket>(
-    sock: &mut Transport<S>,
-    conn: &mut Connection,
-    buf: &mut [u8],
-    now: Instant,
-) -> bool {
-    match sock.read(buf) {
-        Ok(0) => conn.handle_closed(now),
-        Ok(n) => {
-            conn.handle_input(&buf[..n], now);
-            return n == buf.len();
-        }
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
-        Err(_) => conn.handle_closed(now),
-    }
-    false
-}
-
-/// The subscribers as of this turn and the driver's reusable event buffers.
-///
-/// The subscriber list is copied under its lock and used without it, so
-/// the users' filters run with no library lock held. The buffers keep
-/// their capacity across turns: no allocation per batch.
-#[derive(Default)]
-struct Fanout {
-    subs: Vec<Arc<Subscriber>>,
-    batch: Vec<Event>,
-    copy: Vec<Event>,
-}
-
-impl Fanout {
-    /// Offers the batch to every subscriber (a copy to each but the last,
-    /// which takes the batch itself); returns (queued, dropped).
-    fn hand_out(&mut self, shared: &Shared) -> (u64, u64) {
-        let Some((last, rest)) = self.subs.split_last() else {
-            self.batch.clear();
-            return (0, 0);
-        };
-        let mut total = (0, 0);
-        for sub in rest {
-            self.copy.extend(self.batch.iter().cloned());
-            let (q, d) = offer(sub, &mut self.copy, shared);
-            total = (total.0 + q, total.1 + d);
-        }
-        let (q, d) = offer(last, &mut self.batch, shared);
-        (total.0 + q, total.1 + d)
-    }
-}
-
-/// One subscriber's share of a batch. A filter that panics ends its own
-/// stream, logged; the client and the other streams go on.
-fn offer(sub: &Subscriber, events: &mut Vec<Event>, shared: &Shared) -> (u64, u64) {
-    sub.offer(events).unwrap_or_else(|panic| {
-        log!(error, shared, %panic, "event filter panicked: its stream ends; the client goes on");
-        (0, 0)
-    })
-}
-
-/// Drains the core's outputs. Returns whether back-pressure holds events
-/// back (the driver then stops reading until a consumer makes room).
-///
-/// States and completions are always delivered, first: they never wait for
-/// a consumer. Events go to the subscribers up to the room the fullest one
-/// has, under back-pressure; except while an answer is awaited (an action
-/// of the user's, the heartbeat's Ping, the Logoff), when every event is
-/// drained and a full queue drops what it cannot take. So an answer never
-/// waits behind events nobody reads. Once the session is closed, everything
-/// drains.
-fn deliver<R: Runtime>(
+/// What a turn left for the driver: a state change, or an action lost with
+/// its session to send again on the next one.
+fn for_driver<R: Runtime>(
     ctx: &mut Ctx<R>,
-    conn: &mut Connection,
-    fan: &mut Fanout,
+    s: &mut Session<R::Socket>,
+    left: ForDriver,
     ready_seen: &mut bool,
     now: Instant,
-) -> bool {
-    let shared = ctx.shared.clone();
-    // Counters first, so a caller woken by a completion sees them.
-    let session = conn.stats();
-    shared.update_stats(|s| s.session = session);
-    shared.subscribers(&mut fan.subs);
-    let backpressure = shared.policy == QueuePolicy::Backpressure && !fan.subs.is_empty();
-    let (mut queued, mut dropped) = (0, 0);
-    let held = loop {
-        while let Some(out) = conn.poll_completion() {
-            on_output(ctx, conn, out, ready_seen, now);
-        }
-        let limit = match backpressure && !conn.is_closed() {
-            true => event_room(&fan.subs, conn),
-            false => usize::MAX,
-        };
-        if limit == 0 {
-            break true;
-        }
-        let mut drained = false;
-        while fan.batch.len() < limit {
-            match conn.poll_output() {
-                None => {
-                    drained = true;
-                    break;
-                }
-                Some(Output::Event(event)) => {
-                    if let Some(model) = &mut ctx.model {
-                        model.event(&event);
-                    }
-                    if !fan.subs.is_empty() {
-                        fan.batch.push(event);
-                    }
-                }
-                Some(out) => {
-                    // Decoding resumed by taking an event brought an answer:
-                    // the one awaited may have come, so the limit may change.
-                    on_output(ctx, conn, out, ready_seen, now);
-                    if backpressure {
-                        break;
-                    }
-                }
-            }
-        }
-        if !fan.batch.is_empty() {
-            let (q, d) = fan.hand_out(&shared);
-            (queued, dropped) = (queued + q, dropped + d);
-        }
-        if drained {
-            break false;
-        }
-    };
-    // Not kept past the turn: a dropped stream must not look alive.
-    fan.subs.clear();
-    if let Some(model) = &mut ctx.model {
-        model.flush(conn, now);
-    }
-    let session = conn.stats();
-    shared.update_stats(|s| {
-        s.session = session;
-        s.events_delivered += queued;
-        s.events_dropped += dropped;
-    });
-    held
-}
-
-/// How many events the subscribers can take now, under back-pressure: the
-/// fullest one's room; unlimited while an answer is awaited and a queue is
-/// full (the full queues then drop and count what they cannot take).
-fn event_room(subs: &[Arc<Subscriber>], conn: &Connection) -> usize {
-    let room = subs.iter().map(|s| s.room()).min().unwrap_or(usize::MAX);
-    match room == 0 && conn.stats().pending > 0 {
-        true => usize::MAX,
-        false => room,
-    }
-}
-
-/// A state change or a completion.
-fn on_output<R: Runtime>(
-    ctx: &mut Ctx<R>,
-    conn: &mut Connection,
-    out: Output,
-    seen: &mut bool,
-    now: Instant,
 ) {
-    match out {
-        Output::State(state) => on_state(ctx, conn, state, seen, now),
-        Output::Completion { id, result } => complete(ctx, id, result),
-        _ => {}
+    match left {
+        ForDriver::State(state) => on_state(ctx, s, state, ready_seen, now),
+        ForDriver::Lost(p) => match (p.resend, ctx.closing) {
+            (Some((action, deadline)), None) => ctx.park(action, p.caller, Some(deadline)),
+            _ => p
+                .caller
+                .send(Err(ClientError::Action(ActionError::ConnectionLost))),
+        },
     }
 }
 
 fn on_state<R: Runtime>(
     ctx: &mut Ctx<R>,
-    conn: &mut Connection,
+    s: &mut Session<R::Socket>,
     state: ConnState,
     seen: &mut bool,
     now: Instant,
@@ -402,8 +323,8 @@ fn on_state<R: Runtime>(
             s.reconnects += u64::from(s.sessions > 1);
         });
     }
-    if let Some(model) = &mut ctx.model {
-        model.state(conn, &state, now);
+    if let Some(model) = &mut s.model {
+        model.state(&mut s.conn, &state, now);
     }
     ctx.shared.set_state(state);
     if !first_ready {
@@ -422,68 +343,30 @@ fn on_state<R: Runtime>(
                 .with_timeout(left.max(std::time::Duration::from_millis(1))),
             caller: p.caller,
         };
-        command(ctx, conn, cmd, now);
+        command(ctx, s, cmd, now);
     }
 }
 
-fn complete<R: Runtime>(ctx: &mut Ctx<R>, id: ActionId, result: Result<Completion, ActionError>) {
-    if let Some(model) = &mut ctx.model {
-        model.completion(&id, &result);
-    }
-    // Unknown ids are our own Logoff's.
-    let Some(p) = ctx.pending.remove(&id) else {
-        return;
-    };
-    match (result, p.resend) {
-        (Err(ActionError::ConnectionLost), Some((action, deadline))) if ctx.closing.is_none() => {
-            ctx.park(action, p.caller, Some(deadline));
-        }
-        (result, _) => p.caller.send(result.map_err(ClientError::Action)),
-    }
-}
-
-fn command<R: Runtime>(ctx: &mut Ctx<R>, conn: &mut Connection, cmd: Command, now: Instant) {
+/// A command from a handle. Another caller waits on the driver now: it
+/// reads, rather than a caller reading for itself.
+fn command<R: Runtime>(ctx: &mut Ctx<R>, s: &mut Session<R::Socket>, cmd: Command, now: Instant) {
+    s.reader = None;
     match cmd {
-        Command::Send { action, caller } => send(ctx, conn, action, caller, now),
+        Command::Send { action, caller } => {
+            if caller.cancelled() {
+                return caller.cancel();
+            }
+            let resend = ctx.config.resend_on_reconnect;
+            if resend && *s.conn.state() == ConnState::LoggingIn {
+                return ctx.park(action, caller, None);
+            }
+            s.send(action, caller, 0, now);
+        }
         Command::Close { deadline, done } => {
             ctx.closing = Some(ctx.closing.map_or(deadline, |d| d.min(deadline)));
             ctx.close_waiters.push(done);
-            start_close(conn, now);
+            start_close(&mut s.conn, now);
         }
-    }
-}
-
-fn send<R: Runtime>(
-    ctx: &mut Ctx<R>,
-    conn: &mut Connection,
-    action: ami_proto::Action,
-    caller: Caller,
-    now: Instant,
-) {
-    let resend = ctx.config.resend_on_reconnect;
-    if caller.cancelled() {
-        return caller.cancel();
-    }
-    if resend && *conn.state() == ConnState::LoggingIn {
-        return ctx.park(action, caller, None);
-    }
-    let timeout = action.timeout().unwrap_or(ctx.config.proto.action_timeout);
-    let copy = resend.then(|| (action.clone(), deadline::after(now, timeout)));
-    let followed = ctx.model.is_some() && ami_state::Model::follows(&action);
-    let followed = followed.then(|| action.clone());
-    match conn.send(action, now) {
-        Ok(id) => {
-            if let (Some(model), Some(action)) = (&mut ctx.model, followed) {
-                model.sent(&id, action);
-            }
-            if caller.sent(&id) {
-                // Cancelled while it was being sent: the core completes it.
-                conn.cancel(&id, now);
-            }
-            let resend = copy;
-            ctx.pending.insert(id, Pending { caller, resend });
-        }
-        Err(err) => caller.send(Err(ClientError::Send(err))),
     }
 }
 
@@ -499,117 +382,7 @@ fn start_close(conn: &mut Connection, now: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
-    use std::io;
     use std::time::Duration;
-
-    use ami_proto::{AuthMethod, Config, LoginError};
-
-    /// A socket that answers each write from a script: `Ok(n)` takes up to
-    /// `n` bytes, an error is returned as is; past the script it takes all.
-    #[derive(Default)]
-    struct Scripted {
-        script: VecDeque<io::Result<usize>>,
-        taken: Vec<u8>,
-        /// What `write_blocked` answers (TLS ciphertext left below).
-        blocked: Option<io::Result<bool>>,
-    }
-
-    impl Scripted {
-        fn new(script: impl IntoIterator<Item = io::Result<usize>>) -> Self {
-            Scripted {
-                script: script.into_iter().collect(),
-                ..Scripted::default()
-            }
-        }
-    }
-
-    impl Sink for Scripted {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let n = self.script.pop_front().unwrap_or(Ok(usize::MAX))?;
-            let n = n.min(buf.len());
-            self.taken.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-
-        fn write_blocked(&mut self) -> io::Result<bool> {
-            self.blocked.take().unwrap_or(Ok(false))
-        }
-    }
-
-    /// A session with its Login waiting to be written; and those bytes.
-    fn with_login() -> (Connection, Vec<u8>) {
-        let mut config = Config::new("t", "admin", "secret");
-        config.auth = AuthMethod::Plain;
-        let now = Instant::now();
-        let mut conn = Connection::new(config, now).expect("valid");
-        conn.handle_input(b"Asterisk Call Manager/11.0.0\r\n", now);
-        let login = conn.poll_transmit().expect("login queued").to_vec();
-        assert!(login.len() > 20);
-        (conn, login)
-    }
-
-    fn kind(kind: io::ErrorKind) -> io::Result<usize> {
-        Err(kind.into())
-    }
-
-    #[test]
-    fn partial_writes_keep_the_rest_and_would_block_waits() {
-        let (mut conn, login) = with_login();
-        let interrupted = kind(io::ErrorKind::Interrupted);
-        let script = [
-            Ok(5),
-            Ok(3),
-            interrupted,
-            Ok(7),
-            kind(io::ErrorKind::WouldBlock),
-        ];
-        let mut sock = Scripted::new(script);
-        assert!(flush(&mut sock, &mut conn, Instant::now()), "would block");
-        assert_eq!(sock.taken, login[..15]);
-        assert_eq!(
-            conn.poll_transmit(),
-            Some(&login[15..]),
-            "the rest stays queued"
-        );
-        assert_eq!(conn.stats().bytes_out, 15);
-
-        // Writable again: the rest goes, in order, and nothing is left.
-        assert!(!flush(&mut sock, &mut conn, Instant::now()));
-        assert_eq!(sock.taken, login);
-        assert!(!conn.wants_write() && conn.state() == &ConnState::LoggingIn);
-    }
-
-    #[test]
-    fn a_zero_write_or_an_error_ends_the_session() {
-        for end in [Ok(0), kind(io::ErrorKind::BrokenPipe)] {
-            let (mut conn, login) = with_login();
-            let mut sock = Scripted::new([Ok(4), end]);
-            assert!(!flush(&mut sock, &mut conn, Instant::now()));
-            assert_eq!(sock.taken, login[..4]);
-            let lost = ConnState::Closed(CloseReason::LoginFailed(LoginError::ConnectionLost));
-            assert_eq!(conn.state(), &lost);
-            assert_eq!(conn.poll_transmit(), None, "nothing more to write");
-        }
-    }
-
-    #[test]
-    fn ciphertext_left_below_waits_and_a_failed_flush_ends_the_session() {
-        let (mut conn, login) = with_login();
-        let mut sock = Scripted::new([]);
-        sock.blocked = Some(Ok(true));
-        assert!(
-            flush(&mut sock, &mut conn, Instant::now()),
-            "wait to finish"
-        );
-        assert_eq!(sock.taken, login);
-
-        let (mut conn, _) = with_login();
-        let mut sock = Scripted::new([]);
-        sock.blocked = Some(Err(io::ErrorKind::ConnectionReset.into()));
-        assert!(!flush(&mut sock, &mut conn, Instant::now()));
-        assert!(conn.is_closed());
-    }
 
     #[test]
     fn alarm_moves_only_to_an_earlier_deadline() {

@@ -355,6 +355,12 @@ impl ModelFeed {
         }
     }
 
+    /// Whether anything waits to be applied (or a resynchronisation to
+    /// start): a caller that fed the model has the driver apply it.
+    pub(crate) fn has_work(&self) -> bool {
+        !self.backlog.is_empty() || self.resync_wanted
+    }
+
     /// Applies what waits, a batch at most, if the model is free; starts a
     /// resynchronisation the dropped events call for.
     pub(crate) fn flush(&mut self, conn: &mut Connection, now: Instant) {

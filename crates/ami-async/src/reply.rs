@@ -17,7 +17,7 @@ pub(crate) fn reply<T>() -> (Reply<T>, Waiting<T>) {
         waker: None,
         sender_gone: false,
     }));
-    (Reply(slot.clone()), Waiting(slot))
+    (Reply(Some(slot.clone())), Waiting(slot))
 }
 
 struct Slot<T> {
@@ -33,24 +33,43 @@ fn lock<T>(slot: &Mutex<Slot<T>>) -> MutexGuard<'_, Slot<T>> {
 
 /// The sending half. Dropped without [`send`](Reply::send), the waiter gets
 /// `None`.
-pub(crate) struct Reply<T>(Arc<Mutex<Slot<T>>>);
+pub(crate) struct Reply<T>(Option<Arc<Mutex<Slot<T>>>>);
 
 impl<T> Reply<T> {
     /// Hands over the outcome (kept even if nobody waits any more).
-    pub(crate) fn send(self, value: T) {
-        lock(&self.0).value = Some(value);
-        // Dropping `self` wakes the waiter.
+    pub(crate) fn send(mut self, value: T) {
+        self.finish(Some(value), true);
+    }
+
+    /// Hands over the outcome without waking the waiter: for a waiter that
+    /// is itself sending it, and looks at the slot right after. A wake-up
+    /// would only have its task polled once more for nothing.
+    pub(crate) fn send_quiet(mut self, value: T) {
+        self.finish(Some(value), false);
+    }
+
+    /// Leaves `value` (if any) and the sender's end in the slot, with one
+    /// lock; wakes the waiter if asked.
+    fn finish(&mut self, value: Option<T>, wake: bool) {
+        let Some(slot) = self.0.take() else {
+            return;
+        };
+        let mut slot = lock(&slot);
+        if value.is_some() {
+            slot.value = value;
+        }
+        slot.sender_gone = true;
+        let waker = slot.waker.take();
+        drop(slot);
+        if let Some(waker) = waker.filter(|_| wake) {
+            waker.wake();
+        }
     }
 }
 
 impl<T> Drop for Reply<T> {
     fn drop(&mut self) {
-        let mut slot = lock(&self.0);
-        slot.sender_gone = true;
-        if let Some(waker) = slot.waker.take() {
-            drop(slot);
-            waker.wake();
-        }
+        self.finish(None, true);
     }
 }
 
@@ -101,6 +120,38 @@ mod tests {
         });
         assert_eq!(smol::block_on(rx), None);
         sender.join().unwrap();
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A caller reading for its own answer hands it over quietly: the
+    /// value is there when it looks, and its task is not woken for it.
+    #[test]
+    fn a_quiet_send_leaves_the_value_without_a_wake_up() {
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let woken = || count.0.load(std::sync::atomic::Ordering::SeqCst);
+
+        let (tx, mut rx) = reply();
+        assert!(Pin::new(&mut rx).poll(&mut cx).is_pending());
+        tx.send_quiet(1);
+        assert_eq!(woken(), 0, "no wake-up");
+        assert_eq!(Pin::new(&mut rx).poll(&mut cx), Poll::Ready(Some(1)));
+
+        let (tx, mut rx) = reply();
+        assert!(Pin::new(&mut rx).poll(&mut cx).is_pending());
+        tx.send(2);
+        assert_eq!(woken(), 1, "a plain send wakes the waiter");
+        assert_eq!(Pin::new(&mut rx).poll(&mut cx), Poll::Ready(Some(2)));
     }
 
     #[test]

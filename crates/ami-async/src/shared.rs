@@ -22,8 +22,9 @@ pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     subs: Mutex<Subs>,
     status: Mutex<Status>,
-    /// Wakes the task: a back-pressure queue got room, or a send was
-    /// cancelled.
+    /// Wakes the task: a back-pressure queue got room, a send was
+    /// cancelled, or a caller that sent its own action needs it (see
+    /// [`Link`](crate::link::Link)).
     kick: Sender<()>,
     pub(crate) kick_rx: Receiver<()>,
     capacity: usize,
@@ -102,6 +103,11 @@ impl Shared {
     pub(crate) fn cancel(&self, ticket: Arc<Ticket>) {
         lock(&self.cancels).push(ticket);
         self.cancelled.store(true, Ordering::Release);
+        self.kick();
+    }
+
+    /// Wakes the task for a turn.
+    pub(crate) fn kick(&self) {
         // A kick already queued wakes the task just as well.
         let _ = self.kick.try_send(());
     }

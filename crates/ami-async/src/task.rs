@@ -9,16 +9,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, ActionIdMap, CloseReason, ConnState, Connection, Failure, ReconnectPolicy,
-    SendError,
+    Action, ActionError, CloseReason, ConnState, Connection, Failure, ReconnectPolicy, SendError,
 };
 use async_channel::{Receiver, Sender};
 use futures_lite::{future, Stream};
 
-use crate::command::{Caller, Command, First, Parked, Pending, Ticket};
+use crate::command::{Caller, Command, First, Parked, Ticket};
 use crate::config::ClientConfig;
 use crate::deadline;
 use crate::error::{ClientError, ConnectError};
+use crate::link::Link;
 use crate::model::ModelFeed;
 use crate::runtime::{sleep_until, Runtime};
 use crate::shared::Shared;
@@ -35,7 +35,8 @@ pub(crate) struct Ctx<R: Runtime> {
     pub(crate) cmds_open: bool,
     /// Pinned as `cmds` is.
     pub(crate) kick: Pin<Box<Receiver<()>>>,
-    pub(crate) pending: ActionIdMap<Pending>,
+    /// The session shared with the handles (and the actions it awaits).
+    pub(crate) link: Arc<Link<R::Socket>>,
     pub(crate) parked: VecDeque<Parked>,
     /// Set by a close: the instant by which the socket is closed.
     pub(crate) closing: Option<Instant>,
@@ -60,6 +61,7 @@ impl<R: Runtime> Ctx<R> {
         rt: R,
         mut config: ClientConfig,
         shared: Arc<Shared>,
+        link: Arc<Link<R::Socket>>,
         cmds: Receiver<Command>,
         first: Option<First>,
     ) -> Self {
@@ -79,7 +81,7 @@ impl<R: Runtime> Ctx<R> {
             shared,
             cmds: Box::pin(cmds),
             cmds_open: true,
-            pending: ActionIdMap::default(),
+            link,
             parked: VecDeque::new(),
             closing: None,
             close_waiters: Vec::new(),
@@ -250,8 +252,10 @@ impl<R: Runtime> Ctx<R> {
             }
         }
         // Sent and not completed: only after a panic or a dropped task
-        // (a session that ends completes its actions itself).
-        for (_, p) in self.pending.drain() {
+        // (a session that ends completes its actions itself). Taken out of
+        // the link first: the callers are answered with no lock held.
+        let session = self.link.lock().take();
+        for (_, p) in session.into_iter().flat_map(|s| s.pending) {
             p.caller
                 .send(Err(ClientError::Action(ActionError::ConnectionLost)));
         }

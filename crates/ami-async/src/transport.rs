@@ -1,18 +1,21 @@
-//! The driver's byte pipe: a non-blocking TCP socket, or TLS over it.
+//! A session's byte pipe: a non-blocking TCP socket, or TLS over it.
 //!
-//! The driver is readiness-based (wait for readable/writable, then a
-//! non-blocking read or write), so TLS is a rustls session driven the same
-//! way ([`ami_tls::TlsSession`]) rather than a poll-based stream wrapper.
-//! Two differences from a bare socket, both handled here: decrypted bytes
-//! may be buffered while the socket is not readable ([`Transport::readable`]
-//! returns at once then), and ciphertext may stay queued after a write
-//! ([`Sink::write_blocked`]).
+//! Its readers (the driver, or a caller reading for its own answer) are
+//! readiness-based (wait for readable/writable, then a non-blocking read or
+//! write), so TLS is a rustls session driven the same way
+//! ([`ami_tls::TlsSession`]) rather than a poll-based stream wrapper. Two
+//! differences from a bare socket, both handled here: decrypted bytes may
+//! be buffered while the socket is not readable
+//! ([`Transport::poll_readable`] is ready at once then), and ciphertext may
+//! stay queued after a write ([`Sink::write_blocked`]).
 
 use std::io;
 #[cfg(feature = "tls")]
 use std::io::{Read, Write};
 use std::net::IpAddr;
+use std::task::{Context, Poll};
 
+#[cfg(feature = "tls")]
 use futures_lite::future;
 
 use crate::runtime::Socket;
@@ -112,23 +115,24 @@ impl<S: Socket> Transport<S> {
         self.sock.try_read(buf)
     }
 
-    /// Waits until a read may make progress (at once if TLS holds plaintext).
+    /// `Ready` when a read may make progress (at once if TLS holds
+    /// plaintext); registers `cx`'s waker with the socket otherwise.
     ///
     /// Polled rather than awaited as a one-off readiness future: when the
-    /// driver stops waiting because something else woke it (an action to
+    /// waiter stops waiting because something else woke it (an action to
     /// send), the interest stays registered, and the next wait costs no
     /// `epoll_ctl`. That is one system call less per round trip.
-    pub(crate) async fn readable(&self) -> io::Result<()> {
+    pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         #[cfg(feature = "tls")]
         if self.tls.as_ref().is_some_and(|t| t.buffered) {
-            return Ok(());
+            return Poll::Ready(Ok(()));
         }
-        future::poll_fn(|cx| self.sock.poll_readable(cx)).await
+        self.sock.poll_readable(cx)
     }
 
-    /// Waits until the socket is writable (polled, as `readable` is).
-    pub(crate) async fn writable(&self) -> io::Result<()> {
-        future::poll_fn(|cx| self.sock.poll_writable(cx)).await
+    /// `Ready` when the socket is writable (polled, as `poll_readable` is).
+    pub(crate) fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.sock.poll_writable(cx)
     }
 }
 

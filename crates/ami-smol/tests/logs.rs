@@ -238,6 +238,32 @@ fn a_panic_in_the_task_closes_the_client_loudly() {
     );
 }
 
+/// A panic in a caller's own turn (here from a tracing layer, while the
+/// caller queues its action itself, the session being idle) ends the
+/// client as a panic in its task does: loudly, with the reason, every
+/// stream ended; the caller's action fails as refused mid-way.
+#[test]
+fn a_panic_in_a_callers_own_turn_closes_the_client_loudly() {
+    let server = common::server(Faults::default());
+    on_this_thread(10, |spawner| async move {
+        let mut builder = spawner.builder(config(&server, AuthMethod::Plain));
+        let mut events = builder.events();
+        let client = builder.connect().await.unwrap();
+        let mut changes = client.state_changes();
+        // The next log event on this thread (the core's "action queued",
+        // in the caller's turn) panics.
+        ARMED.with(|armed| armed.set(true));
+        let err = client.send(Action::ping()).await.unwrap_err();
+        assert_eq!(err, ClientError::Closed, "refused mid-way, nothing sent");
+        // The client's task raises the panic on its next turn.
+        wait_state(&client, Duration::from_secs(5), |s| {
+            matches!(s, ConnState::Closed(_))
+        })
+        .await;
+        assert_ended_loudly(&client, &mut changes, &mut events, "panicked: layer bug").await;
+    });
+}
+
 /// ami-tls's lines carry the fields of every other line, the server's name
 /// first, though they are logged on smol's blocking pool, outside the
 /// client's span. The pin warning said `server = "-"` when the adapter

@@ -318,3 +318,129 @@ fn a_live_model_is_listed_and_followed_on_either_runtime_flavour() {
         });
     }
 }
+
+/// The client's task, counting how often it is polled.
+struct Counted(
+    ami_tokio::BackgroundTask,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+);
+
+impl Future for Counted {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.as_mut().poll(cx)
+    }
+}
+
+/// Lone actions, one after another: each caller writes its action and
+/// reads its answer on its own task, so the client's task is hardly
+/// polled (its timer, now and then). It was polled at least twice per
+/// action when it did the I/O, once for the action and once for the
+/// answer: two task hops per round trip. Plain TCP and TLS, both runtime
+/// flavours.
+#[test]
+fn lone_sends_leave_the_clients_task_asleep() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let plain = server(Faults::default());
+    #[cfg(feature = "tls")]
+    let pki = ami_testkit::tls::TestPki::new();
+    #[cfg(feature = "tls")]
+    let sealed = TcpServer::start_tls(
+        Arc::new(ServerConfig {
+            auth_failure_delay: Duration::ZERO,
+            ..ServerConfig::default()
+        }),
+        Faults::default(),
+        pki.localhost().server_config(),
+    )
+    .expect("starts");
+    let mut configs = vec![config(&plain, AuthMethod::Plain)];
+    #[cfg(feature = "tls")]
+    configs.push({
+        let mut cfg = config(&sealed, AuthMethod::Md5);
+        cfg.tls = Some(ami_tokio::TlsConfig::new().with_ca_pem(pki.ca_pem()));
+        cfg
+    });
+    for cfg in configs {
+        for multi_thread in [false, true] {
+            let cfg = cfg.clone();
+            run(20, multi_thread, async {
+                let polls = Arc::new(AtomicUsize::new(0));
+                let counter = polls.clone();
+                let client = Client::builder(cfg)
+                    .spawn_with(move |task| drop(tokio::spawn(Counted(task, counter))))
+                    .connect()
+                    .await
+                    .expect("login");
+                let before = polls.load(Ordering::SeqCst);
+                for _ in 0..200 {
+                    client.send(Action::ping()).await.expect("pong");
+                }
+                let polled = polls.load(Ordering::SeqCst) - before;
+                assert!(
+                    polled < 50,
+                    "the client's task polled {polled} times for 200 actions"
+                );
+                client.close().await;
+            });
+        }
+    }
+}
+
+/// A task that polls its send once and then waits for an event, keeping
+/// the send alive but not polling it, holds up neither the event nor
+/// another task's action (the client's task takes reading back).
+#[test]
+fn a_send_held_but_not_polled_holds_up_nothing() {
+    use ami_testkit::{OriginateBehavior, OriginateOutcome};
+    let server = server_with(
+        ServerConfig {
+            originate: OriginateBehavior {
+                delay: Duration::from_millis(10),
+                outcome: OriginateOutcome::Never,
+            },
+            ..ServerConfig::default()
+        },
+        Faults::default(),
+    );
+    for multi_thread in [false, true] {
+        run(10, multi_thread, async {
+            let (client, mut events) =
+                Client::connect_with_events(config(&server, AuthMethod::Plain))
+                    .await
+                    .expect("login");
+            let originate = ami_tokio::Originate::new("PJSIP/100")
+                .extension("default", "200", 1)
+                .async_(true);
+            let c = client.clone();
+            let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let answer = answered.clone();
+            let holder = tokio::spawn(async move {
+                let mut send = Box::pin(c.send(Action::originate(originate)));
+                assert!(futures_lite::future::poll_once(&mut send).await.is_none());
+                while !events.next().await.expect("events").is("Awaited") {}
+                // Still holding the send: another task's action completes.
+                while !answer.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                drop(send);
+            });
+            while !server.received_actions().iter().any(|a| a == "Originate") {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            server.inject_all("Event: Awaited\r\nPrivilege: user,all\r\n\r\n");
+            client
+                .send(Action::ping())
+                .await
+                .expect("another caller's answer");
+            answered.store(true, std::sync::atomic::Ordering::SeqCst);
+            holder.await.expect("the holder ends");
+        });
+    }
+}

@@ -1,0 +1,812 @@
+//! The session a client's handles share with its driver, and who reads it.
+//!
+//! Performance: a caller that hands its action to the driver pays two
+//! executor hops per round trip (its action to the driver, the answer back),
+//! 2–3 µs of CPU, which kept a single-flight ping at 70–75% of a raw socket
+//! loop. So the session (core, socket, callers owed an answer) sits behind
+//! a lock in this `Link`, and a caller that finds the session ready and
+//! idle (no other action in flight) sends its own action and reads the
+//! socket for its own answer: no hop at all. Whatever it reads on the way
+//! (events, the heartbeat's pong) it hands out as the driver would. With
+//! other actions in flight, callers hand their actions to the driver as
+//! before, so that a pipelined load still goes out in one write.
+//!
+//! **Who reads.** Async-io and tokio keep one waker per direction for
+//! poll-style readiness, so two waiters would take the slot from each
+//! other. The socket only ever sees one waker, this link's relay, which
+//! wakes whoever reads now: the caller holding the read role
+//! ([`Session::reader`]), else the driver. The role passes:
+//! - to a caller, when its direct send finds the session idle;
+//! - back to the driver when that caller's answer comes (or it times out,
+//!   is cancelled, or the session ends): the relay then points at the
+//!   driver, and a readiness wait is registered on its behalf, without a
+//!   wake-up unless bytes are already there;
+//! - back to the driver when the caller's future is dropped mid-way
+//!   ([`Link::abandon`]);
+//! - back to the driver when the driver takes it: whenever it has a command
+//!   to serve (other callers are waiting), and when a caller has held it for
+//!   [`HOLD`] (an answer that takes long, or a task that stopped polling
+//!   its send without dropping it: events, other callers and the heartbeat
+//!   must not wait on it).
+//!
+//! The driver keeps everything else: timers, heartbeats, reconnects, the
+//! close, and reading whenever no caller does. A caller's turn that
+//! panics leaves the payload for the driver, which raises it again: the
+//! client then ends as after a panic of its own (never silently).
+
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use ami_proto::{Action, Completion};
+
+use crate::command::Caller;
+use crate::error::ClientError;
+use crate::reply::Waiting;
+use crate::runtime::Socket;
+use crate::session::{Holder, Sent, Session};
+use crate::shared::Shared;
+
+/// How long a caller may read for its own answer before the driver takes
+/// reading back: the most a task that stopped polling its send (without
+/// dropping it) can delay events and other callers. Longer costs nothing
+/// on a quick round trip; the driver wakes once per `HOLD` at most while
+/// callers keep reading for themselves.
+pub(crate) const HOLD: Duration = Duration::from_millis(10);
+
+/// The session slot shared by a client's handles and its driver.
+pub(crate) struct Link<S: Socket> {
+    /// The current session; `None` between sessions.
+    session: Mutex<Option<Session<S>>>,
+    relay: Arc<Relay>,
+    /// `relay` as a waker, made once: the socket sees the same waker on
+    /// every poll, so it never swaps (or wakes) one for another.
+    relay_waker: Waker,
+    shared: Arc<Shared>,
+    /// Numbers the direct sends, across sessions (0 is none).
+    tokens: AtomicU64,
+    /// A reading caller dropped while the lock was held elsewhere: its
+    /// token, for the driver to take reading back (0: none).
+    abandoned: AtomicU64,
+}
+
+/// The waker the socket sees for read readiness: it wakes whoever reads.
+#[derive(Default)]
+struct Relay(Mutex<Option<Waker>>);
+
+impl Wake for Relay {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let to = lock(&self.0).clone();
+        if let Some(to) = to {
+            to.wake();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Panics under these locks are caught and end the client; the data is
+    // then only drained.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What became of a send offered to [`Link::try_send`].
+pub(crate) enum Direct {
+    /// Sent; the caller reads for its answer (the holder of this token).
+    Reading(u64),
+    /// Sent or refused; the outcome comes through the caller's reply.
+    Answered,
+    /// Not taken (no ready, idle session, or the lock is busy): give it to
+    /// the driver.
+    Declined(Action, Caller),
+}
+
+impl<S: Socket> Link<S> {
+    pub(crate) fn new(shared: Arc<Shared>) -> Arc<Self> {
+        let relay = Arc::new(Relay::default());
+        Arc::new(Link {
+            session: Mutex::new(None),
+            relay_waker: Waker::from(relay.clone()),
+            relay,
+            shared,
+            tokens: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+        })
+    }
+
+    /// The session slot, locked.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Option<Session<S>>> {
+        lock(&self.session)
+    }
+
+    /// Points the relay at `waker`.
+    fn relay_to(&self, waker: &Waker) {
+        let mut to = lock(&self.relay.0);
+        if !to.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *to = Some(waker.clone());
+        }
+    }
+
+    /// Sends `action` from the caller's task if the session is ready and
+    /// idle and the lock is free; the caller then reads for its answer.
+    pub(crate) fn try_send(&self, action: Action, caller: Caller) -> Direct {
+        let mut guard = match self.session.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return Direct::Declined(action, caller),
+        };
+        let Some(s) = guard.as_mut() else {
+            return Direct::Declined(action, caller);
+        };
+        // Idle: nothing pending means no caller reads (a reader's action is
+        // pending until it is answered).
+        if !s.conn.is_ready() || !s.pending.is_empty() || s.panicked.is_some() {
+            return Direct::Declined(action, caller);
+        }
+        if caller.cancelled() {
+            caller.cancel();
+            return Direct::Answered;
+        }
+        let token = self.tokens.fetch_add(1, Ordering::Relaxed) + 1;
+        let turn = panic::catch_unwind(AssertUnwindSafe(|| {
+            let now = Instant::now();
+            let deadline = match s.send(action, caller, token, now) {
+                Sent::Refused => return (false, false),
+                Sent::Cancelled => {
+                    s.deliver(token, &mut |s, d| s.for_driver.push(d));
+                    return (false, !s.for_driver.is_empty());
+                }
+                Sent::Awaiting(deadline) => deadline,
+            };
+            s.reader = Some(Holder { token, since: now });
+            // Until the caller looks (right after this), readiness is
+            // nobody's: an answer that comes first must not wake the
+            // driver for nothing. The caller finds it when it looks.
+            *lock(&self.relay.0) = None;
+            let mut kick = s.flush(now);
+            if !s.conn.is_ready() {
+                // A Logoff: the state change is the driver's.
+                s.deliver(token, &mut |s, d| s.for_driver.push(d));
+                kick = true;
+            }
+            // The driver's timer must fire by this action's deadline (the
+            // core's others were armed already) and by the end of the hold.
+            let due = deadline.min(now + HOLD);
+            kick |= s.alarm.is_none_or(|at| at > due);
+            // Not reading after all: the driver points readiness back at
+            // itself on its next turn.
+            let reading = s.reads(token);
+            (reading, kick || !reading)
+        }));
+        let (reading, kick) = turn.unwrap_or_else(|payload| {
+            s.panicked = Some(payload);
+            s.reader = None;
+            (false, true)
+        });
+        drop(guard);
+        if kick {
+            self.shared.kick();
+        }
+        match reading {
+            true => Direct::Reading(token),
+            false => Direct::Answered,
+        }
+    }
+
+    /// One poll of the caller holding `token`: reads while the socket has
+    /// bytes, hands out what comes, and stops at its own answer. Returns
+    /// whether it still reads (then waiting for readiness, or yielding
+    /// after a full budget).
+    fn read_for(&self, token: u64, hot: &mut bool, cx: &mut Context<'_>) -> bool {
+        let mut guard = self.lock();
+        let Some(s) = guard.as_mut() else {
+            return false;
+        };
+        if !s.reads(token) || s.panicked.is_some() {
+            return false;
+        }
+        let turn = panic::catch_unwind(AssertUnwindSafe(|| self.read_turn(s, token, hot, cx)));
+        let (reading, kick) = turn.unwrap_or_else(|payload| {
+            s.panicked = Some(payload);
+            s.reader = None;
+            (false, true)
+        });
+        drop(guard);
+        if kick {
+            self.shared.kick();
+        }
+        reading
+    }
+
+    /// `read_for` under the lock; returns (still reading, kick the driver).
+    fn read_turn(
+        &self,
+        s: &mut Session<S>,
+        token: u64,
+        hot: &mut bool,
+        cx: &mut Context<'_>,
+    ) -> (bool, bool) {
+        let mut kick = false;
+        let mut taken = 0;
+        // Bounded: a read that took nothing ends with the readiness cleared.
+        for _ in 0..8 {
+            if !*hot {
+                self.relay_to(cx.waker());
+                let mut relay = Context::from_waker(&self.relay_waker);
+                if s.poll_read_ready(&mut relay).is_pending() {
+                    return (true, kick);
+                }
+            }
+            let n = s.read(Instant::now());
+            taken += n;
+            *hot = n == s.budget();
+            if s.conn.is_closed() {
+                // The session's end is the driver's to handle.
+                s.reader = None;
+                return (false, true);
+            }
+            if n == 0 {
+                // Nothing there yet (the read cleared the readiness).
+                continue;
+            }
+            s.deliver(token, &mut |s, d| s.for_driver.push(d));
+            kick |= !s.for_driver.is_empty() || s.model_waits();
+            if !s.reads(token) {
+                // Answered: reading is the driver's again.
+                self.hand_back(s);
+                return (false, kick);
+            }
+            if taken >= s.budget() {
+                break;
+            }
+        }
+        // A full budget (or many small reads): let other tasks run first.
+        *hot = true;
+        cx.waker().wake_by_ref();
+        (true, kick)
+    }
+
+    /// After a caller's answer: points the relay at the driver and
+    /// registers a readiness wait for it, so that it wakes when bytes come
+    /// (events, the server's close) without a wake-up now.
+    fn hand_back(&self, s: &mut Session<S>) {
+        let Some(driver) = s.driver.clone() else {
+            return;
+        };
+        self.relay_to(&driver);
+        let mut relay = Context::from_waker(&self.relay_waker);
+        if s.poll_read_ready(&mut relay).is_pending() {
+            return;
+        }
+        // Tokio says ready until a read would block: one read finds out.
+        let now = Instant::now();
+        if s.read(now) == 0 && !s.conn.is_closed() && s.poll_read_ready(&mut relay).is_pending() {
+            return;
+        }
+        // Bytes came (or the end): the driver takes them from here.
+        driver.wake();
+    }
+
+    /// A reading caller's future was dropped: reading goes back to the
+    /// driver. Never waits for the lock (the drop may come from a wake-up
+    /// under it); if the lock is busy, the driver is told to take reading
+    /// back itself.
+    pub(crate) fn abandon(&self, token: u64) {
+        let mut guard = match self.session.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                self.abandoned.store(token, Ordering::Release);
+                self.shared.kick();
+                return;
+            }
+        };
+        if let Some(s) = guard.as_mut().filter(|s| s.reads(token)) {
+            s.reader = None;
+            if let Some(driver) = &s.driver {
+                // Readiness now wakes the driver, not the task that dropped
+                // this future; the driver waits for it again.
+                self.relay_to(driver);
+                driver.wake_by_ref();
+            }
+        }
+    }
+
+    /// The driver's turn: takes reading back from a caller dropped while
+    /// the lock was busy.
+    pub(crate) fn take_abandoned(&self, s: &mut Session<S>) {
+        let token = self.abandoned.swap(0, Ordering::Acquire);
+        if token != 0 && s.reads(token) {
+            s.reader = None;
+        }
+    }
+
+    /// The driver's wait for read readiness: `Pending` while a caller reads
+    /// (the caller hands readiness back when it is done).
+    pub(crate) fn poll_driver_read(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let mut guard = self.lock();
+        let Some(s) = guard.as_mut() else {
+            return Poll::Pending;
+        };
+        if !s.driver.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            s.driver = Some(cx.waker().clone());
+        }
+        if s.reader.is_some() {
+            return Poll::Pending;
+        }
+        self.relay_to(cx.waker());
+        s.poll_read_ready(&mut Context::from_waker(&self.relay_waker))
+    }
+
+    /// The driver's wait for writability (only the driver waits for it).
+    pub(crate) fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.lock().as_ref() {
+            Some(s) => s.sock.poll_writable(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// A caller's wait for the answer to its action: reading for it while it
+/// holds the read role, else waiting for whoever reads to hand it over.
+pub(crate) struct Answer<'a, S: Socket> {
+    link: &'a Link<S>,
+    /// The read role's token while this caller holds it; 0 otherwise.
+    token: u64,
+    /// Read without waiting for readiness first: at the start (the answer
+    /// is often there by the time the caller looks: a read then saves the
+    /// reactor's wait, five system calls on async-io), and after a read
+    /// that filled the budget.
+    hot: bool,
+    waiting: Waiting<Result<Completion, ClientError>>,
+}
+
+impl<'a, S: Socket> Answer<'a, S> {
+    pub(crate) fn new(
+        link: &'a Link<S>,
+        token: u64,
+        waiting: Waiting<Result<Completion, ClientError>>,
+    ) -> Self {
+        Answer {
+            link,
+            token,
+            hot: true,
+            waiting,
+        }
+    }
+}
+
+impl<S: Socket> Future for Answer<'_, S> {
+    /// `None`: the session dropped the caller without an answer (the
+    /// client closed).
+    type Output = Option<Result<Completion, ClientError>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.token != 0 && !this.link.read_for(this.token, &mut this.hot, cx) {
+            this.token = 0;
+        }
+        // Answered by this caller's own read, or by whoever reads (the
+        // waker is registered first if not).
+        Pin::new(&mut this.waiting).poll(cx)
+    }
+}
+
+impl<S: Socket> Drop for Answer<'_, S> {
+    fn drop(&mut self) {
+        if self.token != 0 {
+            self.link.abandon(self.token);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::io;
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+    use ami_proto::{AuthMethod, Config, Connection, QueuePolicy};
+
+    use crate::command::Caller;
+    use crate::config::ClientConfig;
+    use crate::reply;
+    use crate::transport::Transport;
+
+    /// The far end of a [`FakeSocket`]: what the client reads and wrote,
+    /// and the one read waker the socket holds (as async-io and tokio do).
+    #[derive(Default)]
+    struct Wire {
+        input: Mutex<VecDeque<u8>>,
+        written: Mutex<Vec<u8>>,
+        reader: Mutex<Option<Waker>>,
+        eof: AtomicBool,
+        /// A read panics (a bug below the caller's turn).
+        panic_on_read: AtomicBool,
+    }
+
+    impl Wire {
+        /// Bytes from the server; wakes the registered reader.
+        fn feed(&self, bytes: &[u8]) {
+            lock(&self.input).extend(bytes);
+            self.wake_reader();
+        }
+
+        fn close(&self) {
+            self.eof.store(true, Ordering::SeqCst);
+            self.wake_reader();
+        }
+
+        fn wake_reader(&self) {
+            if let Some(w) = lock(&self.reader).take() {
+                w.wake();
+            }
+        }
+
+        fn written(&self) -> String {
+            String::from_utf8_lossy(&lock(&self.written)).into_owned()
+        }
+    }
+
+    struct FakeSocket(Arc<Wire>);
+
+    impl Socket for FakeSocket {
+        fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            if !lock(&self.0.input).is_empty() || self.0.eof.load(Ordering::SeqCst) {
+                return Poll::Ready(Ok(()));
+            }
+            *lock(&self.0.reader) = Some(cx.waker().clone());
+            Poll::Pending
+        }
+
+        fn poll_writable(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+            assert!(!self.0.panic_on_read.load(Ordering::SeqCst), "socket bug");
+            let mut input = lock(&self.0.input);
+            if input.is_empty() {
+                return match self.0.eof.load(Ordering::SeqCst) {
+                    true => Ok(0),
+                    false => Err(io::ErrorKind::WouldBlock.into()),
+                };
+            }
+            let n = buf.len().min(input.len());
+            for (b, x) in buf.iter_mut().zip(input.drain(..n)) {
+                *b = x;
+            }
+            Ok(n)
+        }
+
+        fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+            lock(&self.0.written).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn peer_addr(&self) -> io::Result<SocketAddr> {
+            Ok(([127, 0, 0, 1], 5038).into())
+        }
+
+        fn set_nodelay(&self, _: bool) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A task's waker and how often it was woken.
+    struct Task(Arc<Count>, Waker);
+
+    impl Task {
+        fn new() -> Self {
+            let count = Arc::new(Count::default());
+            Task(count.clone(), Waker::from(count))
+        }
+
+        fn woken(&self) -> usize {
+            self.0 .0.load(Ordering::SeqCst)
+        }
+
+        fn cx(&self) -> Context<'_> {
+            Context::from_waker(&self.1)
+        }
+    }
+
+    /// A logged-in session over a fake socket, in a link, the driver
+    /// waiting for read readiness (as it does between turns).
+    struct Fixture {
+        link: Arc<Link<FakeSocket>>,
+        wire: Arc<Wire>,
+        shared: Arc<Shared>,
+        driver: Task,
+    }
+
+    fn fixture(queue: usize, policy: QueuePolicy) -> Fixture {
+        let mut proto = Config::new("t", "admin", "secret");
+        proto.auth = AuthMethod::Plain;
+        proto.event_queue = queue;
+        proto.queue_policy = policy;
+        let config = ClientConfig::new("127.0.0.1:5038", proto.clone());
+        let shared = Shared::new(&config, crate::runtime::test::sleeper());
+        let now = Instant::now();
+        let mut conn = Connection::new(proto, now).expect("valid");
+        conn.handle_input(b"Asterisk Call Manager/11.0.0\r\n", now);
+        let login = String::from_utf8(conn.poll_transmit().expect("login").to_vec()).unwrap();
+        conn.advance(login.len());
+        let id = login
+            .lines()
+            .find_map(|l| l.strip_prefix("ActionID: "))
+            .expect("an id");
+        let accepted = format!("Response: Success\r\nActionID: {id}\r\nMessage: ok\r\n\r\n");
+        conn.handle_input(accepted.as_bytes(), now);
+        while conn.poll_output().is_some() {}
+        assert!(conn.is_ready());
+        let wire = Arc::new(Wire::default());
+        let sock = Transport::plain(FakeSocket(wire.clone()));
+        let link = Link::new(shared.clone());
+        *link.lock() = Some(Session::new(conn, sock, &config, shared.clone()));
+        let driver = Task::new();
+        assert!(link.poll_driver_read(&mut driver.cx()).is_pending());
+        Fixture {
+            link,
+            wire,
+            shared,
+            driver,
+        }
+    }
+
+    impl Fixture {
+        /// Offers a Ping to the direct path.
+        fn ping(&self) -> (Direct, reply::Waiting<Result<Completion, ClientError>>) {
+            let (reply, waiting) = reply::reply();
+            let caller = Caller {
+                reply,
+                ticket: None,
+            };
+            (self.link.try_send(Action::ping(), caller), waiting)
+        }
+
+        /// The ActionID of the last action written.
+        fn last_id(&self) -> String {
+            let written = self.wire.written();
+            let id = written.rsplit("ActionID: ").next().expect("an action");
+            id.lines().next().expect("a line").to_owned()
+        }
+
+        fn pong(&self) -> String {
+            format!(
+                "Response: Success\r\nActionID: {}\r\nPing: Pong\r\n\r\n",
+                self.last_id()
+            )
+        }
+
+        fn kicked(&self) -> bool {
+            self.shared.kick_rx.try_recv().is_ok()
+        }
+
+        fn reader(&self) -> Option<u64> {
+            self.link
+                .lock()
+                .as_ref()
+                .expect("session")
+                .reader
+                .map(|h| h.token)
+        }
+    }
+
+    fn reading(direct: Direct) -> u64 {
+        match direct {
+            Direct::Reading(token) => token,
+            _ => panic!("not sent directly"),
+        }
+    }
+
+    fn event(name: &str) -> String {
+        format!("Event: {name}\r\nPrivilege: call,all\r\n\r\n")
+    }
+
+    /// The whole round trip happens on the caller's task: it writes, reads
+    /// its answer when the socket wakes it, and the client's task is never
+    /// woken. Afterwards reading is the driver's again: bytes that come
+    /// next (an event) wake the driver, not the caller.
+    #[test]
+    fn a_lone_caller_writes_and_reads_its_own_answer() {
+        let f = fixture(8, QueuePolicy::DropOldest);
+        let mut events = f.shared.subscribe();
+        let (direct, waiting) = f.ping();
+        let token = reading(direct);
+        assert!(f.wire.written().contains("Action: Ping"), "written at once");
+        assert_eq!(f.reader(), Some(token));
+        assert!(f.kicked(), "the driver's timer must be armed for it");
+
+        let caller = Task::new();
+        let mut answer = Answer::new(&f.link, token, waiting);
+        assert!(Pin::new(&mut answer).poll(&mut caller.cx()).is_pending());
+        f.wire.feed(f.pong().as_bytes());
+        assert_eq!((caller.woken(), f.driver.woken()), (1, 0));
+        match Pin::new(&mut answer).poll(&mut caller.cx()) {
+            Poll::Ready(Some(Ok(pong))) => {
+                assert_eq!(pong.response().get_str("Ping").as_deref(), Some("Pong"))
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(answer);
+        assert_eq!(f.reader(), None, "reading is the driver's again");
+        assert_eq!(caller.woken(), 1, "its own answer woke it no more");
+
+        f.wire.feed(event("Hangup").as_bytes());
+        assert_eq!((caller.woken(), f.driver.woken()), (1, 1));
+        assert!(f.link.poll_driver_read(&mut f.driver.cx()).is_ready());
+        assert!(events.try_next().is_none(), "the driver has not read yet");
+    }
+
+    /// Events that come before the answer are handed out by the caller as
+    /// the driver would: to every stream, and under back-pressure, while
+    /// an answer is awaited, a full queue drops and counts the rest.
+    #[test]
+    fn events_read_by_a_caller_reach_the_streams_and_a_full_queue_drops_while_it_waits() {
+        let f = fixture(2, QueuePolicy::Backpressure);
+        let mut events = f.shared.subscribe();
+        let (direct, waiting) = f.ping();
+        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        let mut burst: String = ["A", "B", "C", "D", "E"].map(event).concat();
+        burst.push_str(&f.pong());
+        f.wire.feed(burst.as_bytes());
+        let caller = Task::new();
+        assert!(matches!(
+            Pin::new(&mut answer).poll(&mut caller.cx()),
+            Poll::Ready(Some(Ok(_)))
+        ));
+        let got: Vec<_> = std::iter::from_fn(|| events.try_next()).collect();
+        let names: Vec<_> = got.iter().map(|e| e.name_str().into_owned()).collect();
+        assert_eq!(names, ["A", "B"]);
+        assert_eq!(events.dropped(), 2, "C and D, read before the answer");
+        assert_eq!(f.shared.stats().events_dropped, 2);
+        // Answered: back-pressure holds again, and E waits in the client
+        // for room (the consumer's reads kick the driver), not dropped.
+        let guard = f.link.lock();
+        assert_eq!(guard.as_ref().expect("session").conn.queue_depth(), 1);
+        assert_eq!(f.driver.woken(), 0);
+    }
+
+    /// A caller whose future is dropped mid-wait hands reading back to the
+    /// driver and wakes it; one dropped while the lock is busy (say, from a
+    /// wake-up under it) leaves that to the driver's next turn.
+    #[test]
+    fn a_dropped_reader_hands_reading_back_to_the_driver() {
+        let f = fixture(8, QueuePolicy::DropOldest);
+        let (direct, waiting) = f.ping();
+        let caller = Task::new();
+        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        assert!(Pin::new(&mut answer).poll(&mut caller.cx()).is_pending());
+        drop(answer);
+        assert_eq!(f.reader(), None);
+        assert_eq!(f.driver.woken(), 1, "the driver waits for the socket again");
+        // Its answer, when it comes, is the driver's to read and absorb.
+        f.wire.feed(f.pong().as_bytes());
+        assert_eq!(caller.woken(), 0);
+
+        let f = fixture(8, QueuePolicy::DropOldest);
+        let (direct, waiting) = f.ping();
+        let token = reading(direct);
+        let answer = Answer::new(&f.link, token, waiting);
+        let _ = f.kicked();
+        let mut guard = f.link.lock();
+        drop(answer);
+        assert!(f.kicked(), "the driver is told");
+        let s = guard.as_mut().expect("session");
+        assert!(s.reads(token), "not yet: the lock was busy");
+        f.link.take_abandoned(s);
+        assert_eq!(s.reader.map(|h| h.token), None);
+    }
+
+    /// The caller that reads the server's close leaves the session's end
+    /// to the driver: it stops reading, kicks the driver, and waits for
+    /// its outcome like any other caller.
+    #[test]
+    fn a_caller_that_reads_the_end_leaves_it_to_the_driver() {
+        let f = fixture(8, QueuePolicy::DropOldest);
+        let (direct, waiting) = f.ping();
+        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        let _ = f.kicked();
+        f.wire.close();
+        let caller = Task::new();
+        assert!(Pin::new(&mut answer).poll(&mut caller.cx()).is_pending());
+        assert!(f.kicked());
+        assert_eq!(f.reader(), None);
+        let guard = f.link.lock();
+        let s = guard.as_ref().expect("session");
+        assert!(
+            s.conn.is_closed() && s.pending.len() == 1,
+            "the driver completes it"
+        );
+    }
+
+    /// A panic in a caller's turn is caught there and left for the driver,
+    /// which raises it again: the client then ends as after a panic of its
+    /// own, loudly. Meanwhile no other caller takes the direct path.
+    #[test]
+    fn a_panic_in_a_callers_turn_is_left_for_the_driver() {
+        let f = fixture(8, QueuePolicy::DropOldest);
+        let (direct, waiting) = f.ping();
+        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        let _ = f.kicked();
+        f.wire.panic_on_read.store(true, Ordering::SeqCst);
+        f.wire.feed(f.pong().as_bytes());
+        let caller = Task::new();
+        assert!(Pin::new(&mut answer).poll(&mut caller.cx()).is_pending());
+        assert!(f.kicked());
+        assert_eq!(f.reader(), None);
+        let panicked = f.link.lock().as_ref().is_some_and(|s| s.panicked.is_some());
+        assert!(panicked, "kept for the driver");
+        assert!(matches!(f.ping().0, Direct::Declined(..)));
+    }
+
+    /// The direct path is for a ready, idle session: with an action in
+    /// flight, a send goes to the driver (which sends a pipelined load in
+    /// one write); a cancelled one is answered at once.
+    #[test]
+    fn only_an_idle_session_is_sent_to_directly() {
+        let f = fixture(8, QueuePolicy::DropOldest);
+        let (first, _waiting) = f.ping();
+        reading(first);
+        assert!(matches!(f.ping().0, Direct::Declined(..)), "one in flight");
+
+        let f = fixture(8, QueuePolicy::DropOldest);
+        let ticket = Arc::new(crate::command::Ticket::default());
+        ticket.lock().cancelled = true;
+        let (reply, mut waiting) = reply::reply();
+        let caller = Caller {
+            reply,
+            ticket: Some(ticket),
+        };
+        assert!(matches!(
+            f.link.try_send(Action::ping(), caller),
+            Direct::Answered
+        ));
+        let task = Task::new();
+        assert!(matches!(
+            Pin::new(&mut waiting).poll(&mut task.cx()),
+            Poll::Ready(Some(Err(ClientError::Action(
+                ami_proto::ActionError::Cancelled
+            ))))
+        ));
+        assert!(f.wire.written().is_empty(), "nothing sent");
+    }
+
+    /// The driver's timer is asked to move only when it would fire after
+    /// the action's deadline or the end of the hold.
+    #[test]
+    fn the_driver_is_kicked_only_when_its_timer_must_move() {
+        let f = fixture(8, QueuePolicy::DropOldest);
+        f.link.lock().as_mut().expect("session").alarm = Some(Instant::now() + HOLD / 2);
+        let (direct, waiting) = f.ping();
+        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        assert!(!f.kicked(), "armed early enough");
+        f.wire.feed(f.pong().as_bytes());
+        assert!(Pin::new(&mut answer).poll(&mut Task::new().cx()).is_ready());
+
+        f.link.lock().as_mut().expect("session").alarm = Some(Instant::now() + 10 * HOLD);
+        let (direct, _waiting) = f.ping();
+        reading(direct);
+        assert!(f.kicked(), "armed too late for the hold");
+    }
+}
