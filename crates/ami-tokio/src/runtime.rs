@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use ami_async::{BackgroundTask, SpawnError};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::time::Sleep;
@@ -125,8 +126,26 @@ impl ami_async::Socket for TokioSocket {
         self.0.poll_write_ready(cx)
     }
 
+    /// A read that took less than `buf` could hold emptied the socket: it
+    /// clears the readiness tokio remembers, as a `WouldBlock` does, so the
+    /// next wait registers at once rather than after one more read that
+    /// finds nothing (a system call per round trip). Cleared only if no
+    /// newer readiness came meanwhile (tokio's `try_io`): bytes that came
+    /// after the read wake the next wait.
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
+        let (len, mut got) = (buf.len(), None);
+        let read = self.0.try_io(Interest::READABLE, || {
+            let n = self.0.try_read(buf)?;
+            got = Some(n);
+            match n < len {
+                true => Err(io::ErrorKind::WouldBlock.into()),
+                false => Ok(n),
+            }
+        });
+        match (read, got) {
+            (_, Some(n)) => Ok(n),
+            (read, None) => read,
+        }
     }
 
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
