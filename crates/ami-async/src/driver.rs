@@ -134,6 +134,7 @@ fn settle<R: Runtime>(
     if let ConnState::Closed(reason) = s.conn.state() {
         let reason = reason.clone();
         let mut ended = guard.take().expect("the session was there");
+        link.settled(None);
         drop(guard);
         // The model outlives its sessions.
         ctx.model = ended.model.take();
@@ -163,6 +164,7 @@ fn settle<R: Runtime>(
         .min();
     alarm.want(deadline, |at| ctx.rt.timer(at));
     s.alarm = alarm.at;
+    link.settled(Some(s));
     Settled::Wait {
         want_read,
         write_blocked,
@@ -214,6 +216,7 @@ fn act<R: Runtime>(ctx: &mut Ctx<R>, link: &Link<R::Socket>, wake: Wake, want_re
     if s.conn.poll_timeout().is_some_and(|t| t <= now) {
         s.conn.handle_timeout(now);
     }
+    link.settled(Some(s));
     hot
 }
 

@@ -5,18 +5,19 @@
 //! 2–3 µs of CPU, which kept a single-flight ping at 70–75% of a raw socket
 //! loop. So the session (core, socket, callers owed an answer) sits behind
 //! a lock in this `Link`, and a caller that finds the session ready and
-//! idle (no other action in flight) sends its own action and reads the
-//! socket for its own answer: no hop at all. Whatever it reads on the way
-//! (events, the heartbeat's pong) it hands out as the driver would. With
-//! other actions in flight, callers hand their actions to the driver as
-//! before, so that a pipelined load still goes out in one write.
+//! idle (no other action in flight, nor lately) sends its own action and
+//! reads the socket for its own answer: no hop at all. Whatever it reads
+//! on the way (events, the heartbeat's pong) it hands out as the driver
+//! would. With other actions in flight, callers hand their actions to the
+//! driver as before, so that a pipelined load still goes out in one write.
 //!
 //! **Who reads.** Async-io and tokio keep one waker per direction for
 //! poll-style readiness, so two waiters would take the slot from each
 //! other. The socket only ever sees one waker, this link's relay, which
 //! wakes whoever reads now: the caller holding the read role
 //! ([`Session::reader`]), else the driver. The role passes:
-//! - to a caller, when its direct send finds the session idle;
+//! - to a caller, when its direct send finds the session idle (and it was
+//!   idle for the sends before: see [`Session::lone`]);
 //! - back to the driver when that caller's answer comes (or it times out,
 //!   is cancelled, or the session ends): the relay then points at the
 //!   driver, and a readiness wait is registered on its behalf, without a
@@ -37,7 +38,7 @@
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -72,6 +73,11 @@ pub(crate) struct Link<S: Socket> {
     /// A reading caller dropped while the lock was held elsewhere: its
     /// token, for the driver to take reading back (0: none).
     abandoned: AtomicU64,
+    /// The session was [`lone`](Session::lone) when last unlocked: a send
+    /// that finds it false goes to the driver without taking the lock (a
+    /// pipelined load pays nothing for the direct path). Only a hint: the
+    /// lock decides.
+    lone: AtomicBool,
 }
 
 /// The waker the socket sees for read readiness: it wakes whoever reads.
@@ -118,12 +124,22 @@ impl<S: Socket> Link<S> {
             shared,
             tokens: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
+            lone: AtomicBool::new(false),
         })
     }
 
     /// The session slot, locked.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Option<Session<S>>> {
         lock(&self.session)
+    }
+
+    /// Records, before the lock is released, whether a send may find the
+    /// session lone (`None`: no session).
+    pub(crate) fn settled(&self, s: Option<&Session<S>>) {
+        let lone = s.is_some_and(Session::lone);
+        if self.lone.load(Ordering::Relaxed) != lone {
+            self.lone.store(lone, Ordering::Relaxed);
+        }
     }
 
     /// Points the relay at `waker`.
@@ -137,6 +153,9 @@ impl<S: Socket> Link<S> {
     /// Sends `action` from the caller's task if the session is ready and
     /// idle and the lock is free; the caller then reads for its answer.
     pub(crate) fn try_send(&self, action: Action, caller: Caller) -> Direct {
+        if !self.lone.load(Ordering::Relaxed) {
+            return Direct::Declined(action, caller);
+        }
         let mut guard = match self.session.try_lock() {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
@@ -147,7 +166,7 @@ impl<S: Socket> Link<S> {
         };
         // Idle: nothing pending means no caller reads (a reader's action is
         // pending until it is answered).
-        if !s.conn.is_ready() || !s.pending.is_empty() || s.panicked.is_some() {
+        if !s.lone() {
             return Direct::Declined(action, caller);
         }
         if caller.cancelled() {
@@ -157,13 +176,13 @@ impl<S: Socket> Link<S> {
         let token = self.tokens.fetch_add(1, Ordering::Relaxed) + 1;
         let turn = panic::catch_unwind(AssertUnwindSafe(|| {
             let now = Instant::now();
-            let deadline = match s.send(action, caller, token, now) {
+            let timeout = match s.send(action, caller, token, now) {
                 Sent::Refused => return (false, false),
                 Sent::Cancelled => {
                     s.deliver(token, &mut |s, d| s.for_driver.push(d));
                     return (false, !s.for_driver.is_empty());
                 }
-                Sent::Awaiting(deadline) => deadline,
+                Sent::Awaiting(timeout) => timeout,
             };
             s.reader = Some(Holder { token, since: now });
             // Until the caller looks (right after this), readiness is
@@ -178,7 +197,7 @@ impl<S: Socket> Link<S> {
             }
             // The driver's timer must fire by this action's deadline (the
             // core's others were armed already) and by the end of the hold.
-            let due = deadline.min(now + HOLD);
+            let due = now + timeout.min(HOLD);
             kick |= s.alarm.is_none_or(|at| at > due);
             // Not reading after all: the driver points readiness back at
             // itself on its next turn.
@@ -190,6 +209,7 @@ impl<S: Socket> Link<S> {
             s.reader = None;
             (false, true)
         });
+        self.settled(Some(s));
         drop(guard);
         if kick {
             self.shared.kick();
@@ -218,6 +238,7 @@ impl<S: Socket> Link<S> {
             s.reader = None;
             (false, true)
         });
+        self.settled(Some(s));
         drop(guard);
         if kick {
             self.shared.kick();
@@ -562,7 +583,11 @@ mod tests {
         let wire = Arc::new(Wire::default());
         let sock = Transport::plain(FakeSocket(wire.clone()));
         let link = Link::new(shared.clone());
-        *link.lock() = Some(Session::new(conn, sock, &config, shared.clone()));
+        {
+            let mut guard = link.lock();
+            *guard = Some(Session::new(conn, sock, &config, shared.clone()));
+            link.settled(guard.as_ref());
+        }
         let driver = Task::new();
         assert!(link.poll_driver_read(&mut driver.cx()).is_pending());
         Fixture {
@@ -790,6 +815,53 @@ mod tests {
             ))))
         ));
         assert!(f.wire.written().is_empty(), "nothing sent");
+    }
+
+    /// Once a send found another action in flight (a pipelined load, sent
+    /// by the driver), the next `CROWD` sends go through the driver too,
+    /// even alone: a burst whose answers have all come does not send its
+    /// next action from its caller's task. Then the direct path is taken
+    /// again.
+    #[test]
+    fn after_a_crowd_lone_sends_go_through_the_driver_for_a_while() {
+        let f = fixture(8, QueuePolicy::DropOldest);
+        // What the driver does with a send it was given, and its answer.
+        let through_driver = |action: Action| {
+            let (reply, _waiting) = reply::reply();
+            let caller = Caller {
+                reply,
+                ticket: None,
+            };
+            let mut guard = f.link.lock();
+            let s = guard.as_mut().expect("session");
+            let sent = s.send(action, caller, 0, Instant::now());
+            assert!(matches!(sent, crate::session::Sent::Awaiting(_)));
+            s.flush(Instant::now());
+            f.link.settled(Some(s));
+        };
+        let answer_all = |s: &mut Session<FakeSocket>| {
+            s.read(Instant::now());
+            s.deliver(0, &mut |_, _| {});
+            assert!(s.pending.is_empty());
+        };
+        let (direct, waiting) = f.ping();
+        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        let first = f.pong();
+        through_driver(Action::ping());
+        f.wire.feed(format!("{first}{}", f.pong()).as_bytes());
+        assert!(Pin::new(&mut answer).poll(&mut Task::new().cx()).is_ready());
+        drop(answer);
+        for _ in 0..crate::session::CROWD {
+            let Direct::Declined(action, _) = f.ping().0 else {
+                panic!("sent directly too soon");
+            };
+            through_driver(action);
+            f.wire.feed(f.pong().as_bytes());
+            let mut guard = f.link.lock();
+            answer_all(guard.as_mut().expect("session"));
+            f.link.settled(guard.as_ref());
+        }
+        reading(f.ping().0);
     }
 
     /// The driver's timer is asked to move only when it would fire after

@@ -31,6 +31,10 @@ use crate::runtime::Socket;
 use crate::shared::Shared;
 use crate::transport::{Sink, Transport};
 
+/// Sends that must find the session idle, after one found another action
+/// in flight, before one goes out from its caller's task again.
+pub(crate) const CROWD: u32 = 64;
+
 /// What only the driver can act on: a state change (it may start the
 /// supervisor's work: the first login, parked actions) and an action lost
 /// with its session that is to be sent again on the next one.
@@ -46,8 +50,9 @@ pub(crate) enum Sent {
     /// Cancelled while it was being sent: its completion is the core's
     /// next output.
     Cancelled,
-    /// Sent; it awaits its answer until this deadline.
-    Awaiting(Instant),
+    /// Sent; it awaits its answer for this long (the core may allow an
+    /// Originate longer, never less).
+    Awaiting(Duration),
 }
 
 /// A caller reading the socket for its own answer (see
@@ -76,6 +81,9 @@ pub(crate) struct Session<S: Socket> {
     /// A caller's turn panicked: the payload, which the driver raises
     /// again, so that the client ends as after a panic of its own.
     pub(crate) panicked: Option<Box<dyn Any + Send>>,
+    /// Sends still to come through the driver since one found another
+    /// action in flight (see [`lone`](Self::lone)).
+    crowded: u32,
     /// The live model's feed, if the client keeps one: whoever delivers
     /// feeds it (events, completions, the Originates sent), in order; the
     /// driver applies what it was fed ([`apply_model`](Self::apply_model)).
@@ -105,6 +113,7 @@ impl<S: Socket> Session<S> {
             alarm: None,
             for_driver: Vec::new(),
             panicked: None,
+            crowded: 0,
             model: None,
             buf: vec![0u8; config.read_budget.max(1)],
             fan: Fanout::default(),
@@ -135,6 +144,20 @@ impl<S: Socket> Session<S> {
         self.model.as_ref().is_some_and(ModelFeed::has_work)
     }
 
+    /// Whether a send may go out from its caller's task: the session is
+    /// ready and idle (nothing in flight, so no caller reads), and the last
+    /// [`CROWD`] sends found it so too. Callers that keep several actions
+    /// in flight go through the driver, which writes a pipelined load at
+    /// once: without the hysteresis, each time every answer of a burst had
+    /// come, the next send went out alone and broke the pipeline (a third
+    /// of the throughput with 64 in flight).
+    pub(crate) fn lone(&self) -> bool {
+        self.conn.is_ready()
+            && self.pending.is_empty()
+            && self.crowded == 0
+            && self.panicked.is_none()
+    }
+
     /// Whether the holder of `token` reads now.
     pub(crate) fn reads(&self, token: u64) -> bool {
         self.reader.is_some_and(|h| h.token == token)
@@ -149,9 +172,14 @@ impl<S: Socket> Session<S> {
         token: u64,
         now: Instant,
     ) -> Sent {
-        // The core may allow an Originate longer, never less.
-        let deadline = deadline::after(now, action.timeout().unwrap_or(self.action_timeout));
-        let resend = self.resend.then(|| (action.clone(), deadline));
+        self.crowded = match self.pending.is_empty() {
+            true => self.crowded.saturating_sub(1),
+            false => CROWD,
+        };
+        let timeout = action.timeout().unwrap_or(self.action_timeout);
+        let resend = self
+            .resend
+            .then(|| (action.clone(), deadline::after(now, timeout)));
         let followed = self.model.is_some() && ami_state::Model::follows(&action);
         let followed = followed.then(|| action.clone());
         match self.conn.send(action, now) {
@@ -171,7 +199,7 @@ impl<S: Socket> Session<S> {
                 self.pending.insert(id, p);
                 match cancelled {
                     true => Sent::Cancelled,
-                    false => Sent::Awaiting(deadline),
+                    false => Sent::Awaiting(timeout),
                 }
             }
             Err(err) => {
@@ -231,11 +259,10 @@ impl<S: Socket> Session<S> {
         quiet: u64,
         driver: &mut dyn FnMut(&mut Self, ForDriver),
     ) -> bool {
-        let shared = self.shared.clone();
-        let shared = &*shared;
         self.synced = false;
-        shared.subscribers(&mut self.fan.subs);
-        let backpressure = shared.policy == QueuePolicy::Backpressure && !self.fan.subs.is_empty();
+        self.shared.subscribers(&mut self.fan.subs);
+        let backpressure =
+            self.shared.policy == QueuePolicy::Backpressure && !self.fan.subs.is_empty();
         let (mut queued, mut dropped) = (0, 0);
         let held = loop {
             while let Some(out) = self.conn.poll_completion() {
@@ -275,7 +302,7 @@ impl<S: Socket> Session<S> {
                 }
             }
             if !self.fan.batch.is_empty() {
-                let (q, d) = self.fan.hand_out(shared);
+                let (q, d) = self.fan.hand_out(&self.shared);
                 (queued, dropped) = (queued + q, dropped + d);
             }
             if drained {
@@ -285,7 +312,7 @@ impl<S: Socket> Session<S> {
         // Not kept past the turn: a dropped stream must not look alive.
         self.fan.subs.clear();
         let session = self.conn.stats();
-        shared.update_stats(|s| {
+        self.shared.update_stats(|s| {
             s.session = session;
             s.events_delivered += queued;
             s.events_dropped += dropped;

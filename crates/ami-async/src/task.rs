@@ -254,7 +254,11 @@ impl<R: Runtime> Ctx<R> {
         // Sent and not completed: only after a panic or a dropped task
         // (a session that ends completes its actions itself). Taken out of
         // the link first: the callers are answered with no lock held.
-        let session = self.link.lock().take();
+        let session = {
+            let mut guard = self.link.lock();
+            self.link.settled(None);
+            guard.take()
+        };
         for (_, p) in session.into_iter().flat_map(|s| s.pending) {
             p.caller
                 .send(Err(ClientError::Action(ActionError::ConnectionLost)));
