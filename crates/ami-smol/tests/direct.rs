@@ -105,6 +105,51 @@ fn events_met_by_a_lone_caller_reach_the_streams_and_the_task_reads_after_it() {
     });
 }
 
+/// With a live model, the events a lone caller meets feed the model too,
+/// in order with the rest; the client's task applies them when it runs.
+/// A caller that took an event off the socket without feeding the model
+/// would leave the model without it for good.
+#[test]
+fn events_met_by_a_lone_caller_reach_the_live_model() {
+    let server = common::server_with(
+        ami_testkit::ServerConfig::asterisk_corpus(),
+        Faults::default(),
+    );
+    let ex = Arc::new(smol::Executor::new());
+    let spawner = ex.clone();
+    let mut builder = Client::builder(config(&server, AuthMethod::Plain))
+        .with_model(ami_smol::state::Limits::default())
+        .spawn_with(move |task| spawner.spawn(task).detach());
+    let mut events = builder.events();
+    let client = smol::block_on(ex.run(builder.connect())).expect("login");
+    let model = client.model().expect("built with a model").clone();
+    run(10, async {
+        assert!(ex.run(model.synced()).await, "listed");
+        let mut changes = model.changes();
+        while events.try_next().is_some() {}
+        // The client's task is frozen from here: only callers read.
+        server.publish(
+            b"Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/a-00000001\r\n\
+              ChannelState: 4\r\nUniqueid: 1795727786.7\r\nLinkedid: 1795727786.7\r\n\r\n",
+        );
+        let mut met = false;
+        for _ in 0..10_000 {
+            client.send(Action::ping()).await.expect("pong");
+            if std::iter::from_fn(|| events.try_next()).any(|e| e.is("Newchannel")) {
+                met = true;
+                break;
+            }
+        }
+        assert!(met, "a caller met the event");
+        let added = ex.run(changes.next()).await.expect("a change");
+        let uid: &str = "1795727786.7";
+        assert_eq!(
+            added,
+            ami_smol::state::Change::Added(ami_smol::state::Key::Channel(uid.into()))
+        );
+    });
+}
+
 /// Back-pressure while a lone caller reads: the answer is not held back
 /// by a full stream (the task is frozen, nobody reads the stream); the
 /// stream keeps its bound, and what it could not take is counted, never
