@@ -1,15 +1,17 @@
-//! The event stream: one bounded queue per subscriber, filled by the driver.
+//! The event stream: one bounded queue per subscriber, filled by whoever
+//! reads the session (the driver, or a caller reading for its own answer).
 //!
-//! The driver drains the core's event queue on every turn and pushes each
+//! The reader drains the core's event queue on every turn and pushes each
 //! event into every subscriber's queue, applying the configured
 //! [`QueuePolicy`]. Drop-oldest and drop-newest count what they lose; under
 //! back-pressure the driver stops draining (and so stops reading the socket)
 //! while any subscriber is full and no answer is awaited, and a consumer that
 //! makes room wakes it. Nothing here ever waits on the consumer.
 //!
-//! A subscriber's filter is the user's code: the driver runs it with no lock
-//! held ([`Subscriber::offer`]), so a filter may call back into the library,
-//! and a filter that panics ends its own stream only.
+//! A subscriber's filter is the user's code: it runs with no subscriber
+//! lock held, nor any lock the library's calls take
+//! ([`Subscriber::offer`]), so a filter may call back into the library, and
+//! a filter that panics ends its own stream only.
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
@@ -119,8 +121,8 @@ impl Subscriber {
         self.lock().queue.len()
     }
 
-    /// Filters `events` with the filter in force, run with no lock held,
-    /// and queues those that pass, emptying `events`. Returns (queued,
+    /// Filters `events` with the filter in force, run with no subscriber
+    /// lock held, and queues those that pass, emptying `events`. Returns (queued,
     /// dropped), or what a panicking filter said: its stream is then ended
     /// (after what it holds) and takes no more events.
     ///
@@ -301,14 +303,16 @@ impl EventStream {
         self.filter(move |e| names.iter().any(|n| e.is(n)))
     }
 
-    /// Keeps only events for which `pred` is true. The predicate runs on the
-    /// client's driver task, for every event: keep it cheap and never block.
-    /// It runs with no lock of this library held, so it may call the
-    /// library (this stream's [`len`](Self::len), [`Client`](crate::Client)
-    /// methods). Replaces any earlier filter; queued events that fail it are
+    /// Keeps only events for which `pred` is true. The predicate runs where
+    /// events are read, for every event: on the client's task, or on the
+    /// task of a caller reading for its own answer (see
+    /// [`Client::send`](crate::Client::send)). Keep it cheap and never block.
+    /// It runs with none of the locks held that the library's calls take,
+    /// so it may call the library (this stream's [`len`](Self::len),
+    /// [`Client`](crate::Client) methods). Replaces any earlier filter; queued events that fail it are
     /// discarded (here, on the caller's thread).
     ///
-    /// A predicate that panics on the driver ends this stream (after the
+    /// A predicate that panics there ends this stream (after the
     /// events it holds), logged at error level; the client and its other
     /// streams go on.
     pub fn filter(self, pred: impl Fn(&Event) -> bool + Send + Sync + 'static) -> Self {

@@ -1,10 +1,13 @@
 //! The async Asterisk Manager Interface client, for any runtime.
 //!
 //! `ami-async` binds the sans-IO [`ami_proto`] core to an async runtime
-//! behind a small [`Runtime`] trait: one task per server owns the socket and
-//! the core's [`Connection`](ami_proto::Connection), reads with a per-wake
-//! budget, writes what the core lends, sleeps until the core's next
-//! deadline, and hands completions and events to the user. All protocol
+//! behind a small [`Runtime`] trait: one task per server drives the socket
+//! and the core's [`Connection`](ami_proto::Connection), reads with a
+//! per-wake budget, writes what the core lends, sleeps until the core's next
+//! deadline, and hands completions and events to the user. A caller whose
+//! action finds the session idle writes it and reads its answer itself, on
+//! its own task (no task hop either way), handing out the events it meets
+//! as the task would. All protocol
 //! logic (framing, login, correlation, timeouts, heartbeats, backoff,
 //! circuit breaker) lives in the core. Users do not depend on this crate
 //! directly: `ami-smol` and `ami-tokio` implement [`Runtime`] and re-export

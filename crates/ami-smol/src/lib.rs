@@ -3,10 +3,12 @@
 //! `ami-smol` runs the runtime-agnostic client of [`ami_async`] on smol:
 //! this crate is the [`Smol`] runtime (its executor, async-io's timers and
 //! sockets, its blocking pool) and the client's types with it filled in. One
-//! task per server owns the socket and the core's
+//! task per server drives the socket and the core's
 //! [`Connection`](ami_proto::Connection), reads with a per-wake budget,
 //! writes what the core lends, sleeps until the core's next deadline, and
-//! hands completions and events to the user. All protocol logic (framing,
+//! hands completions and events to the user; a caller whose action finds
+//! the session idle writes it and reads its answer itself, on its own task.
+//! All protocol logic (framing,
 //! login, correlation, timeouts, heartbeats, backoff, circuit breaker) lives
 //! in the core. The core types a program needs are re-exported here, so it
 //! needs this crate and `smol` only.
