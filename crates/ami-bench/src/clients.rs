@@ -105,6 +105,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
         }
         ("blocking", "ping") => single(arg(1)?).and_then(|()| blocking_ping(addr, arg(0)?)),
         ("async-raw", "ping") => single(arg(1)?).and_then(|()| async_raw_ping(addr, arg(0)?)),
+        ("tokio-raw", "ping") => single(arg(1)?).and_then(|()| tokio_raw_ping(addr, arg(0)?)),
         ("actor", "ping") => single(arg(1)?).and_then(|()| actor_ping(addr, arg(0)?)),
         ("smol-cluster", "flood") => smol_cluster(addr, arg(1)?),
         _ => Err(Failure::Unsupported(format!("{name} does no {scenario}"))),
@@ -354,6 +355,52 @@ fn async_raw_ping(addr: SocketAddr, pings: u64) -> Result<String, Failure> {
         raw.logoff().await?;
         Ok(format!("pings={pings}"))
     })
+}
+
+/// The raw single-flight loop over tokio's reactor (one thread, as the
+/// current-thread runtime): the least any client on tokio can do.
+fn tokio_raw_ping(addr: SocketAddr, pings: u64) -> Result<String, Failure> {
+    let sock = raw_login(addr, false)?;
+    sock.set_nonblocking(true)?;
+    tokio_runtime(true)?.block_on(async {
+        let mut raw = Raw::new(tokio::net::TcpStream::from_std(sock)?);
+        raw.skip_past(b"\n").await?; // the banner
+        raw.skip_past(b"\r\n\r\n").await?; // the login response
+        for i in 0..pings {
+            raw.write_all(ping_frame(i).as_bytes()).await?;
+            raw.skip_past(b"\r\n\r\n").await?;
+        }
+        raw.write_all(b"Action: Logoff\r\nActionID: bye\r\n\r\n")
+            .await?;
+        raw.skip_past(b"Goodbye").await?;
+        Ok(format!("pings={pings}"))
+    })
+}
+
+impl Raw<tokio::net::TcpStream> {
+    /// Consumes everything up to and including `delimiter`, reading as an
+    /// async client's reader does: a read, and a wait when it would block.
+    async fn skip_past(&mut self, delimiter: &[u8]) -> io::Result<()> {
+        while !self.take_past(delimiter) {
+            match self.sock.try_read(&mut self.buf) {
+                Ok(n) => self.keep(n)?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sock.readable().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match self.sock.try_write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.sock.writable().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The least an async client shaped like `ami-smol`'s can do, one action in

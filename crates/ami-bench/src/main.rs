@@ -92,6 +92,11 @@ const ASYNC_RAW: Client = Client {
     program: Program::Own("async-raw"),
     start: Start::Login,
 };
+const TOKIO_RAW: Client = Client {
+    label: "raw loop over tokio (one thread)",
+    program: Program::Own("tokio-raw"),
+    start: Start::Login,
+};
 const ACTOR: Client = Client {
     label: "async I/O task, no protocol",
     program: Program::Own("actor"),
@@ -280,7 +285,7 @@ fn ping(pings: u64) {
         if window == 1 {
             // One action at a time, and the loops that explain the async
             // client's single-flight figure.
-            clients.extend([ASYNC_RAW, ACTOR, BLOCKING]);
+            clients.extend([ASYNC_RAW, TOKIO_RAW, ACTOR, BLOCKING]);
         }
         clients.extend([SMOL, SMOL_LOCAL, TOKIO, TOKIO_LOCAL, BENCH_CLIENT, PEER]);
         // Pipelined runs are quicker: five times the pings for a similar time.
