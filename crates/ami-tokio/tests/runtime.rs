@@ -444,3 +444,50 @@ fn a_send_held_but_not_polled_holds_up_nothing() {
         });
     }
 }
+
+/// The socket binding's reads, as the client uses them: bytes that came
+/// since tokio last looked are read at once (tokio's own reads wait for
+/// its driver to notice them: a caller looking for its answer right after
+/// writing found nothing, and waited in `epoll_wait`); and a read that
+/// emptied the socket forgets the readiness tokio remembered, so the next
+/// wait registers instead of trying a read that finds nothing.
+#[test]
+fn reads_find_bytes_tokio_has_not_seen_and_forget_readiness_once_empty() {
+    use ami_async::{Runtime, Socket};
+    use std::io::{ErrorKind, Write};
+    use std::task::{Context, Poll, Waker};
+    run(5, false, async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let tokio = ami_tokio::Tokio::new(tokio::runtime::Handle::current());
+        let sock = tokio
+            .connect(listener.local_addr().expect("bound"))
+            .await
+            .expect("connect");
+        let (mut server, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 64];
+        let nothing = sock.try_read(&mut buf).expect_err("nothing yet");
+        assert_eq!(nothing.kind(), ErrorKind::WouldBlock);
+
+        // No await from here: tokio's driver cannot notice the bytes.
+        server.write_all(b"hello").expect("write");
+        let mut got = Err(ErrorKind::WouldBlock.into());
+        for _ in 0..1000 {
+            got = sock.try_read(&mut buf);
+            if got.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(got.expect("read at once"), 5);
+
+        // Tokio sees readiness for the next bytes; a short read empties
+        // the socket, and the next wait registers rather than being ready.
+        server.write_all(b"again").expect("write");
+        futures_lite::future::poll_fn(|cx| sock.poll_readable(cx))
+            .await
+            .expect("readable");
+        assert_eq!(sock.try_read(&mut buf).expect("read"), 5);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(matches!(sock.poll_readable(&mut cx), Poll::Pending));
+    });
+}
