@@ -306,7 +306,9 @@ impl<S: Socket> Link<S> {
         if s.poll_read_ready(&mut relay).is_pending() {
             return;
         }
-        // Tokio says ready until a read would block: one read finds out.
+        // Still ready (a runtime may say so until a read would block, as
+        // tokio does after a read that filled the buffer): one read finds
+        // out.
         let now = Instant::now();
         if s.read(now) == 0 && !s.conn.is_closed() && s.poll_read_ready(&mut relay).is_pending() {
             return;
