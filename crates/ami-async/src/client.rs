@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ami_proto::{Action, CloseReason, Completion, ConfigError, ConnState};
+use ami_proto::{instant_after, Action, CloseReason, Completion, ConfigError, ConnState};
 use async_channel::Sender;
 use futures_lite::{future, StreamExt};
 use tracing::Instrument;
@@ -12,7 +12,6 @@ use tracing::Instrument;
 use crate::cancel::Cancel;
 use crate::command::{Caller, Command, First, Ticket};
 use crate::config::ClientConfig;
-use crate::deadline;
 use crate::error::{ClientError, ConnectError};
 use crate::events::EventStream;
 use crate::link::{Answer, Direct, Link};
@@ -376,7 +375,7 @@ impl<R: Runtime> Client<R> {
     /// [`ClientError::Disconnected`] when the client is still not ready
     /// then.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ClientError> {
-        let deadline = deadline::after(Instant::now(), timeout);
+        let deadline = instant_after(Instant::now(), timeout);
         future::or(self.ready(), async {
             runtime::sleep_until(&self.rt, Some(deadline)).await;
             Err(ClientError::Disconnected)
@@ -414,7 +413,7 @@ impl<R: Runtime> Client<R> {
     /// Calling it again is harmless and answers the same.
     pub async fn close_within(&self, deadline: Duration) -> CloseReason {
         let (done, rx) = async_channel::bounded(1);
-        let deadline = deadline::after(Instant::now(), deadline);
+        let deadline = instant_after(Instant::now(), deadline);
         if self
             .cmds
             .send(Command::Close { deadline, done })

@@ -14,12 +14,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use ami_proto::{Action, Completion, ConfigError, ConnState, Event};
+use ami_proto::{instant_after, Action, Completion, ConfigError, ConnState, Event};
 use futures_lite::{future, Stream};
 
 use crate::client::Client;
 use crate::config::ClientConfig;
-use crate::deadline;
 use crate::error::ClientError;
 use crate::events::EventStream;
 use crate::runtime::Runtime;
@@ -170,7 +169,7 @@ impl<R: Runtime> Cluster<R> {
     /// Waits until every node is ready or `timeout` passes; returns the
     /// names of the nodes that are not ready (empty when all are).
     pub async fn wait_ready(&self, timeout: Duration) -> Vec<Arc<str>> {
-        let deadline = deadline::after(Instant::now(), timeout);
+        let deadline = instant_after(Instant::now(), timeout);
         for (_, client) in &self.nodes {
             let left = deadline.saturating_duration_since(Instant::now());
             let _ = client.wait_ready(left).await;

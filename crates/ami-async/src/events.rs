@@ -20,11 +20,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use ami_proto::{Event, QueuePolicy};
+use ami_proto::{instant_after, Event, QueuePolicy};
 use async_channel::Sender;
 use futures_lite::{future, Stream};
 
-use crate::deadline;
 use crate::error::ClientError;
 use crate::runtime::Sleeper;
 
@@ -356,7 +355,7 @@ impl EventStream {
     ///
     /// Cancel-safe: dropping the future loses no event.
     pub async fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, ClientError> {
-        let deadline = deadline::after(Instant::now(), timeout);
+        let deadline = instant_after(Instant::now(), timeout);
         self.next_before(deadline).await
     }
 
@@ -372,7 +371,7 @@ impl EventStream {
         mut pred: impl FnMut(&Event) -> bool,
         timeout: Duration,
     ) -> Result<Option<Event>, ClientError> {
-        let deadline = deadline::after(Instant::now(), timeout);
+        let deadline = instant_after(Instant::now(), timeout);
         loop {
             match self.next_before(deadline).await? {
                 Some(event) if pred(&event) => return Ok(Some(event)),

@@ -78,7 +78,6 @@ mod client;
 mod cluster;
 mod command;
 mod config;
-mod deadline;
 mod driver;
 mod error;
 mod events;

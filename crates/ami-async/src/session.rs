@@ -17,13 +17,12 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, ActionId, ActionIdMap, Completion, ConnState, Connection, Event, Output,
-    QueuePolicy,
+    instant_after, Action, ActionError, ActionId, ActionIdMap, Completion, ConnState, Connection,
+    Event, Output, QueuePolicy,
 };
 
 use crate::command::{Caller, Pending};
 use crate::config::ClientConfig;
-use crate::deadline;
 use crate::error::ClientError;
 use crate::events::Subscriber;
 use crate::model::ModelFeed;
@@ -179,7 +178,7 @@ impl<S: Socket> Session<S> {
         let timeout = action.timeout().unwrap_or(self.action_timeout);
         let resend = self
             .resend
-            .then(|| (action.clone(), deadline::after(now, timeout)));
+            .then(|| (action.clone(), instant_after(now, timeout)));
         let followed = self.model.is_some() && ami_state::Model::follows(&action);
         let followed = followed.then(|| action.clone());
         match self.conn.send(action, now) {

@@ -84,7 +84,7 @@ async fn connect<R: Runtime>(
         let none = || std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
         Err(ConnectError::Connect(last.unwrap_or_else(none)))
     };
-    let timeout = crate::deadline::after(Instant::now(), timeout);
+    let timeout = ami_proto::instant_after(Instant::now(), timeout);
     let timer = async {
         sleep_until(rt, Some(timeout)).await;
         Err(ConnectError::Timeout)

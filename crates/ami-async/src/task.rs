@@ -3,20 +3,19 @@
 //! close, and end the client exactly once, whatever ends it.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    Action, ActionError, CloseReason, ConnState, Connection, Failure, ReconnectPolicy, SendError,
+    instant_after, Action, ActionError, CloseReason, ConnState, Connection, Failure,
+    ReconnectPolicy, SendError,
 };
 use async_channel::{Receiver, Sender};
 use futures_lite::{future, Stream};
 
 use crate::command::{Caller, Command, First, Parked, Ticket};
 use crate::config::ClientConfig;
-use crate::deadline;
 use crate::error::{ClientError, ConnectError};
 use crate::link::Link;
 use crate::model::ModelFeed;
@@ -59,17 +58,12 @@ pub(crate) struct Ctx<R: Runtime> {
 impl<R: Runtime> Ctx<R> {
     pub(crate) fn new(
         rt: R,
-        mut config: ClientConfig,
+        config: ClientConfig,
         shared: Arc<Shared>,
         link: Arc<Link<R::Socket>>,
         cmds: Receiver<Command>,
         first: Option<First>,
     ) -> Self {
-        if config.proto.seed == 0 {
-            // The core cannot draw randomness: give this client its own seed, so
-            // ActionIDs differ across processes; sessions derive theirs from it.
-            config.proto.seed = RandomState::new().hash_one(Instant::now());
-        }
         Ctx {
             rt,
             kick: Box::pin(shared.kick_rx.clone()),
@@ -191,7 +185,7 @@ impl<R: Runtime> Ctx<R> {
         } else {
             caller.unsent();
             let timeout = action.timeout().unwrap_or(self.config.proto.action_timeout);
-            let deadline = deadline.unwrap_or_else(|| deadline::after(Instant::now(), timeout));
+            let deadline = deadline.unwrap_or_else(|| instant_after(Instant::now(), timeout));
             self.parked.push_back(Parked {
                 action,
                 caller,

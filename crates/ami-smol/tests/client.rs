@@ -381,3 +381,39 @@ fn dropping_a_full_backpressure_stream_releases_the_others() {
         client.close().await;
     });
 }
+
+/// The ActionID of the first Ping a client sends to `server` with `seed`
+/// (`None`: the default, drawn by `Config::new`).
+fn first_ping_id(server: &ami_testkit::TcpServer, seed: Option<u64>) -> Vec<u8> {
+    run(10, async {
+        let mut config = config(server, AuthMethod::Plain);
+        if let Some(seed) = seed {
+            config.proto.seed = seed;
+        }
+        let client = Client::connect(config).await.unwrap();
+        let done = client.send(Action::ping()).await.unwrap();
+        client.close().await;
+        done.response().action_id().unwrap().to_vec()
+    })
+}
+
+/// Clients with the default configuration draw their own ActionID
+/// instances, so two processes sharing a server never complete each
+/// other's actions; an explicit seed, 0 included, is kept as given, so a
+/// test reproduces its ids (the blocking adapter behaves the same).
+#[test]
+fn default_seeds_differ_and_explicit_seeds_reproduce_action_ids() {
+    let server = server(Faults::default());
+    assert_ne!(first_ping_id(&server, None), first_ping_id(&server, None));
+    for seed in [0, 7] {
+        assert_eq!(
+            first_ping_id(&server, Some(seed)),
+            first_ping_id(&server, Some(seed)),
+            "seed {seed}"
+        );
+    }
+    assert_ne!(
+        first_ping_id(&server, Some(0)),
+        first_ping_id(&server, Some(7))
+    );
+}

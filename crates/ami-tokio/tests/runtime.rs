@@ -491,3 +491,25 @@ fn reads_find_bytes_tokio_has_not_seen_and_forget_readiness_once_empty() {
         assert!(matches!(sock.poll_readable(&mut cx), Poll::Pending));
     });
 }
+
+/// `Duration::MAX` means "never" on tokio too: the deadlines are the core's
+/// `instant_after`, which leaves room past them for tokio's timer to round
+/// up to its tick. Covers the connect timeout, a parked action's deadline
+/// (sent before login) and `close_within`.
+#[test]
+fn durations_of_any_size_never_panic_on_tokio() {
+    let server = server(Faults {
+        accept_delay: Some(Duration::from_millis(200)),
+        ..Faults::default()
+    });
+    run(10, false, async {
+        let mut cfg = config(&server, AuthMethod::Plain);
+        cfg.connect_timeout = Duration::MAX;
+        cfg.resend_on_reconnect = true;
+        let client = Client::builder(cfg).start().unwrap();
+        let pong = client.send(Action::ping().with_timeout(Duration::MAX));
+        assert!(pong.await.is_ok());
+        client.close_within(Duration::MAX).await;
+        assert_eq!(client.state(), ConnState::Closed(CloseReason::LoggedOff));
+    });
+}
