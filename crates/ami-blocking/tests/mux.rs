@@ -409,6 +409,68 @@ fn every_bad_mux_config_value_is_refused_at_construction() {
     assert!(Multiplexer::new(MuxConfig::default()).is_ok());
 }
 
+/// A node's reconnect pacing is the caller's to choose, as the async
+/// adapters' `reconnect_policy` is: a node given a 20 s backoff waits 20 s
+/// after a refused connect, while its neighbour with the default retries
+/// within 100 ms. A policy whose values mean nothing is refused, naming the
+/// value, and the node keeps the one it had.
+#[test]
+fn a_nodes_reconnect_policy_is_configurable_and_checked() {
+    use ami_proto::{Backoff, CircuitBreaker, ReconnectPolicy};
+
+    let _w = Watchdog::new("reconnect policy", Duration::from_secs(20));
+    let refusing = server(Faults {
+        refuse_connections: true,
+        ..Faults::default()
+    });
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let default = mux
+        .add_server(refusing.addr(), config("default"))
+        .expect("config");
+    let patient = mux
+        .add_server(refusing.addr(), config("patient"))
+        .expect("config");
+    let slow = Duration::from_secs(20);
+    let backoff = Backoff::new(slow, slow, 1).with_jitter(0);
+    let policy = ReconnectPolicy::new(backoff, CircuitBreaker::default());
+    assert_eq!(mux.set_reconnect_policy(patient, policy), Ok(true));
+
+    let zero = Backoff::new(Duration::ZERO, slow, 1);
+    let hot = ReconnectPolicy::new(zero, CircuitBreaker::default());
+    assert!(matches!(
+        mux.set_reconnect_policy(default, hot),
+        Err(ConfigError::OutOfRange {
+            name: "reconnect_base_ms",
+            ..
+        })
+    ));
+    let mut other = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let unknown = (0..3)
+        .map(|_| {
+            other
+                .add_server(refusing.addr(), config("x"))
+                .expect("config")
+        })
+        .last()
+        .expect("three");
+    let fine = ReconnectPolicy::with_seed(1);
+    assert_eq!(mux.set_reconnect_policy(unknown, fine), Ok(false));
+
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1200) {
+        mux.tick(Duration::from_millis(20));
+    }
+    let attempts = |node| mux.stats(node).expect("known").connect_attempts;
+    assert!(attempts(default) >= 3, "{}", attempts(default));
+    assert_eq!(attempts(patient), 1);
+    match mux.node_state(patient) {
+        Some(NodeState::Backoff { retry_at }) => {
+            assert!(retry_at >= start + slow - Duration::from_secs(1));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Back-pressure may slow the reading of events, never an answer
 /// (invariant 11). A node floods a consumer that never drains: its core and
 /// the multiplexer's queue fill up. A Ping submitted then completes, and an

@@ -179,11 +179,10 @@ impl Config {
         range("event_queue", self.event_queue, 1, 10_000_000)?;
         range("max_action_id", self.max_action_id, 16, 64)?;
         range("heartbeat_misses", self.heartbeat_misses as usize, 1, 100)?;
-        let ms = |d: Duration| d.as_millis().min(u64::MAX as u128) as usize;
-        range("action_timeout_ms", ms(self.action_timeout), 1, 86_400_000)?;
-        range("login_timeout_ms", ms(self.login_timeout), 1, 3_600_000)?;
+        range_ms("action_timeout_ms", self.action_timeout, 1, 86_400_000)?;
+        range_ms("login_timeout_ms", self.login_timeout, 1, 3_600_000)?;
         if let Some(hb) = self.heartbeat_interval {
-            range("heartbeat_interval_ms", ms(hb), 10, 86_400_000)?;
+            range_ms("heartbeat_interval_ms", hb, 10, 86_400_000)?;
         }
         // An action must fit through the write buffer: the largest action is
         // 128 lines of 1,024 bytes.
@@ -225,14 +224,30 @@ fn entropy_seed() -> u64 {
 }
 
 fn range(name: &'static str, value: usize, min: usize, max: usize) -> Result<(), ConfigError> {
+    let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    range_u64(name, wide(value), wide(min), wide(max))
+}
+
+/// [`range`] for a duration, in whole milliseconds (saturating).
+pub(crate) fn range_ms(
+    name: &'static str,
+    d: Duration,
+    min: u64,
+    max: u64,
+) -> Result<(), ConfigError> {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    range_u64(name, ms, min, max)
+}
+
+fn range_u64(name: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
     if (min..=max).contains(&value) {
         Ok(())
     } else {
         Err(ConfigError::OutOfRange {
             name,
-            value: value as u64,
-            min: min as u64,
-            max: max as u64,
+            value,
+            min,
+            max,
         })
     }
 }

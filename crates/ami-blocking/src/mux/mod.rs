@@ -15,7 +15,8 @@
 //!
 //! Every configured node is driven from the first tick (PHP pitfall 1).
 //! Reconnects use each node's [`ReconnectPolicy`] (backoff with jitter and
-//! a circuit breaker) and a new `Connection`, so bytes queued for an old
+//! a circuit breaker; [`Multiplexer::set_reconnect_policy`] chooses it) and
+//! a new `Connection`, so bytes queued for an old
 //! session are never sent on a new one. Nothing here blocks but the wait.
 //!
 //! TLS nodes ([`Multiplexer::add_server_tls`]) run a rustls client
@@ -432,6 +433,28 @@ impl Multiplexer {
             tls_error: None,
         });
         Ok(id)
+    }
+
+    /// Paces `node`'s reconnects with `policy` instead of the default
+    /// ([`ReconnectPolicy::with_seed`], seeded per node: back within about
+    /// 2 s of a server that was away up to 10 s, healthy after 10 s up), as
+    /// the async adapters' `reconnect_policy` option does. Set it right
+    /// after adding the node: it starts fresh, and a wait already under way
+    /// keeps its end. Give each node its own seed, or nodes retry in step.
+    ///
+    /// Fails when a value is out of range ([`ReconnectPolicy::validate`]),
+    /// keeping the node's policy; `Ok(false)` for an unknown node.
+    pub fn set_reconnect_policy(
+        &mut self,
+        node: NodeId,
+        policy: ReconnectPolicy,
+    ) -> Result<bool, ConfigError> {
+        policy.validate()?;
+        let Some(n) = self.nodes.get_mut(node.0) else {
+            return Ok(false);
+        };
+        n.policy = policy;
+        Ok(true)
     }
 
     /// Delivers `node`'s events to `handler`, called inside

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use super::backoff::{ceiling_for, Backoff};
 use super::breaker::{BreakerState, CircuitBreaker};
+use crate::config::range_ms;
 use crate::deadline::instant_after;
+use crate::error::ConfigError;
 
 /// Why a session attempt ended; tells the policy how long to wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +144,19 @@ impl ReconnectPolicy {
     /// How long a session must stay up before it resets the policy.
     pub fn healthy_after(&self) -> Duration {
         self.healthy_after
+    }
+
+    /// Checks the durations a user chose against the ranges that mean
+    /// something, as [`Config::validate`](crate::Config::validate) does: the
+    /// backoff's base and cap 1 ms ..= 1 h (a zero backoff retries in a hot
+    /// loop, a longer one leaves a node down for hours), `healthy_after`
+    /// 0 ..= 24 h. The first value out of range is the error. Adapters that
+    /// take a policy from the user call it before using it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        const HOUR: u64 = 3_600_000;
+        range_ms("reconnect_base_ms", self.backoff.base(), 1, HOUR)?;
+        range_ms("reconnect_cap_ms", self.backoff.cap(), 1, HOUR)?;
+        range_ms("healthy_after_ms", self.healthy_after, 0, 24 * HOUR)
     }
 
     /// Reports a failed attempt or an ended session at `now`; returns when
@@ -312,6 +327,39 @@ mod tests {
             now = policy.on_failure(now, Failure::Connect);
         }
         attempts
+    }
+
+    #[test]
+    fn validate_refuses_hot_loops_and_durations_too_long_to_mean_anything() {
+        assert_eq!(ReconnectPolicy::with_seed(1).validate(), Ok(()));
+        let out = |name, value, min, max| {
+            Err(ConfigError::OutOfRange {
+                name,
+                value,
+                min,
+                max,
+            })
+        };
+        let policy =
+            |base, cap| ReconnectPolicy::new(Backoff::new(base, cap, 1), classic(1).breaker);
+        assert_eq!(
+            policy(Duration::ZERO, SEC).validate(),
+            out("reconnect_base_ms", 0, 1, 3_600_000)
+        );
+        assert_eq!(
+            policy(SEC, Duration::ZERO).validate(),
+            out("reconnect_cap_ms", 0, 1, 3_600_000)
+        );
+        let long = policy(SEC, 2 * 3_600 * SEC).validate();
+        assert_eq!(long, out("reconnect_cap_ms", 7_200_000, 1, 3_600_000));
+        let never = ReconnectPolicy::with_seed(1).with_healthy_after(Duration::MAX);
+        assert_eq!(
+            never.validate(),
+            out("healthy_after_ms", u64::MAX, 0, 86_400_000)
+        );
+        // Healthy at login is a choice, not a stall.
+        let at_login = ReconnectPolicy::with_seed(1).with_healthy_after(Duration::ZERO);
+        assert_eq!(at_login.validate(), Ok(()));
     }
 
     #[test]
