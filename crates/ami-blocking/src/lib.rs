@@ -37,8 +37,9 @@ pub use ami_proto::{
     ConnState, Event, LoginError, Originate, OriginateOutcome, QueuePolicy, ReconnectPolicy,
     SendError, Stats,
 };
-/// The live model's types ([`Client::track_model`]): `Model`, `Snapshot`,
-/// `Change`, `Limits`, `Channel`, `Queue`, `Call`, ...
+/// The live model's types ([`Client::track_model`],
+/// [`Multiplexer::track_model`]): `Model`, `Snapshot`, `Change`, `Limits`,
+/// `Channel`, `Queue`, `Call`, ...
 pub use ami_state as state;
 /// TLS options and errors (the `tls` feature, on by default).
 #[cfg(feature = "tls")]

@@ -130,3 +130,85 @@ fn events_dropped_before_they_were_read_make_it_list_again() {
     assert_eq!(lists(&server), 2, "the loss noticed: listed again");
     client.close().unwrap();
 }
+
+/// The multiplexer keeps a model per node (`Multiplexer::track_model`), as
+/// the blocking client does: each node's lists, then its events and the
+/// Originates submitted to it. A call originated on one node shows up in
+/// that node's model only; a node's new session lists again.
+#[test]
+fn the_multiplexer_keeps_a_model_per_node() {
+    use ami_blocking::{Multiplexer, MuxConfig};
+
+    let _guard = Watchdog::new("mux model", Duration::from_secs(30));
+    let (one, two) = (
+        corpus_server(Faults::default()),
+        corpus_server(Faults::default()),
+    );
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let a = mux.add_server(one.addr(), config("pbx-a")).expect("config");
+    let b = mux.add_server(two.addr(), config("pbx-b")).expect("config");
+    let untracked = mux.add_server(two.addr(), config("pbx-c")).expect("config");
+    assert!(mux.track_model(a, Limits::default()));
+    assert!(mux.track_model(b, Limits::default()));
+    assert!(mux.model(untracked).is_none());
+    let tick_until = |mux: &mut Multiplexer, what: &str, pred: &dyn Fn(&Multiplexer) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !pred(mux) {
+            assert!(Instant::now() < deadline, "{what}: not within 5 s");
+            mux.tick(Duration::from_millis(20));
+            mux.events().for_each(drop);
+        }
+    };
+    let listed = |m: &Model| m.queue("support").is_some_and(|q| q.members.len() == 2);
+    tick_until(&mut mux, "both listed", &|mux| {
+        [a, b]
+            .iter()
+            .all(|&n| mux.model(n).is_some_and(|m| listed(m) && !m.is_resyncing()))
+    });
+
+    let call = Originate::new("Local/200@test")
+        .extension("test", "200", 1)
+        .async_(true);
+    let done = mux
+        .submit_handle(a, Action::originate(call))
+        .expect("ready");
+    tick_until(&mut mux, "the Originate's outcome", &|_| done.is_done());
+    let done = done.try_take().expect("done").expect("ok");
+    let id = String::from_utf8_lossy(done.response().action_id().expect("id")).into_owned();
+    let answered = |m: &Model| {
+        m.call(&id).is_some_and(|c| {
+            c.phase == CallPhase::Answered
+                && c.uniqueid
+                    .as_deref()
+                    .is_some_and(|u| m.channel(u).is_some())
+        })
+    };
+    tick_until(&mut mux, "answered on a", &|mux| {
+        answered(mux.model(a).expect("tracked"))
+    });
+    let on_a = mux.model(a).expect("tracked");
+    let uniqueid = on_a
+        .call(&id)
+        .and_then(|c| c.uniqueid.clone())
+        .expect("answered");
+    let on_b = mux.model(b).expect("tracked");
+    assert!(on_b.call(&id).is_none() && on_b.channel(&uniqueid).is_none());
+    let changes: Vec<Change> = std::iter::from_fn(|| mux.model_mut(a)?.poll_change()).collect();
+    assert!(
+        changes.contains(&Change::Added(Key::Call(id.as_str().into()))),
+        "{changes:?}"
+    );
+
+    let lists = |s: &TcpServer| {
+        let received = s.received_actions();
+        received.iter().filter(|a| *a == "CoreShowChannels").count()
+    };
+    assert_eq!(lists(&one), 1);
+    one.drop_connections();
+    tick_until(&mut mux, "a's new session listed", &|_| lists(&one) == 2);
+    tick_until(&mut mux, "a resynced", &|mux| {
+        mux.is_ready(a) && !mux.model(a).expect("tracked").is_resyncing()
+    });
+    assert!(listed(mux.model(a).expect("tracked")));
+    assert_eq!(lists(&two), 1, "b's session went on: listed once");
+}

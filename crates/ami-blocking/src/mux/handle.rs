@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ami_proto::{ActionError, ActionIdMap, Completion, Connection, Event, Output, QueuePolicy};
 
 use super::{NodeId, NodeWork};
+use crate::model::Tracker;
 
 /// The outcome of a submitted action, to poll later with
 /// [`try_take`](CompletionHandle::try_take). Cloneable and `Send`: another
@@ -74,6 +75,8 @@ impl Sink {
 pub(super) struct Sinks<'a> {
     pub(super) pending: &'a mut ActionIdMap<Sink>,
     pub(super) handler: &'a mut Option<Handler>,
+    /// The node's live model, fed what is delivered.
+    pub(super) model: &'a mut Option<Tracker>,
     pub(super) queue: &'a mut VecDeque<(NodeId, Event)>,
     /// The queue's high-water mark.
     pub(super) high_water: &'a mut usize,
@@ -102,6 +105,9 @@ impl Sinks<'_> {
             while let Some(out) = conn.poll_completion() {
                 match out {
                     Output::Completion { id, result } => {
+                        if let Some(model) = self.model {
+                            model.completed(&id, &result);
+                        }
                         if let Some(sink) = self.pending.remove(&id) {
                             sink.complete(result);
                             work.completions += 1;
@@ -126,6 +132,9 @@ impl Sinks<'_> {
                 break;
             };
             work.events += 1;
+            if let Some(model) = self.model {
+                model.event(&event, &conn.stats());
+            }
             match self.handler {
                 Some(handler) => handler(event),
                 None => {

@@ -19,6 +19,10 @@
 //! a new `Connection`, so bytes queued for an old
 //! session are never sent on a new one. Nothing here blocks but the wait.
 //!
+//! A node may keep a live model of its server
+//! ([`Multiplexer::track_model`]), fed on the loop's thread as its outputs
+//! are delivered.
+//!
 //! TLS nodes ([`Multiplexer::add_server_tls`]) run a rustls client
 //! session on the same non-blocking socket: the handshake is driven by the
 //! same readiness wait (`read_tls`/`process_new_packets`/`write_tls`),
@@ -42,12 +46,15 @@ use ami_proto::{
 };
 use polling::{Events, Poller};
 
+use ami_state::{Limits, Model};
+
 use self::connect::{connect_nonblocking, connect_result};
 pub use self::handle::CompletionHandle;
 use self::handle::{answer_held, Handler, Sink, Sinks};
 pub use self::report::{
     MuxEvents, NodeClose, NodeState, NodeStats, NodeWork, ShutdownReport, TickSummary,
 };
+use crate::model::Tracker;
 use crate::session::{connection, flush, in_range, millis};
 use crate::tls::{warn_plaintext_once, Pipe, Tls, TlsSetup};
 
@@ -279,6 +286,8 @@ struct Node {
     tls: Option<TlsSetup>,
     /// The plaintext-secret warning was logged for this server.
     warned_plaintext: bool,
+    /// The live model, once [`Multiplexer::track_model`] was called.
+    model: Option<Tracker>,
     /// Why the last TLS handshake failed, if it did.
     #[cfg(feature = "tls")]
     tls_error: Option<ami_tls::TlsError>,
@@ -429,6 +438,7 @@ impl Multiplexer {
             last_close: None,
             tls,
             warned_plaintext: false,
+            model: None,
             #[cfg(feature = "tls")]
             tls_error: None,
         });
@@ -455,6 +465,42 @@ impl Multiplexer {
         };
         n.policy = policy;
         Ok(true)
+    }
+
+    /// Keeps a live model of `node`'s server from now on, bounded by
+    /// `limits`, as [`Client::track_model`](crate::Client::track_model)
+    /// does: each session of the node (the one up now, at the next tick)
+    /// sends the five lists a resynchronisation needs
+    /// ([`Model::resync_lists`]) without waiting for them, and the model
+    /// applies their results, every event the node delivers (to its
+    /// handler or to [`events`](Self::events)), each Originate submitted to
+    /// it and the completions.
+    ///
+    /// The model is as current as the events delivered: drain
+    /// [`events`](Self::events) (while the queue is full, events wait in
+    /// the node's core, and so does the model). Should the node's session
+    /// drop events, it lists again. While a list's window is open
+    /// ([`Model::is_resyncing`]) the picture is being rebuilt. Calling it
+    /// again replaces the model. Returns false for an unknown node.
+    pub fn track_model(&mut self, node: NodeId, limits: Limits) -> bool {
+        let Some(n) = self.nodes.get_mut(node.0) else {
+            return false;
+        };
+        n.model = Some(Tracker::new(limits));
+        n.dirty = true;
+        true
+    }
+
+    /// The node's live model, once [`track_model`](Self::track_model) was
+    /// called for it.
+    pub fn model(&self, node: NodeId) -> Option<&Model> {
+        Some(&self.nodes.get(node.0)?.model.as_ref()?.model)
+    }
+
+    /// The node's live model, to drain its changes ([`Model::poll_change`])
+    /// or remove finished calls.
+    pub fn model_mut(&mut self, node: NodeId) -> Option<&mut Model> {
+        Some(&mut self.nodes.get_mut(node.0)?.model.as_mut()?.model)
     }
 
     /// Delivers `node`'s events to `handler`, called inside
@@ -771,7 +817,12 @@ impl Multiplexer {
             return Err(SubmitError::NotReady(node));
         }
         let now = Instant::now();
+        let followed = n.model.is_some() && Model::follows(&action);
+        let followed = followed.then(|| action.clone());
         let id = conn.send(action, now).map_err(SubmitError::Refused)?;
+        if let (Some(model), Some(action)) = (&mut n.model, followed) {
+            model.sent(&id, &action);
+        }
         n.pending.insert(id.clone(), sink);
         // Write now: an action for a quiet node should not wait for a tick.
         let mut pipe = Pipe {
@@ -1117,6 +1168,9 @@ impl Multiplexer {
         );
         node.policy.on_connected();
         node.sessions += 1;
+        if let Some(model) = &mut node.model {
+            model.new_session();
+        }
         let conn = match connection(&node.config, node.sessions, now) {
             Ok(conn) => conn,
             Err(e) => {
@@ -1172,6 +1226,7 @@ impl Multiplexer {
         let mut sinks = Sinks {
             pending: &mut node.pending,
             handler: &mut node.handler,
+            model: &mut node.model,
             queue: &mut self.queue,
             high_water: &mut self.queue_high_water,
             node: NodeId(idx),
@@ -1227,6 +1282,12 @@ impl Multiplexer {
         }
         // 3. Deliver (completions first, events within the budget).
         sinks.deliver(conn, work);
+        // The live model lists on a new session, or after events were lost.
+        if let Some(model) = sinks.model.as_mut().filter(|m| m.wants_lists()) {
+            if conn.is_ready() && !self.shutting_down {
+                model.send_lists(conn, now);
+            }
+        }
         // 4. Write what the core has; a full socket keeps the rest there.
         node.writable = false;
         if conn.wants_write() || pipe.tls.as_ref().is_some_and(|t| t.wants_write()) {
