@@ -55,6 +55,19 @@ pub(crate) fn stage(seed: u64) -> ServerConfig {
     .with_user(DEMO_USER, User::new(DEMO_SECRET))
 }
 
+/// `config` with its clock starting at the wall clock: what `ami serve`
+/// and `ami demo` show an operator, where channels the captures' clock
+/// (2026-11-26) dated would look days old (`ami top` ages them by their
+/// Uniqueids). [`stage`] keeps the capture time, so tests stay
+/// deterministic.
+pub(crate) fn starting_now(config: ServerConfig) -> ServerConfig {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH);
+    ServerConfig {
+        epoch: now.unwrap_or_default().as_secs_f64(),
+        ..config
+    }
+}
+
 /// A queue agent's extension: rings 1 s, answers, talks 3 s, hangs up.
 pub(crate) fn agent(name: &str) -> Extension {
     Extension::new(name)

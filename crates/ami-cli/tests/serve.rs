@@ -256,6 +256,52 @@ fn both_loopbacks_a_queue_and_a_flood() {
     serve.stop("-INT");
 }
 
+/// The simulated server's clock starts at the wall clock, not at the
+/// captures' time (2026-11-26): the Ping's `Timestamp` and the Uniqueids of
+/// the channels up at the start (which date them in `ami top`) are now.
+#[test]
+fn the_servers_clock_is_the_wall_clock() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    let serve = Serve::start(&["--channels", "2"]);
+    let mut client =
+        ami_blocking::Client::connect(serve.addrs[0], Duration::from_secs(2), serve.config())
+            .expect("login");
+    let now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs_f64()
+    };
+    let near_now = |what: &str, secs: &[u8]| {
+        let text = String::from_utf8_lossy(secs);
+        let secs: f64 = text.parse().unwrap_or_else(|_| panic!("{what}: {text:?}"));
+        assert!(
+            (secs - now()).abs() < 60.0,
+            "{what}: {text} is not now ({})",
+            now()
+        );
+    };
+    let pong = client.send(Action::ping()).expect("Pong");
+    near_now(
+        "Ping's Timestamp",
+        pong.response().get("Timestamp").expect("a Timestamp"),
+    );
+    match client.send(Action::core_show_channels()).expect("listed") {
+        Completion::List { items, .. } => {
+            assert_eq!(items.len(), 2, "{items:?}");
+            for item in &items {
+                let uniqueid = item.get("Uniqueid").expect("a Uniqueid");
+                let secs = uniqueid.split(|&b| b == b'.').next().expect("secs.seq");
+                near_now("a channel's Uniqueid", secs);
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(client);
+    serve.stop("-TERM");
+}
+
 #[test]
 fn bad_serve_flags_exit_two() {
     for args in [

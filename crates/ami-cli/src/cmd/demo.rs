@@ -81,8 +81,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode, Fail> {
             return Err(Fail::Usage(format!("{flag} {v}: expected 0..={max}")));
         }
     }
-    let server = TcpServer::start(stage::stage(args.seed), Faults::default())
-        .map_err(|e| Fail::Other(format!("cannot start the simulated server: {e}")))?;
+    let server = TcpServer::start(
+        stage::starting_now(stage::stage(args.seed)),
+        Faults::default(),
+    )
+    .map_err(|e| Fail::Other(format!("cannot start the simulated server: {e}")))?;
     eprintln!(
         "ami demo: simulated Asterisk on {}; {} calls/s, {} originates/s, {} s",
         server.addr(),

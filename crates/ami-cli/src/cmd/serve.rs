@@ -120,7 +120,7 @@ pub(crate) fn run(port: Option<u16>, args: Args) -> Result<ExitCode, Fail> {
     let ips = listen_ips(&args.bind, args.allow_remote).map_err(Fail::Usage)?;
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| Fail::Other(format!("cannot install signal handlers: {e}")))?;
-    let pbx = Pbx::new(scenario.config, Instant::now());
+    let pbx = Pbx::new(stage::starting_now(scenario.config), Instant::now());
     let mut port = port.unwrap_or(DEFAULT_PORT);
     let mut servers = Vec::new();
     for ip in ips {
