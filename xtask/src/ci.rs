@@ -9,7 +9,8 @@
 //! 5. `cargo xtask py-test`: the Python package's wheel and its pytest suite,
 //!    in a fresh virtual environment
 //! 6. `cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`
-//! 7. the fuzz smoke (`cargo xtask fuzz-smoke` with its default budget)
+//! 7. the fuzz smoke (`cargo xtask fuzz-smoke` with its default budget; it
+//!    type-checks the cargo-fuzz targets first)
 //! 8. `cargo deny check`, when cargo-deny is installed (without advisories when
 //!    the advisory database cannot be fetched)
 //!
