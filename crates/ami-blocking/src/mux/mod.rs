@@ -16,8 +16,8 @@
 //! Every configured node is driven from the first tick (PHP pitfall 1).
 //! Reconnects use each node's [`ReconnectPolicy`] (backoff with jitter and
 //! a circuit breaker; [`Multiplexer::set_reconnect_policy`] chooses it) and
-//! a new `Connection`, so bytes queued for an old
-//! session are never sent on a new one. Nothing here blocks but the wait.
+//! a new `Connection`, so bytes queued for an old session are never sent on
+//! a new one. Nothing here blocks but the wait.
 //!
 //! A node may keep a live model of its server
 //! ([`Multiplexer::track_model`]), fed on the loop's thread as its outputs
@@ -44,9 +44,8 @@ use ami_proto::{
     instant_after, Action, ActionError, ActionId, ActionIdMap, CloseReason, Completion, Config,
     ConfigError, ConnState, Connection, Event, Failure, ReconnectPolicy, SendError, Stats,
 };
-use polling::{Events, Poller};
-
 use ami_state::{Limits, Model};
+use polling::{Events, Poller};
 
 use self::connect::{connect_nonblocking, connect_result};
 pub use self::handle::CompletionHandle;
