@@ -152,7 +152,7 @@ impl<R: Runtime> ClientBuilder<R> {
         self,
         first: Option<First>,
     ) -> Result<(Client<R>, Result<(), SpawnError>), ConfigError> {
-        self.config.proto.validate()?;
+        self.config.validate()?;
         let (cmds_tx, cmds_rx) = async_channel::bounded(1024);
         let span = tracing::info_span!("ami", server = %self.config.proto.server);
         let link = Link::new(self.shared.clone());

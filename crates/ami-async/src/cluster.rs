@@ -142,7 +142,7 @@ impl<R: Runtime> Cluster<R> {
         let mut builders = Vec::with_capacity(nodes.len());
         for (name, mut config) in nodes {
             config.proto.server = name.clone();
-            if let Err(error) = config.proto.validate() {
+            if let Err(error) = config.validate() {
                 return Err(ClusterError::Config { node: name, error });
             }
             builders.push((Arc::<str>::from(name), Client::<R>::builder(config)));

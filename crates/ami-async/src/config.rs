@@ -63,4 +63,15 @@ impl ClientConfig {
             read_budget: 64 << 10,
         }
     }
+
+    /// Checks the core's configuration and the reconnect policy, if one is
+    /// given, as the multiplexer checks its nodes': a zero backoff would
+    /// retry in a hot loop.
+    pub fn validate(&self) -> Result<(), ami_proto::ConfigError> {
+        self.proto.validate()?;
+        match &self.reconnect_policy {
+            Some(policy) => policy.validate(),
+            None => Ok(()),
+        }
+    }
 }

@@ -98,6 +98,29 @@ fn an_invalid_config_is_refused_before_connecting() {
     });
 }
 
+/// A reconnect policy that would retry in a hot loop (a zero backoff) is
+/// refused as the multiplexer refuses it, by the client and by a cluster.
+#[test]
+fn a_hot_loop_reconnect_policy_is_refused_before_connecting() {
+    use ami_proto::{Backoff, CircuitBreaker, ReconnectPolicy};
+    run(10, async {
+        let mut config =
+            ami_smol::ClientConfig::new("127.0.0.1:1", ami_proto::Config::new("p", "u", "s"));
+        config.reconnect_policy = Some(ReconnectPolicy::new(
+            Backoff::new(Duration::ZERO, Duration::ZERO, 1),
+            CircuitBreaker::new(5, Duration::from_secs(1), 1),
+        ));
+        assert!(matches!(
+            Client::connect(config.clone()).await,
+            Err(ConnectError::Config(_))
+        ));
+        assert!(matches!(
+            ami_smol::Cluster::new(vec![("a".to_string(), config)]),
+            Err(ami_smol::ClusterError::Config { .. })
+        ));
+    });
+}
+
 #[test]
 fn thousand_concurrent_actions_each_complete_exactly_once() {
     let server = server(Faults::default());
