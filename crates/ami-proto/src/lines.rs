@@ -150,6 +150,57 @@ impl Iterator for Lines<'_> {
     }
 }
 
+/// The offset of the colon that ends the first line named `name` (1-63
+/// bytes, no colon; ASCII case ignored), if any. The line may lack its
+/// `\n`: the caller checks.
+///
+/// Only the colons `name.len()` bytes after a line start are compared: per
+/// block, the line starts (the bits after the newlines, and the block's
+/// first byte if the last block ended a line), shifted by the name's
+/// length, meet the colons. A walk over the lines compared every line, and
+/// a list item has 20-30.
+#[inline]
+#[allow(unsafe_code)] // Calls the AVX2 build, once AVX2 is known present.
+pub(crate) fn find_name(buf: &[u8], name: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, as just checked.
+        return unsafe { avx2::find_name(buf, name) };
+    }
+    find_name_with(buf, name, block_mask)
+}
+
+/// [`find_name`] with the masks of whole blocks made by `block_mask`.
+#[inline(always)]
+fn find_name_with(
+    buf: &[u8],
+    name: &[u8],
+    block_mask: impl Fn(&[u8; BLOCK], u8) -> u64,
+) -> Option<usize> {
+    let len = name.len();
+    debug_assert!((1..BLOCK).contains(&len));
+    let mask = |bytes: &[u8], byte| mask_with(bytes, byte, &block_mask);
+    let (mut base, mut carry, mut last_starts) = (0, true, 0u64);
+    while base < buf.len() {
+        let bytes = &buf[base..];
+        let newlines = mask(bytes, b'\n');
+        let starts = newlines << 1 | u64::from(carry);
+        // Colons `len` bytes after a start of this block or the last one.
+        let mut ends = mask(bytes, b':') & (starts << len | last_starts >> (BLOCK - len));
+        while ends != 0 {
+            let colon = base + ends.trailing_zeros() as usize;
+            ends &= ends - 1;
+            // Bytes of more than one line never match: a name has no `\n`.
+            if crate::headers::same_name(&buf[colon - len..colon], name) {
+                return Some(colon);
+            }
+        }
+        (last_starts, carry) = (starts, newlines >> 63 == 1);
+        base += BLOCK;
+    }
+    None
+}
+
 /// A search for the first blank line, which can go on where it stopped once
 /// more bytes arrive.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -294,6 +345,17 @@ mod avx2 {
         search.find_with(buf, |block, byte| unsafe { block_mask(block, byte) })
     }
 
+    /// [`find_name`](super::find_name) built for AVX2.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn find_name(buf: &[u8], name: &[u8]) -> Option<usize> {
+        // SAFETY: this function runs only where AVX2 is present.
+        super::find_name_with(buf, name, |block, byte| unsafe { block_mask(block, byte) })
+    }
+
     /// # Safety
     ///
     /// The CPU must have AVX2.
@@ -390,6 +452,40 @@ mod tests {
     }
 
     type Search = fn(BlankLine, &[u8]) -> Result<usize, BlankLine>;
+
+    /// Every build of the name search finds the first line whose name,
+    /// the bytes before its first colon, is the one sought.
+    #[test]
+    #[allow(unsafe_code)]
+    fn name_searches_agree_with_a_walk_over_the_lines() {
+        let mut next = xorshift();
+        for _ in 0..5_000 {
+            let len = (next() % 200) as usize;
+            let buf = random_bytes(len, &mut next);
+            for name in [&b"a"[..], b"aa", b"aaa", &[b'a'; 63]] {
+                let want = LineEnds::new(&buf, 0)
+                    .scan(0, |start, end| {
+                        Some((std::mem::replace(start, end + 1), end))
+                    })
+                    .chain(std::iter::once((
+                        buf.iter().rposition(|&b| b == b'\n').map_or(0, |nl| nl + 1),
+                        len,
+                    )))
+                    .map(|(start, _)| start + name.len())
+                    .find(|&colon| {
+                        buf.get(colon) == Some(&b':')
+                            && buf[colon - name.len()..colon].eq_ignore_ascii_case(name)
+                    });
+                assert_eq!(
+                    find_name_with(&buf, name, swar::block_mask),
+                    want,
+                    "{buf:?}"
+                );
+                assert_eq!(find_name_with(&buf, name, block_mask), want, "{buf:?}");
+                assert_eq!(find_name(&buf, name), want, "{buf:?}");
+            }
+        }
+    }
 
     #[test]
     #[allow(unsafe_code)]
