@@ -64,7 +64,8 @@ pub(crate) async fn run_session<R: Runtime>(
     let mut ready_seen = false;
     let mut alarm = Alarm::default();
     loop {
-        let (want_read, write_blocked) = match settle(ctx, &link, &mut alarm, &mut ready_seen) {
+        let settled = settle(ctx, &link, &mut alarm, &mut ready_seen, hot);
+        let (want_read, write_blocked) = match settled {
             Settled::Closed(reason) => return reason,
             Settled::Again => continue,
             Settled::Wait {
@@ -115,11 +116,16 @@ pub(crate) async fn run_session<R: Runtime>(
 
 /// The first half of a turn, under the link's lock: take what callers left,
 /// flush, deliver, and decide what to wait for (arming the timer).
+///
+/// `hot`: the last read filled its budget, so the driver reads again at
+/// once unless something else comes up; until then, consumers are woken
+/// only past a batch's worth of events (see `Session::deliver`).
 fn settle<R: Runtime>(
     ctx: &mut Ctx<R>,
     link: &Link<R::Socket>,
     alarm: &mut Alarm<R::Timer>,
     ready_seen: &mut bool,
+    hot: bool,
 ) -> Settled {
     let mut guard = link.lock();
     let s = session(&mut guard);
@@ -129,10 +135,11 @@ fn settle<R: Runtime>(
         for_driver(ctx, s, left, ready_seen, now);
     }
     let write_blocked = s.flush(now);
-    let held = s.deliver(0, &mut |s, d| for_driver(ctx, s, d, ready_seen, now));
+    let held = s.deliver(0, hot, &mut |s, d| for_driver(ctx, s, d, ready_seen, now));
     s.apply_model(now);
     if let ConnState::Closed(reason) = s.conn.state() {
         let reason = reason.clone();
+        s.wake_deferred();
         let mut ended = guard.take().expect("the session was there");
         link.settled(None);
         drop(guard);
@@ -145,6 +152,7 @@ fn settle<R: Runtime>(
         return Settled::Closed(reason);
     }
     if ctx.closing.is_some_and(|d| d <= now) {
+        s.wake_deferred();
         s.conn.handle_closed(now);
         return Settled::Again;
     }
@@ -153,6 +161,10 @@ fn settle<R: Runtime>(
         return Settled::Again;
     }
     let want_read = s.conn.wants_read() && !held;
+    if !(want_read && hot) {
+        // Not reading again at once: no consumer may wait for more.
+        s.wake_deferred();
+    }
     // A caller reading for itself is checked on after `HOLD`.
     let hold = s.reader.map(|h| h.since + HOLD);
     let deadline = s

@@ -179,7 +179,7 @@ impl<S: Socket> Link<S> {
             let timeout = match s.send(action, caller, token, now) {
                 Sent::Refused => return (false, false),
                 Sent::Cancelled => {
-                    s.deliver(token, &mut |s, d| s.for_driver.push(d));
+                    s.deliver(token, false, &mut |s, d| s.for_driver.push(d));
                     return (false, !s.for_driver.is_empty());
                 }
                 Sent::Awaiting(timeout) => timeout,
@@ -192,7 +192,7 @@ impl<S: Socket> Link<S> {
             let mut kick = s.flush(now);
             if !s.conn.is_ready() {
                 // A Logoff: the state change is the driver's.
-                s.deliver(token, &mut |s, d| s.for_driver.push(d));
+                s.deliver(token, false, &mut |s, d| s.for_driver.push(d));
                 kick = true;
             }
             // The driver's timer must fire by this action's deadline (the
@@ -277,7 +277,7 @@ impl<S: Socket> Link<S> {
                 // Nothing there yet (the read cleared the readiness).
                 continue;
             }
-            s.deliver(token, &mut |s, d| s.for_driver.push(d));
+            s.deliver(token, false, &mut |s, d| s.for_driver.push(d));
             kick |= !s.for_driver.is_empty() || s.model_waits();
             if !s.reads(token) {
                 // Answered: reading is the driver's again.
@@ -685,6 +685,51 @@ mod tests {
         assert!(events.try_next().is_none(), "the driver has not read yet");
     }
 
+    /// A delivery that says more follows at once (the reader's read filled
+    /// its budget) wakes a waiting consumer only past half its queue's
+    /// capacity; the next delivery that does not, or `wake_deferred`,
+    /// wakes it for what was left, even with nothing new to hand out.
+    #[test]
+    fn deferred_deliveries_wake_the_consumer_past_a_batch_or_when_reading_stops() {
+        let f = fixture(8, QueuePolicy::Backpressure);
+        let mut events = f.shared.subscribe();
+        let consumer = Task::new();
+        let mut out = Vec::new();
+        let mut wait = |events: &mut crate::events::EventStream| {
+            out.clear();
+            events.poll_batch(&mut consumer.cx(), &mut out, 8)
+        };
+        let deliver = |burst: &[&str], defer: bool| {
+            f.wire.feed(
+                burst
+                    .iter()
+                    .map(|n| event(n))
+                    .collect::<String>()
+                    .as_bytes(),
+            );
+            let mut guard = f.link.lock();
+            let s = guard.as_mut().expect("session");
+            s.read(Instant::now());
+            s.deliver(0, defer, &mut |_, _| {});
+        };
+        assert!(wait(&mut events).is_pending());
+        deliver(&["A", "B", "C"], true);
+        assert_eq!((consumer.woken(), events.len()), (0, 3), "deferred");
+        deliver(&["D"], true);
+        assert_eq!(consumer.woken(), 1, "half the capacity waits");
+        assert_eq!(wait(&mut events), Poll::Ready(4));
+        assert!(wait(&mut events).is_pending());
+        deliver(&["E"], true);
+        assert_eq!(consumer.woken(), 1);
+        deliver(&[], false);
+        assert_eq!(consumer.woken(), 2, "reading stopped: woken for the rest");
+        assert_eq!(wait(&mut events), Poll::Ready(1));
+        assert!(wait(&mut events).is_pending());
+        deliver(&["F"], true);
+        f.link.lock().as_mut().expect("session").wake_deferred();
+        assert_eq!(consumer.woken(), 3);
+    }
+
     /// Events that come before the answer are handed out by the caller as
     /// the driver would: to every stream, and under back-pressure, while
     /// an answer is awaited, a full queue drops and counts the rest.
@@ -843,7 +888,7 @@ mod tests {
         };
         let answer_all = |s: &mut Session<FakeSocket>| {
             s.read(Instant::now());
-            s.deliver(0, &mut |_, _| {});
+            s.deliver(0, false, &mut |_, _| {});
             assert!(s.pending.is_empty());
         };
         let (direct, waiting) = f.ping();

@@ -251,11 +251,15 @@ impl<S: Socket> Session<S> {
     /// session is closed, everything drains.
     ///
     /// `quiet`: the token of the caller doing this turn, whose own answer
-    /// needs no wake-up (it looks right after). `driver` gets what only the
-    /// driver may act on.
+    /// needs no wake-up (it looks right after). `defer`: the reader reads
+    /// again at once (its last read filled the budget), so consumers are
+    /// woken only past a batch's worth (see [`Subscriber::offer`]); the
+    /// reader then calls [`wake_deferred`](Self::wake_deferred) before it
+    /// does anything else. `driver` gets what only the driver may act on.
     pub(crate) fn deliver(
         &mut self,
         quiet: u64,
+        defer: bool,
         driver: &mut dyn FnMut(&mut Self, ForDriver),
     ) -> bool {
         self.synced = false;
@@ -301,7 +305,7 @@ impl<S: Socket> Session<S> {
                 }
             }
             if !self.fan.batch.is_empty() {
-                let (q, d) = self.fan.hand_out(&self.shared);
+                let (q, d) = self.fan.hand_out(&self.shared, defer);
                 (queued, dropped) = (queued + q, dropped + d);
             }
             if drained {
@@ -310,6 +314,9 @@ impl<S: Socket> Session<S> {
         };
         // Not kept past the turn: a dropped stream must not look alive.
         self.fan.subs.clear();
+        if !defer {
+            self.wake_deferred();
+        }
         let session = self.conn.stats();
         self.shared.update_stats(|s| {
             s.session = session;
@@ -317,6 +324,13 @@ impl<S: Socket> Session<S> {
             s.events_dropped += dropped;
         });
         held
+    }
+
+    /// Wakes the consumers that deferred deliveries left asleep.
+    pub(crate) fn wake_deferred(&mut self) {
+        for sub in self.fan.unwoken.drain(..) {
+            sub.wake();
+        }
     }
 
     /// A state change or a completion.
@@ -409,31 +423,41 @@ struct Fanout {
     subs: Vec<Arc<Subscriber>>,
     batch: Vec<Event>,
     copy: Vec<Event>,
+    /// Subscribers given events by deferred offers, to wake (kept only
+    /// until the reader's next delivery: see `Session::deliver`).
+    unwoken: Vec<Arc<Subscriber>>,
 }
 
 impl Fanout {
     /// Offers the batch to every subscriber (a copy to each but the last,
     /// which takes the batch itself); returns (queued, dropped).
-    fn hand_out(&mut self, shared: &Shared) -> (u64, u64) {
+    fn hand_out(&mut self, shared: &Shared, defer: bool) -> (u64, u64) {
         let Some((last, rest)) = self.subs.split_last() else {
             self.batch.clear();
             return (0, 0);
         };
+        if defer {
+            for sub in &self.subs {
+                if !self.unwoken.iter().any(|u| Arc::ptr_eq(u, sub)) {
+                    self.unwoken.push(sub.clone());
+                }
+            }
+        }
         let mut total = (0, 0);
         for sub in rest {
             self.copy.extend(self.batch.iter().cloned());
-            let (q, d) = offer(sub, &mut self.copy, shared);
+            let (q, d) = offer(sub, &mut self.copy, shared, defer);
             total = (total.0 + q, total.1 + d);
         }
-        let (q, d) = offer(last, &mut self.batch, shared);
+        let (q, d) = offer(last, &mut self.batch, shared, defer);
         (total.0 + q, total.1 + d)
     }
 }
 
 /// One subscriber's share of a batch. A filter that panics ends its own
 /// stream, logged; the client and the other streams go on.
-fn offer(sub: &Subscriber, events: &mut Vec<Event>, shared: &Shared) -> (u64, u64) {
-    sub.offer(events).unwrap_or_else(|panic| {
+fn offer(sub: &Subscriber, events: &mut Vec<Event>, shared: &Shared, defer: bool) -> (u64, u64) {
+    sub.offer(events, defer).unwrap_or_else(|panic| {
         log!(error, shared, %panic, "event filter panicked: its stream ends; the client goes on");
         (0, 0)
     })

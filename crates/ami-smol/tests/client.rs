@@ -273,6 +273,36 @@ async fn backpressure_round(server: &ami_testkit::TcpServer) {
     client.close().await;
 }
 
+/// While its reads fill their budget, the task wakes a waiting consumer
+/// only once a batch's worth of events waits, and for the rest when the
+/// flood stops. With a tiny budget nearly every read is full: every event
+/// must still reach the consumer, BenchDone last.
+#[test]
+fn events_deferred_during_a_flood_reach_a_waiting_consumer_when_it_stops() {
+    let server = server(Faults::flood(3_000));
+    run(20, async {
+        let mut cfg = config(&server, AuthMethod::Plain);
+        cfg.read_budget = 256;
+        let mut builder = Client::builder(cfg);
+        let mut events = builder.events();
+        let client = builder.connect().await.unwrap();
+        let (mut flood, mut batch) = (0, Vec::new());
+        loop {
+            batch.clear();
+            assert!(events.next_batch(&mut batch, 64).await > 0);
+            flood += batch
+                .iter()
+                .filter(|e| e.is("Newchannel") || e.is("Hangup"))
+                .count();
+            if batch.iter().any(|e| e.is("BenchDone")) {
+                break;
+            }
+        }
+        assert!(flood > 0 && events.dropped() == 0, "{flood}");
+        client.close().await;
+    });
+}
+
 #[test]
 fn filtered_stream_sees_only_its_names() {
     let server = server(Faults::flood(2_000));
