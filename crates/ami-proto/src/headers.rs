@@ -204,14 +204,12 @@ pub(crate) fn trim_crs(mut bytes: &[u8]) -> &[u8] {
 }
 
 /// The first value of `name` among the lines of `buf`.
-#[inline] // Names are mostly constants: the choice below folds away.
+#[inline]
 pub(crate) fn find<'a>(buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let n = name.as_bytes();
-    // A plain loop, not `contains` (a `memchr` call per look-up).
-    if (1..64).contains(&n.len()) && n.iter().all(|&b| b != b':' && b != b'\n') {
-        return find_simple(buf, n);
+    match name.len() {
+        1..64 => find_simple(buf, name.as_bytes()),
+        _ => find_any(buf, name),
     }
-    find_any(buf, name)
 }
 
 /// [`find`] for any name: the lines walked one by one.
@@ -230,7 +228,7 @@ fn find_any<'a>(buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
         .map(|(_, v)| v)
 }
 
-/// [`find`] for a name of 1-63 bytes with no colon nor `\n`: only the colons
+/// [`find`] for a name of 1-63 bytes: only the colons
 /// `name.len()` bytes after a line start are looked at
 /// ([`lines::find_name`]).
 ///

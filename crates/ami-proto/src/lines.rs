@@ -151,14 +151,16 @@ impl Iterator for Lines<'_> {
 }
 
 /// The offset of the colon that ends the first line named `name` (1-63
-/// bytes, no colon; ASCII case ignored), if any. The line may lack its
-/// `\n`: the caller checks.
+/// bytes; ASCII case ignored), if any: a line whose bytes before its first
+/// colon are `name`. The line may lack its `\n`: the caller checks.
 ///
-/// Only the colons `name.len()` bytes after a line start are compared: per
+/// Only the colons `name.len()` bytes after a line start are looked at: per
 /// block, the line starts (the bits after the newlines, and the block's
 /// first byte if the last block ended a line), shifted by the name's
-/// length, meet the colons. A walk over the lines compared every line, and
-/// a list item has 20-30.
+/// length, meet the colons; the same masks tell whether the bytes before
+/// such a colon hold another colon or a `\n` (then it ends no name), so a
+/// name with either never matches. A walk over the lines compared every
+/// line, and a list item has 20-30.
 #[inline]
 #[allow(unsafe_code)] // Calls the AVX2 build, once AVX2 is known present.
 pub(crate) fn find_name(buf: &[u8], name: &[u8]) -> Option<usize> {
@@ -180,22 +182,29 @@ fn find_name_with(
     let len = name.len();
     debug_assert!((1..BLOCK).contains(&len));
     let mask = |bytes: &[u8], byte| mask_with(bytes, byte, &block_mask);
-    let (mut base, mut carry, mut last_starts) = (0, true, 0u64);
+    // The name's bytes, as bits ending just before bit 64 + `at`.
+    let name_bits = |at: u32| ((1u128 << len) - 1) << (BLOCK - len + at as usize);
+    let (mut base, mut carry, mut last_starts, mut last_stops) = (0, true, 0u64, 0u64);
     while base < buf.len() {
         let bytes = &buf[base..];
-        let newlines = mask(bytes, b'\n');
+        let (newlines, colons) = (mask(bytes, b'\n'), mask(bytes, b':'));
         let starts = newlines << 1 | u64::from(carry);
+        let stops = newlines | colons;
+        // This block's and the last one's, bit 64 being this block's first.
+        let both = u128::from(last_stops) | u128::from(stops) << BLOCK;
         // Colons `len` bytes after a start of this block or the last one.
-        let mut ends = mask(bytes, b':') & (starts << len | last_starts >> (BLOCK - len));
+        let mut ends = colons & (starts << len | last_starts >> (BLOCK - len));
         while ends != 0 {
-            let colon = base + ends.trailing_zeros() as usize;
+            let at = ends.trailing_zeros();
             ends &= ends - 1;
-            // Bytes of more than one line never match: a name has no `\n`.
-            if crate::headers::same_name(&buf[colon - len..colon], name) {
+            let colon = base + at as usize;
+            if both & name_bits(at) == 0
+                && crate::headers::same_name(&buf[colon - len..colon], name)
+            {
                 return Some(colon);
             }
         }
-        (last_starts, carry) = (starts, newlines >> 63 == 1);
+        (last_starts, last_stops, carry) = (starts, stops, newlines >> 63 == 1);
         base += BLOCK;
     }
     None
@@ -462,20 +471,20 @@ mod tests {
         for _ in 0..5_000 {
             let len = (next() % 200) as usize;
             let buf = random_bytes(len, &mut next);
-            for name in [&b"a"[..], b"aa", b"aaa", &[b'a'; 63]] {
-                let want = LineEnds::new(&buf, 0)
-                    .scan(0, |start, end| {
-                        Some((std::mem::replace(start, end + 1), end))
-                    })
-                    .chain(std::iter::once((
-                        buf.iter().rposition(|&b| b == b'\n').map_or(0, |nl| nl + 1),
-                        len,
-                    )))
-                    .map(|(start, _)| start + name.len())
-                    .find(|&colon| {
-                        buf.get(colon) == Some(&b':')
-                            && buf[colon - name.len()..colon].eq_ignore_ascii_case(name)
-                    });
+            for name in [&b"a"[..], b"aa", b"aaa", &[b'a'; 63], b"a:", b"a\n", b":"] {
+                // Each line (the last one may lack its `\n`) by its first colon.
+                let mut want = None;
+                let mut start = 0;
+                for end in LineEnds::new(&buf, 0).chain([len]) {
+                    let line = &buf[start.min(len)..end.max(start).min(len)];
+                    if let Some(colon) = line.iter().position(|&b| b == b':') {
+                        if line[..colon].eq_ignore_ascii_case(name) {
+                            want = Some(start + colon);
+                            break;
+                        }
+                    }
+                    start = end + 1;
+                }
                 assert_eq!(
                     find_name_with(&buf, name, swar::block_mask),
                     want,
