@@ -36,10 +36,10 @@ const COMMAND_BUDGET: usize = 256;
 ///
 /// Performance: a yield per full read (64 KiB, ~200 events of a flood)
 /// cost a trip through the executor per read, and on tokio's multi-thread
-/// runtime a task that wakes itself may unpark another worker: 15k-33k
-/// context switches per 2 M events. Four reads (~1 ms of decoding at
-/// most) between yields still let a consumer on the same thread run well
-/// before its queue fills (10,000 events by default).
+/// runtime a task that wakes itself may unpark another worker. Four reads
+/// (a fifth of a millisecond of decoding) between yields still let a
+/// consumer on the same thread run well before its queue fills (10,000
+/// events by default).
 const HOT_READS: u32 = 4;
 
 enum Wake {
