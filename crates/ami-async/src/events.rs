@@ -133,7 +133,7 @@ impl Subscriber {
     /// its budget), so a waiting consumer is woken only once `WAKE_AT`
     /// events (or half the capacity) wait; the reader calls
     /// [`wake`](Self::wake) when it stops. A consumer thread woken per read
-    /// paid a wake-up and a sleep for ~150 events.
+    /// paid a wake-up and a sleep for ~200 events.
     ///
     /// Performance: one lock per batch without a filter; with one, two (the
     /// filter runs between them).
