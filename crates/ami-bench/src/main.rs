@@ -15,7 +15,8 @@
 //!
 //! Parts (name some to run only those; the server check always runs first,
 //! `check` alone runs nothing else): `flood` (events parsed into event
-//! objects), `ping` (one and 64 in flight), `list` (100k-item
+//! objects), `ping` (one and 64 in flight, and one in flight with the
+//! server and the client on one CPU), `list` (100k-item
 //! CoreShowChannels), `command` (4 MiB of output, both styles), `cluster`
 //! (CPU per event of an `ami-smol` `Cluster` of 1, 10 and 100 flooding
 //! connections).
@@ -31,6 +32,7 @@
 //! `AMI_BENCH_WRAP='valgrind --tool=callgrind --callgrind-out-file=OUT'`:
 //! each client runs under it, `OUT` naming a file per run in the temp dir.
 
+mod affinity;
 mod clients;
 mod run;
 mod server;
@@ -290,13 +292,37 @@ fn ping(pings: u64) {
         clients.extend([SMOL, SMOL_LOCAL, TOKIO, TOKIO_LOCAL, BENCH_CLIENT, PEER]);
         // Pipelined runs are quicker: five times the pings for a similar time.
         let pings = if window == 1 { pings } else { 5 * pings };
-        let case = Case {
-            args: vec!["ping".into(), pings.to_string(), window.to_string()],
-            expect: format!("pings={pings}"),
-            serve: Serve::Answers,
-        };
         let title = format!("ping: {pings} pings, {window} in flight");
-        table(&title, &case, &clients, Unit::PING);
+        table(&title, &ping_case(pings, window), &clients, Unit::PING);
+    }
+    // One action at a time across two CPUs is mostly the time an idle CPU
+    // takes to wake up for the other side (on this VM, a multi-thread tokio
+    // runtime, whose idle worker keeps a CPU awake, makes three times the
+    // raw loop's rate). With the server and the client on one CPU, a round
+    // trip is the CPU time both spend: the client-bound comparison.
+    let pinned = affinity::on_one_cpu(|| {
+        let clients = [RAW, ASYNC_RAW, TOKIO_RAW, ACTOR, BLOCKING, SMOL, SMOL_LOCAL]
+            .into_iter()
+            .chain([TOKIO, TOKIO_LOCAL, BENCH_CLIENT, PEER]);
+        let title =
+            format!("ping: {pings} pings, 1 in flight, the server and the client on one CPU");
+        table(
+            &title,
+            &ping_case(pings, 1),
+            &clients.collect::<Vec<_>>(),
+            Unit::PING,
+        );
+    });
+    if let Err(why) = pinned {
+        println!("\nping on one CPU: skipped ({why})");
+    }
+}
+
+fn ping_case(pings: u64, window: u64) -> Case {
+    Case {
+        args: vec!["ping".into(), pings.to_string(), window.to_string()],
+        expect: format!("pings={pings}"),
+        serve: Serve::Answers,
     }
 }
 
