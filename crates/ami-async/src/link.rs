@@ -204,17 +204,7 @@ impl<S: Socket> Link<S> {
             let reading = s.reads(token);
             (reading, kick || !reading)
         }));
-        let (reading, kick) = turn.unwrap_or_else(|payload| {
-            s.panicked = Some(payload);
-            s.reader = None;
-            (false, true)
-        });
-        self.settled(Some(s));
-        drop(guard);
-        if kick {
-            self.shared.kick();
-        }
-        match reading {
+        match self.end_turn(guard, turn) {
             true => Direct::Reading(token),
             false => Direct::Answered,
         }
@@ -233,6 +223,21 @@ impl<S: Socket> Link<S> {
             return false;
         }
         let turn = panic::catch_unwind(AssertUnwindSafe(|| self.read_turn(s, token, hot, cx)));
+        self.end_turn(guard, turn)
+    }
+
+    /// Ends a caller's turn, its lock still held: a panic in the turn
+    /// leaves its payload for the driver (which raises it) and ends the
+    /// caller's reading; the driver is kicked when the turn asks. Returns
+    /// whether the caller still reads.
+    fn end_turn(
+        &self,
+        mut guard: MutexGuard<'_, Option<Session<S>>>,
+        turn: std::thread::Result<(bool, bool)>,
+    ) -> bool {
+        let Some(s) = guard.as_mut() else {
+            return false;
+        };
         let (reading, kick) = turn.unwrap_or_else(|payload| {
             s.panicked = Some(payload);
             s.reader = None;
