@@ -1,12 +1,13 @@
 //! Following originated calls: from the send to the hangup.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use ami_proto::{Action, ActionError};
 
 use super::Model;
 use crate::call::{Agent, Call, CallPhase};
-use crate::change::{KeyRef, Op};
+use crate::change::{KeyRef, Op, Text};
 use crate::channel::ChannelState;
 use crate::fields::{key, number, text, Fields, Snap};
 use crate::hash::Map;
@@ -15,12 +16,14 @@ use crate::time::Timestamp;
 /// The call records and the index that finds a call from its channels.
 #[derive(Debug, Default)]
 pub(super) struct Calls {
-    records: Map<String, Call>,
+    /// Keyed by ActionID, one copy shared with the index, the eviction
+    /// queue and the changes, so that none of them allocates a copy.
+    records: Map<Arc<str>, Call>,
     /// Uniqueids of the channels of calls in progress, and their
     /// Linkedids, each to its call's ActionID.
-    index: Map<String, String>,
+    index: Map<String, Arc<str>>,
     /// ActionIDs of finished calls, oldest first (some may be gone).
-    finished: VecDeque<String>,
+    finished: VecDeque<Arc<str>>,
 }
 
 impl Calls {
@@ -51,17 +54,28 @@ impl Calls {
     /// Queues a finished call for eviction, keeping that queue within
     /// twice the records held; its channels are still followed.
     fn retire(&mut self, action_id: &str) {
-        self.finished.push_back(action_id.to_owned());
+        let Some((id, _)) = self.records.get_key_value(action_id) else {
+            return;
+        };
+        self.finished.push_back(Arc::clone(id));
         if self.finished.len() > 2 * self.records.len() {
             let records = &self.records;
             self.finished
-                .retain(|id| records.get(id).is_some_and(|c| c.phase.is_finished()));
+                .retain(|id| records.get(&**id).is_some_and(|c| c.phase.is_finished()));
+        }
+    }
+
+    /// The map's own copy of ActionID `id` (a new one if it has none).
+    fn shared_id(&self, id: &str) -> Arc<str> {
+        match self.records.get_key_value(id) {
+            Some((shared, _)) => Arc::clone(shared),
+            None => Arc::from(id),
         }
     }
 
     /// The ActionID of the call in progress that channel (or Linkedid) `id`
     /// belongs to.
-    fn of(&self, id: &str) -> Option<String> {
+    fn of(&self, id: &str) -> Option<Arc<str>> {
         if self.index.is_empty() {
             return None;
         }
@@ -70,14 +84,14 @@ impl Calls {
 }
 
 /// Removes `call`'s channels and Linkedid from `index`.
-fn unindex(index: &mut Map<String, String>, call: &Call) {
+fn unindex(index: &mut Map<String, Arc<str>>, call: &Call) {
     let ids = call
         .channels
         .iter()
         .chain(&call.uniqueid)
         .chain(&call.linkedid);
     for id in ids {
-        if index.get(id) == Some(&call.action_id) {
+        if index.get(id).is_some_and(|a| **a == *call.action_id) {
             index.remove(id);
         }
     }
@@ -122,11 +136,22 @@ impl Model {
         if let Some(other) = named("OtherChannelId") {
             call.channels.push(other.to_owned());
         }
+        let id: Arc<str> = Arc::from(id);
         for uid in &call.channels {
-            self.calls.index.insert(uid.clone(), id.to_owned());
+            self.calls.index.insert(uid.clone(), Arc::clone(&id));
         }
-        self.calls.records.insert(id.to_owned(), call);
-        self.emit(Op::Added, KeyRef::Call(id.into()));
+        self.calls.records.insert(Arc::clone(&id), call);
+        self.emit(Op::Added, KeyRef::Call((&id).into()));
+    }
+
+    /// Queues a change of call `id`, with the map's copy of its ActionID.
+    fn emit_call(&mut self, op: Op, id: &str) {
+        let shared = self
+            .calls
+            .records
+            .get_key_value(id)
+            .map(|(k, _)| Arc::clone(k));
+        self.emit(op, KeyRef::Call(Text::or(&shared, id)));
     }
 
     /// Makes room by dropping the oldest finished record; whether it could.
@@ -135,12 +160,12 @@ impl Model {
             let finished = self
                 .calls
                 .records
-                .get(&old)
+                .get(&*old)
                 .is_some_and(|c| c.phase.is_finished());
             if finished {
                 self.calls.remove(&old);
                 self.stats.calls_evicted += 1;
-                self.emit(Op::Removed, KeyRef::Call(old.as_str().into()));
+                self.emit(Op::Removed, KeyRef::Call((&old).into()));
                 return true;
             }
         }
@@ -185,7 +210,7 @@ impl Model {
         // core hands this completion out before the events queued ahead of
         // it (a busy callee's `Hangup` among them). It stays followed.
         let named = call.uniqueid.clone();
-        self.emit(Op::Updated, KeyRef::Call(id.into()));
+        self.emit_call(Op::Updated, id);
         if failed && !was_finished {
             match named.filter(|u| !self.gone_channels.contains(u)) {
                 Some(_) => self.calls.retire(id),
@@ -219,7 +244,8 @@ impl Model {
                 .collect();
             same.sort();
             members.extend(same.into_iter().cloned());
-            self.calls.index.insert(linked.to_owned(), id.to_owned());
+            let shared = self.calls.shared_id(id);
+            self.calls.index.insert(linked.to_owned(), shared);
         }
         if let Some(call) = self.calls.records.get_mut(id) {
             call.uniqueid = Some(uid.to_owned());
@@ -246,8 +272,9 @@ impl Model {
             }
             call.channels.push(uid.to_owned());
         }
-        self.calls.index.insert(uid.to_owned(), id.to_owned());
-        self.emit(Op::Updated, KeyRef::Call(id.into()));
+        let id = self.calls.shared_id(id);
+        self.calls.index.insert(uid.to_owned(), Arc::clone(&id));
+        self.emit(Op::Updated, KeyRef::Call((&id).into()));
     }
 
     /// A synchronous Originate's response: success means answered.
@@ -263,7 +290,7 @@ impl Model {
         } else {
             CallPhase::Failed
         };
-        self.emit(Op::Updated, KeyRef::Call(id.into()));
+        self.emit_call(Op::Updated, id);
         if !success {
             self.calls.finish(id);
         }
@@ -288,7 +315,7 @@ impl Model {
             }
             _ => false,
         };
-        self.emit(Op::Updated, KeyRef::Call(id.into()));
+        self.emit_call(Op::Updated, id);
         if finished {
             self.calls.finish(id);
         }
@@ -307,13 +334,13 @@ impl Model {
         let Some(id) = self.calls.of(uid) else {
             return;
         };
-        let Some(call) = self.calls.records.get_mut(&id) else {
+        let Some(call) = self.calls.records.get_mut(&*id) else {
             return;
         };
         if call.uniqueid.as_deref() == Some(uid) && call.phase == CallPhase::Dialing {
             call.phase = CallPhase::Answered;
             call.answered_at = call.answered_at.or(at);
-            self.emit(Op::Updated, KeyRef::Call(id.as_str().into()));
+            self.emit(Op::Updated, KeyRef::Call((&id).into()));
         }
     }
 
@@ -324,7 +351,7 @@ impl Model {
         let Some(id) = key(caller.uniqueid).and_then(|u| self.calls.of(&u)) else {
             return;
         };
-        let Some(call) = self.calls.records.get_mut(&id) else {
+        let Some(call) = self.calls.records.get_mut(&*id) else {
             return;
         };
         if call.agent.is_none() {
@@ -333,7 +360,7 @@ impl Model {
                 channel: text(dest.channel),
                 ..Agent::default()
             });
-            self.emit(Op::Updated, KeyRef::Call(id.as_str().into()));
+            self.emit(Op::Updated, KeyRef::Call((&id).into()));
         }
     }
 
@@ -343,7 +370,7 @@ impl Model {
         let Some(id) = key(f.chan.uniqueid).and_then(|u| self.calls.of(&u)) else {
             return;
         };
-        let Some(call) = self.calls.records.get_mut(&id) else {
+        let Some(call) = self.calls.records.get_mut(&*id) else {
             return;
         };
         call.agent = Some(Agent {
@@ -354,7 +381,7 @@ impl Model {
             name: key(f.member_name).map(|n| n.into_owned()),
         });
         connect(call, None, at);
-        self.emit(Op::Updated, KeyRef::Call(id.as_str().into()));
+        self.emit(Op::Updated, KeyRef::Call((&id).into()));
     }
 
     /// A channel entered bridge `bridge_id`: with another party there, the
@@ -370,15 +397,15 @@ impl Model {
         if bridge.channels.len() < 2 || bridge.kind.eq_ignore_ascii_case("holding") {
             return;
         }
-        let ids: Vec<String> = bridge
+        let ids: Vec<Arc<str>> = bridge
             .channels
             .iter()
             .filter_map(|uid| self.calls.of(uid))
             .collect();
         for id in ids {
-            if let Some(call) = self.calls.records.get_mut(&id) {
+            if let Some(call) = self.calls.records.get_mut(&*id) {
                 if connect(call, Some(bridge_id), at) {
-                    self.emit(Op::Updated, KeyRef::Call(id.as_str().into()));
+                    self.emit(Op::Updated, KeyRef::Call((&id).into()));
                 }
             }
         }
@@ -432,7 +459,7 @@ impl Model {
                 ));
             }
         }
-        self.emit(Op::Updated, KeyRef::Call(id.into()));
+        self.emit_call(Op::Updated, id);
         self.calls.finish(id);
     }
 }
