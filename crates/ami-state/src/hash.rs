@@ -10,16 +10,13 @@
 //! cannot be chosen ahead.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 
 use ami_proto::ActionIdHasher;
 
 /// A map keyed by server-given strings.
 pub(crate) type Map<K, V> = HashMap<K, V, Seed>;
-
-/// A set of server-given keys (or of their hashes).
-pub(crate) type Set<K> = HashSet<K, Seed>;
 
 /// Builds folded-multiply hashers that start from one random seed.
 #[derive(Clone, Debug)]
@@ -44,6 +41,8 @@ impl BuildHasher for Seed {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     #[test]

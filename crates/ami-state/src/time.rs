@@ -53,6 +53,9 @@ impl Timestamp {
     /// (`1795727786.123456`); digits past the sixth of the fraction are
     /// dropped.
     pub(crate) fn parse(text: &[u8]) -> Option<Self> {
+        if let Some(t) = Timestamp::parse_usual(text) {
+            return t;
+        }
         let (secs, frac) = match text.iter().position(|&b| b == b'.') {
             Some(dot) => (&text[..dot], &text[dot + 1..]),
             None => (text, &b""[..]),
@@ -71,6 +74,29 @@ impl Timestamp {
     }
 
     /// The creation second a Uniqueid starts with: `[systemname-]epoch.seq`.
+    /// The usual spelling, ten digits, a dot and six (every event of a
+    /// live server, each one parsed): the sixteen digits read as one
+    /// number are the microseconds, without the general path's search for
+    /// the dot and overflow checks (sixteen digits cannot overflow). `None`
+    /// when `text` is spelled otherwise; else what [`Timestamp::parse`]
+    /// gives.
+    #[inline]
+    fn parse_usual(text: &[u8]) -> Option<Option<Self>> {
+        let text: &[u8; 17] = text.try_into().ok()?;
+        if text[10] != b'.' {
+            return None;
+        }
+        let mut micros = 0u64;
+        for &b in text[..10].iter().chain(&text[11..]) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return Some(None);
+            }
+            micros = micros * 10 + u64::from(digit);
+        }
+        Some(Some(Timestamp(micros)))
+    }
+
     pub(crate) fn from_uniqueid(uniqueid: &[u8]) -> Option<Self> {
         let start = uniqueid
             .iter()
@@ -120,6 +146,46 @@ mod tests {
         for bad in [&b""[..], b".5", b"x", b"1.2x", b"99999999999999999999"] {
             assert_eq!(Timestamp::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_usual_spelling_parses_as_the_general_path_does() {
+        // The general path, for comparison: `parse` takes the fast one
+        // for these seventeen bytes.
+        let general = |text: &[u8]| {
+            let dot = text.iter().position(|&b| b == b'.')?;
+            let micros = digits(&text[dot + 1..])?;
+            Some(Timestamp(digits(&text[..dot])? * 1_000_000 + micros))
+        };
+        for text in [
+            &b"1795727786.123456"[..],
+            b"0000000000.000000",
+            b"9999999999.999999",
+            b"1795727786.000001",
+        ] {
+            assert_eq!(Timestamp::parse_usual(text), Some(general(text)));
+            assert_eq!(Timestamp::parse(text), general(text));
+        }
+        for bad in [
+            &b"179572778x.123456"[..],
+            b"1795727786.12345/",
+            b"1795727786.12345:",
+            b"/795727786.123456",
+        ] {
+            assert_eq!(Timestamp::parse(bad), None, "{bad:?}");
+        }
+        for other in [
+            &b"1795727786.12345"[..],
+            b"17957277861.23456",
+            b"1795727786.1234567",
+        ] {
+            assert_eq!(Timestamp::parse_usual(other), None, "{other:?}");
+        }
+        assert_eq!(
+            Timestamp::parse(b"179572778.1234567"),
+            Some(Timestamp(179_572_778_123_456)),
+            "seventeen bytes with the dot elsewhere take the general path"
+        );
     }
 
     #[test]
