@@ -257,20 +257,21 @@ const NAMES_SEEN: usize = 512;
 /// name that finds another in it is looked up in [`TABLE`] and takes the
 /// slot. (Whatever evicts what, the answers are the table's.)
 pub(crate) struct Names {
-    slots: Box<[Option<(Key, Meaning)>]>,
+    /// An empty slot holds [`Key::NONE`], which no name has.
+    slots: Box<[(Key, Meaning)]>,
 }
 
 impl Default for Names {
     fn default() -> Self {
         Names {
-            slots: vec![None; NAMES_SEEN].into_boxed_slice(),
+            slots: vec![(Key::NONE, Meaning::Nothing); NAMES_SEEN].into_boxed_slice(),
         }
     }
 }
 
 impl std::fmt::Debug for Names {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let known = self.slots.iter().flatten().count();
+        let known = self.slots.iter().filter(|(k, _)| *k != Key::NONE).count();
         f.debug_struct("Names").field("known", &known).finish()
     }
 }
@@ -283,14 +284,12 @@ impl Names {
             return Meaning::of(name);
         };
         let slot = exact.slot() % NAMES_SEEN;
-        match self.slots[slot] {
-            Some((seen, meaning)) if seen == exact => meaning,
-            _ => {
-                let meaning = Meaning::of(name);
-                self.slots[slot] = Some((exact, meaning));
-                meaning
-            }
+        let (seen, meaning) = &mut self.slots[slot];
+        if *seen != exact {
+            *seen = exact;
+            *meaning = Meaning::of(name);
         }
+        *meaning
     }
 }
 
@@ -471,6 +470,12 @@ struct Key {
 }
 
 impl Key {
+    /// No name's key: [`Key::exact`] gives none of length 0.
+    const NONE: Key = Key {
+        len: 0,
+        words: [0; 3],
+    };
+
     /// The key of `name`; `None` if it is empty or longer than any the
     /// model reads could be.
     const fn of(name: &[u8]) -> Option<Key> {
@@ -493,14 +498,10 @@ impl Key {
         let words = match n {
             0 => return None,
             1 => [name[0] as u64, 0, 0],
-            2..=3 => [load::<2>(name, 0) | load::<2>(name, n - 2) << 16, 0, 0],
-            4..=7 => [load::<4>(name, 0) | load::<4>(name, n - 4) << 32, 0, 0],
-            8..=16 => [load::<8>(name, 0), load::<8>(name, n - 8), 0],
-            17..=24 => [
-                load::<8>(name, 0),
-                load::<8>(name, n - 8),
-                load::<8>(name, 8),
-            ],
+            2..=3 => [load2(name, 0) | load2(name, n - 2) << 16, 0, 0],
+            4..=7 => [load4(name, 0) | load4(name, n - 4) << 32, 0, 0],
+            8..=16 => [load8(name, 0), load8(name, n - 8), 0],
+            17..=24 => [load8(name, 0), load8(name, n - 8), load8(name, 8)],
             _ => return None,
         };
         Some(Key { len: n, words })
@@ -515,22 +516,37 @@ impl Key {
     }
 }
 
-/// `N` (at most 8) bytes of `name` from `at`, little-endian; the caller
-/// knows they are there (zero otherwise).
-const fn load<const N: usize>(name: &[u8], at: usize) -> u64 {
-    let Some((_, rest)) = name.split_at_checked(at) else {
-        return 0;
-    };
-    let Some(bytes) = rest.first_chunk::<N>() else {
-        return 0;
-    };
-    let mut eight = [0u8; 8];
-    let mut i = 0;
-    while i < N {
-        eight[i] = bytes[i];
-        i += 1;
+/// Two, four or eight bytes of `name` from `at`, little-endian, in one
+/// load each; the caller knows they are there (zero otherwise).
+const fn load2(name: &[u8], at: usize) -> u64 {
+    match chunk::<2>(name, at) {
+        Some(bytes) => u16::from_le_bytes(*bytes) as u64,
+        None => 0,
     }
-    u64::from_le_bytes(eight)
+}
+
+/// See [`load2`].
+const fn load4(name: &[u8], at: usize) -> u64 {
+    match chunk::<4>(name, at) {
+        Some(bytes) => u32::from_le_bytes(*bytes) as u64,
+        None => 0,
+    }
+}
+
+/// See [`load2`].
+const fn load8(name: &[u8], at: usize) -> u64 {
+    match chunk::<8>(name, at) {
+        Some(bytes) => u64::from_le_bytes(*bytes),
+        None => 0,
+    }
+}
+
+/// The `N` bytes of `name` from `at`, if it has them.
+const fn chunk<const N: usize>(name: &[u8], at: usize) -> Option<&[u8; N]> {
+    match name.split_at_checked(at) {
+        Some((_, rest)) => rest.first_chunk::<N>(),
+        None => None,
+    }
 }
 
 /// Eight bytes with their ASCII capitals lower-cased (and nothing else
