@@ -634,12 +634,18 @@ pub(crate) fn assign(field: &mut String, value: Option<&[u8]>) -> bool {
     if same_bytes(field.as_bytes(), value) {
         return false;
     }
-    let value = lossy(value);
-    if *field == *value {
-        return false;
-    }
+    let value = match lossy(value) {
+        // Valid UTF-8, so the text is the bytes, which differ.
+        Cow::Borrowed(value) => value,
+        // Replacement characters may make it what the field holds.
+        Cow::Owned(value) if *field == value => return false,
+        Cow::Owned(value) => {
+            *field = value;
+            return true;
+        }
+    };
     field.clear();
-    field.push_str(&value);
+    field.push_str(value);
     true
 }
 
@@ -842,6 +848,15 @@ mod tests {
         assert!(!assign(&mut s, None));
         assert!(assign(&mut s, Some(b"b")));
         assert_eq!(s, "b");
+        assert!(assign(&mut s, Some(b"c\xff")), "invalid UTF-8 is replaced");
+        assert_eq!(s, "c\u{fffd}");
+        assert!(
+            !assign(&mut s, Some(b"c\xfe")),
+            "the same text once replaced"
+        );
+        assert!(!assign(&mut s, Some("c\u{fffd}".as_bytes())));
+        assert!(assign(&mut s, Some(b"d")));
+        assert_eq!(s, "d");
         assert_eq!(key(Some(b"")), None);
     }
 }

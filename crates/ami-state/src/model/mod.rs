@@ -101,6 +101,9 @@ pub struct Model {
     devices: Map<Arc<str>, DeviceState>,
     /// Keyed by [`extension_key`].
     extensions: Map<String, ExtensionState>,
+    /// Where an `ExtensionStatus`'s key is built to be looked up: a new
+    /// string only for an extension the model does not hold yet.
+    extension_key_buf: String,
     calls: Calls,
     /// Uniqueids of channels that hung up, ids of bridges destroyed.
     gone_channels: Tombstones,
@@ -130,6 +133,7 @@ impl Model {
             queues: Map::default(),
             devices: Map::default(),
             extensions: Map::default(),
+            extension_key_buf: String::new(),
             calls: Calls::default(),
             gone_channels: Tombstones::new(limits.tombstones),
             gone_bridges: Tombstones::new(limits.tombstones),
@@ -302,7 +306,9 @@ impl Model {
 
     /// The hint state of `exten` in `context`.
     pub fn extension(&self, exten: &str, context: &str) -> Option<&ExtensionState> {
-        self.extensions.get(&extension_key(exten, context))
+        let mut key = String::new();
+        extension_key(&mut key, exten, context);
+        self.extensions.get(&key)
     }
 
     /// Every extension state, in no particular order.
@@ -414,13 +420,12 @@ fn shared<V>(map: &Map<Arc<str>, V>, key: &str) -> Option<Arc<str>> {
     map.get_key_value(key).map(|(k, _)| Arc::clone(k))
 }
 
-/// The map key of an extension state.
-fn extension_key(exten: &str, context: &str) -> String {
-    let mut key = String::with_capacity(exten.len() + 1 + context.len());
+/// Makes `key` the map key of an extension state.
+fn extension_key(key: &mut String, exten: &str, context: &str) {
+    key.clear();
     key.push_str(exten);
     key.push('@');
     key.push_str(context);
-    key
 }
 
 /// The events the model reads, by name.

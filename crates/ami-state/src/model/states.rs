@@ -52,30 +52,48 @@ impl Model {
             self.stats.malformed += 1;
             return;
         };
-        let map_key = extension_key(&exten, &context);
-        if let Some(resync) = &mut self.resync {
-            resync.extensions.remove(&map_key);
-        }
-        let full = self.extensions.len() >= self.limits.extensions;
-        let (added, changed) = match self.extensions.get_mut(&map_key) {
-            Some(state) => (false, update_extension(state, f)),
-            None if full => {
-                self.stats.overflow.extensions += 1;
-                return;
-            }
-            None => {
-                let mut state = ExtensionState {
-                    exten: exten.to_string(),
-                    context: context.to_string(),
-                    ..ExtensionState::default()
-                };
-                update_extension(&mut state, f);
-                self.extensions.insert(map_key, state);
-                (true, true)
-            }
+        let mut map_key = std::mem::take(&mut self.extension_key_buf);
+        extension_key(&mut map_key, &exten, &context);
+        let applied = self.apply_extension_status(&map_key, &exten, &context, f);
+        self.extension_key_buf = map_key;
+        let Some((added, changed)) = applied else {
+            return;
         };
         if let Some(op) = Model::upsert_op(added, changed) {
             self.emit(op, KeyRef::Extension((&*exten).into(), (&*context).into()));
+        }
+    }
+
+    /// Applies an `ExtensionStatus` to the state keyed `map_key`: whether
+    /// it was added and whether it changed, or `None` when the bound kept
+    /// it out.
+    fn apply_extension_status(
+        &mut self,
+        map_key: &str,
+        exten: &str,
+        context: &str,
+        f: &Fields<'_>,
+    ) -> Option<(bool, bool)> {
+        if let Some(resync) = &mut self.resync {
+            resync.extensions.remove(map_key);
+        }
+        let full = self.extensions.len() >= self.limits.extensions;
+        match self.extensions.get_mut(map_key) {
+            Some(state) => Some((false, update_extension(state, f))),
+            None if full => {
+                self.stats.overflow.extensions += 1;
+                None
+            }
+            None => {
+                let mut state = ExtensionState {
+                    exten: exten.to_owned(),
+                    context: context.to_owned(),
+                    ..ExtensionState::default()
+                };
+                update_extension(&mut state, f);
+                self.extensions.insert(map_key.to_owned(), state);
+                Some((true, true))
+            }
         }
     }
 }
