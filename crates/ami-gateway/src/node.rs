@@ -24,7 +24,7 @@ use crate::gateway::{Phase, Shared};
 use crate::lease::{Fence, Held, RenewError};
 use crate::payload::{self, MarkerKind};
 use crate::publish::{Pending, Window};
-use crate::subjects::msg_id;
+use crate::subjects::{msg_id, EventSubjects};
 
 /// The most events taken from the AMI queue per turn of the loop.
 const BATCH: usize = 256;
@@ -155,6 +155,7 @@ impl Tenure<'_> {
         let mut logged_in_before = false;
         let mut dropped = 0;
         let mut batch = Vec::with_capacity(BATCH);
+        let mut event_subjects = EventSubjects::default();
         let end = loop {
             if input_done && !released {
                 // The marker ends the session for consumers; its ack is
@@ -222,7 +223,7 @@ impl Tenure<'_> {
                         seq += 1;
                         let body = payload::event(name, &self.session, seq, &ev, &received);
                         window.send(Pending {
-                            subject: shared.subjects.event(name, ev.name()),
+                            subject: event_subjects.get(&shared.subjects, name, ev.name()),
                             msg_id: msg_id(name, &self.session, seq),
                             payload: Bytes::from(body),
                             is_event: true,
@@ -296,7 +297,7 @@ impl Tenure<'_> {
             MarkerKind::Released => "released",
         };
         Pending {
-            subject: shared.subjects.marker(name),
+            subject: shared.subjects.marker(name).into(),
             msg_id: format!("{name}:{}:{kind_name}:{last_seq}", self.session),
             payload: Bytes::from(body),
             is_event: false,

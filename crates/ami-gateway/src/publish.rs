@@ -24,6 +24,7 @@ use async_nats::connection::State;
 use async_nats::jetstream;
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::Subject;
 use bytes::Bytes;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 
@@ -38,7 +39,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// One message to publish, kept until JetStream acknowledges it.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    pub(crate) subject: String,
+    pub(crate) subject: Subject,
     pub(crate) msg_id: String,
     pub(crate) payload: Bytes,
     /// An event (counted in `events_out`), not a marker.

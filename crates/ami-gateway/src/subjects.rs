@@ -6,6 +6,36 @@
 //! | `<prefix>.<server>.gateway` | a marker: a gateway took the node, released it, or its session was replaced (stored) |
 //! | `<prefix>.<server>.action` | a request: run one action, reply with its completion (not stored) |
 
+use std::collections::HashMap;
+
+use async_nats::Subject;
+
+/// One node's event subjects, made once per event name: a publish then
+/// shares the subject's bytes instead of formatting and copying it. At most
+/// [`EventSubjects::MAX`] names are kept (a server could send endless new
+/// ones); past that, each is made anew.
+#[derive(Debug, Default)]
+pub(crate) struct EventSubjects {
+    made: HashMap<Box<[u8]>, Subject>,
+}
+
+impl EventSubjects {
+    /// More than every event name of Asterisk 13 to 23 (about 200).
+    pub(crate) const MAX: usize = 1024;
+
+    /// The subject of `event` from `server` (see [`Subjects::event`]).
+    pub(crate) fn get(&mut self, subjects: &Subjects, server: &str, event: &[u8]) -> Subject {
+        if let Some(subject) = self.made.get(event) {
+            return subject.clone();
+        }
+        let subject = Subject::from(subjects.event(server, event));
+        if self.made.len() < Self::MAX {
+            self.made.insert(event.into(), subject.clone());
+        }
+        subject
+    }
+}
+
 /// The subject names of one gateway's configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Subjects {
@@ -71,6 +101,28 @@ pub(crate) fn msg_id(server: &str, session: &str, seq: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kept subjects are the ones `Subjects::event` makes, and no more
+    /// than `MAX` names are kept.
+    #[test]
+    fn event_subjects_are_made_once_and_bounded() {
+        let s = Subjects::new("ami");
+        let mut kept = EventSubjects::default();
+        for _ in 0..2 {
+            assert_eq!(
+                kept.get(&s, "pbx1", b"Hangup").as_str(),
+                "ami.pbx1.event.Hangup"
+            );
+            assert_eq!(kept.get(&s, "pbx1", b"a.b").as_str(), "ami.pbx1.event.a_b");
+        }
+        assert_eq!(kept.made.len(), 2);
+        for i in 0..2 * EventSubjects::MAX {
+            let name = format!("E{i}");
+            let subject = kept.get(&s, "pbx1", name.as_bytes());
+            assert_eq!(subject.as_str(), s.event("pbx1", name.as_bytes()));
+        }
+        assert_eq!(kept.made.len(), EventSubjects::MAX);
+    }
 
     #[test]
     fn names() {
