@@ -282,37 +282,42 @@ fn flood(events: u64) {
 }
 
 fn ping(pings: u64) {
-    for window in [1, 64] {
-        let mut clients = vec![RAW];
-        if window == 1 {
-            // One action at a time, and the loops that explain the async
-            // client's single-flight figure.
-            clients.extend([ASYNC_RAW, TOKIO_RAW, ACTOR, BLOCKING]);
-        }
-        clients.extend([SMOL, SMOL_LOCAL, TOKIO, TOKIO_LOCAL, BENCH_CLIENT, PEER]);
-        // Pipelined runs are quicker: five times the pings for a similar time.
-        let pings = if window == 1 { pings } else { 5 * pings };
-        let title = format!("ping: {pings} pings, {window} in flight");
-        table(&title, &ping_case(pings, window), &clients, Unit::PING);
-    }
+    // One action at a time: every client, and the loops that explain the
+    // async clients' single-flight figure.
+    let single = [
+        RAW,
+        ASYNC_RAW,
+        TOKIO_RAW,
+        ACTOR,
+        BLOCKING,
+        SMOL,
+        SMOL_LOCAL,
+        TOKIO,
+        TOKIO_LOCAL,
+        BENCH_CLIENT,
+        PEER,
+    ];
+    let pipelined = [
+        RAW,
+        SMOL,
+        SMOL_LOCAL,
+        TOKIO,
+        TOKIO_LOCAL,
+        BENCH_CLIENT,
+        PEER,
+    ];
+    let title = format!("ping: {pings} pings, 1 in flight");
+    table(&title, &ping_case(pings, 1), &single, Unit::PING);
+    // Pipelined runs are quicker: five times the pings for a similar time.
+    let title = format!("ping: {} pings, 64 in flight", 5 * pings);
+    table(&title, &ping_case(5 * pings, 64), &pipelined, Unit::PING);
     // One action at a time across two CPUs is mostly the time an idle CPU
     // takes to wake up for the other side (on this VM, a multi-thread tokio
     // runtime, whose idle worker keeps a CPU awake, makes three times the
     // raw loop's rate). With the server and the client on one CPU, a round
     // trip is the CPU time both spend: the client-bound comparison.
-    let pinned = affinity::on_one_cpu(|| {
-        let clients = [RAW, ASYNC_RAW, TOKIO_RAW, ACTOR, BLOCKING, SMOL, SMOL_LOCAL]
-            .into_iter()
-            .chain([TOKIO, TOKIO_LOCAL, BENCH_CLIENT, PEER]);
-        let title =
-            format!("ping: {pings} pings, 1 in flight, the server and the client on one CPU");
-        table(
-            &title,
-            &ping_case(pings, 1),
-            &clients.collect::<Vec<_>>(),
-            Unit::PING,
-        );
-    });
+    let title = format!("ping: {pings} pings, 1 in flight, the server and the client on one CPU");
+    let pinned = affinity::on_one_cpu(|| table(&title, &ping_case(pings, 1), &single, Unit::PING));
     if let Err(why) = pinned {
         println!("\nping on one CPU: skipped ({why})");
     }
