@@ -87,7 +87,8 @@ pub(crate) struct Session<S: Socket> {
     /// feeds it (events, completions, the Originates sent), in order; the
     /// driver applies what it was fed ([`apply_model`](Self::apply_model)).
     pub(crate) model: Option<ModelFeed>,
-    buf: Vec<u8>,
+    /// The most a read takes, read straight into the core's buffer.
+    budget: usize,
     fan: Fanout,
     shared: Arc<Shared>,
     /// The counters were handed to `shared` during this delivery.
@@ -114,7 +115,7 @@ impl<S: Socket> Session<S> {
             panicked: None,
             crowded: 0,
             model: None,
-            buf: vec![0u8; config.read_budget.max(1)],
+            budget: config.read_budget.max(1),
             fan: Fanout::default(),
             shared,
             synced: false,
@@ -215,10 +216,10 @@ impl<S: Socket> Session<S> {
 
     /// Reads once (at most the budget); returns how many bytes came.
     pub(crate) fn read(&mut self, now: Instant) -> usize {
-        match self.sock.read(&mut self.buf) {
+        match self.sock.read(self.conn.input_buf(self.budget)) {
             Ok(0) => self.conn.handle_closed(now),
             Ok(n) => {
-                self.conn.handle_input(&self.buf[..n], now);
+                self.conn.handle_read(n, now);
                 return n;
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
@@ -229,7 +230,7 @@ impl<S: Socket> Session<S> {
 
     /// The most a read takes.
     pub(crate) fn budget(&self) -> usize {
-        self.buf.len()
+        self.budget
     }
 
     /// `Ready` when a read may make progress (at once if TLS holds

@@ -32,6 +32,11 @@ const MAX_LIMIT: usize = u32::MAX as usize;
 /// Growth step of the receive buffer.
 const READ_CHUNK: usize = 64 << 10;
 
+/// The least room [`Decoder::spare`] lends from the current chunk before it
+/// makes more: a read of fewer bytes than asked costs less than zeroing a
+/// chunk's worth for each small read (a Ping's answer is 60 bytes).
+const MIN_SPARE: usize = 4 << 10;
+
 /// Turns a byte stream from an AMI server into [`Frame`]s.
 ///
 /// Feed bytes with [`Decoder::push`], then call [`Decoder::next_frame`] until
@@ -53,7 +58,14 @@ const READ_CHUNK: usize = 64 << 10;
 /// ```
 #[derive(Debug)]
 pub struct Decoder {
+    /// Bytes received and not yet returned as frames.
     buf: BytesMut,
+    /// Room for the next read: initialised bytes just after `buf` in the
+    /// same chunk (see [`Decoder::spare`]), so that bytes read into it join
+    /// `buf` without a copy.
+    room: BytesMut,
+    /// How much of `room` the last [`Decoder::spare`] lent, not committed yet.
+    lent: usize,
     max_frame: usize,
     max_response: usize,
     banner_seen: bool,
@@ -117,6 +129,8 @@ impl Decoder {
     pub fn new(max_frame: usize) -> Self {
         Decoder {
             buf: BytesMut::new(),
+            room: BytesMut::new(),
+            lent: 0,
             max_frame: max_frame.min(MAX_LIMIT),
             max_response: max_frame.min(MAX_LIMIT),
             banner_seen: false,
@@ -152,15 +166,103 @@ impl Decoder {
         self.max_response = limit.min(MAX_LIMIT);
     }
 
-    /// Appends bytes received from the server.
+    /// Appends bytes received from the server (a copy: [`Decoder::spare`]
+    /// lets a socket read into the decoder's buffer instead).
     pub fn push(&mut self, data: &[u8]) {
+        // While skipping, `next_frame` discards these as it passes them.
+        if let Some(room) = self.room.get_mut(..data.len()) {
+            room.copy_from_slice(data);
+            return self.take_room(data.len());
+        }
+        // Appended after the buffered bytes, in room that needs no zeroing.
+        self.room = BytesMut::new();
+        self.lent = 0;
         // Room for a whole read at a time: frames handed out keep their
         // chunk alive, so a fresh chunk is cheaper than many small growths.
         if self.buf.capacity() - self.buf.len() < data.len() {
             self.buf.reserve(data.len().max(READ_CHUNK));
         }
-        // While skipping, `next_frame` discards these as it passes them.
         self.buf.extend_from_slice(data);
+    }
+
+    /// Room for the next read, at most `max` bytes, at the end of the
+    /// receive buffer. Read into it, then [`commit`](Decoder::commit) the
+    /// count read; the bytes are then decoded where they lie, so a read
+    /// costs one copy (the kernel's) instead of two. Bytes left uncommitted
+    /// are ignored (and lent again by the next call).
+    ///
+    /// The room is what the current receive chunk has left, if that is
+    /// `max` bytes or at least 4 KiB; else the same chunk
+    /// again if no frame cut from it is still alive (its bytes zeroed
+    /// again), else a fresh zeroed chunk of at least 64 KiB, so that one
+    /// allocation serves many small reads. Only the unfinished frame at
+    /// the end of the buffer, if any, moves to the new chunk.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use ami_proto::{Decoder, Frame};
+    ///
+    /// let mut socket: &[u8] = b"Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n";
+    /// let mut decoder = Decoder::without_banner(4 << 20);
+    /// let n = socket.read(decoder.spare(64 << 10)).unwrap();
+    /// decoder.commit(n);
+    /// let Some(Ok(Frame::Event(event))) = decoder.next_frame() else { panic!() };
+    /// assert_eq!(event.name(), b"FullyBooted");
+    /// ```
+    pub fn spare(&mut self, max: usize) -> &mut [u8] {
+        if self.room.len() < max.min(MIN_SPARE) {
+            self.make_room(max);
+        }
+        self.lent = max.min(self.room.len());
+        &mut self.room[..self.lent]
+    }
+
+    /// Appends the first `n` bytes of the room last lent by
+    /// [`Decoder::spare`], which a read filled.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than that room (or the room was committed already).
+    pub fn commit(&mut self, n: usize) {
+        assert!(
+            n <= self.lent,
+            "committed {n} bytes of a room of {} lent",
+            self.lent
+        );
+        self.take_room(n);
+    }
+
+    /// Moves the first `n` bytes of `room` to `buf`.
+    fn take_room(&mut self, n: usize) {
+        self.lent = 0;
+        // The room follows `buf` in its chunk: joining them is O(1).
+        self.buf.unsplit(self.room.split_to(n));
+    }
+
+    /// Makes `room` for a read of `len` bytes (see [`Decoder::spare`]): the
+    /// current chunk again if only the decoder holds it (the buffered tail
+    /// moves to its front), else a fresh zeroed one of at least
+    /// [`READ_CHUNK`] bytes.
+    fn make_room(&mut self, len: usize) {
+        let tail = self.buf.len();
+        let mut chunk = std::mem::take(&mut self.buf);
+        chunk.unsplit(std::mem::take(&mut self.room));
+        chunk.truncate(tail);
+        // Reclaimed, the chunk has room to its end: perhaps less than
+        // `len`, never less than the least lent.
+        if chunk.try_reclaim(len.min(MIN_SPARE)) {
+            // Initialised again (a read writes over them next).
+            let all = chunk.capacity();
+            chunk.resize(all, 0);
+        } else {
+            let mut fresh = BytesMut::zeroed(READ_CHUNK.max(tail + len));
+            fresh[..tail].copy_from_slice(&chunk);
+            chunk = fresh;
+        }
+        self.room = chunk.split_off(tail);
+        self.buf = chunk;
     }
 
     /// Appends bytes the caller already holds in a [`Bytes`]. When nothing
@@ -174,7 +276,12 @@ impl Decoder {
             return self.push(&data);
         }
         match data.try_into_mut() {
-            Ok(data) => self.buf = data,
+            Ok(data) => {
+                // The room followed the old buffer; `data` is elsewhere.
+                self.room = BytesMut::new();
+                self.lent = 0;
+                self.buf = data;
+            }
             Err(shared) => self.push(&shared),
         }
     }
@@ -581,7 +688,137 @@ mod tests {
             }
             assert_eq!(out, whole, "split at {cut}");
         }
+        // Read in place: each piece into a room lent larger than it, as a
+        // socket read fills part of its buffer.
+        for chunk in 1..=input.len().min(64) {
+            let mut d = Decoder::new(max);
+            let mut out = Vec::new();
+            for piece in input.chunks(chunk) {
+                d.spare(piece.len() + 7)[..piece.len()].copy_from_slice(piece);
+                d.commit(piece.len());
+                while let Some(item) = d.next_frame() {
+                    out.push(render(item));
+                }
+            }
+            assert_eq!(out, whole, "in place, chunk size {chunk}");
+        }
         whole
+    }
+
+    /// Reads `bytes` into `d` in place.
+    fn read_in(d: &mut Decoder, bytes: &[u8]) {
+        d.spare(bytes.len()).copy_from_slice(bytes);
+        d.commit(bytes.len());
+    }
+
+    fn next_event(d: &mut Decoder) -> Event {
+        match d.next_frame() {
+            Some(Ok(Frame::Event(event))) => event,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bytes_read_in_place_are_decoded_where_they_lie() {
+        let mut d = Decoder::without_banner(1 << 16);
+        let room = d.spare(100).as_ptr_range();
+        read_in(&mut d, b"Event: A\r\n\r\nEvent: B\r\n");
+        let a = next_event(&mut d);
+        assert!(room.contains(&a.headers().raw().as_ptr()), "not copied");
+        // The next read continues the unfinished frame in the same chunk.
+        read_in(&mut d, b"X: 1\r\n\r\n");
+        let b = next_event(&mut d);
+        assert_eq!(b.get("X"), Some(&b"1"[..]));
+        assert!(room.contains(&b.headers().raw().as_ptr()), "same chunk");
+        assert!(d.next_frame().is_none());
+    }
+
+    #[test]
+    fn a_chunk_is_reused_once_its_frames_are_dropped_and_kept_while_one_lives() {
+        for keep in [false, true] {
+            let mut d = Decoder::without_banner(1 << 20);
+            let chunk = d.spare(READ_CHUNK).as_ptr_range();
+            let frame = b"Event: A\r\nX: 1\r\n\r\n";
+            let mut kept = Vec::new();
+            // Fill the chunk with whole frames and an unfinished one.
+            let whole = READ_CHUNK / frame.len();
+            let mut bytes = frame.repeat(whole);
+            bytes.truncate(READ_CHUNK);
+            let tail = READ_CHUNK - whole * frame.len();
+            bytes.extend_from_slice(&frame[..tail.min(frame.len())]);
+            bytes.truncate(READ_CHUNK);
+            read_in(&mut d, &bytes);
+            for _ in 0..whole {
+                let event = next_event(&mut d);
+                if keep {
+                    kept.push(event);
+                }
+            }
+            assert!(d.next_frame().is_none());
+            assert_eq!(d.buffered(), tail);
+            // The chunk is full: the next read needs room.
+            let next = d.spare(1000).as_ptr();
+            assert_eq!(chunk.contains(&next), !keep, "keep {keep}");
+            read_in(&mut d, &frame[tail..]);
+            let last = next_event(&mut d);
+            assert_eq!(last.get("X"), Some(&b"1"[..]), "the tail moved whole");
+            // Kept frames still read right.
+            assert!(kept.iter().all(|e| e.get("X") == Some(&b"1"[..])));
+        }
+    }
+
+    #[test]
+    fn small_reads_share_a_chunk_until_less_than_4_kib_is_left() {
+        let mut d = Decoder::without_banner(1 << 20);
+        let chunk = d.spare(READ_CHUNK).as_ptr_range();
+        let frame = b"Event: A\r\n\r\n";
+        let mut filled = 0;
+        // Rooms of less than asked while 4 KiB or more is left.
+        while READ_CHUNK - filled >= MIN_SPARE + frame.len() {
+            let room = d.spare(READ_CHUNK);
+            assert_eq!(room.len(), READ_CHUNK - filled);
+            assert!(chunk.contains(&room.as_ptr()));
+            read_in(&mut d, frame);
+            filled += frame.len();
+            assert_eq!(next_event(&mut d).name(), b"A");
+        }
+        read_in(&mut d, frame);
+        filled += frame.len();
+        assert!(READ_CHUNK - filled < MIN_SPARE);
+        // Then the chunk, no frame of it alive, is taken again whole, the
+        // buffered frame moved to its front.
+        let room = d.spare(READ_CHUNK);
+        assert_eq!(room.len(), READ_CHUNK - frame.len());
+        assert_eq!(room.as_ptr(), chunk.start.wrapping_add(frame.len()));
+        assert_eq!(next_event(&mut d).name(), b"A");
+    }
+
+    #[test]
+    fn uncommitted_room_is_ignored_and_push_after_spare_appends() {
+        let mut d = Decoder::without_banner(1 << 16);
+        d.spare(64).copy_from_slice(&[b'Z'; 64]);
+        d.commit(0);
+        d.push(b"Event: A\r\n");
+        d.spare(5000)[..4].copy_from_slice(b"\r\nQQ");
+        d.commit(2);
+        d.push_bytes(Bytes::from_static(b"Event: B\r\n\r\n"));
+        assert_eq!(next_event(&mut d).name(), b"A");
+        assert_eq!(next_event(&mut d).name(), b"B");
+        assert!(d.next_frame().is_none());
+        assert_eq!(d.buffered(), 0);
+        // Taken over whole, then read into in place after it.
+        d.push_bytes(Bytes::from(b"Event: C\r\n".to_vec()));
+        read_in(&mut d, b"\r\n");
+        assert_eq!(next_event(&mut d).name(), b"C");
+    }
+
+    #[test]
+    #[should_panic(expected = "committed")]
+    fn committing_more_than_the_room_panics() {
+        let mut d = Decoder::without_banner(1 << 16);
+        // The chunk has more room than was lent: only what was lent counts.
+        d.spare(10);
+        d.commit(11);
     }
 
     #[test]

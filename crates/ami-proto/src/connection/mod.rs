@@ -120,8 +120,9 @@ pub enum Output {
 /// are never sent on a new one.
 ///
 /// The methods are of four kinds:
-/// - inputs: [`handle_input`](Self::handle_input), [`handle_timeout`](Self::handle_timeout),
-///   [`handle_closed`](Self::handle_closed);
+/// - inputs: [`handle_input`](Self::handle_input) (or [`input_buf`](Self::input_buf)
+///   then [`handle_read`](Self::handle_read), to read in place),
+///   [`handle_timeout`](Self::handle_timeout), [`handle_closed`](Self::handle_closed);
 /// - commands that answer at once: [`send`](Self::send), [`cancel`](Self::cancel),
 ///   [`logoff`](Self::logoff), [`advance`](Self::advance);
 /// - outputs, drained until `None`: [`poll_transmit`](Self::poll_transmit),
@@ -280,13 +281,41 @@ impl Connection {
         if self.is_closed() || data.is_empty() {
             return;
         }
+        self.decoder.push(data);
+        self.input(data.len(), now);
+    }
+
+    /// Room for the next read from the socket, at most `max` bytes (fewer
+    /// when the receive chunk has at least 4 KiB left): read into it, then
+    /// call [`handle_read`](Self::handle_read) with the count read. The bytes are decoded where they lie, which saves the copy
+    /// [`handle_input`](Self::handle_input) makes of each read (see
+    /// [`Decoder::spare`](crate::Decoder::spare)).
+    pub fn input_buf(&mut self, max: usize) -> &mut [u8] {
+        self.decoder.spare(max)
+    }
+
+    /// `n` bytes were read at `now` into the room [`input_buf`](Self::input_buf)
+    /// lent. Then drain the outputs.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than that room.
+    pub fn handle_read(&mut self, n: usize, now: Instant) {
+        if self.is_closed() || n == 0 {
+            return;
+        }
+        self.decoder.commit(n);
+        self.input(n, now);
+    }
+
+    /// `n` new bytes are in the decoder: notes the activity and decodes.
+    fn input(&mut self, n: usize, now: Instant) {
         self.now = now;
-        self.stats.bytes_in += data.len() as u64;
+        self.stats.bytes_in += n as u64;
         if let Some(hb) = &mut self.heartbeat {
             hb.on_activity(now);
             self.timers.set(Timer::Heartbeat, hb.poll_timeout());
         }
-        self.decoder.push(data);
         self.process(now);
     }
 

@@ -1395,3 +1395,39 @@ fn an_action_missing_a_required_parameter_is_refused_before_anything_is_queued()
     s.send(Action::new("ExtensionState").header("Exten", "100"));
     assert_eq!(s.conn.stats().actions_sent, sent + 5);
 }
+
+#[test]
+fn bytes_read_in_place_complete_a_list_split_across_reads_and_count_as_input() {
+    let mut s = Session::ready(Session::config());
+    let before = s.conn.stats().bytes_in;
+    let list = s.send(Action::core_show_channels());
+    let mut bytes = format!("Response: Success\r\nActionID: {list}\r\nEventList: start\r\n\r\n");
+    for i in 0..50 {
+        bytes +=
+            &format!("Event: CoreShowChannel\r\nActionID: {list}\r\nChannel: PJSIP/{i}\r\n\r\n");
+    }
+    bytes += &format!(
+        "Event: CoreShowChannelsComplete\r\nActionID: {list}\r\nEventList: Complete\r\n\r\n"
+    );
+    // Reads of 100 bytes into rooms of 1000, one of them empty.
+    let mut rest = bytes.as_bytes();
+    s.conn.input_buf(1000);
+    s.conn.handle_read(0, s.now);
+    while !rest.is_empty() {
+        let n = rest.len().min(100);
+        s.conn.input_buf(1000)[..n].copy_from_slice(&rest[..n]);
+        s.conn.handle_read(n, s.now);
+        rest = &rest[n..];
+        s.drain();
+    }
+    let Ok(Completion::List { items, .. }) = s.only(&list) else {
+        panic!("{:?}", s.only(&list))
+    };
+    let channels: Vec<_> = items
+        .iter()
+        .map(|e| e.get_str("Channel").unwrap())
+        .collect();
+    assert_eq!(channels.len(), 50);
+    assert_eq!(channels[49], "PJSIP/49");
+    assert_eq!(s.conn.stats().bytes_in - before, bytes.len() as u64);
+}
