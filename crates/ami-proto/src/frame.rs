@@ -16,6 +16,8 @@
 //! garbage, skipped to the next blank line and reported as
 //! [`DecodeError::Garbage`]. Decoding always goes on.
 
+use std::collections::VecDeque;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::error::DecodeError;
@@ -64,6 +66,15 @@ pub struct Decoder {
     /// same chunk (see [`Decoder::spare`]), so that bytes read into it join
     /// `buf` without a copy.
     room: BytesMut,
+    /// The size of the chunk `buf` and `room` lie in, if the decoder made
+    /// it (0 for a buffer handed over or grown by [`Decoder::push`]).
+    chunk_size: usize,
+    /// Chunks left while frames cut from them were alive, oldest first,
+    /// with their sizes: taken again once all their frames are dropped (a
+    /// list's items, once the list is), instead of fresh memory that the
+    /// kernel faults in page by page. At most `max_frame` bytes in all.
+    pool: VecDeque<(BytesMut, usize)>,
+    pool_bytes: usize,
     /// How much of `room` the last [`Decoder::spare`] lent, not committed yet.
     lent: usize,
     max_frame: usize,
@@ -130,6 +141,9 @@ impl Decoder {
         Decoder {
             buf: BytesMut::new(),
             room: BytesMut::new(),
+            chunk_size: 0,
+            pool: VecDeque::new(),
+            pool_bytes: 0,
             lent: 0,
             max_frame: max_frame.min(MAX_LIMIT),
             max_response: max_frame.min(MAX_LIMIT),
@@ -177,6 +191,7 @@ impl Decoder {
         // Appended after the buffered bytes, in room that needs no zeroing.
         self.room = BytesMut::new();
         self.lent = 0;
+        self.chunk_size = 0;
         // Room for a whole read at a time: frames handed out keep their
         // chunk alive, so a fresh chunk is cheaper than many small growths.
         if self.buf.capacity() - self.buf.len() < data.len() {
@@ -243,26 +258,75 @@ impl Decoder {
 
     /// Makes `room` for a read of `len` bytes (see [`Decoder::spare`]): the
     /// current chunk again if only the decoder holds it (the buffered tail
-    /// moves to its front), else a fresh zeroed one of at least
-    /// [`READ_CHUNK`] bytes.
+    /// moves to its front); else the oldest pooled chunk, if only the pool
+    /// holds it; else a fresh zeroed one of at least [`READ_CHUNK`] bytes.
     fn make_room(&mut self, len: usize) {
         let tail = self.buf.len();
         let mut chunk = std::mem::take(&mut self.buf);
         chunk.unsplit(std::mem::take(&mut self.room));
         chunk.truncate(tail);
-        // Reclaimed, the chunk has room to its end: perhaps less than
-        // `len`, never less than the least lent.
-        if chunk.try_reclaim(len.min(MIN_SPARE)) {
-            // Initialised again (a read writes over them next).
-            let all = chunk.capacity();
-            chunk.resize(all, 0);
+        // Reclaimed, a chunk has room to its end: perhaps less than `len`,
+        // never less than the least lent.
+        let least = len.min(MIN_SPARE);
+        // Zeroed up to a chunk's worth past the tail (a buffer handed over
+        // may be far larger).
+        let fill = |chunk: &mut BytesMut| {
+            let end = chunk.capacity().min(tail + READ_CHUNK.max(len));
+            chunk.resize(end, 0);
+        };
+        if chunk.try_reclaim(least) {
+            fill(&mut chunk);
         } else {
-            let mut fresh = BytesMut::zeroed(READ_CHUNK.max(tail + len));
-            fresh[..tail].copy_from_slice(&chunk);
-            chunk = fresh;
+            let size = self.chunk_size;
+            let mut next = match self.pooled(tail + least) {
+                Some(mut pooled) => {
+                    fill(&mut pooled);
+                    pooled
+                }
+                None => {
+                    self.chunk_size = READ_CHUNK.max(tail + len);
+                    BytesMut::zeroed(self.chunk_size)
+                }
+            };
+            next[..tail].copy_from_slice(&chunk);
+            self.retire(chunk, size);
+            chunk = next;
         }
         self.room = chunk.split_off(tail);
         self.buf = chunk;
+    }
+
+    /// The oldest pooled chunk, if no frame of it is alive and it has room
+    /// for `len` bytes.
+    fn pooled(&mut self, len: usize) -> Option<BytesMut> {
+        let (oldest, _) = self.pool.front_mut()?;
+        if !oldest.try_reclaim(len) {
+            return None;
+        }
+        let (chunk, size) = self.pool.pop_front()?;
+        self.pool_bytes -= size;
+        self.chunk_size = size;
+        Some(chunk)
+    }
+
+    /// Pools a chunk of `size` bytes the decoder made, dropping the oldest
+    /// ones past `max_frame` bytes in all (their memory goes when their
+    /// frames do).
+    fn retire(&mut self, mut chunk: BytesMut, size: usize) {
+        if size == 0 || size > self.max_frame {
+            return;
+        }
+        // A handle with no bytes of its own: only a reclaim of the whole
+        // chunk, once it is the only handle left, gives it room.
+        drop(chunk.split_off(0));
+        self.pool.push_back((chunk, size));
+        self.pool_bytes += size;
+        while self.pool_bytes > self.max_frame {
+            let Some((_, size)) = self.pool.pop_front() else {
+                break;
+            };
+            self.pool_bytes -= size;
+        }
     }
 
     /// Appends bytes the caller already holds in a [`Bytes`]. When nothing
@@ -280,6 +344,7 @@ impl Decoder {
                 // The room followed the old buffer; `data` is elsewhere.
                 self.room = BytesMut::new();
                 self.lent = 0;
+                self.chunk_size = 0;
                 self.buf = data;
             }
             Err(shared) => self.push(&shared),
@@ -791,6 +856,78 @@ mod tests {
         assert_eq!(room.len(), READ_CHUNK - frame.len());
         assert_eq!(room.as_ptr(), chunk.start.wrapping_add(frame.len()));
         assert_eq!(next_event(&mut d).name(), b"A");
+    }
+
+    /// Reads `frames` copies of a 20-byte event through `d` in reads of
+    /// 1000 bytes, keeping every event decoded.
+    fn read_kept(d: &mut Decoder, frames: usize) -> Vec<Event> {
+        let bytes = b"Event: A\r\nX: 123\r\n\r\n".repeat(frames);
+        assert_eq!(bytes.len(), 20 * frames);
+        let mut kept = Vec::new();
+        for piece in bytes.chunks(1000) {
+            read_in(d, piece);
+            while let Some(Ok(Frame::Event(event))) = d.next_frame() {
+                kept.push(event);
+            }
+        }
+        assert_eq!(kept.len(), frames);
+        kept
+    }
+
+    /// Whether `event` lies in one of `chunks`.
+    fn inside(chunks: &[std::ops::Range<usize>], event: &Event) -> bool {
+        let at = event.headers().raw().as_ptr() as usize;
+        chunks.iter().any(|c| c.contains(&at))
+    }
+
+    #[test]
+    fn a_dropped_lists_chunks_are_read_into_again_up_to_max_frame_bytes() {
+        let max = 4 * READ_CHUNK + READ_CHUNK / 2;
+        let mut d = Decoder::without_banner(max);
+        // Ten chunks' worth of frames, all kept, as a list's items are.
+        let first = read_kept(&mut d, 10 * READ_CHUNK / 20);
+        assert!(d.pool_bytes <= max);
+        assert_eq!(d.pool.len(), 4, "the newest four under the bound");
+        let reusable = |d: &mut Decoder| {
+            let pool = d.pool.iter_mut();
+            pool.filter_map(|(c, size)| {
+                c.try_reclaim(1)
+                    .then(|| c.as_ptr() as usize..c.as_ptr() as usize + *size)
+            })
+            .collect::<Vec<_>>()
+        };
+        assert!(reusable(&mut d).is_empty(), "the items are alive");
+        drop(first);
+        let pooled = reusable(&mut d);
+        assert_eq!(pooled.len(), 4);
+        // The next list is read into them (and into fresh memory after).
+        let second = read_kept(&mut d, 10 * READ_CHUNK / 20);
+        for chunk in &pooled {
+            assert!(second
+                .iter()
+                .any(|e| inside(std::slice::from_ref(chunk), e)));
+        }
+        assert!(second.iter().all(|e| e.get("X") == Some(&b"123"[..])));
+        assert!(d.pool_bytes <= max);
+        assert!(reusable(&mut d).is_empty());
+    }
+
+    #[test]
+    fn a_pooled_chunk_with_a_frame_alive_is_not_written_over() {
+        let mut d = Decoder::without_banner(64 * READ_CHUNK);
+        let mut first = read_kept(&mut d, 3 * READ_CHUNK / 20);
+        // One frame of the first chunk lives on; the rest are dropped.
+        let kept = first.swap_remove(5);
+        let at = kept.headers().raw().as_ptr() as usize;
+        drop(first);
+        let second = read_kept(&mut d, 3 * READ_CHUNK / 20);
+        assert_eq!(kept.headers().raw(), &b"Event: A\r\nX: 123\r\n"[..]);
+        let near = |e: &Event| (e.headers().raw().as_ptr() as usize).abs_diff(at) < READ_CHUNK;
+        assert!(
+            !second.iter().any(near),
+            "the chunk of a live frame was reused"
+        );
+        assert!(second.iter().all(|e| e.get("X") == Some(&b"123"[..])));
     }
 
     #[test]
