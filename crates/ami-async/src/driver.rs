@@ -5,8 +5,9 @@
 //! subscriber queues, states to the watchers); wait for one thing (socket
 //! readable or writable, a command, a back-pressure kick, the core's next
 //! deadline); act on it with the clock read once; repeat. Reads take at most
-//! `read_budget` bytes per turn; a read that filled the budget reads again
-//! without waiting for the reactor, yielding to the executor every
+//! `read_budget` bytes per turn; a read that filled its room (the budget,
+//! or what the core's receive chunk had left) reads again without waiting
+//! for the reactor, yielding to the executor every
 //! [`HOT_READS`] such reads.
 //!
 //! The session lives in the client's [`Link`], locked for each half of a
@@ -135,7 +136,7 @@ pub(crate) async fn run_session<R: Runtime>(
 /// The first half of a turn, under the link's lock: take what callers left,
 /// flush, deliver, and decide what to wait for (arming the timer).
 ///
-/// `hot`: the last read filled its budget, so the driver reads again at
+/// `hot`: the last read filled its room, so the driver reads again at
 /// once unless something else comes up; until then, consumers are woken
 /// only past a batch's worth of events (see `Session::deliver`).
 fn settle<R: Runtime>(
@@ -216,14 +217,17 @@ fn session<'a, S: Socket>(guard: &'a mut MutexGuard<'_, Option<Session<S>>>) -> 
 
 /// The second half of a turn, under the link's lock: act on what woke the
 /// driver, then on the commands, cancels and deadlines due. Returns whether
-/// a read filled the budget.
+/// a read filled its room.
 fn act<R: Runtime>(ctx: &mut Ctx<R>, link: &Link<R::Socket>, wake: Wake, want_read: bool) -> bool {
     let mut guard = link.lock();
     let s = session(&mut guard);
     let now = Instant::now();
     let mut hot = false;
     match wake {
-        Wake::Io if want_read && s.reader.is_none() => hot = s.read(now) == s.budget(),
+        Wake::Io if want_read && s.reader.is_none() => {
+            s.read(now);
+            hot = s.read_full();
+        }
         Wake::Command(Some(cmd)) => command(ctx, s, cmd, now),
         Wake::Command(None) => {
             ctx.all_handles_dropped(now);

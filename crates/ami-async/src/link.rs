@@ -272,7 +272,7 @@ impl<S: Socket> Link<S> {
             }
             let n = s.read(Instant::now());
             taken += n;
-            *hot = n == s.budget();
+            *hot = s.read_full();
             if s.conn.is_closed() {
                 // The session's end is the driver's to handle.
                 s.reader = None;
@@ -391,7 +391,7 @@ pub(crate) struct Answer<'a, S: Socket> {
     /// Read without waiting for readiness first: at the start (the answer
     /// is often there by the time the caller looks: a read then saves the
     /// reactor's wait, five system calls on async-io), and after a read
-    /// that filled the budget.
+    /// that filled its room.
     hot: bool,
     waiting: Waiting<Result<Completion, ClientError>>,
 }

@@ -89,6 +89,8 @@ pub(crate) struct Session<S: Socket> {
     pub(crate) model: Option<ModelFeed>,
     /// The most a read takes, read straight into the core's buffer.
     budget: usize,
+    /// The last read filled the room it had ([`Session::read_full`]).
+    full: bool,
     fan: Fanout,
     shared: Arc<Shared>,
     /// The counters were handed to `shared` during this delivery.
@@ -116,6 +118,7 @@ impl<S: Socket> Session<S> {
             crowded: 0,
             model: None,
             budget: config.read_budget.max(1),
+            full: false,
             fan: Fanout::default(),
             shared,
             synced: false,
@@ -214,11 +217,16 @@ impl<S: Socket> Session<S> {
         flush(&mut self.sock, &mut self.conn, now)
     }
 
-    /// Reads once (at most the budget); returns how many bytes came.
+    /// Reads once (at most the budget) straight into the core's buffer;
+    /// returns how many bytes came.
     pub(crate) fn read(&mut self, now: Instant) -> usize {
-        match self.sock.read(self.conn.input_buf(self.budget)) {
+        let room = self.conn.input_buf(self.budget);
+        let lent = room.len();
+        self.full = false;
+        match self.sock.read(room) {
             Ok(0) => self.conn.handle_closed(now),
             Ok(n) => {
+                self.full = n == lent;
                 self.conn.handle_read(n, now);
                 return n;
             }
@@ -226,6 +234,13 @@ impl<S: Socket> Session<S> {
             Err(_) => self.conn.handle_closed(now),
         }
         0
+    }
+
+    /// Whether the last read filled the room it had (up to the budget; less
+    /// when the core's receive chunk had less left): more is likely
+    /// waiting, so the reader reads again before waking consumers.
+    pub(crate) fn read_full(&self) -> bool {
+        self.full
     }
 
     /// The most a read takes.
@@ -253,7 +268,7 @@ impl<S: Socket> Session<S> {
     ///
     /// `quiet`: the token of the caller doing this turn, whose own answer
     /// needs no wake-up (it looks right after). `defer`: the reader reads
-    /// again at once (its last read filled the budget), so consumers are
+    /// again at once (its last read filled its room), so consumers are
     /// woken only past a batch's worth (see [`Subscriber::offer`]); the
     /// reader then calls [`wake_deferred`](Self::wake_deferred) before it
     /// does anything else. `driver` gets what only the driver may act on.
