@@ -599,7 +599,6 @@ struct Session {
     sock: TcpStream,
     tls: Option<Tls>,
     conn: Connection,
-    buf: Box<[u8]>,
     /// The read timeout the socket has now.
     read_timeout: Option<Duration>,
 }
@@ -650,7 +649,6 @@ impl Session {
             sock,
             tls,
             conn: connection(config, number, Instant::now())?,
-            buf: vec![0; READ_CHUNK].into_boxed_slice(),
             read_timeout: None,
         };
         // The core bounds the login with its own deadline.
@@ -721,9 +719,10 @@ impl Session {
             sock: &self.sock,
             tls: self.tls.as_mut(),
         };
-        match pipe.read(&mut self.buf) {
+        // Read straight into the core's receive buffer.
+        match pipe.read(self.conn.input_buf(READ_CHUNK)) {
             Ok(0) => self.conn.handle_closed(Instant::now()),
-            Ok(n) => self.conn.handle_input(&self.buf[..n], Instant::now()),
+            Ok(n) => self.conn.handle_read(n, Instant::now()),
             Err(e)
                 if matches!(
                     e.kind(),

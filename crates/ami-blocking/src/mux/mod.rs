@@ -334,7 +334,8 @@ pub struct Multiplexer {
     nodes: Vec<Node>,
     queue: VecDeque<(NodeId, Event)>,
     queue_high_water: usize,
-    buf: Box<[u8]>,
+    /// The most one read takes, read straight into a node's core.
+    read_chunk: usize,
     /// Where the next tick starts driving nodes, and starting connects.
     cursor: usize,
     connect_cursor: usize,
@@ -356,14 +357,13 @@ impl Multiplexer {
     /// ([`MuxConfig::validate`]) or the OS refuses a poller.
     pub fn new(config: MuxConfig) -> Result<Multiplexer, MuxError> {
         config.validate().map_err(MuxError::Config)?;
-        let chunk = config.read_budget.clamp(4 << 10, 64 << 10);
         Ok(Multiplexer {
             poller: Poller::new().map_err(MuxError::Poller)?,
             ready: Events::new(),
             nodes: Vec::new(),
             queue: VecDeque::new(),
             queue_high_water: 0,
-            buf: vec![0; chunk].into_boxed_slice(),
+            read_chunk: config.read_budget.clamp(4 << 10, 64 << 10),
             cursor: 0,
             connect_cursor: 0,
             shutting_down: false,
@@ -1246,17 +1246,19 @@ impl Multiplexer {
                 if work.events >= sinks.event_budget && conn.queue_depth() > 0 {
                     break;
                 }
-                let want = self.buf.len().min(budget - work.bytes_read);
-                match pipe.read(&mut self.buf[..want]) {
+                let want = self.read_chunk.min(budget - work.bytes_read);
+                let room = conn.input_buf(want);
+                let lent = room.len();
+                match pipe.read(room) {
                     Ok(0) => {
                         conn.handle_closed(Instant::now());
                         break;
                     }
                     Ok(n) => {
                         work.bytes_read += n;
-                        conn.handle_input(&self.buf[..n], Instant::now());
+                        conn.handle_read(n, Instant::now());
                         sinks.deliver(conn, work);
-                        if n < want {
+                        if n < lent {
                             break;
                         }
                     }
