@@ -27,6 +27,11 @@
 //! `MIN_RAW_EVENTS_PER_SEC`; on a machine known to be slower, say so
 //! explicitly with `AMI_BENCH_MIN_RAW=<events per second>`.
 //!
+//! `ami-bench serve` runs the server alone (answers only: Login, Ping,
+//! Logoff), printing its address, until its standard input closes: for
+//! tracing or profiling one client by hand, e.g. `strace -c -f ami-bench
+//! client smol 127.0.0.1 PORT ping 40000 1`.
+//!
 //! To profile the clients, name a tool in `AMI_BENCH_WRAP`, e.g.
 //! `AMI_BENCH_WRAP='perf record -g -o OUT'` or
 //! `AMI_BENCH_WRAP='valgrind --tool=callgrind --callgrind-out-file=OUT'`:
@@ -130,6 +135,9 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("client") {
         return clients::main(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("serve") {
+        return serve_alone();
+    }
     const PARTS: [&str; 6] = ["check", "flood", "ping", "list", "command", "cluster"];
     let quick = args.iter().any(|a| a == "--quick");
     let only: Vec<&str> = args
@@ -166,6 +174,21 @@ fn main() -> ExitCode {
     if wanted("cluster") {
         cluster(size.flood);
     }
+    ExitCode::SUCCESS
+}
+
+/// The server alone, answering pings, until standard input closes.
+fn serve_alone() -> ExitCode {
+    let server = match server::Server::start(Serve::Answers) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("ami-bench serve: the server did not start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening {}", server.addr());
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    server.finish();
     ExitCode::SUCCESS
 }
 
