@@ -18,30 +18,88 @@ use crate::error::{ConfigError, SendError};
 use crate::rng::Rng;
 
 /// The ActionID of an action: ASCII text when generated here, any bytes when
-/// seen on the wire. Compares, hashes and borrows as its bytes, so a
+/// seen on the wire. Compares, orders, hashes and borrows as its bytes, so a
 /// `HashMap<ActionId, _>` can be queried with a `&[u8]` from a frame.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ActionId(Bytes);
+#[derive(Clone)]
+pub struct ActionId(Repr);
+
+/// Bytes an id keeps in place: a generated id with a prefix of up to about
+/// 16 characters and a sequence number of up to 10 digits.
+const INLINE: usize = 38;
+
+/// Where an id's bytes are.
+///
+/// Performance: a generated id is copied into the core's table three times
+/// (map, FIFO, deadline heap) and into the adapter's; as a `Bytes` built
+/// from a `Vec`, that cost an allocation for the id and another for the
+/// shared header at its first clone (and two frees) per action sent. In
+/// place, a clone is a copy of 40 bytes.
+#[derive(Clone)]
+enum Repr {
+    /// A short id (every generated one with the default prefix).
+    Inline { len: u8, bytes: [u8; INLINE] },
+    /// A longer id, or one seen on the wire (a slice of its frame).
+    Shared(Bytes),
+}
 
 impl ActionId {
     /// Wraps the bytes of an id seen on the wire (or built by hand).
     pub fn from_bytes(bytes: Bytes) -> Self {
-        ActionId(bytes)
+        ActionId(Repr::Shared(bytes))
+    }
+
+    /// An id of `parts` joined, in place when it fits.
+    fn concat(parts: [&[u8]; 2]) -> Self {
+        let len = parts[0].len() + parts[1].len();
+        if len > INLINE {
+            return ActionId(Repr::Shared(Bytes::from(parts.concat())));
+        }
+        let mut bytes = [0u8; INLINE];
+        bytes[..parts[0].len()].copy_from_slice(parts[0]);
+        bytes[parts[0].len()..len].copy_from_slice(parts[1]);
+        ActionId(Repr::Inline {
+            len: len as u8,
+            bytes,
+        })
     }
 
     /// The id's bytes, as sent.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Shared(bytes) => bytes,
+        }
     }
 
     /// The id as text. Generated ids are ASCII; for an id from the wire that
     /// is not UTF-8 this is its longest valid UTF-8 prefix, so compare with
     /// [`ActionId::as_bytes`] when exactness matters.
     pub fn as_str(&self) -> &str {
-        match std::str::from_utf8(&self.0) {
+        let bytes = self.as_bytes();
+        match std::str::from_utf8(bytes) {
             Ok(s) => s,
-            Err(e) => std::str::from_utf8(&self.0[..e.valid_up_to()]).unwrap_or_default(),
+            Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
         }
+    }
+}
+
+impl PartialEq for ActionId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ActionId {}
+
+impl PartialOrd for ActionId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ActionId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
@@ -54,21 +112,21 @@ impl Hash for ActionId {
 
 impl Borrow<[u8]> for ActionId {
     fn borrow(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
 impl fmt::Debug for ActionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ActionId")
-            .field(&String::from_utf8_lossy(&self.0))
+            .field(&String::from_utf8_lossy(self.as_bytes()))
             .finish()
     }
 }
 
 impl fmt::Display for ActionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&String::from_utf8_lossy(&self.0), f)
+        fmt::Display::fmt(&String::from_utf8_lossy(self.as_bytes()), f)
     }
 }
 
@@ -229,15 +287,17 @@ impl ActionIdGenerator {
             self.seq = 0;
         }
         self.seq += 1;
-        // Built to its exact length: one allocation, which `Bytes` takes
-        // over as it is (one id per action sent, so this is a hot path).
+        // One id per action sent, so this is a hot path: no allocation
+        // when the id fits in place (see `Repr`).
         let mut digits = [0u8; SEQ_DIGITS];
         let seq = decimal(self.seq, &mut digits);
-        let mut id = Vec::with_capacity(self.head.len() + seq.len());
-        id.extend_from_slice(&self.head);
-        id.extend_from_slice(seq);
-        debug_assert!(id.len() <= self.max_len, "{id:?} exceeds {}", self.max_len);
-        ActionId(Bytes::from(id))
+        let id = ActionId::concat([&self.head, seq]);
+        debug_assert!(
+            id.as_bytes().len() <= self.max_len,
+            "{id:?} exceeds {}",
+            self.max_len
+        );
+        id
     }
 
     /// The longest id this generator makes.
@@ -546,5 +606,34 @@ mod tests {
         let odd = ActionId::from_bytes(Bytes::from_static(b"ok\xffno"));
         assert_eq!(odd.as_str(), "ok");
         assert_eq!(odd.as_bytes(), b"ok\xffno");
+    }
+
+    /// Ids kept in place (short ones) and ids kept as `Bytes` (long ones,
+    /// and ids from the wire) are the same value when their bytes are:
+    /// equal, hashed and ordered alike, found by their bytes.
+    #[test]
+    fn ids_in_place_and_shared_are_one_value() {
+        let mut short = ActionIdGenerator::new("pbx1", 7, 64).unwrap();
+        let mut long = ActionIdGenerator::new(&"p".repeat(40), 7, 64).unwrap();
+        for g in [&mut short, &mut long] {
+            let id = g.next();
+            let wire = ActionId::from_bytes(Bytes::copy_from_slice(id.as_bytes()));
+            assert_eq!(id, wire);
+            assert_eq!(id.cmp(&wire), std::cmp::Ordering::Equal);
+            let mut map: ActionIdMap<u8> = ActionIdMap::default();
+            map.insert(id.clone(), 1);
+            assert_eq!(map.get(wire.as_bytes()), Some(&1));
+            assert_eq!(map.get(&wire), Some(&1));
+            let next = g.next();
+            assert!(id < next, "{id:?} before {next:?}");
+            assert_ne!(id, next);
+        }
+        assert!(long.next().as_bytes().len() > INLINE, "kept as Bytes");
+        assert!(short.next().as_bytes().len() <= INLINE, "kept in place");
+        let (a, b) = (
+            ActionId::concat([b"ab", b"c"]),
+            ActionId::concat([b"a", b"bd"]),
+        );
+        assert!(a < b && a.as_bytes() == b"abc");
     }
 }

@@ -371,14 +371,15 @@ impl Connection {
             });
         }
         action.check_required()?;
+        let strategy = action.strategy();
         if let Some(off) = self.call_events.refusal() {
-            if action.strategy() == Strategy::Originate {
+            if strategy == Strategy::Originate {
                 return Err(SendError::NoCallEvents(off.clone()));
             }
         }
         self.now = now;
         let logoff = action.name().eq_ignore_ascii_case("Logoff");
-        let id = self.enqueue(&action, Owner::User, now)?;
+        let id = self.enqueue(&action, strategy, Owner::User, now)?;
         if action.name().eq_ignore_ascii_case("Events") {
             let mask = action.get("EventMask").unwrap_or_default();
             self.call_events.sent(id.clone(), mask);
@@ -562,7 +563,7 @@ impl Connection {
                     Step::AwaitChallenge => Owner::Challenge,
                     _ => Owner::Login,
                 };
-                match self.enqueue(&action, owner, now) {
+                match self.enqueue(&action, action.strategy(), owner, now) {
                     Ok(_) => self.login = step,
                     Err(err) => self.fail_login(LoginError::Refused(err.to_string()), now),
                 }
@@ -596,10 +597,13 @@ impl Connection {
         self.close(CloseReason::LoginFailed(err), now);
     }
 
-    /// Encodes and registers an action; refuses it whole or not at all.
+    /// Encodes and registers an action (whose [`Action::strategy`] is
+    /// `strategy`: worked out once per send, as it takes a catalogue
+    /// look-up); refuses it whole or not at all.
     fn enqueue(
         &mut self,
         action: &Action,
+        strategy: Strategy,
         owner: Owner,
         now: Instant,
     ) -> Result<ActionId, SendError> {
@@ -621,7 +625,6 @@ impl Connection {
                 max: self.config.max_write_buffer,
             });
         }
-        let strategy = action.strategy();
         let timeout = action
             .timeout()
             .unwrap_or_else(|| self.default_timeout(action, strategy));
@@ -1019,7 +1022,8 @@ impl Connection {
         match action {
             HeartbeatAction::None => {}
             HeartbeatAction::SendPing => {
-                if let Ok(id) = self.enqueue(&Action::ping(), Owner::Heartbeat, now) {
+                let ping = Action::ping();
+                if let Ok(id) = self.enqueue(&ping, Strategy::Single, Owner::Heartbeat, now) {
                     self.stats.heartbeats += 1;
                     self.heartbeat_ping = Some(id);
                     if let Some(hb) = &mut self.heartbeat {
