@@ -44,6 +44,8 @@
 //! assert!(info.parameters.iter().any(|p| p.name == "Priority" && p.required));
 //! ```
 
+use std::sync::OnceLock;
+
 use crate::action::Action;
 use crate::error::SendError;
 
@@ -96,10 +98,8 @@ impl ParameterInfo {
 /// The catalogue's entry for the action named `name` (ASCII case ignored,
 /// as Asterisk looks actions up), if any.
 pub fn find(name: &str) -> Option<&'static ActionInfo> {
-    ACTIONS
-        .binary_search_by(|info| crate::lists::cmp_ignore_ascii_case(info.name, name))
-        .ok()
-        .map(|i| &ACTIONS[i])
+    static KEYS: OnceLock<Box<[u64]>> = OnceLock::new();
+    crate::lists::search(&KEYS, ACTIONS, |info| info.name, name).map(|i| &ACTIONS[i])
 }
 
 impl ActionInfo {

@@ -10,6 +10,7 @@
 //! so a wrong entry would make a plain answer wait for its timeout.
 
 use std::cmp::Ordering;
+use std::sync::OnceLock;
 
 use crate::action::Action;
 use crate::generated::lists::LIST_ACTIONS;
@@ -44,10 +45,8 @@ pub(crate) enum ListWhen {
 impl ListAction {
     /// The entry for the action named `name` (ASCII case ignored), if any.
     pub(crate) fn find(name: &str) -> Option<&'static ListAction> {
-        LIST_ACTIONS
-            .binary_search_by(|entry| cmp_ignore_ascii_case(entry.name, name))
-            .ok()
-            .map(|i| &LIST_ACTIONS[i])
+        static KEYS: OnceLock<Box<[u64]>> = OnceLock::new();
+        search(&KEYS, LIST_ACTIONS, |entry| entry.name, name).map(|i| &LIST_ACTIONS[i])
     }
 
     /// Whether `action` (named like this entry) answers with a list.
@@ -61,6 +60,50 @@ impl ListAction {
     }
 }
 
+/// The index of `name` (ASCII case ignored) in `table`, sorted by
+/// [`cmp_ignore_ascii_case`] of `name_of` each entry.
+///
+/// Performance: every action sent is looked up in two tables (the
+/// catalogue, the lists). Probes compare each name's [`key`] first, made
+/// once per table (`keys`), and the names themselves only when the keys are
+/// equal: a probe is then a few instructions rather than the fifty of a
+/// byte-wise case-folding comparison, which made the look-ups a tenth of
+/// the core's CPU per action.
+pub(crate) fn search<T>(
+    keys: &OnceLock<Box<[u64]>>,
+    table: &[T],
+    name_of: impl Fn(&T) -> &str,
+    name: &str,
+) -> Option<usize> {
+    let keys = keys.get_or_init(|| table.iter().map(|e| key(name_of(e))).collect());
+    let want = key(name);
+    let (mut low, mut high) = (0, table.len());
+    while low < high {
+        let mid = low + (high - low) / 2;
+        // Equal keys leave the order to the names.
+        let order = keys[mid]
+            .cmp(&want)
+            .then_with(|| cmp_ignore_ascii_case(name_of(&table[mid]), name));
+        match order {
+            Ordering::Less => low = mid + 1,
+            Ordering::Greater => high = mid,
+            Ordering::Equal => return Some(mid),
+        }
+    }
+    None
+}
+
+/// A name's first eight bytes, lowercased, big-endian, zero-padded: keys
+/// order as [`cmp_ignore_ascii_case`] orders names, except that names that
+/// agree on their first eight bytes (case ignored) have equal keys.
+fn key(name: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    for (to, from) in bytes.iter_mut().zip(name.as_bytes()) {
+        *to = from.to_ascii_lowercase();
+    }
+    u64::from_be_bytes(bytes)
+}
+
 /// Orders names as the generator sorts its tables (lists, actions, event
 /// names): by ASCII-lowercase bytes.
 pub(crate) fn cmp_ignore_ascii_case(a: &str, b: &str) -> Ordering {
@@ -72,6 +115,41 @@ pub(crate) fn cmp_ignore_ascii_case(a: &str, b: &str) -> Ordering {
 mod tests {
     use super::*;
     use crate::message::Event;
+
+    /// The keyed search finds what a scan of the table finds, for every
+    /// name of both tables (many share their first eight bytes:
+    /// `PJSIPShow...`, `QueueStatus`/`QueueSummary`), in any case, and for
+    /// names just beside them that are not there.
+    #[test]
+    fn the_keyed_search_finds_what_a_scan_finds() {
+        let catalogue: Vec<&str> = crate::actions::ACTIONS.iter().map(|a| a.name).collect();
+        let lists: Vec<&str> = LIST_ACTIONS.iter().map(|l| l.name).collect();
+        let mut tried = 0;
+        for name in catalogue.iter().chain(&lists) {
+            let cut = &name[..name.len() - 1];
+            let nul = format!("{cut}\0");
+            let probes = [
+                name.to_string(),
+                name.to_ascii_lowercase(),
+                name.to_ascii_uppercase(),
+                format!("{name}x"),
+                format!("{name}\0"),
+                cut.to_string(),
+                nul,
+                String::new(),
+            ];
+            for probe in probes {
+                let scan =
+                    |names: &[&str]| names.iter().position(|n| n.eq_ignore_ascii_case(&probe));
+                let found = crate::actions::find(&probe).map(|a| a.name);
+                assert_eq!(found, scan(&catalogue).map(|i| catalogue[i]), "{probe:?}");
+                let found = ListAction::find(&probe).map(|l| l.name);
+                assert_eq!(found, scan(&lists).map(|i| lists[i]), "{probe:?}");
+                tried += 1;
+            }
+        }
+        assert!(tried > 1000);
+    }
 
     #[test]
     fn the_table_is_sorted_for_the_search_and_names_each_action_once() {
