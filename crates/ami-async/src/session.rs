@@ -17,11 +17,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ami_proto::{
-    instant_after, Action, ActionError, ActionId, ActionIdMap, Completion, ConnState, Connection,
-    Event, Output, QueuePolicy,
+    instant_after, Action, ActionError, ActionId, Completion, ConnState, Connection, Event, Output,
+    QueuePolicy,
 };
 
-use crate::command::{Caller, Pending};
+use crate::command::{Caller, Callers, Pending};
 use crate::config::ClientConfig;
 use crate::error::ClientError;
 use crate::events::Subscriber;
@@ -67,7 +67,7 @@ pub(crate) struct Holder {
 pub(crate) struct Session<S: Socket> {
     pub(crate) conn: Connection,
     pub(crate) sock: Transport<S>,
-    pub(crate) pending: ActionIdMap<Pending>,
+    pub(crate) pending: Callers,
     /// The caller reading for its own answer; `None`: the driver reads.
     pub(crate) reader: Option<Holder>,
     /// The driver's waker as of its last wait, for the read readiness a
@@ -109,7 +109,7 @@ impl<S: Socket> Session<S> {
         Session {
             conn,
             sock,
-            pending: ActionIdMap::default(),
+            pending: Callers::default(),
             reader: None,
             driver: None,
             alarm: None,
@@ -383,7 +383,7 @@ impl<S: Socket> Session<S> {
             model.completion(&id, &result);
         }
         // Unknown ids are our own Logoff's, or the model's lists.
-        let Some(p) = self.pending.remove(&id) else {
+        let Some(p) = self.pending.remove(id.as_bytes()) else {
             return;
         };
         if p.token != 0 && self.reads(p.token) {
