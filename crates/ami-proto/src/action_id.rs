@@ -64,6 +64,7 @@ impl ActionId {
     }
 
     /// The id's bytes, as sent.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],

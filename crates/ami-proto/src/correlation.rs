@@ -11,6 +11,7 @@
 //! its late response is absorbed instead of being handed to the next action.
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -229,9 +230,11 @@ impl Table {
     /// Marks a completed action. Its entry stays as a tombstone while its
     /// response (or list) may still come, for a grace period of one timeout.
     pub(crate) fn complete(&mut self, id: &ActionId, now: Instant) {
-        let Some(p) = self.map.get_mut(id.as_bytes()) else {
+        // One look-up, whether the entry stays or goes.
+        let Entry::Occupied(mut entry) = self.map.entry(id.clone()) else {
             return;
         };
+        let p = entry.get_mut();
         if p.done {
             return;
         }
@@ -246,11 +249,13 @@ impl Table {
                 p.deadline = deadline;
                 p.deadline_queued = true;
                 self.deadlines.push(Reverse((deadline, id.clone())));
-                self.drop_stale_deadlines();
             }
         } else {
-            self.remove(id.as_bytes());
+            // Answered, so no longer in the FIFO: as `remove` does, without
+            // looking it up again.
+            entry.remove();
         }
+        self.drop_stale_deadlines();
     }
 
     /// Drops an entry entirely (completed and nothing more expected).
