@@ -98,8 +98,8 @@ impl ParameterInfo {
 /// The catalogue's entry for the action named `name` (ASCII case ignored,
 /// as Asterisk looks actions up), if any.
 pub fn find(name: &str) -> Option<&'static ActionInfo> {
-    static KEYS: OnceLock<Box<[u64]>> = OnceLock::new();
-    crate::lists::search(&KEYS, ACTIONS, |info| info.name, name).map(|i| &ACTIONS[i])
+    static SLOTS: OnceLock<Box<[u16]>> = OnceLock::new();
+    crate::lists::search(&SLOTS, ACTIONS, |info| info.name, name).map(|i| &ACTIONS[i])
 }
 
 impl ActionInfo {
