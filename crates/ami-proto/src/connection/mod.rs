@@ -632,7 +632,11 @@ impl Connection {
         pending.kind = Kind::of(action.name());
         self.table.insert(id.clone(), pending);
         self.stats.actions_sent += 1;
-        self.update_response_limit();
+        if strategy == Strategy::Command {
+            // Only a Command can change the limit from the back of the
+            // line: it may be first in line (no one else awaits an answer).
+            self.update_response_limit();
+        }
         Ok(id)
     }
 

@@ -910,6 +910,47 @@ fn command_output_limit_below_the_frame_limit_is_enforced() {
     assert!(s.only(&next).is_ok());
 }
 
+/// Command output may exceed `max_frame` whenever the Command is first in
+/// line: sent behind another action (the limit grows once that one is
+/// answered) or ahead of others (sending them keeps it). Either way the
+/// action after it is held to `max_frame` again.
+#[test]
+fn command_output_may_exceed_the_frame_limit_wherever_the_command_was_queued() {
+    let mut config = Session::config();
+    config.max_frame = 64 << 10;
+    config.max_command_output = 1 << 20;
+    let mut s = Session::ready(config);
+    let output = |id: &ActionId| {
+        let mut frame = format!("Response: Success\r\nActionID: {id}\r\n").into_bytes();
+        for i in 0..10_000 {
+            frame.extend_from_slice(format!("Output: line {i}\r\n").as_bytes());
+        }
+        frame.extend_from_slice(b"\r\n");
+        frame
+    };
+    let first = s.send(Action::ping());
+    let cmd = s.send(Action::command("core show help"));
+    let last = s.send(Action::ping());
+    let mut bytes = success(&first).into_bytes();
+    bytes.extend(output(&cmd));
+    bytes.extend(output(&last));
+    s.input(&bytes);
+    assert!(s.only(&first).is_ok());
+    assert!(s.only(&cmd).is_ok(), "{:?}", s.only(&cmd));
+    assert_eq!(
+        s.err(&last),
+        &ActionError::FrameTooLarge { limit: 64 << 10 }
+    );
+
+    let cmd = s.send(Action::command("core show help"));
+    let next = s.send(Action::ping());
+    let mut bytes = output(&cmd);
+    bytes.extend(success(&next).as_bytes());
+    s.input(&bytes);
+    assert!(s.only(&cmd).is_ok(), "{:?}", s.only(&cmd));
+    assert!(s.only(&next).is_ok());
+}
+
 /// A 1.8-era `Status` answer (`action_status` in Asterisk 1.8.32.3): a plain
 /// acknowledgement, items with the ActionID last, and a `StatusComplete` with
 /// only the legacy `Items:` header.
