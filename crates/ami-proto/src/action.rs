@@ -6,6 +6,7 @@
 //! lines and too many lines before queueing anything. The connection assigns
 //! the `ActionID`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -35,7 +36,9 @@ use crate::redact::RedactionPolicy;
 /// ```
 #[derive(Clone)]
 pub struct Action {
-    name: String,
+    /// Borrowed for the actions this crate builds (no allocation per
+    /// action: a dialer's Originates, the heartbeat's Pings).
+    name: Cow<'static, str>,
     headers: Vec<(String, String)>,
     strategy: Option<Strategy>,
     timeout: Option<Duration>,
@@ -44,8 +47,17 @@ pub struct Action {
 impl Action {
     /// An action named `name` (the `Action:` header) with no other headers.
     pub fn new(name: impl Into<String>) -> Self {
+        Action::with_name(Cow::Owned(name.into()))
+    }
+
+    /// An action of a name known when this crate is built.
+    pub(crate) fn named(name: &'static str) -> Self {
+        Action::with_name(Cow::Borrowed(name))
+    }
+
+    fn with_name(name: Cow<'static, str>) -> Self {
         Action {
-            name: name.into(),
+            name,
             headers: Vec::new(),
             strategy: None,
             timeout: None,
@@ -191,7 +203,7 @@ impl Action {
         if let Some(strategy) = self.strategy {
             return strategy;
         }
-        let name = self.name.as_str();
+        let name = &*self.name;
         if name.eq_ignore_ascii_case("Command") {
             Strategy::Command
         } else if name.eq_ignore_ascii_case("Originate") && self.get("Async").is_some_and(is_true) {
@@ -226,7 +238,7 @@ impl Action {
     /// such as `call,system`. Prefer [`Action::login_md5`] unless the link
     /// is TLS or loopback.
     pub fn login(username: &str, secret: &Secret, events: &str) -> Self {
-        Action::new("Login")
+        Action::named("Login")
             .header("Username", username)
             .header("Secret", String::from_utf8_lossy(secret.expose()))
             .header("Events", events)
@@ -235,7 +247,7 @@ impl Action {
     /// `Login` with `AuthType: MD5` and `Key`: the lowercase hex MD5 of the
     /// challenge followed by the secret, answering [`Action::challenge`].
     pub fn login_md5(username: &str, key_hex: &str, events: &str) -> Self {
-        Action::new("Login")
+        Action::named("Login")
             .header("AuthType", "MD5")
             .header("Username", username)
             .header("Key", key_hex)
@@ -244,17 +256,17 @@ impl Action {
 
     /// `Challenge` with `AuthType: MD5`: asks for the nonce of an MD5 login.
     pub fn challenge() -> Self {
-        Action::new("Challenge").header("AuthType", "MD5")
+        Action::named("Challenge").header("AuthType", "MD5")
     }
 
     /// `Logoff`: the server answers `Goodbye` and closes the connection.
     pub fn logoff() -> Self {
-        Action::new("Logoff")
+        Action::named("Logoff")
     }
 
     /// `Ping`: the server answers `Pong`. Used for heartbeats.
     pub fn ping() -> Self {
-        Action::new("Ping")
+        Action::named("Ping")
     }
 
     /// `Originate` from a builder, **async unless
@@ -281,7 +293,7 @@ impl Action {
 
     /// `Hangup` of `channel`, with an optional Q.850 cause code.
     pub fn hangup(channel: &str, cause: Option<u32>) -> Self {
-        let action = Action::new("Hangup").header("Channel", channel);
+        let action = Action::named("Hangup").header("Channel", channel);
         match cause {
             Some(cause) => action.header("Cause", cause.to_string()),
             None => action,
@@ -296,7 +308,7 @@ impl Action {
         exten: &str,
         priority: impl fmt::Display,
     ) -> Self {
-        Action::new("Redirect")
+        Action::named("Redirect")
             .header("Channel", channel)
             .header("Context", context)
             .header("Exten", exten)
@@ -305,51 +317,51 @@ impl Action {
 
     /// `Getvar`: a channel variable, or a global one when `channel` is `None`.
     pub fn get_var(channel: Option<&str>, variable: &str) -> Self {
-        with_opt(Action::new("Getvar"), "Channel", channel).header("Variable", variable)
+        with_opt(Action::named("Getvar"), "Channel", channel).header("Variable", variable)
     }
 
     /// `Setvar`: a channel variable, or a global one when `channel` is `None`.
     pub fn set_var(channel: Option<&str>, variable: &str, value: &str) -> Self {
-        with_opt(Action::new("Setvar"), "Channel", channel)
+        with_opt(Action::named("Setvar"), "Channel", channel)
             .header("Variable", variable)
             .header("Value", value)
     }
 
     /// `Command`: runs a CLI command; completes with its output lines.
     pub fn command(cmd: &str) -> Self {
-        Action::new("Command").header("Command", cmd)
+        Action::named("Command").header("Command", cmd)
     }
 
     /// `Status` of one channel, or of all when `channel` is `None` (a list).
     pub fn status(channel: Option<&str>) -> Self {
-        with_opt(Action::new("Status"), "Channel", channel)
+        with_opt(Action::named("Status"), "Channel", channel)
     }
 
     /// `CoreShowChannels`: every active channel (a list).
     pub fn core_show_channels() -> Self {
-        Action::new("CoreShowChannels")
+        Action::named("CoreShowChannels")
     }
 
     /// `QueueStatus` of one queue, or of all when `queue` is `None` (a list).
     pub fn queue_status(queue: Option<&str>) -> Self {
-        with_opt(Action::new("QueueStatus"), "Queue", queue)
+        with_opt(Action::named("QueueStatus"), "Queue", queue)
     }
 
     /// `QueueSummary` of one queue, or of all when `queue` is `None` (a list).
     pub fn queue_summary(queue: Option<&str>) -> Self {
-        with_opt(Action::new("QueueSummary"), "Queue", queue)
+        with_opt(Action::named("QueueSummary"), "Queue", queue)
     }
 
     /// `DBGet`: one AstDB entry (answered as a list of one `DBGetResponse`).
     pub fn db_get(family: &str, key: &str) -> Self {
-        Action::new("DBGet")
+        Action::named("DBGet")
             .header("Family", family)
             .header("Key", key)
     }
 
     /// `DBPut`: stores one AstDB entry.
     pub fn db_put(family: &str, key: &str, value: &str) -> Self {
-        Action::new("DBPut")
+        Action::named("DBPut")
             .header("Family", family)
             .header("Key", key)
             .header("Val", value)
@@ -359,7 +371,7 @@ impl Action {
     /// carrying `headers`.
     pub fn user_event(name: &str, headers: &[(&str, &str)]) -> Self {
         headers.iter().fold(
-            Action::new("UserEvent").header("UserEvent", name),
+            Action::named("UserEvent").header("UserEvent", name),
             |a, (n, v)| a.header(*n, *v),
         )
     }
@@ -367,17 +379,17 @@ impl Action {
     /// `Events` with `EventMask`: `on`, `off` or a class list such as
     /// `call,system`.
     pub fn events(mask: &str) -> Self {
-        Action::new("Events").header("EventMask", mask)
+        Action::named("Events").header("EventMask", mask)
     }
 
     /// `PJSIPShowEndpoint`: details of one endpoint (a list).
     pub fn pjsip_show_endpoint(name: &str) -> Self {
-        Action::new("PJSIPShowEndpoint").header("Endpoint", name)
+        Action::named("PJSIPShowEndpoint").header("Endpoint", name)
     }
 
     /// `PJSIPShowEndpoints`: every endpoint (a list).
     pub fn pjsip_show_endpoints() -> Self {
-        Action::new("PJSIPShowEndpoints")
+        Action::named("PJSIPShowEndpoints")
     }
 }
 
@@ -656,7 +668,7 @@ impl Originate {
 
     /// The action, headers in a fixed order.
     fn into_action(self) -> Action {
-        let mut action = Action::new("Originate").header("Channel", self.channel);
+        let mut action = Action::named("Originate").header("Channel", self.channel);
         match self.target {
             Some(Target::Extension {
                 context,

@@ -169,7 +169,7 @@ macro_rules! builders {
             $(#[$new_doc])*
             #[inline]
             pub fn new($($arg: impl ::std::fmt::Display),*) -> Self {
-                $ty($crate::Action::new($wire)$(.header($arg_header, $arg.to_string()))*)
+                $ty($crate::Action::named($wire)$(.header($arg_header, $arg.to_string()))*)
             }
 
             $($crate::actions::builder_method!($kind $(#[$method_doc])* $method $header);)*
