@@ -118,8 +118,9 @@ impl Action {
     /// that every documented version requires is missing:
     /// [`SendError::MissingParameter`] names both. [`Connection::send`]
     /// makes this check before queueing; call it to check earlier (a command
-    /// line, a form). Costs a binary search and, for a known action, one
-    /// header look-up per required parameter; it allocates nothing.
+    /// line, a form). Costs a hashed look-up and, for a known action, one
+    /// header look-up per required parameter; it allocates nothing (the
+    /// catalogue's index is made once per process, at the first look-up).
     ///
     /// [`Connection::send`]: crate::Connection::send
     ///
