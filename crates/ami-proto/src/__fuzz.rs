@@ -12,26 +12,48 @@ use crate::deadline::instant_after;
 use crate::{Action, ActionId, AuthMethod, Config, Connection, Decoder, Output, QueuePolicy};
 use crate::{Failure, ReconnectPolicy};
 
-/// Feeds `data` to a decoder in chunks whose sizes come from `cuts` (every
-/// other one handed over as `Bytes`); checks that memory stays bounded and
-/// decoding never stops.
+/// Feeds `data` to a decoder in chunks whose sizes come from `cuts` (in
+/// turn copied in, handed over as `Bytes`, and read in place into a room
+/// lent larger than the chunk); checks that memory stays bounded, decoding
+/// never stops, and frames kept alive (some while the decoder reuses its
+/// chunks) keep their bytes.
 pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
     let max = if max_small { 64 << 10 } else { 4 << 20 };
     let mut decoder = Decoder::new(max);
     let mut rest = data;
     let mut cuts = cuts.iter().cycle();
-    let mut as_bytes = false;
+    let mut turn = 0u8;
+    let mut kept = std::collections::VecDeque::new();
     while !rest.is_empty() {
         let n = (*cuts.next().unwrap_or(&255) as usize + 1).min(rest.len());
-        if as_bytes {
-            decoder.push_bytes(bytes::Bytes::copy_from_slice(&rest[..n]));
-        } else {
-            decoder.push(&rest[..n]);
-        }
-        as_bytes = !as_bytes;
-        rest = &rest[n..];
+        let taken = match turn % 3 {
+            0 => {
+                decoder.push(&rest[..n]);
+                n
+            }
+            1 => {
+                decoder.push_bytes(bytes::Bytes::copy_from_slice(&rest[..n]));
+                n
+            }
+            _ => {
+                // The room may be shorter than asked: a short read.
+                let room = decoder.spare(n + usize::from(turn));
+                let n = n.min(room.len());
+                room[..n].copy_from_slice(&rest[..n]);
+                decoder.commit(n);
+                n
+            }
+        };
+        rest = &rest[taken..];
+        turn = turn.wrapping_add(1);
         while let Some(item) = decoder.next_frame() {
-            drop(item);
+            if let Ok(frame) = item {
+                if kept.len() == 64 {
+                    kept.pop_front();
+                }
+                let copy = frame.detach();
+                kept.push_back((frame, copy));
+            }
         }
         // Unparsed bytes never exceed one frame's limit plus the last chunk.
         assert!(
@@ -39,6 +61,19 @@ pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
             "buffered {}",
             decoder.buffered()
         );
+        for (frame, copy) in &kept {
+            assert_eq!(bytes_of(frame), bytes_of(copy), "a kept frame changed");
+        }
+    }
+}
+
+/// A frame's bytes: its headers, and a legacy Command body.
+fn bytes_of(frame: &crate::Frame) -> (&[u8], Option<&[u8]>) {
+    match frame {
+        crate::Frame::Banner(line) => (line, None),
+        crate::Frame::Response(m) => (m.headers().raw(), m.follows_text().map(|b| &b[..])),
+        crate::Frame::Event(m) => (m.headers().raw(), m.follows_text().map(|b| &b[..])),
+        crate::Frame::Other(m) => (m.headers().raw(), m.follows_text().map(|b| &b[..])),
     }
 }
 
