@@ -14,7 +14,8 @@
  *      returns 0. A CLOSED state means: close the socket, ami_conn_free.
  *   3. Wait until the socket is readable (ami_conn_wants_read), writable
  *      (ami_conn_wants_write) or ami_conn_next_timeout_ms passes; then call
- *      ami_conn_input / ami_conn_closed (EOF or error) / ami_conn_timeout.
+ *      ami_conn_input (or ami_conn_input_buf, recv, ami_conn_input_commit)
+ *      / ami_conn_closed (EOF or error) / ami_conn_timeout.
  *
  * TIME: every call that can act on time takes now_ms, milliseconds of the
  * caller's MONOTONIC clock (clock_gettime(CLOCK_MONOTONIC), time.monotonic(),
@@ -164,6 +165,15 @@ void ami_conn_free(ami_conn* conn);
 
 /* Feeds len bytes read from the socket (copied; data may be NULL if len 0). */
 int ami_conn_input(ami_conn* conn, const uint8_t* data, size_t len, uint64_t now_ms);
+/* Or read in place, without that copy: lends room for the next read at the
+ * end of the receive buffer, *buf_out, *len_out bytes (at most max; less
+ * when the buffer has 4 KiB or more left), valid until the next call on
+ * conn. Read at most *len_out bytes into it, then commit the count. */
+int ami_conn_input_buf(ami_conn* conn, size_t max, uint8_t** buf_out, size_t* len_out);
+/* n bytes were read into the room last lent: decodes them. AMI_E_RANGE
+ * (nothing done) if n is more than the room, or no room was lent since the
+ * last commit or ami_conn_input. */
+int ami_conn_input_commit(ami_conn* conn, size_t n, uint64_t now_ms);
 /* Fires every deadline due at now_ms; calling early does nothing. */
 int ami_conn_timeout(ami_conn* conn, uint64_t now_ms);
 /* The transport closed (EOF or error): pending actions fail with

@@ -16,7 +16,7 @@ use crate::options::AmiOptions;
 use crate::output::AmiOutput;
 use crate::status::{
     c_str, fail, guard, null, send_code, AMI_E_BUFFER, AMI_E_CONFIG, AMI_E_NULL, AMI_E_PANIC,
-    AMI_OK,
+    AMI_E_RANGE, AMI_OK,
 };
 
 /// One AMI session, mirrored as the opaque `ami_conn` in `ami.h`.
@@ -30,6 +30,9 @@ pub struct AmiConn {
     /// Set while a call runs and cleared when it returns: still set after a
     /// caught panic, which leaves the connection unusable.
     poisoned: bool,
+    /// Bytes of room `ami_conn_input_buf` lent and not committed yet (0
+    /// once `ami_conn_input` has fed bytes after it).
+    lent: usize,
 }
 
 /// Counters of one connection, mirrored by `ami_stats` in `ami.h`.
@@ -163,6 +166,7 @@ pub unsafe extern "C" fn ami_conn_new(
             conn,
             clock: Clock::new(base, now_ms),
             poisoned: false,
+            lent: 0,
         });
         // SAFETY: non-NULL and writable per the contract.
         unsafe { out.write(Box::into_raw(conn)) };
@@ -214,7 +218,72 @@ pub unsafe extern "C" fn ami_conn_input(
         }
         // SAFETY: non-NULL, and `len` readable bytes per this function's contract.
         let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+        // The bytes may go into the room lent for a read: it is gone.
+        c.lent = 0;
         c.conn.handle_input(bytes, c.clock.at(now_ms));
+        AMI_OK
+    };
+    // SAFETY: `conn` is NULL or live per this function's contract.
+    unsafe { with_conn(conn, body) }
+}
+
+/// Lends room for the next read from the socket: up to `max` bytes at the
+/// end of the connection's receive buffer, where the bytes are decoded
+/// without the copy [`ami_conn_input`] makes. Writes the room's address to
+/// `*buf_out` and its length to `*len_out` (at most `max`; less when the
+/// receive buffer has 4 KiB or more left). Read at most that many bytes
+/// into it, then call [`ami_conn_input_commit`] with the count. The room is
+/// valid until the next call on `conn`. Returns `AMI_OK`, `AMI_E_NULL`.
+///
+/// # Safety
+///
+/// `conn` is NULL or live; `buf_out` and `len_out` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ami_conn_input_buf(
+    conn: *mut AmiConn,
+    max: usize,
+    buf_out: *mut *mut u8,
+    len_out: *mut usize,
+) -> c_int {
+    let body = |c: &mut AmiConn| {
+        if buf_out.is_null() {
+            return null("buf_out");
+        }
+        if len_out.is_null() {
+            return null("len_out");
+        }
+        let room = c.conn.input_buf(max);
+        c.lent = room.len();
+        // SAFETY: both non-NULL, and writable per this function's contract.
+        unsafe {
+            *buf_out = room.as_mut_ptr();
+            *len_out = room.len();
+        }
+        AMI_OK
+    };
+    // SAFETY: `conn` is NULL or live per this function's contract.
+    unsafe { with_conn(conn, body) }
+}
+
+/// `n` bytes were read at `now_ms` into the room [`ami_conn_input_buf`]
+/// lent; they are decoded. Then drain (`ami_conn_poll`). Returns `AMI_OK`,
+/// `AMI_E_NULL`, `AMI_E_RANGE` (more than the room lent, or no room lent
+/// since the last commit or `ami_conn_input`; nothing done).
+///
+/// # Safety
+///
+/// `conn` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn ami_conn_input_commit(conn: *mut AmiConn, n: usize, now_ms: u64) -> c_int {
+    let body = |c: &mut AmiConn| {
+        if n > c.lent {
+            return fail(
+                AMI_E_RANGE,
+                format_args!("committed {n} bytes of a room of {}", c.lent),
+            );
+        }
+        c.lent = 0;
+        c.conn.handle_read(n, c.clock.at(now_ms));
         AMI_OK
     };
     // SAFETY: `conn` is NULL or live per this function's contract.

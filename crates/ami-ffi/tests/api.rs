@@ -25,6 +25,8 @@ struct Pair {
     conn: *mut AmiConn,
     link: MemoryLink,
     now_ms: u64,
+    /// Reads fed so far (they alternate between the two ways in).
+    inputs: u64,
 }
 
 impl Pair {
@@ -54,6 +56,7 @@ impl Pair {
             conn,
             link: MemoryLink::new(server),
             now_ms,
+            inputs: 0,
         }
     }
 
@@ -75,16 +78,43 @@ impl Pair {
             }
             let bytes = self.link.recv();
             if !bytes.is_empty() {
-                // SAFETY: `self.conn` is live; `bytes` is readable.
-                let rc =
-                    unsafe { ami_conn_input(self.conn, bytes.as_ptr(), bytes.len(), self.now_ms) };
-                assert_eq!(rc, AMI_OK);
+                self.input(&bytes);
                 progressed = true;
             }
             outs.extend(self.poll());
             if !progressed {
                 return outs;
             }
+        }
+    }
+
+    /// Feeds `bytes` from the server: in turn copied in (`ami_conn_input`)
+    /// and read in place (`ami_conn_input_buf`, then commit), as many
+    /// rooms as they take.
+    fn input(&mut self, bytes: &[u8]) {
+        self.inputs += 1;
+        if self.inputs.is_multiple_of(2) {
+            // SAFETY: `self.conn` is live; `bytes` is readable.
+            let rc = unsafe { ami_conn_input(self.conn, bytes.as_ptr(), bytes.len(), self.now_ms) };
+            assert_eq!(rc, AMI_OK);
+            return;
+        }
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (mut room, mut len) = (null_mut(), 0);
+            // SAFETY: `self.conn` is live; `room` and `len` are writable.
+            let rc = unsafe { ami_conn_input_buf(self.conn, 100, &mut room, &mut len) };
+            assert_eq!(rc, AMI_OK);
+            assert!((1..=100).contains(&len), "room {len}");
+            let n = len.min(rest.len());
+            // SAFETY: the room is `len` writable bytes until the next call.
+            unsafe { std::slice::from_raw_parts_mut(room, n) }.copy_from_slice(&rest[..n]);
+            // SAFETY: `self.conn` is live.
+            assert_eq!(
+                unsafe { ami_conn_input_commit(self.conn, n, self.now_ms) },
+                AMI_OK
+            );
+            rest = &rest[n..];
         }
     }
 
@@ -277,6 +307,26 @@ fn null_arguments_are_error_codes_never_crashes() {
         assert_eq!(ami_conn_new(&opts, 0, &mut conn), AMI_OK);
         assert_eq!(ami_conn_input(conn, null(), 3, 0), AMI_E_NULL);
         assert_eq!(ami_conn_input(conn, null(), 0, 0), AMI_OK);
+        let mut room = null_mut();
+        assert_eq!(ami_conn_input_buf(conn, 10, null_mut(), &mut n), AMI_E_NULL);
+        assert_eq!(
+            ami_conn_input_buf(conn, 10, &mut room, null_mut()),
+            AMI_E_NULL
+        );
+        assert_eq!(
+            ami_conn_input_buf(null_mut(), 10, &mut room, &mut n),
+            AMI_E_NULL
+        );
+        assert_eq!(ami_conn_input_commit(null_mut(), 0, 0), AMI_E_NULL);
+        // More than the room lent, or a room taken by a copy in: refused,
+        // and the connection goes on.
+        assert_eq!(ami_conn_input_buf(conn, 10, &mut room, &mut n), AMI_OK);
+        assert_eq!(n, 10);
+        assert_eq!(ami_conn_input_commit(conn, 11, 0), AMI_E_RANGE);
+        assert_eq!(ami_conn_input_buf(conn, 10, &mut room, &mut n), AMI_OK);
+        assert_eq!(ami_conn_input(conn, b"x".as_ptr(), 1, 0), AMI_OK);
+        assert_eq!(ami_conn_input_commit(conn, 1, 0), AMI_E_RANGE);
+        assert_eq!(ami_conn_input_commit(conn, 0, 0), AMI_OK);
         assert_eq!(ami_conn_transmit(conn, null_mut(), &mut n), AMI_E_NULL);
         assert_eq!(ami_conn_poll(conn, null_mut()), AMI_E_NULL);
         assert_eq!(ami_conn_next_timeout_ms(conn, null_mut()), AMI_E_NULL);
