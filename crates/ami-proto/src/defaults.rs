@@ -2,7 +2,7 @@
 //!
 //! | option | default | why |
 //! |---|---|---|
-//! | `max_frame` | 4 MiB | Real event frames are 300–930 bytes and `ListCommands` about 7 KB; 4 MiB leaves room for huge `Command` replies from old servers while bounding memory. The PHP client's hard 64 KiB cap broke legitimate replies. |
+//! | `max_frame` | 4 MiB | Real event frames are 300–930 bytes and `ListCommands` about 7 KB; 4 MiB leaves room for huge `Command` replies from old servers while bounding memory. The PHP client's hard 64 KiB cap broke legitimate replies. It also bounds the receive chunks the decoder keeps to read into again once their frames are dropped (a list's, say), instead of fresh memory faulted in page by page: at most this much, held while the connection lives. |
 //! | `max_command_output` | 16 MiB | `Command` output has no server-side limit; it gets its own bound, above `max_frame`. |
 //! | `max_action_id` | 64 bytes, also the most allowed (16 ..= 64) | Some server handlers copy ActionIDs into 80-byte buffers, and 1.8-era `OriginateResponse` events keep only about 67 bytes of one: a longer id comes back cut, matches nothing, and its Originate can only time out. The PHP client's ids grew without bound. |
 //! | `max_pending` | 10,000 | A dialer's burst is hundreds of actions; ten thousand means the server stopped answering. |

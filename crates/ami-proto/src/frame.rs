@@ -41,8 +41,16 @@ const MIN_SPARE: usize = 4 << 10;
 
 /// Turns a byte stream from an AMI server into [`Frame`]s.
 ///
-/// Feed bytes with [`Decoder::push`], then call [`Decoder::next_frame`] until
-/// it returns `None` ("need more bytes", not an error).
+/// Feed bytes with [`Decoder::push`] (or read into [`Decoder::spare`], then
+/// [`Decoder::commit`]), then call [`Decoder::next_frame`] until it returns
+/// `None` ("need more bytes", not an error).
+///
+/// **Memory:** frames are slices of receive chunks of 64 KiB or more. A
+/// chunk left while frames cut from it are alive (a list being collected,
+/// events queued) is pooled, and read into again once they are all
+/// dropped; the pool holds at most `max_frame` bytes, oldest chunks leaving
+/// first. So after a burst the decoder may keep up to `max_frame` bytes
+/// that no frame uses, for the next one.
 ///
 /// # Examples
 ///
@@ -207,11 +215,12 @@ impl Decoder {
     /// are ignored (and lent again by the next call).
     ///
     /// The room is what the current receive chunk has left, if that is
-    /// `max` bytes or at least 4 KiB; else the same chunk
-    /// again if no frame cut from it is still alive (its bytes zeroed
-    /// again), else a fresh zeroed chunk of at least 64 KiB, so that one
-    /// allocation serves many small reads. Only the unfinished frame at
-    /// the end of the buffer, if any, moves to the new chunk.
+    /// `max` bytes or at least 4 KiB; else the same chunk again if no frame
+    /// cut from it is still alive, else the oldest pooled chunk if none of
+    /// its frames is (either zeroed again), else a fresh zeroed chunk of at
+    /// least 64 KiB, so that one allocation serves many small reads. Only
+    /// the unfinished frame at the end of the buffer, if any, moves to the
+    /// new chunk.
     ///
     /// # Examples
     ///
