@@ -267,8 +267,9 @@ impl Decoder {
 
     /// Makes `room` for a read of `len` bytes (see [`Decoder::spare`]): the
     /// current chunk again if only the decoder holds it (the buffered tail
-    /// moves to its front); else the oldest pooled chunk, if only the pool
-    /// holds it; else a fresh zeroed one of at least [`READ_CHUNK`] bytes.
+    /// moves to its front); else, for a tail of a chunk or more, that chunk
+    /// grown; else the oldest pooled chunk, if only the pool holds it; else
+    /// a fresh zeroed one of at least [`READ_CHUNK`] bytes.
     fn make_room(&mut self, len: usize) {
         let tail = self.buf.len();
         let mut chunk = std::mem::take(&mut self.buf);
@@ -284,6 +285,13 @@ impl Decoder {
             chunk.resize(end, 0);
         };
         if chunk.try_reclaim(least) {
+            fill(&mut chunk);
+        } else if tail >= READ_CHUNK {
+            // A frame longer than a chunk: its buffer grows as a `Vec`
+            // does, doubling, so that its bytes move a few times, not once
+            // per read. Not pooled: it is not a chunk's size.
+            chunk.reserve(len.max(tail));
+            self.chunk_size = 0;
             fill(&mut chunk);
         } else {
             let size = self.chunk_size;
@@ -937,6 +945,34 @@ mod tests {
             "the chunk of a live frame was reused"
         );
         assert!(second.iter().all(|e| e.get("X") == Some(&b"123"[..])));
+    }
+
+    #[test]
+    fn a_frame_longer_than_a_chunk_grows_its_buffer_by_doubling() {
+        let mut d = Decoder::without_banner(16 << 20);
+        let line = b"Output: some command output line that is long enough\r\n";
+        let mut frame = b"Response: Success\r\n".to_vec();
+        while frame.len() < 8 << 20 {
+            frame.extend_from_slice(line);
+        }
+        frame.extend_from_slice(b"\r\n");
+        // Count the reads whose room does not follow the last one: each
+        // time, the unfinished frame moved to a new buffer.
+        let (mut moves, mut end) = (0, 0);
+        for piece in frame.chunks(READ_CHUNK) {
+            let room = d.spare(READ_CHUNK);
+            let n = piece.len().min(room.len());
+            moves += usize::from(room.as_ptr() as usize != end);
+            end = room.as_ptr() as usize + n;
+            room[..n].copy_from_slice(&piece[..n]);
+            d.commit(n);
+            read_in(&mut d, &piece[n..]);
+        }
+        assert!(moves <= 12, "the frame moved {moves} times");
+        let Some(Ok(Frame::Response(r))) = d.next_frame() else {
+            panic!("the frame")
+        };
+        assert_eq!(r.output_lines().count(), (frame.len() - 21) / line.len());
     }
 
     #[test]
