@@ -182,6 +182,14 @@ impl<T> EventQueue<T> {
         self.items.pop_front()
     }
 
+    /// Moves up to `max` of the oldest items, in order, to the end of
+    /// `out`; returns how many.
+    pub fn pop_into(&mut self, out: &mut Vec<T>, max: usize) -> usize {
+        let n = max.min(self.items.len());
+        out.extend(self.items.drain(..n));
+        n
+    }
+
     /// Number of items queued now (the `queue_depth` of logs).
     pub fn len(&self) -> usize {
         self.items.len()
@@ -284,6 +292,18 @@ mod tests {
         );
         assert!(q.is_empty());
         assert_eq!(q.dropped(), 0);
+    }
+
+    #[test]
+    fn pop_into_appends_the_oldest_in_order() {
+        let mut q = filled(5, QueuePolicy::Backpressure);
+        let mut out = vec![99];
+        assert_eq!(q.pop_into(&mut out, 3), 3);
+        assert_eq!(out, [99, 0, 1, 2]);
+        assert_eq!(q.pop_into(&mut out, 10), 2);
+        assert_eq!(out, [99, 0, 1, 2, 3, 4]);
+        assert_eq!(q.pop_into(&mut out, 10), 0);
+        assert!(q.is_empty() && !q.is_full());
     }
 
     #[test]

@@ -457,6 +457,24 @@ impl Connection {
         Some(event)
     }
 
+    /// Moves up to `max` queued events, oldest first, to the end of `out`;
+    /// returns how many. As [`poll_event`](Self::poll_event) does for one:
+    /// taking them resumes decoding of bytes back-pressure held back, which
+    /// may produce completions: poll those too.
+    ///
+    /// Performance: for an adapter that hands events out in batches. One
+    /// call per batch instead of one per event, and under back-pressure
+    /// the held-back bytes are decoded once per batch, where taking events
+    /// one by one decoded one frame per event taken.
+    pub fn poll_events(&mut self, out: &mut Vec<Event>, max: usize) -> usize {
+        let held = self.held_back();
+        let n = self.events.pop_into(out, max);
+        if held && n > 0 {
+            self.process(self.now);
+        }
+        n
+    }
+
     /// Drops the oldest queued event, counted in
     /// [`Stats::events_dropped_full`] (and logged as a full queue's drops
     /// are); returns whether there was one. Like

@@ -423,6 +423,45 @@ fn backpressure_stops_decoding_and_loses_nothing() {
     assert_eq!(s.conn.stats().events_dropped_full, 0);
 }
 
+/// Events taken in batches under back-pressure: each batch taken from a
+/// full queue is made up by decoding as many held-back frames, in order,
+/// and the answer behind the flood comes once its turn is decoded.
+#[test]
+fn backpressure_batches_resume_decoding_and_lose_nothing() {
+    let mut config = Session::config();
+    config.event_queue = 10;
+    config.queue_policy = QueuePolicy::Backpressure;
+    let mut s = Session::ready(config);
+    let ping = s.send(Action::ping());
+    let mut flood = String::new();
+    for i in 0..50 {
+        flood += &format!("Event: Newexten\r\nSeq: {i}\r\n\r\n");
+    }
+    flood += &success(&ping);
+    s.conn.handle_input(flood.as_bytes(), s.now);
+    let mut batch = Vec::new();
+    while s.completions(&ping).is_empty() {
+        let taken = batch.len();
+        assert_eq!(s.conn.poll_events(&mut batch, 4), 4);
+        assert_eq!(batch.len(), taken + 4, "appended");
+        if batch.len() <= 40 {
+            assert_eq!(s.conn.queue_depth(), 10, "refilled from held-back bytes");
+        }
+        while let Some(out) = s.conn.poll_completion() {
+            s.outputs.push(out);
+        }
+    }
+    assert!(s.only(&ping).is_ok());
+    while s.conn.poll_events(&mut batch, 4) > 0 {}
+    let seqs: Vec<String> = batch
+        .iter()
+        .map(|e| e.get_str("Seq").expect("Seq").into_owned())
+        .collect();
+    assert_eq!(seqs, (0..50).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert_eq!(s.conn.stats().events_dropped_full, 0);
+    assert!(s.conn.wants_read());
+}
+
 /// What an adapter does when its consumer cannot take events while an
 /// answer is awaited under back-pressure: it drops queued events, counted,
 /// which lets the held-back answer be decoded; the queue keeps the newest.
