@@ -171,6 +171,11 @@ impl Subscriber {
         defer: bool,
     ) -> (u64, u64) {
         let (mut queued, mut dropped) = (0, 0);
+        if events.len() <= self.capacity.saturating_sub(inner.held()) {
+            // Room for all: no policy applies, the batch moves at once.
+            queued = events.len() as u64;
+            inner.queue.extend(events.drain(..));
+        }
         for event in events.drain(..) {
             let (q, d) = inner.push(event, self.capacity, self.policy);
             (queued, dropped) = (queued + q, dropped + d);

@@ -296,28 +296,27 @@ impl<S: Socket> Session<S> {
             }
             let mut drained = false;
             while self.fan.batch.len() < limit {
-                match self.conn.poll_output() {
-                    None => {
-                        drained = true;
-                        break;
-                    }
-                    Some(Output::Event(event)) => {
-                        if let Some(model) = &mut self.model {
-                            model.event(&event);
-                        }
-                        if !self.fan.subs.is_empty() {
-                            self.fan.batch.push(event);
-                        }
-                    }
-                    Some(out) => {
-                        // Decoding resumed by taking an event brought an
-                        // answer: the one awaited may have come, so the
-                        // limit may change.
-                        self.on_output(out, quiet, driver);
-                        if backpressure {
-                            break;
-                        }
-                    }
+                let from = self.fan.batch.len();
+                if self.conn.poll_events(&mut self.fan.batch, limit - from) == 0 {
+                    drained = true;
+                    break;
+                }
+                if let Some(model) = &mut self.model {
+                    self.fan.batch[from..].iter().for_each(|e| model.event(e));
+                }
+                if self.fan.subs.is_empty() {
+                    self.fan.batch.truncate(from);
+                }
+                // Decoding resumed by taking events may have brought an
+                // answer: the one awaited may have come, so the limit may
+                // change.
+                let mut answered = false;
+                while let Some(out) = self.conn.poll_completion() {
+                    self.on_output(out, quiet, driver);
+                    answered = true;
+                }
+                if answered && backpressure {
+                    break;
                 }
             }
             if !self.fan.batch.is_empty() {
