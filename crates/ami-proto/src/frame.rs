@@ -481,7 +481,7 @@ impl Decoder {
         // An event, the usual frame, is known by its first six bytes: its
         // first line need not be found, and the search for the blank line
         // (which also applies the limit) starts at the frame's start.
-        if starts_with_ignore_case(&self.buf, b"Event:") {
+        if starts_with_event(&self.buf) {
             self.partial.kind = Kind::Event;
             self.partial.blank = BlankLine::from_line_start(0);
             return Ok(());
@@ -675,10 +675,21 @@ enum Step {
     Skip,
 }
 
-fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
-    bytes
-        .get(..prefix.len())
-        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+/// Whether `bytes` start with `Event:`, ASCII case ignored.
+///
+/// Performance: asked of every frame; as one word (the buffer almost
+/// always holds eight bytes) it costs a few instructions, where a
+/// byte-by-byte compare cost forty.
+#[inline]
+fn starts_with_event(bytes: &[u8]) -> bool {
+    const EVENT: u64 = u64::from_le_bytes(*b"event:\0\0");
+    const SIX: u64 = (1 << 48) - 1;
+    match bytes.first_chunk::<8>() {
+        Some(word) => headers::fold_case(u64::from_le_bytes(*word) & SIX) == EVENT,
+        None => bytes
+            .get(..6)
+            .is_some_and(|start| start.eq_ignore_ascii_case(b"Event:")),
+    }
 }
 
 /// A frame's kind from its first line, or `None` if it has no colon.
@@ -1026,6 +1037,26 @@ mod tests {
             };
             assert_eq!(event.name(), b"C");
             drop(kept);
+        }
+    }
+
+    #[test]
+    fn event_frames_are_known_by_their_first_six_bytes_in_any_case() {
+        for (bytes, event) in [
+            (&b"Event: X"[..], true),
+            (b"EVENT:Y\r\n", true),
+            (b"eVeNt:", true),
+            (b"Event", false),
+            (b"Events: on", false),
+            (b"Event;: X", false),
+            (b"Evenu: X", false),
+            (b"Response: Success", false),
+            (b"\xc5vent: X", false),
+            (b"Event\xba X", false),
+        ] {
+            assert_eq!(starts_with_event(bytes), event, "{bytes:?}");
+            let start = bytes.get(..6).unwrap_or(bytes);
+            assert_eq!(start.eq_ignore_ascii_case(b"Event:"), event, "{bytes:?}");
         }
     }
 

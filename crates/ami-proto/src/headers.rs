@@ -292,7 +292,7 @@ pub(crate) fn same_name(a: &[u8], b: &[u8]) -> bool {
 /// Eight bytes with their ASCII capitals lower-cased (and nothing else
 /// changed), without a branch.
 #[inline]
-fn fold_case(word: u64) -> u64 {
+pub(crate) fn fold_case(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     // Each byte's low seven bits plus a constant sets its high bit exactly
     // when it is at least `A` (or more than `Z`); no sum carries into the
