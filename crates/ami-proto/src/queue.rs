@@ -184,8 +184,17 @@ impl<T> EventQueue<T> {
 
     /// Moves up to `max` of the oldest items, in order, to the end of
     /// `out`; returns how many.
+    ///
+    /// Taking every item into an empty `out` swaps the two buffers instead
+    /// of moving the items one by one (each buffer keeps at most its own
+    /// bound's worth of capacity).
     pub fn pop_into(&mut self, out: &mut Vec<T>, max: usize) -> usize {
         let n = max.min(self.items.len());
+        if n > 0 && n == self.items.len() && out.is_empty() {
+            let spare = VecDeque::from(std::mem::take(out));
+            *out = Vec::from(std::mem::replace(&mut self.items, spare));
+            return n;
+        }
         out.extend(self.items.drain(..n));
         n
     }
@@ -304,6 +313,15 @@ mod tests {
         assert_eq!(out, [99, 0, 1, 2, 3, 4]);
         assert_eq!(q.pop_into(&mut out, 10), 0);
         assert!(q.is_empty() && !q.is_full());
+        // All of them into an empty list: the same, and the queue goes on.
+        for i in 5..8 {
+            assert_eq!(q.push(i), Push::Queued);
+        }
+        let mut all = Vec::new();
+        assert_eq!(q.pop_into(&mut all, 3), 3);
+        assert_eq!(all, [5, 6, 7]);
+        assert_eq!(q.push(8), Push::Queued);
+        assert_eq!(q.pop(), Some(8));
     }
 
     #[test]
