@@ -172,9 +172,15 @@ impl Subscriber {
     ) -> (u64, u64) {
         let (mut queued, mut dropped) = (0, 0);
         if events.len() <= self.capacity.saturating_sub(inner.held()) {
-            // Room for all: no policy applies, the batch moves at once.
+            // Room for all: no policy applies, the batch moves at once (an
+            // empty queue swaps buffers with it, each bounded as before).
             queued = events.len() as u64;
-            inner.queue.extend(events.drain(..));
+            if inner.queue.is_empty() {
+                let spare = Vec::from(std::mem::take(&mut inner.queue));
+                inner.queue = VecDeque::from(std::mem::replace(events, spare));
+            } else {
+                inner.queue.extend(events.drain(..));
+            }
         }
         for event in events.drain(..) {
             let (q, d) = inner.push(event, self.capacity, self.policy);
