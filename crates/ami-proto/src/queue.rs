@@ -149,12 +149,18 @@ impl<T> EventQueue<T> {
     /// Log any non-`Queued` outcome with the queue depth. After
     /// [`Push::Full`], stop feeding input until [`pop`](Self::pop) made room,
     /// then push the returned item again.
+    #[inline] // Once per event: the common `Queued` then costs no result to drop.
     pub fn push(&mut self, item: T) -> Push<T> {
         if self.items.len() < self.capacity {
             self.items.push_back(item);
             self.high_water = self.high_water.max(self.items.len());
             return Push::Queued;
         }
+        self.full(item)
+    }
+
+    /// [`push`](Self::push) to a full queue: the policy applies.
+    fn full(&mut self, item: T) -> Push<T> {
         match self.policy {
             QueuePolicy::DropOldest => match self.items.pop_front() {
                 Some(oldest) => {
