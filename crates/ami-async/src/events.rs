@@ -173,7 +173,7 @@ impl Subscriber {
         let (mut queued, mut dropped) = (0, 0);
         if events.len() <= self.capacity.saturating_sub(inner.held()) {
             // Room for all: no policy applies, the batch moves at once (an
-            // empty queue swaps buffers with it, each bounded as before).
+            // empty queue and the batch swap buffers: no event moves).
             queued = events.len() as u64;
             if inner.queue.is_empty() {
                 let spare = Vec::from(std::mem::take(&mut inner.queue));

@@ -192,8 +192,8 @@ impl<T> EventQueue<T> {
     /// `out`; returns how many.
     ///
     /// Taking every item into an empty `out` swaps the two buffers instead
-    /// of moving the items one by one (each buffer keeps at most its own
-    /// bound's worth of capacity).
+    /// of moving the items one by one: `out` gets the queue's, the queue
+    /// `out`'s (no buffer grows for it).
     pub fn pop_into(&mut self, out: &mut Vec<T>, max: usize) -> usize {
         let n = max.min(self.items.len());
         if n > 0 && n == self.items.len() && out.is_empty() {
