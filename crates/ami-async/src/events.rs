@@ -254,18 +254,42 @@ impl Subscriber {
         }
     }
 
-    /// Takes up to `max` events; `None` when the stream has ended.
+    /// Takes up to `max` events into `out`; `None` when the stream has
+    /// ended. Taking them all into an empty `out` swaps buffers with the
+    /// queue (no event moves, no buffer grows).
     fn pop(&self, out: &mut Vec<Event>, max: usize, waker: Option<&Waker>) -> Option<usize> {
-        self.pop_with(max, waker, |e| out.push(e))
+        self.pop_with(max, waker, |queue, n| {
+            if n == queue.len() && out.is_empty() {
+                let spare = VecDeque::from(std::mem::take(out));
+                *out = Vec::from(std::mem::replace(queue, spare));
+            } else {
+                out.extend(queue.drain(..n));
+            }
+        })
     }
 
-    /// Hands up to `max` waiting events to `put`; `Some(0)` registers
-    /// `waker`, `None` means the stream has ended.
-    fn pop_with(&self, max: usize, waker: Option<&Waker>, put: impl FnMut(Event)) -> Option<usize> {
+    /// Takes the oldest waiting event, if any, into `got`.
+    fn pop_one(&self, got: &mut Option<Event>, waker: Option<&Waker>) -> Option<usize> {
+        self.pop_with(1, waker, |queue, n| {
+            if n > 0 {
+                *got = queue.pop_front();
+            }
+        })
+    }
+
+    /// Lets `take` take the `n` (at most `max`) oldest waiting events from
+    /// the queue; `Some(0)` registers `waker`, `None` means the stream has
+    /// ended.
+    fn pop_with(
+        &self,
+        max: usize,
+        waker: Option<&Waker>,
+        take: impl FnOnce(&mut VecDeque<Event>, usize),
+    ) -> Option<usize> {
         let mut inner = self.lock();
         let was_full = inner.held() >= self.capacity;
         let n = max.min(inner.queue.len());
-        inner.queue.drain(..n).for_each(put);
+        take(&mut inner.queue, n);
         if n == 0 {
             if inner.closed {
                 return None;
@@ -425,20 +449,17 @@ impl EventStream {
     async fn next_before(&mut self, deadline: Instant) -> Result<Option<Event>, ClientError> {
         let mut got = None;
         // What is queued comes first, without a timer.
-        match self.sub.pop_with(1, None, |e| got = Some(e)) {
+        match self.sub.pop_one(&mut got, None) {
             None => return Err(ClientError::Closed),
             Some(0) if Instant::now() < deadline => {}
             Some(_) => return Ok(got),
         }
         let timer = (self.sleeper)(deadline);
-        let next =
-            future::poll_fn(
-                |cx| match self.sub.pop_with(1, Some(cx.waker()), |e| got = Some(e)) {
-                    None => Poll::Ready(Err(ClientError::Closed)),
-                    Some(0) => Poll::Pending,
-                    Some(_) => Poll::Ready(Ok(got.take())),
-                },
-            );
+        let next = future::poll_fn(|cx| match self.sub.pop_one(&mut got, Some(cx.waker())) {
+            None => Poll::Ready(Err(ClientError::Closed)),
+            Some(0) => Poll::Pending,
+            Some(_) => Poll::Ready(Ok(got.take())),
+        });
         future::or(next, async {
             timer.await;
             Ok(None)
@@ -499,7 +520,7 @@ impl Stream for EventStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let mut got = None;
-        match self.sub.pop_with(1, Some(cx.waker()), |e| got = Some(e)) {
+        match self.sub.pop_one(&mut got, Some(cx.waker())) {
             None => Poll::Ready(None),
             Some(0) => Poll::Pending,
             Some(_) => Poll::Ready(got),
@@ -661,6 +682,31 @@ mod tests {
         drop(stream);
         assert!(rx.try_recv().is_ok(), "the drop wakes the driver");
         assert!(sub.room() > 0, "and the driver then sees room");
+    }
+
+    /// Batches come in order whether they take the whole queue into an
+    /// empty list (the buffers change hands) or part of it, or append.
+    #[test]
+    fn batches_keep_order_whole_or_in_part() {
+        let (kick, _rx) = async_channel::bounded(1);
+        let sub = Subscriber::new(8, QueuePolicy::Backpressure, kick);
+        let mut stream = EventStream::new(sub.clone(), sleeper());
+        smol::block_on(async {
+            offer(&sub, &["a", "b", "c"]);
+            let mut all = Vec::new();
+            assert_eq!(stream.next_batch(&mut all, 10).await, 3);
+            assert_eq!(names(&all), ["a", "b", "c"]);
+            offer(&sub, &["d", "e", "f"]);
+            assert_eq!(stream.next_batch(&mut all, 2).await, 2);
+            assert_eq!(names(&all), ["a", "b", "c", "d", "e"]);
+            let mut rest = Vec::new();
+            offer(&sub, &["g"]);
+            assert_eq!(stream.next_batch(&mut rest, 10).await, 2);
+            assert_eq!(names(&rest), ["f", "g"]);
+            offer(&sub, &["h"]);
+            assert!(stream.try_next().unwrap().is("h"));
+            assert_eq!((stream.len(), stream.dropped()), (0, 0));
+        });
     }
 
     #[test]
