@@ -108,8 +108,10 @@ class AmiServe:
                 self.kill()
 
     def restart(self) -> "AmiServe":
-        """A new server on the same port, with the same flags."""
-        return AmiServe(self._binary, self.args, self.port)
+        """A new server on the same port, with the same flags, in this
+        object's place: the fixture that started it stops it."""
+        self.proc = AmiServe(self._binary, self.args, self.port).proc
+        return self
 
 
 @pytest.fixture
