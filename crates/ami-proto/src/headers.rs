@@ -123,6 +123,13 @@ impl Headers {
         find(&self.buf, name)
     }
 
+    /// [`Headers::get`] of each of `S::NAMES`, found in one pass over the
+    /// lines.
+    #[inline]
+    pub(crate) fn get_set<const N: usize, S: lines::NameSet<N>>(&self) -> [Option<&[u8]>; N] {
+        find_set::<N, S>(&self.buf)
+    }
+
     /// As [`Headers::get`] for a `name` that is usually the first line's
     /// (`Event`, `Response`): that line is tried before any search.
     #[inline(always)] // The name is a constant: its compare folds away.
@@ -228,6 +235,13 @@ fn find_any<'a>(buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
         .map(|(_, v)| v)
 }
 
+/// [`find`] of each of `S::NAMES`, in one pass built for them
+/// ([`lines::find_set`]).
+#[inline]
+pub(crate) fn find_set<const N: usize, S: lines::NameSet<N>>(buf: &[u8]) -> [Option<&[u8]>; N] {
+    lines::find_set::<N, S>(buf).map(|colon| value_after(buf, colon?))
+}
+
 /// [`find`] for a name of 1-63 bytes: only the colons
 /// `name.len()` bytes after a line start are looked at
 /// ([`lines::find_name`]).
@@ -237,7 +251,12 @@ fn find_any<'a>(buf: &'a [u8], name: &str) -> Option<&'a [u8]> {
 /// was half of what collecting an item cost.
 #[inline]
 fn find_simple<'a>(buf: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let colon = lines::find_name(buf, name)?;
+    value_after(buf, lines::find_name(buf, name)?)
+}
+
+/// The value of the line whose name ends at `colon`, if that line is whole.
+#[inline]
+fn value_after(buf: &[u8], colon: usize) -> Option<&[u8]> {
     // Bytes after the last `\n` are not a line, and no line follows.
     let end = colon + 1 + memchr::memchr(b'\n', &buf[colon + 1..])?;
     Some(strip_space(trim_crs(&buf[colon + 1..end])))
@@ -404,10 +423,17 @@ mod tests {
         assert!(same_name(b"", b""));
     }
 
+    /// Names of several lengths, prefixes of each other, in mixed case.
+    struct Sought;
+
+    impl lines::NameSet<5> for Sought {
+        const NAMES: [&'static [u8]; 5] = [b"ActionID", b"eventlist", b"ActionIDs", b"Ac", b"A"];
+    }
+
     /// The look-up by colon position agrees with a walk over the lines, on
     /// random lines of names near the searched ones (every case, short
     /// lines, colons in values, `\r`s, a last line with no `\n`), across
-    /// 64-byte blocks.
+    /// 64-byte blocks; so does the pass for several names at once.
     #[test]
     fn lookup_by_colon_position_agrees_with_a_walk_over_the_lines() {
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
@@ -448,6 +474,14 @@ mod tests {
                     String::from_utf8_lossy(&buf)
                 );
             }
+            // Several names in one pass: what one look-up per name finds.
+            assert_eq!(
+                find_set::<5, Sought>(&buf),
+                <Sought as lines::NameSet<5>>::NAMES
+                    .map(|name| find(&buf, std::str::from_utf8(name).unwrap())),
+                "{:?}",
+                String::from_utf8_lossy(&buf)
+            );
         }
     }
 

@@ -152,6 +152,18 @@ impl Iterator for Lines<'_> {
 /// The offset of the colon that ends the first line named `name` (1-63
 /// bytes; ASCII case ignored), if any: a line whose bytes before its first
 /// colon are `name`. The line may lack its `\n`: the caller checks.
+#[inline]
+pub(crate) fn find_name(buf: &[u8], name: &[u8]) -> Option<usize> {
+    let [colon] = find_names(buf, [name]);
+    colon
+}
+
+/// [`find_name`] for each of `names` (1-63 bytes each), in one pass over
+/// `buf`, which ends once every name is found.
+///
+/// Performance: the connection routes a frame by two headers (`ActionID`,
+/// `EventList`); one pass for both costs a block's masks once, where a
+/// search per name made them twice.
 ///
 /// Only the colons `name.len()` bytes after a line start are looked at: per
 /// block, the line starts (the bits after the newlines, and the block's
@@ -162,50 +174,91 @@ impl Iterator for Lines<'_> {
 /// line, and a list item has 20-30.
 #[inline]
 #[allow(unsafe_code)] // Calls the AVX2 build, once AVX2 is known present.
-pub(crate) fn find_name(buf: &[u8], name: &[u8]) -> Option<usize> {
+pub(crate) fn find_names<const N: usize>(buf: &[u8], names: [&[u8]; N]) -> [Option<usize>; N] {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, as just checked.
-        return unsafe { avx2::find_name(buf, name) };
+        return unsafe { avx2::find_names(buf, names) };
     }
-    find_name_with(buf, name, block_mask)
+    find_names_with(buf, names, block_mask)
 }
 
-/// [`find_name`] with the masks of whole blocks made by `block_mask`.
+/// A set of names known when compiling, which [`find_set`] looks for.
+pub(crate) trait NameSet<const N: usize> {
+    /// 1-63 bytes each.
+    const NAMES: [&'static [u8]; N];
+}
+
+/// [`find_names`] of `S::NAMES`, built for those names: their lengths and
+/// bytes are constants in its loop.
+///
+/// Performance: the connection routes every frame of a list by two names;
+/// built for them, a pass over a list item's blocks costs about half what
+/// a pass for names given at run time does (shifts by a register, lengths
+/// reloaded per block).
+#[inline]
+#[allow(unsafe_code)] // Calls the AVX2 build, once AVX2 is known present.
+pub(crate) fn find_set<const N: usize, S: NameSet<N>>(buf: &[u8]) -> [Option<usize>; N] {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, as just checked.
+        return unsafe { avx2::find_set::<N, S>(buf) };
+    }
+    find_names_with(buf, S::NAMES, block_mask)
+}
+
+/// [`find_names`] with the masks of whole blocks made by `block_mask`.
 #[inline(always)]
-fn find_name_with(
+fn find_names_with<const N: usize>(
     buf: &[u8],
-    name: &[u8],
+    names: [&[u8]; N],
     block_mask: impl Fn(&[u8; BLOCK], u8) -> u64,
-) -> Option<usize> {
-    let len = name.len();
-    debug_assert!((1..BLOCK).contains(&len));
+) -> [Option<usize>; N] {
+    debug_assert!(N <= 64);
+    debug_assert!(names.iter().all(|name| (1..BLOCK).contains(&name.len())));
     let mask = |at, byte| mask_with(buf, at, byte, &block_mask);
-    // The name's bytes, as bits ending just before bit 64 + `at`.
-    let name_bits = |at: u32| ((1u128 << len) - 1) << (BLOCK - len + at as usize);
+    let lens = names.map(<[u8]>::len);
+    let mut found = [None; N];
+    // One bit per name not found yet.
+    let mut missing = u64::MAX >> (64 - N);
     let (mut base, mut carry, mut last_starts, mut last_stops) = (0, true, 0u64, 0u64);
-    while base < buf.len() {
+    while missing != 0 && base < buf.len() {
         let (newlines, colons) = (mask(base, b'\n'), mask(base, b':'));
         let starts = newlines << 1 | u64::from(carry);
         let stops = newlines | colons;
-        // This block's and the last one's, bit 64 being this block's first.
-        let both = u128::from(last_stops) | u128::from(stops) << BLOCK;
-        // Colons `len` bytes after a start of this block or the last one.
-        let mut ends = colons & (starts << len | last_starts >> (BLOCK - len));
-        while ends != 0 {
-            let at = ends.trailing_zeros();
-            ends &= ends - 1;
-            let colon = base + at as usize;
-            if both & name_bits(at) == 0
-                && crate::headers::same_name(&buf[colon - len..colon], name)
-            {
-                return Some(colon);
+        // Per name still sought: the colons `len` bytes after a start of
+        // this block or the last one. Most blocks have none.
+        let ends = std::array::from_fn::<u64, N, _>(|i| {
+            let sought = 0u64.wrapping_sub(missing >> i & 1);
+            colons & (starts << lens[i] | last_starts >> (BLOCK - lens[i])) & sought
+        });
+        if ends.iter().any(|&e| e != 0) {
+            // This block's stops and the last one's, bit 64 being this
+            // block's first byte.
+            let both = u128::from(last_stops) | u128::from(stops) << BLOCK;
+            for (i, mut ends) in ends.into_iter().enumerate() {
+                let len = lens[i];
+                while ends != 0 {
+                    let at = ends.trailing_zeros() as usize;
+                    ends &= ends - 1;
+                    let colon = base + at;
+                    // No colon or `\n` in the name's bytes: then the colon
+                    // ends the whole name of its line, if they are `name`.
+                    let name_bits = ((1u128 << len) - 1) << (BLOCK - len + at);
+                    if both & name_bits == 0
+                        && crate::headers::same_name(&buf[colon - len..colon], names[i])
+                    {
+                        found[i] = Some(colon);
+                        missing &= !(1 << i);
+                        break;
+                    }
+                }
             }
         }
         (last_starts, last_stops, carry) = (starts, stops, newlines >> 63 == 1);
         base += BLOCK;
     }
-    None
+    found
 }
 
 /// A search for the first blank line, which can go on where it stopped once
@@ -362,15 +415,33 @@ mod avx2 {
         search.find_with(buf, |block, byte| unsafe { block_mask(block, byte) })
     }
 
-    /// [`find_name`](super::find_name) built for AVX2.
+    /// [`find_names`](super::find_names) built for AVX2.
     ///
     /// # Safety
     ///
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn find_name(buf: &[u8], name: &[u8]) -> Option<usize> {
+    pub(super) unsafe fn find_names<const N: usize>(
+        buf: &[u8],
+        names: [&[u8]; N],
+    ) -> [Option<usize>; N] {
         // SAFETY: this function runs only where AVX2 is present.
-        super::find_name_with(buf, name, |block, byte| unsafe { block_mask(block, byte) })
+        super::find_names_with(buf, names, |block, byte| unsafe { block_mask(block, byte) })
+    }
+
+    /// [`find_set`](super::find_set) built for AVX2.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn find_set<const N: usize, S: super::NameSet<N>>(
+        buf: &[u8],
+    ) -> [Option<usize>; N] {
+        // SAFETY: this function runs only where AVX2 is present.
+        super::find_names_with(buf, S::NAMES, |block, byte| unsafe {
+            block_mask(block, byte)
+        })
     }
 
     /// # Safety
@@ -470,37 +541,62 @@ mod tests {
 
     type Search = fn(BlankLine, &[u8]) -> Result<usize, BlankLine>;
 
+    /// The first line of `buf` (the last one may lack its `\n`) whose bytes
+    /// before its first colon are `name`, by a walk over the lines: the
+    /// offset of that colon.
+    fn name_by_lines(buf: &[u8], name: &[u8]) -> Option<usize> {
+        let len = buf.len();
+        let mut start = 0;
+        for end in LineEnds::new(buf, 0).chain([len]) {
+            let line = &buf[start.min(len)..end.max(start).min(len)];
+            if let Some(colon) = line.iter().position(|&b| b == b':') {
+                if line[..colon].eq_ignore_ascii_case(name) {
+                    return Some(start + colon);
+                }
+            }
+            start = end + 1;
+        }
+        None
+    }
+
     /// Every build of the name search finds the first line whose name,
-    /// the bytes before its first colon, is the one sought.
+    /// the bytes before its first colon, is the one sought; so does the
+    /// search for several names at once, for each of them, names that are
+    /// prefixes of each other included.
     #[test]
     #[allow(unsafe_code)]
     fn name_searches_agree_with_a_walk_over_the_lines() {
+        const NAMES: [&[u8]; 7] = [b"a", b"aa", b"aaa", &[b'a'; 63], b"a:", b"a\n", b":"];
         let mut next = xorshift();
         for _ in 0..5_000 {
             let len = (next() % 200) as usize;
             let buf = random_bytes(len, &mut next);
-            for name in [&b"a"[..], b"aa", b"aaa", &[b'a'; 63], b"a:", b"a\n", b":"] {
-                // Each line (the last one may lack its `\n`) by its first colon.
-                let mut want = None;
-                let mut start = 0;
-                for end in LineEnds::new(&buf, 0).chain([len]) {
-                    let line = &buf[start.min(len)..end.max(start).min(len)];
-                    if let Some(colon) = line.iter().position(|&b| b == b':') {
-                        if line[..colon].eq_ignore_ascii_case(name) {
-                            want = Some(start + colon);
-                            break;
-                        }
-                    }
-                    start = end + 1;
-                }
+            for name in NAMES {
+                let want = name_by_lines(&buf, name);
                 assert_eq!(
-                    find_name_with(&buf, name, swar::block_mask),
-                    want,
+                    find_names_with(&buf, [name], swar::block_mask),
+                    [want],
                     "{buf:?}"
                 );
-                assert_eq!(find_name_with(&buf, name, block_mask), want, "{buf:?}");
+                assert_eq!(find_names_with(&buf, [name], block_mask), [want], "{buf:?}");
                 assert_eq!(find_name(&buf, name), want, "{buf:?}");
             }
+            // Three names at a time, repeats included.
+            let pick =
+                |next: &mut dyn FnMut() -> u64| NAMES[(next() % NAMES.len() as u64) as usize];
+            let names = [pick(&mut next), pick(&mut next), pick(&mut next)];
+            let want = names.map(|name| name_by_lines(&buf, name));
+            assert_eq!(
+                find_names_with(&buf, names, swar::block_mask),
+                want,
+                "{buf:?} {names:?}"
+            );
+            assert_eq!(
+                find_names_with(&buf, names, block_mask),
+                want,
+                "{buf:?} {names:?}"
+            );
+            assert_eq!(find_names(&buf, names), want, "{buf:?} {names:?}");
         }
     }
 

@@ -7,6 +7,7 @@ use std::ops::Deref;
 use bytes::Bytes;
 
 use crate::headers::Headers;
+use crate::lines::NameSet;
 
 /// One frame from the server, as the decoder found it: a slice of the
 /// receive chunk it arrived in (see [`Message::detach`]).
@@ -104,6 +105,16 @@ impl Message {
         self.get("ActionID")
     }
 
+    /// The headers a connection routes the frame by, found in one pass.
+    #[inline]
+    pub(crate) fn routing(&self) -> Routing<'_> {
+        let [action_id, event_list] = self.headers.get_set::<2, RoutingNames>();
+        Routing {
+            action_id,
+            event_list,
+        }
+    }
+
     /// The `Message` header as text, if any.
     pub fn message(&self) -> Option<Cow<'_, str>> {
         self.get_str("Message")
@@ -128,6 +139,40 @@ impl Message {
     pub fn first_name(&self) -> &[u8] {
         self.headers.iter().next().map(|(n, _)| n).unwrap_or(b"")
     }
+}
+
+/// What a connection routes a frame by: its `ActionID` (the action it
+/// answers) and `EventList` (whether it opens or ends a list) headers, the
+/// values of [`Message::get`] of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Routing<'a> {
+    pub(crate) action_id: Option<&'a [u8]>,
+    pub(crate) event_list: Option<&'a [u8]>,
+}
+
+/// The names [`Routing`] holds, in its order.
+struct RoutingNames;
+
+impl NameSet<2> for RoutingNames {
+    const NAMES: [&'static [u8]; 2] = [b"ActionID", b"EventList"];
+}
+
+impl Routing<'_> {
+    /// Whether a response with these headers opens an event list
+    /// ([`Response::starts_list`]).
+    pub(crate) fn starts_list(&self) -> bool {
+        opens_list(self.event_list)
+    }
+}
+
+/// Whether an `EventList` value opens a list (`start`, any case).
+fn opens_list(event_list: Option<&[u8]>) -> bool {
+    event_list.is_some_and(|v| v.eq_ignore_ascii_case(b"start"))
+}
+
+/// Whether an `EventList` value ends a list (`Complete`, any case).
+fn closes_list(event_list: Option<&[u8]>) -> bool {
+    event_list.is_some_and(|v| v.eq_ignore_ascii_case(b"complete"))
 }
 
 /// Splits legacy output on `\n`, dropping a `\r` before it; a final empty
@@ -214,8 +259,7 @@ impl Response {
 
     /// Whether this response opens an event list (`EventList: start`, any case).
     pub fn starts_list(&self) -> bool {
-        self.get("EventList")
-            .is_some_and(|v| v.eq_ignore_ascii_case(b"start"))
+        opens_list(self.get("EventList"))
     }
 
     /// The message underneath.
@@ -289,12 +333,20 @@ impl Event {
     pub fn completes_list(&self) -> bool {
         // The name first: it is the first header, so the common answer for
         // list items costs one comparison before the `EventList` scan.
+        self.has_complete_name() || closes_list(self.get("EventList"))
+    }
+
+    /// [`Event::completes_list`], its `EventList` header already found
+    /// ([`Message::routing`]).
+    pub(crate) fn completes_list_with(&self, routing: &Routing<'_>) -> bool {
+        closes_list(routing.event_list) || self.has_complete_name()
+    }
+
+    /// Whether the name ends in `Complete` (any case): how servers before
+    /// 13.2 end a list.
+    fn has_complete_name(&self) -> bool {
         let name = self.name();
-        if name.len() >= 8 && name[name.len() - 8..].eq_ignore_ascii_case(b"Complete") {
-            return true;
-        }
-        self.get("EventList")
-            .is_some_and(|v| v.eq_ignore_ascii_case(b"complete"))
+        name.len() >= 8 && name[name.len() - 8..].eq_ignore_ascii_case(b"Complete")
     }
 
     /// The message underneath.
@@ -334,6 +386,82 @@ mod tests {
         assert!(!item.completes_list());
         let explicit = Event::from_pairs([("Event", &b"X"[..]), ("EventList", b"complete")]);
         assert!(explicit.completes_list());
+    }
+
+    /// What [`Message::routing`] must find: one look-up per name.
+    fn routing_by_look_ups(m: &Message) -> Routing<'_> {
+        Routing {
+            action_id: m.get("ActionID"),
+            event_list: m.get("EventList"),
+        }
+    }
+
+    /// Every frame of the Asterisk 22 transcripts, and variants of each:
+    /// names in other cases, repeated, behind look-alikes (`ActionIDX`,
+    /// `EventLis`), after colon-less lines.
+    #[test]
+    fn routing_finds_what_one_look_up_per_name_finds() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/corpus/asterisk-22"
+        );
+        let mut frames = 0;
+        let mut found = 0;
+        for entry in std::fs::read_dir(dir).expect("the corpus") {
+            let path = entry.expect("a corpus file").path();
+            if path.extension().is_none_or(|e| e != "raw") {
+                continue;
+            }
+            let mut decoder = crate::Decoder::new(1 << 20);
+            decoder.push(&std::fs::read(&path).expect("a transcript"));
+            while let Some(Ok(frame)) = decoder.next_frame() {
+                let message = match frame {
+                    Frame::Response(r) => r.into_message(),
+                    Frame::Event(e) => e.into_message(),
+                    Frame::Other(m) => m,
+                    Frame::Banner(_) => continue,
+                };
+                let raw = message.headers().raw().clone();
+                let lines: Vec<&[u8]> = raw.split_inclusive(|&b| b == b'\n').collect();
+                for variant in 0..6 {
+                    let mut bytes = Vec::new();
+                    for (i, line) in lines.iter().enumerate() {
+                        match variant {
+                            1 => bytes.extend(line.iter().map(u8::to_ascii_lowercase)),
+                            2 => bytes.extend(line.iter().map(u8::to_ascii_uppercase)),
+                            3 if i == 1 => {
+                                bytes.extend_from_slice(b"ActionIDX: no\r\nEventLis: no\r\n");
+                                bytes.extend_from_slice(b"no colon ActionID\r\n:ActionID: no\r\n");
+                                bytes.extend_from_slice(line);
+                            }
+                            // Every line twice: the first of each counts.
+                            4 => {
+                                bytes.extend_from_slice(line);
+                                bytes.extend_from_slice(line);
+                            }
+                            // A long colon-less line first, so names cross blocks.
+                            5 if i == 0 => {
+                                bytes.extend_from_slice(&[b'x'; 61]);
+                                bytes.extend_from_slice(b"\r\n");
+                                bytes.extend_from_slice(line);
+                            }
+                            _ => bytes.extend_from_slice(line),
+                        }
+                    }
+                    let m = Message::new(Headers::new(Bytes::from(bytes)), None);
+                    let want = routing_by_look_ups(&m);
+                    assert_eq!(m.routing(), want, "{path:?}: {m:?}");
+                    frames += 1;
+                    found += usize::from(want.action_id.is_some())
+                        + usize::from(want.event_list.is_some());
+                }
+            }
+        }
+        // The corpus is there, and has both names to find.
+        assert!(
+            frames > 500 && found > 500,
+            "{frames} frames, {found} values"
+        );
     }
 
     #[test]

@@ -720,14 +720,16 @@ impl Connection {
     }
 
     fn on_response(&mut self, response: Response, now: Instant) {
-        let matched = self.table.match_response(response.action_id());
+        let routing = response.routing();
+        let starts_list = routing.starts_list();
+        let matched = self.table.match_response(routing.action_id);
         self.update_response_limit();
         let ResponseMatch::Found { id, skipped } = matched else {
             if self.on_list_refusal(&response, now) {
                 return;
             }
             self.stats.desyncs += 1;
-            let id = String::from_utf8_lossy(response.action_id().unwrap_or(b"-")).into_owned();
+            let id = String::from_utf8_lossy(routing.action_id.unwrap_or(b"-")).into_owned();
             let message = response.get("Message").unwrap_or_default();
             let message = self.config.redaction.apply("Message", message);
             log!(warn, self, id, %message, "response matches no pending action");
@@ -745,7 +747,7 @@ impl Connection {
         if pending.done {
             // A timed-out or cancelled action's late answer: absorb it, and
             // its list if it opens one.
-            if response.starts_list() {
+            if starts_list {
                 pending.phase = new_list(response);
             } else {
                 self.table.remove(id.as_bytes());
@@ -773,7 +775,7 @@ impl Connection {
             _ => false,
         };
         if !succeeded {
-            if response.starts_list() {
+            if starts_list {
                 // Absorb the items of a list it still opens.
                 self.set_phase(&id, new_list(response.clone()));
             }
@@ -784,7 +786,7 @@ impl Connection {
             self.set_state(ConnState::LoggingOff);
         }
         let done = match strategy {
-            _ if response.starts_list() => return self.set_phase(&id, new_list(response)),
+            _ if starts_list => return self.set_phase(&id, new_list(response)),
             Strategy::Single => Completion::Response(response),
             Strategy::List => {
                 // A plain `Success` (1.8–11-era servers): the items and the
@@ -884,8 +886,10 @@ impl Connection {
         }
         let (max_items, max_bytes) = (self.config.max_list_items, self.config.max_list_bytes);
         // Looked up by the borrowed bytes; an owned id is made only when the
-        // event completes its action.
-        let Some(pending) = event.action_id().and_then(|id| self.table.get_mut(id)) else {
+        // event completes its action. `EventList` is found in the same pass
+        // over the headers: a list item has none, so the pass reads it all.
+        let routing = event.routing();
+        let Some(pending) = routing.action_id.and_then(|id| self.table.get_mut(id)) else {
             return self.queue_event(event);
         };
         let owned_id = |event: &Event| {
@@ -902,7 +906,7 @@ impl Connection {
                 bytes,
                 overflowed,
                 ..
-            } if !event.completes_list() => {
+            } if !event.completes_list_with(&routing) => {
                 if !*overflowed {
                     *bytes += event.headers().raw().len();
                     if items.len() >= max_items || *bytes > max_bytes {
