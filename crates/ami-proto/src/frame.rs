@@ -681,7 +681,7 @@ enum Step {
 /// always holds eight bytes) it costs a few instructions, where a
 /// byte-by-byte compare cost forty.
 #[inline]
-fn starts_with_event(bytes: &[u8]) -> bool {
+pub(crate) fn starts_with_event(bytes: &[u8]) -> bool {
     const EVENT: u64 = u64::from_le_bytes(*b"event:\0\0");
     const SIX: u64 = (1 << 48) - 1;
     match bytes.first_chunk::<8>() {

@@ -143,6 +143,21 @@ impl Headers {
             .or_else(|| self.get(name))
     }
 
+    /// [`Headers::get_leading`] of `Event`.
+    ///
+    /// Performance: an event's first line starts with `Event:`, told by one
+    /// word compare ([`crate::frame::starts_with_event`]), where comparing
+    /// the name as a header name cost about 20 more instructions.
+    #[inline]
+    pub(crate) fn event_name(&self) -> Option<&[u8]> {
+        if crate::frame::starts_with_event(&self.buf) {
+            if let Some(end) = LineEnds::new(&self.buf, 0).next() {
+                return Some(strip_space(trim_crs(&self.buf[6..end])));
+            }
+        }
+        self.get_leading("Event")
+    }
+
     /// The first value of `name` as text (lossy UTF-8).
     pub fn get_str(&self, name: &str) -> Option<Cow<'_, str>> {
         self.get(name).map(String::from_utf8_lossy)
@@ -482,6 +497,27 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(&buf)
             );
+        }
+    }
+
+    /// The shortcut for an event's name finds what the first-line look-up
+    /// finds: any case, with or without spaces and `\r`s, and when the first
+    /// line is not the event's name (or no line is whole).
+    #[test]
+    fn event_name_is_the_leading_event_header() {
+        for raw in [
+            &b"Event: Newchannel\r\nChannel: x\r\n"[..],
+            b"EVENT:Hangup\n",
+            b"event:   spaced \r\r\n",
+            b"Event:\r\n",
+            b"Events: no\r\nEvent: late\r\n",
+            b"Response: Success\r\nEvent: second\r\n",
+            b"Event: no line end",
+            b"Event",
+            b"",
+        ] {
+            let h = Headers::new(Bytes::from_static(raw));
+            assert_eq!(h.event_name(), h.get_leading("Event"), "{raw:?}");
         }
     }
 

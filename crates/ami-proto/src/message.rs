@@ -315,7 +315,7 @@ impl Event {
     /// The event's name (`Newchannel`, `Hangup`, ...).
     pub fn name(&self) -> &[u8] {
         // The first line, in every event the decoder makes.
-        self.0.headers.get_leading("Event").unwrap_or(b"")
+        self.0.headers.event_name().unwrap_or(b"")
     }
 
     /// The event's name as text (lossy UTF-8).
