@@ -215,7 +215,7 @@ fn find_names_with<const N: usize>(
     names: [&[u8]; N],
     block_mask: impl Fn(&[u8; BLOCK], u8) -> u64,
 ) -> [Option<usize>; N] {
-    debug_assert!(N <= 64);
+    debug_assert!((1..=64).contains(&N));
     debug_assert!(names.iter().all(|name| (1..BLOCK).contains(&name.len())));
     let mask = |at, byte| mask_at_with(buf, at, byte, &block_mask);
     let lens = names.map(<[u8]>::len);
