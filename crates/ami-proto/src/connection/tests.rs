@@ -391,19 +391,26 @@ fn drop_oldest_queue_counts_drops_and_never_drops_responses() {
     assert_eq!(last.as_deref(), Some("999"), "the newest events are kept");
 }
 
-#[test]
-fn backpressure_stops_decoding_and_loses_nothing() {
+/// A session whose queue of ten events is under back-pressure, fed fifty
+/// events (`Seq: 0..50`) and then the answer to the Ping it sent.
+fn fifty_events_before_an_answer() -> (Session, ActionId) {
     let mut config = Session::config();
     config.event_queue = 10;
     config.queue_policy = QueuePolicy::Backpressure;
     let mut s = Session::ready(config);
     let ping = s.send(Action::ping());
-    let mut flood = Vec::new();
+    let mut flood = String::new();
     for i in 0..50 {
-        flood.extend_from_slice(format!("Event: Newexten\r\nSeq: {i}\r\n\r\n").as_bytes());
+        flood += &format!("Event: Newexten\r\nSeq: {i}\r\n\r\n");
     }
-    flood.extend_from_slice(success(&ping).as_bytes());
-    s.conn.handle_input(&flood, s.now);
+    flood += &success(&ping);
+    s.conn.handle_input(flood.as_bytes(), s.now);
+    (s, ping)
+}
+
+#[test]
+fn backpressure_stops_decoding_and_loses_nothing() {
+    let (mut s, ping) = fifty_events_before_an_answer();
     assert!(
         !s.conn.wants_read(),
         "a full queue asks the adapter to stop reading"
@@ -428,17 +435,7 @@ fn backpressure_stops_decoding_and_loses_nothing() {
 /// and the answer behind the flood comes once its turn is decoded.
 #[test]
 fn backpressure_batches_resume_decoding_and_lose_nothing() {
-    let mut config = Session::config();
-    config.event_queue = 10;
-    config.queue_policy = QueuePolicy::Backpressure;
-    let mut s = Session::ready(config);
-    let ping = s.send(Action::ping());
-    let mut flood = String::new();
-    for i in 0..50 {
-        flood += &format!("Event: Newexten\r\nSeq: {i}\r\n\r\n");
-    }
-    flood += &success(&ping);
-    s.conn.handle_input(flood.as_bytes(), s.now);
+    let (mut s, ping) = fifty_events_before_an_answer();
     let mut batch = Vec::new();
     while s.completions(&ping).is_empty() {
         let taken = batch.len();
@@ -467,17 +464,7 @@ fn backpressure_batches_resume_decoding_and_lose_nothing() {
 /// which lets the held-back answer be decoded; the queue keeps the newest.
 #[test]
 fn dropping_events_releases_an_answer_held_behind_them() {
-    let mut config = Session::config();
-    config.event_queue = 10;
-    config.queue_policy = QueuePolicy::Backpressure;
-    let mut s = Session::ready(config);
-    let ping = s.send(Action::ping());
-    let mut flood = String::new();
-    for i in 0..50 {
-        flood += &format!("Event: Newexten\r\nSeq: {i}\r\n\r\n");
-    }
-    flood += &success(&ping);
-    s.conn.handle_input(flood.as_bytes(), s.now);
+    let (mut s, ping) = fifty_events_before_an_answer();
     let mut dropped = 0;
     while s.completions(&ping).is_empty() {
         assert!(s.conn.drop_event(), "an event to drop");
@@ -733,6 +720,20 @@ impl tracing::field::Visit for Fields {
     }
 }
 
+impl Capture {
+    /// Runs `f` with this subscriber as the thread's default, every
+    /// callsite's cached interest rebuilt first: tracing caches whether a
+    /// callsite is wanted, and a callsite another test thread registered
+    /// while it raced with the set-up of this subscriber could stay cached
+    /// as unwanted, losing its lines here (about one run in six).
+    fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        tracing::subscriber::with_default(self.clone(), || {
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        })
+    }
+}
+
 impl tracing::Subscriber for Capture {
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
         true
@@ -754,7 +755,7 @@ impl tracing::Subscriber for Capture {
 #[test]
 fn every_log_event_has_server_action_id_and_queue_depth_and_no_secret() {
     let capture = Capture::default();
-    tracing::subscriber::with_default(capture.clone(), || {
+    capture.run(|| {
         let mut config = Session::config();
         config.redaction = config.redaction.clone().with_exact("X-Pin");
         let mut s = Session::ready(config);
@@ -784,7 +785,7 @@ fn a_configured_redaction_policy_applies_to_every_print_and_log() {
         .with_exact("X-Token")
         .with_value_pattern("pin=");
     let capture = Capture::default();
-    let printed = tracing::subscriber::with_default(capture.clone(), || {
+    let printed = capture.run(|| {
         let mut config = Session::config();
         config.redaction = policy;
         let mut s = Session::ready(config);
