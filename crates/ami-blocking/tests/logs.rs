@@ -56,7 +56,12 @@ impl<S: tracing::Subscriber> Layer<S> for Recorder {
 fn recorded(body: impl FnOnce()) -> Vec<Record> {
     let recorder = Recorder::default();
     let subscriber = tracing_subscriber::registry().with(recorder.clone());
-    tracing::subscriber::with_default(subscriber, body);
+    // Rebuilt first: a callsite another test thread registered while it
+    // raced with this subscriber's set-up could stay cached as unwanted.
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::callsite::rebuild_interest_cache();
+        body()
+    });
     let records = std::mem::take(&mut *recorder.0.lock().expect("not poisoned"));
     records
 }
