@@ -64,7 +64,6 @@ fn ca_file_flag_verifies_and_a_wrong_ca_is_refused() {
     let pings = server.received_actions();
     let pings = pings.iter().filter(|a| a.eq_ignore_ascii_case("ping"));
     assert_eq!(pings.count(), 1);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -111,5 +110,4 @@ fn pin_flag_and_toml_keys() {
     let bad = run("bad");
     assert_eq!(bad.status.code(), Some(4));
     assert!(text(&bad.stderr).contains("pin"), "{}", text(&bad.stderr));
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -72,8 +72,26 @@ pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A scratch directory unique to this test.
-pub(crate) fn scratch(tag: &str) -> PathBuf {
+/// A scratch directory unique to this test, removed with what it holds
+/// (secret files among it) when the test is done with it.
+pub(crate) struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A new [`Scratch`] directory named after `tag`.
+pub(crate) fn scratch(tag: &str) -> Scratch {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "ami-cli-test-{}-{tag}-{}",
@@ -81,7 +99,7 @@ pub(crate) fn scratch(tag: &str) -> PathBuf {
         N.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    Scratch(dir)
 }
 
 pub(crate) fn write(path: &Path, content: &str) -> PathBuf {
