@@ -283,19 +283,22 @@ fn min_raw(var: Option<String>) -> Result<(f64, &'static str), String> {
     }
 }
 
+/// The raw baseline and every library, in the order of the tables: the
+/// clients of the flood and of pipelined pings.
+const LIBRARIES: [Client; 7] = [
+    RAW,
+    SMOL,
+    SMOL_LOCAL,
+    TOKIO,
+    TOKIO_LOCAL,
+    BENCH_CLIENT,
+    PEER,
+];
+
 fn flood(events: u64) {
-    let clients = [
-        RAW,
-        SMOL,
-        SMOL_LOCAL,
-        TOKIO,
-        TOKIO_LOCAL,
-        BENCH_CLIENT,
-        PEER,
-    ];
     let title = format!("flood: {events} events, parsed into each library's event objects");
     let case = flood_case(events);
-    let baseline = table(&title, &case, &clients, Unit::EVENT);
+    let baseline = table(&title, &case, &LIBRARIES, Unit::EVENT);
     // Once: it shows what is lost, not how fast.
     let probe = run::once(&PEER_AT_LOGIN, &case);
     println!(
@@ -320,20 +323,11 @@ fn ping(pings: u64) {
         BENCH_CLIENT,
         PEER,
     ];
-    let pipelined = [
-        RAW,
-        SMOL,
-        SMOL_LOCAL,
-        TOKIO,
-        TOKIO_LOCAL,
-        BENCH_CLIENT,
-        PEER,
-    ];
     let title = format!("ping: {pings} pings, 1 in flight");
     table(&title, &ping_case(pings, 1), &single, Unit::PING);
     // Pipelined runs are quicker: five times the pings for a similar time.
     let title = format!("ping: {} pings, 64 in flight", 5 * pings);
-    table(&title, &ping_case(5 * pings, 64), &pipelined, Unit::PING);
+    table(&title, &ping_case(5 * pings, 64), &LIBRARIES, Unit::PING);
     // One action at a time across two CPUs is mostly the time an idle CPU
     // takes to wake up for the other side (on this VM, a multi-thread tokio
     // runtime, whose idle worker keeps a CPU awake, makes three times the
