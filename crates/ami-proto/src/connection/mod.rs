@@ -287,7 +287,8 @@ impl Connection {
 
     /// Room for the next read from the socket, at most `max` bytes (fewer
     /// when the receive chunk has at least 4 KiB left): read into it, then
-    /// call [`handle_read`](Self::handle_read) with the count read. The bytes are decoded where they lie, which saves the copy
+    /// call [`handle_read`](Self::handle_read) with the count read. The
+    /// bytes are decoded where they lie, which saves the copy
     /// [`handle_input`](Self::handle_input) makes of each read (see
     /// [`Decoder::spare`](crate::Decoder::spare)).
     pub fn input_buf(&mut self, max: usize) -> &mut [u8] {
