@@ -993,3 +993,29 @@ fn a_failed_originate_keeps_its_hangup_cause_whichever_comes_first() {
         assert_eq!(model.stats().unplaced, 0, "{order}");
     }
 }
+
+/// `ExtensionStatus` carries the extension and the context apart, so an
+/// `@` in either must not merge two hints: `a@b` in `c` and `a` in `b@c`.
+#[test]
+fn extensions_whose_names_hold_an_at_sign_are_told_apart() {
+    let mut model = Model::new(Limits::default());
+    let status = |exten: &str, context: &str, status: &str| {
+        support::event(
+            "ExtensionStatus",
+            &[
+                ("Exten", exten.into()),
+                ("Context", context.into()),
+                ("Hint", "PJSIP/alice".into()),
+                ("Status", status.into()),
+                ("StatusText", "x".into()),
+            ],
+        )
+    };
+    run(
+        &mut model,
+        &(status("a@b", "c", "1") + &status("a", "b@c", "2")),
+    );
+    assert_eq!(model.extensions().count(), 2);
+    assert_eq!(model.extension("a@b", "c").map(|e| e.status), Some(1));
+    assert_eq!(model.extension("a", "b@c").map(|e| e.status), Some(2));
+}

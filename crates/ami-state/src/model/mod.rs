@@ -19,6 +19,7 @@ use crate::time::Timestamp;
 mod calls;
 mod channels;
 mod lists;
+mod pair;
 mod queues;
 mod resync;
 mod states;
@@ -99,7 +100,7 @@ pub struct Model {
     bridges: Map<Arc<str>, Bridge>,
     queues: Map<Arc<str>, Queue>,
     devices: Map<Arc<str>, DeviceState>,
-    /// Keyed by [`extension_key`].
+    /// Keyed by the pair of extension and context (`pair`).
     extensions: Map<String, ExtensionState>,
     /// Where an `ExtensionStatus`'s key is built to be looked up: a new
     /// string only for an extension the model does not hold yet.
@@ -306,9 +307,7 @@ impl Model {
 
     /// The hint state of `exten` in `context`.
     pub fn extension(&self, exten: &str, context: &str) -> Option<&ExtensionState> {
-        let mut key = String::new();
-        extension_key(&mut key, exten, context);
-        self.extensions.get(&key)
+        self.extensions.get(&pair::pair_key(exten, context))
     }
 
     /// Every extension state, in no particular order.
@@ -418,14 +417,6 @@ impl Model {
 /// The map's own copy of `key`, if it holds it.
 fn shared<V>(map: &Map<Arc<str>, V>, key: &str) -> Option<Arc<str>> {
     map.get_key_value(key).map(|(k, _)| Arc::clone(k))
-}
-
-/// Makes `key` the map key of an extension state.
-fn extension_key(key: &mut String, exten: &str, context: &str) {
-    key.clear();
-    key.push_str(exten);
-    key.push('@');
-    key.push_str(context);
 }
 
 /// The events the model reads, by name.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::resync::pair_key;
+use super::pair::pair_key;
 use super::Model;
 use crate::change::{KeyRef, Op};
 use crate::fields::{key, number, text, Fields};

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 
 use super::calls::Hangup;
 use super::lists::ListKind;
+use super::pair::{pair_key, split_pair};
 use super::Model;
 use crate::change::{KeyRef, Op};
 
@@ -27,7 +28,7 @@ pub(super) struct Resync {
     /// [`pair_key`] of queue and Uniqueid.
     pub(super) callers: HashSet<String>,
     pub(super) devices: HashSet<String>,
-    /// Extension map keys (`exten@context`).
+    /// Extension map keys ([`pair_key`] of extension and context).
     pub(super) extensions: HashSet<String>,
     /// The kinds whose complete lists were applied in the window.
     listed: Vec<ListKind>,
@@ -39,12 +40,6 @@ impl Resync {
             self.listed.push(kind);
         }
     }
-}
-
-/// One key for a pair (a queue and a member or caller); a header value
-/// cannot hold a line feed.
-pub(super) fn pair_key(a: &str, b: &str) -> String {
-    format!("{a}\n{b}")
 }
 
 impl Model {
@@ -96,12 +91,12 @@ impl Model {
                         self.remove_queue(name);
                     }
                     for pair in &resync.members {
-                        if let Some((queue, interface)) = pair.split_once('\n') {
+                        if let Some((queue, interface)) = split_pair(pair) {
                             self.remove_member(queue, interface);
                         }
                     }
                     for pair in &resync.callers {
-                        if let Some((queue, uid)) = pair.split_once('\n') {
+                        if let Some((queue, uid)) = split_pair(pair) {
                             self.remove_caller(queue, uid);
                         }
                     }

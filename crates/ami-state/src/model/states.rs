@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use super::{extension_key, shared, Model};
+use super::pair::write_pair;
+use super::{shared, Model};
 use crate::change::{KeyRef, Text};
 use crate::device::{DeviceState, DeviceStatus, ExtensionState};
 use crate::fields::{assign, assign_copy, key, number, Fields};
@@ -53,7 +54,7 @@ impl Model {
             return;
         };
         let mut map_key = std::mem::take(&mut self.extension_key_buf);
-        extension_key(&mut map_key, &exten, &context);
+        write_pair(&mut map_key, &exten, &context);
         let applied = self.apply_extension_status(&map_key, &exten, &context, f);
         self.extension_key_buf = map_key;
         let Some((added, changed)) = applied else {
