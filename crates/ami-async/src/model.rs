@@ -339,8 +339,14 @@ impl ModelFeed {
         self.resync_wanted = false;
         self.backlog.push_back(Input::BeginResync);
         for list in Model::resync_lists() {
+            let followed = Model::follows(&list).then(|| list.clone());
             match conn.send(list, now) {
-                Ok(id) => self.lists.push(id),
+                Ok(id) => {
+                    if let Some(list) = followed {
+                        self.backlog.push_back(Input::Sent(id.clone(), list));
+                    }
+                    self.lists.push(id);
+                }
                 Err(e) => tracing::warn!(
                     server = %self.server,
                     action_id = "-",

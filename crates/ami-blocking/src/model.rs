@@ -62,8 +62,14 @@ impl Tracker {
         self.model.begin_resync();
         for list in Model::resync_lists() {
             let name = list.name().to_owned();
+            let followed = Model::follows(&list).then(|| list.clone());
             match conn.send(list, now) {
-                Ok(id) => self.lists.push(id),
+                Ok(id) => {
+                    if let Some(list) = followed {
+                        self.model.handle_sent(&id, &list);
+                    }
+                    self.lists.push(id);
+                }
                 Err(e) => log!(warn, conn, "-", list = %name, error = %e,
                     "live model: a list could not be sent; its kind keeps what the model held"),
             }

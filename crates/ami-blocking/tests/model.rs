@@ -212,3 +212,64 @@ fn the_multiplexer_keeps_a_model_per_node() {
     assert!(listed(mux.model(a).expect("tracked")));
     assert_eq!(lists(&two), 1, "b's session went on: listed once");
 }
+
+/// A server without hints answers `ExtensionStateList` with an error
+/// (`No dialplan hints are available`): both the client and the
+/// multiplexer take it as an empty list, and a hint held from before the
+/// reconnect goes.
+#[test]
+fn a_reconnect_to_a_server_without_hints_removes_the_hints_held() {
+    use ami_blocking::{Multiplexer, MuxConfig};
+
+    let _guard = Watchdog::new("no hints", Duration::from_secs(30));
+    let server = TcpServer::start(
+        ServerConfig {
+            auth_failure_delay: Duration::ZERO,
+            ..ServerConfig::default()
+        },
+        Faults::default(),
+    )
+    .expect("fake server starts");
+    let hint =
+        b"Event: ExtensionStatus\r\nPrivilege: call,all\r\nExten: 200\r\nContext: agents\r\n\
+                 Hint: PJSIP/alice\r\nStatus: 0\r\nStatusText: Idle\r\n\r\n";
+    let held = |m: &Model| m.extension("200", "agents").is_some();
+
+    let mut client = Client::connect(server.addr(), Duration::from_secs(2), config("pbx")).unwrap();
+    client.track_model(Limits::default()).unwrap();
+    server.publish(hint);
+    until(&mut client, Duration::from_secs(5), "the hint seen", held);
+    client.reconnect().unwrap();
+    assert!(!held(client.model().expect("tracked")), "client: kept");
+    client.close().unwrap();
+
+    let mut mux = Multiplexer::new(MuxConfig::default()).expect("poller");
+    let node = mux
+        .add_server(server.addr(), config("pbx-a"))
+        .expect("config");
+    assert!(mux.track_model(node, Limits::default()));
+    let tick_until = |mux: &mut Multiplexer, what: &str, pred: &dyn Fn(&Multiplexer) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !pred(mux) {
+            assert!(Instant::now() < deadline, "{what}: not within 5 s");
+            mux.tick(Duration::from_millis(20));
+            mux.events().for_each(drop);
+        }
+    };
+    let synced =
+        |mux: &Multiplexer| mux.is_ready(node) && !mux.model(node).expect("tracked").is_resyncing();
+    tick_until(&mut mux, "listed", &synced);
+    server.publish(hint);
+    tick_until(&mut mux, "the hint seen", &|mux| {
+        held(mux.model(node).expect("tracked"))
+    });
+    let sessions = server.connections();
+    server.drop_connections();
+    tick_until(&mut mux, "resynced after the drop", &|mux| {
+        server.connections() > sessions && synced(mux)
+    });
+    assert!(
+        !held(mux.model(node).expect("tracked")),
+        "multiplexer: kept"
+    );
+}

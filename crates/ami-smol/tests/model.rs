@@ -218,6 +218,48 @@ fn a_reconnect_resynchronises_and_removes_what_went_while_away() {
     });
 }
 
+/// A server whose hints are all gone answers `ExtensionStateList` with an
+/// error (`No dialplan hints are available`), not an empty list: the model
+/// takes it as one, and a hint it held from before the reconnect goes.
+#[test]
+fn a_reconnect_to_a_server_without_hints_removes_the_hints_held() {
+    let server = server_with(
+        ServerConfig::default(),
+        Faults {
+            drop_after: Some(Duration::from_millis(1500)),
+            ..Faults::default()
+        },
+    );
+    run(30, async {
+        let client = connect_with_model(&server).await;
+        let model = client.model().expect("model").clone();
+        assert!(model.synced().await);
+        server.set_faults(Faults::default());
+        let mut changes = model.changes();
+        server.publish(
+            b"Event: ExtensionStatus\r\nPrivilege: call,all\r\nExten: 200\r\nContext: agents\r\n\
+              Hint: PJSIP/alice\r\nStatus: 0\r\nStatusText: Idle\r\n\r\n",
+        );
+        until(&model, Duration::from_secs(5), "the hint seen", |m| {
+            m.read(|m| m.extension("200", "agents").is_some())
+        })
+        .await;
+        let removed = change(&mut changes, Duration::from_secs(10), |c| {
+            matches!(c, Change::Removed(Key::Extension { .. }))
+        })
+        .await;
+        assert_eq!(
+            removed,
+            Change::Removed(Key::Extension {
+                exten: "200".into(),
+                context: "agents".into()
+            })
+        );
+        assert!(server.connections() >= 2, "a second session");
+        client.close().await;
+    });
+}
+
 #[test]
 fn a_caller_holding_the_model_never_stalls_the_reader() {
     let server = server_with(ServerConfig::asterisk_corpus(), Faults::default());

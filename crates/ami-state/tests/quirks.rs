@@ -1019,3 +1019,52 @@ fn extensions_whose_names_hold_an_at_sign_are_told_apart() {
     assert_eq!(model.extension("a@b", "c").map(|e| e.status), Some(1));
     assert_eq!(model.extension("a", "b@c").map(|e| e.status), Some(2));
 }
+
+/// `ExtensionStateList` on a server with no hints left answers
+/// `Response: Error` / `No dialplan hints are available` (`manager.c`)
+/// instead of an empty list: in a resynchronisation window that is a
+/// complete picture, and every hint held from before is gone. Any other
+/// error proves nothing and removes nothing.
+#[test]
+fn an_extension_list_refused_for_want_of_hints_empties_the_hints_at_resync() {
+    for (message, gone) in [
+        ("No dialplan hints are available", true),
+        ("Permission denied", false),
+    ] {
+        let mut model = Model::new(Limits::default());
+        run(
+            &mut model,
+            &support::event(
+                "ExtensionStatus",
+                &[
+                    ("Exten", "200".into()),
+                    ("Context", "agents".into()),
+                    ("Hint", "PJSIP/alice".into()),
+                    ("Status", "0".into()),
+                    ("StatusText", "Idle".into()),
+                ],
+            ),
+        );
+        drain(&mut model);
+        model.begin_resync();
+        let list = Model::resync_lists()[3].clone();
+        assert_eq!(list.name(), "ExtensionStateList");
+        assert!(Model::follows(&list), "an adapter must hand it over");
+        model.handle_sent(&id("es-1"), &list);
+        let refused = ActionError::Server {
+            message: message.into(),
+        };
+        model.handle_completion(&id("es-1"), Err(&refused));
+        model.end_resync();
+        assert_eq!(
+            model.extension("200", "agents").is_none(),
+            gone,
+            "{message}"
+        );
+        let removed = Change::Removed(Key::Extension {
+            exten: "200".into(),
+            context: "agents".into(),
+        });
+        assert_eq!(drain(&mut model).contains(&removed), gone, "{message}");
+    }
+}

@@ -1,6 +1,6 @@
 //! List results: the server's own picture, item by item.
 
-use ami_proto::Event;
+use ami_proto::{ActionError, Completion, Event};
 
 use super::{EventKind, Model};
 use crate::fields::{key, Fields};
@@ -61,16 +61,51 @@ impl ListKind {
     }
 }
 
+/// `ExtensionStateList`'s answer when the server holds no hints
+/// (`manager.c`): an error, where other lists send an empty list.
+const NO_HINTS: &str = "No dialplan hints are available";
+
+/// How many `ExtensionStateList` actions the model awaits at once: one per
+/// resynchronisation is the use; the oldest is forgotten past this bound.
+const HINT_LISTS: usize = 8;
+
 impl Model {
+    /// Notes an `ExtensionStateList` sent, to know its answer.
+    pub(super) fn on_hint_list_sent(&mut self, id: &str) {
+        if self.hint_lists.len() == HINT_LISTS {
+            self.hint_lists.remove(0);
+        }
+        self.hint_lists.push(id.to_owned());
+    }
+
+    /// The end of an action: an `ExtensionStateList` refused for want of
+    /// hints is applied as the empty list it stands for; any other refusal
+    /// proves nothing.
+    pub(super) fn on_hint_list_end(&mut self, id: &str, result: Result<&Completion, &ActionError>) {
+        let Some(i) = self.hint_lists.iter().position(|h| h == id) else {
+            return;
+        };
+        self.hint_lists.remove(i);
+        if let Err(ActionError::Server { message }) = result {
+            if message.trim().eq_ignore_ascii_case(NO_HINTS) {
+                self.apply_items(ListKind::Extensions, &[]);
+            }
+        }
+    }
+
     /// Applies a completed list's items. Lists the model does not read
     /// (`QueueSummary`, `ParkedCalls`, ...) are ignored.
     pub(super) fn apply_list(&mut self, items: &[Event], complete: Option<&Event>) {
         let kind = complete
             .and_then(|c| ListKind::of_complete(c.name()))
             .or_else(|| items.first().and_then(|i| ListKind::of_item(i.name())));
-        let Some(kind) = kind else {
-            return;
-        };
+        if let Some(kind) = kind {
+            self.apply_items(kind, items);
+        }
+    }
+
+    /// Applies the items of a complete list of `kind`.
+    fn apply_items(&mut self, kind: ListKind, items: &[Event]) {
         self.stats.lists += 1;
         // Members listed, in order, to put each queue's in the server's order.
         let mut member_order: Vec<(String, String)> = Vec::new();

@@ -38,7 +38,7 @@ use tombstones::Tombstones;
 ///   [`handle_completion`](Self::handle_completion) for each finished
 ///   action (list results and Originate outcomes are what it reads),
 ///   [`handle_sent`](Self::handle_sent) for each action sent (it follows
-///   Originates), and optionally [`handle_time`](Self::handle_time);
+///   Originates and `ExtensionStateList`), and optionally [`handle_time`](Self::handle_time);
 /// - the resynchronisation window: [`begin_resync`](Self::begin_resync),
 ///   [`end_resync`](Self::end_resync);
 /// - output, drained until `None`: [`poll_change`](Self::poll_change);
@@ -64,7 +64,9 @@ use tombstones::Tombstones;
 /// channel shows it); a ringing agent gives two `DialEnd`s for one
 /// `DialBegin`; `AgentConnect` comes before `BridgeEnter`;
 /// `OriginateResponse`s come in any order; a list delivered after a channel
-/// hung up cannot bring it back (see [`Limits::tombstones`]).
+/// hung up cannot bring it back (see [`Limits::tombstones`]); a server with
+/// no hints answers `ExtensionStateList` with an error (`No dialplan hints
+/// are available`), taken as the empty list it stands for.
 ///
 /// **Never a panic, always a bound.** Every collection is bounded by
 /// [`Limits`]; what does not fit is refused and counted in [`Stats`], and
@@ -105,6 +107,8 @@ pub struct Model {
     /// Where an `ExtensionStatus`'s key is built to be looked up: a new
     /// string only for an extension the model does not hold yet.
     extension_key_buf: String,
+    /// ActionIDs of `ExtensionStateList` actions awaiting their answers.
+    hint_lists: Vec<String>,
     calls: Calls,
     /// Uniqueids of channels that hung up, ids of bridges destroyed.
     gone_channels: Tombstones,
@@ -135,6 +139,7 @@ impl Model {
             devices: Map::default(),
             extensions: Map::default(),
             extension_key_buf: String::new(),
+            hint_lists: Vec::new(),
             calls: Calls::default(),
             gone_channels: Tombstones::new(limits.tombstones),
             gone_bridges: Tombstones::new(limits.tombstones),
@@ -201,6 +206,9 @@ impl Model {
     /// Originate's outcome (or failure) moves its call record; anything
     /// else is ignored.
     pub fn handle_completion(&mut self, id: &ActionId, result: Result<&Completion, &ActionError>) {
+        if !self.hint_lists.is_empty() {
+            self.on_hint_list_end(id.as_str(), result);
+        }
         match result {
             Ok(Completion::List {
                 items, complete, ..
@@ -219,18 +227,25 @@ impl Model {
     }
 
     /// Notes an action the adapter sent: an `Originate` starts a [`Call`]
-    /// record under its ActionID; other actions are ignored.
+    /// record under its ActionID; an `ExtensionStateList` is awaited (a
+    /// server with no hints refuses it instead of listing none); other
+    /// actions are ignored.
     pub fn handle_sent(&mut self, id: &ActionId, action: &Action) {
-        if Model::follows(action) {
+        let name = action.name();
+        if name.eq_ignore_ascii_case("Originate") {
             self.on_originate_sent(id.as_str(), action);
+        } else if name.eq_ignore_ascii_case("ExtensionStateList") {
+            self.on_hint_list_sent(id.as_str());
         }
     }
 
     /// Whether [`handle_sent`](Self::handle_sent) does anything with
-    /// `action` (an `Originate`): an adapter that must copy an action to
-    /// hand it over after sending it need copy only these.
+    /// `action` (an `Originate` or an `ExtensionStateList`): an adapter that
+    /// must copy an action to hand it over after sending it need copy only
+    /// these.
     pub fn follows(action: &Action) -> bool {
-        action.name().eq_ignore_ascii_case("Originate")
+        let name = action.name();
+        name.eq_ignore_ascii_case("Originate") || name.eq_ignore_ascii_case("ExtensionStateList")
     }
 
     /// The five lists a resynchronisation sends, unfiltered, in the order
