@@ -1068,3 +1068,36 @@ fn an_extension_list_refused_for_want_of_hints_empties_the_hints_at_resync() {
         assert_eq!(drain(&mut model).contains(&removed), gone, "{message}");
     }
 }
+
+/// A caller's filtered `QueueStatus` (one queue) completing in a
+/// resynchronisation window shows that queue, not that the others are gone:
+/// when the model's own unfiltered list fails, the queues it held stay.
+#[test]
+fn a_filtered_list_in_the_window_removes_nothing_it_did_not_ask_about() {
+    let params = |queue: &str| item("QueueParams", &[("Queue", queue), ("Max", "0")]);
+    let mut model = Model::new(Limits::default());
+    run(
+        &mut model,
+        &list(
+            "qs-0",
+            "QueueStatusComplete",
+            &[params("support"), params("sales")],
+        ),
+    );
+    assert!(model.queue("sales").is_some());
+    model.begin_resync();
+    let filtered = Action::queue_status(Some("support"));
+    model.handle_sent(&id("qs-user"), &filtered);
+    run(
+        &mut model,
+        &list("qs-user", "QueueStatusComplete", &[params("support")]),
+    );
+    model.handle_sent(&id("qs-own"), &Action::queue_status(None));
+    model.handle_completion(&id("qs-own"), Err(&ActionError::ConnectionLost));
+    model.end_resync();
+    assert!(model.queue("support").is_some());
+    assert!(
+        model.queue("sales").is_some(),
+        "only an unfiltered list shows what is gone"
+    );
+}

@@ -1,6 +1,6 @@
 //! List results: the server's own picture, item by item.
 
-use ami_proto::{ActionError, Completion, Event};
+use ami_proto::{Action, ActionError, Completion, Event};
 
 use super::{EventKind, Model};
 use crate::fields::{key, Fields};
@@ -65,47 +65,92 @@ impl ListKind {
 /// (`manager.c`): an error, where other lists send an empty list.
 const NO_HINTS: &str = "No dialplan hints are available";
 
-/// How many `ExtensionStateList` actions the model awaits at once: one per
-/// resynchronisation is the use; the oldest is forgotten past this bound.
-const HINT_LISTS: usize = 8;
+/// How many list actions the model awaits at once; the oldest is forgotten
+/// past this bound (one `ExtensionStateList` per resynchronisation, and a
+/// caller's filtered lists, are the use).
+const AWAITED: usize = 16;
+
+/// A list action whose answer alone does not say what it means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Awaited {
+    /// `ExtensionStateList`: a server with no hints refuses it
+    /// ([`NO_HINTS`]) instead of listing none.
+    Hints,
+    /// A list narrowed by a filter (`QueueStatus` with `Queue` or
+    /// `Member`, `BridgeList` with `BridgeType`): it shows what it asked
+    /// about, not what is gone.
+    Filtered,
+}
+
+impl Awaited {
+    /// What the model must remember of `action` until it is answered.
+    pub(super) fn of(action: &Action) -> Option<Self> {
+        let name = action.name();
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        let filter = |h: &str| action.get(h).is_some_and(|v| !v.is_empty());
+        if is("ExtensionStateList") {
+            Some(Awaited::Hints)
+        } else if (is("QueueStatus") && (filter("Queue") || filter("Member")))
+            || (is("BridgeList") && filter("BridgeType"))
+        {
+            Some(Awaited::Filtered)
+        } else {
+            None
+        }
+    }
+}
 
 impl Model {
-    /// Notes an `ExtensionStateList` sent, to know its answer.
-    pub(super) fn on_hint_list_sent(&mut self, id: &str) {
-        if self.hint_lists.len() == HINT_LISTS {
-            self.hint_lists.remove(0);
+    /// Notes a list action sent whose answer needs it.
+    pub(super) fn await_list(&mut self, id: &str, what: Awaited) {
+        if self.awaited.len() == AWAITED {
+            self.awaited.remove(0);
         }
-        self.hint_lists.push(id.to_owned());
+        self.awaited.push((id.to_owned(), what));
     }
 
-    /// The end of an action: an `ExtensionStateList` refused for want of
-    /// hints is applied as the empty list it stands for; any other refusal
-    /// proves nothing.
-    pub(super) fn on_hint_list_end(&mut self, id: &str, result: Result<&Completion, &ActionError>) {
-        let Some(i) = self.hint_lists.iter().position(|h| h == id) else {
-            return;
+    /// What was awaited of action `id`, now that it has ended.
+    fn take_awaited(&mut self, id: &str) -> Option<Awaited> {
+        let i = self.awaited.iter().position(|(a, _)| a == id)?;
+        Some(self.awaited.remove(i).1)
+    }
+
+    /// A list action's end: a list's items are applied (a filtered one
+    /// never counts as the whole picture); an `ExtensionStateList` refused
+    /// for want of hints is applied as the empty list it stands for; any
+    /// other refusal proves nothing.
+    pub(super) fn on_list_end(&mut self, id: &str, result: Result<&Completion, &ActionError>) {
+        let awaited = match self.awaited.is_empty() {
+            true => None,
+            false => self.take_awaited(id),
         };
-        self.hint_lists.remove(i);
-        if let Err(ActionError::Server { message }) = result {
-            if message.trim().eq_ignore_ascii_case(NO_HINTS) {
-                self.apply_items(ListKind::Extensions, &[]);
+        match result {
+            Ok(Completion::List {
+                items, complete, ..
+            }) => {
+                let kind = complete
+                    .as_ref()
+                    .and_then(|c| ListKind::of_complete(c.name()))
+                    .or_else(|| items.first().and_then(|i| ListKind::of_item(i.name())));
+                // Lists the model does not read (`QueueSummary`,
+                // `ParkedCalls`, ...) are ignored.
+                if let Some(kind) = kind {
+                    self.apply_items(kind, items, awaited != Some(Awaited::Filtered));
+                }
             }
+            Err(ActionError::Server { message })
+                if awaited == Some(Awaited::Hints)
+                    && message.trim().eq_ignore_ascii_case(NO_HINTS) =>
+            {
+                self.apply_items(ListKind::Extensions, &[], true);
+            }
+            _ => {}
         }
     }
 
-    /// Applies a completed list's items. Lists the model does not read
-    /// (`QueueSummary`, `ParkedCalls`, ...) are ignored.
-    pub(super) fn apply_list(&mut self, items: &[Event], complete: Option<&Event>) {
-        let kind = complete
-            .and_then(|c| ListKind::of_complete(c.name()))
-            .or_else(|| items.first().and_then(|i| ListKind::of_item(i.name())));
-        if let Some(kind) = kind {
-            self.apply_items(kind, items);
-        }
-    }
-
-    /// Applies the items of a complete list of `kind`.
-    fn apply_items(&mut self, kind: ListKind, items: &[Event]) {
+    /// Applies the items of a complete list of `kind`; a `whole` one (not
+    /// filtered) shows, in a resynchronisation window, what is gone.
+    fn apply_items(&mut self, kind: ListKind, items: &[Event], whole: bool) {
         self.stats.lists += 1;
         // Members listed, in order, to put each queue's in the server's order.
         let mut member_order: Vec<(String, String)> = Vec::new();
@@ -128,7 +173,7 @@ impl Model {
             }
         }
         self.order_members(&member_order);
-        if let Some(resync) = &mut self.resync {
+        if let (true, Some(resync)) = (whole, &mut self.resync) {
             resync.listed(kind);
         }
     }

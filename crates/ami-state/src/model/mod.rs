@@ -26,6 +26,7 @@ mod states;
 mod tombstones;
 
 use calls::Calls;
+use lists::Awaited;
 use resync::Resync;
 use tombstones::Tombstones;
 
@@ -38,7 +39,7 @@ use tombstones::Tombstones;
 ///   [`handle_completion`](Self::handle_completion) for each finished
 ///   action (list results and Originate outcomes are what it reads),
 ///   [`handle_sent`](Self::handle_sent) for each action sent (it follows
-///   Originates and `ExtensionStateList`), and optionally [`handle_time`](Self::handle_time);
+///   Originates and some lists), and optionally [`handle_time`](Self::handle_time);
 /// - the resynchronisation window: [`begin_resync`](Self::begin_resync),
 ///   [`end_resync`](Self::end_resync);
 /// - output, drained until `None`: [`poll_change`](Self::poll_change);
@@ -107,8 +108,8 @@ pub struct Model {
     /// Where an `ExtensionStatus`'s key is built to be looked up: a new
     /// string only for an extension the model does not hold yet.
     extension_key_buf: String,
-    /// ActionIDs of `ExtensionStateList` actions awaiting their answers.
-    hint_lists: Vec<String>,
+    /// List actions sent whose answers need them ([`Awaited`]), by ActionID.
+    awaited: Vec<(String, Awaited)>,
     calls: Calls,
     /// Uniqueids of channels that hung up, ids of bridges destroyed.
     gone_channels: Tombstones,
@@ -139,7 +140,7 @@ impl Model {
             devices: Map::default(),
             extensions: Map::default(),
             extension_key_buf: String::new(),
-            hint_lists: Vec::new(),
+            awaited: Vec::new(),
             calls: Calls::default(),
             gone_channels: Tombstones::new(limits.tombstones),
             gone_bridges: Tombstones::new(limits.tombstones),
@@ -206,13 +207,8 @@ impl Model {
     /// Originate's outcome (or failure) moves its call record; anything
     /// else is ignored.
     pub fn handle_completion(&mut self, id: &ActionId, result: Result<&Completion, &ActionError>) {
-        if !self.hint_lists.is_empty() {
-            self.on_hint_list_end(id.as_str(), result);
-        }
+        self.on_list_end(id.as_str(), result);
         match result {
-            Ok(Completion::List {
-                items, complete, ..
-            }) => self.apply_list(items, complete.as_ref()),
             Ok(Completion::Originate(outcome)) => {
                 let f = Fields::of(&outcome.event, &mut self.names);
                 let at = self.event_time(&f);
@@ -227,25 +223,23 @@ impl Model {
     }
 
     /// Notes an action the adapter sent: an `Originate` starts a [`Call`]
-    /// record under its ActionID; an `ExtensionStateList` is awaited (a
-    /// server with no hints refuses it instead of listing none); other
-    /// actions are ignored.
+    /// record under its ActionID; an `ExtensionStateList` (a server with no
+    /// hints refuses it instead of listing none) and a filtered
+    /// `QueueStatus` or `BridgeList` (it shows only what it asked about)
+    /// are awaited; other actions are ignored.
     pub fn handle_sent(&mut self, id: &ActionId, action: &Action) {
-        let name = action.name();
-        if name.eq_ignore_ascii_case("Originate") {
+        if action.name().eq_ignore_ascii_case("Originate") {
             self.on_originate_sent(id.as_str(), action);
-        } else if name.eq_ignore_ascii_case("ExtensionStateList") {
-            self.on_hint_list_sent(id.as_str());
+        } else if let Some(what) = Awaited::of(action) {
+            self.await_list(id.as_str(), what);
         }
     }
 
     /// Whether [`handle_sent`](Self::handle_sent) does anything with
-    /// `action` (an `Originate` or an `ExtensionStateList`): an adapter that
-    /// must copy an action to hand it over after sending it need copy only
-    /// these.
+    /// `action`: an adapter that must copy an action to hand it over after
+    /// sending it need copy only these.
     pub fn follows(action: &Action) -> bool {
-        let name = action.name();
-        name.eq_ignore_ascii_case("Originate") || name.eq_ignore_ascii_case("ExtensionStateList")
+        action.name().eq_ignore_ascii_case("Originate") || Awaited::of(action).is_some()
     }
 
     /// The five lists a resynchronisation sends, unfiltered, in the order
