@@ -141,7 +141,7 @@ impl LiveModel {
             shared: self.shared.clone(),
             backlog: VecDeque::new(),
             lists: Vec::new(),
-            originates: HashSet::new(),
+            followed: HashSet::new(),
             in_session: false,
             resync_wanted: false,
         }
@@ -270,8 +270,9 @@ pub(crate) struct ModelFeed {
     backlog: VecDeque<Input>,
     /// The lists of the open resynchronisation window not yet completed.
     lists: Vec<ActionId>,
-    /// Originates sent and not yet completed.
-    originates: HashSet<ActionId>,
+    /// Actions the model follows (`Model::follows`: Originates, some
+    /// lists) sent and not yet completed.
+    followed: HashSet<ActionId>,
     /// The session has been ready (its lists were sent).
     in_session: bool,
     /// Events were dropped: resynchronise once a window can open.
@@ -289,14 +290,14 @@ impl ModelFeed {
         self.backlog.push_back(Input::Event(event.clone()));
     }
 
-    /// An action just sent as `id`: the model follows Originates.
+    /// An action the model follows, just sent as `id`.
     pub(crate) fn sent(&mut self, id: &ActionId, action: Action) {
-        self.originates.insert(id.clone());
+        self.followed.insert(id.clone());
         self.backlog.push_back(Input::Sent(id.clone(), action));
     }
 
-    /// A completed action: the model's own lists, the Originates it
-    /// follows, and any other list (a caller's `QueueStatus` is news too).
+    /// A completed action: the model's own lists, the actions it follows,
+    /// and any other list (a caller's `QueueStatus` is news too).
     pub(crate) fn completion(&mut self, id: &ActionId, result: &Result<Completion, ActionError>) {
         let ours = match self.lists.iter().position(|l| l == id) {
             Some(i) => {
@@ -306,7 +307,7 @@ impl ModelFeed {
             None => false,
         };
         let wanted =
-            ours || self.originates.remove(id) || matches!(result, Ok(Completion::List { .. }));
+            ours || self.followed.remove(id) || matches!(result, Ok(Completion::List { .. }));
         if wanted {
             self.backlog
                 .push_back(Input::Completion(id.clone(), result.clone()));
