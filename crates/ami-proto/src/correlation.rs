@@ -253,19 +253,22 @@ impl Table {
         } else {
             // Answered, so no longer in the FIFO: as `remove` does, without
             // looking it up again.
-            entry.remove();
+            let (id, p) = entry.remove_entry();
+            self.deadlines.forget(&p, &id);
         }
         self.drop_stale_deadlines();
     }
 
     /// Drops an entry entirely (completed and nothing more expected).
     pub(crate) fn remove(&mut self, id: &[u8]) -> Option<Pending> {
-        let p = *self.map.remove(id)?;
+        let (id, p) = self.map.remove_entry(id)?;
+        let p = *p;
+        self.deadlines.forget(&p, &id);
         if !p.done {
             self.live -= 1;
         }
         if p.awaits_response() {
-            if let Some(pos) = self.fifo.iter().position(|f| f.as_bytes() == id) {
+            if let Some(pos) = self.fifo.iter().position(|f| *f == id) {
                 self.fifo.remove(pos);
             }
         }
@@ -342,6 +345,22 @@ impl Deadlines {
         match self.queue.back() {
             Some((last, _)) if at < *last => self.heap.push(Reverse((at, id))),
             _ => self.queue.push_back((at, id)),
+        }
+    }
+
+    /// Drops the entry of `p` (whose id is `id`, leaving the table) if it
+    /// is the last one queued. An action answered before the next is sent
+    /// leaves no stale entry behind: a single-flight load never skips nor
+    /// rebuilds any (each skip cost a table look-up). Others stay, stale,
+    /// until they surface or a rebuild.
+    fn forget(&mut self, p: &Pending, id: &ActionId) {
+        if p.deadline_queued
+            && self
+                .queue
+                .back()
+                .is_some_and(|(at, last)| *at == p.deadline && last == id)
+        {
+            self.queue.pop_back();
         }
     }
 
@@ -476,6 +495,31 @@ mod tests {
         t.complete(&id("a"), now);
         assert_eq!(t.len(), 0);
         assert_eq!(t.live(), 0);
+    }
+
+    /// One action at a time, each answered before the next is sent (a
+    /// dialer's lone Originates, a ping loop): each one's deadline leaves
+    /// with it, so none is left to skip or rebuild later, while deadlines
+    /// sent before it stay.
+    #[test]
+    fn an_answered_actions_deadline_leaves_with_it_when_it_was_the_last_queued() {
+        let now = Instant::now();
+        let mut t = table(&["older"], now);
+        for name in ["a", "b", "c"] {
+            t.insert(
+                id(name),
+                Pending::new(Strategy::Single, Owner::User, Duration::from_secs(1), now),
+            );
+            assert!(matches!(
+                t.match_response(Some(name.as_bytes())),
+                ResponseMatch::Found { .. }
+            ));
+            t.complete(&id(name), now);
+            assert_eq!(t.deadline_entries(), 1, "only the older action's");
+        }
+        assert!(t.remove(b"older").is_some());
+        assert_eq!(t.deadline_entries(), 0);
+        assert_eq!(t.next_deadline(), None);
     }
 
     #[test]
