@@ -151,7 +151,15 @@ pub(crate) struct Table {
     live: usize,
     /// Actions inserted so far: the next one's [`Pending::sent`].
     sent: u64,
+    /// Boxes of answered actions, holding nothing, for the next ones (at
+    /// most [`SPARE_BOXES`]): an action sent after the last was answered
+    /// costs no allocation. Boxes, not values: reusing them is the point.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Pending>>,
 }
+
+/// The most emptied boxes a [`Table`] keeps for reuse.
+const SPARE_BOXES: usize = 16;
 
 impl Table {
     /// Entries (tombstones included): what the `max_pending` bound counts.
@@ -177,7 +185,14 @@ impl Table {
         pending.deadline_queued = true;
         self.fifo.push_back(id.clone());
         self.live += 1;
-        self.map.insert(id, Box::new(pending));
+        let boxed = match self.spare.pop() {
+            Some(mut spare) => {
+                *spare = pending;
+                spare
+            }
+            None => Box::new(pending),
+        };
+        self.map.insert(id, boxed);
         self.drop_stale_deadlines();
     }
 
@@ -253,8 +268,15 @@ impl Table {
         } else {
             // Answered, so no longer in the FIFO: as `remove` does, without
             // looking it up again.
-            let (id, p) = entry.remove_entry();
+            let (id, mut p) = entry.remove_entry();
             self.deadlines.forget(&p, &id);
+            if self.spare.len() < SPARE_BOXES {
+                // Holding nothing (an early outcome, say) while it waits.
+                p.phase = Phase::AwaitResponse {
+                    early_outcome: None,
+                };
+                self.spare.push(p);
+            }
         }
         self.drop_stale_deadlines();
     }
@@ -520,6 +542,42 @@ mod tests {
         assert!(t.remove(b"older").is_some());
         assert_eq!(t.deadline_entries(), 0);
         assert_eq!(t.next_deadline(), None);
+    }
+
+    /// An answered action's box is kept for the next action, emptied, and
+    /// at most `SPARE_BOXES` of them are kept however many were in flight.
+    #[test]
+    fn answered_actions_boxes_are_reused_and_few_are_kept() {
+        let now = Instant::now();
+        let names: Vec<&'static str> = (0..3 * SPARE_BOXES)
+            .map(|i| &*Box::leak(format!("id-{i}").into_boxed_str()))
+            .collect();
+        let mut t = table(&names, now);
+        for name in &names {
+            assert!(matches!(
+                t.match_response(Some(name.as_bytes())),
+                ResponseMatch::Found { .. }
+            ));
+            t.complete(&id(name), now);
+        }
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.spare.len(), SPARE_BOXES);
+        assert!(t.spare.iter().all(|p| matches!(
+            p.phase,
+            Phase::AwaitResponse {
+                early_outcome: None
+            }
+        )));
+        let mut t = table(&["a"], now);
+        let first: *const Pending = t.get(b"a").expect("a");
+        t.match_response(Some(b"a"));
+        t.complete(&id("a"), now);
+        t.insert(
+            id("b"),
+            Pending::new(Strategy::Single, Owner::User, Duration::from_secs(1), now),
+        );
+        assert!(t.spare.is_empty());
+        assert!(std::ptr::eq(first, t.get(b"b").expect("b")), "the same box");
     }
 
     #[test]
