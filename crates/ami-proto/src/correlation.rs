@@ -232,14 +232,81 @@ impl Table {
             }
         }
         let id = self.fifo.pop_front().expect("position is within the FIFO");
-        if let Some(p) = self.map.get_mut(&id) {
-            if let Phase::AwaitResponse { early_outcome } = &mut p.phase {
-                let early_outcome = early_outcome.take();
-                p.phase = Phase::Answered { early_outcome };
-            }
-        }
         self.drop_stale_deadlines();
         ResponseMatch::Found { id, skipped }
+    }
+
+    /// Takes the entry of `id`, whose response [`match_response`] just
+    /// found, out of the table, [`Phase::Answered`] (it still counts as
+    /// live). The connection decides the rest, and gives it back with
+    /// [`keep`](Self::keep) (more is to come for it),
+    /// [`finish_answered`](Self::finish_answered) or
+    /// [`discard`](Self::discard).
+    ///
+    /// Performance: one look-up per response, where marking the entry,
+    /// reading it and completing it took three.
+    ///
+    /// [`match_response`]: Self::match_response
+    pub(crate) fn take_answered(&mut self, id: &ActionId) -> Option<Box<Pending>> {
+        let mut p = self.map.remove(id)?;
+        if let Phase::AwaitResponse { early_outcome } = &mut p.phase {
+            let early_outcome = early_outcome.take();
+            p.phase = Phase::Answered { early_outcome };
+        }
+        Some(p)
+    }
+
+    /// Puts back an entry taken by [`take_answered`](Self::take_answered):
+    /// what the server still sends for it (a list, an Originate's outcome)
+    /// comes to it.
+    pub(crate) fn keep(&mut self, id: ActionId, p: Box<Pending>) {
+        self.map.insert(id, p);
+    }
+
+    /// [`complete`](Self::complete) for an entry taken by
+    /// [`take_answered`](Self::take_answered): it leaves the table, but for
+    /// a list it still collects (a refused one, whose items and end are
+    /// absorbed), which stays as a tombstone.
+    pub(crate) fn finish_answered(&mut self, id: &ActionId, mut p: Box<Pending>, now: Instant) {
+        if !matches!(p.phase, Phase::List { .. }) {
+            return self.discard(id, p);
+        }
+        if !p.done {
+            p.done = true;
+            self.live -= 1;
+        }
+        let deadline = instant_after(now, p.timeout);
+        if deadline != p.deadline || !p.deadline_queued {
+            p.deadline = deadline;
+            p.deadline_queued = true;
+            self.deadlines.push(deadline, id.clone());
+        }
+        self.map.insert(id.clone(), p);
+        self.drop_stale_deadlines();
+    }
+
+    /// Drops an entry taken by [`take_answered`](Self::take_answered), as
+    /// [`remove`](Self::remove) would have.
+    pub(crate) fn discard(&mut self, id: &ActionId, p: Box<Pending>) {
+        if !p.done {
+            self.live -= 1;
+        }
+        self.recycle(id, p);
+        self.drop_stale_deadlines();
+    }
+
+    /// An entry that left the table: its deadline goes if it was the last
+    /// queued (see [`Deadlines::forget`]), and its box is kept for the
+    /// next action (at most [`SPARE_BOXES`]).
+    fn recycle(&mut self, id: &ActionId, mut p: Box<Pending>) {
+        self.deadlines.forget(&p, id);
+        if self.spare.len() < SPARE_BOXES {
+            // Holding nothing (an early outcome, say) while it waits.
+            p.phase = Phase::AwaitResponse {
+                early_outcome: None,
+            };
+            self.spare.push(p);
+        }
     }
 
     /// Marks a completed action. Its entry stays as a tombstone while its
@@ -266,17 +333,11 @@ impl Table {
                 self.deadlines.push(deadline, id.clone());
             }
         } else {
-            // Answered, so no longer in the FIFO: as `remove` does, without
-            // looking it up again.
-            let (id, mut p) = entry.remove_entry();
-            self.deadlines.forget(&p, &id);
-            if self.spare.len() < SPARE_BOXES {
-                // Holding nothing (an early outcome, say) while it waits.
-                p.phase = Phase::AwaitResponse {
-                    early_outcome: None,
-                };
-                self.spare.push(p);
-            }
+            // Past its response (an Originate awaiting its outcome), so no
+            // longer in the FIFO: as `remove` does, without looking it up
+            // again.
+            let (id, p) = entry.remove_entry();
+            self.recycle(&id, p);
         }
         self.drop_stale_deadlines();
     }
@@ -506,17 +567,59 @@ mod tests {
         assert_eq!(t.len(), 1, "a's tombstone is gone");
     }
 
+    /// What the connection does with a response to `name` that completes
+    /// its action.
+    fn answer(t: &mut Table, name: &'static str, now: Instant) {
+        assert!(matches!(
+            t.match_response(Some(name.as_bytes())),
+            ResponseMatch::Found { .. }
+        ));
+        let p = t.take_answered(&id(name)).expect("in the table");
+        assert!(matches!(p.phase, Phase::Answered { .. }));
+        t.finish_answered(&id(name), p, now);
+    }
+
     #[test]
     fn answered_actions_leave_no_tombstone() {
         let now = Instant::now();
         let mut t = table(&["a"], now);
-        assert!(matches!(
-            t.match_response(Some(b"a")),
-            ResponseMatch::Found { .. }
-        ));
-        t.complete(&id("a"), now);
+        answer(&mut t, "a", now);
         assert_eq!(t.len(), 0);
         assert_eq!(t.live(), 0);
+    }
+
+    fn refusal() -> Response {
+        let mut d = crate::frame::Decoder::new(1024);
+        d.push(b"Response: Error\r\nActionID: list\r\nEventList: start\r\n\r\n");
+        match d.next_frame() {
+            Some(Ok(crate::Frame::Response(r))) => r,
+            other => panic!("not a response: {other:?}"),
+        }
+    }
+
+    /// A refused list's entry stays, done, to absorb the items and end the
+    /// server still sends; one kept for more stays live.
+    #[test]
+    fn a_taken_list_stays_as_a_tombstone_and_a_kept_entry_stays_live() {
+        let now = Instant::now();
+        let mut t = table(&["list", "kept"], now);
+        t.match_response(Some(b"list"));
+        let mut p = t.take_answered(&id("list")).expect("in the table");
+        assert_eq!((t.len(), t.live()), (1, 2), "taken, still live");
+        p.phase = Phase::List {
+            response: refusal(),
+            items: Vec::new(),
+            bytes: 0,
+            overflowed: false,
+        };
+        t.finish_answered(&id("list"), p, now);
+        assert_eq!((t.len(), t.live()), (2, 1));
+        assert!(t.get(b"list").is_some_and(|p| p.done));
+        t.match_response(Some(b"kept"));
+        let p = t.take_answered(&id("kept")).expect("in the table");
+        t.keep(id("kept"), p);
+        assert_eq!((t.len(), t.live()), (2, 1));
+        assert!(t.get(b"kept").is_some_and(|p| !p.done));
     }
 
     /// One action at a time, each answered before the next is sent (a
@@ -532,11 +635,7 @@ mod tests {
                 id(name),
                 Pending::new(Strategy::Single, Owner::User, Duration::from_secs(1), now),
             );
-            assert!(matches!(
-                t.match_response(Some(name.as_bytes())),
-                ResponseMatch::Found { .. }
-            ));
-            t.complete(&id(name), now);
+            answer(&mut t, name, now);
             assert_eq!(t.deadline_entries(), 1, "only the older action's");
         }
         assert!(t.remove(b"older").is_some());
@@ -554,11 +653,7 @@ mod tests {
             .collect();
         let mut t = table(&names, now);
         for name in &names {
-            assert!(matches!(
-                t.match_response(Some(name.as_bytes())),
-                ResponseMatch::Found { .. }
-            ));
-            t.complete(&id(name), now);
+            answer(&mut t, name, now);
         }
         assert_eq!(t.len(), 0);
         assert_eq!(t.spare.len(), SPARE_BOXES);
@@ -570,8 +665,7 @@ mod tests {
         )));
         let mut t = table(&["a"], now);
         let first: *const Pending = t.get(b"a").expect("a");
-        t.match_response(Some(b"a"));
-        t.complete(&id("a"), now);
+        answer(&mut t, "a", now);
         t.insert(
             id("b"),
             Pending::new(Strategy::Single, Owner::User, Duration::from_secs(1), now),

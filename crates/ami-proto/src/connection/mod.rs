@@ -737,7 +737,8 @@ impl Connection {
             return;
         };
         self.fail_skipped(skipped, now);
-        let Some(pending) = self.table.get_mut(id.as_bytes()) else {
+        // Out of the table until decided: kept if more is to come for it.
+        let Some(mut pending) = self.table.take_answered(&id) else {
             return;
         };
         let early = match &mut pending.phase {
@@ -750,19 +751,20 @@ impl Connection {
             // its list if it opens one.
             if starts_list {
                 pending.phase = new_list(response);
+                self.table.keep(id, pending);
             } else {
-                self.table.remove(id.as_bytes());
+                self.table.discard(&id, pending);
             }
             return;
         }
         match owner {
             Owner::Challenge => {
-                self.table.remove(id.as_bytes());
+                self.table.discard(&id, pending);
                 let next = login::after_challenge(&self.config, &response);
                 return self.login_next(next, now);
             }
             Owner::Login => {
-                self.table.remove(id.as_bytes());
+                self.table.discard(&id, pending);
                 let next = login::after_login(&response);
                 return self.login_next(next, now);
             }
@@ -778,16 +780,19 @@ impl Connection {
         if !succeeded {
             if starts_list {
                 // Absorb the items of a list it still opens.
-                self.set_phase(&id, new_list(response.clone()));
+                pending.phase = new_list(response.clone());
             }
-            return self.finish(id, Err(refusal(status, &response)), now);
+            return self.finish_answered(id, pending, Err(refusal(status, &response)), now);
         }
         if status == Status::Goodbye {
             self.goodbye = true;
             self.set_state(ConnState::LoggingOff);
         }
         let done = match strategy {
-            _ if starts_list => return self.set_phase(&id, new_list(response)),
+            _ if starts_list => {
+                pending.phase = new_list(response);
+                return self.table.keep(id, pending);
+            }
             Strategy::Single => Completion::Response(response),
             Strategy::List => {
                 // A plain `Success` (1.8–11-era servers): the items and the
@@ -798,7 +803,8 @@ impl Connection {
                     id,
                     "list acknowledged without EventList: start"
                 );
-                return self.set_phase(&id, new_list(response));
+                pending.phase = new_list(response);
+                return self.table.keep(id, pending);
             }
             Strategy::Command => {
                 let lines = command_lines(&response);
@@ -810,11 +816,12 @@ impl Connection {
                 // does not pin its receive chunk that long.
                 None => {
                     let response = response.detach();
-                    return self.set_phase(&id, Phase::Originate { response });
+                    pending.phase = Phase::Originate { response };
+                    return self.table.keep(id, pending);
                 }
             },
         };
-        self.finish(id, Ok(done), now);
+        self.finish_answered(id, pending, Ok(done), now);
     }
 
     /// A refusal naming an action whose list is being collected. Asterisk
@@ -851,12 +858,6 @@ impl Connection {
             self.finish(id, Err(refusal(status, response)), now);
         }
         true
-    }
-
-    fn set_phase(&mut self, id: &ActionId, phase: Phase) {
-        if let Some(pending) = self.table.get_mut(id.as_bytes()) {
-            pending.phase = phase;
-        }
     }
 
     /// Live actions whose responses were overtaken: the server answers in
@@ -1108,6 +1109,21 @@ impl Connection {
     fn finish(&mut self, id: ActionId, result: Result<Completion, ActionError>, now: Instant) {
         self.call_events.completed(&id, &result);
         self.table.complete(&id, now);
+        self.emit(id, result, now);
+    }
+
+    /// [`finish`](Self::finish) for an action whose response was just
+    /// matched, its entry taken out of the table
+    /// ([`Table::take_answered`](crate::correlation::Table::take_answered)).
+    fn finish_answered(
+        &mut self,
+        id: ActionId,
+        pending: Box<Pending>,
+        result: Result<Completion, ActionError>,
+        now: Instant,
+    ) {
+        self.call_events.completed(&id, &result);
+        self.table.finish_answered(&id, pending, now);
         self.emit(id, result, now);
     }
 
