@@ -222,13 +222,16 @@ impl Table {
             None => 0,
         };
         let mut skipped = Vec::new();
-        for id in self.fifo.drain(..position) {
-            match self.map.get(&id) {
-                Some(p) if p.done => {
-                    self.map.remove(&id);
+        // The oldest, as a rule: then there is nothing to pass over.
+        if position > 0 {
+            for id in self.fifo.drain(..position) {
+                match self.map.get(&id) {
+                    Some(p) if p.done => {
+                        self.map.remove(&id);
+                    }
+                    Some(_) => skipped.push(id),
+                    None => {}
                 }
-                Some(_) => skipped.push(id),
-                None => {}
             }
         }
         let id = self.fifo.pop_front().expect("position is within the FIFO");

@@ -736,7 +736,9 @@ impl Connection {
             log!(warn, self, id, %message, "response matches no pending action");
             return;
         };
-        self.fail_skipped(skipped, now);
+        if !skipped.is_empty() {
+            self.fail_skipped(skipped, now);
+        }
         // Out of the table until decided: kept if more is to come for it.
         let Some(mut pending) = self.table.take_answered(&id) else {
             return;
