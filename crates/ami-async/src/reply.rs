@@ -38,26 +38,25 @@ pub(crate) struct Reply<T>(Option<Arc<Mutex<Slot<T>>>>);
 impl<T> Reply<T> {
     /// Hands over the outcome (kept even if nobody waits any more).
     pub(crate) fn send(mut self, value: T) {
-        self.finish(Some(value), true);
+        self.finish(|v| *v = Some(value), true);
     }
 
     /// Hands over the outcome without waking the waiter: for a waiter that
     /// is itself sending it, and looks at the slot right after. A wake-up
     /// would only have its task polled once more for nothing.
     pub(crate) fn send_quiet(mut self, value: T) {
-        self.finish(Some(value), false);
+        self.finish(|v| *v = Some(value), false);
     }
 
-    /// Leaves `value` (if any) and the sender's end in the slot, with one
-    /// lock; wakes the waiter if asked.
-    fn finish(&mut self, value: Option<T>, wake: bool) {
+    /// Leaves the value (`put` writes it in place: an outcome is moved
+    /// once, not through an `Option` first) and the sender's end in the
+    /// slot, with one lock; wakes the waiter if asked.
+    fn finish(&mut self, put: impl FnOnce(&mut Option<T>), wake: bool) {
         let Some(slot) = self.0.take() else {
             return;
         };
         let mut slot = lock(&slot);
-        if value.is_some() {
-            slot.value = value;
-        }
+        put(&mut slot.value);
         slot.sender_gone = true;
         let waker = slot.waker.take();
         drop(slot);
@@ -69,7 +68,7 @@ impl<T> Reply<T> {
 
 impl<T> Drop for Reply<T> {
     fn drop(&mut self) {
-        self.finish(None, true);
+        self.finish(|_| {}, true);
     }
 }
 

@@ -343,6 +343,9 @@ impl<S: Socket> Session<S> {
 
     /// Wakes the consumers that deferred deliveries left asleep.
     pub(crate) fn wake_deferred(&mut self) {
+        if self.fan.unwoken.is_empty() {
+            return;
+        }
         for sub in self.fan.unwoken.drain(..) {
             sub.wake();
         }

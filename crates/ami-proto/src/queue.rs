@@ -196,7 +196,12 @@ impl<T> EventQueue<T> {
     /// `out`'s (no buffer grows for it).
     pub fn pop_into(&mut self, out: &mut Vec<T>, max: usize) -> usize {
         let n = max.min(self.items.len());
-        if n > 0 && n == self.items.len() && out.is_empty() {
+        if n == 0 {
+            // An empty queue, as after each answer of a ping loop: not
+            // even an empty drain.
+            return 0;
+        }
+        if n == self.items.len() && out.is_empty() {
             let spare = VecDeque::from(std::mem::take(out));
             *out = Vec::from(std::mem::replace(&mut self.items, spare));
             return n;
