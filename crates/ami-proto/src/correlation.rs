@@ -11,7 +11,6 @@
 //! its late response is absorbed instead of being handed to the next action.
 
 use std::cmp::Reverse;
-use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -142,10 +141,7 @@ pub(crate) const STALE_SLACK: usize = 64;
 /// per action.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
-    /// Boxed: a `Pending` is ~180 bytes, and with thousands in flight a map
-    /// of small entries stays in cache where one of large entries did not
-    /// (x1.75 -> x1.40 per action from 10 to 10,000 in flight).
-    map: ActionIdMap<Box<Pending>>,
+    entries: Entries,
     fifo: VecDeque<ActionId>,
     deadlines: Deadlines,
     live: usize,
@@ -164,7 +160,7 @@ const SPARE_BOXES: usize = 16;
 impl Table {
     /// Entries (tombstones included): what the `max_pending` bound counts.
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     /// Actions not yet completed.
@@ -192,23 +188,23 @@ impl Table {
             }
             None => Box::new(pending),
         };
-        self.map.insert(id, boxed);
+        self.entries.insert(id, boxed);
         self.drop_stale_deadlines();
     }
 
     pub(crate) fn get_mut(&mut self, id: &[u8]) -> Option<&mut Pending> {
-        self.map.get_mut(id).map(|b| &mut **b)
+        self.entries.get_mut(id)
     }
 
     pub(crate) fn get(&self, id: &[u8]) -> Option<&Pending> {
-        self.map.get(id).map(|b| &**b)
+        self.entries.get(id)
     }
 
     /// The action whose response comes next, if it is still live.
     pub(crate) fn head(&self) -> Option<&Pending> {
         self.fifo
             .iter()
-            .find_map(|id| self.map.get(id).map(|b| &**b))
+            .find_map(|id| self.entries.get(id.as_bytes()))
     }
 
     /// Finds the owner of a response with `action_id` (or none).
@@ -225,9 +221,9 @@ impl Table {
         // The oldest, as a rule: then there is nothing to pass over.
         if position > 0 {
             for id in self.fifo.drain(..position) {
-                match self.map.get(&id) {
+                match self.entries.get(id.as_bytes()) {
                     Some(p) if p.done => {
-                        self.map.remove(&id);
+                        self.entries.remove_entry(id.as_bytes());
                     }
                     Some(_) => skipped.push(id),
                     None => {}
@@ -251,7 +247,7 @@ impl Table {
     ///
     /// [`match_response`]: Self::match_response
     pub(crate) fn take_answered(&mut self, id: &ActionId) -> Option<Box<Pending>> {
-        let mut p = self.map.remove(id)?;
+        let (_, mut p) = self.entries.remove_entry(id.as_bytes())?;
         if let Phase::AwaitResponse { early_outcome } = &mut p.phase {
             let early_outcome = early_outcome.take();
             p.phase = Phase::Answered { early_outcome };
@@ -263,7 +259,7 @@ impl Table {
     /// what the server still sends for it (a list, an Originate's outcome)
     /// comes to it.
     pub(crate) fn keep(&mut self, id: ActionId, p: Box<Pending>) {
-        self.map.insert(id, p);
+        self.entries.insert(id, p);
     }
 
     /// [`complete`](Self::complete) for an entry taken by
@@ -284,7 +280,7 @@ impl Table {
             p.deadline_queued = true;
             self.deadlines.push(deadline, id.clone());
         }
-        self.map.insert(id.clone(), p);
+        self.entries.insert(id.clone(), p);
         self.drop_stale_deadlines();
     }
 
@@ -315,11 +311,9 @@ impl Table {
     /// Marks a completed action. Its entry stays as a tombstone while its
     /// response (or list) may still come, for a grace period of one timeout.
     pub(crate) fn complete(&mut self, id: &ActionId, now: Instant) {
-        // One look-up, whether the entry stays or goes.
-        let Entry::Occupied(mut entry) = self.map.entry(id.clone()) else {
+        let Some(p) = self.entries.get_mut(id.as_bytes()) else {
             return;
         };
-        let p = entry.get_mut();
         if p.done {
             return;
         }
@@ -339,7 +333,10 @@ impl Table {
             // Past its response (an Originate awaiting its outcome), so no
             // longer in the FIFO: as `remove` does, without looking it up
             // again.
-            let (id, p) = entry.remove_entry();
+            let (id, p) = self
+                .entries
+                .remove_entry(id.as_bytes())
+                .expect("found above");
             self.recycle(&id, p);
         }
         self.drop_stale_deadlines();
@@ -347,7 +344,7 @@ impl Table {
 
     /// Drops an entry entirely (completed and nothing more expected).
     pub(crate) fn remove(&mut self, id: &[u8]) -> Option<Pending> {
-        let (id, p) = self.map.remove_entry(id)?;
+        let (id, p) = self.entries.remove_entry(id)?;
         let p = *p;
         self.deadlines.forget(&p, &id);
         if !p.done {
@@ -367,19 +364,25 @@ impl Table {
     /// entries comes after more than `n / 2` pushes or removals: O(1)
     /// amortised.
     fn drop_stale_deadlines(&mut self) {
-        if self.deadlines.len() <= 2 * self.map.len() + STALE_SLACK {
+        if self.deadlines.len() <= 2 * self.entries.len() + STALE_SLACK {
             return;
         }
-        let map = &self.map;
-        self.deadlines
-            .retain(|at, id| map.get(id).is_some_and(|p| p.deadline == *at));
+        let entries = &self.entries;
+        self.deadlines.retain(|at, id| {
+            entries
+                .get(id.as_bytes())
+                .is_some_and(|p| p.deadline == *at)
+        });
     }
 
     /// The earliest deadline still meaningful.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
-        let map = &self.map;
-        self.deadlines
-            .earliest(|at, id| map.get(id).is_some_and(|p| p.deadline == *at))
+        let entries = &self.entries;
+        self.deadlines.earliest(|at, id| {
+            entries
+                .get(id.as_bytes())
+                .is_some_and(|p| p.deadline == *at)
+        })
     }
 
     /// Pops one action whose deadline has passed, if any.
@@ -389,7 +392,7 @@ impl Table {
             return None;
         }
         let id = self.deadlines.pop().expect("next_deadline saw it");
-        if let Some(p) = self.map.get_mut(&id) {
+        if let Some(p) = self.entries.get_mut(id.as_bytes()) {
             p.deadline_queued = false;
         }
         Some(id)
@@ -400,10 +403,74 @@ impl Table {
         self.fifo.clear();
         self.deadlines.clear();
         self.live = 0;
-        let mut all: Vec<_> = self.map.drain().filter(|(_, p)| !p.done).collect();
+        let mut all: Vec<_> = self.entries.drain().filter(|(_, p)| !p.done).collect();
         // Complete in send order.
         all.sort_unstable_by_key(|(_, p)| p.sent);
         all.into_iter().map(|(id, p)| (id, *p)).collect()
+    }
+}
+
+/// The table's entries by id.
+///
+/// Boxed: a `Pending` is ~180 bytes, and with thousands in flight a map of
+/// small entries stays in cache where one of large entries did not (x1.75
+/// -> x1.40 per action from 10 to 10,000 in flight).
+///
+/// Performance: with one action in flight at a time (a ping loop, a
+/// dialer's lone Originates) the map was hashed and probed at each insert,
+/// look-up and removal, 100-200 instructions each, several per action. The
+/// entry an empty table takes is kept beside the map and found by comparing
+/// its id; the map holds the others (as ami-async's `Callers` does).
+#[derive(Debug, Default)]
+struct Entries {
+    /// Never the id of an entry of `more`.
+    one: Option<(ActionId, Box<Pending>)>,
+    more: ActionIdMap<Box<Pending>>,
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        usize::from(self.one.is_some()) + self.more.len()
+    }
+
+    fn get(&self, id: &[u8]) -> Option<&Pending> {
+        match &self.one {
+            Some((one, p)) if one.as_bytes() == id => Some(p),
+            _ if self.more.is_empty() => None,
+            _ => self.more.get(id).map(|b| &**b),
+        }
+    }
+
+    fn get_mut(&mut self, id: &[u8]) -> Option<&mut Pending> {
+        match &mut self.one {
+            Some((one, p)) if one.as_bytes() == id => Some(p),
+            _ if self.more.is_empty() => None,
+            _ => self.more.get_mut(id).map(|b| &mut **b),
+        }
+    }
+
+    /// Adds the entry of `id`, replacing one of the same id (as a map does).
+    fn insert(&mut self, id: ActionId, p: Box<Pending>) {
+        match &mut self.one {
+            Some((one, slot)) if *one == id => *slot = p,
+            None if self.more.is_empty() => self.one = Some((id, p)),
+            _ => {
+                self.more.insert(id, p);
+            }
+        }
+    }
+
+    fn remove_entry(&mut self, id: &[u8]) -> Option<(ActionId, Box<Pending>)> {
+        match &self.one {
+            Some((one, _)) if one.as_bytes() == id => self.one.take(),
+            _ if self.more.is_empty() => None,
+            _ => self.more.remove_entry(id),
+        }
+    }
+
+    /// Takes every entry, leaving none.
+    fn drain(&mut self) -> impl Iterator<Item = (ActionId, Box<Pending>)> + '_ {
+        self.one.take().into_iter().chain(self.more.drain())
     }
 }
 
@@ -644,6 +711,64 @@ mod tests {
         assert!(t.remove(b"older").is_some());
         assert_eq!(t.deadline_entries(), 0);
         assert_eq!(t.next_deadline(), None);
+    }
+
+    /// The entries answer as a map would, whichever of their two places
+    /// holds an entry (the lone one beside the map, or the map), through
+    /// a long mixed run of inserts, replacements, look-ups and removals.
+    #[test]
+    fn entries_are_found_taken_and_replaced_as_in_a_map() {
+        let now = Instant::now();
+        let ids: Vec<ActionId> = (0..5)
+            .map(|i| ActionId::from_bytes(Bytes::from(format!("id-{i}"))))
+            .collect();
+        let entry = |mark: u64| {
+            let mut p = Pending::new(Strategy::Single, Owner::User, Duration::from_secs(1), now);
+            p.sent = mark;
+            Box::new(p)
+        };
+        let mut entries = Entries::default();
+        let mut model = std::collections::HashMap::new();
+        let mut rng = crate::rng::Rng::new(7);
+        let (mut in_one, mut in_more) = (0, 0);
+        for mark in 0..4000u64 {
+            let id = &ids[rng.below_or_eq(ids.len() as u64 - 1) as usize];
+            match rng.below_or_eq(3) {
+                0 | 1 => {
+                    entries.insert(id.clone(), entry(mark));
+                    model.insert(id.clone(), mark);
+                }
+                2 => {
+                    let got = entries.remove_entry(id.as_bytes());
+                    let want = model.remove(id);
+                    assert_eq!(got.map(|(k, p)| (k, p.sent)), want.map(|m| (id.clone(), m)));
+                }
+                _ => {
+                    if let Some(p) = entries.get_mut(id.as_bytes()) {
+                        p.sent += 10_000;
+                    }
+                    if let Some(m) = model.get_mut(id) {
+                        *m += 10_000;
+                    }
+                }
+            }
+            for id in &ids {
+                assert_eq!(
+                    entries.get(id.as_bytes()).map(|p| p.sent),
+                    model.get(id).copied()
+                );
+            }
+            assert_eq!(entries.len(), model.len());
+            in_one += usize::from(entries.one.is_some());
+            in_more += entries.more.len();
+        }
+        assert!(in_one > 0 && in_more > 0, "both places were used");
+        let mut drained: Vec<_> = entries.drain().map(|(id, p)| (id, p.sent)).collect();
+        drained.sort();
+        let mut want: Vec<_> = model.into_iter().collect();
+        want.sort();
+        assert_eq!(drained, want);
+        assert_eq!(entries.len(), 0);
     }
 
     /// An answered action's box is kept for the next action, emptied, and
