@@ -446,17 +446,17 @@ async fn submit<S: Socket>(
 ) -> Result<Completion, ClientError> {
     let (reply, waiting) = reply::reply();
     let caller = Caller { reply, ticket };
-    let token = match link.try_send(action, caller) {
-        Direct::Reading(token) => token,
-        Direct::Answered => 0,
+    let (token, hot) = match link.try_send(action, caller) {
+        Direct::Reading(token, hot) => (token, hot),
+        Direct::Answered => (0, false),
         Direct::Declined(action, caller) => {
             cmds.send(Command::Send { action, caller })
                 .await
                 .map_err(|_| ClientError::Closed)?;
-            0
+            (0, false)
         }
     };
-    Answer::new(link, token, waiting)
+    Answer::new(link, token, hot, waiting)
         .await
         .ok_or(ClientError::Closed)?
 }

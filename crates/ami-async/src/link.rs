@@ -82,7 +82,14 @@ pub(crate) struct Link<S: Socket> {
 
 /// The waker the socket sees for read readiness: it wakes whoever reads.
 #[derive(Default)]
-struct Relay(Mutex<Option<Waker>>);
+struct Relay {
+    to: Mutex<Option<Waker>>,
+    /// Readiness is nobody's for now (a direct send's turn, until its
+    /// caller looks): a wake-up is dropped. A flag, not the waker taken
+    /// out: the driver's waker stays, so handing readiness back to it
+    /// after each answer costs no clone (nor a drop before).
+    muted: AtomicBool,
+}
 
 impl Wake for Relay {
     fn wake(self: Arc<Self>) {
@@ -90,7 +97,10 @@ impl Wake for Relay {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let to = lock(&self.0).clone();
+        if self.muted.load(Ordering::Acquire) {
+            return;
+        }
+        let to = lock(&self.to).clone();
         if let Some(to) = to {
             to.wake();
         }
@@ -105,8 +115,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// What became of a send offered to [`Link::try_send`].
 pub(crate) enum Direct {
-    /// Sent; the caller reads for its answer (the holder of this token).
-    Reading(u64),
+    /// Sent; the caller reads for its answer (the holder of this token),
+    /// at once if `hot` (see [`Answer::new`]).
+    Reading(u64, bool),
     /// Sent or refused; the outcome comes through the caller's reply.
     Answered,
     /// Not taken (no ready, idle session, or the lock is busy): give it to
@@ -142,16 +153,22 @@ impl<S: Socket> Link<S> {
         }
     }
 
-    /// Points the relay at `waker`.
+    /// Points the relay at `waker` (and unmutes it).
     fn relay_to(&self, waker: &Waker) {
-        let mut to = lock(&self.relay.0);
+        let mut to = lock(&self.relay.to);
         if !to.as_ref().is_some_and(|w| w.will_wake(waker)) {
             *to = Some(waker.clone());
         }
+        drop(to);
+        self.relay.muted.store(false, Ordering::Release);
     }
 
     /// Sends `action` from the caller's task if the session is ready and
-    /// idle and the lock is free; the caller then reads for its answer.
+    /// idle and the lock is free, and reads for its answer in the same
+    /// turn: on a quick round trip (the server answered while the bytes
+    /// went out, as on one CPU) the send is answered before the lock is
+    /// released, one turn where a send's and a first read's took two.
+    /// Otherwise the caller goes on reading for its answer.
     pub(crate) fn try_send(&self, action: Action, caller: Caller) -> Direct {
         if !self.lone.load(Ordering::Relaxed) {
             return Direct::Declined(action, caller);
@@ -174,6 +191,10 @@ impl<S: Socket> Link<S> {
             return Direct::Answered;
         }
         let token = self.tokens.fetch_add(1, Ordering::Relaxed) + 1;
+        // The first read does not wait for readiness: the answer is often
+        // there by the time the bytes are out (a read then saves the
+        // reactor's wait, five system calls on async-io).
+        let mut hot = true;
         let turn = panic::catch_unwind(AssertUnwindSafe(|| {
             let now = Instant::now();
             let timeout = match s.send(action, caller, token, now) {
@@ -185,10 +206,10 @@ impl<S: Socket> Link<S> {
                 Sent::Awaiting(timeout) => timeout,
             };
             s.reader = Some(Holder { token, since: now });
-            // Until the caller looks (right after this), readiness is
-            // nobody's: an answer that comes first must not wake the
-            // driver for nothing. The caller finds it when it looks.
-            *lock(&self.relay.0) = None;
+            // Until the caller looks, readiness is nobody's: an answer
+            // that comes first must not wake the driver for nothing. The
+            // caller finds it when it looks.
+            self.relay.muted.store(true, Ordering::Release);
             let mut kick = s.flush(now);
             if !s.conn.is_ready() {
                 // A Logoff: the state change is the driver's.
@@ -199,13 +220,16 @@ impl<S: Socket> Link<S> {
             // core's others were armed already) and by the end of the hold.
             let due = now + timeout.min(HOLD);
             kick |= s.alarm.is_none_or(|at| at > due);
-            // Not reading after all: the driver points readiness back at
-            // itself on its next turn.
-            let reading = s.reads(token);
-            (reading, kick || !reading)
+            if !s.reads(token) {
+                // Not reading after all: the driver points readiness back
+                // at itself on its next turn.
+                return (false, true);
+            }
+            let (reading, more) = self.read_turn(s, token, &mut hot, None);
+            (reading, kick || more)
         }));
         match self.end_turn(guard, turn) {
-            true => Direct::Reading(token),
+            true => Direct::Reading(token, hot),
             false => Direct::Answered,
         }
     }
@@ -222,7 +246,8 @@ impl<S: Socket> Link<S> {
         if !s.reads(token) || s.panicked.is_some() {
             return false;
         }
-        let turn = panic::catch_unwind(AssertUnwindSafe(|| self.read_turn(s, token, hot, cx)));
+        let turn =
+            panic::catch_unwind(AssertUnwindSafe(|| self.read_turn(s, token, hot, Some(cx))));
         self.end_turn(guard, turn)
     }
 
@@ -252,18 +277,24 @@ impl<S: Socket> Link<S> {
     }
 
     /// `read_for` under the lock; returns (still reading, kick the driver).
+    /// Without `cx` (the send's own turn) it stops where it would wait
+    /// for readiness or yield: the caller's first poll, right after, goes
+    /// on from there.
     fn read_turn(
         &self,
         s: &mut Session<S>,
         token: u64,
         hot: &mut bool,
-        cx: &mut Context<'_>,
+        mut cx: Option<&mut Context<'_>>,
     ) -> (bool, bool) {
         let mut kick = false;
         let mut taken = 0;
         // Bounded: a read that took nothing ends with the readiness cleared.
         for _ in 0..8 {
             if !*hot {
+                let Some(cx) = cx.as_deref_mut() else {
+                    return (true, kick);
+                };
                 self.relay_to(cx.waker());
                 let mut relay = Context::from_waker(&self.relay_waker);
                 if s.poll_read_ready(&mut relay).is_pending() {
@@ -295,7 +326,9 @@ impl<S: Socket> Link<S> {
         }
         // A full budget (or many small reads): let other tasks run first.
         *hot = true;
-        cx.waker().wake_by_ref();
+        if let Some(cx) = cx {
+            cx.waker().wake_by_ref();
+        }
         (true, kick)
     }
 
@@ -303,14 +336,15 @@ impl<S: Socket> Link<S> {
     /// registers a readiness wait for it, so that it wakes when bytes come
     /// (events, the server's close) without a wake-up now.
     fn hand_back(&self, s: &mut Session<S>) {
-        let Some(driver) = s.driver.clone() else {
+        let Some(driver) = &s.driver else {
             return;
         };
-        self.relay_to(&driver);
+        self.relay_to(driver);
         let mut relay = Context::from_waker(&self.relay_waker);
         if s.poll_read_ready(&mut relay).is_pending() {
             return;
         }
+        let driver = driver.clone();
         // Still ready (a runtime may say so until a read would block, as
         // tokio does after a read that filled the buffer): one read finds
         // out.
@@ -388,24 +422,26 @@ pub(crate) struct Answer<'a, S: Socket> {
     link: &'a Link<S>,
     /// The read role's token while this caller holds it; 0 otherwise.
     token: u64,
-    /// Read without waiting for readiness first: at the start (the answer
-    /// is often there by the time the caller looks: a read then saves the
-    /// reactor's wait, five system calls on async-io), and after a read
-    /// that filled its room.
+    /// Read without waiting for readiness first: after a read that filled
+    /// its room (the send's own turn already read once, see
+    /// [`Link::try_send`]).
     hot: bool,
     waiting: Waiting<Result<Completion, ClientError>>,
 }
 
 impl<'a, S: Socket> Answer<'a, S> {
+    /// The wait of the caller holding `token` (0: none), reading at once
+    /// if `hot`, as [`Direct::Reading`] says.
     pub(crate) fn new(
         link: &'a Link<S>,
         token: u64,
+        hot: bool,
         waiting: Waiting<Result<Completion, ClientError>>,
     ) -> Self {
         Answer {
             link,
             token,
-            hot: true,
+            hot,
             waiting,
         }
     }
@@ -460,6 +496,10 @@ mod tests {
         eof: AtomicBool,
         /// A read panics (a bug below the caller's turn).
         panic_on_read: AtomicBool,
+        /// The server answers each action as it is written, before the
+        /// write returns (as on one CPU, where the write hands the CPU to
+        /// the server).
+        answer_at_once: AtomicBool,
     }
 
     impl Wire {
@@ -518,6 +558,13 @@ mod tests {
 
         fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
             lock(&self.0.written).extend_from_slice(buf);
+            if self.0.answer_at_once.load(Ordering::SeqCst) {
+                let text = String::from_utf8_lossy(buf);
+                let id = text.rsplit("ActionID: ").next().expect("an action");
+                let id = id.lines().next().expect("a line");
+                let pong = format!("Response: Success\r\nActionID: {id}\r\nPing: Pong\r\n\r\n");
+                self.0.feed(pong.as_bytes());
+            }
             Ok(buf.len())
         }
 
@@ -646,7 +693,7 @@ mod tests {
 
     fn reading(direct: Direct) -> u64 {
         match direct {
-            Direct::Reading(token) => token,
+            Direct::Reading(token, _) => token,
             _ => panic!("not sent directly"),
         }
     }
@@ -670,7 +717,7 @@ mod tests {
         assert!(f.kicked(), "the driver's timer must be armed for it");
 
         let caller = Task::new();
-        let mut answer = Answer::new(&f.link, token, waiting);
+        let mut answer = Answer::new(&f.link, token, false, waiting);
         assert!(Pin::new(&mut answer).poll(&mut caller.cx()).is_pending());
         f.wire.feed(f.pong().as_bytes());
         assert_eq!((caller.woken(), f.driver.woken()), (1, 0));
@@ -688,6 +735,35 @@ mod tests {
         assert_eq!((caller.woken(), f.driver.woken()), (1, 1));
         assert!(f.link.poll_driver_read(&mut f.driver.cx()).is_ready());
         assert!(events.try_next().is_none(), "the driver has not read yet");
+    }
+
+    /// An answer there by the time the send's bytes are out is read in the
+    /// send's own turn: the send comes back answered, its outcome waiting,
+    /// and reading is the driver's again (readiness wakes the driver, not
+    /// the caller, whose task was never woken).
+    #[test]
+    fn an_answer_there_when_the_bytes_are_out_is_read_in_the_sends_turn() {
+        let f = fixture(8, QueuePolicy::DropOldest);
+        f.wire.answer_at_once.store(true, Ordering::SeqCst);
+        let (direct, mut waiting) = f.ping();
+        assert!(matches!(direct, Direct::Answered), "answered in the turn");
+        assert_eq!(f.reader(), None, "reading is the driver's again");
+        let caller = Task::new();
+        match Pin::new(&mut waiting).poll(&mut caller.cx()) {
+            Poll::Ready(Some(Ok(pong))) => {
+                assert_eq!(pong.response().get_str("Ping").as_deref(), Some("Pong"))
+            }
+            other => panic!("{other:?}"),
+        }
+        f.wire.answer_at_once.store(false, Ordering::SeqCst);
+        f.wire.feed(event("Hangup").as_bytes());
+        assert_eq!((caller.woken(), f.driver.woken()), (0, 1));
+
+        // Not there yet: the caller reads for it, waiting for readiness
+        // first (the turn's read found nothing).
+        let f = fixture(8, QueuePolicy::DropOldest);
+        let (direct, _waiting) = f.ping();
+        assert!(matches!(direct, Direct::Reading(_, false)));
     }
 
     /// A delivery that says more follows at once (the reader's read filled
@@ -743,7 +819,7 @@ mod tests {
         let f = fixture(2, QueuePolicy::Backpressure);
         let mut events = f.shared.subscribe();
         let (direct, waiting) = f.ping();
-        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
         let mut burst: String = ["A", "B", "C", "D", "E"].map(event).concat();
         burst.push_str(&f.pong());
         f.wire.feed(burst.as_bytes());
@@ -772,7 +848,7 @@ mod tests {
         let f = fixture(8, QueuePolicy::DropOldest);
         let (direct, waiting) = f.ping();
         let caller = Task::new();
-        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
         assert!(Pin::new(&mut answer).poll(&mut caller.cx()).is_pending());
         drop(answer);
         assert_eq!(f.reader(), None);
@@ -784,7 +860,7 @@ mod tests {
         let f = fixture(8, QueuePolicy::DropOldest);
         let (direct, waiting) = f.ping();
         let token = reading(direct);
-        let answer = Answer::new(&f.link, token, waiting);
+        let answer = Answer::new(&f.link, token, false, waiting);
         let _ = f.kicked();
         let mut guard = f.link.lock();
         drop(answer);
@@ -802,7 +878,7 @@ mod tests {
     fn a_caller_that_reads_the_end_leaves_it_to_the_driver() {
         let f = fixture(8, QueuePolicy::DropOldest);
         let (direct, waiting) = f.ping();
-        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
         let _ = f.kicked();
         f.wire.close();
         let caller = Task::new();
@@ -824,7 +900,7 @@ mod tests {
     fn a_panic_in_a_callers_turn_is_left_for_the_driver() {
         let f = fixture(8, QueuePolicy::DropOldest);
         let (direct, waiting) = f.ping();
-        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
         let _ = f.kicked();
         f.wire.panic_on_read.store(true, Ordering::SeqCst);
         f.wire.feed(f.pong().as_bytes());
@@ -897,7 +973,7 @@ mod tests {
             assert!(s.pending.is_empty());
         };
         let (direct, waiting) = f.ping();
-        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
         let first = f.pong();
         through_driver(Action::ping());
         f.wire.feed(format!("{first}{}", f.pong()).as_bytes());
@@ -923,7 +999,7 @@ mod tests {
         let f = fixture(8, QueuePolicy::DropOldest);
         f.link.lock().as_mut().expect("session").alarm = Some(Instant::now() + HOLD / 2);
         let (direct, waiting) = f.ping();
-        let mut answer = Answer::new(&f.link, reading(direct), waiting);
+        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
         assert!(!f.kicked(), "armed early enough");
         f.wire.feed(f.pong().as_bytes());
         assert!(Pin::new(&mut answer).poll(&mut Task::new().cx()).is_ready());
