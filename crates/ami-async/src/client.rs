@@ -16,7 +16,6 @@ use crate::error::{ClientError, ConnectError};
 use crate::events::EventStream;
 use crate::link::{Answer, Direct, Link};
 use crate::model::LiveModel;
-use crate::reply;
 use crate::runtime::{self, BackgroundTask, Runtime, Socket, SpawnError};
 use crate::shared::{Shared, StateChanges};
 use crate::stats::ClientStats;
@@ -444,7 +443,7 @@ async fn submit<S: Socket>(
     action: Action,
     ticket: Option<Arc<Ticket>>,
 ) -> Result<Completion, ClientError> {
-    let (reply, waiting) = reply::reply();
+    let (reply, waiting) = link.reply();
     let caller = Caller { reply, ticket };
     let (token, hot) = match link.try_send(action, caller) {
         Direct::Reading(token, hot) => (token, hot),

@@ -11,14 +11,27 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 /// A new reply slot: the half that sends, and the half that waits.
+#[cfg(test)]
 pub(crate) fn reply<T>() -> (Reply<T>, Waiting<T>) {
-    let slot = Arc::new(Mutex::new(Slot {
-        value: None,
-        waker: None,
-        sender_gone: false,
-    }));
+    reply_in(None)
+}
+
+/// A new reply slot, in `spare`'s memory if given (no allocation).
+pub(crate) fn reply_in<T>(spare: Option<Spare<T>>) -> (Reply<T>, Waiting<T>) {
+    let slot = match spare {
+        Some(Spare(slot)) => slot,
+        None => Arc::new(Mutex::new(Slot {
+            value: None,
+            waker: None,
+            sender_gone: false,
+        })),
+    };
     (Reply(Some(slot.clone())), Waiting(slot))
 }
+
+/// An emptied slot nobody else holds, kept for the next reply
+/// ([`Waiting::into_spare`]).
+pub(crate) struct Spare<T>(Arc<Mutex<Slot<T>>>);
 
 struct Slot<T> {
     value: Option<T>,
@@ -75,6 +88,20 @@ impl<T> Drop for Reply<T> {
 /// The waiting half: resolves to the value sent, or `None` if the sender
 /// was dropped without sending.
 pub(crate) struct Waiting<T>(Arc<Mutex<Slot<T>>>);
+
+impl<T> Waiting<T> {
+    /// The slot, emptied, if nobody else holds it any more (its sender is
+    /// done with it): for [`reply_in`], so that the next reply costs no
+    /// allocation.
+    pub(crate) fn into_spare(mut self) -> Option<Spare<T>> {
+        let slot = Arc::get_mut(&mut self.0)?;
+        let slot = slot.get_mut().unwrap_or_else(|e| e.into_inner());
+        slot.value = None;
+        slot.waker = None;
+        slot.sender_gone = false;
+        Some(Spare(self.0))
+    }
+}
 
 impl<T> Future for Waiting<T> {
     type Output = Option<T>;
@@ -150,6 +177,36 @@ mod tests {
         assert!(Pin::new(&mut rx).poll(&mut cx).is_pending());
         tx.send(2);
         assert_eq!(woken(), 1, "a plain send wakes the waiter");
+        assert_eq!(Pin::new(&mut rx).poll(&mut cx), Poll::Ready(Some(2)));
+    }
+
+    /// A slot is kept for the next reply only once its sender is done with
+    /// it, and comes back empty: no value, no waker, a sender present.
+    #[test]
+    fn a_slot_is_reused_empty_once_its_sender_is_done() {
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+
+        let (tx, mut rx) = reply();
+        assert!(Pin::new(&mut rx).poll(&mut cx).is_pending());
+        let (tx2, rx2) = reply::<u32>();
+        assert!(rx2.into_spare().is_none(), "its sender still holds it");
+        drop(tx2);
+        tx.send(1);
+        assert_eq!(Pin::new(&mut rx).poll(&mut cx), Poll::Ready(Some(1)));
+        let first = Arc::as_ptr(&rx.0);
+        let spare = rx.into_spare().expect("nobody else holds it");
+
+        let (tx, mut rx) = reply_in(Some(spare));
+        assert_eq!(Arc::as_ptr(&rx.0), first, "the same memory");
+        {
+            let slot = lock(&rx.0);
+            assert!(slot.value.is_none() && slot.waker.is_none() && !slot.sender_gone);
+        }
+        assert!(Pin::new(&mut rx).poll(&mut cx).is_pending());
+        tx.send(2);
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 2);
         assert_eq!(Pin::new(&mut rx).poll(&mut cx), Poll::Ready(Some(2)));
     }
 
