@@ -279,10 +279,46 @@ impl<S: Socket> Session<S> {
         driver: &mut dyn FnMut(&mut Self, ForDriver),
     ) -> bool {
         self.synced = false;
+        let (mut queued, mut dropped) = (0, 0);
+        let held = match self.conn.queue_depth() {
+            // No event waits (as after each answer of a round trip): only
+            // completions and state changes, and no subscriber list to
+            // take. Delivering them decodes nothing, so no event comes.
+            0 => {
+                while let Some(out) = self.conn.poll_completion() {
+                    self.on_output(out, quiet, driver);
+                }
+                false
+            }
+            _ => self.deliver_events(quiet, defer, driver, (&mut queued, &mut dropped)),
+        };
+        if !defer {
+            self.wake_deferred();
+        }
+        let session = self.conn.stats();
+        self.shared.update_stats(|s| {
+            s.session = session;
+            s.events_delivered += queued;
+            s.events_dropped += dropped;
+        });
+        held
+    }
+
+    /// [`deliver`](Self::deliver) with events waiting in the core: the
+    /// events to the subscribers, and the completions decoding them brings.
+    /// Adds what was queued and dropped to `counts`; returns whether
+    /// back-pressure holds events back.
+    fn deliver_events(
+        &mut self,
+        quiet: u64,
+        defer: bool,
+        driver: &mut dyn FnMut(&mut Self, ForDriver),
+        counts: (&mut u64, &mut u64),
+    ) -> bool {
+        let (queued, dropped) = counts;
         self.shared.subscribers(&mut self.fan.subs);
         let backpressure =
             self.shared.policy == QueuePolicy::Backpressure && !self.fan.subs.is_empty();
-        let (mut queued, mut dropped) = (0, 0);
         let held = loop {
             while let Some(out) = self.conn.poll_completion() {
                 self.on_output(out, quiet, driver);
@@ -321,7 +357,7 @@ impl<S: Socket> Session<S> {
             }
             if !self.fan.batch.is_empty() {
                 let (q, d) = self.fan.hand_out(&self.shared, defer);
-                (queued, dropped) = (queued + q, dropped + d);
+                (*queued, *dropped) = (*queued + q, *dropped + d);
             }
             if drained {
                 break false;
@@ -329,15 +365,6 @@ impl<S: Socket> Session<S> {
         };
         // Not kept past the turn: a dropped stream must not look alive.
         self.fan.subs.clear();
-        if !defer {
-            self.wake_deferred();
-        }
-        let session = self.conn.stats();
-        self.shared.update_stats(|s| {
-            s.session = session;
-            s.events_delivered += queued;
-            s.events_dropped += dropped;
-        });
         held
     }
 
