@@ -149,16 +149,22 @@ impl<S: Socket> Link<S> {
     /// A reply slot for a send: the one a finished caller left if any.
     ///
     /// Performance: a new slot per send was an allocation and a free per
-    /// round trip, about 250 instructions.
+    /// round trip, about 250 instructions. Never waits for the spare's
+    /// lock: callers on other threads at the same moment (a pipelined load
+    /// on a multi-thread runtime) allocate as before.
     pub(crate) fn reply(&self) -> (Reply<Outcome>, Waiting<Outcome>) {
-        reply::reply_in(lock(&self.spare).take())
+        let spare = self.spare.try_lock().ok().and_then(|mut s| s.take());
+        reply::reply_in(spare)
     }
 
     /// Keeps `waiting`'s slot for the next send, if its sender is done
-    /// with it (one slot at most: the lone caller's).
+    /// with it (one slot at most: the lone caller's) and the spare's lock
+    /// is free.
     fn recycle(&self, waiting: Waiting<Outcome>) {
         if let Some(spare) = waiting.into_spare() {
-            *lock(&self.spare) = Some(spare);
+            if let Ok(mut slot) = self.spare.try_lock() {
+                *slot = Some(spare);
+            }
         }
     }
 
