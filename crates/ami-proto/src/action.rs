@@ -200,6 +200,12 @@ impl Action {
     /// followed by items (an old server, an action this table lacks) needs
     /// `with_strategy(Strategy::List)`, else the items arrive as events.
     pub fn strategy(&self) -> Strategy {
+        self.strategy_in(ListAction::find(&self.name))
+    }
+
+    /// [`strategy`](Self::strategy), `list` being the list table's entry
+    /// for this action's name (`ListAction::find`), found already.
+    pub(crate) fn strategy_in(&self, list: Option<&ListAction>) -> Strategy {
         if let Some(strategy) = self.strategy {
             return strategy;
         }
@@ -208,7 +214,7 @@ impl Action {
             Strategy::Command
         } else if name.eq_ignore_ascii_case("Originate") && self.get("Async").is_some_and(is_true) {
             Strategy::Originate
-        } else if ListAction::find(name).is_some_and(|list| list.lists(self)) {
+        } else if list.is_some_and(|list| list.lists(self)) {
             Strategy::List
         } else {
             Strategy::Single

@@ -102,6 +102,39 @@ pub fn find(name: &str) -> Option<&'static ActionInfo> {
     crate::lists::search(&SLOTS, ACTIONS, |info| info.name, name).map(|i| &ACTIONS[i])
 }
 
+/// The catalogue's and the list table's entries for the last action name
+/// sent on a connection.
+///
+/// Performance: each send looked its name up in both tables, about 290
+/// instructions; a dialer sends the same few actions over and over, so the
+/// entries of the last name are kept and a send of the same name compares
+/// it instead.
+#[derive(Debug, Default)]
+pub(crate) struct Catalogued {
+    name: String,
+    info: Option<&'static ActionInfo>,
+    list: Option<&'static crate::lists::ListAction>,
+}
+
+impl Catalogued {
+    /// The entries of `name` (ASCII case ignored, as the tables' look-ups).
+    pub(crate) fn of(
+        &mut self,
+        name: &str,
+    ) -> (
+        Option<&'static ActionInfo>,
+        Option<&'static crate::lists::ListAction>,
+    ) {
+        if self.name != name {
+            self.info = find(name);
+            self.list = crate::lists::ListAction::find(name);
+            self.name.clear();
+            self.name.push_str(name);
+        }
+        (self.info, self.list)
+    }
+}
+
 impl ActionInfo {
     /// The first required parameter `action` lacks (header names compared
     /// ASCII-case-insensitively). An empty value counts as present.
@@ -137,7 +170,13 @@ impl Action {
     /// assert!(Action::new("MyModuleAction").check_required().is_ok());
     /// ```
     pub fn check_required(&self) -> Result<(), SendError> {
-        let Some(info) = find(self.name()) else {
+        self.check_required_in(find(self.name()))
+    }
+
+    /// [`check_required`](Self::check_required), `info` being the
+    /// catalogue's entry for this action's name ([`find`]), found already.
+    pub(crate) fn check_required_in(&self, info: Option<&ActionInfo>) -> Result<(), SendError> {
+        let Some(info) = info else {
             return Ok(());
         };
         match info.missing_parameter(self) {
@@ -233,6 +272,36 @@ pub(crate) use {builder_method, builders};
 
 #[cfg(test)]
 mod tests {
+
+    /// The kept entries are what the look-ups find, whatever sequence of
+    /// names comes: repeated, in other cases, unknown, empty.
+    #[test]
+    fn the_last_names_entries_are_what_the_look_ups_find() {
+        let mut kept = Catalogued::default();
+        let names = [
+            "Ping",
+            "Ping",
+            "Hangup",
+            "hangup",
+            "Hangup",
+            "CoreShowChannels",
+            "Ping",
+            "MyModuleAction",
+            "MyModuleAction",
+            "",
+            "Status",
+            "STATUS",
+            "Originate",
+            "",
+        ];
+        for name in names {
+            let (info, list) = kept.of(name);
+            assert_eq!(info.map(|i| i.name), find(name).map(|i| i.name), "{name}");
+            let want = crate::lists::ListAction::find(name).map(|l| l.name);
+            assert_eq!(list.map(|l| l.name), want, "{name}");
+        }
+    }
+
     use super::*;
     use crate::completion::Strategy;
 

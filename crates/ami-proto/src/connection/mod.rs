@@ -12,6 +12,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::action::Action;
 use crate::action_id::{ActionId, ActionIdGenerator};
+use crate::actions::Catalogued;
 use crate::completion::{Completion, OriginateOutcome, Strategy};
 use crate::config::Config;
 use crate::correlation::{Kind, Owner, Pending, Phase, ResponseMatch, Table};
@@ -158,6 +159,8 @@ pub struct Connection {
     chosen_ids: bool,
     /// The time of the latest input or command.
     now: Instant,
+    /// The catalogue entries of the last action name sent.
+    catalogued: Catalogued,
 }
 
 impl fmt::Debug for Connection {
@@ -210,6 +213,7 @@ impl Connection {
             goodbye: false,
             chosen_ids: false,
             now,
+            catalogued: Catalogued::default(),
             config,
         })
     }
@@ -371,8 +375,9 @@ impl Connection {
                 state: self.state.name(),
             });
         }
-        action.check_required()?;
-        let strategy = action.strategy();
+        let (info, list) = self.catalogued.of(action.name());
+        action.check_required_in(info)?;
+        let strategy = action.strategy_in(list);
         if let Some(off) = self.call_events.refusal() {
             if strategy == Strategy::Originate {
                 return Err(SendError::NoCallEvents(off.clone()));
