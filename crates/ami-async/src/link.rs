@@ -124,7 +124,8 @@ pub(crate) enum Direct {
     /// Sent; the caller reads for its answer (the holder of this token),
     /// at once if `hot` (see [`Answer::new`]).
     Reading(u64, bool),
-    /// Sent or refused; the outcome comes through the caller's reply.
+    /// Sent and answered in the send's own turn, or refused: the outcome
+    /// is in the caller's reply.
     Answered,
     /// Not taken (no ready, idle session, or the lock is busy): give it to
     /// the driver.
