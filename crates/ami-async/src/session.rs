@@ -279,8 +279,7 @@ impl<S: Socket> Session<S> {
         driver: &mut dyn FnMut(&mut Self, ForDriver),
     ) -> bool {
         self.synced = false;
-        let (mut queued, mut dropped) = (0, 0);
-        let held = match self.conn.queue_depth() {
+        let (held, queued, dropped) = match self.conn.queue_depth() {
             // No event waits (as after each answer of a round trip): only
             // completions and state changes, and no subscriber list to
             // take. Delivering them decodes nothing, so no event comes.
@@ -288,9 +287,9 @@ impl<S: Socket> Session<S> {
                 while let Some(out) = self.conn.poll_completion() {
                     self.on_output(out, quiet, driver);
                 }
-                false
+                (false, 0, 0)
             }
-            _ => self.deliver_events(quiet, defer, driver, (&mut queued, &mut dropped)),
+            _ => self.deliver_events(quiet, defer, driver),
         };
         if !defer {
             self.wake_deferred();
@@ -306,16 +305,15 @@ impl<S: Socket> Session<S> {
 
     /// [`deliver`](Self::deliver) with events waiting in the core: the
     /// events to the subscribers, and the completions decoding them brings.
-    /// Adds what was queued and dropped to `counts`; returns whether
-    /// back-pressure holds events back.
+    /// Returns whether back-pressure holds events back, and the events
+    /// queued and dropped.
     fn deliver_events(
         &mut self,
         quiet: u64,
         defer: bool,
         driver: &mut dyn FnMut(&mut Self, ForDriver),
-        counts: (&mut u64, &mut u64),
-    ) -> bool {
-        let (queued, dropped) = counts;
+    ) -> (bool, u64, u64) {
+        let (mut queued, mut dropped) = (0, 0);
         self.shared.subscribers(&mut self.fan.subs);
         let backpressure =
             self.shared.policy == QueuePolicy::Backpressure && !self.fan.subs.is_empty();
@@ -357,7 +355,7 @@ impl<S: Socket> Session<S> {
             }
             if !self.fan.batch.is_empty() {
                 let (q, d) = self.fan.hand_out(&self.shared, defer);
-                (*queued, *dropped) = (*queued + q, *dropped + d);
+                (queued, dropped) = (queued + q, dropped + d);
             }
             if drained {
                 break false;
@@ -365,7 +363,7 @@ impl<S: Socket> Session<S> {
         };
         // Not kept past the turn: a dropped stream must not look alive.
         self.fan.subs.clear();
-        held
+        (held, queued, dropped)
     }
 
     /// Wakes the consumers that deferred deliveries left asleep.
