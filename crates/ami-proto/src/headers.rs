@@ -271,7 +271,7 @@ fn find_simple<'a>(buf: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
 
 /// The value of the line whose name ends at `colon`, if that line is whole.
 #[inline]
-fn value_after(buf: &[u8], colon: usize) -> Option<&[u8]> {
+pub(crate) fn value_after(buf: &[u8], colon: usize) -> Option<&[u8]> {
     // Bytes after the last `\n` are not a line, and no line follows.
     let end = colon + 1 + memchr::memchr(b'\n', &buf[colon + 1..])?;
     Some(strip_space(trim_crs(&buf[colon + 1..end])))
@@ -362,7 +362,7 @@ pub(crate) fn split_header(line: &[u8]) -> Option<(&[u8], &[u8])> {
 /// One space after the colon belongs to the syntax; more are the value's own
 /// (Command output keeps its indentation).
 #[inline]
-fn strip_space(value: &[u8]) -> &[u8] {
+pub(crate) fn strip_space(value: &[u8]) -> &[u8] {
     value.strip_prefix(b" ").unwrap_or(value)
 }
 

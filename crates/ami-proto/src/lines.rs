@@ -7,6 +7,10 @@
 //! AMI lines are short (20-40 bytes), where a search call per line costs
 //! more than the search itself.
 //!
+//! The search for a frame's end can note, in the same pass, where lines
+//! with given names are (the two a connection routes frames by), with one
+//! more mask per block ([`BlankLine::find_naming`]).
+//!
 //! The masks come from SSE2 on x86_64 (part of its baseline, so always
 //! present) and from word-at-a-time arithmetic elsewhere. The blank-line
 //! search, the decoder's hot loop, is also built for AVX2 and takes that
@@ -218,48 +222,174 @@ fn find_names_with<const N: usize>(
     debug_assert!((1..=64).contains(&N));
     debug_assert!(names.iter().all(|name| (1..BLOCK).contains(&name.len())));
     let mask = |at, byte| mask_at_with(buf, at, byte, &block_mask);
-    let lens = names.map(<[u8]>::len);
     let mut found = [None; N];
-    // One bit per name not found yet.
-    let mut missing = u64::MAX >> (64 - N);
-    let (mut base, mut carry, mut last_starts, mut last_stops) = (0, true, 0u64, 0u64);
-    while missing != 0 && base < buf.len() {
+    let (mut base, mut edge) = (0, Edge::LINE_START);
+    while found.iter().any(Option::is_none) && base < buf.len() {
         let (newlines, colons) = (mask(base, b'\n'), mask(base, b':'));
-        let starts = newlines << 1 | u64::from(carry);
-        let stops = newlines | colons;
-        // Per name still sought: the colons `len` bytes after a start of
-        // this block or the last one. Most blocks have none.
-        let ends = std::array::from_fn::<u64, N, _>(|i| {
-            let sought = 0u64.wrapping_sub(missing >> i & 1);
-            colons & (starts << lens[i] | last_starts >> (BLOCK - lens[i])) & sought
+        let this = Edge::of_block(newlines, colons, edge);
+        let sought = found.map(|colon| colon.is_none());
+        names_in_block(buf, base, names, sought, colons, this, edge, |i, at| {
+            found[i] = Some(base + at);
         });
-        if ends.iter().any(|&e| e != 0) {
-            // This block's stops and the last one's, bit 64 being this
-            // block's first byte.
-            let both = u128::from(last_stops) | u128::from(stops) << BLOCK;
-            for (i, mut ends) in ends.into_iter().enumerate() {
-                let len = lens[i];
-                while ends != 0 {
-                    let at = ends.trailing_zeros() as usize;
-                    ends &= ends - 1;
-                    let colon = base + at;
-                    // No colon or `\n` in the name's bytes: then the colon
-                    // ends the whole name of its line, if they are `name`.
-                    let name_bits = ((1u128 << len) - 1) << (BLOCK - len + at);
-                    if both & name_bits == 0
-                        && crate::headers::same_name(&buf[colon - len..colon], names[i])
-                    {
-                        found[i] = Some(colon);
-                        missing &= !(1 << i);
-                        break;
-                    }
-                }
-            }
-        }
-        (last_starts, last_stops, carry) = (starts, stops, newlines >> 63 == 1);
-        base += BLOCK;
+        (edge, base) = (this, base + BLOCK);
     }
     found
+}
+
+/// What a name search carries from one block to the next: the last
+/// block's line starts and stops (`\n`s and colons), and whether its last
+/// byte ended a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Edge {
+    starts: u64,
+    stops: u64,
+    carry: bool,
+}
+
+impl Edge {
+    /// Before the first block of a search that starts at a line start.
+    const LINE_START: Edge = Edge {
+        starts: 0,
+        stops: 0,
+        carry: true,
+    };
+
+    /// The edge of a block with these `\n`s and colons, after `last`.
+    #[inline(always)]
+    fn of_block(newlines: u64, colons: u64, last: Edge) -> Edge {
+        Edge {
+            starts: newlines << 1 | u64::from(last.carry),
+            stops: newlines | colons,
+            carry: newlines >> 63 == 1,
+        }
+    }
+}
+
+/// One block of a name search ([`find_names`]): for each name of `names`
+/// that is `sought`, the first of `colons` that ends a line named so goes
+/// to `found` (the name's index and the colon's bit). `this` is the
+/// block's edge, `last` the one before.
+///
+/// Only the colons `name.len()` bytes after a line start are looked at:
+/// the line starts (the bits after the newlines, and the block's first
+/// byte if the last block ended a line), shifted by the name's length,
+/// meet the colons; the same masks tell whether the bytes before such a
+/// colon hold another colon or a `\n` (then it ends no name), so a name
+/// with either never matches. Most blocks have no such colon.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // One block's masks and edges.
+fn names_in_block<const N: usize>(
+    buf: &[u8],
+    base: usize,
+    names: [&[u8]; N],
+    sought: [bool; N],
+    colons: u64,
+    this: Edge,
+    last: Edge,
+    mut found: impl FnMut(usize, usize),
+) {
+    for (i, name) in names.into_iter().enumerate() {
+        if !sought[i] {
+            continue;
+        }
+        let len = name.len();
+        let mut ends = colons & (this.starts << len | last.starts >> (BLOCK - len));
+        // This block's stops and the last one's, bit 64 being this
+        // block's first byte.
+        let both = u128::from(last.stops) | u128::from(this.stops) << BLOCK;
+        while ends != 0 {
+            let at = ends.trailing_zeros() as usize;
+            ends &= ends - 1;
+            let colon = base + at;
+            // No colon or `\n` in the name's bytes: then the colon ends
+            // the whole name of its line, if they are `name`.
+            let name_bits = ((1u128 << len) - 1) << (BLOCK - len + at);
+            if both & name_bits == 0 && crate::headers::same_name(&buf[colon - len..colon], name) {
+                found(i, at);
+                break;
+            }
+        }
+    }
+}
+
+/// [`names_in_block`] for a block of [`BlankLine::find_naming`] where a
+/// name may end, noting each name's line end too when it is in the block
+/// (it mostly is); returns the names still sought, one bit each.
+///
+/// Performance: out of the search's loop (a list item reaches it once,
+/// for its `ActionID`), which keeps its state in registers.
+#[cold]
+#[inline(never)]
+fn names_of_block<const N: usize, S: NameSet<N>>(
+    buf: &[u8],
+    base: usize,
+    found: &mut Found<N>,
+    newlines: u64,
+    colons: u64,
+    this: Edge,
+    last: Edge,
+) -> u64 {
+    let sought = found.colons.map(|colon| colon.is_none());
+    names_in_block(buf, base, S::NAMES, sought, colons, this, last, |i, at| {
+        found.colons[i] = Some(offset(base + at));
+        let after = newlines & !(u64::MAX >> (BLOCK - 1 - at));
+        found.line_ends[i] = (after != 0).then(|| offset(base + after.trailing_zeros() as usize));
+    });
+    found.missing()
+}
+
+/// An offset within a frame as a `u32`: it fits, as the decoder's limit
+/// does.
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
+}
+
+/// Where a frame's first lines named after a [`NameSet`]'s names are, found
+/// by the search for the frame's end as it passes their blocks
+/// ([`BlankLine::find_naming`]): what [`find_set`] finds in the frame's
+/// lines from where the search started, without a second pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Found<const N: usize> {
+    /// Per name, the offset of the colon that ends its first line.
+    pub(crate) colons: [Option<u32>; N],
+    /// Per name, the offset of that line's `\n`, if it was in the
+    /// colon's block (else it is to be looked for).
+    pub(crate) line_ends: [Option<u32>; N],
+    /// The offset of the first `\n` from where the search started (for an
+    /// event, the end of its first line, which holds its name).
+    pub(crate) first_newline: Option<u32>,
+}
+
+/// A [`BlankLine::find_naming`] under way: what it found, and the edge of
+/// the last block it wholly searched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NameScan<const N: usize> {
+    pub(crate) found: Found<N>,
+    edge: Edge,
+}
+
+impl<const N: usize> Found<N> {
+    /// One bit per name not found yet.
+    fn missing(&self) -> u64 {
+        let bits = self.colons.iter().enumerate();
+        bits.fold(0, |missing, (i, colon)| {
+            missing | u64::from(colon.is_none()) << i
+        })
+    }
+}
+
+impl<const N: usize> NameScan<N> {
+    /// A scan that starts with its search, at a line start.
+    pub(crate) fn new() -> Self {
+        NameScan {
+            found: Found {
+                colons: [None; N],
+                line_ends: [None; N],
+                first_newline: None,
+            },
+            edge: Edge::LINE_START,
+        }
+    }
 }
 
 /// A search for the first blank line, which can go on where it stopped once
@@ -298,6 +428,120 @@ impl BlankLine {
             return unsafe { avx2::find(self, buf) };
         }
         self.find_with(buf, block_mask)
+    }
+
+    /// [`BlankLine::find`], noting in `names` the lines named after
+    /// `S::NAMES` that it passes (before the blank line), as [`find_set`]
+    /// finds them in the lines from where `names` started.
+    ///
+    /// Performance: the connection routes each frame of a list by two
+    /// names; a pass of its own over an item's blocks for them cost more
+    /// than the search for its end, which reads the same blocks. Here a
+    /// block costs one more mask and a few instructions per name.
+    #[inline]
+    #[allow(unsafe_code)] // Calls the AVX2 build, once AVX2 is known present.
+    pub(crate) fn find_naming<const N: usize, S: NameSet<N>>(
+        self,
+        buf: &[u8],
+        names: &mut NameScan<N>,
+    ) -> Result<usize, BlankLine> {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, as just checked.
+            return unsafe { avx2::find_naming::<N, S>(self, buf, names) };
+        }
+        self.find_naming_with::<N, S>(buf, names, block_mask)
+    }
+
+    /// [`BlankLine::find_naming`] with the masks made by `block_mask`: the
+    /// loop of [`BlankLine::find_with`], with the colons' mask and
+    /// [`names_in_block`]'s test, its state kept in registers.
+    #[inline(always)]
+    fn find_naming_with<const N: usize, S: NameSet<N>>(
+        self,
+        buf: &[u8],
+        names: &mut NameScan<N>,
+        block_mask: impl Fn(&[u8; BLOCK], u8) -> u64,
+    ) -> Result<usize, BlankLine> {
+        let BlankLine {
+            mut at,
+            mut blank_so_far,
+        } = self;
+        let NameScan { mut found, edge } = *names;
+        // The edge and the names sought in registers: in a struct they
+        // went through memory at every block.
+        let (mut last_starts, mut last_stops, mut carry) = (edge.starts, edge.stops, edge.carry);
+        let mut missing = found.missing();
+        let result = loop {
+            if at >= buf.len() {
+                break Err(BlankLine { at, blank_so_far });
+            }
+            let bytes = &buf[at..];
+            let padded;
+            let block = match bytes.first_chunk::<BLOCK>() {
+                Some(block) => block,
+                None => {
+                    let mut block = [0u8; BLOCK];
+                    block[..bytes.len()].copy_from_slice(bytes);
+                    padded = block;
+                    &padded
+                }
+            };
+            let newlines = block_mask(block, b'\n');
+            let crs = block_mask(block, b'\r');
+            let block_colons = block_mask(block, b':');
+            let starts = newlines << 1 | u64::from(blank_so_far);
+            let (past_runs, run_to_next_block) = crs.overflowing_add(starts & crs);
+            let blank_ends = newlines & (starts | past_runs) & !crs;
+            if found.first_newline.is_none() && newlines != 0 {
+                found.first_newline = Some(offset(at + newlines.trailing_zeros() as usize));
+            }
+            // The colons a name still sought may end (see `names_in_block`):
+            // most blocks have none, and cost only this test.
+            let line_starts = newlines << 1 | u64::from(carry);
+            let stops = newlines | block_colons;
+            let mut candidates = 0;
+            for (i, name) in S::NAMES.iter().enumerate() {
+                let sought = 0u64.wrapping_sub(missing >> i & 1);
+                let len = name.len();
+                candidates |= (line_starts << len | last_starts >> (BLOCK - len)) & sought;
+            }
+            if block_colons & candidates != 0 {
+                // Only the frame's lines: those before its blank line.
+                let within = (blank_ends & blank_ends.wrapping_neg()).wrapping_sub(1);
+                let this = Edge {
+                    starts: line_starts,
+                    stops,
+                    carry: false,
+                };
+                let last = Edge {
+                    starts: last_starts,
+                    stops: last_stops,
+                    carry,
+                };
+                let colons = block_colons & within;
+                missing = names_of_block::<N, S>(buf, at, &mut found, newlines, colons, this, last);
+            }
+            if blank_ends != 0 {
+                break Ok(at + blank_ends.trailing_zeros() as usize);
+            }
+            if bytes.len() < BLOCK {
+                // Searched again, whole, once more arrives: no edge kept.
+                break Err(BlankLine { at, blank_so_far });
+            }
+            (last_starts, last_stops, carry) = (line_starts, stops, newlines >> 63 == 1);
+            blank_so_far = newlines >> 63 == 1 || run_to_next_block;
+            at += BLOCK;
+        };
+        *names = NameScan {
+            found,
+            edge: Edge {
+                starts: last_starts,
+                stops: last_stops,
+                carry,
+            },
+        };
+        result
     }
 
     /// The search, with the masks of whole blocks made by `block_mask`
@@ -443,6 +687,22 @@ mod avx2 {
     pub(super) unsafe fn find(search: BlankLine, buf: &[u8]) -> Result<usize, BlankLine> {
         // SAFETY: this function runs only where AVX2 is present.
         search.find_with(buf, |block, byte| unsafe { block_mask(block, byte) })
+    }
+
+    /// [`BlankLine::find_naming`] built for AVX2.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn find_naming<const N: usize, S: super::NameSet<N>>(
+        search: BlankLine,
+        buf: &[u8],
+        names: &mut super::NameScan<N>,
+    ) -> Result<usize, BlankLine> {
+        // SAFETY: this function runs only where AVX2 is present.
+        search
+            .find_naming_with::<N, S>(buf, names, |block, byte| unsafe { block_mask(block, byte) })
     }
 
     /// [`find_names`](super::find_names) built for AVX2.
@@ -718,6 +978,130 @@ mod tests {
                     }
                 };
                 assert_eq!(got, want, "{build}: {buf:?} cut at {cut}");
+            }
+        }
+    }
+
+    /// Short names, so that random bytes hold many lines named so, and
+    /// one a prefix of the other.
+    struct Short;
+
+    impl NameSet<2> for Short {
+        const NAMES: [&'static [u8]; 2] = [b"a", b"aa"];
+    }
+
+    type NamingSearch = fn(BlankLine, &[u8], &mut NameScan<2>) -> Result<usize, BlankLine>;
+
+    /// Every build of the search that notes names this machine can run.
+    #[allow(unsafe_code)]
+    fn naming_searches() -> Vec<(&'static str, NamingSearch)> {
+        let mut builds: Vec<(&'static str, NamingSearch)> = vec![
+            ("chosen at run time", |s, b, n| {
+                s.find_naming::<2, Short>(b, n)
+            }),
+            ("portable", |s, b, n| {
+                s.find_naming_with::<2, Short>(b, n, swar::block_mask)
+            }),
+            ("baseline", |s, b, n| {
+                s.find_naming_with::<2, Short>(b, n, block_mask)
+            }),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, as just checked.
+            builds.push(("avx2", |s, b, n| unsafe {
+                avx2::find_naming::<2, Short>(s, b, n)
+            }));
+        }
+        builds
+    }
+
+    /// What a search from `from` (a line start) must find: the blank
+    /// line's `\n`, and then, in the lines before it, each name's colon
+    /// as a walk over those lines finds it and the `\n` after it; and the
+    /// first `\n` from `from`.
+    fn naming_by_lines(buf: &[u8], from: usize) -> Option<(usize, Found<2>)> {
+        let nl = blank_by_lines(buf, from)?;
+        let blank_start = buf[from..nl]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(from, |at| from + at + 1);
+        let colons = Short::NAMES.map(|name| name_by_lines(&buf[from..blank_start], name));
+        let found = Found {
+            colons: colons.map(|colon| colon.map(|c| (from + c) as u32)),
+            line_ends: colons.map(|colon| {
+                colon.map(|c| {
+                    (from + c + buf[from + c..].iter().position(|&b| b == b'\n').unwrap()) as u32
+                })
+            }),
+            first_newline: byte_scan(buf, from).first().map(|&at| at as u32),
+        };
+        Some((nl, found))
+    }
+
+    /// A line end is noted only when it is in its colon's block: else it
+    /// must be looked for, and then it is the one the walk found.
+    fn same_found(got: &Found<2>, want: &Found<2>) -> bool {
+        got.colons == want.colons
+            && got.first_newline == want.first_newline
+            && got
+                .line_ends
+                .iter()
+                .zip(want.line_ends)
+                .all(|(got, want)| got.is_none() || *got == want)
+    }
+
+    /// The search for the blank line that notes names finds that line
+    /// where the plain search does, and the names [`find_names`] finds in
+    /// the lines before it: in every build, from line starts, and across
+    /// growth (the short block searched again, names crossing blocks).
+    #[test]
+    fn naming_search_agrees_with_a_walk_over_the_lines() {
+        let mut next = xorshift();
+        for round in 0..3_000 {
+            let len = (next() % 300) as usize;
+            let mut buf = blank_prone_bytes(len, &mut next);
+            // Fewer blank lines at times, so that frames span blocks.
+            if round % 2 == 0 {
+                buf.iter_mut().for_each(|b| {
+                    if *b == b'\r' && !next().is_multiple_of(4) {
+                        *b = b'a';
+                    }
+                });
+            }
+            let starts = std::iter::once(0).chain(byte_scan(&buf, 0).into_iter().map(|at| at + 1));
+            for from in starts.take(6) {
+                let want = naming_by_lines(&buf, from);
+                let cut = from + (next() % (buf.len() - from + 1) as u64) as usize;
+                for (build, find) in naming_searches() {
+                    let mut scan = NameScan::new();
+                    let got = find(BlankLine::from_line_start(from), &buf, &mut scan).ok();
+                    assert_eq!(got, want.map(|(nl, _)| nl), "{build}: {buf:?} from {from}");
+                    if let Some((_, want)) = want {
+                        assert!(
+                            same_found(&scan.found, &want),
+                            "{build}: {buf:?} from {from}: {:?} {want:?}",
+                            scan.found
+                        );
+                    }
+                    // The same, the bytes arriving in two parts.
+                    let mut scan = NameScan::new();
+                    let got = match find(BlankLine::from_line_start(from), &buf[..cut], &mut scan) {
+                        Ok(nl) => Some(nl),
+                        Err(search) => find(search, &buf, &mut scan).ok(),
+                    };
+                    assert_eq!(
+                        got,
+                        want.map(|(nl, _)| nl),
+                        "{build}: {buf:?} from {from} cut at {cut}"
+                    );
+                    if let Some((_, want)) = want {
+                        assert!(
+                            same_found(&scan.found, &want),
+                            "{build}: {buf:?} from {from} cut at {cut}"
+                        );
+                    }
+                }
             }
         }
     }

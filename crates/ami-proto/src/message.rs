@@ -6,8 +6,8 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
-use crate::headers::Headers;
-use crate::lines::NameSet;
+use crate::headers::{self, Headers};
+use crate::lines::{Found, NameSet};
 
 /// One frame from the server, as the decoder found it: a slice of the
 /// receive chunk it arrived in (see [`Message::detach`]).
@@ -115,6 +115,26 @@ impl Message {
         }
     }
 
+    /// [`Message::routing`], from where the decoder found the headers as
+    /// it cut the frame: no second pass over its lines.
+    #[inline]
+    pub(crate) fn routing_from(&self, located: &Located) -> Routing<'_> {
+        let raw = self.headers.raw();
+        let value = |i: usize| {
+            let colon = located.colons[i]? as usize;
+            match located.line_ends[i] {
+                Some(end) => Some(headers::strip_space(headers::trim_crs(
+                    &raw[colon + 1..end as usize],
+                ))),
+                None => headers::value_after(raw, colon),
+            }
+        };
+        Routing {
+            action_id: value(0),
+            event_list: value(1),
+        }
+    }
+
     /// The `Message` header as text, if any.
     pub fn message(&self) -> Option<Cow<'_, str>> {
         self.get_str("Message")
@@ -151,7 +171,12 @@ pub(crate) struct Routing<'a> {
 }
 
 /// The names [`Routing`] holds, in its order.
-struct RoutingNames;
+pub(crate) struct RoutingNames;
+
+/// Where the decoder found a frame's [`RoutingNames`] (and, in an event,
+/// its first line's end) while it searched for the frame's end, as offsets
+/// into the frame (`Decoder::located`).
+pub(crate) type Located = Found<2>;
 
 impl NameSet<2> for RoutingNames {
     const NAMES: [&'static [u8]; 2] = [b"ActionID", b"EventList"];
@@ -173,6 +198,15 @@ fn opens_list(event_list: Option<&[u8]>) -> bool {
 /// Whether an `EventList` value ends a list (`Complete`, any case).
 fn closes_list(event_list: Option<&[u8]>) -> bool {
     event_list.is_some_and(|v| v.eq_ignore_ascii_case(b"complete"))
+}
+
+/// Whether an event name ends in `Complete`, any case.
+///
+/// Performance: asked of every list item; one case-folded word compare.
+fn ends_in_complete(name: &[u8]) -> bool {
+    const COMPLETE: u64 = u64::from_le_bytes(*b"complete");
+    name.last_chunk::<8>()
+        .is_some_and(|last| headers::fold_case(u64::from_le_bytes(*last)) == COMPLETE)
 }
 
 /// Splits legacy output on `\n`, dropping a `\r` before it; a final empty
@@ -338,15 +372,34 @@ impl Event {
 
     /// [`Event::completes_list`], its `EventList` header already found
     /// ([`Message::routing`]).
-    pub(crate) fn completes_list_with(&self, routing: &Routing<'_>) -> bool {
-        closes_list(routing.event_list) || self.has_complete_name()
+    /// Its name's line end too, if the decoder `located` it.
+    pub(crate) fn completes_list_with(
+        &self,
+        routing: &Routing<'_>,
+        located: Option<&Located>,
+    ) -> bool {
+        closes_list(routing.event_list) || ends_in_complete(self.name_located(located))
     }
 
     /// Whether the name ends in `Complete` (any case): how servers before
     /// 13.2 end a list.
     fn has_complete_name(&self) -> bool {
-        let name = self.name();
-        name.len() >= 8 && name[name.len() - 8..].eq_ignore_ascii_case(b"Complete")
+        ends_in_complete(self.name())
+    }
+
+    /// [`Event::name`], its line's end taken from where the decoder
+    /// `located` it, if it did.
+    #[inline]
+    fn name_located(&self, located: Option<&Located>) -> &[u8] {
+        let raw = self.headers().raw();
+        match located.and_then(|found| found.first_newline) {
+            // The decoder's search started at the first line of an event
+            // that starts so: that is its name's line.
+            Some(end) if crate::frame::starts_with_event(raw) => {
+                headers::strip_space(headers::trim_crs(&raw[6..end as usize]))
+            }
+            _ => self.name(),
+        }
     }
 
     /// The message underneath.
@@ -396,6 +449,52 @@ mod tests {
         }
     }
 
+    /// The frame of header lines `headers`, decoded by a decoder that
+    /// locates routing headers, whole and cut in two at several places
+    /// (so that the search goes on after growth): what it located gives
+    /// `want`, and an event's name as [`Event::name`] finds it.
+    fn located_routing_agrees(headers: &[u8], want: &Routing<'_>) {
+        let frame = [headers, b"\r\n"].concat();
+        for cut in [
+            frame.len(),
+            1,
+            7,
+            63,
+            64,
+            65,
+            frame.len() / 2,
+            frame.len() - 1,
+        ] {
+            let cut = cut.min(frame.len());
+            let mut decoder = crate::Decoder::without_banner(1 << 20);
+            decoder.locate(true);
+            decoder.push(&frame[..cut]);
+            let mut got = decoder.next_frame();
+            if got.is_none() {
+                decoder.push(&frame[cut..]);
+                got = decoder.next_frame();
+            }
+            let Some(Ok(frame)) = got else {
+                panic!("one frame from {frame:?}")
+            };
+            let located = decoder.located().copied();
+            let message = match frame {
+                Frame::Response(r) => r.into_message(),
+                Frame::Event(e) => {
+                    assert_eq!(e.name_located(located.as_ref()), e.name(), "{e:?}");
+                    e.into_message()
+                }
+                other => panic!("an event or a response: {other:?}"),
+            };
+            let located = located.expect("events and responses are located");
+            assert_eq!(
+                &message.routing_from(&located),
+                want,
+                "cut at {cut}: {message:?}"
+            );
+        }
+    }
+
     /// Every frame of the Asterisk 22 transcripts, and variants of each:
     /// names in other cases, repeated, behind look-alikes (`ActionIDX`,
     /// `EventLis`), after colon-less lines.
@@ -423,7 +522,7 @@ mod tests {
                 };
                 let raw = message.headers().raw().clone();
                 let lines: Vec<&[u8]> = raw.split_inclusive(|&b| b == b'\n').collect();
-                for variant in 0..6 {
+                for variant in 0..7 {
                     let mut bytes = Vec::new();
                     for (i, line) in lines.iter().enumerate() {
                         match variant {
@@ -445,12 +544,22 @@ mod tests {
                                 bytes.extend_from_slice(b"\r\n");
                                 bytes.extend_from_slice(line);
                             }
+                            // The same after the first line, which gives the
+                            // frame's kind.
+                            6 if i == 1 => {
+                                bytes.extend_from_slice(&[b'x'; 57]);
+                                bytes.extend_from_slice(b"\r\n");
+                                bytes.extend_from_slice(line);
+                            }
                             _ => bytes.extend_from_slice(line),
                         }
                     }
-                    let m = Message::new(Headers::new(Bytes::from(bytes)), None);
+                    let m = Message::new(Headers::new(Bytes::from(bytes.clone())), None);
                     let want = routing_by_look_ups(&m);
                     assert_eq!(m.routing(), want, "{path:?}: {m:?}");
+                    if variant != 5 {
+                        located_routing_agrees(&bytes, &want);
+                    }
                     frames += 1;
                     found += usize::from(want.action_id.is_some())
                         + usize::from(want.event_list.is_some());

@@ -22,7 +22,7 @@ use crate::error::{ActionError, ConfigError, DecodeError, LoginError, SendError}
 use crate::frame::Decoder;
 use crate::health::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::health::reconnect::Failure;
-use crate::message::{Event, Frame, Response, Status};
+use crate::message::{Event, Frame, Located, Response, Status};
 use crate::queue::{EventQueue, Push, QueuePolicy};
 use crate::stats::Stats;
 
@@ -517,11 +517,17 @@ impl Connection {
     /// Decodes while the event queue can take events.
     fn process(&mut self, now: Instant) {
         while !self.is_closed() && !self.held_back() {
+            // Frames are routed by their headers only while an action is
+            // in the table (see `on_event`).
+            self.decoder.locate(self.table.len() > 0);
             let Some(item) = self.decoder.next_frame() else {
                 break;
             };
             match item {
-                Ok(frame) => self.on_frame(frame, now),
+                Ok(frame) => {
+                    let located = self.decoder.located().copied();
+                    self.on_frame(frame, located.as_ref(), now);
+                }
                 Err(err) => self.on_decode_error(err, now),
             }
         }
@@ -535,7 +541,9 @@ impl Connection {
             && self.decoder.buffered() <= 2 * self.config.max_frame
     }
 
-    fn on_frame(&mut self, frame: Frame, now: Instant) {
+    /// `located`: where the decoder found the frame's routing headers, if
+    /// it looked.
+    fn on_frame(&mut self, frame: Frame, located: Option<&Located>, now: Instant) {
         if self.login == Step::AwaitBanner && !matches!(frame, Frame::Banner(_)) {
             // Something speaks, but not AMI: a wrong port or protocol.
             let first = match &frame {
@@ -552,12 +560,12 @@ impl Connection {
             Frame::Response(response) => {
                 self.stats.frames += 1;
                 self.stats.responses += 1;
-                self.on_response(response, now);
+                self.on_response(response, located, now);
             }
             Frame::Event(event) => {
                 self.stats.frames += 1;
                 self.stats.events += 1;
-                self.on_event(event, now);
+                self.on_event(event, located, now);
             }
             Frame::Other(message) => {
                 self.stats.frames += 1;
@@ -725,8 +733,11 @@ impl Connection {
         });
     }
 
-    fn on_response(&mut self, response: Response, now: Instant) {
-        let routing = response.routing();
+    fn on_response(&mut self, response: Response, located: Option<&Located>, now: Instant) {
+        let routing = match located {
+            Some(located) => response.routing_from(located),
+            None => response.routing(),
+        };
         let starts_list = routing.starts_list();
         let matched = self.table.match_response(routing.action_id);
         self.update_response_limit();
@@ -885,7 +896,7 @@ impl Connection {
 
     /// Gives an event carrying a pending action's id to that action (list
     /// item, list end, Originate outcome); any other event is queued.
-    fn on_event(&mut self, event: Event, now: Instant) {
+    fn on_event(&mut self, event: Event, located: Option<&Located>, now: Instant) {
         // Performance: with no entry in the table (live or tombstone) no
         // action can claim the event, so skip the `ActionID` scan over every
         // header, the id copy and the hash: the common case of a flood.
@@ -895,9 +906,13 @@ impl Connection {
         }
         let (max_items, max_bytes) = (self.config.max_list_items, self.config.max_list_bytes);
         // Looked up by the borrowed bytes; an owned id is made only when the
-        // event completes its action. `EventList` is found in the same pass
-        // over the headers: a list item has none, so the pass reads it all.
-        let routing = event.routing();
+        // event completes its action. `ActionID` and `EventList` (which a
+        // list item lacks, so every line is read) are found by the decoder
+        // as it searches for the frame's end: no second pass.
+        let routing = match located {
+            Some(located) => event.routing_from(located),
+            None => event.routing(),
+        };
         let Some(pending) = routing.action_id.and_then(|id| self.table.get_mut(id)) else {
             return self.queue_event(event);
         };
@@ -915,7 +930,7 @@ impl Connection {
                 bytes,
                 overflowed,
                 ..
-            } if !event.completes_list_with(&routing) => {
+            } if !event.completes_list_with(&routing, located) => {
                 if !*overflowed {
                     *bytes += event.headers().raw().len();
                     if items.len() >= max_items || *bytes > max_bytes {
