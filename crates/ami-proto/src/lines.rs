@@ -312,9 +312,15 @@ fn names_in_block<const N: usize>(
     }
 }
 
-/// [`names_in_block`] for a block of [`BlankLine::find_naming`] where a
-/// name may end, noting each name's line end too when it is in the block
-/// (it mostly is); returns the names still sought, one bit each.
+/// The names of `S` still sought whose line's colon is among `colons`
+/// (see [`names_in_block`]), in a block of [`BlankLine::find_naming`];
+/// each name's line end is noted too when it is in the block (it mostly
+/// is). Returns the names still sought, one bit each.
+///
+/// `S`'s names have no colon or `\n` (checked when debugging), so a colon
+/// `len` bytes after a line start whose bytes before it are the name is
+/// that line's first: the test of [`names_in_block`] for other colons and
+/// `\n`s in the name's bytes is not needed.
 ///
 /// Performance: out of the search's loop (a list item reaches it once,
 /// for its `ActionID`), which keeps its state in registers.
@@ -326,16 +332,41 @@ fn names_of_block<const N: usize, S: NameSet<N>>(
     found: &mut Found<N>,
     newlines: u64,
     colons: u64,
-    this: Edge,
-    last: Edge,
+    starts: u64,
+    last_starts: u64,
 ) -> u64 {
-    let sought = found.colons.map(|colon| colon.is_none());
-    names_in_block(buf, base, S::NAMES, sought, colons, this, last, |i, at| {
-        found.colons[i] = Some(offset(base + at));
-        let after = newlines & !(u64::MAX >> (BLOCK - 1 - at));
-        found.line_ends[i] = (after != 0).then(|| offset(base + after.trailing_zeros() as usize));
-    });
+    const { assert!(N <= 2, "two names at most: one call per name below") };
+    let block = (buf, base, newlines, colons, starts, last_starts);
+    name_of_block::<N, S, 0>(found, block);
+    name_of_block::<N, S, 1>(found, block);
     found.missing()
+}
+
+/// [`names_of_block`] for the `I`th name of `S` (none past the last):
+/// built for each name, so that its length and bytes are constants.
+#[inline(always)]
+fn name_of_block<const N: usize, S: NameSet<N>, const I: usize>(
+    found: &mut Found<N>,
+    (buf, base, newlines, colons, starts, last_starts): (&[u8], usize, u64, u64, u64, u64),
+) {
+    let (Some(name), Some(None)) = (S::NAMES.get(I), found.colons.get(I)) else {
+        return;
+    };
+    debug_assert!(!name.contains(&b':') && !name.contains(&b'\n'));
+    let len = name.len();
+    let mut ends = colons & (starts << len | last_starts >> (BLOCK - len));
+    while ends != 0 {
+        let at = ends.trailing_zeros() as usize;
+        ends &= ends - 1;
+        let colon = base + at;
+        if crate::headers::same_name(&buf[colon - len..colon], name) {
+            found.colons[I] = Some(offset(colon));
+            let after = newlines & !(u64::MAX >> (BLOCK - 1 - at));
+            found.line_ends[I] =
+                (after != 0).then(|| offset(base + after.trailing_zeros() as usize));
+            return;
+        }
+    }
 }
 
 /// An offset within a frame as a `u32`: it fits, as the decoder's limit
@@ -360,12 +391,14 @@ pub(crate) struct Found<const N: usize> {
     pub(crate) first_newline: Option<u32>,
 }
 
-/// A [`BlankLine::find_naming`] under way: what it found, and the edge of
-/// the last block it wholly searched.
+/// A [`BlankLine::find_naming`] under way: what it found, and the line
+/// starts of the last block it wholly searched, and whether that block
+/// ended a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct NameScan<const N: usize> {
     pub(crate) found: Found<N>,
-    edge: Edge,
+    last_starts: u64,
+    carry: bool,
 }
 
 impl<const N: usize> Found<N> {
@@ -387,7 +420,8 @@ impl<const N: usize> NameScan<N> {
                 line_ends: [None; N],
                 first_newline: None,
             },
-            edge: Edge::LINE_START,
+            last_starts: 0,
+            carry: true,
         }
     }
 }
@@ -467,10 +501,13 @@ impl BlankLine {
             mut at,
             mut blank_so_far,
         } = self;
-        let NameScan { mut found, edge } = *names;
-        // The edge and the names sought in registers: in a struct they
-        // went through memory at every block.
-        let (mut last_starts, mut last_stops, mut carry) = (edge.starts, edge.stops, edge.carry);
+        // The scan in registers: in a struct it went through memory at
+        // every block.
+        let NameScan {
+            mut found,
+            mut last_starts,
+            mut carry,
+        } = *names;
         let mut missing = found.missing();
         let result = loop {
             if at >= buf.len() {
@@ -499,7 +536,6 @@ impl BlankLine {
             // The colons a name still sought may end (see `names_in_block`):
             // most blocks have none, and cost only this test.
             let line_starts = newlines << 1 | u64::from(carry);
-            let stops = newlines | block_colons;
             let mut candidates = 0;
             for (i, name) in S::NAMES.iter().enumerate() {
                 let sought = 0u64.wrapping_sub(missing >> i & 1);
@@ -509,18 +545,16 @@ impl BlankLine {
             if block_colons & candidates != 0 {
                 // Only the frame's lines: those before its blank line.
                 let within = (blank_ends & blank_ends.wrapping_neg()).wrapping_sub(1);
-                let this = Edge {
-                    starts: line_starts,
-                    stops,
-                    carry: false,
-                };
-                let last = Edge {
-                    starts: last_starts,
-                    stops: last_stops,
-                    carry,
-                };
                 let colons = block_colons & within;
-                missing = names_of_block::<N, S>(buf, at, &mut found, newlines, colons, this, last);
+                missing = names_of_block::<N, S>(
+                    buf,
+                    at,
+                    &mut found,
+                    newlines,
+                    colons,
+                    line_starts,
+                    last_starts,
+                );
             }
             if blank_ends != 0 {
                 break Ok(at + blank_ends.trailing_zeros() as usize);
@@ -529,17 +563,14 @@ impl BlankLine {
                 // Searched again, whole, once more arrives: no edge kept.
                 break Err(BlankLine { at, blank_so_far });
             }
-            (last_starts, last_stops, carry) = (line_starts, stops, newlines >> 63 == 1);
+            (last_starts, carry) = (line_starts, newlines >> 63 == 1);
             blank_so_far = newlines >> 63 == 1 || run_to_next_block;
             at += BLOCK;
         };
         *names = NameScan {
             found,
-            edge: Edge {
-                starts: last_starts,
-                stops: last_stops,
-                carry,
-            },
+            last_starts,
+            carry,
         };
         result
     }
