@@ -15,8 +15,10 @@ use crate::{Failure, ReconnectPolicy};
 /// Feeds `data` to a decoder in chunks whose sizes come from `cuts` (in
 /// turn copied in, handed over as `Bytes`, and read in place into a room
 /// lent larger than the chunk); checks that memory stays bounded, decoding
-/// never stops, and frames kept alive (some while the decoder reuses its
-/// chunks) keep their bytes.
+/// never stops, frames kept alive (some while the decoder reuses its
+/// chunks) keep their bytes, and the routing headers the decoder locates
+/// (asked for at every other read, so also turned on and off mid-frame)
+/// are those a look-up finds.
 pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
     let max = if max_small { 64 << 10 } else { 4 << 20 };
     let mut decoder = Decoder::new(max);
@@ -46,8 +48,10 @@ pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
         };
         rest = &rest[taken..];
         turn = turn.wrapping_add(1);
+        decoder.locate(turn.is_multiple_of(2));
         while let Some(item) = decoder.next_frame() {
             if let Ok(frame) = item {
+                check_located(&frame, decoder.located());
                 if kept.len() == 64 {
                     kept.pop_front();
                 }
@@ -65,6 +69,25 @@ pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
             assert_eq!(bytes_of(frame), bytes_of(copy), "a kept frame changed");
         }
     }
+}
+
+/// What the decoder located of a frame's routing headers is what look-ups
+/// find.
+fn check_located(frame: &crate::Frame, located: Option<&crate::message::Located>) {
+    let Some(located) = located else {
+        return;
+    };
+    let message = match frame {
+        crate::Frame::Response(m) => &**m,
+        crate::Frame::Event(e) => {
+            assert_eq!(e.name_located(Some(located)), e.name(), "{e:?}");
+            &**e
+        }
+        other => panic!("only events and responses are located: {other:?}"),
+    };
+    let routing = message.routing_from(located);
+    assert_eq!(routing.action_id, message.get("ActionID"), "{message:?}");
+    assert_eq!(routing.event_list, message.get("EventList"), "{message:?}");
 }
 
 /// A frame's bytes: its headers, and a legacy Command body.

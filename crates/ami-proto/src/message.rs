@@ -390,7 +390,7 @@ impl Event {
     /// [`Event::name`], its line's end taken from where the decoder
     /// `located` it, if it did.
     #[inline]
-    fn name_located(&self, located: Option<&Located>) -> &[u8] {
+    pub(crate) fn name_located(&self, located: Option<&Located>) -> &[u8] {
         let raw = self.headers().raw();
         match located.and_then(|found| found.first_newline) {
             // The decoder's search started at the first line of an event
