@@ -222,104 +222,58 @@ fn find_names_with<const N: usize>(
     debug_assert!((1..=64).contains(&N));
     debug_assert!(names.iter().all(|name| (1..BLOCK).contains(&name.len())));
     let mask = |at, byte| mask_at_with(buf, at, byte, &block_mask);
+    let lens = names.map(<[u8]>::len);
     let mut found = [None; N];
-    let (mut base, mut edge) = (0, Edge::LINE_START);
-    while found.iter().any(Option::is_none) && base < buf.len() {
+    // One bit per name not found yet.
+    let mut missing = u64::MAX >> (64 - N);
+    let (mut base, mut carry, mut last_starts, mut last_stops) = (0, true, 0u64, 0u64);
+    while missing != 0 && base < buf.len() {
         let (newlines, colons) = (mask(base, b'\n'), mask(base, b':'));
-        let this = Edge::of_block(newlines, colons, edge);
-        let sought = found.map(|colon| colon.is_none());
-        names_in_block(buf, base, names, sought, colons, this, edge, |i, at| {
-            found[i] = Some(base + at);
+        let starts = newlines << 1 | u64::from(carry);
+        let stops = newlines | colons;
+        // Per name still sought: the colons `len` bytes after a start of
+        // this block or the last one. Most blocks have none.
+        let ends = std::array::from_fn::<u64, N, _>(|i| {
+            let sought = 0u64.wrapping_sub(missing >> i & 1);
+            colons & (starts << lens[i] | last_starts >> (BLOCK - lens[i])) & sought
         });
-        (edge, base) = (this, base + BLOCK);
+        if ends.iter().any(|&e| e != 0) {
+            // This block's stops and the last one's, bit 64 being this
+            // block's first byte.
+            let both = u128::from(last_stops) | u128::from(stops) << BLOCK;
+            for (i, mut ends) in ends.into_iter().enumerate() {
+                let len = lens[i];
+                while ends != 0 {
+                    let at = ends.trailing_zeros() as usize;
+                    ends &= ends - 1;
+                    let colon = base + at;
+                    // No colon or `\n` in the name's bytes: then the colon
+                    // ends the whole name of its line, if they are `name`.
+                    let name_bits = ((1u128 << len) - 1) << (BLOCK - len + at);
+                    if both & name_bits == 0
+                        && crate::headers::same_name(&buf[colon - len..colon], names[i])
+                    {
+                        found[i] = Some(colon);
+                        missing &= !(1 << i);
+                        break;
+                    }
+                }
+            }
+        }
+        (last_starts, last_stops, carry) = (starts, stops, newlines >> 63 == 1);
+        base += BLOCK;
     }
     found
 }
 
-/// What a name search carries from one block to the next: the last
-/// block's line starts and stops (`\n`s and colons), and whether its last
-/// byte ended a line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Edge {
-    starts: u64,
-    stops: u64,
-    carry: bool,
-}
-
-impl Edge {
-    /// Before the first block of a search that starts at a line start.
-    const LINE_START: Edge = Edge {
-        starts: 0,
-        stops: 0,
-        carry: true,
-    };
-
-    /// The edge of a block with these `\n`s and colons, after `last`.
-    #[inline(always)]
-    fn of_block(newlines: u64, colons: u64, last: Edge) -> Edge {
-        Edge {
-            starts: newlines << 1 | u64::from(last.carry),
-            stops: newlines | colons,
-            carry: newlines >> 63 == 1,
-        }
-    }
-}
-
-/// One block of a name search ([`find_names`]): for each name of `names`
-/// that is `sought`, the first of `colons` that ends a line named so goes
-/// to `found` (the name's index and the colon's bit). `this` is the
-/// block's edge, `last` the one before.
-///
-/// Only the colons `name.len()` bytes after a line start are looked at:
-/// the line starts (the bits after the newlines, and the block's first
-/// byte if the last block ended a line), shifted by the name's length,
-/// meet the colons; the same masks tell whether the bytes before such a
-/// colon hold another colon or a `\n` (then it ends no name), so a name
-/// with either never matches. Most blocks have no such colon.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)] // One block's masks and edges.
-fn names_in_block<const N: usize>(
-    buf: &[u8],
-    base: usize,
-    names: [&[u8]; N],
-    sought: [bool; N],
-    colons: u64,
-    this: Edge,
-    last: Edge,
-    mut found: impl FnMut(usize, usize),
-) {
-    for (i, name) in names.into_iter().enumerate() {
-        if !sought[i] {
-            continue;
-        }
-        let len = name.len();
-        let mut ends = colons & (this.starts << len | last.starts >> (BLOCK - len));
-        // This block's stops and the last one's, bit 64 being this
-        // block's first byte.
-        let both = u128::from(last.stops) | u128::from(this.stops) << BLOCK;
-        while ends != 0 {
-            let at = ends.trailing_zeros() as usize;
-            ends &= ends - 1;
-            let colon = base + at;
-            // No colon or `\n` in the name's bytes: then the colon ends
-            // the whole name of its line, if they are `name`.
-            let name_bits = ((1u128 << len) - 1) << (BLOCK - len + at);
-            if both & name_bits == 0 && crate::headers::same_name(&buf[colon - len..colon], name) {
-                found(i, at);
-                break;
-            }
-        }
-    }
-}
-
 /// The names of `S` still sought whose line's colon is among `colons`
-/// (see [`names_in_block`]), in a block of [`BlankLine::find_naming`];
+/// (see [`find_names`]), in a block of [`BlankLine::find_naming`];
 /// each name's line end is noted too when it is in the block (it mostly
 /// is). Returns the names still sought, one bit each.
 ///
 /// `S`'s names have no colon or `\n` (checked when debugging), so a colon
 /// `len` bytes after a line start whose bytes before it are the name is
-/// that line's first: the test of [`names_in_block`] for other colons and
+/// that line's first: the test [`find_names`] makes for other colons and
 /// `\n`s in the name's bytes is not needed.
 ///
 /// Performance: out of the search's loop (a list item reaches it once,
@@ -488,8 +442,9 @@ impl BlankLine {
     }
 
     /// [`BlankLine::find_naming`] with the masks made by `block_mask`: the
-    /// loop of [`BlankLine::find_with`], with the colons' mask and
-    /// [`names_in_block`]'s test, its state kept in registers.
+    /// loop of [`BlankLine::find_with`], with the colons' mask and the
+    /// test of [`find_names`] for the colons a name may end, its state kept
+    /// in registers.
     #[inline(always)]
     fn find_naming_with<const N: usize, S: NameSet<N>>(
         self,
@@ -533,7 +488,7 @@ impl BlankLine {
             if found.first_newline.is_none() && newlines != 0 {
                 found.first_newline = Some(offset(at + newlines.trailing_zeros() as usize));
             }
-            // The colons a name still sought may end (see `names_in_block`):
+            // The colons a name still sought may end (see `find_names`):
             // most blocks have none, and cost only this test.
             let line_starts = newlines << 1 | u64::from(carry);
             let mut candidates = 0;
