@@ -371,8 +371,8 @@ impl Event {
     }
 
     /// [`Event::completes_list`], its `EventList` header already found
-    /// ([`Message::routing`]).
-    /// Its name's line end too, if the decoder `located` it.
+    /// ([`Message::routing`]) and, if the decoder `located` the frame, its
+    /// name's line end too.
     pub(crate) fn completes_list_with(
         &self,
         routing: &Routing<'_>,
