@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use ami_blocking::Client;
+use ami_blocking::{Client, Multiplexer, MuxConfig};
 use ami_proto::{Action, Completion, Originate};
 use ami_state::{CallPhase, Change, Key, Limits, Model};
 use ami_testkit::{Faults, ServerConfig, TcpServer};
@@ -28,6 +28,17 @@ fn until(client: &mut Client, within: Duration, what: &str, pred: impl Fn(&Model
         client
             .next_event(Duration::from_millis(50))
             .expect("session up");
+    }
+}
+
+/// Ticks the multiplexer (its events dropped) until `pred` holds of it, at
+/// most 5 s.
+fn tick_until(mux: &mut Multiplexer, what: &str, pred: &dyn Fn(&Multiplexer) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pred(mux) {
+        assert!(Instant::now() < deadline, "{what}: not within 5 s");
+        mux.tick(Duration::from_millis(20));
+        mux.events().for_each(drop);
     }
 }
 
@@ -137,8 +148,6 @@ fn events_dropped_before_they_were_read_make_it_list_again() {
 /// that node's model only; a node's new session lists again.
 #[test]
 fn the_multiplexer_keeps_a_model_per_node() {
-    use ami_blocking::{Multiplexer, MuxConfig};
-
     let _guard = Watchdog::new("mux model", Duration::from_secs(30));
     let (one, two) = (
         corpus_server(Faults::default()),
@@ -151,14 +160,6 @@ fn the_multiplexer_keeps_a_model_per_node() {
     assert!(mux.track_model(a, Limits::default()));
     assert!(mux.track_model(b, Limits::default()));
     assert!(mux.model(untracked).is_none());
-    let tick_until = |mux: &mut Multiplexer, what: &str, pred: &dyn Fn(&Multiplexer) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !pred(mux) {
-            assert!(Instant::now() < deadline, "{what}: not within 5 s");
-            mux.tick(Duration::from_millis(20));
-            mux.events().for_each(drop);
-        }
-    };
     let listed = |m: &Model| m.queue("support").is_some_and(|q| q.members.len() == 2);
     tick_until(&mut mux, "both listed", &|mux| {
         [a, b]
@@ -219,8 +220,6 @@ fn the_multiplexer_keeps_a_model_per_node() {
 /// reconnect goes.
 #[test]
 fn a_reconnect_to_a_server_without_hints_removes_the_hints_held() {
-    use ami_blocking::{Multiplexer, MuxConfig};
-
     let _guard = Watchdog::new("no hints", Duration::from_secs(30));
     let server = TcpServer::start(
         ServerConfig {
@@ -248,14 +247,6 @@ fn a_reconnect_to_a_server_without_hints_removes_the_hints_held() {
         .add_server(server.addr(), config("pbx-a"))
         .expect("config");
     assert!(mux.track_model(node, Limits::default()));
-    let tick_until = |mux: &mut Multiplexer, what: &str, pred: &dyn Fn(&Multiplexer) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !pred(mux) {
-            assert!(Instant::now() < deadline, "{what}: not within 5 s");
-            mux.tick(Duration::from_millis(20));
-            mux.events().for_each(drop);
-        }
-    };
     let synced =
         |mux: &Multiplexer| mux.is_ready(node) && !mux.model(node).expect("tracked").is_resyncing();
     tick_until(&mut mux, "listed", &synced);

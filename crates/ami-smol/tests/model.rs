@@ -59,6 +59,29 @@ async fn connect_with_model(server: &ami_testkit::TcpServer) -> Client {
         .expect("login")
 }
 
+/// A server whose first session drops after 1.5 s; later ones stay (once
+/// the test has cleared the fault).
+fn dropping_once(config: ServerConfig) -> ami_testkit::TcpServer {
+    server_with(
+        config,
+        Faults {
+            drop_after: Some(Duration::from_millis(1500)),
+            ..Faults::default()
+        },
+    )
+}
+
+/// A client with a synced model on `server` (whose faults are then
+/// cleared), and the model's changes from now on.
+async fn synced_with_model(server: &ami_testkit::TcpServer) -> (Client, LiveModel, ModelChanges) {
+    let client = connect_with_model(server).await;
+    let model = client.model().expect("model").clone();
+    assert!(model.synced().await);
+    server.set_faults(Faults::default());
+    let changes = model.changes();
+    (client, model, changes)
+}
+
 #[test]
 fn the_lists_after_login_build_the_picture() {
     let server = server_with(ServerConfig::asterisk_corpus(), Faults::default());
@@ -173,20 +196,9 @@ fn events_and_an_originate_keep_it_current() {
 
 #[test]
 fn a_reconnect_resynchronises_and_removes_what_went_while_away() {
-    // The first session drops after 1.5 s; later ones stay.
-    let server = server_with(
-        ServerConfig::asterisk_corpus(),
-        Faults {
-            drop_after: Some(Duration::from_millis(1500)),
-            ..Faults::default()
-        },
-    );
+    let server = dropping_once(ServerConfig::asterisk_corpus());
     run(30, async {
-        let client = connect_with_model(&server).await;
-        let model = client.model().expect("model").clone();
-        assert!(model.synced().await);
-        server.set_faults(Faults::default());
-        let mut changes = model.changes();
+        let (client, model, mut changes) = synced_with_model(&server).await;
         // A channel only this session's events know of (no list shows it).
         server.publish(
             b"Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/ghost-00000001\r\n\
@@ -223,19 +235,9 @@ fn a_reconnect_resynchronises_and_removes_what_went_while_away() {
 /// takes it as one, and a hint it held from before the reconnect goes.
 #[test]
 fn a_reconnect_to_a_server_without_hints_removes_the_hints_held() {
-    let server = server_with(
-        ServerConfig::default(),
-        Faults {
-            drop_after: Some(Duration::from_millis(1500)),
-            ..Faults::default()
-        },
-    );
+    let server = dropping_once(ServerConfig::default());
     run(30, async {
-        let client = connect_with_model(&server).await;
-        let model = client.model().expect("model").clone();
-        assert!(model.synced().await);
-        server.set_faults(Faults::default());
-        let mut changes = model.changes();
+        let (client, model, mut changes) = synced_with_model(&server).await;
         server.publish(
             b"Event: ExtensionStatus\r\nPrivilege: call,all\r\nExten: 200\r\nContext: agents\r\n\
               Hint: PJSIP/alice\r\nStatus: 0\r\nStatusText: Idle\r\n\r\n",

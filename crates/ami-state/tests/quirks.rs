@@ -71,6 +71,20 @@ fn bridge_ev(name: &str, id: &str, kind: &str, c: Option<&Chan>) -> String {
     support::event(name, &headers)
 }
 
+/// A live `ExtensionStatus` of `exten` in `context` (hint `PJSIP/alice`).
+fn extension_status(exten: &str, context: &str, status: &str) -> String {
+    support::event(
+        "ExtensionStatus",
+        &[
+            ("Exten", exten.into()),
+            ("Context", context.into()),
+            ("Hint", "PJSIP/alice".into()),
+            ("Status", status.into()),
+            ("StatusText", "Idle".into()),
+        ],
+    )
+}
+
 fn run(model: &mut Model, wire: &str) {
     feed(model, &inputs(wire.as_bytes()));
 }
@@ -147,16 +161,7 @@ fn list_items_reuse_event_names_and_are_applied_like_the_events() {
         ) + &support::event(
             "DeviceStateChange",
             &[("Device", "PJSIP/bob".into()), ("State", "INUSE".into())],
-        ) + &support::event(
-            "ExtensionStatus",
-            &[
-                ("Exten", "200".into()),
-                ("Context", "agents".into()),
-                ("Hint", "PJSIP/alice".into()),
-                ("Status", "0".into()),
-                ("StatusText", "Idle".into()),
-            ],
-        )),
+        ) + &extension_status("200", "agents", "0")),
     );
     drain(&mut model);
     model.begin_resync();
@@ -999,21 +1004,9 @@ fn a_failed_originate_keeps_its_hangup_cause_whichever_comes_first() {
 #[test]
 fn extensions_whose_names_hold_an_at_sign_are_told_apart() {
     let mut model = Model::new(Limits::default());
-    let status = |exten: &str, context: &str, status: &str| {
-        support::event(
-            "ExtensionStatus",
-            &[
-                ("Exten", exten.into()),
-                ("Context", context.into()),
-                ("Hint", "PJSIP/alice".into()),
-                ("Status", status.into()),
-                ("StatusText", "x".into()),
-            ],
-        )
-    };
     run(
         &mut model,
-        &(status("a@b", "c", "1") + &status("a", "b@c", "2")),
+        &(extension_status("a@b", "c", "1") + &extension_status("a", "b@c", "2")),
     );
     assert_eq!(model.extensions().count(), 2);
     assert_eq!(model.extension("a@b", "c").map(|e| e.status), Some(1));
@@ -1032,19 +1025,7 @@ fn an_extension_list_refused_for_want_of_hints_empties_the_hints_at_resync() {
         ("Permission denied", false),
     ] {
         let mut model = Model::new(Limits::default());
-        run(
-            &mut model,
-            &support::event(
-                "ExtensionStatus",
-                &[
-                    ("Exten", "200".into()),
-                    ("Context", "agents".into()),
-                    ("Hint", "PJSIP/alice".into()),
-                    ("Status", "0".into()),
-                    ("StatusText", "Idle".into()),
-                ],
-            ),
-        );
+        run(&mut model, &extension_status("200", "agents", "0"));
         drain(&mut model);
         model.begin_resync();
         let list = Model::resync_lists()[3].clone();
