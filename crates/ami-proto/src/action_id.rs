@@ -48,17 +48,15 @@ impl ActionId {
         ActionId(Repr::Shared(bytes))
     }
 
-    /// An id of `parts` joined, in place when it fits.
-    fn concat(parts: [&[u8]; 2]) -> Self {
-        let len = parts[0].len() + parts[1].len();
-        if len > INLINE {
-            return ActionId(Repr::Shared(Bytes::from(parts.concat())));
+    /// An id of `text`'s bytes, in place when they fit.
+    fn copy_of(text: &[u8]) -> Self {
+        if text.len() > INLINE {
+            return ActionId(Repr::Shared(Bytes::copy_from_slice(text)));
         }
         let mut bytes = [0u8; INLINE];
-        bytes[..parts[0].len()].copy_from_slice(parts[0]);
-        bytes[parts[0].len()..len].copy_from_slice(parts[1]);
+        bytes[..text.len()].copy_from_slice(text);
         ActionId(Repr::Inline {
-            len: len as u8,
+            len: text.len() as u8,
             bytes,
         })
     }
@@ -230,8 +228,11 @@ const HASH_HEX: usize = 6;
 #[derive(Clone, Debug)]
 pub struct ActionIdGenerator {
     prefix: String,
-    /// `<prefix>-<instance>-`: what every id of the current instance starts with.
-    head: Vec<u8>,
+    /// The last id made: `<prefix>-<instance>-` (what every id of the
+    /// current instance starts with, `head_len` bytes) and the sequence
+    /// number in decimal, counted up in place (see [`count_up`]).
+    text: Vec<u8>,
+    head_len: usize,
     seq: u64,
     /// Largest sequence number that fits beside the prefix and instance.
     max_seq: u64,
@@ -268,10 +269,11 @@ impl ActionIdGenerator {
             10u64.pow(seq_digits as u32) - 1
         };
         let mut rng = Rng::new(seed);
-        let head = head(&prefix, &mut rng);
+        let text = head(&prefix, &mut rng);
         Ok(ActionIdGenerator {
             prefix,
-            head,
+            head_len: text.len(),
+            text,
             seq: 0,
             max_seq,
             max_len,
@@ -284,15 +286,16 @@ impl ActionIdGenerator {
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> ActionId {
         if self.seq >= self.max_seq {
-            self.head = head(&self.prefix, &mut self.rng);
+            self.text = head(&self.prefix, &mut self.rng);
             self.seq = 0;
         }
         self.seq += 1;
         // One id per action sent, so this is a hot path: no allocation
-        // when the id fits in place (see `Repr`).
-        let mut digits = [0u8; SEQ_DIGITS];
-        let seq = decimal(self.seq, &mut digits);
-        let id = ActionId::concat([&self.head, seq]);
+        // when the id fits in place (see `Repr`), and the number's digits
+        // counted up where they are rather than written out afresh.
+        count_up(&mut self.text, self.head_len);
+        debug_assert_eq!(&self.text[self.head_len..], self.seq.to_string().as_bytes());
+        let id = ActionId::copy_of(&self.text);
         debug_assert!(
             id.as_bytes().len() <= self.max_len,
             "{id:?} exceeds {}",
@@ -372,7 +375,8 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 fn head(prefix: &str, rng: &mut Rng) -> Vec<u8> {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let bits = rng.next_u64();
-    let mut head = Vec::with_capacity(prefix.len() + FIXED_LEN);
+    // Room for the longest sequence number too (see `count_up`).
+    let mut head = Vec::with_capacity(prefix.len() + FIXED_LEN + SEQ_DIGITS);
     head.extend_from_slice(prefix.as_bytes());
     head.push(b'-');
     head.extend((0..INSTANCE_LEN).map(|i| ALPHABET[((bits >> (5 * i)) & 31) as usize]));
@@ -380,16 +384,18 @@ fn head(prefix: &str, rng: &mut Rng) -> Vec<u8> {
     head
 }
 
-/// `n` in decimal, written at the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; SEQ_DIGITS]) -> &[u8] {
-    let mut start = SEQ_DIGITS;
-    loop {
-        start -= 1;
-        buf[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[start..];
-        }
+/// Adds one to the decimal number `text` ends with, after its first
+/// `head_len` bytes (none there counts as 0): the last digit goes up, the
+/// nines before it carry, a number of nines only gains a digit.
+fn count_up(text: &mut Vec<u8>, head_len: usize) {
+    let mut at = text.len();
+    while at > head_len && text[at - 1] == b'9' {
+        text[at - 1] = b'0';
+        at -= 1;
+    }
+    match at > head_len {
+        true => text[at - 1] += 1,
+        false => text.insert(head_len, b'1'),
     }
 }
 
@@ -397,6 +403,13 @@ fn decimal(mut n: u64, buf: &mut [u8; SEQ_DIGITS]) -> &[u8] {
 mod tests {
     use super::*;
     use std::collections::{HashMap, HashSet};
+
+    /// Sets the generator's sequence number, as if it had counted to `seq`.
+    fn jump(g: &mut ActionIdGenerator, seq: u64) {
+        g.seq = seq;
+        g.text.truncate(g.head_len);
+        g.text.extend_from_slice(seq.to_string().as_bytes());
+    }
 
     fn parts(id: &ActionId) -> (String, String, u64) {
         let s = id.as_str();
@@ -465,7 +478,8 @@ mod tests {
             for prefix in ["", "ami", long.as_str()] {
                 let mut g = ActionIdGenerator::new(prefix, 3, max_len).unwrap();
                 // Jump to the largest sequence number this length allows.
-                g.seq = g.max_seq - 1;
+                let last = g.max_seq - 1;
+                jump(&mut g, last);
                 let id = g.next();
                 assert!(id.as_bytes().len() <= max_len, "{id} > {max_len}");
                 let rotated = g.next();
@@ -481,7 +495,8 @@ mod tests {
     fn sequence_exhaustion_rotates_the_instance() {
         let mut g = ActionIdGenerator::new("ami", 5, 16).unwrap();
         let first = parts(&g.next());
-        g.seq = g.max_seq;
+        let last = g.max_seq;
+        jump(&mut g, last);
         let (prefix, inst, seq) = parts(&g.next());
         assert_eq!(prefix, "ami");
         assert_ne!(inst, first.1);
@@ -517,21 +532,17 @@ mod tests {
     }
 
     #[test]
-    fn decimal_matches_display() {
-        let mut buf = [0u8; SEQ_DIGITS];
-        for n in [
-            0,
-            1,
-            9,
-            10,
-            99,
-            100,
-            12345,
-            10u64.pow(19) - 1,
-            10u64.pow(19),
-            u64::MAX,
-        ] {
-            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+    fn counting_up_matches_display() {
+        let mut text = b"h-".to_vec();
+        for n in 1..=1_200u64 {
+            count_up(&mut text, 2);
+            assert_eq!(&text[2..], n.to_string().as_bytes());
+        }
+        for n in [9, 99, 12345, 10u64.pow(19) - 1, u64::MAX - 1] {
+            let mut text = format!("h-{n}").into_bytes();
+            count_up(&mut text, 2);
+            assert_eq!(&text[2..], (n + 1).to_string().as_bytes());
+            assert_eq!(&text[..2], b"h-", "the head is kept");
         }
     }
 
@@ -631,10 +642,7 @@ mod tests {
         }
         assert!(long.next().as_bytes().len() > INLINE, "kept as Bytes");
         assert!(short.next().as_bytes().len() <= INLINE, "kept in place");
-        let (a, b) = (
-            ActionId::concat([b"ab", b"c"]),
-            ActionId::concat([b"a", b"bd"]),
-        );
+        let (a, b) = (ActionId::copy_of(b"abc"), ActionId::copy_of(b"abd"));
         assert!(a < b && a.as_bytes() == b"abc");
     }
 }
