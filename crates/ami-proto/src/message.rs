@@ -264,6 +264,9 @@ impl Status {
     }
 }
 
+/// The first line of a successful response, as Asterisk writes it.
+const SUCCESS_LINE: &[u8] = b"Response: Success\r\n";
+
 /// A frame that starts with `Response:`.
 ///
 /// A slice of the receive chunk it arrived in: [`Response::detach`] before
@@ -283,6 +286,13 @@ impl Response {
 
     /// The `Response` header's status.
     pub fn status(&self) -> Status {
+        // Performance: nearly every response opens with this line, which
+        // one compare of its bytes tells (the general path, which finds the
+        // line's end and compares the name and the word ignoring case, cost
+        // about 120 instructions per response). The same status either way.
+        if self.0.headers.raw().starts_with(SUCCESS_LINE) {
+            return Status::Success;
+        }
         Status::parse(self.0.headers.get_leading("Response").unwrap_or(b""))
     }
 
@@ -439,6 +449,35 @@ mod tests {
         assert!(!item.completes_list());
         let explicit = Event::from_pairs([("Event", &b"X"[..]), ("EventList", b"complete")]);
         assert!(explicit.completes_list());
+    }
+
+    /// A response's status is the same whether its first line is the one
+    /// [`Response::status`] tells at once or not: every other spelling of
+    /// the line goes the general way, and says what it says.
+    #[test]
+    fn the_success_line_and_its_look_alikes_give_the_general_paths_status() {
+        for first in [
+            &b"Response: Success\r\n"[..],
+            b"Response: Success\n",
+            b"response: success\r\n",
+            b"Response:Success\r\n",
+            b"Response:   Success  \r\n",
+            b"Response: Successful\r\n",
+            b"Response: Success\r\r\n",
+            b"Response: Error\r\n",
+            b"Response: Goodbye\r\n",
+            b"Response: Failure\r\n",
+            b"Response: \r\n",
+        ] {
+            let frame = [first, b"ActionID: a-1\r\nMessage: Pong\r\n\r\n"].concat();
+            let mut decoder = crate::Decoder::without_banner(1 << 20);
+            decoder.push(&frame);
+            let Some(Ok(Frame::Response(r))) = decoder.next_frame() else {
+                panic!("a response from {frame:?}")
+            };
+            let general = Status::parse(r.headers().get_leading("Response").unwrap_or(b""));
+            assert_eq!(r.status(), general, "{:?}", String::from_utf8_lossy(first));
+        }
     }
 
     /// What [`Message::routing`] must find: one look-up per name.
