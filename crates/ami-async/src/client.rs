@@ -447,7 +447,11 @@ async fn submit<S: Socket>(
     let caller = Caller { reply, ticket };
     let (token, hot) = match link.try_send(action, caller) {
         Direct::Reading(token, hot) => (token, hot),
-        Direct::Answered => (0, false),
+        Direct::Answered(Some(outcome)) => {
+            link.recycle(waiting);
+            return outcome;
+        }
+        Direct::Answered(None) => (0, false),
         Direct::Declined(action, caller) => {
             cmds.send(Command::Send { action, caller })
                 .await

@@ -124,9 +124,10 @@ pub(crate) enum Direct {
     /// Sent; the caller reads for its answer (the holder of this token),
     /// at once if `hot` (see [`Answer::new`]).
     Reading(u64, bool),
-    /// Sent and answered in the send's own turn, or refused: the outcome
-    /// is in the caller's reply.
-    Answered,
+    /// Sent and answered in the send's own turn: the outcome (`Some`), or
+    /// refused or cancelled before it was sent: the outcome is in the
+    /// caller's reply (`None`).
+    Answered(Option<Outcome>),
     /// Not taken (no ready, idle session, or the lock is busy): give it to
     /// the driver.
     Declined(Action, Caller),
@@ -161,7 +162,7 @@ impl<S: Socket> Link<S> {
     /// Keeps `waiting`'s slot for the next send, if its sender is done
     /// with it (one slot at most: the lone caller's) and the spare's lock
     /// is free.
-    fn recycle(&self, waiting: Waiting<Outcome>) {
+    pub(crate) fn recycle(&self, waiting: Waiting<Outcome>) {
         if let Some(spare) = waiting.into_spare() {
             if let Ok(mut slot) = self.spare.try_lock() {
                 *slot = Some(spare);
@@ -218,13 +219,14 @@ impl<S: Socket> Link<S> {
         }
         if caller.cancelled() {
             caller.cancel();
-            return Direct::Answered;
+            return Direct::Answered(None);
         }
         let token = self.tokens.fetch_add(1, Ordering::Relaxed) + 1;
         // The first read does not wait for readiness: the answer is often
         // there by the time the bytes are out (a read then saves the
         // reactor's wait, five system calls on async-io).
         let mut hot = true;
+        s.keep_own = true;
         let turn = panic::catch_unwind(AssertUnwindSafe(|| {
             let now = Instant::now();
             let timeout = match s.send(action, caller, token, now) {
@@ -258,9 +260,13 @@ impl<S: Socket> Link<S> {
             let (reading, more) = self.read_turn(s, token, &mut hot, None);
             (reading, kick || more)
         }));
+        s.keep_own = false;
+        // Kept even if the turn panicked after: the answer is whole.
+        let own = s.own.take();
         match self.end_turn(guard, turn) {
+            _ if own.is_some() => Direct::Answered(own),
             true => Direct::Reading(token, hot),
-            false => Direct::Answered,
+            false => Direct::Answered(None),
         }
     }
 
@@ -777,23 +783,34 @@ mod tests {
     }
 
     /// An answer there by the time the send's bytes are out is read in the
-    /// send's own turn: the send comes back answered, its outcome waiting,
-    /// and reading is the driver's again (readiness wakes the driver, not
-    /// the caller, whose task was never woken).
+    /// send's own turn: the send comes back answered with its outcome (the
+    /// reply slot, never used, is done and free for the next send), and
+    /// reading is the driver's again (readiness wakes the driver, not the
+    /// caller, whose task was never woken).
     #[test]
     fn an_answer_there_when_the_bytes_are_out_is_read_in_the_sends_turn() {
         let f = fixture(8, QueuePolicy::DropOldest);
         f.wire.answer_at_once.store(true, Ordering::SeqCst);
         let (direct, mut waiting) = f.ping();
-        assert!(matches!(direct, Direct::Answered), "answered in the turn");
-        assert_eq!(f.reader(), None, "reading is the driver's again");
-        let caller = Task::new();
-        match Pin::new(&mut waiting).poll(&mut caller.cx()) {
-            Poll::Ready(Some(Ok(pong))) => {
+        match direct {
+            Direct::Answered(Some(Ok(pong))) => {
                 assert_eq!(pong.response().get_str("Ping").as_deref(), Some("Pong"))
             }
-            other => panic!("{other:?}"),
+            Direct::Answered(other) => panic!("the outcome returned, not {other:?}"),
+            _ => panic!("answered in the turn"),
         }
+        assert_eq!(f.reader(), None, "reading is the driver's again");
+        assert!(f
+            .link
+            .lock()
+            .as_ref()
+            .is_some_and(|s| s.own.is_none() && !s.keep_own));
+        let caller = Task::new();
+        assert!(matches!(
+            Pin::new(&mut waiting).poll(&mut caller.cx()),
+            Poll::Ready(None)
+        ));
+        assert!(waiting.into_spare().is_some(), "the slot is free again");
         f.wire.answer_at_once.store(false, Ordering::SeqCst);
         f.wire.feed(event("Hangup").as_bytes());
         assert_eq!((caller.woken(), f.driver.woken()), (0, 1));
@@ -972,7 +989,7 @@ mod tests {
         };
         assert!(matches!(
             f.link.try_send(Action::ping(), caller),
-            Direct::Answered
+            Direct::Answered(None)
         ));
         let task = Task::new();
         assert!(matches!(
