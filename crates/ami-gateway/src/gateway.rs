@@ -133,12 +133,12 @@ impl Gateway {
             .max_ack_inflight(inflight)
             .backpressure_on_inflight(true)
             .build(nats.clone());
-        ensure_stream(&js, &settings, &subjects).await?;
-        let kv_js = ContextBuilder::new()
-            .timeout(settings.lease_ttl / 4)
+        let setup = ContextBuilder::new()
+            .timeout(settings.publish_timeout.max(SETUP_TIMEOUT))
             .build(nats.clone());
+        ensure_stream(&setup, &settings, &subjects).await?;
         let leases = Leases::open(
-            &kv_js,
+            &setup,
             &settings.lease_bucket,
             settings.lease_ttl,
             settings.stream_replicas,
@@ -265,6 +265,12 @@ async fn connect(settings: &Settings) -> Result<async_nats::Client, StartError> 
         .await
         .map_err(|e| StartError::Nats(e.to_string()))
 }
+
+/// How long a request of the start-up (creating or reading the stream and
+/// the lease bucket) may take at least: a cluster just started can take
+/// seconds to place a replicated stream, far longer than a publish or a
+/// lease renewal may wait.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Creates the stream if it does not exist; an existing one is used as it
 /// is (its bounds are the operator's), with a warning if they differ.

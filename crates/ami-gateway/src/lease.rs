@@ -14,6 +14,7 @@
 //! instant (see [`Fence`]) keeps two gateways from publishing one node at
 //! once.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -28,8 +29,13 @@ const PUBLISH_FRACTION: (u32, u32) = (3, 4);
 
 /// The bucket of leases.
 pub(crate) struct Leases {
+    /// Opened through the start-up context (its long timeout); each lease
+    /// operation is bounded by [`op_timeout`](Self::op_timeout) instead.
     kv: kv::Store,
     ttl: Duration,
+    /// A quarter of the lease: an answer later than that is no use to a
+    /// renewal, which must land before the lease runs out.
+    op_timeout: Duration,
     gateway: String,
 }
 
@@ -61,6 +67,10 @@ impl Leases {
     /// Opens the bucket, creating it with `ttl` as its `max_age` if it does
     /// not exist. An existing bucket's `max_age` wins: every gateway must
     /// count with the age the server enforces.
+    ///
+    /// `js` is the start-up context: placing a replicated stream on a
+    /// cluster just started can take seconds, far more than a lease
+    /// operation may (a quarter of the lease timed out in CI).
     pub(crate) async fn open(
         js: &jetstream::Context,
         bucket: &str,
@@ -106,6 +116,7 @@ impl Leases {
         Ok(Leases {
             kv,
             ttl: enforced,
+            op_timeout: enforced / 4,
             gateway: gateway.to_owned(),
         })
     }
@@ -122,7 +133,8 @@ impl Leases {
         node: &str,
         session: &str,
     ) -> Result<Result<(Held, Instant), String>, String> {
-        if let Some(entry) = self.kv.entry(node).await.map_err(|e| e.to_string())? {
+        let entry = self.bounded(self.kv.entry(node)).await?;
+        if let Some(entry) = entry.map_err(|e| e.to_string())? {
             if entry.operation == kv::Operation::Put {
                 return Ok(Err(holder_name(&entry.value)));
             }
@@ -135,7 +147,7 @@ impl Leases {
             .expect("strings always serialize"),
         );
         let sent = Instant::now();
-        match self.kv.create(node, value.clone()).await {
+        match self.bounded(self.kv.create(node, value.clone())).await? {
             Ok(revision) => Ok(Ok((
                 Held {
                     key: node.to_owned(),
@@ -153,10 +165,11 @@ impl Leases {
     /// the lease runs for another [`ttl`](Self::ttl).
     pub(crate) async fn renew(&self, held: &mut Held) -> Result<Instant, RenewError> {
         let sent = Instant::now();
+        let update = self.kv.update(&held.key, held.value.clone(), held.revision);
         match self
-            .kv
-            .update(&held.key, held.value.clone(), held.revision)
+            .bounded(update)
             .await
+            .map_err(RenewError::Unreachable)?
         {
             Ok(revision) => {
                 held.revision = revision;
@@ -170,10 +183,19 @@ impl Leases {
     /// Lets `held` go at once, if it is still ours (a delete at our
     /// revision), so another gateway need not wait for it to expire.
     pub(crate) async fn release(&self, held: Held) -> Result<(), String> {
-        self.kv
-            .delete_expect_revision(&held.key, Some(held.revision))
+        self.bounded(
+            self.kv
+                .delete_expect_revision(&held.key, Some(held.revision)),
+        )
+        .await?
+        .map_err(|e| e.to_string())
+    }
+
+    /// Runs a lease operation for at most [`op_timeout`](Self::op_timeout).
+    async fn bounded<T>(&self, op: impl Future<Output = T>) -> Result<T, String> {
+        tokio::time::timeout(self.op_timeout, op)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|_| format!("no answer within {:?}", self.op_timeout))
     }
 }
 
