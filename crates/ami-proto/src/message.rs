@@ -135,6 +135,16 @@ impl Message {
         }
     }
 
+    /// [`Message::routing`], from where the decoder `located` the headers
+    /// if it did ([`Message::routing_from`]).
+    #[inline]
+    pub(crate) fn routing_located(&self, located: Option<&Located>) -> Routing<'_> {
+        match located {
+            Some(located) => self.routing_from(located),
+            None => self.routing(),
+        }
+    }
+
     /// The `Message` header as text, if any.
     pub fn message(&self) -> Option<Cow<'_, str>> {
         self.get_str("Message")
@@ -200,7 +210,8 @@ fn closes_list(event_list: Option<&[u8]>) -> bool {
     event_list.is_some_and(|v| v.eq_ignore_ascii_case(b"complete"))
 }
 
-/// Whether an event name ends in `Complete`, any case.
+/// Whether an event name ends in `Complete`, any case: how servers before
+/// 13.2 end a list.
 ///
 /// Performance: asked of every list item; one case-folded word compare.
 fn ends_in_complete(name: &[u8]) -> bool {
@@ -377,7 +388,7 @@ impl Event {
     pub fn completes_list(&self) -> bool {
         // The name first: it is the first header, so the common answer for
         // list items costs one comparison before the `EventList` scan.
-        self.has_complete_name() || closes_list(self.get("EventList"))
+        ends_in_complete(self.name()) || closes_list(self.get("EventList"))
     }
 
     /// [`Event::completes_list`], its `EventList` header already found
@@ -389,12 +400,6 @@ impl Event {
         located: Option<&Located>,
     ) -> bool {
         closes_list(routing.event_list) || ends_in_complete(self.name_located(located))
-    }
-
-    /// Whether the name ends in `Complete` (any case): how servers before
-    /// 13.2 end a list.
-    fn has_complete_name(&self) -> bool {
-        ends_in_complete(self.name())
     }
 
     /// [`Event::name`], its line's end taken from where the decoder

@@ -734,10 +734,7 @@ impl Connection {
     }
 
     fn on_response(&mut self, response: Response, located: Option<&Located>, now: Instant) {
-        let routing = match located {
-            Some(located) => response.routing_from(located),
-            None => response.routing(),
-        };
+        let routing = response.routing_located(located);
         let starts_list = routing.starts_list();
         let matched = self.table.match_response(routing.action_id);
         self.update_response_limit();
@@ -909,10 +906,7 @@ impl Connection {
         // event completes its action. `ActionID` and `EventList` (which a
         // list item lacks, so every line is read) are found by the decoder
         // as it searches for the frame's end: no second pass.
-        let routing = match located {
-            Some(located) => event.routing_from(located),
-            None => event.routing(),
-        };
+        let routing = event.routing_located(located);
         let Some(pending) = routing.action_id.and_then(|id| self.table.get_mut(id)) else {
             return self.queue_event(event);
         };
