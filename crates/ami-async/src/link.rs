@@ -464,18 +464,13 @@ pub(crate) struct Answer<'a, S: Socket> {
     hot: bool,
     /// `None` once the outcome is taken (the slot then goes back to the
     /// link, see [`Link::reply`]).
-    waiting: Option<Waiting<Result<Completion, ClientError>>>,
+    waiting: Option<Waiting<Outcome>>,
 }
 
 impl<'a, S: Socket> Answer<'a, S> {
     /// The wait of the caller holding `token` (0: none), reading at once
     /// if `hot`, as [`Direct::Reading`] says.
-    pub(crate) fn new(
-        link: &'a Link<S>,
-        token: u64,
-        hot: bool,
-        waiting: Waiting<Result<Completion, ClientError>>,
-    ) -> Self {
+    pub(crate) fn new(link: &'a Link<S>, token: u64, hot: bool, waiting: Waiting<Outcome>) -> Self {
         Answer {
             link,
             token,
@@ -488,7 +483,7 @@ impl<'a, S: Socket> Answer<'a, S> {
 impl<S: Socket> Future for Answer<'_, S> {
     /// `None`: the session dropped the caller without an answer (the
     /// client closed).
-    type Output = Option<Result<Completion, ClientError>>;
+    type Output = Option<Outcome>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -699,7 +694,7 @@ mod tests {
 
     impl Fixture {
         /// Offers a Ping to the direct path.
-        fn ping(&self) -> (Direct, reply::Waiting<Result<Completion, ClientError>>) {
+        fn ping(&self) -> (Direct, reply::Waiting<Outcome>) {
             let (reply, waiting) = reply::reply();
             let caller = Caller {
                 reply,
