@@ -5,6 +5,8 @@
 //!
 //! - `raw`: the baselines, plain sockets and `memchr`, no protocol: the
 //!   fastest any client could go;
+//! - `raw-keep` (list only): a floor diagnostic, not a baseline: the raw
+//!   list reader keeping what any collecting client must (`raw_keep_list`);
 //! - `smol`, `smol-local`: `ami-smol` with default bounds, on smol's global
 //!   executor or all on one thread;
 //! - `tokio`, `tokio-local`: `ami-tokio` with default bounds, on tokio's
@@ -96,6 +98,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
         ("raw", "flood") => raw_flood(addr),
         ("raw", "ping") => raw_ping(addr, arg(0)?, arg(1)?),
         ("raw", "list") => raw_list(addr, arg(1)?),
+        ("raw-keep", "list") => raw_keep_list(addr, arg(1)?),
         ("raw", "command") => raw_command(addr, arg(1)?, legacy),
         ("smol" | "smol-local", "flood") => smol_flood(addr, name == "smol-local"),
         ("smol" | "smol-local", "ping") => smol_ping(addr, arg(0)?, arg(1)?, name == "smol-local"),
@@ -215,6 +218,105 @@ fn raw_list(addr: SocketAddr, repeat: u64) -> Result<String, Failure> {
     }
     raw_logoff(&mut sock)?;
     Ok(format!("items={items}"))
+}
+
+/// The raw list reader keeping what any client that collects a list must
+/// keep, and nothing more: every byte of the list read (in 64 KiB chunks,
+/// not read into again until the list is done) and one record per frame
+/// (its chunk, start and length), all given up when the list completes. The
+/// chunks are then read into again by the next list, without zeroing (they
+/// stay initialised), the least a collecting client can pay for memory.
+///
+/// A floor diagnostic, not a baseline: what it loses against `raw_list`
+/// is the cost of keeping 100k items' bytes (~48 MB of memory written per
+/// list, where `raw_list` rereads one hot 64 KiB buffer), which no
+/// collecting client, ours or any other, can avoid.
+fn raw_keep_list(addr: SocketAddr, repeat: u64) -> Result<String, Failure> {
+    let mut sock = raw_login(addr, false)?;
+    read_through(&mut sock, b"Response: ", Count::Frames)?;
+    let mut pool = Vec::new();
+    let mut items = 0;
+    for i in 0..repeat {
+        let action = format!("Action: CoreShowChannels\r\nActionID: list-{i}\r\n\r\n");
+        sock.write_all(action.as_bytes())?;
+        let list = KeptList::read(&mut sock, &mut pool)?;
+        // The response and the Complete event are not items.
+        items += list.frames.len().saturating_sub(2) as u64;
+        list.give_up(&mut pool);
+    }
+    raw_logoff(&mut sock)?;
+    Ok(format!("items={items}"))
+}
+
+/// A list as `raw_keep_list` keeps it.
+#[derive(Default)]
+struct KeptList {
+    /// Every chunk read into since the list was asked for.
+    chunks: Vec<Vec<u8>>,
+    /// Each frame: its chunk's index, its start and its length there.
+    frames: Vec<(u32, u32, u32)>,
+}
+
+impl KeptList {
+    /// The chunk size, as the decoder's (`ami_proto::Decoder`).
+    const CHUNK: usize = 64 << 10;
+    /// The least room read into: with less left, the next chunk is taken
+    /// and the unfinished frame moves to it (as the decoder does).
+    const MIN_ROOM: usize = 4 << 10;
+
+    /// Reads frames until one holding `EventList: Complete` ends: that
+    /// frame is the last the server sends until asked again, so only the
+    /// last frame each read completes is searched for it.
+    fn read(sock: &mut TcpStream, pool: &mut Vec<Vec<u8>>) -> io::Result<KeptList> {
+        const END: &[u8] = b"\r\n\r\n";
+        let ends = memmem::Finder::new(END);
+        let complete = memmem::Finder::new(b"EventList: Complete");
+        let mut fresh = || pool.pop().unwrap_or_else(|| vec![0u8; Self::CHUNK]);
+        let mut list = KeptList::default();
+        let mut chunk = fresh();
+        // Bytes read into `chunk`, where its unfinished frame starts, and
+        // where the search for the next frame end resumes.
+        let (mut filled, mut start, mut searched) = (0, 0, 0);
+        loop {
+            if Self::CHUNK - filled < Self::MIN_ROOM {
+                let tail = filled - start;
+                if tail > Self::CHUNK - Self::MIN_ROOM {
+                    return Err(io::Error::other("a list item longer than a chunk"));
+                }
+                let mut next = fresh();
+                next[..tail].copy_from_slice(&chunk[start..filled]);
+                list.chunks.push(std::mem::replace(&mut chunk, next));
+                (searched, filled, start) = (searched - start, tail, 0);
+            }
+            let n = sock.read(&mut chunk[filled..])?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            filled += n;
+            let index = list.chunks.len() as u32;
+            let before = list.frames.len();
+            for at in ends.find_iter(&chunk[searched..filled]) {
+                let end = searched + at + END.len();
+                list.frames
+                    .push((index, start as u32, (end - start) as u32));
+                start = end;
+            }
+            searched = filled.saturating_sub(END.len() - 1).max(start);
+            let last = list.frames[before..].last();
+            if let Some(&(_, from, len)) = last {
+                let (from, len) = (from as usize, len as usize);
+                if complete.find(&chunk[from..from + len]).is_some() {
+                    list.chunks.push(chunk);
+                    return Ok(list);
+                }
+            }
+        }
+    }
+
+    /// Drops the list's records and hands its chunks back to `pool`.
+    fn give_up(self, pool: &mut Vec<Vec<u8>>) {
+        pool.extend(self.chunks);
+    }
 }
 
 /// Counts each Command response's line ends up to its end.
@@ -693,9 +795,13 @@ mod tests {
     use crate::server::{Serve, Server, Start};
 
     fn raw(serve: Serve, scenario: &[&str]) -> String {
+        client("raw", serve, scenario)
+    }
+
+    fn client(name: &str, serve: Serve, scenario: &[&str]) -> String {
         let server = Server::start(serve).expect("server");
         let port = server.addr().port().to_string();
-        let mut args = vec!["raw".to_owned(), "127.0.0.1".to_owned(), port];
+        let mut args = vec![name.to_owned(), "127.0.0.1".to_owned(), port];
         args.extend(scenario.iter().map(|a| a.to_string()));
         let line = run(&args).unwrap_or_else(|e| match e {
             Failure::Unsupported(why) | Failure::Error(why) => panic!("{why}"),
@@ -717,6 +823,14 @@ mod tests {
             raw(Serve::List { items: 3_001 }, &["list", "3001", "2"]),
             "items=6002"
         );
+        assert_eq!(
+            client(
+                "raw-keep",
+                Serve::List { items: 3_001 },
+                &["list", "3001", "2"]
+            ),
+            "items=6002"
+        );
         for legacy in [false, true] {
             let serve = Serve::Command {
                 bytes: 123_456,
@@ -726,6 +840,41 @@ mod tests {
             assert_eq!(raw(serve, &["command", "123456", "3", style]), "lines=3705");
         }
         assert_eq!(raw(Serve::Answers, &["ping", "500", "16"]), "pings=500");
+    }
+
+    // Its records are the frames themselves, across chunk ends, list after
+    // list in reused chunks: the floor keeps what a collecting client does.
+    #[test]
+    fn a_kept_list_records_each_frame_where_it_lies() {
+        let server = Server::start(Serve::List { items: 3_001 }).expect("server");
+        let mut sock = raw_login(server.addr(), false).expect("login");
+        read_through(&mut sock, b"Response: ", Count::Frames).expect("login response");
+        let mut pool = Vec::new();
+        for i in 0..2 {
+            let action = format!("Action: CoreShowChannels\r\nActionID: list-{i}\r\n\r\n");
+            sock.write_all(action.as_bytes()).expect("write");
+            let list = KeptList::read(&mut sock, &mut pool).expect("list");
+            assert!(list.chunks.len() > 2, "the list spans chunks");
+            let frame = |&(chunk, start, len): &(u32, u32, u32)| {
+                let (start, len) = (start as usize, len as usize);
+                let bytes = &list.chunks[chunk as usize][start..start + len];
+                String::from_utf8_lossy(bytes).into_owned()
+            };
+            let frames: Vec<String> = list.frames.iter().map(frame).collect();
+            assert_eq!(frames.len(), 3_001 + 2);
+            let id = format!("\r\nActionID: list-{i}\r\n");
+            assert!(frames[0].starts_with("Response: Success\r\n"));
+            for item in &frames[1..=3_001] {
+                assert!(item.starts_with("Event: CoreShowChannel\r\n"), "{item:?}");
+                assert!(item.contains(&id) && item.ends_with("\r\n\r\n"), "{item:?}");
+                assert_eq!(item.matches("\r\n\r\n").count(), 1, "{item:?}");
+            }
+            assert!(frames[3_002].contains("EventList: Complete\r\n"));
+            list.give_up(&mut pool);
+        }
+        raw_logoff(&mut sock).expect("logoff");
+        drop(sock);
+        server.finish();
     }
 
     #[test]

@@ -61,6 +61,14 @@ const RAW: Client = Client {
     program: Program::Own("raw"),
     start: Start::Login,
 };
+/// A floor diagnostic, not a baseline (the list's ratios stay against
+/// `RAW`): the raw list reader keeping every byte of each list until it
+/// completes, as any collecting client must (`clients::raw_keep_list`).
+const RAW_KEEP: Client = Client {
+    label: "raw, keeping each list (floor, not base)",
+    program: Program::Own("raw-keep"),
+    start: Start::Login,
+};
 const SMOL: Client = Client {
     label: "ami-smol, default bounds",
     program: Program::Own("smol"),
@@ -355,7 +363,8 @@ fn list(repeat: u64) {
         serve: Serve::List { items: LIST_ITEMS },
     };
     let title = format!("list: {repeat} CoreShowChannels of {LIST_ITEMS} items each, in turn");
-    table(&title, &case, &[RAW, BENCH_CLIENT, PEER], Unit::ITEM);
+    let clients = [RAW, RAW_KEEP, BENCH_CLIENT, PEER];
+    table(&title, &case, &clients, Unit::ITEM);
 }
 
 fn command(repeat: u64) {
