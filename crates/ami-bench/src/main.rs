@@ -28,9 +28,11 @@
 //! explicitly with `AMI_BENCH_MIN_RAW=<events per second>`.
 //!
 //! `ami-bench serve` runs the server alone (answers only: Login, Ping,
-//! Logoff), printing its address, until its standard input closes: for
-//! tracing or profiling one client by hand, e.g. `strace -c -f ami-bench
-//! client smol 127.0.0.1 PORT ping 40000 1`.
+//! Logoff; `ami-bench serve list ITEMS` serves CoreShowChannels lists of
+//! `ITEMS` items too), printing its address, until its standard input
+//! closes: for tracing or profiling one client by hand, e.g. `strace -c -f
+//! ami-bench client smol 127.0.0.1 PORT ping 40000 1`, or `perf stat
+//! ami-bench client raw-keep 127.0.0.1 PORT list 100000 10`.
 //!
 //! To profile the clients, name a tool in `AMI_BENCH_WRAP`, e.g.
 //! `AMI_BENCH_WRAP='perf record -g -o OUT'` or
@@ -144,7 +146,7 @@ fn main() -> ExitCode {
         return clients::main(&args[1..]);
     }
     if args.first().map(String::as_str) == Some("serve") {
-        return serve_alone();
+        return serve_alone(&args[1..]);
     }
     const PARTS: [&str; 6] = ["check", "flood", "ping", "list", "command", "cluster"];
     let quick = args.iter().any(|a| a == "--quick");
@@ -185,9 +187,20 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The server alone, answering pings, until standard input closes.
-fn serve_alone() -> ExitCode {
-    let server = match server::Server::start(Serve::Answers) {
+/// The server alone, answering pings (with `list ITEMS`, serving lists of
+/// `ITEMS` items too), until standard input closes.
+fn serve_alone(args: &[String]) -> ExitCode {
+    let serve = match args {
+        [] => Serve::Answers,
+        [list, items] if list == "list" && items.parse::<u64>().is_ok() => Serve::List {
+            items: items.parse().expect("checked"),
+        },
+        _ => {
+            eprintln!("usage: ami-bench serve [list ITEMS]");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match server::Server::start(serve) {
         Ok(server) => server,
         Err(e) => {
             eprintln!("ami-bench serve: the server did not start: {e}");
