@@ -190,15 +190,9 @@ fn main() -> ExitCode {
 /// The server alone, answering pings (with `list ITEMS`, serving lists of
 /// `ITEMS` items too), until standard input closes.
 fn serve_alone(args: &[String]) -> ExitCode {
-    let serve = match args {
-        [] => Serve::Answers,
-        [list, items] if list == "list" && items.parse::<u64>().is_ok() => Serve::List {
-            items: items.parse().expect("checked"),
-        },
-        _ => {
-            eprintln!("usage: ami-bench serve [list ITEMS]");
-            return ExitCode::from(2);
-        }
+    let Some(serve) = what_to_serve(args) else {
+        eprintln!("usage: ami-bench serve [list ITEMS]");
+        return ExitCode::from(2);
     };
     let server = match server::Server::start(serve) {
         Ok(server) => server,
@@ -211,6 +205,18 @@ fn serve_alone(args: &[String]) -> ExitCode {
     let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
     server.finish();
     ExitCode::SUCCESS
+}
+
+/// What `ami-bench serve ARGS` serves: answers, or lists too with `list
+/// ITEMS`; `None` for anything else.
+fn what_to_serve(args: &[String]) -> Option<Serve> {
+    match args {
+        [] => Some(Serve::Answers),
+        [list, items] if list == "list" => Some(Serve::List {
+            items: items.parse().ok()?,
+        }),
+        _ => None,
+    }
 }
 
 /// How much work each case does.
@@ -561,6 +567,23 @@ fn duration(ns: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serve_answers_alone_or_lists_of_the_items_named() {
+        let args = |line: &str| {
+            line.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert!(matches!(what_to_serve(&args("")), Some(Serve::Answers)));
+        assert!(matches!(
+            what_to_serve(&args("list 100000")),
+            Some(Serve::List { items: 100_000 })
+        ));
+        for bad in ["list", "list many", "list 5 6", "flood 5"] {
+            assert!(what_to_serve(&args(bad)).is_none(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn the_minimum_is_ten_million_unless_the_environment_says_otherwise() {
