@@ -327,12 +327,10 @@ fn event_list_collects_twenty_channels() {
         }
     });
     let list = list.expect("sent");
-    let Ok(Completion::List {
-        items, complete, ..
-    }) = r.completion(&list)
-    else {
+    let Ok(Completion::List(list)) = r.completion(&list) else {
         panic!("{:?}", r.completion(&list))
     };
+    let (items, complete) = (&list.items, &list.complete);
     assert_eq!(items.len(), 20);
     assert!(items.iter().all(|e| e.is("CoreShowChannel")));
     let complete = complete.as_ref().expect("complete event");
@@ -384,9 +382,10 @@ fn command_output_and_command_errors() {
         .lines()
         .filter(|l| l.starts_with("Output:"))
         .count();
-    let Ok(Completion::Command { lines, .. }) = r.completion(&ids[0]) else {
+    let Ok(Completion::Command(output)) = r.completion(&ids[0]) else {
         panic!("{:?}", r.completion(&ids[0]))
     };
+    let lines = &output.lines;
     assert_eq!(lines.len(), help_lines);
     assert!(help_lines > 100);
     assert!(lines.iter().any(|l| l.starts_with(b"core show help")));
@@ -398,9 +397,10 @@ fn command_output_and_command_errors() {
         r.completion(&ids[5]),
         Err(ActionError::Server { .. })
     ));
-    let Ok(Completion::Command { lines, .. }) = r.completion(&ids[4]) else {
+    let Ok(Completion::Command(output)) = r.completion(&ids[4]) else {
         panic!("{:?}", r.completion(&ids[4]))
     };
+    let lines = &output.lines;
     assert!(lines[0].starts_with(b"Asterisk 22"), "{:?}", lines[0]);
 }
 

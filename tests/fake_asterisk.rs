@@ -96,9 +96,7 @@ fn server_error(result: Result<Completion, ClientError>) -> String {
 
 fn list(client: &mut Client, action: Action) -> (Vec<Event>, Event) {
     match client.send(action).expect("the list completes") {
-        Completion::List {
-            items, complete, ..
-        } => (items, complete.expect("a complete event")),
+        Completion::List(list) => (list.items, list.complete.expect("a complete event")),
         other => panic!("expected a list, got {other:?}"),
     }
 }
@@ -294,7 +292,8 @@ fn channel_lists_follow_calls_until_hangup() {
         .send(Action::command("core show channels"))
         .expect("command")
     {
-        Completion::Command { lines, .. } => {
+        Completion::Command(output) => {
+            let lines = &output.lines;
             assert!(
                 lines.iter().any(|l| l.starts_with(channel.as_bytes())),
                 "{lines:?}"

@@ -306,8 +306,7 @@ impl ModelFeed {
             }
             None => false,
         };
-        let wanted =
-            ours || self.followed.remove(id) || matches!(result, Ok(Completion::List { .. }));
+        let wanted = ours || self.followed.remove(id) || matches!(result, Ok(Completion::List(_)));
         if wanted {
             self.backlog
                 .push_back(Input::Completion(id.clone(), result.clone()));

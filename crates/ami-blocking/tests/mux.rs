@@ -68,7 +68,7 @@ fn actions_complete_through_callbacks_and_handles() {
         list.is_done() && calls.load(Ordering::SeqCst) == 1
     });
     match list.try_take().expect("done").expect("ok") {
-        Completion::List { items, .. } => assert_eq!(items.len(), 4),
+        Completion::List(list) => assert_eq!(list.items.len(), 4),
         other => panic!("{other:?}"),
     }
     assert!(list.try_take().is_none(), "taken once");

@@ -37,14 +37,14 @@ fn client_full_session_over_tls() {
     let pong = client.send(Action::ping()).expect("ping");
     assert_eq!(pong.response().get("Ping"), Some(&b"Pong"[..]));
     match client.send(Action::core_show_channels()).expect("list") {
-        Completion::List { items, .. } => assert_eq!(items.len(), 4),
+        Completion::List(list) => assert_eq!(list.items.len(), 4),
         other => panic!("{other:?}"),
     }
     match client
         .send(Action::command("sip show peers"))
         .expect("command")
     {
-        Completion::Command { lines, .. } => assert_eq!(lines.len(), 2),
+        Completion::Command(output) => assert_eq!(output.lines.len(), 2),
         other => panic!("{other:?}"),
     }
     let mut events = 0;
@@ -152,7 +152,7 @@ fn client_tls_through_one_byte_splits_and_mid_handshake_close() {
         client.send(Action::ping()).expect("ping");
     }
     match client.send(Action::core_show_channels()).expect("list") {
-        Completion::List { items, .. } => assert_eq!(items.len(), 4),
+        Completion::List(list) => assert_eq!(list.items.len(), 4),
         other => panic!("{other:?}"),
     }
     client.close().expect("goodbye");
@@ -251,8 +251,8 @@ fn mux_full_session_over_tls_with_one_byte_splits() {
     assert!(events >= 120, "{events}");
     for h in &handles {
         match h.try_take() {
-            Some(Ok(Completion::List { items, .. })) => assert_eq!(items.len(), 4),
-            Some(Ok(Completion::Command { lines, .. })) => assert_eq!(lines.len(), 2),
+            Some(Ok(Completion::List(list))) => assert_eq!(list.items.len(), 4),
+            Some(Ok(Completion::Command(output))) => assert_eq!(output.lines.len(), 2),
             Some(Ok(Completion::Response(_))) => {}
             other => panic!("{other:?}"),
         }

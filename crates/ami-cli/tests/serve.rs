@@ -228,7 +228,8 @@ fn both_loopbacks_a_queue_and_a_flood() {
             .expect("127.0.0.1");
     let queue = Action::new("QueueStatus").header("Queue", "sales");
     match v4.send(queue).expect("QueueStatus") {
-        Completion::List { items, .. } => {
+        Completion::List(list) => {
+            let items = &list.items;
             let members = items.iter().filter(|e| e.is("QueueMember")).count();
             assert_eq!(members, 2, "{items:?}");
         }
@@ -288,9 +289,10 @@ fn the_servers_clock_is_the_wall_clock() {
         pong.response().get("Timestamp").expect("a Timestamp"),
     );
     match client.send(Action::core_show_channels()).expect("listed") {
-        Completion::List { items, .. } => {
+        Completion::List(list) => {
+            let items = &list.items;
             assert_eq!(items.len(), 2, "{items:?}");
-            for item in &items {
+            for item in items {
                 let uniqueid = item.get("Uniqueid").expect("a Uniqueid");
                 let secs = uniqueid.split(|&b| b == b'.').next().expect("secs.seq");
                 near_now("a channel's Uniqueid", secs);

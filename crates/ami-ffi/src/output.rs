@@ -251,9 +251,9 @@ impl AmiOutput {
         self.headers = Fields::of(completion.response().headers());
         let items = |events: &[Event]| events.iter().map(|e| Fields::of(e.headers())).collect();
         match completion {
-            Completion::List { items: list, .. } => self.items = items(&list),
-            Completion::Command { lines, .. } => {
-                for line in &lines {
+            Completion::List(list) => self.items = items(&list.items),
+            Completion::Command(output) => {
+                for line in &output.lines {
                     self.lines.push(line);
                 }
             }

@@ -222,7 +222,7 @@ fn list_reply(items: usize) -> Reply {
 
 fn list_items(completion: Completion) -> usize {
     match completion {
-        Completion::List { items, .. } => items.len(),
+        Completion::List(list) => list.items.len(),
         _ => 0,
     }
 }
@@ -260,7 +260,7 @@ fn command_prepared(template: &str) -> Reply {
 
 fn command_lines(completion: Completion) -> usize {
     match completion {
-        Completion::Command { lines, .. } => lines.len(),
+        Completion::Command(output) => output.lines.len(),
         _ => 0,
     }
 }

@@ -69,7 +69,7 @@ mod stats;
 
 pub use action::{Action, Originate};
 pub use action_id::{ActionId, ActionIdGenerator, ActionIdHasher, ActionIdMap};
-pub use completion::{Completion, OriginateOutcome, Strategy};
+pub use completion::{CommandOutput, Completion, EventList, OriginateOutcome, Strategy};
 pub use config::{AuthMethod, Config, Secret};
 pub use connection::{CloseReason, ConnState, Connection, Output};
 pub use deadline::instant_after;

@@ -1,7 +1,7 @@
 //! What a successful action produced, as Python objects: a `Response`, an
 //! `EventList`, a `CommandOutput` or an `OriginateOutcome`.
 
-use ami_proto::Completion;
+use ami_proto::{CommandOutput, Completion, EventList};
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
@@ -143,11 +143,12 @@ impl PyOriginateOutcome {
 pub(crate) fn value(py: Python<'_>, completion: Completion) -> PyResult<Bound<'_, PyAny>> {
     Ok(match completion {
         Completion::Response(response) => PyResponse::new(py, response)?.into_any(),
-        Completion::List {
-            response,
-            items,
-            complete,
-        } => {
+        Completion::List(list) => {
+            let EventList {
+                response,
+                items,
+                complete,
+            } = *list;
             let items = items.into_iter().map(|e| PyEvent::new(py, e));
             let list = PyEventList {
                 response: PyResponse::new(py, response)?.unbind(),
@@ -158,7 +159,8 @@ pub(crate) fn value(py: Python<'_>, completion: Completion) -> PyResult<Bound<'_
             };
             Bound::new(py, list)?.into_any()
         }
-        Completion::Command { response, lines } => {
+        Completion::Command(output) => {
+            let CommandOutput { response, lines } = *output;
             let output = PyCommandOutput {
                 response: PyResponse::new(py, response)?.unbind(),
                 lines,
@@ -166,6 +168,7 @@ pub(crate) fn value(py: Python<'_>, completion: Completion) -> PyResult<Bound<'_
             Bound::new(py, output)?.into_any()
         }
         Completion::Originate(outcome) => {
+            let outcome = *outcome;
             let (success, reason) = (outcome.is_success(), outcome.reason());
             let py_outcome = PyOriginateOutcome {
                 response: PyResponse::new(py, outcome.response)?.unbind(),

@@ -56,7 +56,8 @@ fn large_command_output_in_both_styles_and_over_its_own_limit() {
                 .await
                 .unwrap();
             match client.send(Action::command("big")).await.unwrap() {
-                Completion::Command { lines: got, .. } => {
+                Completion::Command(output) => {
+                    let got = &output.lines;
                     assert_eq!(got.len(), lines.len(), "legacy {legacy}");
                     assert_eq!(&got[got.len() - 1][..], line.as_bytes());
                 }

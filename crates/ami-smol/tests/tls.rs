@@ -61,13 +61,13 @@ fn full_session_over_tls_with_the_right_ca() {
         let pong = client.send(Action::ping()).await.unwrap();
         assert_eq!(pong.response().get_str("Ping").as_deref(), Some("Pong"));
         match client.send(Action::core_show_channels()).await.unwrap() {
-            Completion::List { items, .. } => assert_eq!(items.len(), 3),
+            Completion::List(list) => assert_eq!(list.items.len(), 3),
             other => panic!("{other:?}"),
         }
         match client.send(Action::command("tls check")).await.unwrap() {
-            Completion::Command { lines, .. } => {
-                assert_eq!(lines.len(), 2);
-                assert_eq!(&lines[1][..], b"line two");
+            Completion::Command(output) => {
+                assert_eq!(output.lines.len(), 2);
+                assert_eq!(&output.lines[1][..], b"line two");
             }
             other => panic!("{other:?}"),
         }
@@ -227,7 +227,7 @@ fn tls_survives_one_byte_records_and_segments_and_garbage() {
             client.send(Action::ping()).await.unwrap();
         }
         match client.send(Action::core_show_channels()).await.unwrap() {
-            Completion::List { items, .. } => assert_eq!(items.len(), 3),
+            Completion::List(list) => assert_eq!(list.items.len(), 3),
             other => panic!("{other:?}"),
         }
         assert!(client.stats().session.garbage >= 1);

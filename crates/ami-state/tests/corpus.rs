@@ -34,7 +34,7 @@ fn list<'a>(inputs: &'a [Input], action_id: &str) -> &'a Completion {
 
 fn items(completion: &Completion) -> &[ami_proto::Event] {
     match completion {
-        Completion::List { items, .. } => items,
+        Completion::List(list) => &list.items,
         other => panic!("not a list: {other:?}"),
     }
 }
@@ -69,7 +69,7 @@ fn originate_async_is_followed_from_send_to_hangup() {
         for input in &inputs {
             match input {
                 Input::Event(e) if e.is("OriginateResponse") && as_completion => {
-                    let outcome = Completion::Originate(OriginateOutcome {
+                    let outcome = Completion::from(OriginateOutcome {
                         response: ack.clone().expect("the Originate was acknowledged"),
                         event: e.clone(),
                     });

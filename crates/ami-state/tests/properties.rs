@@ -12,7 +12,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use ami_proto::{Action, ActionError, ActionId, Completion, Event};
+use ami_proto::{Action, ActionError, ActionId, Completion, Event, EventList};
 use ami_state::{Limits, Model, Snapshot, Timestamp};
 use support::{events, feed, inputs, Input};
 
@@ -556,14 +556,14 @@ fn list_items_are_read_in_any_header_order() {
         Some(ami_state::DeviceStatus::Busy)
     );
     // A completion the model does not read is ignored.
-    let bare = Completion::List {
+    let bare = Completion::from(EventList {
         response: match &inputs[0] {
-            Input::List(_, Completion::List { response, .. }) => response.clone(),
+            Input::List(_, Completion::List(list)) => list.response.clone(),
             _ => unreachable!(),
         },
         items: Vec::<Event>::new(),
         complete: None,
-    };
+    });
     model.handle_completion(id, Ok(&bare));
     assert_eq!(model.stats().lists, 1);
 }

@@ -519,7 +519,7 @@ fn originate_responses_out_of_request_order_find_their_own_calls() {
     let Input::Response(_, response) = &ack[0] else {
         panic!("a response")
     };
-    let outcome = Completion::Originate(OriginateOutcome {
+    let outcome = Completion::from(OriginateOutcome {
         response: response.clone(),
         event,
     });
@@ -968,7 +968,7 @@ fn a_failed_originate_keeps_its_hangup_cause_whichever_comes_first() {
             panic!("an acknowledgement");
         };
         let event = events(&originate_response("o-busy", None)).remove(0);
-        Completion::Originate(OriginateOutcome {
+        Completion::from(OriginateOutcome {
             response: ack,
             event,
         })

@@ -187,7 +187,7 @@ async fn list(config: ClientConfig, _n: u64, r: u64) -> Result<String, Failure> 
             .await
             .map_err(err)?
         {
-            Completion::List { items: list, .. } => items += list.len() as u64,
+            Completion::List(list) => items += list.items.len() as u64,
             other => {
                 return Err(Failure::Error(format!(
                     "CoreShowChannels completed without a list: {:?}",
@@ -210,7 +210,7 @@ async fn command(config: ClientConfig, _b: u64, r: u64) -> Result<String, Failur
             .await
             .map_err(err)?
         {
-            Completion::Command { lines: out, .. } => lines += out.len() as u64,
+            Completion::Command(output) => lines += output.lines.len() as u64,
             other => lines += other.response().output_lines().count() as u64,
         }
     }

@@ -13,7 +13,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::action::Action;
 use crate::action_id::{ActionId, ActionIdGenerator};
 use crate::actions::Catalogued;
-use crate::completion::{Completion, OriginateOutcome, Strategy};
+use crate::completion::{CommandOutput, Completion, EventList, OriginateOutcome, Strategy};
 use crate::config::Config;
 use crate::correlation::{Kind, Owner, Pending, Phase, ResponseMatch, Table};
 use crate::deadline::instant_after;
@@ -823,10 +823,10 @@ impl Connection {
             }
             Strategy::Command => {
                 let lines = command_lines(&response);
-                Completion::Command { response, lines }
+                Completion::from(CommandOutput { response, lines })
             }
             Strategy::Originate => match early {
-                Some(event) => Completion::Originate(OriginateOutcome { response, event }),
+                Some(event) => Completion::from(OriginateOutcome { response, event }),
                 // Kept for up to the dial timeout: an owned copy, so it
                 // does not pin its receive chunk that long.
                 None => {
@@ -954,11 +954,11 @@ impl Connection {
                 let result = if overflowed {
                     Err(ActionError::FrameTooLarge { limit: max_bytes })
                 } else {
-                    Ok(Completion::List {
+                    Ok(Completion::from(EventList {
                         response,
                         items,
                         complete: Some(event),
-                    })
+                    }))
                 };
                 self.emit(id, result, now);
             }
@@ -970,7 +970,7 @@ impl Connection {
                 };
                 if !pending.done {
                     let outcome = OriginateOutcome { response, event };
-                    self.emit(id, Ok(Completion::Originate(outcome)), now);
+                    self.emit(id, Ok(Completion::from(outcome)), now);
                 }
             }
             Phase::AwaitResponse { early_outcome }

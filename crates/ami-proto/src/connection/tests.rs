@@ -280,7 +280,7 @@ fn event_with_action_id_and_nothing_pending_is_queued() {
         "Event: CoreShowChannelsComplete\r\nActionID: {list}\r\nEventList: Complete\r\n\r\n"
     );
     s.input(bytes.as_bytes());
-    assert!(matches!(s.only(&list), Ok(Completion::List { items, .. }) if items.len() == 1));
+    assert!(matches!(s.only(&list), Ok(Completion::List(list)) if list.items.len() == 1));
     assert_eq!(
         s.events(),
         vec!["CoreShowChannel"],
@@ -338,11 +338,11 @@ fn command_output_may_exceed_the_frame_limit_up_to_its_own() {
     }
     frame.extend_from_slice(b"\r\n");
     s.input(&frame);
-    let Ok(Completion::Command { lines, .. }) = s.only(&cmd) else {
+    let Ok(Completion::Command(output)) = s.only(&cmd) else {
         panic!("{:?}", s.only(&cmd))
     };
-    assert_eq!(lines.len(), 100_000);
-    assert_eq!(&lines[99_999][..], b"line 99999");
+    assert_eq!(output.lines.len(), 100_000);
+    assert_eq!(&output.lines[99_999][..], b"line 99999");
 }
 
 #[test]
@@ -356,10 +356,10 @@ fn legacy_follows_output_completes_a_command() {
         )
         .as_bytes(),
     );
-    let Ok(Completion::Command { lines, .. }) = s.only(&cmd) else {
+    let Ok(Completion::Command(output)) = s.only(&cmd) else {
         panic!("{:?}", s.only(&cmd))
     };
-    let lines: Vec<&[u8]> = lines.iter().map(|l| &l[..]).collect();
+    let lines: Vec<&[u8]> = output.lines.iter().map(|l| &l[..]).collect();
     assert_eq!(
         lines,
         vec![&b"Channel  Location"[..], b"", b"1 active channel"]
@@ -1046,15 +1046,15 @@ fn a_list_acknowledged_without_eventlist_start_is_collected_to_its_end() {
         ),
         (&db, vec!["DBGetResponse"], "DBGetComplete"),
     ] {
-        let Ok(Completion::List {
-            items: got,
-            complete,
-            ..
-        }) = s.only(id)
-        else {
+        let Ok(Completion::List(list)) = s.only(id) else {
             panic!("{id}: {:?}", s.only(id))
         };
-        let names: Vec<_> = got.iter().map(|e| e.name_str().into_owned()).collect();
+        let complete = &list.complete;
+        let names: Vec<_> = list
+            .items
+            .iter()
+            .map(|e| e.name_str().into_owned())
+            .collect();
         assert_eq!(names, items, "{id}");
         assert!(
             complete.as_ref().is_some_and(|e| e.is(end)),
@@ -1501,10 +1501,11 @@ fn bytes_read_in_place_complete_a_list_split_across_reads_and_count_as_input() {
         rest = &rest[n..];
         s.drain();
     }
-    let Ok(Completion::List { items, .. }) = s.only(&list) else {
+    let Ok(Completion::List(list)) = s.only(&list) else {
         panic!("{:?}", s.only(&list))
     };
-    let channels: Vec<_> = items
+    let channels: Vec<_> = list
+        .items
         .iter()
         .map(|e| e.get_str("Channel").unwrap())
         .collect();

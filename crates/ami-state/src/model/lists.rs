@@ -125,10 +125,10 @@ impl Model {
             false => self.take_awaited(id),
         };
         match result {
-            Ok(Completion::List {
-                items, complete, ..
-            }) => {
-                let kind = complete
+            Ok(Completion::List(list)) => {
+                let items = &list.items;
+                let kind = list
+                    .complete
                     .as_ref()
                     .and_then(|c| ListKind::of_complete(c.name()))
                     .or_else(|| items.first().and_then(|i| ListKind::of_item(i.name())));

@@ -7,7 +7,7 @@ pub mod pbx;
 
 use std::path::PathBuf;
 
-use ami_proto::{ActionId, Completion, Decoder, Event, Frame, Response};
+use ami_proto::{ActionId, Completion, Decoder, Event, EventList, Frame, Response};
 use ami_state::Model;
 
 /// One thing for the model, in wire order.
@@ -61,11 +61,11 @@ pub fn inputs(raw: &[u8]) -> Vec<Input> {
                 match list {
                     Some(i) if event.completes_list() => {
                         let (id, response, items) = open.remove(i);
-                        let completion = Completion::List {
+                        let completion = Completion::from(EventList {
                             response,
                             items,
                             complete: Some(event),
-                        };
+                        });
                         out.push(Input::List(action_id(&id), completion));
                     }
                     Some(i) => open[i].2.push(event),

@@ -162,12 +162,10 @@ pub(super) fn completion_list<A: Adapter>() {
     let server = serve(pbx(), Faults::default());
     let mut client = connect::<A>(&server, config(AuthMethod::Md5));
     match client.send(Action::core_show_channels()) {
-        Ok(Completion::List {
-            items, complete, ..
-        }) => {
-            assert_eq!(items.len(), CHANNELS, "{items:?}");
-            assert!(items.iter().all(|e| e.is("CoreShowChannel")));
-            let complete = complete.expect("the list's end");
+        Ok(Completion::List(list)) => {
+            assert_eq!(list.items.len(), CHANNELS, "{:?}", list.items);
+            assert!(list.items.iter().all(|e| e.is("CoreShowChannel")));
+            let complete = list.complete.expect("the list's end");
             assert!(complete.is("CoreShowChannelsComplete"));
             assert_eq!(
                 complete.get("ListItems"),
@@ -188,8 +186,8 @@ fn command_lines<A: Adapter>(legacy: bool) {
     );
     let mut client = connect::<A>(&server, config(AuthMethod::Md5));
     match client.send(Action::command("sip show peers")) {
-        Ok(Completion::Command { lines, .. }) => {
-            let lines: Vec<&[u8]> = lines.iter().map(|l| &l[..]).collect();
+        Ok(Completion::Command(output)) => {
+            let lines: Vec<&[u8]> = output.lines.iter().map(|l| &l[..]).collect();
             let want: Vec<&[u8]> = PEERS.iter().map(|l| l.as_bytes()).collect();
             assert_eq!(lines, want, "legacy: {legacy}");
         }
@@ -455,7 +453,7 @@ fn answers_whole<A: Adapter>(faults: Faults, pings: usize) -> (TcpServer, A) {
         ping(&mut client);
     }
     match client.send(Action::core_show_channels()) {
-        Ok(Completion::List { items, .. }) => assert_eq!(items.len(), CHANNELS),
+        Ok(Completion::List(list)) => assert_eq!(list.items.len(), CHANNELS),
         other => panic!("{}: {other:?}", A::NAME),
     }
     (server, client)
