@@ -102,10 +102,13 @@ impl Ticket {
 }
 
 /// An action sent and awaiting its answer; `resend` keeps a copy when it
-/// may be re-sent on the next session.
+/// may be re-sent on the next session (boxed: only with
+/// `resend_on_reconnect`, and a pending caller is moved into and out of
+/// its table on every send; unboxed it is too large to move without a
+/// call to `memcpy`).
 pub(crate) struct Pending {
     pub(crate) caller: Caller,
-    pub(crate) resend: Option<(Action, Instant)>,
+    pub(crate) resend: Option<Box<(Action, Instant)>>,
     /// The token of a caller that sent it itself (and may read for its
     /// answer, see [`Link`](crate::link::Link)); 0 when the driver sent it.
     pub(crate) token: u64,

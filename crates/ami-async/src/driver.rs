@@ -326,7 +326,7 @@ fn for_driver<R: Runtime>(
 ) {
     match left {
         ForDriver::State(state) => on_state(ctx, s, state, ready_seen, now),
-        ForDriver::Lost(p) => match (p.resend, ctx.closing) {
+        ForDriver::Lost(p) => match (p.resend.map(|r| *r), ctx.closing) {
             (Some((action, deadline)), None) => ctx.park(action, p.caller, Some(deadline)),
             _ => p
                 .caller

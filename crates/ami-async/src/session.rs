@@ -190,7 +190,7 @@ impl<S: Socket> Session<S> {
         let timeout = action.timeout().unwrap_or(self.action_timeout);
         let resend = self
             .resend
-            .then(|| (action.clone(), instant_after(now, timeout)));
+            .then(|| Box::new((action.clone(), instant_after(now, timeout))));
         let followed = self.model.is_some() && ami_state::Model::follows(&action);
         let followed = followed.then(|| action.clone());
         match self.conn.send(action, now) {
@@ -433,10 +433,10 @@ impl<S: Socket> Session<S> {
                 let outcome = result.map_err(ClientError::Action);
                 if p.token != 0 && p.token == quiet {
                     // Counted at the end of the turn, before it looks.
-                    // Performance: an outcome (~170 bytes) through the
-                    // reply slot was copied six times and locked twice on
-                    // its way to the caller; kept, it is returned by the
-                    // turn (its reply, dropped, ends the slot's wait).
+                    // Performance: an outcome through the reply slot was
+                    // copied six times and locked twice on its way to the
+                    // caller; kept, it is returned by the turn (its reply,
+                    // dropped, ends the slot's wait).
                     if self.keep_own {
                         self.own = Some(outcome);
                         return;
