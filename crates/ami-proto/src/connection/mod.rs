@@ -660,9 +660,9 @@ impl Connection {
         let timeout = action
             .timeout()
             .unwrap_or_else(|| self.default_timeout(action, strategy));
-        let mut pending = Pending::new(strategy, owner, timeout, now);
-        pending.kind = Kind::of(action.name());
-        self.table.insert(id.clone(), pending);
+        let kind = Kind::of(action.name());
+        self.table
+            .insert(id.clone(), strategy, kind, owner, timeout, now);
         self.stats.actions_sent += 1;
         if strategy == Strategy::Command {
             // Only a Command can change the limit from the back of the
