@@ -58,8 +58,6 @@ pub(crate) enum Phase {
     /// Sent; no response yet. An `OriginateResponse` that overtakes the
     /// response is kept here.
     AwaitResponse { early_outcome: Option<Event> },
-    /// The response has just been matched; the connection decides the rest.
-    Answered { early_outcome: Option<Event> },
     /// Collecting an event list.
     List {
         response: Response,
@@ -269,23 +267,26 @@ impl Table {
     }
 
     /// Takes the entry of `id`, whose response [`match_response`] just
-    /// found, out of the table, [`Phase::Answered`] (it still counts as
-    /// live). The connection decides the rest, and gives it back with
+    /// found, out of the table (it still counts as live), with the
+    /// `OriginateResponse` that overtook the response if one did. The
+    /// connection decides the rest, and gives it back with
     /// [`keep`](Self::keep) (more is to come for it),
     /// [`finish_answered`](Self::finish_answered) or
     /// [`discard`](Self::discard).
     ///
     /// Performance: one look-up per response, where marking the entry,
-    /// reading it and completing it took three.
+    /// reading it and completing it took three. Its phase is left as it is
+    /// (the connection sets the next one, if any): replacing it cost a
+    /// call to its drop glue per response.
     ///
     /// [`match_response`]: Self::match_response
-    pub(crate) fn take_answered(&mut self, id: &ActionId) -> Option<Box<Pending>> {
+    pub(crate) fn take_answered(&mut self, id: &ActionId) -> Option<(Box<Pending>, Option<Event>)> {
         let (_, mut p) = self.entries.remove_entry(id.as_bytes())?;
-        if let Phase::AwaitResponse { early_outcome } = &mut p.phase {
-            let early_outcome = early_outcome.take();
-            p.phase = Phase::Answered { early_outcome };
-        }
-        Some(p)
+        let early = match &mut p.phase {
+            Phase::AwaitResponse { early_outcome } => early_outcome.take(),
+            _ => None,
+        };
+        Some((p, early))
     }
 
     /// Puts back an entry taken by [`take_answered`](Self::take_answered):
@@ -333,10 +334,19 @@ impl Table {
     fn recycle(&mut self, id: &ActionId, mut p: Box<Pending>) {
         self.deadlines.forget(&p, id);
         if self.spare.len() < SPARE_BOXES {
-            // Holding nothing (an early outcome, say) while it waits.
-            p.phase = Phase::AwaitResponse {
-                early_outcome: None,
-            };
+            // Holding nothing (an early outcome, say) while it waits. Most
+            // already hold nothing: then the phase is not replaced (and
+            // its drop glue not called).
+            if !matches!(
+                p.phase,
+                Phase::AwaitResponse {
+                    early_outcome: None
+                }
+            ) {
+                p.phase = Phase::AwaitResponse {
+                    early_outcome: None,
+                };
+            }
             self.spare.push(p);
         }
     }
@@ -681,8 +691,8 @@ mod tests {
             t.match_response(Some(name.as_bytes())),
             ResponseMatch::Found { .. }
         ));
-        let p = t.take_answered(&id(name)).expect("in the table");
-        assert!(matches!(p.phase, Phase::Answered { .. }));
+        let (p, early) = t.take_answered(&id(name)).expect("in the table");
+        assert!(t.get(name.as_bytes()).is_none() && early.is_none());
         t.finish_answered(&id(name), p, now);
     }
 
@@ -711,7 +721,7 @@ mod tests {
         let now = Instant::now();
         let mut t = table(&["list", "kept"], now);
         t.match_response(Some(b"list"));
-        let mut p = t.take_answered(&id("list")).expect("in the table");
+        let (mut p, _) = t.take_answered(&id("list")).expect("in the table");
         assert_eq!((t.len(), t.live()), (1, 2), "taken, still live");
         p.phase = Phase::List {
             response: refusal(),
@@ -723,7 +733,7 @@ mod tests {
         assert_eq!((t.len(), t.live()), (2, 1));
         assert!(t.get(b"list").is_some_and(|p| p.done));
         t.match_response(Some(b"kept"));
-        let p = t.take_answered(&id("kept")).expect("in the table");
+        let (p, _) = t.take_answered(&id("kept")).expect("in the table");
         t.keep(id("kept"), p);
         assert_eq!((t.len(), t.live()), (2, 1));
         assert!(t.get(b"kept").is_some_and(|p| !p.done));

@@ -753,12 +753,8 @@ impl Connection {
             self.fail_skipped(skipped, now);
         }
         // Out of the table until decided: kept if more is to come for it.
-        let Some(mut pending) = self.table.take_answered(&id) else {
+        let Some((mut pending, early)) = self.table.take_answered(&id) else {
             return;
-        };
-        let early = match &mut pending.phase {
-            Phase::Answered { early_outcome } => early_outcome.take(),
-            _ => None,
         };
         let (owner, strategy, kind) = (pending.owner, pending.strategy, pending.kind);
         if pending.done {
