@@ -257,7 +257,7 @@ impl<S: Socket> Link<S> {
                 // at itself on its next turn.
                 return (false, true);
             }
-            let (reading, more) = self.read_turn(s, token, &mut hot, None);
+            let (reading, more) = self.read_turn(s, token, &mut hot, None, Some(now));
             (reading, kick || more)
         }));
         s.keep_own = false;
@@ -282,8 +282,9 @@ impl<S: Socket> Link<S> {
         if !s.reads(token) || s.panicked.is_some() {
             return false;
         }
-        let turn =
-            panic::catch_unwind(AssertUnwindSafe(|| self.read_turn(s, token, hot, Some(cx))));
+        let turn = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.read_turn(s, token, hot, Some(cx), None)
+        }));
         self.end_turn(guard, turn)
     }
 
@@ -315,13 +316,16 @@ impl<S: Socket> Link<S> {
     /// `read_for` under the lock; returns (still reading, kick the driver).
     /// Without `cx` (the send's own turn) it stops where it would wait
     /// for readiness or yield: the caller's first poll, right after, goes
-    /// on from there.
+    /// on from there. `sent_at`, the send's instant in the send's own turn,
+    /// stands for the time of its reads: the turn is over within
+    /// microseconds, and a clock read costs about 45 instructions.
     fn read_turn(
         &self,
         s: &mut Session<S>,
         token: u64,
         hot: &mut bool,
         mut cx: Option<&mut Context<'_>>,
+        sent_at: Option<Instant>,
     ) -> (bool, bool) {
         let mut kick = false;
         let mut taken = 0;
@@ -337,7 +341,7 @@ impl<S: Socket> Link<S> {
                     return (true, kick);
                 }
             }
-            let n = s.read(Instant::now());
+            let n = s.read(sent_at.unwrap_or_else(Instant::now));
             taken += n;
             *hot = s.read_full();
             if s.conn.is_closed() {
