@@ -48,11 +48,14 @@ impl Frame {
 #[derive(Clone)]
 pub struct Message {
     headers: Headers,
-    follows: Option<Bytes>,
+    /// Boxed: only legacy Command output has it, and a list holds one
+    /// message per item (see `tests::an_event_is_small`).
+    follows: Option<Box<Bytes>>,
 }
 
 impl Message {
     pub(crate) fn new(headers: Headers, follows: Option<Bytes>) -> Self {
+        let follows = follows.map(Box::new);
         Message { headers, follows }
     }
 
@@ -153,7 +156,7 @@ impl Message {
     /// The raw text between the headers and `--END COMMAND--` of a legacy
     /// (Asterisk <= 13) `Response: Follows` frame.
     pub fn follows_text(&self) -> Option<&Bytes> {
-        self.follows.as_ref()
+        self.follows.as_deref()
     }
 
     /// Command output lines: the legacy Follows text split on line ends, or
@@ -439,6 +442,17 @@ impl fmt::Debug for Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A list holds one event per item (100k and more): its headers, a
+    /// slice of the receive chunk, and a pointer for the rare legacy
+    /// Follows text, which would otherwise add a whole `Bytes` to every
+    /// item and to every move of a frame.
+    #[test]
+    fn an_event_is_small() {
+        let headers = std::mem::size_of::<Headers>();
+        assert!(std::mem::size_of::<Event>() <= headers + std::mem::size_of::<usize>());
+        assert!(std::mem::size_of::<Message>() <= headers + std::mem::size_of::<usize>());
+    }
 
     #[test]
     fn status_and_list_markers() {
