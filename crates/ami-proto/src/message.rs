@@ -411,12 +411,15 @@ impl Event {
     pub(crate) fn name_located(&self, located: Option<&Located>) -> &[u8] {
         let raw = self.headers().raw();
         match located.and_then(|found| found.first_newline) {
-            // The decoder's search started at the first line of an event
-            // that starts so: that is its name's line.
-            Some(end) if crate::frame::starts_with_event(raw) => {
+            // The decoder locates an event only when it knew it by its
+            // first six bytes, `Event:`, and then searched from there: the
+            // first line is its name's (checked by `check_located` when
+            // fuzzing). Not checked again here: asked of every list item.
+            Some(end) => {
+                debug_assert!(crate::frame::starts_with_event(raw));
                 headers::strip_space(headers::trim_crs(&raw[6..end as usize]))
             }
-            _ => self.name(),
+            None => self.name(),
         }
     }
 
