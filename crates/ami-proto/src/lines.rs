@@ -454,19 +454,24 @@ impl BlankLine {
     ) -> Result<usize, BlankLine> {
         let BlankLine {
             mut at,
-            mut blank_so_far,
+            blank_so_far,
         } = self;
         // The scan in registers: in a struct it went through memory at
         // every block.
         let NameScan {
             mut found,
             mut last_starts,
-            mut carry,
+            carry,
         } = *names;
+        // As bits (0 or 1), shifted straight into the next block's masks.
+        let (mut blank_so_far, mut carry) = (u64::from(blank_so_far), u64::from(carry));
         let mut missing = found.missing();
         let result = loop {
             if at >= buf.len() {
-                break Err(BlankLine { at, blank_so_far });
+                break Err(BlankLine {
+                    at,
+                    blank_so_far: blank_so_far == 1,
+                });
             }
             let bytes = &buf[at..];
             let padded;
@@ -482,7 +487,7 @@ impl BlankLine {
             let newlines = block_mask(block, b'\n');
             let crs = block_mask(block, b'\r');
             let block_colons = block_mask(block, b':');
-            let starts = newlines << 1 | u64::from(blank_so_far);
+            let starts = newlines << 1 | blank_so_far;
             let (past_runs, run_to_next_block) = crs.overflowing_add(starts & crs);
             let blank_ends = newlines & (starts | past_runs) & !crs;
             if found.first_newline.is_none() && newlines != 0 {
@@ -490,7 +495,7 @@ impl BlankLine {
             }
             // The colons a name still sought may end (see `find_names`):
             // most blocks have none, and cost only this test.
-            let line_starts = newlines << 1 | u64::from(carry);
+            let line_starts = newlines << 1 | carry;
             let mut candidates = 0;
             for (i, name) in S::NAMES.iter().enumerate() {
                 let sought = 0u64.wrapping_sub(missing >> i & 1);
@@ -516,16 +521,19 @@ impl BlankLine {
             }
             if bytes.len() < BLOCK {
                 // Searched again, whole, once more arrives: no edge kept.
-                break Err(BlankLine { at, blank_so_far });
+                break Err(BlankLine {
+                    at,
+                    blank_so_far: blank_so_far == 1,
+                });
             }
-            (last_starts, carry) = (line_starts, newlines >> 63 == 1);
-            blank_so_far = newlines >> 63 == 1 || run_to_next_block;
+            (last_starts, carry) = (line_starts, newlines >> 63);
+            blank_so_far = carry | u64::from(run_to_next_block);
             at += BLOCK;
         };
         *names = NameScan {
             found,
             last_starts,
-            carry,
+            carry: carry == 1,
         };
         result
     }
