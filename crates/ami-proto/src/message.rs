@@ -140,7 +140,10 @@ impl Message {
 
     /// [`Message::routing`], from where the decoder `located` the headers
     /// if it did ([`Message::routing_from`]).
-    #[inline]
+    ///
+    /// Performance: inlined, as asked of every frame while an action is
+    /// in the table (every list item).
+    #[inline(always)]
     pub(crate) fn routing_located(&self, located: Option<&Located>) -> Routing<'_> {
         match located {
             Some(located) => self.routing_from(located),
