@@ -108,21 +108,34 @@ impl Pending {
     }
 
     /// Makes a recycled entry (see [`Table::recycle`]: holding nothing)
-    /// what [`Pending::new`] makes.
+    /// what [`Pending::new`] makes. Every field is named, so that a field
+    /// added to `Pending` cannot be left out here unnoticed.
     fn renew(&mut self, strategy: Strategy, owner: Owner, timeout: Duration, now: Instant) {
+        let Pending {
+            strategy: old_strategy,
+            kind,
+            owner: old_owner,
+            timeout: old_timeout,
+            sent,
+            deadline,
+            deadline_queued,
+            phase,
+            done,
+        } = self;
         debug_assert!(matches!(
-            self.phase,
+            phase,
             Phase::AwaitResponse {
                 early_outcome: None
             }
         ));
-        self.strategy = strategy;
-        self.kind = Kind::Other;
-        self.owner = owner;
-        self.timeout = timeout;
-        self.deadline = instant_after(now, timeout);
-        self.deadline_queued = false;
-        self.done = false;
+        *old_strategy = strategy;
+        *kind = Kind::Other;
+        *old_owner = owner;
+        *old_timeout = timeout;
+        *sent = 0;
+        *deadline = instant_after(now, timeout);
+        *deadline_queued = false;
+        *done = false;
     }
 
     pub(crate) fn awaits_response(&self) -> bool {
