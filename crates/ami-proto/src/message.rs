@@ -419,14 +419,19 @@ impl Event {
     #[inline]
     pub(crate) fn name_located(&self, located: Option<&Located>) -> &[u8] {
         let raw = self.headers().raw();
-        match located.and_then(|found| found.first_newline) {
+        let first_line = located
+            .and_then(|found| found.first_newline)
+            .and_then(|end| raw.get(6..end as usize));
+        match first_line {
             // The decoder locates an event only when it knew it by its
             // first six bytes, `Event:`, and then searched from there: the
             // first line is its name's (checked by `check_located` when
             // fuzzing). Not checked again here: asked of every list item.
-            Some(end) => {
+            // A line end out of range, which that rules out, falls back to
+            // the look-up rather than panicking.
+            Some(line) => {
                 debug_assert!(crate::frame::starts_with_event(raw));
-                headers::strip_space(headers::trim_crs(&raw[6..end as usize]))
+                headers::strip_space(headers::trim_crs(line))
             }
             None => self.name(),
         }
@@ -464,6 +469,24 @@ mod tests {
         let headers = std::mem::size_of::<Headers>();
         assert!(std::mem::size_of::<Event>() <= headers + std::mem::size_of::<usize>());
         assert!(std::mem::size_of::<Message>() <= headers + std::mem::size_of::<usize>());
+    }
+
+    /// A line end out of range (which the decoder's invariant rules out)
+    /// gives the looked-up name, not a panic.
+    #[test]
+    fn a_located_name_out_of_range_falls_back_to_the_look_up() {
+        let event = Event::from_pairs([("Event", &b"Hangup"[..]), ("Channel", b"PJSIP/1")]);
+        let located = |first_newline| Located {
+            colons: [None; 2],
+            line_ends: [None; 2],
+            first_newline: Some(first_newline),
+        };
+        let raw = event.headers().raw();
+        let end = raw.iter().position(|&b| b == b'\n').expect("a line") as u32;
+        assert_eq!(event.name_located(Some(&located(end))), b"Hangup");
+        for end in [3, 5, 10_000] {
+            assert_eq!(event.name_located(Some(&located(end))), b"Hangup", "{end}");
+        }
     }
 
     #[test]
