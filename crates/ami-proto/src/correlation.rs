@@ -321,12 +321,7 @@ impl Table {
             p.done = true;
             self.live -= 1;
         }
-        let deadline = instant_after(now, p.timeout);
-        if deadline != p.deadline || !p.deadline_queued {
-            p.deadline = deadline;
-            p.deadline_queued = true;
-            self.deadlines.push(deadline, id.clone());
-        }
+        self.deadlines.rearm(&mut p, id, now);
         self.entries.insert(id.clone(), p);
         self.drop_stale_deadlines();
     }
@@ -376,15 +371,7 @@ impl Table {
         p.done = true;
         self.live -= 1;
         if p.awaits_response() || matches!(p.phase, Phase::List { .. }) {
-            let deadline = instant_after(now, p.timeout);
-            // One heap entry per (deadline, id): an unchanged deadline still
-            // in the heap keeps its entry, so a rebuild leaves no more
-            // entries than the table.
-            if deadline != p.deadline || !p.deadline_queued {
-                p.deadline = deadline;
-                p.deadline_queued = true;
-                self.deadlines.push(deadline, id.clone());
-            }
+            self.deadlines.rearm(p, id, now);
         } else {
             // Past its response (an Originate awaiting its outcome), so no
             // longer in the FIFO: as `remove` does, without looking it up
@@ -554,6 +541,19 @@ impl Deadlines {
         match self.queue.back() {
             Some((last, _)) if at < *last => self.heap.push(Reverse((at, id))),
             _ => self.queue.push_back((at, id)),
+        }
+    }
+
+    /// Gives `p` (whose id is `id`, now a tombstone absorbing what the
+    /// server still sends for it) a deadline a timeout from `now`. One heap
+    /// entry per (deadline, id): an unchanged deadline still in the heap
+    /// keeps its entry, so a rebuild leaves no more entries than the table.
+    fn rearm(&mut self, p: &mut Pending, id: &ActionId, now: Instant) {
+        let deadline = instant_after(now, p.timeout);
+        if deadline != p.deadline || !p.deadline_queued {
+            p.deadline = deadline;
+            p.deadline_queued = true;
+            self.push(deadline, id.clone());
         }
     }
 
