@@ -206,15 +206,26 @@ fn raw_flood(addr: SocketAddr) -> Result<String, Failure> {
 
 /// Counts each list's frames up to its `EventList: Complete`.
 fn raw_list(addr: SocketAddr, repeat: u64) -> Result<String, Failure> {
+    raw_lists(addr, repeat, |sock| {
+        read_through(sock, b"EventList: Complete", Count::Frames)
+    })
+}
+
+/// Asks for `repeat` lists in turn, each read by `read_list` (which
+/// returns its frames), and counts their items.
+fn raw_lists(
+    addr: SocketAddr,
+    repeat: u64,
+    mut read_list: impl FnMut(&mut TcpStream) -> io::Result<u64>,
+) -> Result<String, Failure> {
     let mut sock = raw_login(addr, false)?;
     read_through(&mut sock, b"Response: ", Count::Frames)?;
     let mut items = 0;
     for i in 0..repeat {
         let action = format!("Action: CoreShowChannels\r\nActionID: list-{i}\r\n\r\n");
         sock.write_all(action.as_bytes())?;
-        let frames = read_through(&mut sock, b"EventList: Complete", Count::Frames)?;
         // The response and the Complete event are not items.
-        items += frames.saturating_sub(2);
+        items += read_list(&mut sock)?.saturating_sub(2);
     }
     raw_logoff(&mut sock)?;
     Ok(format!("items={items}"))
@@ -232,20 +243,13 @@ fn raw_list(addr: SocketAddr, repeat: u64) -> Result<String, Failure> {
 /// list, where `raw_list` rereads one hot 64 KiB buffer), which no
 /// collecting client, ours or any other, can avoid.
 fn raw_keep_list(addr: SocketAddr, repeat: u64) -> Result<String, Failure> {
-    let mut sock = raw_login(addr, false)?;
-    read_through(&mut sock, b"Response: ", Count::Frames)?;
     let mut pool = Vec::new();
-    let mut items = 0;
-    for i in 0..repeat {
-        let action = format!("Action: CoreShowChannels\r\nActionID: list-{i}\r\n\r\n");
-        sock.write_all(action.as_bytes())?;
-        let list = KeptList::read(&mut sock, &mut pool)?;
-        // The response and the Complete event are not items.
-        items += list.frames.len().saturating_sub(2) as u64;
+    raw_lists(addr, repeat, |sock| {
+        let list = KeptList::read(sock, &mut pool)?;
+        let frames = list.frames.len() as u64;
         list.give_up(&mut pool);
-    }
-    raw_logoff(&mut sock)?;
-    Ok(format!("items={items}"))
+        Ok(frames)
+    })
 }
 
 /// A list as `raw_keep_list` keeps it.
