@@ -13,22 +13,26 @@ use crate::{Action, ActionId, AuthMethod, Config, Connection, Decoder, Output, Q
 use crate::{Failure, ReconnectPolicy};
 
 /// Feeds `data` to a decoder in chunks whose sizes come from `cuts` (in
-/// turn copied in, handed over as `Bytes`, and read in place into a room
-/// lent larger than the chunk); checks that memory stays bounded, decoding
-/// never stops, frames kept alive (some while the decoder reuses its
-/// chunks) keep their bytes, and the routing headers the decoder locates
-/// (asked for at every other read, so also turned on and off mid-frame)
-/// are those a look-up finds.
+/// turn copied in, handed over as `Bytes`, read in place into a zeroed
+/// room lent larger than the chunk, and read into uninitialised room the
+/// same way); checks that every way of reading yields the frames a copy
+/// does, that memory stays bounded, decoding never stops, frames kept
+/// alive (some while the decoder reuses its chunks) keep their bytes, and
+/// the routing headers the decoder locates (asked for at every other read,
+/// so also turned on and off mid-frame) are those a look-up finds.
 pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
     let max = if max_small { 64 << 10 } else { 4 << 20 };
     let mut decoder = Decoder::new(max);
+    // The same bytes in the same pieces, always copied in: every way of
+    // reading yields the same frames.
+    let mut twin = Decoder::new(max);
     let mut rest = data;
     let mut cuts = cuts.iter().cycle();
     let mut turn = 0u8;
     let mut kept = std::collections::VecDeque::new();
     while !rest.is_empty() {
         let n = (*cuts.next().unwrap_or(&255) as usize + 1).min(rest.len());
-        let taken = match turn % 3 {
+        let taken = match turn % 4 {
             0 => {
                 decoder.push(&rest[..n]);
                 n
@@ -37,7 +41,7 @@ pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
                 decoder.push_bytes(bytes::Bytes::copy_from_slice(&rest[..n]));
                 n
             }
-            _ => {
+            2 => {
                 // The room may be shorter than asked: a short read.
                 let room = decoder.spare(n + usize::from(turn));
                 let n = n.min(room.len());
@@ -45,11 +49,22 @@ pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
                 decoder.commit(n);
                 n
             }
+            _ => {
+                // Uninitialised room, which may be shorter than asked too.
+                let read = decoder.read_with(n + usize::from(turn), |room| {
+                    let n = n.min(room.len());
+                    Ok::<_, ()>(room[..n].write_copy_of_slice(&rest[..n]))
+                });
+                read.expect("the read does not fail")
+            }
         };
+        twin.push(&rest[..taken]);
         rest = &rest[taken..];
         turn = turn.wrapping_add(1);
         decoder.locate(turn.is_multiple_of(2));
         while let Some(item) = decoder.next_frame() {
+            let same = twin.next_frame().expect("the twin has the same frames");
+            assert_eq!(render(&item), render(&same), "read {turn}");
             if let Ok(frame) = item {
                 check_located(&frame, decoder.located());
                 if kept.len() == 64 {
@@ -59,6 +74,7 @@ pub fn decoder(max_small: bool, cuts: &[u8], data: &[u8]) {
                 kept.push_back((frame, copy));
             }
         }
+        assert!(twin.next_frame().is_none(), "the twin has no more frames");
         // Unparsed bytes never exceed one frame's limit plus the last chunk.
         assert!(
             decoder.buffered() <= max + 256 + 2,
@@ -88,6 +104,14 @@ fn check_located(frame: &crate::Frame, located: Option<&crate::message::Located>
     let routing = message.routing_from(located);
     assert_eq!(routing.action_id, message.get("ActionID"), "{message:?}");
     assert_eq!(routing.event_list, message.get("EventList"), "{message:?}");
+}
+
+/// What a decoder yielded, comparable.
+fn render(item: &Result<crate::Frame, crate::DecodeError>) -> String {
+    match item {
+        Ok(frame) => format!("{:?} {:?}", std::mem::discriminant(frame), bytes_of(frame)),
+        Err(e) => format!("{e:?}"),
+    }
 }
 
 /// A frame's bytes: its headers, and a legacy Command body.

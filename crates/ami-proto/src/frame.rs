@@ -17,6 +17,7 @@
 //! [`DecodeError::Garbage`]. Decoding always goes on.
 
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 
@@ -42,7 +43,8 @@ const MIN_SPARE: usize = 4 << 10;
 /// Turns a byte stream from an AMI server into [`Frame`]s.
 ///
 /// Feed bytes with [`Decoder::push`] (or read into [`Decoder::spare`], then
-/// [`Decoder::commit`]), then call [`Decoder::next_frame`] until it returns
+/// [`Decoder::commit`]; or into uninitialised room with
+/// [`Decoder::read_with`]), then call [`Decoder::next_frame`] until it returns
 /// `None` ("need more bytes", not an error).
 ///
 /// **Memory:** frames are slices of receive chunks of 64 KiB or more. A
@@ -70,9 +72,10 @@ const MIN_SPARE: usize = 4 << 10;
 pub struct Decoder {
     /// Bytes received and not yet returned as frames.
     buf: BytesMut,
-    /// Room for the next read: initialised bytes just after `buf` in the
-    /// same chunk (see [`Decoder::spare`]), so that bytes read into it join
-    /// `buf` without a copy.
+    /// Room for the next read, just after `buf` in the same chunk, so that
+    /// bytes read into it join `buf` without a copy: its bytes, zeroed, for
+    /// [`Decoder::spare`]; its capacity, uninitialised, for
+    /// [`Decoder::read_with`].
     room: BytesMut,
     /// The size of the chunk `buf` and `room` lie in, if the decoder made
     /// it (0 for a buffer handed over or grown by [`Decoder::push`]).
@@ -251,7 +254,7 @@ impl Decoder {
     /// ```
     pub fn spare(&mut self, max: usize) -> &mut [u8] {
         if self.room.len() < max.min(MIN_SPARE) {
-            self.make_room(max);
+            self.make_room(max, true);
         }
         self.lent = max.min(self.room.len());
         &mut self.room[..self.lent]
@@ -272,6 +275,75 @@ impl Decoder {
         self.take_room(n);
     }
 
+    /// Reads once with `read` straight into the receive buffer, as
+    /// [`Decoder::spare`] and [`Decoder::commit`] do, but into room that is
+    /// not zeroed first: a chunk read into again (a list's, once its items
+    /// are dropped) costs no pass over its bytes before the read. Returns
+    /// the count read, or `read`'s error (then nothing is appended).
+    ///
+    /// `read` gets the room, at most `max` bytes (the same room
+    /// [`Decoder::spare`] would lend), as uninitialised memory, and returns
+    /// the bytes it filled: the room's first bytes, as a socket read into
+    /// uninitialised memory returns them (`rustix::net::recv`). That slice
+    /// is what proves to the decoder that those bytes are initialised. An
+    /// empty slice appends nothing.
+    ///
+    /// # Panics
+    ///
+    /// If `read` returns bytes that do not start at the room's start, or
+    /// more bytes than the room: a bug of the caller's, not of the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ami_proto::{Decoder, Frame};
+    ///
+    /// let socket: &[u8] = b"Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n";
+    /// let mut decoder = Decoder::without_banner(4 << 20);
+    /// // A socket read into uninitialised memory returns the bytes it filled.
+    /// let n = decoder.read_with(64 << 10, |room| {
+    ///     let n = room.len().min(socket.len());
+    ///     Ok::<_, std::io::Error>(room[..n].write_copy_of_slice(&socket[..n]))
+    /// });
+    /// assert_eq!(n.unwrap(), socket.len());
+    /// let Some(Ok(Frame::Event(event))) = decoder.next_frame() else { panic!() };
+    /// assert_eq!(event.name(), b"FullyBooted");
+    /// ```
+    #[allow(unsafe_code)] // `BytesMut::set_len` over the bytes `read` proved initialised.
+    pub fn read_with<E>(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<&mut [u8], E>,
+    ) -> Result<usize, E> {
+        if self.room.capacity() < max.min(MIN_SPARE) {
+            self.make_room(max, false);
+        }
+        // Zeroed bytes a `spare` left are lent as uninitialised all the
+        // same: `read` tells which bytes it initialised.
+        self.room.clear();
+        self.lent = 0;
+        let len = max.min(self.room.capacity());
+        let room = &mut self.room.spare_capacity_mut()[..len];
+        let start = room.as_ptr();
+        let filled = read(room)?;
+        let n = filled.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        assert!(
+            filled.as_ptr() == start.cast::<u8>() && n <= len,
+            "read_with: the read returned {n} bytes that are not the first bytes of the {len} lent"
+        );
+        // SAFETY: `filled`, a `&mut [u8]`, covers exactly the first `n`
+        // bytes of the room's spare capacity (checked just above: same
+        // start, no longer than the part lent). A `&mut [u8]` only ever
+        // points at initialised bytes, so those `n` bytes are initialised,
+        // and `n` is within the capacity: `BytesMut::set_len`'s contract.
+        unsafe { self.room.set_len(n) };
+        self.take_room(n);
+        Ok(n)
+    }
+
     /// Moves the first `n` bytes of `room` to `buf`.
     fn take_room(&mut self, n: usize) {
         self.lent = 0;
@@ -283,8 +355,11 @@ impl Decoder {
     /// current chunk again if only the decoder holds it (the buffered tail
     /// moves to its front); else, for a tail of a chunk or more, that chunk
     /// grown; else the oldest pooled chunk, if only the pool holds it; else
-    /// a fresh zeroed one of at least [`READ_CHUNK`] bytes.
-    fn make_room(&mut self, len: usize) {
+    /// a fresh one of at least [`READ_CHUNK`] bytes. `zero`: the room is
+    /// zeroed, up to a chunk's worth ([`Decoder::spare`] lends bytes);
+    /// else it is only capacity ([`Decoder::read_with`] lends it
+    /// uninitialised).
+    fn make_room(&mut self, len: usize, zero: bool) {
         let tail = self.buf.len();
         let mut chunk = std::mem::take(&mut self.buf);
         chunk.unsplit(std::mem::take(&mut self.room));
@@ -292,36 +367,29 @@ impl Decoder {
         // Reclaimed, a chunk has room to its end: perhaps less than `len`,
         // never less than the least lent.
         let least = len.min(MIN_SPARE);
-        // Zeroed up to a chunk's worth past the tail (a buffer handed over
-        // may be far larger).
-        let fill = |chunk: &mut BytesMut| {
-            let end = chunk.capacity().min(tail + READ_CHUNK.max(len));
-            chunk.resize(end, 0);
-        };
         if chunk.try_reclaim(least) {
-            fill(&mut chunk);
+            // The same chunk, whole again.
         } else if tail >= READ_CHUNK {
             // A frame longer than a chunk: its buffer grows as a `Vec`
             // does, doubling, so that its bytes move a few times, not once
             // per read. Not pooled: it is not a chunk's size.
             chunk.reserve(len.max(tail));
             self.chunk_size = 0;
-            fill(&mut chunk);
         } else {
             let size = self.chunk_size;
-            let mut next = match self.pooled(tail + least) {
-                Some(mut pooled) => {
-                    fill(&mut pooled);
-                    pooled
-                }
-                None => {
-                    self.chunk_size = READ_CHUNK.max(tail + len);
-                    BytesMut::zeroed(self.chunk_size)
-                }
-            };
-            next[..tail].copy_from_slice(&chunk);
+            let mut next = self.pooled(tail + least).unwrap_or_else(|| {
+                self.chunk_size = READ_CHUNK.max(tail + len);
+                BytesMut::with_capacity(self.chunk_size)
+            });
+            next.extend_from_slice(&chunk);
             self.retire(chunk, size);
             chunk = next;
+        }
+        if zero {
+            // Up to a chunk's worth past the tail (a buffer handed over may
+            // be far larger).
+            let end = chunk.capacity().min(tail + READ_CHUNK.max(len));
+            chunk.resize(end, 0);
         }
         self.room = chunk.split_off(tail);
         self.buf = chunk;
@@ -936,14 +1004,32 @@ mod tests {
         assert_eq!(next_event(&mut d).name(), b"A");
     }
 
+    /// Reads `bytes` into `d`'s room lent uninitialised, in as many reads
+    /// as the room takes.
+    fn read_uninit(d: &mut Decoder, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let read = d.read_with(bytes.len(), |room| {
+                let n = room.len().min(bytes.len());
+                Ok::<_, ()>(room[..n].write_copy_of_slice(&bytes[..n]))
+            });
+            let n = read.expect("no error");
+            assert!(n > 0, "the room is never empty");
+            bytes = &bytes[n..];
+        }
+    }
+
     /// Reads `frames` copies of a 20-byte event through `d` in reads of
-    /// 1000 bytes, keeping every event decoded.
-    fn read_kept(d: &mut Decoder, frames: usize) -> Vec<Event> {
+    /// 1000 bytes (into uninitialised room if `uninit`), keeping every
+    /// event decoded.
+    fn read_kept(d: &mut Decoder, frames: usize, uninit: bool) -> Vec<Event> {
         let bytes = b"Event: A\r\nX: 123\r\n\r\n".repeat(frames);
         assert_eq!(bytes.len(), 20 * frames);
         let mut kept = Vec::new();
         for piece in bytes.chunks(1000) {
-            read_in(d, piece);
+            match uninit {
+                true => read_uninit(d, piece),
+                false => read_in(d, piece),
+            }
             while let Some(Ok(Frame::Event(event))) = d.next_frame() {
                 kept.push(event);
             }
@@ -960,52 +1046,145 @@ mod tests {
 
     #[test]
     fn a_dropped_lists_chunks_are_read_into_again_up_to_max_frame_bytes() {
-        let max = 4 * READ_CHUNK + READ_CHUNK / 2;
-        let mut d = Decoder::without_banner(max);
-        // Ten chunks' worth of frames, all kept, as a list's items are.
-        let first = read_kept(&mut d, 10 * READ_CHUNK / 20);
-        assert!(d.pool_bytes <= max);
-        assert_eq!(d.pool.len(), 4, "the newest four under the bound");
-        let reusable = |d: &mut Decoder| {
-            let pool = d.pool.iter_mut();
-            pool.filter_map(|(c, size)| {
-                c.try_reclaim(1)
-                    .then(|| c.as_ptr() as usize..c.as_ptr() as usize + *size)
-            })
-            .collect::<Vec<_>>()
-        };
-        assert!(reusable(&mut d).is_empty(), "the items are alive");
-        drop(first);
-        let pooled = reusable(&mut d);
-        assert_eq!(pooled.len(), 4);
-        // The next list is read into them (and into fresh memory after).
-        let second = read_kept(&mut d, 10 * READ_CHUNK / 20);
-        for chunk in &pooled {
-            assert!(second
-                .iter()
-                .any(|e| inside(std::slice::from_ref(chunk), e)));
+        for uninit in [false, true] {
+            let max = 4 * READ_CHUNK + READ_CHUNK / 2;
+            let mut d = Decoder::without_banner(max);
+            // Ten chunks' worth of frames, all kept, as a list's items are.
+            let first = read_kept(&mut d, 10 * READ_CHUNK / 20, uninit);
+            assert!(d.pool_bytes <= max);
+            assert_eq!(d.pool.len(), 4, "the newest four under the bound");
+            // A pooled chunk's range: reclaimed whole, its handle starts at
+            // the chunk's start (reclaiming less may leave it mid-chunk).
+            let reusable = |d: &mut Decoder| {
+                let pool = d.pool.iter_mut();
+                pool.filter_map(|(c, size)| {
+                    c.try_reclaim(*size)
+                        .then(|| c.as_ptr() as usize..c.as_ptr() as usize + *size)
+                })
+                .collect::<Vec<_>>()
+            };
+            assert!(reusable(&mut d).is_empty(), "the items are alive");
+            drop(first);
+            let pooled = reusable(&mut d);
+            assert_eq!(pooled.len(), 4);
+            // The next list is read into them (and into fresh memory after).
+            let second = read_kept(&mut d, 10 * READ_CHUNK / 20, uninit);
+            for chunk in &pooled {
+                assert!(
+                    second
+                        .iter()
+                        .any(|e| inside(std::slice::from_ref(chunk), e)),
+                    "uninit {uninit}"
+                );
+            }
+            assert!(second.iter().all(|e| e.get("X") == Some(&b"123"[..])));
+            assert!(d.pool_bytes <= max);
+            assert!(reusable(&mut d).is_empty());
         }
-        assert!(second.iter().all(|e| e.get("X") == Some(&b"123"[..])));
-        assert!(d.pool_bytes <= max);
-        assert!(reusable(&mut d).is_empty());
     }
 
     #[test]
     fn a_pooled_chunk_with_a_frame_alive_is_not_written_over() {
-        let mut d = Decoder::without_banner(64 * READ_CHUNK);
-        let mut first = read_kept(&mut d, 3 * READ_CHUNK / 20);
-        // One frame of the first chunk lives on; the rest are dropped.
-        let kept = first.swap_remove(5);
-        let at = kept.headers().raw().as_ptr() as usize;
-        drop(first);
-        let second = read_kept(&mut d, 3 * READ_CHUNK / 20);
-        assert_eq!(kept.headers().raw(), &b"Event: A\r\nX: 123\r\n"[..]);
-        let near = |e: &Event| (e.headers().raw().as_ptr() as usize).abs_diff(at) < READ_CHUNK;
-        assert!(
-            !second.iter().any(near),
-            "the chunk of a live frame was reused"
+        for uninit in [false, true] {
+            let mut d = Decoder::without_banner(64 * READ_CHUNK);
+            let mut first = read_kept(&mut d, 3 * READ_CHUNK / 20, uninit);
+            // The first chunk starts with the first frame.
+            let at = first[0].headers().raw().as_ptr() as usize;
+            let chunk = at..at + READ_CHUNK;
+            // One frame of the first chunk lives on; the rest are dropped.
+            let kept = first.swap_remove(5);
+            drop(first);
+            let second = read_kept(&mut d, 3 * READ_CHUNK / 20, uninit);
+            assert_eq!(kept.headers().raw(), &b"Event: A\r\nX: 123\r\n"[..]);
+            assert!(
+                !second
+                    .iter()
+                    .any(|e| inside(std::slice::from_ref(&chunk), e)),
+                "the chunk of a live frame was reused"
+            );
+            assert!(second.iter().all(|e| e.get("X") == Some(&b"123"[..])));
+        }
+    }
+
+    #[test]
+    fn reads_into_uninitialised_room_decode_as_copied_bytes_do() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/corpus/asterisk-22"
         );
-        assert!(second.iter().all(|e| e.get("X") == Some(&b"123"[..])));
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .expect("the corpus")
+            .map(|entry| entry.expect("a corpus file").path())
+            .filter(|path| path.extension().is_some_and(|e| e == "raw"))
+            .collect();
+        paths.sort();
+        // The transcripts back to back (each one's banner is garbage to
+        // the decoder after the first: skipped alike either way).
+        let mut input = Vec::new();
+        for path in &paths {
+            input.extend(std::fs::read(path).expect("a transcript"));
+        }
+        input = input.repeat(1 + 4 * READ_CHUNK / input.len());
+        assert!(input.len() > 4 * READ_CHUNK, "several chunks");
+        for piece in [1, 7, 100, 4095, 4096, 5000, READ_CHUNK + 1] {
+            let mut d = Decoder::new(1 << 20);
+            let mut out = Vec::new();
+            for bytes in input.chunks(piece) {
+                read_uninit(&mut d, bytes);
+                while let Some(item) = d.next_frame() {
+                    out.push(render(item));
+                }
+            }
+            assert_eq!(out, decode(&input, piece, 1 << 20), "pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn a_read_of_nothing_or_a_failed_read_appends_nothing() {
+        let mut d = Decoder::without_banner(1 << 16);
+        read_uninit(&mut d, b"Event: A\r\n");
+        assert_eq!(d.read_with(100, |_| Ok::<_, ()>(&mut [])), Ok(0));
+        // A read that wrote bytes and then failed: they are not appended.
+        let failed = d.read_with(100, |room| {
+            room[..4].write_copy_of_slice(b"X: 1");
+            Err("reset")
+        });
+        assert_eq!(failed, Err("reset"));
+        assert_eq!(d.buffered(), 10);
+        read_uninit(&mut d, b"\r\n");
+        let a = next_event(&mut d);
+        assert_eq!(a.headers().raw(), &b"Event: A\r\n"[..]);
+        assert!(d.next_frame().is_none());
+        assert_eq!(d.buffered(), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "not the first bytes")]
+    fn a_read_returning_bytes_outside_the_room_panics() {
+        let mut d = Decoder::without_banner(1 << 16);
+        let elsewhere: &'static mut [u8] = Box::leak(Box::new(*b"Event: A\r\n\r\n"));
+        let _ = d.read_with(100, |_| Ok::<_, ()>(elsewhere));
+    }
+
+    #[test]
+    #[should_panic(expected = "not the first bytes")]
+    fn a_read_returning_bytes_past_the_rooms_start_panics() {
+        let mut d = Decoder::without_banner(1 << 16);
+        let _ = d.read_with(100, |room| {
+            Ok::<_, ()>(room[1..3].write_copy_of_slice(b"\r\n"))
+        });
+    }
+
+    #[test]
+    fn spare_after_read_with_lends_zeroed_room_and_both_append_in_order() {
+        let mut d = Decoder::without_banner(1 << 16);
+        read_uninit(&mut d, b"Event: A\r\n");
+        assert!(d.spare(300).iter().all(|&b| b == 0), "zeroed");
+        read_in(&mut d, b"\r\nEvent: B\r\n");
+        read_uninit(&mut d, b"\r\n");
+        assert_eq!(next_event(&mut d).name(), b"A");
+        assert_eq!(next_event(&mut d).name(), b"B");
+        assert!(d.next_frame().is_none());
     }
 
     #[test]

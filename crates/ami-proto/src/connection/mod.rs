@@ -6,6 +6,7 @@ mod timer;
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -311,6 +312,35 @@ impl Connection {
         }
         self.decoder.commit(n);
         self.input(n, now);
+    }
+
+    /// Reads once with `read` straight into the receive buffer at `now`,
+    /// as [`input_buf`](Self::input_buf) and
+    /// [`handle_read`](Self::handle_read) do, but into room that is not
+    /// zeroed first (see [`Decoder::read_with`](crate::Decoder::read_with):
+    /// `read` gets at most `max` bytes of uninitialised room and returns the
+    /// bytes it filled, from the room's start). Then drain the outputs.
+    ///
+    /// Returns the count read (0 at the end of the stream, and without
+    /// reading once the session is closed), or `read`'s error.
+    ///
+    /// # Panics
+    ///
+    /// If `read` returns bytes that are not the first bytes of the room.
+    pub fn read_with<E>(
+        &mut self,
+        max: usize,
+        now: Instant,
+        read: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<&mut [u8], E>,
+    ) -> Result<usize, E> {
+        if self.is_closed() {
+            return Ok(0);
+        }
+        let n = self.decoder.read_with(max, read)?;
+        if n > 0 {
+            self.input(n, now);
+        }
+        Ok(n)
     }
 
     /// `n` new bytes are in the decoder: notes the activity and decodes.
