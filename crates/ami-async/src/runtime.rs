@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -80,6 +81,14 @@ pub trait Socket: Send + Sync + 'static {
     /// A non-blocking read: `WouldBlock` when nothing is there, `Ok(0)` at
     /// the end of the stream.
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// A non-blocking read into uninitialised memory, as
+    /// [`try_read`](Self::try_read): returns the bytes read, which are the
+    /// first bytes of `buf` (an empty slice at the end of the stream). The
+    /// client reads plain TCP this way, straight into its receive buffer,
+    /// which then needs no zeroing before each read; `rustix::net::recv`
+    /// does it without `unsafe`.
+    fn try_read_uninit<'a>(&self, buf: &'a mut [MaybeUninit<u8>]) -> io::Result<&'a mut [u8]>;
 
     /// A non-blocking write: `WouldBlock` when the send buffer is full.
     fn try_write(&self, buf: &[u8]) -> io::Result<usize>;

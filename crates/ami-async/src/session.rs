@@ -228,14 +228,11 @@ impl<S: Socket> Session<S> {
     /// Reads once (at most the budget) straight into the core's buffer;
     /// returns how many bytes came.
     pub(crate) fn read(&mut self, now: Instant) -> usize {
-        let room = self.conn.input_buf(self.budget);
-        let lent = room.len();
         self.full = false;
-        match self.sock.read(room) {
-            Ok(0) => self.conn.handle_closed(now),
-            Ok(n) => {
+        match self.sock.read_into(&mut self.conn, self.budget, now) {
+            Ok((0, _)) => self.conn.handle_closed(now),
+            Ok((n, lent)) => {
                 self.full = n == lent;
-                self.conn.handle_read(n, now);
                 return n;
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}

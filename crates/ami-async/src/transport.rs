@@ -14,9 +14,12 @@ use std::io;
 use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 #[cfg(feature = "tls")]
 use futures_lite::future;
+
+use ami_proto::Connection;
 
 use crate::runtime::Socket;
 
@@ -104,15 +107,38 @@ impl<S: Socket> Transport<S> {
         })
     }
 
-    /// A non-blocking read of plaintext (`WouldBlock` when none).
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads plaintext once, without blocking, straight into `conn`'s
+    /// receive buffer (at most `max` bytes) and decodes it at `now`.
+    /// Returns the count read (0 at the end of the stream) and the room the
+    /// read had, or the socket's error (`WouldBlock` when nothing is
+    /// there).
+    ///
+    /// Plain TCP is read into uninitialised room
+    /// ([`Connection::read_with`]), so a reused chunk is not zeroed first;
+    /// TLS plaintext into zeroed room ([`Connection::input_buf`]), as
+    /// rustls reads into initialised bytes.
+    pub(crate) fn read_into(
+        &mut self,
+        conn: &mut Connection,
+        max: usize,
+        now: Instant,
+    ) -> io::Result<(usize, usize)> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &mut self.tls {
-            let r = tls.session.read(&mut Io(&self.sock), buf);
+            let room = conn.input_buf(max);
+            let lent = room.len();
+            let read = tls.session.read(&mut Io(&self.sock), room);
             tls.buffered = tls.session.has_plaintext();
-            return r;
+            let n = read?;
+            conn.handle_read(n, now);
+            return Ok((n, lent));
         }
-        self.sock.try_read(buf)
+        let mut lent = 0;
+        let n = conn.read_with(max, now, |room| {
+            lent = room.len();
+            self.sock.try_read_uninit(room)
+        })?;
+        Ok((n, lent))
     }
 
     /// `Ready` when a read may make progress (at once if TLS holds

@@ -3,12 +3,14 @@
 
 use std::future::Future;
 use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpStream};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use ami_async::{BackgroundTask, SpawnError};
+use rustix::net::RecvFlags;
 use smol::Async;
 
 /// The smol runtime: the client's task on smol's global executor (or the
@@ -79,6 +81,11 @@ impl ami_async::Socket for SmolSocket {
 
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.get_ref().read(buf)
+    }
+
+    fn try_read_uninit<'a>(&self, buf: &'a mut [MaybeUninit<u8>]) -> io::Result<&'a mut [u8]> {
+        let ((read, _), _) = rustix::net::recv(self.0.get_ref(), buf, RecvFlags::empty())?;
+        Ok(read)
     }
 
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {

@@ -2,13 +2,16 @@
 //! and `TcpStream`, and `spawn_blocking`.
 
 use std::future::Future;
-use std::io::{self, Read};
+use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use ami_async::{BackgroundTask, SpawnError};
+use rustix::buffer::Buffer;
+use rustix::net::RecvFlags;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
@@ -116,18 +119,10 @@ impl ami_async::Timer for TokioTimer {
     }
 }
 
-impl ami_async::Socket for TokioSocket {
-    /// Ready until a `try_read` says `WouldBlock`, which clears it.
-    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_read_ready(cx)
-    }
-
-    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.0.poll_write_ready(cx)
-    }
-
-    /// Reads as tokio's own readiness allows, with two differences, each a
-    /// system call less per round trip:
+impl TokioSocket {
+    /// Reads into `buf` (`len` bytes; initialised or not: rustix's
+    /// `Buffer`) as tokio's own readiness allows, with two differences,
+    /// each a system call less per round trip:
     /// - a read that took less than `buf` could hold emptied the socket: it
     ///   clears the readiness tokio remembers, as a `WouldBlock` does, so the
     ///   next wait registers at once rather than after one more read that
@@ -138,24 +133,47 @@ impl ami_async::Socket for TokioSocket {
     ///   answer is often there already when the caller looks (an `epoll_wait`
     ///   saved). The readiness that comes late is harmless: a read then finds
     ///   nothing and clears it.
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let (len, mut got, mut tried) = (buf.len(), None, false);
+    fn recv<B: Buffer<u8>>(&self, len: usize, buf: B) -> io::Result<B::Output> {
+        let (mut buf, mut short) = (Some(buf), None);
         let read = self.0.try_io(Interest::READABLE, || {
-            tried = true;
-            let n = (&*socket2::SockRef::from(&self.0)).read(buf)?;
-            got = Some(n);
+            let buf = buf.take().ok_or(io::ErrorKind::WouldBlock)?;
+            let (read, n) = rustix::net::recv(&self.0, buf, RecvFlags::empty())?;
             match n < len {
-                true => Err(io::ErrorKind::WouldBlock.into()),
-                false => Ok(n),
+                true => {
+                    short = Some(read);
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                false => Ok(read),
             }
         });
-        match (read, got) {
-            (_, Some(n)) => Ok(n),
-            (Err(e), None) if !tried && e.kind() == io::ErrorKind::WouldBlock => {
-                (&*socket2::SockRef::from(&self.0)).read(buf)
+        match (read, short, buf) {
+            (Ok(read), _, _) | (Err(_), Some(read), _) => Ok(read),
+            (Err(e), None, Some(buf)) if e.kind() == io::ErrorKind::WouldBlock => {
+                Ok(rustix::net::recv(&self.0, buf, RecvFlags::empty())?.0)
             }
-            (read, None) => read,
+            (Err(e), None, _) => Err(e),
         }
+    }
+}
+
+impl ami_async::Socket for TokioSocket {
+    /// Ready until a `try_read` says `WouldBlock`, which clears it.
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_read_ready(cx)
+    }
+
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_write_ready(cx)
+    }
+
+    /// Reads as tokio's own readiness allows (see [`TokioSocket::recv`]).
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv(buf.len(), buf)
+    }
+
+    fn try_read_uninit<'a>(&self, buf: &'a mut [MaybeUninit<u8>]) -> io::Result<&'a mut [u8]> {
+        let (read, _) = self.recv(buf.len(), buf)?;
+        Ok(read)
     }
 
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
