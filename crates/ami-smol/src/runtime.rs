@@ -100,3 +100,42 @@ impl ami_async::Socket for SmolSocket {
         self.0.get_ref().set_nodelay(on)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::mem::MaybeUninit;
+    use std::net::{Shutdown, TcpListener};
+
+    use ami_async::{Runtime, Socket};
+
+    use super::*;
+
+    #[test]
+    fn a_read_into_uninitialised_memory_returns_the_bytes_from_its_start() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let addr = listener.local_addr().expect("its address");
+        smol::block_on(async {
+            let sock = Smol.connect(addr).await.expect("connects");
+            let (mut peer, _) = listener.accept().expect("accepts");
+            let mut room = [MaybeUninit::uninit(); 16];
+            let nothing = sock.try_read_uninit(&mut room).map(|read| read.len());
+            assert_eq!(
+                nothing.map_err(|e| e.kind()),
+                Err(io::ErrorKind::WouldBlock)
+            );
+            peer.write_all(b"Event: A\r\n").expect("writes");
+            futures_lite::future::poll_fn(|cx| sock.poll_readable(cx))
+                .await
+                .expect("readable");
+            let start = room.as_ptr().cast::<u8>();
+            let read = sock.try_read_uninit(&mut room).expect("reads");
+            assert_eq!((&*read, read.as_ptr()), (&b"Event: A\r\n"[..], start));
+            peer.shutdown(Shutdown::Write).expect("shuts down");
+            futures_lite::future::poll_fn(|cx| sock.poll_readable(cx))
+                .await
+                .expect("readable");
+            assert_eq!(sock.try_read_uninit(&mut room).expect("the end").len(), 0);
+        });
+    }
+}

@@ -188,3 +188,62 @@ impl ami_async::Socket for TokioSocket {
         self.0.set_nodelay(on)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::{Shutdown, TcpListener};
+
+    use ami_async::{Runtime, Socket};
+
+    use super::*;
+
+    #[test]
+    fn reads_into_uninitialised_memory_return_the_bytes_from_its_start() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let addr = listener.local_addr().expect("its address");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let sock = Tokio::current().connect(addr).await.expect("connects");
+            let (mut peer, _) = listener.accept().expect("accepts");
+            let mut room = [MaybeUninit::uninit(); 8];
+            let nothing = sock.try_read_uninit(&mut room).map(|read| read.len());
+            assert_eq!(
+                nothing.map_err(|e| e.kind()),
+                Err(io::ErrorKind::WouldBlock)
+            );
+            peer.write_all(b"Event: A\r\n\r\n").expect("writes");
+            std::future::poll_fn(|cx| sock.poll_readable(cx))
+                .await
+                .expect("readable");
+            let start = room.as_ptr().cast::<u8>();
+            // A read that fills the room, then one that empties the socket,
+            // then one that finds nothing (tokio's readiness cleared).
+            let read = sock.try_read_uninit(&mut room).expect("reads");
+            assert_eq!((&*read, read.as_ptr()), (&b"Event: A"[..], start));
+            let read = sock.try_read_uninit(&mut room).expect("reads the rest");
+            assert_eq!((&*read, read.as_ptr()), (&b"\r\n\r\n"[..], start));
+            let nothing = sock.try_read_uninit(&mut room).map(|read| read.len());
+            assert_eq!(
+                nothing.map_err(|e| e.kind()),
+                Err(io::ErrorKind::WouldBlock)
+            );
+            // Initialised memory reads the same way.
+            peer.write_all(b"X: 1").expect("writes");
+            std::future::poll_fn(|cx| sock.poll_readable(cx))
+                .await
+                .expect("readable");
+            let mut bytes = [0; 8];
+            assert_eq!(sock.try_read(&mut bytes).expect("reads"), 4);
+            assert_eq!(&bytes[..4], b"X: 1");
+            peer.shutdown(Shutdown::Write).expect("shuts down");
+            std::future::poll_fn(|cx| sock.poll_readable(cx))
+                .await
+                .expect("readable");
+            assert_eq!(sock.try_read_uninit(&mut room).expect("the end").len(), 0);
+        });
+    }
+}
