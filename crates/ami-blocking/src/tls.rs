@@ -7,6 +7,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
+use std::time::Instant;
+
+use ami_proto::Connection;
+use rustix::fd::AsFd;
+use rustix::net::RecvFlags;
 
 #[cfg(feature = "tls")]
 pub(crate) use ami_tls::TlsSession as Tls;
@@ -129,6 +134,38 @@ impl<S: Read + Write> Pipe<'_, S> {
     }
 }
 
+impl<S: Read + Write + AsFd> Pipe<'_, S> {
+    /// Reads once into `conn`'s receive buffer (at most `max` bytes) and
+    /// decodes what came, at the instant of the read: plain TCP into
+    /// uninitialised room ([`Connection::read_with`], `rustix::net::recv`),
+    /// so a reused chunk is not zeroed first; TLS plaintext into zeroed
+    /// room. Returns the count read (0 at the end of the stream) and the
+    /// room the read had.
+    ///
+    /// For a socket that does not block (the multiplexer's): the instant is
+    /// taken just before a plain read, which then returns at once.
+    pub(crate) fn read_into(
+        &mut self,
+        conn: &mut Connection,
+        max: usize,
+    ) -> io::Result<(usize, usize)> {
+        if self.tls.is_some() {
+            let room = conn.input_buf(max);
+            let lent = room.len();
+            let n = self.read(room)?;
+            conn.handle_read(n, Instant::now());
+            return Ok((n, lent));
+        }
+        let mut lent = 0;
+        let n = conn.read_with(max, Instant::now(), |room| {
+            lent = room.len();
+            let ((read, _), _) = rustix::net::recv(&self.sock, room, RecvFlags::empty())?;
+            Ok::<_, io::Error>(read)
+        })?;
+        Ok((n, lent))
+    }
+}
+
 impl<S: Read + Write> Read for Pipe<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.tls {
@@ -198,6 +235,44 @@ mod tests {
             false,
             Some("::1".parse().expect("ip"))
         ));
+    }
+
+    #[test]
+    fn a_plain_read_into_the_connection_decodes_what_came_and_says_would_block() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let mut peer =
+            TcpStream::connect(listener.local_addr().expect("its address")).expect("connects");
+        let (sock, _) = listener.accept().expect("accepts");
+        sock.set_nonblocking(true).expect("non-blocking");
+        let config = ami_proto::Config::new("pbx", "admin", "amp111");
+        let mut conn = Connection::new(config, Instant::now()).expect("a connection");
+        let mut pipe = Pipe {
+            sock: &sock,
+            tls: None,
+        };
+        let nothing = pipe.read_into(&mut conn, 1 << 16).map_err(|e| e.kind());
+        assert_eq!(nothing, Err(io::ErrorKind::WouldBlock));
+        // Reads until something comes (at most a second).
+        let mut read_some = |conn: &mut Connection| {
+            for _ in 0..1000 {
+                match pipe.read_into(conn, 1 << 16) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    read => return read.expect("reads"),
+                }
+            }
+            panic!("nothing came");
+        };
+        let banner = b"Asterisk Call Manager/6.0.0\r\n";
+        peer.write_all(banner).expect("writes");
+        assert_eq!(read_some(&mut conn), (banner.len(), 1 << 16));
+        assert_eq!(conn.stats().bytes_in, banner.len() as u64);
+        // The banner was decoded: the login (MD5 by default) is on its way.
+        let login = String::from_utf8_lossy(conn.poll_transmit().expect("a login"));
+        assert!(login.starts_with("Action: Challenge"), "{login}");
+        drop(peer);
+        assert_eq!(read_some(&mut conn).0, 0, "the end of the stream");
     }
 
     /// The adapter's TLS write path (the session's `flush` through a

@@ -35,7 +35,7 @@ mod report;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1247,16 +1247,13 @@ impl Multiplexer {
                     break;
                 }
                 let want = self.read_chunk.min(budget - work.bytes_read);
-                let room = conn.input_buf(want);
-                let lent = room.len();
-                match pipe.read(room) {
-                    Ok(0) => {
+                match pipe.read_into(conn, want) {
+                    Ok((0, _)) => {
                         conn.handle_closed(Instant::now());
                         break;
                     }
-                    Ok(n) => {
+                    Ok((n, lent)) => {
                         work.bytes_read += n;
-                        conn.handle_read(n, Instant::now());
                         sinks.deliver(conn, work);
                         if n < lent {
                             break;
