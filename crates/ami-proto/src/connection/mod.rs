@@ -295,7 +295,9 @@ impl Connection {
     /// call [`handle_read`](Self::handle_read) with the count read. The
     /// bytes are decoded where they lie, which saves the copy
     /// [`handle_input`](Self::handle_input) makes of each read (see
-    /// [`Decoder::spare`](crate::Decoder::spare)).
+    /// [`Decoder::spare`](crate::Decoder::spare)). The room is zeroed
+    /// first; a socket that can read into uninitialised memory skips that
+    /// with [`read_with`](Self::read_with).
     pub fn input_buf(&mut self, max: usize) -> &mut [u8] {
         self.decoder.spare(max)
     }
