@@ -600,15 +600,6 @@ mod tests {
             Ok(n)
         }
 
-        fn try_read_uninit<'a>(
-            &self,
-            buf: &'a mut [std::mem::MaybeUninit<u8>],
-        ) -> io::Result<&'a mut [u8]> {
-            let mut bytes = vec![0; buf.len()];
-            let n = self.try_read(&mut bytes)?;
-            Ok(buf[..n].write_copy_of_slice(&bytes[..n]))
-        }
-
         fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
             lock(&self.0.written).extend_from_slice(buf);
             if self.0.answer_at_once.load(Ordering::SeqCst) {

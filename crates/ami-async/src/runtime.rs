@@ -65,6 +65,12 @@ pub trait Timer: Send + Unpin + 'static {
     fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
+/// The most a default [`Socket::try_read_uninit`] reads at once.
+const ZEROED_READ: usize = 16 << 10;
+
+/// What the default [`Socket::try_read_uninit`] zeroes its room from.
+static ZEROES: [u8; ZEROED_READ] = [0; ZEROED_READ];
+
 /// A connected non-blocking TCP socket of a [`Runtime`].
 ///
 /// The driver is readiness-based: it waits with `poll_readable` or
@@ -88,7 +94,16 @@ pub trait Socket: Send + Sync + 'static {
     /// client reads plain TCP this way, straight into its receive buffer,
     /// which then needs no zeroing before each read; `rustix::net::recv`
     /// does it without `unsafe`.
-    fn try_read_uninit<'a>(&self, buf: &'a mut [MaybeUninit<u8>]) -> io::Result<&'a mut [u8]>;
+    ///
+    /// The default zeroes at most 16 KiB of `buf` and calls
+    /// [`try_read`](Self::try_read) on them: correct for any socket, and a
+    /// runtime that can read into uninitialised memory overrides it.
+    fn try_read_uninit<'a>(&self, buf: &'a mut [MaybeUninit<u8>]) -> io::Result<&'a mut [u8]> {
+        let len = buf.len().min(ZEROED_READ);
+        let room = buf[..len].write_copy_of_slice(&ZEROES[..len]);
+        let n = self.try_read(room)?;
+        Ok(&mut room[..n])
+    }
 
     /// A non-blocking write: `WouldBlock` when the send buffer is full.
     fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
