@@ -50,9 +50,19 @@ impl Action {
         Action::with_name(Cow::Owned(name.into()))
     }
 
-    /// An action of a name known when this crate is built.
+    /// An action of a name known when this crate is built: a word of
+    /// letters, which the encoder does not search for line breaks (see
+    /// [`Action::built_name`]).
     pub(crate) fn named(name: &'static str) -> Self {
+        debug_assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphabetic()));
         Action::with_name(Cow::Borrowed(name))
+    }
+
+    /// Whether the name is one of this crate's own ([`Action::named`]),
+    /// known to be a word of letters; a caller's name
+    /// ([`Action::new`]) is checked when it is encoded.
+    pub(crate) fn built_name(&self) -> bool {
+        matches!(self.name, Cow::Borrowed(_))
     }
 
     fn with_name(name: Cow<'static, str>) -> Self {

@@ -254,6 +254,8 @@ impl Table {
     /// Finds the owner of a response with `action_id` (or none).
     pub(crate) fn match_response(&mut self, action_id: Option<&[u8]>) -> ResponseMatch {
         let position = match action_id {
+            // The oldest, as a rule: one compare, not a walk of the FIFO.
+            Some(want) if self.fifo.front().is_some_and(|id| id.as_bytes() == want) => 0,
             Some(want) => match self.fifo.iter().position(|id| id.as_bytes() == want) {
                 Some(p) => p,
                 None => return ResponseMatch::Unsolicited,
