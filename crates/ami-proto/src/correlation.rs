@@ -246,9 +246,7 @@ impl Table {
 
     /// The action whose response comes next, if it is still live.
     pub(crate) fn head(&self) -> Option<&Pending> {
-        self.fifo
-            .iter()
-            .find_map(|id| self.entries.get(id.as_bytes()))
+        self.fifo.iter().find_map(|id| self.entries.get(id))
     }
 
     /// Finds the owner of a response with `action_id` (or none).
@@ -267,9 +265,9 @@ impl Table {
         // The oldest, as a rule: then there is nothing to pass over.
         if position > 0 {
             for id in self.fifo.drain(..position) {
-                match self.entries.get(id.as_bytes()) {
+                match self.entries.get(&id) {
                     Some(p) if p.done => {
-                        self.entries.remove_entry(id.as_bytes());
+                        self.entries.remove_entry(&id);
                     }
                     Some(_) => skipped.push(id),
                     None => {}
@@ -296,7 +294,7 @@ impl Table {
     ///
     /// [`match_response`]: Self::match_response
     pub(crate) fn take_answered(&mut self, id: &ActionId) -> Option<(Box<Pending>, Option<Event>)> {
-        let (_, mut p) = self.entries.remove_entry(id.as_bytes())?;
+        let (_, mut p) = self.entries.remove_entry(id)?;
         let early = match &mut p.phase {
             Phase::AwaitResponse { early_outcome } => early_outcome.take(),
             _ => None,
@@ -364,7 +362,7 @@ impl Table {
     /// Marks a completed action. Its entry stays as a tombstone while its
     /// response (or list) may still come, for a grace period of one timeout.
     pub(crate) fn complete(&mut self, id: &ActionId, now: Instant) {
-        let Some(p) = self.entries.get_mut(id.as_bytes()) else {
+        let Some(p) = self.entries.get_mut(id) else {
             return;
         };
         if p.done {
@@ -378,10 +376,7 @@ impl Table {
             // Past its response (an Originate awaiting its outcome), so no
             // longer in the FIFO: as `remove` does, without looking it up
             // again.
-            let (id, p) = self
-                .entries
-                .remove_entry(id.as_bytes())
-                .expect("found above");
+            let (id, p) = self.entries.remove_entry(id).expect("found above");
             self.recycle(&id, p);
         }
         self.drop_stale_deadlines();
@@ -413,21 +408,15 @@ impl Table {
             return;
         }
         let entries = &self.entries;
-        self.deadlines.retain(|at, id| {
-            entries
-                .get(id.as_bytes())
-                .is_some_and(|p| p.deadline == *at)
-        });
+        self.deadlines
+            .retain(|at, id| entries.get(id).is_some_and(|p| p.deadline == *at));
     }
 
     /// The earliest deadline still meaningful.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         let entries = &self.entries;
-        self.deadlines.earliest(|at, id| {
-            entries
-                .get(id.as_bytes())
-                .is_some_and(|p| p.deadline == *at)
-        })
+        self.deadlines
+            .earliest(|at, id| entries.get(id).is_some_and(|p| p.deadline == *at))
     }
 
     /// Pops one action whose deadline has passed, if any.
@@ -437,7 +426,7 @@ impl Table {
             return None;
         }
         let id = self.deadlines.pop().expect("next_deadline saw it");
-        if let Some(p) = self.entries.get_mut(id.as_bytes()) {
+        if let Some(p) = self.entries.get_mut(&id) {
             p.deadline_queued = false;
         }
         Some(id)
@@ -473,24 +462,52 @@ struct Entries {
     more: ActionIdMap<Box<Pending>>,
 }
 
+/// What an entry is found by: the bytes of an id from the wire, or an id
+/// of the table's own, which compares with the one entry kept beside the
+/// map without a call to `memcmp` (see [`ActionId`]'s `eq`).
+trait Key {
+    fn is(&self, id: &ActionId) -> bool;
+    fn bytes(&self) -> &[u8];
+}
+
+impl Key for [u8] {
+    fn is(&self, id: &ActionId) -> bool {
+        id.as_bytes() == self
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+impl Key for ActionId {
+    fn is(&self, id: &ActionId) -> bool {
+        id == self
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
 impl Entries {
     fn len(&self) -> usize {
         usize::from(self.one.is_some()) + self.more.len()
     }
 
-    fn get(&self, id: &[u8]) -> Option<&Pending> {
+    fn get<K: Key + ?Sized>(&self, id: &K) -> Option<&Pending> {
         match &self.one {
-            Some((one, p)) if one.as_bytes() == id => Some(p),
+            Some((one, p)) if id.is(one) => Some(p),
             _ if self.more.is_empty() => None,
-            _ => self.more.get(id).map(|b| &**b),
+            _ => self.more.get(id.bytes()).map(|b| &**b),
         }
     }
 
-    fn get_mut(&mut self, id: &[u8]) -> Option<&mut Pending> {
+    fn get_mut<K: Key + ?Sized>(&mut self, id: &K) -> Option<&mut Pending> {
         match &mut self.one {
-            Some((one, p)) if one.as_bytes() == id => Some(p),
+            Some((one, p)) if id.is(one) => Some(p),
             _ if self.more.is_empty() => None,
-            _ => self.more.get_mut(id).map(|b| &mut **b),
+            _ => self.more.get_mut(id.bytes()).map(|b| &mut **b),
         }
     }
 
@@ -505,11 +522,11 @@ impl Entries {
         }
     }
 
-    fn remove_entry(&mut self, id: &[u8]) -> Option<(ActionId, Box<Pending>)> {
+    fn remove_entry<K: Key + ?Sized>(&mut self, id: &K) -> Option<(ActionId, Box<Pending>)> {
         match &self.one {
-            Some((one, _)) if one.as_bytes() == id => self.one.take(),
+            Some((one, _)) if id.is(one) => self.one.take(),
             _ if self.more.is_empty() => None,
-            _ => self.more.remove_entry(id),
+            _ => self.more.remove_entry(id.bytes()),
         }
     }
 
@@ -785,9 +802,15 @@ mod tests {
     #[test]
     fn entries_are_found_taken_and_replaced_as_in_a_map() {
         let now = Instant::now();
+        // In place (as generated) and not (as from the wire), and each in
+        // the other form: a key finds its entry in either form.
         let ids: Vec<ActionId> = (0..5)
-            .map(|i| ActionId::from_bytes(Bytes::from(format!("id-{i}"))))
+            .map(|i| match i % 2 {
+                0 => ActionId::copy_of(format!("id-{i}").as_bytes()),
+                _ => ActionId::from_bytes(Bytes::from(format!("id-{i}"))),
+            })
             .collect();
+        let twin = |id: &ActionId| ActionId::from_bytes(Bytes::copy_from_slice(id.as_bytes()));
         let entry = |mark: u64| {
             let mut p = Pending::new(Strategy::Single, Owner::User, Duration::from_secs(1), now);
             p.sent = mark;
@@ -805,12 +828,15 @@ mod tests {
                     model.insert(id.clone(), mark);
                 }
                 2 => {
-                    let got = entries.remove_entry(id.as_bytes());
+                    let got = match mark % 2 {
+                        0 => entries.remove_entry(id.as_bytes()),
+                        _ => entries.remove_entry(id),
+                    };
                     let want = model.remove(id);
                     assert_eq!(got.map(|(k, p)| (k, p.sent)), want.map(|m| (id.clone(), m)));
                 }
                 _ => {
-                    if let Some(p) = entries.get_mut(id.as_bytes()) {
+                    if let Some(p) = entries.get_mut(&twin(id)) {
                         p.sent += 10_000;
                     }
                     if let Some(m) = model.get_mut(id) {
@@ -819,10 +845,10 @@ mod tests {
                 }
             }
             for id in &ids {
-                assert_eq!(
-                    entries.get(id.as_bytes()).map(|p| p.sent),
-                    model.get(id).copied()
-                );
+                let want = model.get(id).copied();
+                assert_eq!(entries.get(id.as_bytes()).map(|p| p.sent), want);
+                assert_eq!(entries.get(id).map(|p| p.sent), want);
+                assert_eq!(entries.get(&twin(id)).map(|p| p.sent), want);
             }
             assert_eq!(entries.len(), model.len());
             in_one += usize::from(entries.one.is_some());
