@@ -95,6 +95,9 @@ struct Relay {
     /// out: the driver's waker stays, so handing readiness back to it
     /// after each answer costs no clone (nor a drop before).
     muted: AtomicBool,
+    /// Wake-ups so far, muted or not: each spends the readiness wait the
+    /// socket had registered (see [`Link::wait_readable`]).
+    woken: AtomicU64,
 }
 
 impl Wake for Relay {
@@ -103,7 +106,12 @@ impl Wake for Relay {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.muted.load(Ordering::Acquire) {
+        // Counted before `muted` is read, and both sequentially consistent
+        // (as `relay_to`'s unmuting and `hand_back`'s look at the count):
+        // a wake-up muted while readiness is handed back is seen by one
+        // side or the other.
+        self.woken.fetch_add(1, Ordering::SeqCst);
+        if self.muted.load(Ordering::SeqCst) {
             return;
         }
         let to = lock(&self.to).clone();
@@ -191,7 +199,21 @@ impl<S: Socket> Link<S> {
             *to = Some(waker.clone());
         }
         drop(to);
-        self.relay.muted.store(false, Ordering::Release);
+        self.relay.muted.store(false, Ordering::SeqCst);
+    }
+
+    /// Polls the socket's read readiness for the relay (registering its
+    /// wait when `Pending`), noting in `s` the relay's count of wake-ups
+    /// as of before the poll: while the count is unchanged, that wait is
+    /// still registered (the runtimes keep the waker of the latest poll
+    /// until readiness wakes it, and the socket only ever sees the relay's).
+    /// A wake-up between the count and the registration only makes the
+    /// note look spent, which costs a poll more, never a wait missed.
+    fn wait_readable(&self, s: &mut Session<S>) -> Poll<std::io::Result<()>> {
+        let seen = self.relay.woken.load(Ordering::SeqCst);
+        let poll = s.poll_read_ready(&mut Context::from_waker(&self.relay_waker));
+        s.registered = poll.is_pending().then_some(seen);
+        poll
     }
 
     /// Sends `action` from the caller's task if the session is ready and
@@ -336,8 +358,7 @@ impl<S: Socket> Link<S> {
                     return (true, kick);
                 };
                 self.relay_to(cx.waker());
-                let mut relay = Context::from_waker(&self.relay_waker);
-                if s.poll_read_ready(&mut relay).is_pending() {
+                if self.wait_readable(s).is_pending() {
                     return (true, kick);
                 }
             }
@@ -375,21 +396,33 @@ impl<S: Socket> Link<S> {
     /// After a caller's answer: points the relay at the driver and
     /// registers a readiness wait for it, so that it wakes when bytes come
     /// (events, the server's close) without a wake-up now.
+    ///
+    /// Performance: a wait still registered (no wake-up since, as on a
+    /// quick round trip whose caller read its answer before the runtime's
+    /// reactor looked) is left as it is: polling again cost about 200
+    /// instructions per round trip on tokio, and changed nothing.
     fn hand_back(&self, s: &mut Session<S>) {
         let Some(driver) = &s.driver else {
             return;
         };
         self.relay_to(driver);
-        let mut relay = Context::from_waker(&self.relay_waker);
-        if s.poll_read_ready(&mut relay).is_pending() {
+        // After the unmuting: a wake-up muted before it counted already.
+        // Plaintext TLS holds is no socket readiness: the poll says so.
+        let woken = self.relay.woken.load(Ordering::SeqCst);
+        if s.registered == Some(woken) && !s.sock.buffered() {
             return;
         }
-        let driver = driver.clone();
+        if self.wait_readable(s).is_pending() {
+            return;
+        }
+        let Some(driver) = s.driver.clone() else {
+            return;
+        };
         // Still ready (a runtime may say so until a read would block, as
         // tokio does after a read that filled the buffer): one read finds
         // out.
         let now = Instant::now();
-        if s.read(now) == 0 && !s.conn.is_closed() && s.poll_read_ready(&mut relay).is_pending() {
+        if s.read(now) == 0 && !s.conn.is_closed() && self.wait_readable(s).is_pending() {
             return;
         }
         // Bytes came (or the end): the driver takes them from here.
@@ -444,7 +477,7 @@ impl<S: Socket> Link<S> {
             return Poll::Pending;
         }
         self.relay_to(cx.waker());
-        s.poll_read_ready(&mut Context::from_waker(&self.relay_waker))
+        self.wait_readable(s)
     }
 
     /// The driver's wait for writability (only the driver waits for it).
@@ -544,6 +577,12 @@ mod tests {
         /// write returns (as on one CPU, where the write hands the CPU to
         /// the server).
         answer_at_once: AtomicBool,
+        /// With `answer_at_once`: the answer comes without waking the
+        /// registered reader (as when the caller reads it before the
+        /// runtime's reactor has looked at the socket).
+        quietly: AtomicBool,
+        /// Calls of `poll_readable`.
+        polls: AtomicUsize,
     }
 
     impl Wire {
@@ -573,6 +612,7 @@ mod tests {
 
     impl Socket for FakeSocket {
         fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.0.polls.fetch_add(1, Ordering::SeqCst);
             if !lock(&self.0.input).is_empty() || self.0.eof.load(Ordering::SeqCst) {
                 return Poll::Ready(Ok(()));
             }
@@ -607,7 +647,10 @@ mod tests {
                 let id = text.rsplit("ActionID: ").next().expect("an action");
                 let id = id.lines().next().expect("a line");
                 let pong = format!("Response: Success\r\nActionID: {id}\r\nPing: Pong\r\n\r\n");
-                self.0.feed(pong.as_bytes());
+                match self.0.quietly.load(Ordering::SeqCst) {
+                    true => lock(&self.0.input).extend(pong.as_bytes()),
+                    false => self.0.feed(pong.as_bytes()),
+                }
             }
             Ok(buf.len())
         }
@@ -819,6 +862,32 @@ mod tests {
         let f = fixture(8, QueuePolicy::DropOldest);
         let (direct, _waiting) = f.ping();
         assert!(matches!(direct, Direct::Reading(_, false)));
+    }
+
+    /// An answer read before the socket's readiness woke anyone (the
+    /// reactor had not looked yet) leaves the driver's readiness wait
+    /// registered: handing reading back does not poll the socket again,
+    /// and the driver still wakes for the bytes that come next. (A wait
+    /// woken while muted is registered again: the test above.)
+    #[test]
+    fn a_readiness_wait_no_wake_up_spent_stays_the_drivers() {
+        let f = fixture(8, QueuePolicy::DropOldest);
+        f.wire.answer_at_once.store(true, Ordering::SeqCst);
+        f.wire.quietly.store(true, Ordering::SeqCst);
+        let polls = f.wire.polls.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            let (direct, _waiting) = f.ping();
+            assert!(matches!(direct, Direct::Answered(Some(Ok(_)))));
+            assert_eq!(f.reader(), None, "reading is the driver's again");
+        }
+        assert_eq!(
+            f.wire.polls.load(Ordering::SeqCst),
+            polls,
+            "the driver's wait stands: not polled again"
+        );
+        f.wire.answer_at_once.store(false, Ordering::SeqCst);
+        f.wire.feed(event("Hangup").as_bytes());
+        assert_eq!(f.driver.woken(), 1, "the wait still wakes the driver");
     }
 
     /// A delivery that says more follows at once (the reader's read filled

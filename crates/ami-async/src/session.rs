@@ -73,6 +73,10 @@ pub(crate) struct Session<S: Socket> {
     /// The driver's waker as of its last wait, for the read readiness a
     /// caller hands back.
     pub(crate) driver: Option<Waker>,
+    /// The link's relay has a read-readiness wait registered with this
+    /// socket: the relay's count of wake-ups when it was registered (see
+    /// [`crate::link::Link`]'s `wait_readable`). `None`: not known to.
+    pub(crate) registered: Option<u64>,
     /// When the driver's timer fires, as its last turn armed it.
     pub(crate) alarm: Option<Instant>,
     /// Left by a caller for the driver (which is kicked).
@@ -117,6 +121,7 @@ impl<S: Socket> Session<S> {
             sock,
             pending: Callers::default(),
             reader: None,
+            registered: None,
             driver: None,
             alarm: None,
             for_driver: Vec::new(),

@@ -141,6 +141,16 @@ impl<S: Socket> Transport<S> {
         Ok((n, lent))
     }
 
+    /// Whether TLS holds plaintext already read from the socket (then
+    /// [`poll_readable`](Self::poll_readable) is ready at once, whatever
+    /// the socket's readiness).
+    pub(crate) fn buffered(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.as_ref().is_some_and(|t| t.buffered);
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
     /// `Ready` when a read may make progress (at once if TLS holds
     /// plaintext); registers `cx`'s waker with the socket otherwise.
     ///
@@ -149,8 +159,7 @@ impl<S: Socket> Transport<S> {
     /// send), the interest stays registered, and the next wait costs no
     /// `epoll_ctl`. That is one system call less per round trip.
     pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        #[cfg(feature = "tls")]
-        if self.tls.as_ref().is_some_and(|t| t.buffered) {
+        if self.buffered() {
             return Poll::Ready(Ok(()));
         }
         self.sock.poll_readable(cx)
