@@ -140,11 +140,14 @@ impl Callers {
         }
     }
 
-    /// Takes the caller of `id`, if any.
-    pub(crate) fn remove(&mut self, id: &[u8]) -> Option<Pending> {
+    /// Takes the caller of `id`, if any. An id, not bytes: the lone
+    /// caller's is compared in place, without `memcmp` (see `ActionId`'s
+    /// `eq`).
+    pub(crate) fn remove(&mut self, id: &ActionId) -> Option<Pending> {
         match &self.one {
-            Some((one, _)) if one.as_bytes() == id => self.one.take().map(|(_, p)| p),
-            _ => self.more.remove(id),
+            Some((one, _)) if one == id => self.one.take().map(|(_, p)| p),
+            _ if self.more.is_empty() => None,
+            _ => self.more.remove(id.as_bytes()),
         }
     }
 
@@ -212,20 +215,20 @@ mod tests {
     fn callers_are_found_taken_and_replaced_as_in_a_map() {
         let [a, b, c, d, e, f, g] = ids();
         let mut callers = Callers::default();
-        assert!(callers.is_empty() && callers.remove(a.as_bytes()).is_none());
+        assert!(callers.is_empty() && callers.remove(&a).is_none());
         callers.insert(a.clone(), pending(1));
         callers.insert(b.clone(), pending(2));
         callers.insert(a.clone(), pending(3));
         callers.insert(b.clone(), pending(4));
         assert_eq!(callers.len(), 2, "replaced, not added");
-        assert_eq!(callers.remove(a.as_bytes()).map(|p| p.token), Some(3));
-        assert!(callers.remove(a.as_bytes()).is_none());
+        assert_eq!(callers.remove(&a).map(|p| p.token), Some(3));
+        assert!(callers.remove(&a).is_none());
         // `a`'s place is free, but `c` goes beside `b`, into the map.
         callers.insert(c.clone(), pending(5));
         callers.insert(c.clone(), pending(6));
         assert_eq!(callers.len(), 2);
-        assert_eq!(callers.remove(b.as_bytes()).map(|p| p.token), Some(4));
-        assert_eq!(callers.remove(c.as_bytes()).map(|p| p.token), Some(6));
+        assert_eq!(callers.remove(&b).map(|p| p.token), Some(4));
+        assert_eq!(callers.remove(&c).map(|p| p.token), Some(6));
         assert!(callers.is_empty());
 
         callers.insert(d.clone(), pending(7));

@@ -420,7 +420,7 @@ impl<S: Socket> Session<S> {
             model.completion(&id, &result);
         }
         // Unknown ids are our own Logoff's, or the model's lists.
-        let Some(p) = self.pending.remove(id.as_bytes()) else {
+        let Some(p) = self.pending.remove(&id) else {
             return;
         };
         if p.token != 0 && self.reads(p.token) {
