@@ -1,9 +1,10 @@
 //! Action to wire bytes, refusing anything the server would misread.
 //!
-//! Everything is checked before the first byte is written: an action that
-//! would inject a second action (CR or LF), exceed the server's 1,024-byte
-//! line or 128-line limits, or carry two `ActionID` headers is refused with
-//! a [`SendError`] and the output buffer is left exactly as it was.
+//! Every line is checked before it is written, and nothing of a refused
+//! action stays: an action that would inject a second action (CR or LF),
+//! exceed the server's 1,024-byte line or 128-line limits, or carry two
+//! `ActionID` headers is refused with a [`SendError`] and the output buffer
+//! is left exactly as it was.
 
 use bytes::{BufMut, BytesMut};
 
@@ -39,29 +40,31 @@ pub(crate) fn encode(
     id: Option<&ActionId>,
     out: &mut BytesMut,
 ) -> Result<usize, SendError> {
-    let total = validate(action, id)?;
-    out.reserve(total);
-    // The fixed names with their `: ` (a copy less each).
-    out.put_slice(b"Action: ");
-    out.put_slice(action.name().as_bytes());
-    if let Some(id) = id {
-        out.put_slice(b"\r\nActionID: ");
-        out.put_slice(id.as_bytes());
+    let before = out.len();
+    let written = put_checked(action, id, out);
+    if written.is_err() {
+        out.truncate(before);
     }
-    out.put_slice(b"\r\n");
-    for (name, value) in action.headers().filter(|(name, _)| !is_action_id(name)) {
-        put_line(out, name.as_bytes(), value.as_bytes());
-    }
-    out.put_slice(b"\r\n");
-    Ok(total)
+    written.map(|()| out.len() - before)
 }
 
 fn is_action_id(name: &str) -> bool {
     name.eq_ignore_ascii_case("ActionID")
 }
 
-/// Checks the whole action; returns the encoded size.
-fn validate(action: &Action, id: Option<&ActionId>) -> Result<usize, SendError> {
+/// Writes the action, each line checked before it is written; on error,
+/// [`encode`] takes back what was written. The checks come in one order
+/// whatever fails: the action's own ids and the count of lines, the name,
+/// the id, then each header in turn.
+///
+/// Performance: one pass over the headers, where checking the whole
+/// action first and writing it after took two (and a third to count the
+/// lines' bytes).
+fn put_checked(
+    action: &Action,
+    id: Option<&ActionId>,
+    out: &mut BytesMut,
+) -> Result<(), SendError> {
     let mut own_ids = action.headers().filter(|(n, _)| is_action_id(n));
     let own = own_ids.next();
     if let Some((_, second)) = own_ids.next() {
@@ -87,11 +90,17 @@ fn validate(action: &Action, id: Option<&ActionId>) -> Result<usize, SendError> 
             name: String::new(),
         });
     }
-    let mut total = line_len("Action", name.as_bytes())?;
+    line_len("Action", name.as_bytes())?;
+    // The fixed names with their `: ` (a copy less each).
+    out.put_slice(b"Action: ");
+    out.put_slice(name.as_bytes());
     if let Some(id) = id {
         debug_assert!(id.as_bytes().iter().all(u8::is_ascii_graphic), "{id:?}");
-        total += line_len("ActionID", id.as_bytes())?;
+        line_len("ActionID", id.as_bytes())?;
+        out.put_slice(b"\r\nActionID: ");
+        out.put_slice(id.as_bytes());
     }
+    out.put_slice(b"\r\n");
     for (name, value) in action.headers().filter(|(name, _)| !is_action_id(name)) {
         if has_line_break(name.as_bytes()) || has_line_break(value.as_bytes()) {
             return Err(SendError::LineBreak { name: name.into() });
@@ -103,10 +112,12 @@ fn validate(action: &Action, id: Option<&ActionId>) -> Result<usize, SendError> 
         {
             return Err(SendError::InvalidName { name: name.into() });
         }
-        total += line_len(name, value.as_bytes())?;
+        line_len(name, value.as_bytes())?;
+        put_line(out, name.as_bytes(), value.as_bytes());
     }
     // The blank line that ends the action.
-    Ok(total + 2)
+    out.put_slice(b"\r\n");
+    Ok(())
 }
 
 /// The length of `name: value\r\n`, refused above [`MAX_LINE`].
