@@ -471,6 +471,7 @@ trait Key {
 }
 
 impl Key for [u8] {
+    #[inline]
     fn is(&self, id: &ActionId) -> bool {
         id.as_bytes() == self
     }
@@ -481,6 +482,7 @@ impl Key for [u8] {
 }
 
 impl Key for ActionId {
+    #[inline]
     fn is(&self, id: &ActionId) -> bool {
         id == self
     }
@@ -515,7 +517,11 @@ impl Entries {
     fn insert(&mut self, id: ActionId, p: Box<Pending>) {
         match &mut self.one {
             Some((one, slot)) if *one == id => *slot = p,
-            None if self.more.is_empty() => self.one = Some((id, p)),
+            // Written in place: an assignment called the drop glue of
+            // the `None` it replaced.
+            None if self.more.is_empty() => {
+                self.one.get_or_insert((id, p));
+            }
             _ => {
                 self.more.insert(id, p);
             }
