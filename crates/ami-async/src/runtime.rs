@@ -79,6 +79,12 @@ static ZEROES: [u8; ZEROED_READ] = [0; ZEROED_READ];
 /// again" (and is what clears the readiness a runtime remembers).
 pub trait Socket: Send + Sync + 'static {
     /// `Ready` when a read may make progress (or the socket failed).
+    ///
+    /// As with any poll method, the waker of the latest `Pending` poll is
+    /// woken once the socket may be readable, even if nothing polls in
+    /// between (reads may: a read that empties the socket leaves that wait
+    /// standing). The client relies on it to leave a wait registered
+    /// rather than poll again after each round trip.
     fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 
     /// `Ready` when a write may make progress (or the socket failed).
