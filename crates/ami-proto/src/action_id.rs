@@ -84,11 +84,11 @@ impl ActionId {
 }
 
 impl PartialEq for ActionId {
-    /// Performance: two ids in place (every generated one) compare as
-    /// their whole arrays, zero past their length (see
-    /// [`ActionId::copy_of`]): a compare of fixed size, in line, where a
-    /// slice compare called `memcmp` (about 20 instructions, several times
-    /// per action in the pending tables).
+    // Performance: two ids in place (every generated one) compare as
+    // their whole arrays, zero past their length (see `ActionId::copy_of`):
+    // a compare of fixed size, in line, where a slice compare called
+    // `memcmp` (about 20 instructions, several times per action in the
+    // pending tables).
     #[inline]
     fn eq(&self, other: &Self) -> bool {
         match (&self.0, &other.0) {
