@@ -166,7 +166,8 @@ impl ami_async::Socket for TokioSocket {
         self.0.poll_write_ready(cx)
     }
 
-    /// Reads as tokio's own readiness allows (see [`TokioSocket::recv`]).
+    /// Reads as tokio's own readiness allows, a system call less per round
+    /// trip than tokio's own `try_read` (see `TokioSocket::recv`).
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.recv(buf.len(), buf)
     }
