@@ -309,6 +309,59 @@ fn many_callers_and_an_event_stream_at_once() {
     });
 }
 
+/// After each lone caller's round trip reading is the client's task's
+/// again, its readiness wait armed: an event the server sends next, with
+/// no caller reading, reaches the stream. Repeated, so that some round
+/// trips find their answer at the first read and some wait for readiness
+/// (spending the socket's one-shot interest, which the hand-back re-arms).
+#[test]
+fn an_event_right_after_a_lone_callers_round_trip_wakes_the_clients_task() {
+    let server = server(Faults::default());
+    run(20, async {
+        let (client, mut events) = Client::connect_with_events(config(&server, AuthMethod::Plain))
+            .await
+            .expect("login");
+        for i in 0..300 {
+            client.send(Action::ping()).await.expect("pong");
+            server.inject_all(events_text(&format!("After{i}"), 1));
+            until(&mut events, &format!("After{i}")).await;
+        }
+    });
+}
+
+/// A lone caller's action that is never answered times out on time while
+/// the connection is otherwise idle (no caller reads, nothing arrives),
+/// after many quick round trips moved the client's timer; the connection
+/// is still usable afterwards.
+#[test]
+fn a_lone_callers_timeout_fires_on_an_otherwise_idle_connection() {
+    let server = common::server_with(never_answers_originate(), Faults::default());
+    run(10, async {
+        let client = Client::connect(config(&server, AuthMethod::Plain))
+            .await
+            .expect("login");
+        for _ in 0..200 {
+            client.send(Action::ping()).await.expect("pong");
+        }
+        let timeout = Duration::from_millis(200);
+        let started = std::time::Instant::now();
+        let err = client
+            .send(never_originate().with_timeout(timeout))
+            .await
+            .expect_err("never answered");
+        let took = started.elapsed();
+        assert_eq!(
+            err,
+            ami_smol::ClientError::Action(ami_proto::ActionError::Timeout(timeout))
+        );
+        assert!(
+            took >= timeout && took < timeout + Duration::from_secs(2),
+            "{took:?}"
+        );
+        client.send(Action::ping()).await.expect("pong after");
+    });
+}
+
 /// Over TLS too, a lone caller writes and reads through the session's TLS
 /// state itself (the client's task frozen).
 #[cfg(feature = "tls")]
