@@ -1513,3 +1513,129 @@ fn bytes_read_in_place_complete_a_list_split_across_reads_and_count_as_input() {
     assert_eq!(channels[49], "PJSIP/49");
     assert_eq!(s.conn.stats().bytes_in - before, bytes.len() as u64);
 }
+
+/// What a server sends for two lists (`a`, `b`) and a ping (`p`) pending
+/// together: every rule a list item is told by, its items interleaved with
+/// frames that are not its items. Items carry `pad` bytes of padding.
+fn interleaved_lists(a: &ActionId, b: &ActionId, p: &ActionId, pad: usize) -> String {
+    let pad = "x".repeat(pad);
+    let item = |id: &ActionId, n: u32| {
+        format!(
+            "Event: CoreShowChannel\r\nActionID: {id}\r\nChannel: PJSIP/{n}\r\nPad: {pad}\r\n\r\n"
+        )
+    };
+    let mut s = format!("Response: Success\r\nActionID: {a}\r\nEventList: start\r\n\r\n");
+    s += &format!("Response: Success\r\nActionID: {b}\r\nEventList: Start\r\n\r\n");
+    s += &(item(a, 1) + &item(a, 2));
+    // Unrelated events, one naming no action, one an action not pending.
+    s += "Event: Hangup\r\nChannel: PJSIP/x\r\n\r\n";
+    s += "Event: Hangup\r\nActionID: gone-1\r\nChannel: PJSIP/y\r\n\r\n";
+    s += &item(a, 3);
+    // The other list's items, then this one's again.
+    s += &(item(b, 10) + &item(b, 11) + &item(a, 4));
+    // The id in another case, a look-alike name, a line without a colon,
+    // an `EventList` that neither opens nor ends a list.
+    s += &format!("event: CoreShowChannel\r\nACTIONID: {a}\r\nChannel: PJSIP/5\r\n\r\n");
+    s += &format!(
+        "Event: CoreShowChannel\r\nActionIDs: {b}\r\nActionID: {a}\r\nChannel: PJSIP/6\r\n\r\n"
+    );
+    s += &format!(
+        "Event: CoreShowChannel\r\nno colon here\r\nActionID: {a}\r\nChannel: PJSIP/7\r\n\r\n"
+    );
+    s += &format!(
+        "Event: CoreShowChannel\r\nActionID: {a}\r\nEventList: more\r\nChannel: PJSIP/8\r\n\r\n"
+    );
+    // A response in the middle of a list.
+    s += &format!("Response: Success\r\nActionID: {p}\r\nPing: Pong\r\n\r\n");
+    s += &item(a, 9);
+    // `b` ends by its `EventList: Complete`, whatever the event's name (any case).
+    s += &format!("Event: CoreShowChannel\r\nActionID: {b}\r\neventlist: COMPLETE\r\nChannel: PJSIP/12\r\n\r\n");
+    s += &item(a, 13);
+    // `a` ends by a pre-13.2 `...Complete` name, with no `EventList`.
+    s += &format!("Event: CoreShowChannelsCOMPLETE\r\nActionID: {a}\r\nListItems: 10\r\n\r\n");
+    // After both ends: events of the lists' ids are plain events.
+    s += &item(a, 14);
+    s += &item(b, 15);
+    s
+}
+
+/// A session given [`interleaved_lists`] in one read, and one given the same
+/// bytes one at a time (so that no two frames are ever buffered together),
+/// report the same: completions, events, statistics.
+fn lists_read_at_once_and_byte_by_byte(config: Config, pad: usize) -> (String, String) {
+    let run = |at_once: bool| {
+        let mut s = Session::ready(config.clone());
+        let a = s.send(Action::core_show_channels());
+        let b = s.send(Action::core_show_channels());
+        let p = s.send(Action::ping());
+        let script = interleaved_lists(&a, &b, &p, pad);
+        if at_once {
+            s.input(script.as_bytes());
+        } else {
+            for byte in script.as_bytes() {
+                s.input(std::slice::from_ref(byte));
+            }
+        }
+        // Back-pressure: the queue is drained to the end.
+        for _ in 0..1000 {
+            let Some(event) = s.conn.poll_event() else {
+                break;
+            };
+            s.outputs.push(Output::Event(event));
+            s.drain();
+        }
+        let mut stats = s.conn.stats();
+        // How full the queue got depends on when it was drained.
+        stats.queue_high_water = 0;
+        // Completions and events, each in order: how the two interleave
+        // depends on when the queue was drained too.
+        let (events, completions): (Vec<_>, Vec<_>) = s
+            .outputs
+            .iter()
+            .partition(|o| matches!(o, Output::Event(_)));
+        let report = format!("{completions:?}\n{events:?}\n{stats:?}");
+        let names = [(a, "<a>"), (b, "<b>"), (p, "<p>")];
+        names
+            .iter()
+            .fold(report, |r, (id, name)| r.replace(&id.to_string(), name))
+    };
+    (run(true), run(false))
+}
+
+#[test]
+fn list_items_read_together_are_routed_as_when_read_one_by_one() {
+    let (together, one_by_one) = lists_read_at_once_and_byte_by_byte(Session::config(), 0);
+    assert_eq!(together, one_by_one);
+    // What the rules give: `a`'s items 1-9 and 13 (with 5-8 of the
+    // variants), `b`'s 10 and 11, the ping answered, the rest queued.
+    for want in [
+        "PJSIP/1", "PJSIP/9", "PJSIP/13", "PJSIP/10", "PJSIP/12", "Pong",
+    ] {
+        assert!(together.contains(want), "{want}: {together}");
+    }
+    assert_eq!(together.matches("Completion").count(), 3, "{together}");
+}
+
+#[test]
+fn list_items_over_the_bounds_read_together_fail_as_when_read_one_by_one() {
+    let mut items = Session::config();
+    items.max_list_items = 3;
+    let (together, one_by_one) = lists_read_at_once_and_byte_by_byte(items, 0);
+    assert_eq!(together, one_by_one);
+    assert!(together.contains("FrameTooLarge"), "{together}");
+    let mut bytes = Session::config();
+    bytes.max_list_bytes = 64 << 10;
+    let (together, one_by_one) = lists_read_at_once_and_byte_by_byte(bytes, 12_000);
+    assert_eq!(together, one_by_one);
+    assert!(together.contains("FrameTooLarge"), "{together}");
+}
+
+#[test]
+fn list_items_read_together_behind_a_full_queue_are_routed_as_one_by_one() {
+    let mut config = Session::config();
+    config.queue_policy = QueuePolicy::Backpressure;
+    config.event_queue = 1;
+    config.max_frame = 65_536;
+    let (together, one_by_one) = lists_read_at_once_and_byte_by_byte(config, 0);
+    assert_eq!(together, one_by_one);
+}
