@@ -400,6 +400,25 @@ impl Event {
         ends_in_complete(self.name()) || closes_list(self.get("EventList"))
     }
 
+    /// Whether this event is an item of the list whose action has the id
+    /// `list`, and not its end, by where the decoder `located` its routing
+    /// headers: the `ActionID` is `list`, there is no `EventList` line, and
+    /// the name does not end in `Complete`. (An event not located is not
+    /// told here: the connection routes it the general way.)
+    ///
+    /// Performance: asked of every item of a run (see the connection's
+    /// `collect_items`); what `routing_located` and `completes_list_with`
+    /// tell for such an event, without the `EventList` value.
+    #[inline(always)]
+    pub(crate) fn is_item_of(&self, list: &[u8], located: Option<&Located>) -> bool {
+        let Some(located) = located else {
+            return false;
+        };
+        located.colons[1].is_none()
+            && self.routing_from(located).action_id == Some(list)
+            && !ends_in_complete(self.name_located(Some(located)))
+    }
+
     /// [`Event::completes_list`], its `EventList` header already found
     /// ([`Message::routing`]) and, if the decoder `located` the frame, its
     /// name's line end too.

@@ -558,19 +558,85 @@ impl Connection {
 
     /// Decodes while the event queue can take events.
     fn process(&mut self, now: Instant) {
-        while !self.is_closed() && !self.held_back() {
-            // Frames are routed by their headers only while an action is
-            // in the table (see `on_event`).
-            self.decoder.locate(self.table.len() > 0);
-            let Some(item) = self.decoder.next_frame() else {
-                break;
+        // The frame a run of a list's items stopped at (decoded, so routed
+        // whatever the queue), and where its routing headers are.
+        let mut handed_back = None;
+        loop {
+            let (item, located) = match handed_back.take() {
+                Some(frame) => frame,
+                None => {
+                    if self.is_closed() || self.held_back() {
+                        break;
+                    }
+                    // Frames are routed by their headers only while an
+                    // action is in the table (see `on_event`).
+                    self.decoder.locate(self.table.len() > 0);
+                    let Some(item) = self.decoder.next_frame() else {
+                        break;
+                    };
+                    (item, self.decoder.located().copied())
+                }
             };
             match item {
                 Ok(frame) => {
-                    let located = self.decoder.located().copied();
-                    self.on_frame(frame, located.as_ref(), now);
+                    if let Some(list) = self.on_frame(frame, located.as_ref(), now) {
+                        handed_back = self.collect_items(&list);
+                    }
                 }
                 Err(err) => self.on_decode_error(err, now),
+            }
+        }
+    }
+
+    /// Takes the items of the list `list` collects that follow in the
+    /// decoder's buffer, one after another, as [`Connection::on_event`]
+    /// would; returns the first frame that is not one (with where its
+    /// routing headers are), for the general path, or `None` once nothing
+    /// more can be decoded.
+    ///
+    /// Performance: a 100k-item list arrives as runs of items, each read
+    /// holding a hundred or so. Here an item is known by the headers the
+    /// decoder located (its `ActionID` the list's, no `EventList` line, a
+    /// name not ending in `Complete`) against the list's entry found once
+    /// per run, not routed through the frame's kind, the table and the
+    /// action's phase one frame at a time. Anything else (another action's
+    /// or no `ActionID`, any `EventList`, a list end, a response, a frame
+    /// not located, a decode error) goes back to the general path.
+    fn collect_items(&mut self, list: &ActionId) -> Option<(DecodeResult, Option<Located>)> {
+        let (max_items, max_bytes) = (self.config.max_list_items, self.config.max_list_bytes);
+        // What `held_back` tests, with the queue's part taken once: the
+        // items of a list do not go to the queue.
+        let queue_full =
+            self.config.queue_policy == QueuePolicy::Backpressure && self.events.is_full();
+        let hold_below = 2 * self.config.max_frame;
+        if self.is_closed() {
+            return None;
+        }
+        let pending = self.table.get_mut(list.as_bytes())?;
+        let Phase::List {
+            items,
+            bytes,
+            overflowed,
+            ..
+        } = &mut pending.phase
+        else {
+            return None;
+        };
+        // The list's entry is in the table: frames are located.
+        self.decoder.locate(true);
+        loop {
+            if queue_full && self.decoder.buffered() <= hold_below {
+                return None;
+            }
+            let item = self.decoder.next_frame()?;
+            let located = self.decoder.located();
+            match item {
+                Ok(Frame::Event(event)) if event.is_item_of(list.as_bytes(), located) => {
+                    self.stats.frames += 1;
+                    self.stats.events += 1;
+                    take_item(items, bytes, overflowed, event, max_items, max_bytes);
+                }
+                item => return Some((item, located.copied())),
             }
         }
     }
@@ -584,8 +650,14 @@ impl Connection {
     }
 
     /// `located`: where the decoder found the frame's routing headers, if
-    /// it looked.
-    fn on_frame(&mut self, frame: Frame, located: Option<&Located>, now: Instant) {
+    /// it looked. Returns the id of the list the frame was an item of, if
+    /// it was one.
+    fn on_frame(
+        &mut self,
+        frame: Frame,
+        located: Option<&Located>,
+        now: Instant,
+    ) -> Option<ActionId> {
         if self.login == Step::AwaitBanner && !matches!(frame, Frame::Banner(_)) {
             // Something speaks, but not AMI: a wrong port or protocol.
             let first = match &frame {
@@ -595,7 +667,8 @@ impl Connection {
                 Frame::Banner(_) => unreachable!("excluded above"),
             };
             let err = LoginError::BadBanner(String::from_utf8_lossy(&first).into_owned());
-            return self.fail_login(err, now);
+            self.fail_login(err, now);
+            return None;
         }
         match frame {
             Frame::Banner(banner) => self.on_banner(&banner, now),
@@ -607,7 +680,7 @@ impl Connection {
             Frame::Event(event) => {
                 self.stats.frames += 1;
                 self.stats.events += 1;
-                self.on_event(event, located, now);
+                return self.on_event(event, located, now);
             }
             Frame::Other(message) => {
                 self.stats.frames += 1;
@@ -615,6 +688,7 @@ impl Connection {
                 log!(warn, self, "-", first = ?String::from_utf8_lossy(message.first_name()), "frame is neither response nor event");
             }
         }
+        None
     }
 
     fn on_banner(&mut self, banner: &[u8], now: Instant) {
@@ -931,22 +1005,34 @@ impl Connection {
 
     /// Gives an event carrying a pending action's id to that action (list
     /// item, list end, Originate outcome); any other event is queued.
-    fn on_event(&mut self, event: Event, located: Option<&Located>, now: Instant) {
+    /// Returns the list's id if the event was a list's item.
+    fn on_event(
+        &mut self,
+        event: Event,
+        located: Option<&Located>,
+        now: Instant,
+    ) -> Option<ActionId> {
         // Performance: with no entry in the table (live or tombstone) no
         // action can claim the event, so skip the `ActionID` scan over every
         // header, the id copy and the hash: the common case of a flood.
         // Pinned by `tests::event_with_action_id_and_nothing_pending_is_queued`.
         if self.table.len() == 0 {
-            return self.queue_event(event);
+            self.queue_event(event);
+            return None;
         }
         let (max_items, max_bytes) = (self.config.max_list_items, self.config.max_list_bytes);
         // Looked up by the borrowed bytes; an owned id is made only when the
-        // event completes its action. `ActionID` and `EventList` (which a
+        // event completes its action or starts a run of a list's items
+        // (see `collect_items`). `ActionID` and `EventList` (which a
         // list item lacks, so every line is read) are found by the decoder
         // as it searches for the frame's end: no second pass.
         let routing = event.routing_located(located);
-        let Some(pending) = routing.action_id.and_then(|id| self.table.get_mut(id)) else {
-            return self.queue_event(event);
+        let Some((list, pending)) = routing
+            .action_id
+            .and_then(|id| Some((id, self.table.get_mut(id)?)))
+        else {
+            self.queue_event(event);
+            return None;
         };
         let owned_id = |event: &Event| {
             ActionId::from_bytes(
@@ -963,16 +1049,10 @@ impl Connection {
                 overflowed,
                 ..
             } if !event.completes_list_with(&routing, located) => {
-                if !*overflowed {
-                    *bytes += event.headers().raw().len();
-                    if items.len() >= max_items || *bytes > max_bytes {
-                        // Keep absorbing to the end, holding nothing.
-                        *overflowed = true;
-                        *items = Vec::new();
-                    } else {
-                        items.push(event);
-                    }
-                }
+                // A slice of the frame: no copy.
+                let list = ActionId::from_bytes(event.headers().raw().slice_ref(list));
+                take_item(items, bytes, overflowed, event, max_items, max_bytes);
+                return Some(list);
             }
             Phase::List { .. } => {
                 let id = owned_id(&event);
@@ -987,7 +1067,7 @@ impl Connection {
                     unreachable!("matched as a list above")
                 };
                 if pending.done {
-                    return;
+                    return None;
                 }
                 let result = if overflowed {
                     Err(ActionError::FrameTooLarge { limit: max_bytes })
@@ -1019,6 +1099,7 @@ impl Connection {
             }
             _ => self.queue_event(event),
         }
+        None
     }
 
     fn queue_event(&mut self, event: Event) {
@@ -1258,6 +1339,33 @@ fn status_text(response: &Response) -> String {
         .get_str("Response")
         .map(|status| status.into_owned())
         .unwrap_or_default()
+}
+
+/// What [`Decoder::next_frame`] gives.
+type DecodeResult = Result<Frame, DecodeError>;
+
+/// Adds `event` to the items of a list, within its bounds (`max_items`
+/// items, `max_bytes` of headers): past them the list holds nothing, and
+/// absorbs the rest of its items up to its end.
+#[inline(always)]
+fn take_item(
+    items: &mut Vec<Event>,
+    bytes: &mut usize,
+    overflowed: &mut bool,
+    event: Event,
+    max_items: usize,
+    max_bytes: usize,
+) {
+    if *overflowed {
+        return;
+    }
+    *bytes += event.headers().raw().len();
+    if items.len() >= max_items || *bytes > max_bytes {
+        *overflowed = true;
+        *items = Vec::new();
+    } else {
+        items.push(event);
+    }
 }
 
 fn new_list(response: Response) -> Phase {
