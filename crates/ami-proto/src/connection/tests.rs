@@ -1531,8 +1531,11 @@ fn interleaved_lists(a: &ActionId, b: &ActionId, p: &ActionId, pad: usize) -> St
     s += "Event: Hangup\r\nChannel: PJSIP/x\r\n\r\n";
     s += "Event: Hangup\r\nActionID: gone-1\r\nChannel: PJSIP/y\r\n\r\n";
     s += &item(a, 3);
-    // The other list's items, then this one's again.
-    s += &(item(b, 10) + &item(b, 11) + &item(a, 4));
+    // The other list's items, then this one's again. `b` ends by its
+    // `EventList: Complete`, whatever the event's name (any case).
+    s += &(item(b, 10) + &item(b, 11));
+    s += &format!("Event: CoreShowChannel\r\nActionID: {b}\r\neventlist: COMPLETE\r\nChannel: PJSIP/12\r\n\r\n");
+    s += &item(a, 4);
     // The id in another case, a look-alike name, a line without a colon,
     // an `EventList` that neither opens nor ends a list.
     s += &format!("event: CoreShowChannel\r\nACTIONID: {a}\r\nChannel: PJSIP/5\r\n\r\n");
@@ -1548,8 +1551,6 @@ fn interleaved_lists(a: &ActionId, b: &ActionId, p: &ActionId, pad: usize) -> St
     // A response in the middle of a list.
     s += &format!("Response: Success\r\nActionID: {p}\r\nPing: Pong\r\n\r\n");
     s += &item(a, 9);
-    // `b` ends by its `EventList: Complete`, whatever the event's name (any case).
-    s += &format!("Event: CoreShowChannel\r\nActionID: {b}\r\neventlist: COMPLETE\r\nChannel: PJSIP/12\r\n\r\n");
     s += &item(a, 13);
     // `a` ends by a pre-13.2 `...Complete` name, with no `EventList`.
     s += &format!("Event: CoreShowChannelsCOMPLETE\r\nActionID: {a}\r\nListItems: 10\r\n\r\n");
