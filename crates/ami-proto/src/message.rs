@@ -415,8 +415,28 @@ impl Event {
             return false;
         };
         located.colons[1].is_none()
-            && self.routing_from(located).action_id == Some(list)
+            && self.action_id_is(list, located)
             && !ends_in_complete(self.name_located(Some(located)))
+    }
+
+    /// Whether the `ActionID` the decoder `located` is `id`, as
+    /// [`Message::routing_from`] reads it.
+    ///
+    /// Performance: the usual line, `ActionID: <id>\r\n` with its line end
+    /// located, is compared as it stands, by words: its value is the bytes
+    /// between the space and the last `\r`, unless those end in `\r` too
+    /// (more `\r`s trimmed); then they differ from an `id` that does not.
+    #[inline(always)]
+    fn action_id_is(&self, id: &[u8], located: &Located) -> bool {
+        let raw = self.headers().raw();
+        if let (Some(colon), Some(end)) = (located.colons[0], located.line_ends[0]) {
+            if let Some([b' ', value @ .., b'\r']) = raw.get(colon as usize + 1..end as usize) {
+                if id.last() != Some(&b'\r') {
+                    return headers::same_bytes(value, id);
+                }
+            }
+        }
+        self.routing_from(located).action_id == Some(id)
     }
 
     /// [`Event::completes_list`], its `EventList` header already found

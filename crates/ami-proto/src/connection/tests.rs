@@ -1548,6 +1548,9 @@ fn interleaved_lists(a: &ActionId, b: &ActionId, p: &ActionId, pad: usize) -> St
     s += &format!(
         "Event: CoreShowChannel\r\nActionID: {a}\r\nEventList: more\r\nChannel: PJSIP/8\r\n\r\n"
     );
+    // An id followed by more than one `\r`, and by blanks (not the id).
+    s += &format!("Event: CoreShowChannel\r\nActionID: {a}\r\r\nChannel: PJSIP/16\r\n\r\n");
+    s += &format!("Event: CoreShowChannel\r\nActionID: {a} \r\nChannel: PJSIP/17\r\n\r\n");
     // A response in the middle of a list.
     s += &format!("Response: Success\r\nActionID: {p}\r\nPing: Pong\r\n\r\n");
     s += &item(a, 9);
