@@ -318,6 +318,15 @@ def test_a_flood_with_a_slow_consumer(serve, policy):
             # Keep up first, to learn the flood's order.
             seen = await read_some(stream, 3000)
             order = successors(seen)
+            # The flood's cycle of distinct events, to tell how far apart two are.
+            cycle = {event: i for i, event in enumerate(dict.fromkeys(seen))}
+            # Drops so far, by the stream or by the core's queue (a read of
+            # more events than it holds): each later one is of an event
+            # that follows `last`.
+            def dropped():
+                return stream.dropped + client.stats()["events_dropped_full"]
+
+            dropped_before = dropped()
             await asyncio.sleep(0.5)  # the consumer stalls: 10,000 events come
             reading = client.stats()["bytes_in"]
             await asyncio.sleep(0.2)
@@ -338,12 +347,18 @@ def test_a_flood_with_a_slow_consumer(serve, policy):
             else:
                 assert client.stats()["bytes_in"] > reading, "still reading"
                 assert len(stream.queue) == capacity and stream.dropped > 1000
+                # Taken from the queue at once (a batch holds 256), so
+                # nothing arrives or drops while they are read.
                 queued = await read_some(stream, capacity)
+                assert all(order.get(a) == b for a, b in zip(queued, queued[1:])), "no gap"
                 if policy == "drop-newest":
                     assert queued[0] == order[last], "the oldest were kept"
                 else:
-                    fresh = await read_some(stream, 1)
-                    assert fresh[0] == order[queued[-1]], "the newest were kept"
+                    # Exactly the events dropped since `last` lie between it
+                    # and the oldest kept: the oldest went, the newest stayed.
+                    skipped = (cycle[queued[0]] - cycle[last] - 1) % len(cycle)
+                    gone = dropped() - dropped_before
+                    assert skipped == gone % len(cycle), "the newest were kept"
                 assert (await client.send("Ping"))["Ping"] == "Pong"
             assert await stream.next(5.0) is not None, "events flow again"
 
