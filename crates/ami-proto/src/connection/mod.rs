@@ -606,9 +606,7 @@ impl Connection {
         let (max_items, max_bytes) = (self.config.max_list_items, self.config.max_list_bytes);
         // What `held_back` tests, with the queue's part taken once: the
         // items of a list do not go to the queue.
-        let queue_full =
-            self.config.queue_policy == QueuePolicy::Backpressure && self.events.is_full();
-        let hold_below = 2 * self.config.max_frame;
+        let (queue_full, max_frame) = (self.queue_holds(), self.config.max_frame);
         if self.is_closed() {
             return None;
         }
@@ -625,7 +623,7 @@ impl Connection {
         // The list's entry is in the table: frames are located.
         self.decoder.locate(true);
         loop {
-            if queue_full && self.decoder.buffered() <= hold_below {
+            if holds_back(queue_full, self.decoder.buffered(), max_frame) {
                 return None;
             }
             let item = self.decoder.next_frame()?;
@@ -641,12 +639,18 @@ impl Connection {
         }
     }
 
-    /// Back-pressure: a full queue stops decoding. Bounded all the same: past
-    /// two frames' worth of held bytes, decoding goes on and events drop.
+    /// Whether decoding waits for the event queue (see [`holds_back`]).
     fn held_back(&self) -> bool {
-        self.config.queue_policy == QueuePolicy::Backpressure
-            && self.events.is_full()
-            && self.decoder.buffered() <= 2 * self.config.max_frame
+        holds_back(
+            self.queue_holds(),
+            self.decoder.buffered(),
+            self.config.max_frame,
+        )
+    }
+
+    /// Whether the event queue is full and its policy is back-pressure.
+    fn queue_holds(&self) -> bool {
+        self.config.queue_policy == QueuePolicy::Backpressure && self.events.is_full()
     }
 
     /// `located`: where the decoder found the frame's routing headers, if
@@ -1339,6 +1343,13 @@ fn status_text(response: &Response) -> String {
         .get_str("Response")
         .map(|status| status.into_owned())
         .unwrap_or_default()
+}
+
+/// Back-pressure: a full queue (`queue_full`, under back-pressure) stops
+/// decoding. Bounded all the same: past two frames' worth of `buffered`
+/// bytes, decoding goes on and events drop.
+fn holds_back(queue_full: bool, buffered: usize, max_frame: usize) -> bool {
+    queue_full && buffered <= 2 * max_frame
 }
 
 /// What [`Decoder::next_frame`] gives.
