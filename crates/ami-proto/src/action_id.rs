@@ -108,6 +108,8 @@ impl Eq for ActionId {}
 #[inline]
 fn same_inline(a: &[u8; INLINE], b: &[u8; INLINE]) -> bool {
     const LAST: usize = INLINE - 8;
+    // The five words lie in the array and cover it if it is 32 to 40 bytes.
+    const { assert!(INLINE >= 32 && INLINE <= 40) };
     let word = |x: &[u8; INLINE], at: usize| {
         u64::from_ne_bytes(x[at..at + 8].try_into().expect("eight bytes"))
     };
