@@ -247,4 +247,72 @@ mod tests {
             assert_eq!(sock.try_read_uninit(&mut room).expect("the end").len(), 0);
         });
     }
+
+    #[test]
+    fn a_write_that_would_block_clears_readiness_until_the_peer_reads() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+        let addr = listener.local_addr().expect("its address");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let sock = Tokio::current().connect(addr).await.expect("connects");
+            let (mut peer, _) = listener.accept().expect("accepts");
+            let block = [b'x'; 64 << 10];
+            let mut written = 0;
+            // Bounded: loopback's buffers take a few MiB at most.
+            for _ in 0..4096 {
+                match sock.try_write(&block) {
+                    Ok(n) => written += n,
+                    Err(e) => {
+                        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+                        break;
+                    }
+                }
+            }
+            assert!(written > 0, "some bytes went out");
+            // The `WouldBlock` cleared tokio's readiness: a poll waits.
+            let waker = std::task::Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            assert!(sock.poll_writable(&mut cx).is_pending());
+            // The peer reads everything: the socket is writable again.
+            let reader = std::thread::spawn(move || {
+                let mut sink = vec![0; 64 << 10];
+                let mut read = 0;
+                while read < written {
+                    read += std::io::Read::read(&mut peer, &mut sink).expect("reads");
+                }
+                peer
+            });
+            std::future::poll_fn(|cx| sock.poll_writable(cx))
+                .await
+                .expect("writable");
+            let peer = reader.join().expect("the reader");
+            // A peer gone: an error, not a signal.
+            drop(peer);
+            let mut failed = None;
+            for _ in 0..64 {
+                match sock.try_write(b"Action: Ping\r\n\r\n") {
+                    Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        std::future::poll_fn(|cx| sock.poll_writable(cx))
+                            .await
+                            .expect("writable");
+                    }
+                    Err(e) => {
+                        failed = Some(e.kind());
+                        break;
+                    }
+                }
+            }
+            assert!(
+                matches!(
+                    failed,
+                    Some(io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset)
+                ),
+                "{failed:?}"
+            );
+        });
+    }
 }
