@@ -1199,6 +1199,39 @@ mod tests {
     }
 
     #[test]
+    fn with_nothing_buffered_there_is_no_frame_in_any_state() {
+        // A connection asks for no frame with nothing buffered: every state
+        // (before the banner, between frames, skipping an oversized frame
+        // or garbage, a Follows body) must agree.
+        let long = format!("Event: Big\r\nData: {}\r\n\r\n", "x".repeat(300));
+        let mut input = BANNER.to_vec();
+        input.extend_from_slice(b"\r\nResponse: Success\r\nActionID: 1\r\n\r\n");
+        input.extend_from_slice(long.as_bytes());
+        input.extend_from_slice(b"garbage line\r\nmore\r\n\r\n");
+        input.extend_from_slice(
+            b"Response: Follows\r\nActionID: 2\r\nout\r\n\r\n--END COMMAND--\r\n\r\n",
+        );
+        input.extend_from_slice(b"Event: A\r\n\r\n");
+        for piece in [1, 2, 3, 5, 7, 13] {
+            let mut d = Decoder::new(256);
+            let (mut frames, mut empty) = (0, 0);
+            for bytes in input.chunks(piece) {
+                d.push(bytes);
+                while let Some(item) = d.next_frame() {
+                    frames += 1;
+                    assert!(frames < 100, "{item:?}");
+                }
+                if d.buffered() == 0 {
+                    empty += 1;
+                    assert!(d.next_frame().is_none(), "pieces of {piece}");
+                }
+            }
+            assert_eq!(frames, 6, "pieces of {piece}");
+            assert!(empty > 2, "pieces of {piece}: {empty}");
+        }
+    }
+
+    #[test]
     fn a_read_of_nothing_or_a_failed_read_appends_nothing() {
         let mut d = Decoder::without_banner(1 << 16);
         read_uninit(&mut d, b"Event: A\r\n");

@@ -565,7 +565,10 @@ impl Connection {
             let (item, located) = match handed_back.take() {
                 Some(frame) => frame,
                 None => {
-                    if self.is_closed() || self.held_back() {
+                    // Performance: a read of whole frames ends with nothing
+                    // buffered, and a decoder call that finds nothing costs
+                    // about 70 instructions (a tenth of a Ping's answer).
+                    if self.decoder.buffered() == 0 || self.is_closed() || self.held_back() {
                         break;
                     }
                     // Frames are routed by their headers only while an
