@@ -16,6 +16,7 @@ use crate::error::{ClientError, ConnectError};
 use crate::events::EventStream;
 use crate::link::{Answer, Direct, Link};
 use crate::model::LiveModel;
+use crate::reply;
 use crate::runtime::{self, BackgroundTask, Runtime, Socket, SpawnError};
 use crate::shared::{Shared, StateChanges};
 use crate::stats::ClientStats;
@@ -443,20 +444,17 @@ async fn submit<S: Socket>(
     action: Action,
     ticket: Option<Arc<Ticket>>,
 ) -> Result<Completion, ClientError> {
-    let (reply, waiting) = link.reply();
-    let caller = Caller { reply, ticket };
-    let (token, hot) = match link.try_send(action, caller) {
-        Direct::Reading(token, hot) => (token, hot),
-        Direct::Answered(Some(outcome)) => {
-            link.recycle(waiting);
-            return outcome;
-        }
-        Direct::Answered(None) => (0, false),
-        Direct::Declined(action, caller) => {
+    let (token, hot, waiting) = match link.try_send(action, ticket) {
+        Direct::Reading(token, hot, waiting) => (token, hot, waiting),
+        Direct::Answered(outcome) => return outcome,
+        Direct::Waiting(waiting) => (0, false, waiting),
+        Direct::Declined(action, ticket) => {
+            let (reply, waiting) = reply::reply_in(None);
+            let caller = Caller { reply, ticket };
             cmds.send(Command::Send { action, caller })
                 .await
                 .map_err(|_| ClientError::Closed)?;
-            (0, false)
+            (0, false, waiting)
         }
     };
     Answer::new(link, token, hot, waiting)

@@ -45,9 +45,9 @@ use std::time::{Duration, Instant};
 
 use ami_proto::{Action, Completion};
 
-use crate::command::Caller;
+use crate::command::{Caller, Ticket};
 use crate::error::ClientError;
-use crate::reply::{self, Reply, Spare, Waiting};
+use crate::reply::{self, Waiting};
 use crate::runtime::Socket;
 use crate::session::{Holder, Sent, Session};
 use crate::shared::Shared;
@@ -73,9 +73,6 @@ pub(crate) struct Link<S: Socket> {
     /// A reading caller dropped while the lock was held elsewhere: its
     /// token, for the driver to take reading back (0: none).
     abandoned: AtomicU64,
-    /// A reply slot its caller was done with, for the next send (see
-    /// [`Link::reply`]).
-    spare: Mutex<Option<Spare<Outcome>>>,
     /// The session was [`lone`](Session::lone) when last unlocked: a send
     /// that finds it false goes to the driver without taking the lock (a
     /// pipelined load pays nothing for the direct path). Only a hint: the
@@ -84,7 +81,7 @@ pub(crate) struct Link<S: Socket> {
 }
 
 /// What a caller gets for its action.
-type Outcome = Result<Completion, ClientError>;
+pub(crate) type Outcome = Result<Completion, ClientError>;
 
 /// The waker the socket sees for read readiness: it wakes whoever reads.
 #[derive(Default)]
@@ -130,15 +127,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What became of a send offered to [`Link::try_send`].
 pub(crate) enum Direct {
     /// Sent; the caller reads for its answer (the holder of this token),
-    /// at once if `hot` (see [`Answer::new`]).
-    Reading(u64, bool),
-    /// Sent and answered in the send's own turn: the outcome (`Some`), or
-    /// refused or cancelled before it was sent: the outcome is in the
-    /// caller's reply (`None`).
-    Answered(Option<Outcome>),
+    /// at once if `hot` (see [`Answer::new`]), and it comes to the slot.
+    Reading(u64, bool, Waiting<Outcome>),
+    /// Sent and answered in the send's own turn: the outcome.
+    Answered(Outcome),
+    /// Refused or cancelled before it was sent, or left to the driver: the
+    /// outcome is (or comes) in the slot.
+    Waiting(Waiting<Outcome>),
     /// Not taken (no ready, idle session, or the lock is busy): give it to
-    /// the driver.
-    Declined(Action, Caller),
+    /// the driver, with its cancel ticket.
+    Declined(Action, Option<Arc<Ticket>>),
 }
 
 impl<S: Socket> Link<S> {
@@ -151,29 +149,17 @@ impl<S: Socket> Link<S> {
             shared,
             tokens: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
-            spare: Mutex::new(None),
             lone: AtomicBool::new(false),
         })
     }
 
-    /// A reply slot for a send: the one a finished caller left if any.
-    ///
-    /// Performance: a new slot per send was an allocation and a free per
-    /// round trip, about 250 instructions. Never waits for the spare's
-    /// lock: callers on other threads at the same moment (a pipelined load
-    /// on a multi-thread runtime) allocate as before.
-    pub(crate) fn reply(&self) -> (Reply<Outcome>, Waiting<Outcome>) {
-        let spare = self.spare.try_lock().ok().and_then(|mut s| s.take());
-        reply::reply_in(spare)
-    }
-
-    /// Keeps `waiting`'s slot for the next send, if its sender is done
-    /// with it (one slot at most: the lone caller's) and the spare's lock
-    /// is free.
-    pub(crate) fn recycle(&self, waiting: Waiting<Outcome>) {
-        if let Some(spare) = waiting.into_spare() {
-            if let Ok(mut slot) = self.spare.try_lock() {
-                *slot = Some(spare);
+    /// Keeps `waiting`'s slot for the next direct send (see
+    /// [`Session::spare`]), if its sender is done with it and the session's
+    /// lock is free: never waits for it.
+    fn recycle(&self, waiting: Waiting<Outcome>) {
+        if let Ok(mut guard) = self.session.try_lock() {
+            if let Some(s) = guard.as_mut().filter(|s| s.spare.is_none()) {
+                s.spare = waiting.into_spare();
             }
         }
     }
@@ -222,26 +208,31 @@ impl<S: Socket> Link<S> {
     /// went out, as on one CPU) the send is answered before the lock is
     /// released, one turn where a send's and a first read's took two.
     /// Otherwise the caller goes on reading for its answer.
-    pub(crate) fn try_send(&self, action: Action, caller: Caller) -> Direct {
+    ///
+    /// The caller's reply slot is made here, under the lock, from the one
+    /// the last direct send left ([`Session::spare`]).
+    pub(crate) fn try_send(&self, action: Action, ticket: Option<Arc<Ticket>>) -> Direct {
         if !self.lone.load(Ordering::Relaxed) {
-            return Direct::Declined(action, caller);
+            return Direct::Declined(action, ticket);
         }
         let mut guard = match self.session.try_lock() {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(TryLockError::WouldBlock) => return Direct::Declined(action, caller),
+            Err(TryLockError::WouldBlock) => return Direct::Declined(action, ticket),
         };
         let Some(s) = guard.as_mut() else {
-            return Direct::Declined(action, caller);
+            return Direct::Declined(action, ticket);
         };
         // Idle: nothing pending means no caller reads (a reader's action is
         // pending until it is answered).
         if !s.lone() {
-            return Direct::Declined(action, caller);
+            return Direct::Declined(action, ticket);
         }
+        let (reply, waiting) = reply::reply_in(s.spare.take());
+        let caller = Caller { reply, ticket };
         if caller.cancelled() {
             caller.cancel();
-            return Direct::Answered(None);
+            return Direct::Waiting(waiting);
         }
         let token = self.tokens.fetch_add(1, Ordering::Relaxed) + 1;
         // The first read does not wait for readiness: the answer is often
@@ -283,12 +274,17 @@ impl<S: Socket> Link<S> {
             (reading, kick || more)
         }));
         s.keep_own = false;
-        // Kept even if the turn panicked after: the answer is whole.
-        let own = s.own.take();
+        // Kept even if the turn panicked after: the answer is whole. Its
+        // slot, never used, is free again (its reply went with the
+        // caller's entry): the next direct send takes it.
+        if let Some(outcome) = s.own.take() {
+            s.spare = waiting.into_spare();
+            self.end_turn(guard, turn);
+            return Direct::Answered(outcome);
+        }
         match self.end_turn(guard, turn) {
-            _ if own.is_some() => Direct::Answered(own),
-            true => Direct::Reading(token, hot),
-            false => Direct::Answered(None),
+            true => Direct::Reading(token, hot, waiting),
+            false => Direct::Waiting(waiting),
         }
     }
 
@@ -500,7 +496,7 @@ pub(crate) struct Answer<'a, S: Socket> {
     /// [`Link::try_send`]).
     hot: bool,
     /// `None` once the outcome is taken (the slot then goes back to the
-    /// link, see [`Link::reply`]).
+    /// session, see [`Session::spare`]).
     waiting: Option<Waiting<Outcome>>,
 }
 
@@ -741,13 +737,8 @@ mod tests {
 
     impl Fixture {
         /// Offers a Ping to the direct path.
-        fn ping(&self) -> (Direct, reply::Waiting<Outcome>) {
-            let (reply, waiting) = reply::reply();
-            let caller = Caller {
-                reply,
-                ticket: None,
-            };
-            (self.link.try_send(Action::ping(), caller), waiting)
+        fn ping(&self) -> Direct {
+            self.link.try_send(Action::ping(), None)
         }
 
         /// The ActionID of the last action written.
@@ -778,9 +769,10 @@ mod tests {
         }
     }
 
-    fn reading(direct: Direct) -> u64 {
+    /// The token and reply slot of a send the caller reads for.
+    fn reading(direct: Direct) -> (u64, reply::Waiting<Outcome>) {
         match direct {
-            Direct::Reading(token, _) => token,
+            Direct::Reading(token, _, waiting) => (token, waiting),
             _ => panic!("not sent directly"),
         }
     }
@@ -797,8 +789,7 @@ mod tests {
     fn a_lone_caller_writes_and_reads_its_own_answer() {
         let f = fixture(8, QueuePolicy::DropOldest);
         let mut events = f.shared.subscribe();
-        let (direct, waiting) = f.ping();
-        let token = reading(direct);
+        let (token, waiting) = reading(f.ping());
         assert!(f.wire.written().contains("Action: Ping"), "written at once");
         assert_eq!(f.reader(), Some(token));
         assert!(f.kicked(), "the driver's timer must be armed for it");
@@ -826,16 +817,17 @@ mod tests {
 
     /// An answer there by the time the send's bytes are out is read in the
     /// send's own turn: the send comes back answered with its outcome (the
-    /// reply slot, never used, is done and free for the next send), and
-    /// reading is the driver's again (readiness wakes the driver, not the
-    /// caller, whose task was never woken).
+    /// reply slot, never used, is free for the next send), and reading is
+    /// the driver's again (readiness wakes the driver, not the caller,
+    /// whose task was never woken).
     #[test]
     fn an_answer_there_when_the_bytes_are_out_is_read_in_the_sends_turn() {
         let f = fixture(8, QueuePolicy::DropOldest);
+        let spare = || f.link.lock().as_ref().is_some_and(|s| s.spare.is_some());
+        assert!(!spare());
         f.wire.answer_at_once.store(true, Ordering::SeqCst);
-        let (direct, mut waiting) = f.ping();
-        match direct {
-            Direct::Answered(Some(Ok(pong))) => {
+        match f.ping() {
+            Direct::Answered(Ok(pong)) => {
                 assert_eq!(pong.response().get_str("Ping").as_deref(), Some("Pong"))
             }
             Direct::Answered(other) => panic!("the outcome returned, not {other:?}"),
@@ -847,21 +839,35 @@ mod tests {
             .lock()
             .as_ref()
             .is_some_and(|s| s.own.is_none() && !s.keep_own));
+        assert!(spare(), "the slot is free again");
         let caller = Task::new();
-        assert!(matches!(
-            Pin::new(&mut waiting).poll(&mut caller.cx()),
-            Poll::Ready(None)
-        ));
-        assert!(waiting.into_spare().is_some(), "the slot is free again");
         f.wire.answer_at_once.store(false, Ordering::SeqCst);
         f.wire.feed(event("Hangup").as_bytes());
         assert_eq!((caller.woken(), f.driver.woken()), (0, 1));
+        assert!(f.link.poll_driver_read(&mut f.driver.cx()).is_ready());
+        f.link
+            .lock()
+            .as_mut()
+            .expect("session")
+            .read(Instant::now());
 
         // Not there yet: the caller reads for it, waiting for readiness
-        // first (the turn's read found nothing).
-        let f = fixture(8, QueuePolicy::DropOldest);
-        let (direct, _waiting) = f.ping();
-        assert!(matches!(direct, Direct::Reading(_, false)));
+        // first (the turn's read found nothing), its outcome to come in the
+        // slot the last send left; that slot is free again once it has.
+        let direct = f.ping();
+        assert!(matches!(direct, Direct::Reading(_, false, _)));
+        assert!(!spare(), "taken by the send");
+        let (token, waiting) = reading(direct);
+        let mut answer = Answer::new(&f.link, token, false, waiting);
+        assert!(Pin::new(&mut answer).poll(&mut caller.cx()).is_pending());
+        f.wire.feed(f.pong().as_bytes());
+        match Pin::new(&mut answer).poll(&mut caller.cx()) {
+            Poll::Ready(Some(Ok(pong))) => {
+                assert_eq!(pong.response().get_str("Ping").as_deref(), Some("Pong"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(spare(), "back for the next send");
     }
 
     /// An answer read before the socket's readiness woke anyone (the
@@ -876,8 +882,7 @@ mod tests {
         f.wire.quietly.store(true, Ordering::SeqCst);
         let polls = f.wire.polls.load(Ordering::SeqCst);
         for _ in 0..3 {
-            let (direct, _waiting) = f.ping();
-            assert!(matches!(direct, Direct::Answered(Some(Ok(_)))));
+            assert!(matches!(f.ping(), Direct::Answered(Ok(_))));
             assert_eq!(f.reader(), None, "reading is the driver's again");
         }
         assert_eq!(
@@ -942,8 +947,8 @@ mod tests {
     fn events_read_by_a_caller_reach_the_streams_and_a_full_queue_drops_while_it_waits() {
         let f = fixture(2, QueuePolicy::Backpressure);
         let mut events = f.shared.subscribe();
-        let (direct, waiting) = f.ping();
-        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
+        let (token, waiting) = reading(f.ping());
+        let mut answer = Answer::new(&f.link, token, false, waiting);
         let mut burst: String = ["A", "B", "C", "D", "E"].map(event).concat();
         burst.push_str(&f.pong());
         f.wire.feed(burst.as_bytes());
@@ -970,9 +975,9 @@ mod tests {
     #[test]
     fn a_dropped_reader_hands_reading_back_to_the_driver() {
         let f = fixture(8, QueuePolicy::DropOldest);
-        let (direct, waiting) = f.ping();
+        let (token, waiting) = reading(f.ping());
         let caller = Task::new();
-        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
+        let mut answer = Answer::new(&f.link, token, false, waiting);
         assert!(Pin::new(&mut answer).poll(&mut caller.cx()).is_pending());
         drop(answer);
         assert_eq!(f.reader(), None);
@@ -982,8 +987,7 @@ mod tests {
         assert_eq!(caller.woken(), 0);
 
         let f = fixture(8, QueuePolicy::DropOldest);
-        let (direct, waiting) = f.ping();
-        let token = reading(direct);
+        let (token, waiting) = reading(f.ping());
         let answer = Answer::new(&f.link, token, false, waiting);
         let _ = f.kicked();
         let mut guard = f.link.lock();
@@ -1001,8 +1005,8 @@ mod tests {
     #[test]
     fn a_caller_that_reads_the_end_leaves_it_to_the_driver() {
         let f = fixture(8, QueuePolicy::DropOldest);
-        let (direct, waiting) = f.ping();
-        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
+        let (token, waiting) = reading(f.ping());
+        let mut answer = Answer::new(&f.link, token, false, waiting);
         let _ = f.kicked();
         f.wire.close();
         let caller = Task::new();
@@ -1023,8 +1027,8 @@ mod tests {
     #[test]
     fn a_panic_in_a_callers_turn_is_left_for_the_driver() {
         let f = fixture(8, QueuePolicy::DropOldest);
-        let (direct, waiting) = f.ping();
-        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
+        let (token, waiting) = reading(f.ping());
+        let mut answer = Answer::new(&f.link, token, false, waiting);
         let _ = f.kicked();
         f.wire.panic_on_read.store(true, Ordering::SeqCst);
         f.wire.feed(f.pong().as_bytes());
@@ -1034,7 +1038,7 @@ mod tests {
         assert_eq!(f.reader(), None);
         let panicked = f.link.lock().as_ref().is_some_and(|s| s.panicked.is_some());
         assert!(panicked, "kept for the driver");
-        assert!(matches!(f.ping().0, Direct::Declined(..)));
+        assert!(matches!(f.ping(), Direct::Declined(..)));
     }
 
     /// The direct path is for a ready, idle session: with an action in
@@ -1043,22 +1047,15 @@ mod tests {
     #[test]
     fn only_an_idle_session_is_sent_to_directly() {
         let f = fixture(8, QueuePolicy::DropOldest);
-        let (first, _waiting) = f.ping();
-        reading(first);
-        assert!(matches!(f.ping().0, Direct::Declined(..)), "one in flight");
+        let _first = reading(f.ping());
+        assert!(matches!(f.ping(), Direct::Declined(..)), "one in flight");
 
         let f = fixture(8, QueuePolicy::DropOldest);
         let ticket = Arc::new(crate::command::Ticket::default());
         ticket.lock().cancelled = true;
-        let (reply, mut waiting) = reply::reply();
-        let caller = Caller {
-            reply,
-            ticket: Some(ticket),
+        let Direct::Waiting(mut waiting) = f.link.try_send(Action::ping(), Some(ticket)) else {
+            panic!("answered in the slot");
         };
-        assert!(matches!(
-            f.link.try_send(Action::ping(), caller),
-            Direct::Answered(None)
-        ));
         let task = Task::new();
         assert!(matches!(
             Pin::new(&mut waiting).poll(&mut task.cx()),
@@ -1096,15 +1093,15 @@ mod tests {
             s.deliver(0, false, &mut |_, _| {});
             assert!(s.pending.is_empty());
         };
-        let (direct, waiting) = f.ping();
-        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
+        let (token, waiting) = reading(f.ping());
+        let mut answer = Answer::new(&f.link, token, false, waiting);
         let first = f.pong();
         through_driver(Action::ping());
         f.wire.feed(format!("{first}{}", f.pong()).as_bytes());
         assert!(Pin::new(&mut answer).poll(&mut Task::new().cx()).is_ready());
         drop(answer);
         for _ in 0..crate::session::CROWD {
-            let Direct::Declined(action, _) = f.ping().0 else {
+            let Direct::Declined(action, _) = f.ping() else {
                 panic!("sent directly too soon");
             };
             through_driver(action);
@@ -1113,7 +1110,7 @@ mod tests {
             answer_all(guard.as_mut().expect("session"));
             f.link.settled(guard.as_ref());
         }
-        reading(f.ping().0);
+        let _reading = reading(f.ping());
     }
 
     /// The driver's timer is asked to move only when it would fire after
@@ -1122,15 +1119,14 @@ mod tests {
     fn the_driver_is_kicked_only_when_its_timer_must_move() {
         let f = fixture(8, QueuePolicy::DropOldest);
         f.link.lock().as_mut().expect("session").alarm = Some(Instant::now() + HOLD / 2);
-        let (direct, waiting) = f.ping();
-        let mut answer = Answer::new(&f.link, reading(direct), false, waiting);
+        let (token, waiting) = reading(f.ping());
+        let mut answer = Answer::new(&f.link, token, false, waiting);
         assert!(!f.kicked(), "armed early enough");
         f.wire.feed(f.pong().as_bytes());
         assert!(Pin::new(&mut answer).poll(&mut Task::new().cx()).is_ready());
 
         f.link.lock().as_mut().expect("session").alarm = Some(Instant::now() + 10 * HOLD);
-        let (direct, _waiting) = f.ping();
-        reading(direct);
+        let _reading = reading(f.ping());
         assert!(f.kicked(), "armed too late for the hold");
     }
 }
