@@ -81,7 +81,7 @@ pub(crate) struct Link<S: Socket> {
 }
 
 /// What a caller gets for its action.
-pub(crate) type Outcome = Result<Completion, ClientError>;
+type Outcome = Result<Completion, ClientError>;
 
 /// The waker the socket sees for read readiness: it wakes whoever reads.
 #[derive(Default)]
