@@ -96,7 +96,10 @@ fn server_error(result: Result<Completion, ClientError>) -> String {
 
 fn list(client: &mut Client, action: Action) -> (Vec<Event>, Event) {
     match client.send(action).expect("the list completes") {
-        Completion::List(list) => (list.items, list.complete.expect("a complete event")),
+        Completion::List(list) => (
+            list.items.to_vec(),
+            list.complete.expect("a complete event"),
+        ),
         other => panic!("expected a list, got {other:?}"),
     }
 }

@@ -249,15 +249,15 @@ impl AmiOutput {
 
     fn fill_completion(&mut self, completion: Completion) {
         self.headers = Fields::of(completion.response().headers());
-        let items = |events: &[Event]| events.iter().map(|e| Fields::of(e.headers())).collect();
+        let fields = |event: Event| Fields::of(event.headers());
         match completion {
-            Completion::List(list) => self.items = items(&list.items),
+            Completion::List(list) => self.items = list.items.iter().map(fields).collect(),
             Completion::Command(output) => {
                 for line in &output.lines {
                     self.lines.push(line);
                 }
             }
-            Completion::Originate(outcome) => self.items = items(&[outcome.event]),
+            Completion::Originate(outcome) => self.items = vec![fields(outcome.event)],
             _ => {}
         }
     }

@@ -89,6 +89,18 @@ impl Serialize for HeaderPairs<'_> {
     }
 }
 
+/// A list item's headers, serialized as [`HeaderPairs`] are. The item is
+/// held, not borrowed: a list makes its items when asked for
+/// ([`ami_proto::ListItems`]).
+#[derive(Debug)]
+struct ItemPairs(Event);
+
+impl Serialize for ItemPairs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        HeaderPairs(self.0.headers()).serialize(serializer)
+    }
+}
+
 /// One decoded frame as a JSON line: `kind` is `banner` (with `text`),
 /// `response`, `event`, `follows` (legacy Command output, its text under
 /// `output`) or `other`, with `headers`.
@@ -145,7 +157,7 @@ pub struct CompletionJson<'a> {
     action: &'a str,
     response: Pairs<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    items: Option<Vec<Pairs<'a>>>,
+    items: Option<Vec<ItemPairs>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     complete: Option<Option<Pairs<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,7 +174,7 @@ impl<'a> CompletionJson<'a> {
             server,
             action,
             response: headers(c.response().headers()),
-            items: items.map(|items| items.iter().map(|e| headers(e.headers())).collect()),
+            items: items.map(|items| items.iter().map(ItemPairs).collect()),
             complete: items.map(|_| c.list_complete().map(|e| headers(e.headers()))),
             output: c
                 .command_lines()

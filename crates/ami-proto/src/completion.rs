@@ -5,6 +5,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::list_items::ListItems;
 use crate::message::{Event, Response};
 
 /// When an action counts as complete. Chosen per action from its name and
@@ -69,7 +70,7 @@ pub struct EventList {
     /// The item events, in order (each carries the action's ActionID):
     /// slices of their receive chunks, so [`Event::detach`] those kept
     /// for long.
-    pub items: Vec<Event>,
+    pub items: ListItems,
     /// The `...Complete` event. Always `Some` from a [`crate::Connection`].
     pub complete: Option<Event>,
 }
@@ -137,18 +138,18 @@ impl Completion {
 
     /// An event list's items, in order (without the closing event); `None`
     /// unless this is [`Completion::List`].
-    pub fn list_items(&self) -> Option<&[Event]> {
+    pub fn list_items(&self) -> Option<&ListItems> {
         match self {
             Completion::List(list) => Some(&list.items),
             _ => None,
         }
     }
 
-    /// The items of an event list, taken out of it; `None` unless this is
-    /// [`Completion::List`].
+    /// The items of an event list, taken out of it as events; `None`
+    /// unless this is [`Completion::List`].
     pub fn into_list_items(self) -> Option<Vec<Event>> {
         match self {
-            Completion::List(list) => Some(list.items),
+            Completion::List(list) => Some(list.items.to_vec()),
             _ => None,
         }
     }
@@ -266,12 +267,13 @@ mod tests {
         let end = event("Event: CoreShowChannelsComplete\r\nActionID: a-1\r\n\r\n");
         let list = Completion::from(EventList {
             response: ok(),
-            items: vec![item.clone(), item],
+            items: ListItems::from(vec![item.clone(), item]),
             complete: Some(end),
         });
         let items = list.list_items().expect("a list");
         assert_eq!(items.len(), 2);
-        assert_eq!(items[0].get("Channel"), Some(&b"PJSIP/1"[..]));
+        let first = items.first().expect("two items");
+        assert_eq!(first.get("Channel"), Some(&b"PJSIP/1"[..]));
         assert!(list
             .list_complete()
             .is_some_and(|e| e.is("CoreShowChannelsComplete")));
@@ -306,7 +308,7 @@ mod tests {
         let item = event("Event: PeerEntry\r\nActionID: a-2\r\n\r\n");
         let list = Completion::from(EventList {
             response: response("Response: Success\r\nActionID: a-2\r\n\r\n"),
-            items: vec![item],
+            items: ListItems::from(vec![item]),
             complete: None,
         });
         assert_eq!(list.into_list_items().map(|items| items.len()), Some(1));

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::action_id::{ActionId, ActionIdMap};
 use crate::completion::Strategy;
 use crate::deadline::instant_after;
+use crate::list_items::ListItems;
 use crate::message::{Event, Response};
 
 /// Who is waiting for an action: the caller, or the connection itself.
@@ -61,7 +62,7 @@ pub(crate) enum Phase {
     /// Collecting an event list.
     List {
         response: Response,
-        items: Vec<Event>,
+        items: ListItems,
         bytes: usize,
         /// Over a limit: items are absorbed and dropped until the end.
         overflowed: bool,
@@ -763,7 +764,7 @@ mod tests {
         assert_eq!((t.len(), t.live()), (1, 2), "taken, still live");
         p.phase = Phase::List {
             response: refusal(),
-            items: Vec::new(),
+            items: ListItems::new(),
             bytes: 0,
             overflowed: false,
         };

@@ -488,6 +488,77 @@ impl Decoder {
         }
     }
 
+    /// Cuts off the events at the head of the buffer that `take` takes, one
+    /// after another, and returns their bytes as one run (empty if it took
+    /// none). `take` gets each complete event's start in the run, its
+    /// headers (as [`Decoder::next_frame`] would cut them) and where its
+    /// routing headers are, and answers whether it took it; the first it
+    /// does not take stays at the head, for [`Decoder::next_frame`].
+    ///
+    /// It stops, leaving the rest to [`Decoder::next_frame`], before a frame
+    /// that is not an event, a blank line between frames, a frame past its
+    /// limit, and once no more than `hold` bytes are buffered, if `hold` is
+    /// given (back-pressure). Only while [`Decoder::locate`] is on, past the
+    /// banner, and between frames; otherwise it takes nothing. The
+    /// unfinished event at the end of the buffer is left searched as far as
+    /// its bytes go, as [`Decoder::next_frame`] leaves it.
+    ///
+    /// Performance: a list's items are taken a run at a time: no frame,
+    /// no `Option<Result<Frame>>` and no reference count per item, and one
+    /// cut (one reference) for the whole run.
+    pub(crate) fn take_run(
+        &mut self,
+        hold: Option<usize>,
+        mut take: impl FnMut(u32, &[u8], &Located) -> bool,
+    ) -> Bytes {
+        let between_frames = self.partial.kind == Kind::Unknown && self.partial.line == 0;
+        if !(self.locate && self.banner_seen && self.skip.is_none() && between_frames) {
+            return Bytes::new();
+        }
+        let limit = self.limit_of(Kind::Event);
+        // Offsets in a run are `u32`s, as in a frame.
+        let end = self.buf.len().min(MAX_LIMIT);
+        let mut base = 0;
+        while hold.is_none_or(|hold| self.buf.len() - base > hold) {
+            let frame = &self.buf[base..end];
+            if !starts_with_event(frame) {
+                break;
+            }
+            let mut scan = NameScan::new();
+            match BlankLine::from_line_start(0).find_naming::<2, RoutingNames>(frame, &mut scan) {
+                Ok(nl) if nl < limit => {
+                    let headers = &frame[..trimmed_end(frame, 0, nl)];
+                    if !take(base as u32, headers, &scan.found) {
+                        break;
+                    }
+                    base += nl + 1;
+                }
+                Ok(_) => break,
+                Err(search) => {
+                    if end == self.buf.len() && frame.len() <= limit {
+                        // Where `next_frame` would have left it.
+                        self.partial.kind = Kind::Event;
+                        self.partial.blank = search;
+                        self.scan = scan;
+                        self.scanning = true;
+                    }
+                    break;
+                }
+            }
+        }
+        if base == 0 {
+            return Bytes::new();
+        }
+        // The first line of the new head is searched afresh.
+        self.partial.first_scanned = 0;
+        self.buf.split_to(base).freeze()
+    }
+
+    /// The policy the frames it decodes print under.
+    pub(crate) fn redaction(&self) -> &'static RedactionPolicy {
+        self.redaction
+    }
+
     /// Where the routing headers of the frame the last
     /// [`Decoder::next_frame`] returned are, if its search noted them
     /// ([`Decoder::locate`]).

@@ -190,6 +190,11 @@ impl Headers {
         &self.buf
     }
 
+    /// The lines' bytes and the policy they print under.
+    pub(crate) fn into_parts(self) -> (Bytes, &'static RedactionPolicy) {
+        (self.buf, self.redaction)
+    }
+
     /// An owned copy of exactly these lines, sharing no buffer with the
     /// frame they came from (see [`crate::Message::detach`]).
     pub fn detach(&self) -> Headers {

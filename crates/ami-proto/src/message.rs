@@ -93,6 +93,12 @@ impl Message {
         &self.headers
     }
 
+    /// The headers, without the legacy Follows text (only a Command's
+    /// response has any).
+    pub(crate) fn into_headers(self) -> Headers {
+        self.headers
+    }
+
     /// The first value of `name` (ASCII-case-insensitive).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.headers.get(name)
@@ -204,6 +210,45 @@ impl Routing<'_> {
     pub(crate) fn starts_list(&self) -> bool {
         opens_list(self.event_list)
     }
+}
+
+/// Whether the event whose headers are `raw` is an item of the list whose
+/// action has the id `list`, and not its end, by where the decoder
+/// `located` its routing headers: the `ActionID` is `list`, there is no
+/// `EventList` line, and the name does not end in `Complete`. `false` for
+/// an event whose first line the decoder did not locate (the general path
+/// tells it then).
+///
+/// Performance: asked of every item of a run (see the decoder's
+/// `take_run`); what `routing_located` and `completes_list_with` tell for
+/// such an event, without the `EventList` value. The usual `ActionID:
+/// <id>\r\n` line, its line end located, is compared as it stands, by
+/// words: its value is the bytes between the space and the last `\r`,
+/// unless those end in `\r` too (more `\r`s trimmed); then they differ
+/// from an `id` that does not.
+#[inline(always)]
+pub(crate) fn is_list_item(raw: &[u8], list: &[u8], located: &Located) -> bool {
+    if located.colons[1].is_some() {
+        return false;
+    }
+    let (Some(colon), Some(end)) = (located.colons[0], located.line_ends[0]) else {
+        return false;
+    };
+    let same_id = match raw.get(colon as usize + 1..end as usize) {
+        Some([b' ', value @ .., b'\r']) if list.last() != Some(&b'\r') => {
+            headers::same_bytes(value, list)
+        }
+        Some(line) => headers::strip_space(headers::trim_crs(line)) == list,
+        None => false,
+    };
+    // The decoder locates an event only when it knew it by its first six
+    // bytes, `Event:`, and then searched from there: the first line is its
+    // name's (checked by `check_located` when fuzzing).
+    let name = located
+        .first_newline
+        .and_then(|end| raw.get(6..end as usize));
+    same_id
+        && name.is_some_and(|line| !ends_in_complete(headers::strip_space(headers::trim_crs(line))))
 }
 
 /// Whether an `EventList` value opens a list (`start`, any case).
@@ -402,41 +447,11 @@ impl Event {
 
     /// Whether this event is an item of the list whose action has the id
     /// `list`, and not its end, by where the decoder `located` its routing
-    /// headers: the `ActionID` is `list`, there is no `EventList` line, and
-    /// the name does not end in `Complete`. (An event not located is not
-    /// told here: the connection routes it the general way.)
-    ///
-    /// Performance: asked of every item of a run (see the connection's
-    /// `collect_items`); what `routing_located` and `completes_list_with`
-    /// tell for such an event, without the `EventList` value.
+    /// headers ([`is_list_item`]). (An event not located is not told here:
+    /// the connection routes it the general way.)
     #[inline(always)]
     pub(crate) fn is_item_of(&self, list: &[u8], located: Option<&Located>) -> bool {
-        let Some(located) = located else {
-            return false;
-        };
-        located.colons[1].is_none()
-            && self.action_id_is(list, located)
-            && !ends_in_complete(self.name_located(Some(located)))
-    }
-
-    /// Whether the `ActionID` the decoder `located` is `id`, as
-    /// [`Message::routing_from`] reads it.
-    ///
-    /// Performance: the usual line, `ActionID: <id>\r\n` with its line end
-    /// located, is compared as it stands, by words: its value is the bytes
-    /// between the space and the last `\r`, unless those end in `\r` too
-    /// (more `\r`s trimmed); then they differ from an `id` that does not.
-    #[inline(always)]
-    fn action_id_is(&self, id: &[u8], located: &Located) -> bool {
-        let raw = self.headers().raw();
-        if let (Some(colon), Some(end)) = (located.colons[0], located.line_ends[0]) {
-            if let Some([b' ', value @ .., b'\r']) = raw.get(colon as usize + 1..end as usize) {
-                if id.last() != Some(&b'\r') {
-                    return headers::same_bytes(value, id);
-                }
-            }
-        }
-        self.routing_from(located).action_id == Some(id)
+        located.is_some_and(|located| is_list_item(self.headers().raw(), list, located))
     }
 
     /// [`Event::completes_list`], its `EventList` header already found

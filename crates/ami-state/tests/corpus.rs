@@ -32,7 +32,7 @@ fn list<'a>(inputs: &'a [Input], action_id: &str) -> &'a Completion {
         .unwrap_or_else(|| panic!("list {action_id}"))
 }
 
-fn items(completion: &Completion) -> &[ami_proto::Event] {
+fn items(completion: &Completion) -> &ami_proto::ListItems {
     match completion {
         Completion::List(list) => &list.items,
         other => panic!("not a list: {other:?}"),

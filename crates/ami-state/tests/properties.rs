@@ -12,7 +12,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use ami_proto::{Action, ActionError, ActionId, Completion, Event, EventList};
+use ami_proto::{Action, ActionError, ActionId, Completion, EventList};
 use ami_state::{Limits, Model, Snapshot, Timestamp};
 use support::{events, feed, inputs, Input};
 
@@ -561,7 +561,7 @@ fn list_items_are_read_in_any_header_order() {
             Input::List(_, Completion::List(list)) => list.response.clone(),
             _ => unreachable!(),
         },
-        items: Vec::<Event>::new(),
+        items: ami_proto::ListItems::new(),
         complete: None,
     });
     model.handle_completion(id, Ok(&bare));

@@ -121,10 +121,10 @@ fn write_text(out: &mut impl Write, c: &Completion) -> std::io::Result<()> {
         Ok(())
     }
     block(out, c.response().headers())?;
-    let items = c.list_items().unwrap_or_default().iter();
+    let items = c.list_items().into_iter().flatten();
     let events = items
-        .chain(c.list_complete())
-        .chain(c.originate().map(|o| &o.event));
+        .chain(c.list_complete().cloned())
+        .chain(c.originate().map(|o| o.event.clone()));
     for event in events {
         writeln!(out)?;
         block(out, event.headers())?;

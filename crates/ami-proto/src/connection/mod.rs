@@ -23,7 +23,8 @@ use crate::error::{ActionError, ConfigError, DecodeError, LoginError, SendError}
 use crate::frame::Decoder;
 use crate::health::heartbeat::{Heartbeat, HeartbeatAction};
 use crate::health::reconnect::Failure;
-use crate::message::{Event, Frame, Located, Response, Status};
+use crate::list_items::ListItems;
+use crate::message::{is_list_item, Event, Frame, Located, Response, Status};
 use crate::queue::{EventQueue, Push, QueuePolicy};
 use crate::stats::Stats;
 
@@ -592,19 +593,20 @@ impl Connection {
     }
 
     /// Takes the items of the list `list` collects that follow in the
-    /// decoder's buffer, one after another, as [`Connection::on_event`]
-    /// would; returns the first frame that is not one (with where its
-    /// routing headers are), for the general path, or `None` once nothing
-    /// more can be decoded.
+    /// decoder's buffer, as [`Connection::on_event`] would; returns the
+    /// first frame that is not one (with where its routing headers are),
+    /// for the general path, or `None` once nothing more can be decoded.
     ///
     /// Performance: a 100k-item list arrives as runs of items, each read
-    /// holding a hundred or so. Here an item is known by the headers the
-    /// decoder located (its `ActionID` the list's, no `EventList` line, a
-    /// name not ending in `Complete`) against the list's entry found once
-    /// per run, not routed through the frame's kind, the table and the
-    /// action's phase one frame at a time. Anything else (another action's
-    /// or no `ActionID`, any `EventList`, a list end, a response, a frame
-    /// not located, a decode error) goes back to the general path.
+    /// holding a hundred or so. The decoder cuts such a run in one call
+    /// ([`Decoder::take_run`]), an item known by the headers it located
+    /// ([`is_list_item`]: its `ActionID` the list's, no `EventList` line, a
+    /// name not ending in `Complete`), and the list keeps the run's bytes
+    /// and a record per item ([`ListItems`]): no frame is made per item,
+    /// and the list's entry is found once per run. Anything else (another
+    /// action's or no `ActionID`, any `EventList`, a list end, a response,
+    /// a frame not located, a blank line, a frame past its limit) is
+    /// decoded the general way; an item among those is taken here too.
     fn collect_items(&mut self, list: &ActionId) -> Option<(DecodeResult, Option<Located>)> {
         let (max_items, max_bytes) = (self.config.max_list_items, self.config.max_list_bytes);
         // What `held_back` tests, with the queue's part taken once: the
@@ -625,7 +627,30 @@ impl Connection {
         };
         // The list's entry is in the table: frames are located.
         self.decoder.locate(true);
+        let hold = queue_full.then_some(2 * max_frame);
+        let redaction = self.decoder.redaction();
+        let stats = &mut self.stats;
         loop {
+            let first = items.len();
+            let run = self.decoder.take_run(hold, |start, headers, located| {
+                if !is_list_item(headers, list.as_bytes(), located) {
+                    return false;
+                }
+                stats.frames += 1;
+                stats.events += 1;
+                if admits(
+                    items,
+                    bytes,
+                    overflowed,
+                    headers.len(),
+                    max_items,
+                    max_bytes,
+                ) {
+                    items.push_record(start, headers.len() as u32);
+                }
+                true
+            });
+            items.end_run(first, run, redaction);
             if holds_back(queue_full, self.decoder.buffered(), max_frame) {
                 return None;
             }
@@ -633,8 +658,8 @@ impl Connection {
             let located = self.decoder.located();
             match item {
                 Ok(Frame::Event(event)) if event.is_item_of(list.as_bytes(), located) => {
-                    self.stats.frames += 1;
-                    self.stats.events += 1;
+                    stats.frames += 1;
+                    stats.events += 1;
                     take_item(items, bytes, overflowed, event, max_items, max_bytes);
                 }
                 item => return Some((item, located.copied())),
@@ -979,7 +1004,7 @@ impl Connection {
         else {
             return false;
         };
-        *items = Vec::new();
+        *items = ListItems::new();
         *overflowed = true;
         if !pending.done {
             let id = ActionId::from_bytes(
@@ -1358,34 +1383,50 @@ fn holds_back(queue_full: bool, buffered: usize, max_frame: usize) -> bool {
 /// What [`Decoder::next_frame`] gives.
 type DecodeResult = Result<Frame, DecodeError>;
 
-/// Adds `event` to the items of a list, within its bounds (`max_items`
-/// items, `max_bytes` of headers): past them the list holds nothing, and
-/// absorbs the rest of its items up to its end.
+/// Adds `event` to the items of a list, within its bounds (see [`admits`]).
 #[inline(always)]
 fn take_item(
-    items: &mut Vec<Event>,
+    items: &mut ListItems,
     bytes: &mut usize,
     overflowed: &mut bool,
     event: Event,
     max_items: usize,
     max_bytes: usize,
 ) {
-    if *overflowed {
-        return;
-    }
-    *bytes += event.headers().raw().len();
-    if items.len() >= max_items || *bytes > max_bytes {
-        *overflowed = true;
-        *items = Vec::new();
-    } else {
+    let len = event.headers().raw().len();
+    if admits(items, bytes, overflowed, len, max_items, max_bytes) {
         items.push(event);
     }
+}
+
+/// Whether a list's next item, of `len` bytes of headers, is kept: within
+/// its bounds (`max_items` items, `max_bytes` of headers). Past them the
+/// list holds nothing, and absorbs the rest of its items up to its end.
+#[inline(always)]
+fn admits(
+    items: &mut ListItems,
+    bytes: &mut usize,
+    overflowed: &mut bool,
+    len: usize,
+    max_items: usize,
+    max_bytes: usize,
+) -> bool {
+    if *overflowed {
+        return false;
+    }
+    *bytes += len;
+    if items.len() >= max_items || *bytes > max_bytes {
+        *overflowed = true;
+        *items = ListItems::new();
+        return false;
+    }
+    true
 }
 
 fn new_list(response: Response) -> Phase {
     Phase::List {
         response,
-        items: Vec::new(),
+        items: ListItems::new(),
         bytes: 0,
         overflowed: false,
     }

@@ -1507,7 +1507,7 @@ fn bytes_read_in_place_complete_a_list_split_across_reads_and_count_as_input() {
     let channels: Vec<_> = list
         .items
         .iter()
-        .map(|e| e.get_str("Channel").unwrap())
+        .map(|e| e.get_str("Channel").unwrap().into_owned())
         .collect();
     assert_eq!(channels.len(), 50);
     assert_eq!(channels[49], "PJSIP/49");

@@ -1,6 +1,6 @@
 //! List results: the server's own picture, item by item.
 
-use ami_proto::{Action, ActionError, Completion, Event};
+use ami_proto::{Action, ActionError, Completion, ListItems};
 
 use super::{EventKind, Model};
 use crate::fields::{key, Fields};
@@ -142,7 +142,7 @@ impl Model {
                 if awaited == Some(Awaited::Hints)
                     && message.trim().eq_ignore_ascii_case(NO_HINTS) =>
             {
-                self.apply_items(ListKind::Extensions, &[], true);
+                self.apply_items(ListKind::Extensions, &ListItems::new(), true);
             }
             _ => {}
         }
@@ -150,12 +150,12 @@ impl Model {
 
     /// Applies the items of a complete list of `kind`; a `whole` one (not
     /// filtered) shows, in a resynchronisation window, what is gone.
-    fn apply_items(&mut self, kind: ListKind, items: &[Event], whole: bool) {
+    fn apply_items(&mut self, kind: ListKind, items: &ListItems, whole: bool) {
         self.stats.lists += 1;
         // Members listed, in order, to put each queue's in the server's order.
         let mut member_order: Vec<(String, String)> = Vec::new();
         for item in items {
-            let f = Fields::of(item, &mut self.names);
+            let f = Fields::of(&item, &mut self.names);
             if let (EventKind::QueueMemberItem, Some(queue), Some(interface)) =
                 (EventKind::of(item.name()), key(f.queue), key(f.interface))
             {

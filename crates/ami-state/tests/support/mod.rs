@@ -63,7 +63,7 @@ pub fn inputs(raw: &[u8]) -> Vec<Input> {
                         let (id, response, items) = open.remove(i);
                         let completion = Completion::from(EventList {
                             response,
-                            items,
+                            items: items.into(),
                             complete: Some(event),
                         });
                         out.push(Input::List(action_id(&id), completion));
