@@ -1527,6 +1527,9 @@ fn interleaved_lists(a: &ActionId, b: &ActionId, p: &ActionId, pad: usize) -> St
     let mut s = format!("Response: Success\r\nActionID: {a}\r\nEventList: start\r\n\r\n");
     s += &format!("Response: Success\r\nActionID: {b}\r\nEventList: Start\r\n\r\n");
     s += &(item(a, 1) + &item(a, 2));
+    // Stray line ends between frames.
+    s += "\r\n\r\n";
+    s += &item(a, 18);
     // Unrelated events, one naming no action, one an action not pending.
     s += "Event: Hangup\r\nChannel: PJSIP/x\r\n\r\n";
     s += "Event: Hangup\r\nActionID: gone-1\r\nChannel: PJSIP/y\r\n\r\n";
@@ -1565,21 +1568,23 @@ fn interleaved_lists(a: &ActionId, b: &ActionId, p: &ActionId, pad: usize) -> St
 
 /// A session given [`interleaved_lists`] in one read, and one given the same
 /// bytes one at a time (so that no two frames are ever buffered together),
-/// report the same: completions, events, statistics.
+/// report the same: completions, events, statistics. So do sessions given
+/// them in reads of a few sizes (a run of items cut short by the read's
+/// end, its last frame unfinished), each compared with the one at once.
 fn lists_read_at_once_and_byte_by_byte(config: Config, pad: usize) -> (String, String) {
-    let run = |at_once: bool| {
+    let run = |read: usize| {
         let mut s = Session::ready(config.clone());
         let a = s.send(Action::core_show_channels());
         let b = s.send(Action::core_show_channels());
         let p = s.send(Action::ping());
         let script = interleaved_lists(&a, &b, &p, pad);
-        if at_once {
-            s.input(script.as_bytes());
-        } else {
-            for byte in script.as_bytes() {
-                s.input(std::slice::from_ref(byte));
-            }
+        for piece in script.as_bytes().chunks(read) {
+            s.input(piece);
         }
+        // Decoded before the queue is drained (under back-pressure, a
+        // full queue holds back list items too).
+        let mut read_in = s.conn.stats();
+        read_in.queue_high_water = 0;
         // Back-pressure: the queue is drained to the end.
         for _ in 0..1000 {
             let Some(event) = s.conn.poll_event() else {
@@ -1597,13 +1602,17 @@ fn lists_read_at_once_and_byte_by_byte(config: Config, pad: usize) -> (String, S
             .outputs
             .iter()
             .partition(|o| matches!(o, Output::Event(_)));
-        let report = format!("{completions:?}\n{events:?}\n{stats:?}");
+        let report = format!("{read_in:?}\n{completions:?}\n{events:?}\n{stats:?}");
         let names = [(a, "<a>"), (b, "<b>"), (p, "<p>")];
         names
             .iter()
             .fold(report, |r, (id, name)| r.replace(&id.to_string(), name))
     };
-    (run(true), run(false))
+    let together = run(usize::MAX);
+    for read in [7, 64, 333] {
+        assert_eq!(run(read), together, "reads of {read} bytes");
+    }
+    (together, run(1))
 }
 
 #[test]
@@ -1642,4 +1651,55 @@ fn list_items_read_together_behind_a_full_queue_are_routed_as_one_by_one() {
     config.max_frame = 65_536;
     let (together, one_by_one) = lists_read_at_once_and_byte_by_byte(config, 0);
     assert_eq!(together, one_by_one);
+}
+
+/// Under back-pressure a full queue holds decoding back, list items too,
+/// once no more than two frames' worth of bytes are buffered: a run of a
+/// list's items read at once, behind a full queue, is taken only while
+/// more than that is buffered, as frames decoded one by one are.
+#[test]
+fn list_items_behind_a_full_queue_are_taken_only_past_two_frames_of_bytes() {
+    let mut config = Session::config();
+    config.queue_policy = QueuePolicy::Backpressure;
+    config.event_queue = 1;
+    config.max_frame = 65_536;
+    let mut s = Session::ready(config);
+    let list = s.send(Action::core_show_channels());
+    s.input(
+        format!("Response: Success\r\nActionID: {list}\r\nEventList: start\r\n\r\n").as_bytes(),
+    );
+    let pad = "x".repeat(900);
+    let item = |n: u32| {
+        format!("Event: CoreShowChannel\r\nActionID: {list}\r\nChannel: PJSIP/{n:03}\r\nPad: {pad}\r\n\r\n")
+    };
+    let n = 200;
+    let items: String = (0..n).map(item).collect();
+    let len = item(0).len();
+    assert_eq!(items.len(), len * n as usize, "items of one length");
+    let before = s.conn.stats().events;
+    // Not drained: the unrelated event fills the queue.
+    s.conn
+        .handle_input(format!("Event: Hangup\r\n\r\n{items}").as_bytes(), s.now);
+    // Taken while more than two frames' worth (of the largest) was buffered.
+    let taken = n as usize - 2 * 65_536 / len;
+    assert!(taken > 0 && taken < n as usize);
+    assert_eq!(s.conn.stats().events - before, 1 + taken as u64);
+    // Drained, the rest are decoded.
+    s.drain();
+    s.input(
+        format!(
+            "Event: CoreShowChannelsComplete\r\nActionID: {list}\r\nEventList: Complete\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let Ok(Completion::List(done)) = s.only(&list) else {
+        panic!("{:?}", s.only(&list))
+    };
+    assert_eq!(done.items.len(), n as usize);
+    for (i, item) in done.items.iter().enumerate() {
+        assert_eq!(
+            item.get_str("Channel").as_deref(),
+            Some(&*format!("PJSIP/{i:03}"))
+        );
+    }
 }
