@@ -220,6 +220,19 @@ impl From<Vec<Event>> for ListItems {
     }
 }
 
+/// No items: so that `completion.list_items().unwrap_or_default()` reads a
+/// completion that is not a list as an empty one, as it did when the items
+/// were a slice.
+impl Default for &ListItems {
+    fn default() -> Self {
+        static NONE: ListItems = ListItems {
+            runs: Vec::new(),
+            items: Vec::new(),
+        };
+        &NONE
+    }
+}
+
 impl fmt::Debug for ListItems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
@@ -275,6 +288,7 @@ mod tests {
             items.first().map(|e| e.get("N").map(<[u8]>::to_vec)),
             Some(Some(b"0".to_vec()))
         );
+        assert!(<&ListItems>::default().is_empty());
         let cloned = items.clone();
         items.clear();
         assert!(items.is_empty() && items.iter().next().is_none());
