@@ -51,6 +51,9 @@ struct Run {
     first: usize,
     bytes: Bytes,
     redaction: &'static RedactionPolicy,
+    /// One item's bytes, whole ([`ListItems::push`]): its record is not
+    /// read (an event pushed may be longer than a record can say).
+    whole: bool,
 }
 
 impl ListItems {
@@ -98,23 +101,15 @@ impl ListItems {
 
     /// Appends an event.
     pub fn push(&mut self, event: Event) {
-        let headers = event.into_message().into_headers();
-        let len = headers.raw().len();
-        let (bytes, redaction) = headers.into_parts();
-        if len > u32::MAX as usize {
-            // Never from a connection (frames are at most `u32::MAX`
-            // bytes): its own run, cut to what a record holds.
-            return self.push(Event::new(Message::new(
-                Headers::stamped(bytes.slice(..u32::MAX as usize), redaction),
-                None,
-            )));
-        }
+        let (bytes, redaction) = event.into_message().into_headers().into_parts();
         self.runs.push(Run {
             first: self.items.len(),
             bytes,
             redaction,
+            whole: true,
         });
-        self.items.push((0, len as u32));
+        // The run is the event's: its record is not read.
+        self.items.push((0, 0));
     }
 
     /// Appends `len` bytes of headers at `start` of the run the next call
@@ -136,6 +131,7 @@ impl ListItems {
                 first,
                 bytes,
                 redaction,
+                whole: false,
             });
         }
     }
@@ -150,7 +146,10 @@ impl ListItems {
 impl Run {
     fn event(&self, start: u32, len: u32) -> Event {
         let (start, len) = (start as usize, len as usize);
-        let bytes = self.bytes.slice(start..start + len);
+        let bytes = match self.whole {
+            true => self.bytes.clone(),
+            false => self.bytes.slice(start..start + len),
+        };
         Event::new(Message::new(Headers::stamped(bytes, self.redaction), None))
     }
 }
