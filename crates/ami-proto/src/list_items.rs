@@ -46,10 +46,13 @@ pub struct ListItems {
     items: Vec<(u32, u32)>,
 }
 
+/// Bytes some of a list's items lie in, one after another.
 #[derive(Clone)]
 struct Run {
+    /// The index of its first item.
     first: usize,
     bytes: Bytes,
+    /// The policy its events print under.
     redaction: &'static RedactionPolicy,
     /// One item's bytes, whole ([`ListItems::push`]): its record is not
     /// read (an event pushed may be longer than a record can say).
@@ -155,7 +158,7 @@ impl Run {
 }
 
 /// The items of a [`ListItems`], in order ([`ListItems::iter`]).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ListItemsIter<'a> {
     items: &'a ListItems,
     next: usize,
