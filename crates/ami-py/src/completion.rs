@@ -149,10 +149,10 @@ pub(crate) fn value(py: Python<'_>, completion: Completion) -> PyResult<Bound<'_
                 items,
                 complete,
             } = *list;
-            let items = items.into_iter().map(|e| PyEvent::new(py, e));
+            let events = items.iter().map(|e| PyEvent::new(py, e));
             let list = PyEventList {
                 response: PyResponse::new(py, response)?.unbind(),
-                items: PyList::new(py, items.collect::<PyResult<Vec<_>>>()?)?.unbind(),
+                items: PyList::new(py, events.collect::<PyResult<Vec<_>>>()?)?.unbind(),
                 complete: complete
                     .map(|e| PyEvent::new(py, e).map(Bound::unbind))
                     .transpose()?,
