@@ -367,7 +367,15 @@ impl<S: Socket> Link<S> {
                 self.relay_to(cx.waker());
                 // A miss (nothing there after the send's own read) waits
                 // on the wait the driver left, if it still stands.
-                if self.still_registered(s) || self.wait_readable(s).is_pending() {
+                if self.still_registered(s) {
+                    return (true, kick);
+                }
+                // Woken since the wait was registered: bytes are likely
+                // there, read at once where the socket allows (a spurious
+                // wake-up reads nothing, and the next round registers the
+                // wait again).
+                let woken = s.registered.take().is_some() && S::READ_ON_WAKE;
+                if !woken && self.wait_readable(s).is_pending() {
                     return (true, kick);
                 }
             }
@@ -614,6 +622,9 @@ mod tests {
     struct FakeSocket(Arc<Wire>);
 
     impl Socket for FakeSocket {
+        /// Readiness is the input's: nothing is left behind by a wake-up.
+        const READ_ON_WAKE: bool = true;
+
         fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             self.0.polls.fetch_add(1, Ordering::SeqCst);
             if !lock(&self.0.input).is_empty() || self.0.eof.load(Ordering::SeqCst) {
@@ -945,6 +956,45 @@ mod tests {
         drop(answer);
         f.wire.feed(event("Hangup").as_bytes());
         assert_eq!(f.driver.woken(), 1, "the driver's wait stands again");
+    }
+
+    /// A caller woken for readiness reads at once, without polling first
+    /// (the socket allows it: `READ_ON_WAKE`); a wake-up with nothing to
+    /// read leaves it waiting again, its wait registered, and the answer
+    /// that comes then wakes it, not the driver. Reading is the driver's
+    /// again after: its wait is registered with the one poll left.
+    #[test]
+    fn a_caller_woken_for_readiness_reads_at_once_and_a_spurious_wake_up_waits_again() {
+        let f = fixture(8, QueuePolicy::DropOldest);
+        let caller = Task::new();
+        let (token, waiting) = reading(f.ping());
+        let mut answer = Answer::new(&f.link, token, false, waiting);
+        assert!(Pin::new(&mut answer).poll(&mut caller.cx()).is_pending());
+        f.wire.wake_reader();
+        assert_eq!((caller.woken(), f.driver.woken()), (1, 0));
+        let polls = f.wire.polls.load(Ordering::SeqCst);
+        assert!(Pin::new(&mut answer).poll(&mut caller.cx()).is_pending());
+        assert_eq!(
+            f.wire.polls.load(Ordering::SeqCst),
+            polls + 1,
+            "read, then waited"
+        );
+
+        f.wire.feed(f.pong().as_bytes());
+        assert_eq!((caller.woken(), f.driver.woken()), (2, 0));
+        let polls = f.wire.polls.load(Ordering::SeqCst);
+        assert!(matches!(
+            Pin::new(&mut answer).poll(&mut caller.cx()),
+            Poll::Ready(Some(Ok(_)))
+        ));
+        assert_eq!(
+            f.wire.polls.load(Ordering::SeqCst),
+            polls + 1,
+            "only the driver's wait is polled"
+        );
+        assert_eq!(f.reader(), None);
+        f.wire.feed(event("Hangup").as_bytes());
+        assert_eq!((caller.woken(), f.driver.woken()), (2, 1));
     }
 
     /// A delivery that says more follows at once (the reader's read filled

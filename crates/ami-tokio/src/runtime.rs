@@ -157,6 +157,10 @@ impl TokioSocket {
 }
 
 impl ami_async::Socket for TokioSocket {
+    /// A read that empties the socket clears tokio's readiness (see
+    /// `TokioSocket::recv`).
+    const READ_ON_WAKE: bool = true;
+
     /// Ready until a `try_read` says `WouldBlock`, which clears it.
     fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.0.poll_read_ready(cx)
