@@ -196,15 +196,17 @@ impl ami_async::Socket for TokioSocket {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
     use std::io::Write;
-    use std::net::{Shutdown, TcpListener};
+    use std::net::{Shutdown, TcpListener, TcpStream};
 
     use ami_async::{Runtime, Socket};
 
     use super::*;
 
-    #[test]
-    fn reads_into_uninitialised_memory_return_the_bytes_from_its_start() {
+    /// Runs `test` on a one-thread tokio runtime with a socket connected
+    /// to `peer`, a plain std stream on loopback.
+    fn on_a_connection<F: Future<Output = ()>>(test: impl FnOnce(TokioSocket, TcpStream) -> F) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
         let addr = listener.local_addr().expect("its address");
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -213,7 +215,14 @@ mod tests {
             .expect("runtime");
         rt.block_on(async {
             let sock = Tokio::current().connect(addr).await.expect("connects");
-            let (mut peer, _) = listener.accept().expect("accepts");
+            let (peer, _) = listener.accept().expect("accepts");
+            test(sock, peer).await;
+        });
+    }
+
+    #[test]
+    fn reads_into_uninitialised_memory_return_the_bytes_from_its_start() {
+        on_a_connection(|sock, mut peer| async move {
             let mut room = [MaybeUninit::uninit(); 8];
             let nothing = sock.try_read_uninit(&mut room).map(|read| read.len());
             assert_eq!(
@@ -254,15 +263,7 @@ mod tests {
 
     #[test]
     fn a_write_that_would_block_clears_readiness_until_the_peer_reads() {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-        let addr = listener.local_addr().expect("its address");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let sock = Tokio::current().connect(addr).await.expect("connects");
-            let (mut peer, _) = listener.accept().expect("accepts");
+        on_a_connection(|sock, mut peer| async move {
             let block = [b'x'; 64 << 10];
             let mut written = 0;
             // Bounded: loopback's buffers take a few MiB at most.
