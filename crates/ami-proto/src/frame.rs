@@ -891,15 +891,16 @@ pub(crate) fn starts_with_event(bytes: &[u8]) -> bool {
 /// A frame's kind from its first line, or `None` if it has no colon.
 fn kind_of(line: &[u8]) -> Option<Kind> {
     if let Some(value) = response_value(line) {
-        return Some(response_kind(value));
+        return Some(match value.eq_ignore_ascii_case(b"Follows") {
+            true => Kind::Follows,
+            false => Kind::Response,
+        });
     }
-    let (name, value) = headers::split_header(line)?;
-    Some(if name.eq_ignore_ascii_case(b"Response") {
-        response_kind(value)
-    } else if name.eq_ignore_ascii_case(b"Event") {
-        Kind::Event
-    } else {
-        Kind::Other
+    // Any line named `Response` took the way above.
+    let (name, _) = headers::split_header(line)?;
+    Some(match name.eq_ignore_ascii_case(b"Event") {
+        true => Kind::Event,
+        false => Kind::Other,
     })
 }
 
@@ -914,17 +915,11 @@ fn response_value(line: &[u8]) -> Option<&[u8]> {
     const RESPONSE: u64 = u64::from_le_bytes(*b"response");
     let (name, rest) = line.split_first_chunk::<8>()?;
     let value = rest.strip_prefix(b":")?;
-    // The colon right after the name is the line's first: the name has none.
+    // The colon right after the name is the line's first: the name has
+    // none. `fold_case` lowers capitals only, so this is the name compared
+    // with ASCII case ignored.
     (headers::fold_case(u64::from_le_bytes(*name)) == RESPONSE)
         .then(|| headers::strip_space(headers::trim_crs(value)))
-}
-
-/// A response's kind from the value of its first line.
-fn response_kind(value: &[u8]) -> Kind {
-    match value.eq_ignore_ascii_case(b"Follows") {
-        true => Kind::Follows,
-        false => Kind::Response,
-    }
 }
 
 /// End of the line content: `nl` minus any `\r`s before it, not before `start`.
