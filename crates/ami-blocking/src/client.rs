@@ -20,7 +20,7 @@
 //! client left idle sends its heartbeat Ping at the start of the next call.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -719,10 +719,10 @@ impl Session {
             sock: &self.sock,
             tls: self.tls.as_mut(),
         };
-        // Read straight into the core's receive buffer.
-        match pipe.read(self.conn.input_buf(READ_CHUNK)) {
-            Ok(0) => self.conn.handle_closed(Instant::now()),
-            Ok(n) => self.conn.handle_read(n, Instant::now()),
+        // Read straight into the core's receive buffer (decoded there).
+        match pipe.read_into(&mut self.conn, READ_CHUNK) {
+            Ok((0, _)) => self.conn.handle_closed(Instant::now()),
+            Ok(_) => {}
             Err(e)
                 if matches!(
                     e.kind(),

@@ -136,14 +136,12 @@ impl<S: Read + Write> Pipe<'_, S> {
 
 impl<S: Read + Write + AsFd> Pipe<'_, S> {
     /// Reads once into `conn`'s receive buffer (at most `max` bytes) and
-    /// decodes what came, at the instant of the read: plain TCP into
-    /// uninitialised room ([`Connection::read_with`], `rustix::net::recv`),
-    /// so a reused chunk is not zeroed first; TLS plaintext into zeroed
-    /// room. Returns the count read (0 at the end of the stream) and the
-    /// room the read had.
-    ///
-    /// For a socket that does not block (the multiplexer's): the instant is
-    /// taken just before a plain read, which then returns at once.
+    /// decodes what came, at the instant the read returned (a read that
+    /// blocks, the client's, may wait long): plain TCP into uninitialised
+    /// room ([`Connection::read_with_clock`], `rustix::net::recv`), so a
+    /// reused chunk is not zeroed first; TLS plaintext into zeroed room.
+    /// Returns the count read (0 at the end of the stream) and the room the
+    /// read had.
     pub(crate) fn read_into(
         &mut self,
         conn: &mut Connection,
@@ -157,7 +155,7 @@ impl<S: Read + Write + AsFd> Pipe<'_, S> {
             return Ok((n, lent));
         }
         let mut lent = 0;
-        let n = conn.read_with(max, Instant::now(), |room| {
+        let n = conn.read_with_clock(max, Instant::now, |room| {
             lent = room.len();
             let ((read, _), _) = rustix::net::recv(&self.sock, room, RecvFlags::empty())?;
             Ok::<_, io::Error>(read)

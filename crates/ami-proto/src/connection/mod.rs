@@ -346,12 +346,25 @@ impl Connection {
         now: Instant,
         read: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<&mut [u8], E>,
     ) -> Result<usize, E> {
+        self.read_with_clock(max, || now, read)
+    }
+
+    /// As [`read_with`](Self::read_with), for a read that may block until
+    /// bytes come: the instant of the read is `clock()`, read once `read`
+    /// returned bytes (not before, when it may have waited long), and not
+    /// read at all when nothing came or `read` failed.
+    pub fn read_with_clock<E>(
+        &mut self,
+        max: usize,
+        clock: impl FnOnce() -> Instant,
+        read: impl FnOnce(&mut [MaybeUninit<u8>]) -> Result<&mut [u8], E>,
+    ) -> Result<usize, E> {
         if self.is_closed() {
             return Ok(0);
         }
         let n = self.decoder.read_with(max, read)?;
         if n > 0 {
-            self.input(n, now);
+            self.input(n, clock());
         }
         Ok(n)
     }

@@ -1703,3 +1703,45 @@ fn list_items_behind_a_full_queue_are_taken_only_past_two_frames_of_bytes() {
         );
     }
 }
+
+#[test]
+fn a_read_that_blocks_is_stamped_when_its_bytes_came() {
+    let mut config = Session::config();
+    config.heartbeat_interval = Some(Duration::from_secs(15));
+    let mut s = Session::ready(config);
+    let came = s.now + Duration::from_secs(10);
+    let order = std::cell::RefCell::new(Vec::new());
+    let bytes = b"Event: FullyBooted\r\nStatus: Fully Booted\r\n\r\n";
+    let n = s.conn.read_with_clock(
+        1 << 16,
+        || {
+            order.borrow_mut().push("clock");
+            came
+        },
+        |room| {
+            order.borrow_mut().push("read");
+            Ok::<_, ()>(room[..bytes.len()].write_copy_of_slice(bytes))
+        },
+    );
+    assert_eq!(n, Ok(bytes.len()));
+    assert_eq!(*order.borrow(), ["read", "clock"]);
+    // The next idle ping is due an interval after the bytes came.
+    assert_eq!(s.conn.poll_timeout(), Some(came + Duration::from_secs(15)));
+    s.drain();
+    assert_eq!(s.events(), ["FullyBooted"]);
+    // Nothing read, or a failed read: the clock is not read.
+    order.borrow_mut().clear();
+    let nothing = s.conn.read_with_clock(
+        1 << 16,
+        || -> Instant { panic!("the clock is read only when bytes came") },
+        |_| Ok::<&mut [u8], ()>(&mut []),
+    );
+    assert_eq!(nothing, Ok(0));
+    let failed = s.conn.read_with_clock(
+        1 << 16,
+        || -> Instant { panic!("the clock is read only when bytes came") },
+        |_| Err::<&mut [u8], _>(()),
+    );
+    assert_eq!(failed, Err(()));
+    assert_eq!(s.conn.poll_timeout(), Some(came + Duration::from_secs(15)));
+}
