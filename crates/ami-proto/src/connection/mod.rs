@@ -571,6 +571,11 @@ impl Connection {
     // ---- internals ----
 
     /// Decodes while the event queue can take events.
+    ///
+    /// Performance: the paths a round trip does not take (a list's run of
+    /// items, the banner, a decode error) are not inlined here: inlined,
+    /// their set-up (addresses and values hoisted out of the loop) made a
+    /// prologue of about 65 instructions per call, i.e. per read.
     fn process(&mut self, now: Instant) {
         // The frame a run of a list's items stopped at (decoded, so routed
         // whatever the queue), and where its routing headers are.
@@ -620,6 +625,7 @@ impl Connection {
     /// action's or no `ActionID`, any `EventList`, a list end, a response,
     /// a frame not located, a blank line, a frame past its limit) is
     /// decoded the general way; an item among those is taken here too.
+    #[inline(never)]
     fn collect_items(&mut self, list: &ActionId) -> Option<(DecodeResult, Option<Located>)> {
         let (max_items, max_bytes) = (self.config.max_list_items, self.config.max_list_bytes);
         // What `held_back` tests, with the queue's part taken once: the
@@ -736,6 +742,7 @@ impl Connection {
         None
     }
 
+    #[inline(never)]
     fn on_banner(&mut self, banner: &[u8], now: Instant) {
         if self.login != Step::AwaitBanner {
             return;
@@ -1172,6 +1179,7 @@ impl Connection {
         }
     }
 
+    #[inline(never)]
     fn on_decode_error(&mut self, err: DecodeError, now: Instant) {
         log!(warn, self, "-", error = %err, "decode error");
         match err {
