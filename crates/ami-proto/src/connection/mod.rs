@@ -472,9 +472,18 @@ impl Connection {
     }
 
     /// Drops `n` bytes that the socket took from the front of `poll_transmit`.
+    ///
+    /// Performance: a write of all of it (the rule) empties the buffer
+    /// where it is, and the next action is encoded in the same bytes;
+    /// advancing past them cost about 50 instructions a write (`BytesMut`
+    /// keeps its offset into its vector), and moved the start through the
+    /// buffer's room, to be reclaimed once it ran out.
     pub fn advance(&mut self, n: usize) {
         let n = n.min(self.tx.len());
-        self.tx.advance(n);
+        match n == self.tx.len() {
+            true => self.tx.clear(),
+            false => self.tx.advance(n),
+        }
         self.stats.bytes_out += n as u64;
     }
 

@@ -1745,3 +1745,34 @@ fn a_read_that_blocks_is_stamped_when_its_bytes_came() {
     assert_eq!(failed, Err(()));
     assert_eq!(s.conn.poll_timeout(), Some(came + Duration::from_secs(15)));
 }
+
+#[test]
+fn writes_of_part_and_of_all_leave_exactly_the_bytes_not_written() {
+    let mut s = Session::ready(Session::config());
+    let bytes_out = s.conn.stats().bytes_out;
+    let mut written = Vec::new();
+    let mut wrote = |s: &mut Session, n: usize| {
+        let pending = s.conn.poll_transmit().expect("bytes to write");
+        let n = n.min(pending.len());
+        written.extend_from_slice(&pending[..n]);
+        s.conn.advance(n);
+    };
+    let first = s.conn.send(Action::ping(), s.now).expect("accepted");
+    let want_first = format!("Action: Ping\r\nActionID: {first}\r\n\r\n");
+    wrote(&mut s, 5);
+    let second = s.conn.send(Action::ping(), s.now).expect("accepted");
+    let want_second = format!("Action: Ping\r\nActionID: {second}\r\n\r\n");
+    // All that is left of both, then nothing.
+    wrote(&mut s, usize::MAX);
+    assert_eq!(s.conn.poll_transmit(), None);
+    // Encoded where the written bytes were: no trace of them.
+    let third = s.conn.send(Action::ping(), s.now).expect("accepted");
+    let want_third = format!("Action: Ping\r\nActionID: {third}\r\n\r\n");
+    assert_eq!(s.conn.poll_transmit(), Some(want_third.as_bytes()));
+    wrote(&mut s, want_third.len() - 1);
+    wrote(&mut s, 1);
+    assert_eq!(s.conn.poll_transmit(), None);
+    let all = [want_first, want_second, want_third].concat();
+    assert_eq!(String::from_utf8_lossy(&written), all);
+    assert_eq!(s.conn.stats().bytes_out - bytes_out, all.len() as u64);
+}
