@@ -1776,3 +1776,24 @@ fn writes_of_part_and_of_all_leave_exactly_the_bytes_not_written() {
     assert_eq!(String::from_utf8_lossy(&written), all);
     assert_eq!(s.conn.stats().bytes_out - bytes_out, all.len() as u64);
 }
+
+#[test]
+fn the_last_name_sent_kept_changes_no_refusal() {
+    let mut s = Session::ready(Session::config());
+    let missing = SendError::MissingParameter {
+        action: "Hangup",
+        parameter: "Channel",
+    };
+    // Each name after another one, after itself, and in another case.
+    for name in [
+        "Ping", "Hangup", "Hangup", "Ping", "hangup", "HANGUP", "Ping",
+    ] {
+        let got = s.conn.send(Action::new(name), s.now).map(|_| ());
+        match name.eq_ignore_ascii_case("Hangup") {
+            true => assert_eq!(got, Err(missing.clone()), "{name}"),
+            false => assert_eq!(got, Ok(()), "{name}"),
+        }
+        let with_channel = Action::new(name).header("Channel", "PJSIP/100-00000001");
+        assert!(s.conn.send(with_channel, s.now).is_ok(), "{name}");
+    }
+}
