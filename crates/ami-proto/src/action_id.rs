@@ -43,13 +43,31 @@ enum Repr {
 }
 
 impl ActionId {
+    /// An id of the first `len` bytes of `padded`, whose bytes after them
+    /// are zero, at least to [`INLINE`] bytes in all: in place, it is a
+    /// copy of those first [`INLINE`] bytes (of a fixed size: no `memset`
+    /// and no copy of a variable length).
+    fn of_padded(padded: &[u8], len: usize) -> Self {
+        match padded.first_chunk::<INLINE>() {
+            Some(bytes) if len <= INLINE => {
+                debug_assert!(bytes[len..].iter().all(|&b| b == 0), "{padded:?}");
+                ActionId(Repr::Inline {
+                    len: len as u8,
+                    bytes: *bytes,
+                })
+            }
+            _ => ActionId(Repr::Shared(Bytes::copy_from_slice(&padded[..len]))),
+        }
+    }
+
     /// Wraps the bytes of an id seen on the wire (or built by hand).
     pub fn from_bytes(bytes: Bytes) -> Self {
         ActionId(Repr::Shared(bytes))
     }
 
     /// An id of `text`'s bytes, in place when they fit (the rest of the
-    /// array zero, which [`ActionId`]'s `eq` rests on).
+    /// array zero, which [`ActionId`]'s `eq` rests on), for tests.
+    #[cfg(test)]
     pub(crate) fn copy_of(text: &[u8]) -> Self {
         if text.len() > INLINE {
             return ActionId(Repr::Shared(Bytes::copy_from_slice(text)));
@@ -85,7 +103,7 @@ impl ActionId {
 
 impl PartialEq for ActionId {
     // Performance: two ids in place (every generated one) compare as
-    // their whole arrays, zero past their length (see `ActionId::copy_of`):
+    // their whole arrays, zero past their length (see `ActionId::of_padded`):
     // a compare of fixed size, in line, where a slice compare called
     // `memcmp` (about 20 instructions, several times per action in the
     // pending tables).
@@ -257,11 +275,18 @@ const HASH_HEX: usize = 6;
 #[derive(Clone, Debug)]
 pub struct ActionIdGenerator {
     prefix: String,
-    /// The last id made: `<prefix>-<instance>-` (what every id of the
-    /// current instance starts with, `head_len` bytes) and the sequence
-    /// number in decimal, counted up in place (see [`count_up`]).
+    /// The last id made, its first `len` bytes: `<prefix>-<instance>-`
+    /// (what every id of the current instance starts with, `head_len`
+    /// bytes) and the sequence number in decimal, counted up in place (see
+    /// [`count_up`]); then zeros, to at least [`INLINE`] bytes and room
+    /// for the longest number (see [`ActionId::of_padded`]).
+    ///
+    /// Performance: an id copied out of text of its own length cost a
+    /// `memset` of its array and a copy of a variable length, about 35
+    /// instructions per action.
     text: Vec<u8>,
     head_len: usize,
+    len: usize,
     seq: u64,
     /// Largest sequence number that fits beside the prefix and instance.
     max_seq: u64,
@@ -298,10 +323,11 @@ impl ActionIdGenerator {
             10u64.pow(seq_digits as u32) - 1
         };
         let mut rng = Rng::new(seed);
-        let text = head(&prefix, &mut rng);
+        let (text, head_len) = head(&prefix, &mut rng);
         Ok(ActionIdGenerator {
             prefix,
-            head_len: text.len(),
+            head_len,
+            len: head_len,
             text,
             seq: 0,
             max_seq,
@@ -315,16 +341,20 @@ impl ActionIdGenerator {
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> ActionId {
         if self.seq >= self.max_seq {
-            self.text = head(&self.prefix, &mut self.rng);
+            (self.text, self.head_len) = head(&self.prefix, &mut self.rng);
+            self.len = self.head_len;
             self.seq = 0;
         }
         self.seq += 1;
         // One id per action sent, so this is a hot path: no allocation
         // when the id fits in place (see `Repr`), and the number's digits
         // counted up where they are rather than written out afresh.
-        count_up(&mut self.text, self.head_len);
-        debug_assert_eq!(&self.text[self.head_len..], self.seq.to_string().as_bytes());
-        let id = ActionId::copy_of(&self.text);
+        self.len = count_up(&mut self.text, self.head_len, self.len);
+        debug_assert_eq!(
+            &self.text[self.head_len..self.len],
+            self.seq.to_string().as_bytes()
+        );
+        let id = ActionId::of_padded(&self.text, self.len);
         debug_assert!(
             id.as_bytes().len() <= self.max_len,
             "{id:?} exceeds {}",
@@ -400,32 +430,40 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 /// `<prefix>-<instance>-`, the instance being eight lowercase base32
-/// characters (40 bits) from the RNG.
-fn head(prefix: &str, rng: &mut Rng) -> Vec<u8> {
+/// characters (40 bits) from the RNG, and its length; then zeros, to at
+/// least [`INLINE`] bytes and room for the longest sequence number (see
+/// [`count_up`]).
+fn head(prefix: &str, rng: &mut Rng) -> (Vec<u8>, usize) {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let bits = rng.next_u64();
-    // Room for the longest sequence number too (see `count_up`).
-    let mut head = Vec::with_capacity(prefix.len() + FIXED_LEN + SEQ_DIGITS);
+    let mut head = Vec::with_capacity(INLINE.max(prefix.len() + FIXED_LEN + SEQ_DIGITS));
     head.extend_from_slice(prefix.as_bytes());
     head.push(b'-');
     head.extend((0..INSTANCE_LEN).map(|i| ALPHABET[((bits >> (5 * i)) & 31) as usize]));
     head.push(b'-');
-    head
+    let len = head.len();
+    head.resize(head.capacity(), 0);
+    (head, len)
 }
 
-/// Adds one to the decimal number `text` ends with, after its first
-/// `head_len` bytes (none there counts as 0): the last digit goes up, the
-/// nines before it carry, a number of nines only gains a digit.
-fn count_up(text: &mut Vec<u8>, head_len: usize) {
-    let mut at = text.len();
+/// Adds one to the decimal number `text` holds from `head_len` to `len`
+/// (none there counts as 0), and returns its new end: the last digit goes
+/// up, the nines before it carry, a number of nines only gains a digit (a
+/// `1` over the first of its zeros, and one more zero after them: `text`
+/// has room for it).
+fn count_up(text: &mut [u8], head_len: usize, len: usize) -> usize {
+    let mut at = len;
     while at > head_len && text[at - 1] == b'9' {
         text[at - 1] = b'0';
         at -= 1;
     }
-    match at > head_len {
-        true => text[at - 1] += 1,
-        false => text.insert(head_len, b'1'),
+    if at > head_len {
+        text[at - 1] += 1;
+        return len;
     }
+    text[len] = b'0';
+    text[head_len] = b'1';
+    len + 1
 }
 
 #[cfg(test)]
@@ -439,6 +477,11 @@ mod tests {
         for len in 0..=INLINE + 1 {
             let text: Vec<u8> = (0..len as u8).map(|i| b'a' + i % 26).collect();
             let inline = ActionId::copy_of(&text);
+            // The same id made from bytes padded with zeros, as generated.
+            let mut padded = text.clone();
+            padded.resize(INLINE.max(len), 0);
+            assert_eq!(ActionId::of_padded(&padded, len), inline);
+            assert_eq!(ActionId::of_padded(&padded, len).as_bytes(), &text[..]);
             assert_eq!(matches!(inline.0, Repr::Inline { .. }), len <= INLINE);
             let shared = ActionId::from_bytes(Bytes::from(text.clone()));
             assert_eq!(inline, shared);
@@ -463,8 +506,10 @@ mod tests {
     /// Sets the generator's sequence number, as if it had counted to `seq`.
     fn jump(g: &mut ActionIdGenerator, seq: u64) {
         g.seq = seq;
-        g.text.truncate(g.head_len);
-        g.text.extend_from_slice(seq.to_string().as_bytes());
+        let digits = seq.to_string();
+        g.text[g.head_len..].fill(0);
+        g.len = g.head_len + digits.len();
+        g.text[g.head_len..g.len].copy_from_slice(digits.as_bytes());
     }
 
     fn parts(id: &ActionId) -> (String, String, u64) {
@@ -589,16 +634,22 @@ mod tests {
 
     #[test]
     fn counting_up_matches_display() {
-        let mut text = b"h-".to_vec();
+        let mut text = [0u8; 2 + SEQ_DIGITS];
+        text[..2].copy_from_slice(b"h-");
+        let mut len = 2;
         for n in 1..=1_200u64 {
-            count_up(&mut text, 2);
-            assert_eq!(&text[2..], n.to_string().as_bytes());
+            len = count_up(&mut text, 2, len);
+            assert_eq!(&text[2..len], n.to_string().as_bytes());
+            assert!(text[len..].iter().all(|&b| b == 0), "zeros after it");
         }
         for n in [9, 99, 12345, 10u64.pow(19) - 1, u64::MAX - 1] {
             let mut text = format!("h-{n}").into_bytes();
-            count_up(&mut text, 2);
-            assert_eq!(&text[2..], (n + 1).to_string().as_bytes());
+            let len = text.len();
+            text.resize(2 + SEQ_DIGITS, 0);
+            let len = count_up(&mut text, 2, len);
+            assert_eq!(&text[2..len], (n + 1).to_string().as_bytes());
             assert_eq!(&text[..2], b"h-", "the head is kept");
+            assert!(text[len..].iter().all(|&b| b == 0), "zeros after it");
         }
     }
 
