@@ -436,13 +436,14 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 fn head(prefix: &str, rng: &mut Rng) -> (Vec<u8>, usize) {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let bits = rng.next_u64();
-    let mut head = Vec::with_capacity(INLINE.max(prefix.len() + FIXED_LEN + SEQ_DIGITS));
+    let room = INLINE.max(prefix.len() + FIXED_LEN + SEQ_DIGITS);
+    let mut head = Vec::with_capacity(room);
     head.extend_from_slice(prefix.as_bytes());
     head.push(b'-');
     head.extend((0..INSTANCE_LEN).map(|i| ALPHABET[((bits >> (5 * i)) & 31) as usize]));
     head.push(b'-');
     let len = head.len();
-    head.resize(head.capacity(), 0);
+    head.resize(room, 0);
     (head, len)
 }
 
