@@ -1025,6 +1025,48 @@ mod tests {
         }
     }
 
+    /// A run of a list's items buffered together is taken in one call,
+    /// whatever their lengths (so wherever their lines fall against the
+    /// search's 64-byte blocks), each item as `next_frame` cuts it; the
+    /// unfinished one is left where `next_frame` goes on with it.
+    #[test]
+    fn a_run_of_items_is_taken_whole_wherever_its_lines_fall() {
+        use crate::message::is_list_item;
+        for pad in 0..70 {
+            let item = |n: usize| {
+                let pad = "x".repeat((pad + 13 * n) % 70);
+                format!("Event: CoreShowChannel\r\nActionID: list-1\r\nPad: {pad}\r\nN: {n}\r\n\r\n")
+            };
+            let items: String = (0..20).map(item).collect();
+            let mut input = items.clone().into_bytes();
+            input.extend_from_slice(b"Event: CoreShowChannel\r\nActionID: list-1\r\n");
+            let mut d = Decoder::without_banner(1 << 20);
+            d.locate(true);
+            d.push(&input);
+            let mut cut = Vec::new();
+            let run = d.take_run(None, |start, headers, located| {
+                cut.push(start as usize..start as usize + headers.len());
+                is_list_item(headers, b"list-1", located)
+            });
+            assert_eq!(run, items.as_bytes(), "pad {pad}");
+            let mut want = Decoder::without_banner(1 << 20);
+            want.push(items.as_bytes());
+            for (n, range) in cut.iter().enumerate() {
+                let Some(Ok(Frame::Event(event))) = want.next_frame() else {
+                    panic!("pad {pad}: item {n}")
+                };
+                assert_eq!(&run[range.clone()], event.headers().raw(), "pad {pad}: item {n}");
+            }
+            assert_eq!(cut.len(), 20, "pad {pad}");
+            assert!(d.next_frame().is_none());
+            d.push(b"N: 20\r\n\r\n");
+            let Some(Ok(Frame::Event(last))) = d.next_frame() else {
+                panic!("pad {pad}: the last item")
+            };
+            assert_eq!(last.get_str("N").as_deref(), Some("20"), "pad {pad}");
+        }
+    }
+
     #[test]
     fn bytes_read_in_place_are_decoded_where_they_lie() {
         let mut d = Decoder::without_banner(1 << 16);
