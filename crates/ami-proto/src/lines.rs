@@ -269,7 +269,7 @@ fn find_names_with<const N: usize>(
 /// The names of `S` still sought whose line's colon is among `colons`
 /// (see [`find_names`]), in a block of [`BlankLine::find_naming`];
 /// each name's line end is noted too when it is in the block (it mostly
-/// is). Returns the names still sought, one bit each.
+/// is). Returns the names still sought, as [`sought_masks`].
 ///
 /// `S`'s names have no colon or `\n` (checked when debugging), so a colon
 /// `len` bytes after a line start whose bytes before it are the name is
@@ -288,12 +288,18 @@ fn names_of_block<const N: usize, S: NameSet<N>>(
     colons: u64,
     starts: u64,
     last_starts: u64,
-) -> u64 {
+) -> [u64; N] {
     const { assert!(N <= 2, "two names at most: one call per name below") };
     let block = (buf, base, newlines, colons, starts, last_starts);
     name_of_block::<N, S, 0>(found, block);
     name_of_block::<N, S, 1>(found, block);
-    found.missing()
+    sought_masks(found.missing())
+}
+
+/// Per name of `missing` (one bit each), all ones if it is missing, else
+/// none.
+fn sought_masks<const N: usize>(missing: u64) -> [u64; N] {
+    std::array::from_fn(|i| 0u64.wrapping_sub(missing >> i & 1))
 }
 
 /// [`names_of_block`] for the `I`th name of `S` (none past the last):
@@ -465,7 +471,9 @@ impl BlankLine {
         } = *names;
         // As bits (0 or 1), shifted straight into the next block's masks.
         let (mut blank_so_far, mut carry) = (u64::from(blank_so_far), u64::from(carry));
-        let mut missing = found.missing();
+        // Per name, all ones while it is sought: the candidates' test
+        // without a branch per name.
+        let mut sought = sought_masks(found.missing());
         let result = loop {
             if at >= buf.len() {
                 break Err(BlankLine {
@@ -497,8 +505,7 @@ impl BlankLine {
             // most blocks have none, and cost only this test.
             let line_starts = newlines << 1 | carry;
             let mut candidates = 0;
-            for (i, name) in S::NAMES.iter().enumerate() {
-                let sought = 0u64.wrapping_sub(missing >> i & 1);
+            for (name, sought) in S::NAMES.iter().zip(sought) {
                 let len = name.len();
                 candidates |= (line_starts << len | last_starts >> (BLOCK - len)) & sought;
             }
@@ -506,7 +513,7 @@ impl BlankLine {
                 // Only the frame's lines: those before its blank line.
                 let within = (blank_ends & blank_ends.wrapping_neg()).wrapping_sub(1);
                 let colons = block_colons & within;
-                missing = names_of_block::<N, S>(
+                sought = names_of_block::<N, S>(
                     buf,
                     at,
                     &mut found,
