@@ -24,7 +24,9 @@ use bytes::{Bytes, BytesMut};
 use crate::error::DecodeError;
 use crate::headers::{self, Headers};
 use crate::lines::{BlankLine, LineEnds, NameScan};
-use crate::message::{Event, Frame, Located, Message, Response, RoutingNames};
+use crate::message::{
+    locate_action_id, Event, EventListName, Frame, Located, Message, Response, RoutingNames,
+};
 use crate::redact::RedactionPolicy;
 
 const END_COMMAND: &[u8] = b"--END COMMAND--";
@@ -525,18 +527,26 @@ impl Decoder {
                 break;
             }
             let mut scan = NameScan::new();
-            match BlankLine::from_line_start(0).find_naming::<2, RoutingNames>(frame, &mut scan) {
+            match BlankLine::from_line_start(0).find_naming::<1, EventListName>(frame, &mut scan) {
                 Ok(nl) if nl < limit => {
                     let headers = &frame[..trimmed_end(frame, 0, nl)];
-                    if !take(base as u32, headers, &scan.found) {
+                    if !take(
+                        base as u32,
+                        headers,
+                        &locate_action_id(headers, &scan.found),
+                    ) {
                         break;
                     }
                     base += nl + 1;
                 }
                 Ok(_) => break,
-                Err(search) => {
-                    if end == self.buf.len() && frame.len() <= limit {
-                        // Where `next_frame` would have left it.
+                Err(_) if end == self.buf.len() && frame.len() <= limit => {
+                    // Where `next_frame` would have left it: searched for
+                    // both names (once per run).
+                    let mut scan = NameScan::new();
+                    let search = BlankLine::from_line_start(0);
+                    let found = search.find_naming::<2, RoutingNames>(frame, &mut scan);
+                    if let Err(search) = found {
                         self.partial.kind = Kind::Event;
                         self.partial.blank = search;
                         self.scan = scan;
@@ -544,6 +554,7 @@ impl Decoder {
                     }
                     break;
                 }
+                Err(_) => break,
             }
         }
         if base == 0 {
@@ -1035,7 +1046,9 @@ mod tests {
         for pad in 0..70 {
             let item = |n: usize| {
                 let pad = "x".repeat((pad + 13 * n) % 70);
-                format!("Event: CoreShowChannel\r\nActionID: list-1\r\nPad: {pad}\r\nN: {n}\r\n\r\n")
+                format!(
+                    "Event: CoreShowChannel\r\nActionID: list-1\r\nPad: {pad}\r\nN: {n}\r\n\r\n"
+                )
             };
             let items: String = (0..20).map(item).collect();
             let mut input = items.clone().into_bytes();
@@ -1055,7 +1068,11 @@ mod tests {
                 let Some(Ok(Frame::Event(event))) = want.next_frame() else {
                     panic!("pad {pad}: item {n}")
                 };
-                assert_eq!(&run[range.clone()], event.headers().raw(), "pad {pad}: item {n}");
+                assert_eq!(
+                    &run[range.clone()],
+                    event.headers().raw(),
+                    "pad {pad}: item {n}"
+                );
             }
             assert_eq!(cut.len(), 20, "pad {pad}");
             assert!(d.next_frame().is_none());
