@@ -349,6 +349,9 @@ pub(crate) struct Found<const N: usize> {
     /// The offset of the first `\n` from where the search started (for an
     /// event, the end of its first line, which holds its name).
     pub(crate) first_newline: Option<u32>,
+    /// The offset of the `\n` after it, if it was in the same block (for
+    /// a list item, the end of its `ActionID` line, its second).
+    pub(crate) second_newline: Option<u32>,
 }
 
 /// A [`BlankLine::find_naming`] under way: what it found, and the line
@@ -379,6 +382,7 @@ impl<const N: usize> NameScan<N> {
                 colons: [None; N],
                 line_ends: [None; N],
                 first_newline: None,
+                second_newline: None,
             },
             last_starts: 0,
             carry: true,
@@ -500,6 +504,9 @@ impl BlankLine {
             let blank_ends = newlines & (starts | past_runs) & !crs;
             if found.first_newline.is_none() && newlines != 0 {
                 found.first_newline = Some(offset(at + newlines.trailing_zeros() as usize));
+                let after = newlines & (newlines - 1);
+                found.second_newline =
+                    (after != 0).then(|| offset(at + after.trailing_zeros() as usize));
             }
             // The colons a name still sought may end (see `find_names`):
             // most blocks have none, and cost only this test.
@@ -1036,6 +1043,7 @@ mod tests {
                 })
             }),
             first_newline: byte_scan(buf, from).first().map(|&at| at as u32),
+            second_newline: byte_scan(buf, from).get(1).map(|&at| at as u32),
         };
         Some((nl, found))
     }
@@ -1045,6 +1053,7 @@ mod tests {
     fn same_found(got: &Found<2>, want: &Found<2>) -> bool {
         got.colons == want.colons
             && got.first_newline == want.first_newline
+            && (got.second_newline.is_none() || got.second_newline == want.second_newline)
             && got
                 .line_ends
                 .iter()

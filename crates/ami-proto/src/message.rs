@@ -235,14 +235,21 @@ pub(crate) fn locate_action_id(raw: &[u8], found: &Found<1>) -> Located {
         }
         _ => crate::lines::find_name(raw, b"ActionID"),
     };
-    let line_end =
-        colon.and_then(|colon| memchr::memchr(b'\n', &raw[colon..]).map(|nl| colon + nl));
+    let line_end = match colon {
+        // Noted by the search, when in its block.
+        Some(colon) if colon == second + 8 && found.second_newline.is_some() => {
+            found.second_newline.map(|nl| nl as usize)
+        }
+        Some(colon) => memchr::memchr(b'\n', &raw[colon..]).map(|nl| colon + nl),
+        None => None,
+    };
     // Offsets in a frame fit a `u32`, as the decoder's limit does.
     let offset = |at: usize| at as u32;
     Located {
         colons: [colon.map(offset), found.colons[0]],
         line_ends: [line_end.map(offset), found.line_ends[0]],
         first_newline: found.first_newline,
+        second_newline: found.second_newline,
     }
 }
 
@@ -576,6 +583,7 @@ mod tests {
             colons: [None; 2],
             line_ends: [None; 2],
             first_newline: Some(first_newline),
+            second_newline: None,
         };
         let raw = event.headers().raw();
         let end = raw.iter().position(|&b| b == b'\n').expect("a line") as u32;
