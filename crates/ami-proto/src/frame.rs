@@ -891,8 +891,10 @@ enum Step {
 pub(crate) fn starts_with_event(bytes: &[u8]) -> bool {
     const EVENT: u64 = u64::from_le_bytes(*b"event:\0\0");
     const SIX: u64 = (1 << 48) - 1;
+    const LETTERS: u64 = headers::LETTERS >> 24;
     match bytes.first_chunk::<8>() {
-        Some(word) => headers::fold_case(u64::from_le_bytes(*word) & SIX) == EVENT,
+        // The five letters in any case, the colon exactly.
+        Some(word) => headers::same_letters(u64::from_le_bytes(*word) & SIX, EVENT, LETTERS),
         None => bytes
             .get(..6)
             .is_some_and(|start| start.eq_ignore_ascii_case(b"Event:")),

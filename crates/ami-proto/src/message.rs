@@ -229,7 +229,11 @@ pub(crate) fn locate_action_id(raw: &[u8], found: &Found<1>) -> Located {
     let colon = match raw.get(second..).and_then(<[u8]>::first_chunk::<9>) {
         // The first line is not one: it holds the event's name.
         Some(&[a, b, c, d, e, f, g, h, b':'])
-            if headers::fold_case(u64::from_le_bytes([a, b, c, d, e, f, g, h])) == ACTION_ID =>
+            if headers::same_letters(
+                u64::from_le_bytes([a, b, c, d, e, f, g, h]),
+                ACTION_ID,
+                headers::LETTERS,
+            ) =>
         {
             Some(second + 8)
         }
@@ -316,11 +320,12 @@ fn closes_list(event_list: Option<&[u8]>) -> bool {
 /// Whether an event name ends in `Complete`, any case: how servers before
 /// 13.2 end a list.
 ///
-/// Performance: asked of every list item; one case-folded word compare.
+/// Performance: asked of every list item; one word compare ([`headers::same_letters`]).
 fn ends_in_complete(name: &[u8]) -> bool {
     const COMPLETE: u64 = u64::from_le_bytes(*b"complete");
-    name.last_chunk::<8>()
-        .is_some_and(|last| headers::fold_case(u64::from_le_bytes(*last)) == COMPLETE)
+    name.last_chunk::<8>().is_some_and(|last| {
+        headers::same_letters(u64::from_le_bytes(*last), COMPLETE, headers::LETTERS)
+    })
 }
 
 /// Splits legacy output on `\n`, dropping a `\r` before it; a final empty
