@@ -222,8 +222,16 @@ fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// `bytes` without the `\r`s that end it.
+///
+/// Performance: a line mostly ends in one `\r`, taken off without the
+/// loop (asked twice of every list item).
 #[inline]
 pub(crate) fn trim_crs(mut bytes: &[u8]) -> &[u8] {
+    if let [rest @ .., last, b'\r'] = bytes {
+        if *last != b'\r' {
+            return &bytes[..rest.len() + 1];
+        }
+    }
     while let [rest @ .., b'\r'] = bytes {
         bytes = rest;
     }
@@ -454,6 +462,27 @@ mod tests {
         assert_eq!(outputs, vec![&b"a"[..], b""]);
         assert_eq!(h.get("Missing"), None);
         assert_eq!(h.get_bytes("event").as_deref(), Some(&b"Newchannel"[..]));
+    }
+
+    /// `trim_crs` takes off every `\r` that ends the bytes, and only those,
+    /// for every string of up to six bytes of `a`, `\r` and `\n`.
+    #[test]
+    fn trim_crs_takes_off_every_ending_cr() {
+        let mut tried = 0;
+        for len in 0..=6u32 {
+            for n in 0..3usize.pow(len) {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|i| [b'a', b'\r', b'\n'][n / 3usize.pow(i) % 3])
+                    .collect();
+                let keep = bytes
+                    .iter()
+                    .rposition(|&b| b != b'\r')
+                    .map_or(0, |at| at + 1);
+                assert_eq!(trim_crs(&bytes), &bytes[..keep], "{bytes:?}");
+                tried += 1;
+            }
+        }
+        assert_eq!(tried, 1093);
     }
 
     /// For every byte and every lowercase letter, `same_letters` is
