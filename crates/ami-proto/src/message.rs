@@ -214,9 +214,10 @@ impl NameSet<1> for EventListName {
 }
 
 /// Where an event's routing headers are ([`Located`]), given its lines
-/// (`raw`, from its first) and what the search for its end noted of its
-/// `EventList` ([`EventListName`]): its `ActionID` is the first line so
-/// named, looked for first as its second line, where Asterisk puts it.
+/// (`raw`, from its first, which starts `Event:`) and what the search for
+/// its end from its start noted of its `EventList` ([`EventListName`]):
+/// its `ActionID` is the first line so named, looked for first as its
+/// second line, where Asterisk puts it.
 ///
 /// Performance: a list item's `ActionID`, noted in the search, cost ~90
 /// instructions per item (a call out of the search's loop, and a test per
