@@ -1,0 +1,585 @@
+//! A seeded, randomized, bounded soak of the async client's shared
+//! connection: the direct-read path (a lone caller sends its own action
+//! and reads its own answer), the hand-backs to the client's task, bursts
+//! that go through it, cancellations and dropped sends while answers come
+//! slowly, events read on the way, garbage, and a flapping server.
+//!
+//! Not a test of its own: `ami-smol` and `ami-tokio` include this file
+//! (`#[path]`) in their `tests/soak.rs`, each with an [`Exec`] saying how
+//! to make its executor, spawn a task on it and wait for a future, and run
+//! [`soak`] and [`flapping`] on it. Every action is sent with an ActionID
+//! of the test's choosing (or a generated one, checked unique), so that an
+//! answer handed to the wrong action is caught, whatever the timing.
+//!
+//! Randomness comes from the fixed seeds (a xorshift below): what is sent,
+//! when, and what is cancelled or dropped. Timing varies from run to run;
+//! the checks hold under any timing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ami_async::{Client, ClientBuilder, ClientConfig, ClientError, ClientStats, Runtime, Timer};
+use ami_proto::{Action, ActionError, Backoff, CircuitBreaker, Completion, Config, QueuePolicy};
+use ami_proto::{ReconnectPolicy, Stats};
+use ami_testkit::{Faults, ServerConfig, TcpServer};
+use futures_lite::{future, StreamExt};
+
+/// The seeds every executor runs [`soak`] with.
+pub(crate) const SEEDS: [u64; 4] = [0x5eed_0001, 0xa11c_e5ee, 0xdead_10cc, 0x0bad_cafe];
+
+/// A spawned task, or the wait for its end.
+pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// An executor for the client and the soak's tasks.
+pub(crate) trait Exec: Clone + Send + Sync + 'static {
+    /// The client's runtime.
+    type Runtime: Runtime;
+    /// A fresh executor (one per run).
+    fn new() -> Self;
+    /// The runtime the client is built on.
+    fn runtime(&self) -> Self::Runtime;
+    /// A builder whose client task runs on this executor (by default the
+    /// runtime's own spawn).
+    fn builder(&self, config: ClientConfig) -> ClientBuilder<Self::Runtime> {
+        Client::builder_on(self.runtime(), config)
+    }
+    /// Starts `task`; the future returned waits for its end (and fails if
+    /// it panicked).
+    fn spawn(&self, task: Task) -> Task;
+    /// Runs `f` to its end on this thread.
+    fn block_on<F: Future>(&self, f: F) -> F::Output;
+}
+
+/// A tiny xorshift: the soak's only source of randomness.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// In `lo..=hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    /// True `pct` times in a hundred.
+    fn chance(&mut self, pct: u64) -> bool {
+        self.next() % 100 < pct
+    }
+
+    fn micros(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_micros(self.range(lo, hi))
+    }
+}
+
+/// Sleeps `d` on the runtime's own timer.
+async fn sleep<R: Runtime>(rt: &R, d: Duration) {
+    let mut timer = rt.timer(Instant::now() + d);
+    future::poll_fn(|cx| timer.poll_fired(cx)).await;
+}
+
+/// What an action asks the fake server; each answer says whose it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A Ping with the test's ActionID.
+    Ping,
+    /// A Ping with a generated ActionID (checked unique among answers).
+    GeneratedPing,
+    /// A UserEvent: answered, then an event carrying the ActionID.
+    UserEvent,
+    /// A DBGet of the task's own key: a list whose item holds its value.
+    DbGet,
+    /// CoreStatus: a response of several headers.
+    CoreStatus,
+}
+
+const KINDS: [Kind; 5] = [
+    Kind::Ping,
+    Kind::GeneratedPing,
+    Kind::UserEvent,
+    Kind::DbGet,
+    Kind::CoreStatus,
+];
+
+/// How the caller waits for its action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// To the end.
+    Whole,
+    /// Cancels it (`send_cancellable`) after a short random delay.
+    Cancel,
+    /// Drops the send's future after a short random delay.
+    Drop,
+    /// With an action timeout of a few milliseconds.
+    ShortTimeout,
+}
+
+/// The task's key in the fake server's database, and its value.
+fn db_key(task: usize) -> (String, String) {
+    (format!("k{task}"), format!("v{task}-value"))
+}
+
+const FAMILY: &str = "soak";
+/// The name of the UserEvents the soak's actions raise.
+const SOAK_EVENT: &str = "SoakEvt";
+/// The name of the UserEvent that ends the event consumer's reading.
+const DONE_EVENT: &str = "SoakDone";
+
+impl Kind {
+    fn action(self, id: &str, task: usize) -> Action {
+        let action = match self {
+            Kind::Ping | Kind::GeneratedPing => Action::ping(),
+            Kind::UserEvent => Action::new("UserEvent").header("UserEvent", SOAK_EVENT),
+            Kind::DbGet => Action::new("DBGet")
+                .header("Family", FAMILY)
+                .header("Key", db_key(task).0),
+            Kind::CoreStatus => Action::new("CoreStatus"),
+        };
+        match self {
+            Kind::GeneratedPing => action,
+            _ => action.with_action_id(id),
+        }
+    }
+
+    /// Whether `done` is this action's answer (sent with `id` unless
+    /// generated): an answer given to the wrong action fails here.
+    fn check(self, done: &Completion, id: &str, task: usize) -> Result<Vec<u8>, String> {
+        let response = done.response();
+        let got = response.action_id().unwrap_or_default().to_vec();
+        if self != Kind::GeneratedPing && got != id.as_bytes() {
+            return Err(format!(
+                "{id} ({self:?}) got the answer of {:?}: {done:?}",
+                String::from_utf8_lossy(&got)
+            ));
+        }
+        let header = |name: &str| response.get_str(name).map(|v| v.into_owned());
+        let fits = match self {
+            Kind::Ping | Kind::GeneratedPing => header("Ping").as_deref() == Some("Pong"),
+            Kind::UserEvent => header("Message").as_deref() == Some("Event Sent"),
+            Kind::CoreStatus => header("CoreCurrentCalls").is_some(),
+            Kind::DbGet => match done {
+                Completion::List(list) => {
+                    let value = db_key(task).1;
+                    list.items.len() == 1
+                        && list.items.iter().all(|item| {
+                            item.get_str("Val").as_deref() == Some(value.as_str())
+                                && item.action_id() == Some(id.as_bytes())
+                        })
+                }
+                _ => false,
+            },
+        };
+        match fits {
+            true => Ok(got),
+            false => Err(format!("{id} ({self:?}) got a foreign answer: {done:?}")),
+        }
+    }
+}
+
+/// What every action of a run became; checked at the end.
+#[derive(Default)]
+struct Ledger {
+    /// Actions started and not ended yet: their id and what they are.
+    pending: BTreeMap<String, String>,
+    /// The ActionIDs of the answers given (each at most once).
+    answered: HashSet<Vec<u8>>,
+    /// UserEvents answered `Ok`, and every one sent.
+    events_ok: HashSet<String>,
+    events_sent: HashSet<String>,
+    /// Actions started.
+    started: u64,
+    ok: u64,
+    cancelled: u64,
+    timed_out: u64,
+    dropped: u64,
+    /// Lost with their session, or refused between sessions.
+    lost: u64,
+    disconnected: u64,
+    /// What must not happen: a foreign answer, an outcome not allowed.
+    failures: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Ledger>>;
+
+fn entries(l: &Shared) -> MutexGuard<'_, Ledger> {
+    l.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One run's client, its executor and what it records.
+struct Run<E: Exec> {
+    exec: E,
+    client: Client<E::Runtime>,
+    ledger: Shared,
+    /// The server drops connections: losses are allowed.
+    flapping: bool,
+}
+
+impl<E: Exec> Clone for Run<E> {
+    fn clone(&self) -> Self {
+        Run {
+            exec: self.exec.clone(),
+            client: self.client.clone(),
+            ledger: self.ledger.clone(),
+            flapping: self.flapping,
+        }
+    }
+}
+
+impl<E: Exec> Run<E> {
+    /// Sends one action of `kind` with id `id`, waits as `wait` says, and
+    /// records what it became.
+    async fn one(&self, kind: Kind, wait: Wait, id: String, task: usize, rng: &mut Rng) {
+        let rt = self.exec.runtime();
+        let mut action = kind.action(&id, task);
+        if wait == Wait::ShortTimeout {
+            action = action.with_timeout(Duration::from_millis(rng.range(1, 20)));
+        }
+        {
+            let mut l = entries(&self.ledger);
+            l.started += 1;
+            l.pending.insert(id.clone(), format!("{kind:?} {wait:?}"));
+            if kind == Kind::UserEvent {
+                l.events_sent.insert(id.clone());
+            }
+        }
+        let delay = rng.micros(0, 2_000);
+        let outcome = match wait {
+            Wait::Whole | Wait::ShortTimeout => Some(self.client.send(action).await),
+            Wait::Cancel => {
+                let (cancel, outcome) = self.client.send_cancellable(action);
+                let mut outcome = Box::pin(outcome);
+                let early = future::or(async { Some((&mut outcome).await) }, async {
+                    sleep(&rt, delay).await;
+                    None
+                });
+                match early.await {
+                    Some(done) => Some(done),
+                    None => {
+                        cancel.cancel();
+                        Some(outcome.await)
+                    }
+                }
+            }
+            Wait::Drop => {
+                let send = async { Some(self.client.send(action).await) };
+                future::or(send, async {
+                    sleep(&rt, delay).await;
+                    None
+                })
+                .await
+            }
+        };
+        let mut l = entries(&self.ledger);
+        l.pending.remove(&id);
+        let flapping = self.flapping;
+        match outcome {
+            None => l.dropped += 1,
+            Some(Ok(done)) => match kind.check(&done, &id, task) {
+                Ok(got) => {
+                    l.ok += 1;
+                    if !l.answered.insert(got.clone()) {
+                        let got = String::from_utf8_lossy(&got).into_owned();
+                        l.failures.push(format!("{id}: answer {got} given twice"));
+                    }
+                    if kind == Kind::UserEvent {
+                        l.events_ok.insert(id);
+                    }
+                }
+                Err(foreign) => l.failures.push(foreign),
+            },
+            Some(Err(ClientError::Action(ActionError::Cancelled))) if wait == Wait::Cancel => {
+                l.cancelled += 1;
+            }
+            Some(Err(ClientError::Action(ActionError::Timeout(_))))
+                if wait == Wait::ShortTimeout =>
+            {
+                l.timed_out += 1;
+            }
+            Some(Err(ClientError::Action(ActionError::ConnectionLost))) if flapping => {
+                l.lost += 1;
+            }
+            Some(Err(ClientError::Disconnected)) if flapping => l.disconnected += 1,
+            Some(Err(e)) => l
+                .failures
+                .push(format!("{id} ({kind:?} {wait:?}) failed: {e:?}")),
+        }
+    }
+
+    /// One caller: `actions` actions, one at a time, with pauses and,
+    /// now and then, a burst of concurrent ones from tasks of its own.
+    async fn caller(self, seed: u64, task: usize, actions: usize, waits: &'static [Wait]) {
+        let mut rng = Rng::new(seed ^ (task as u64 + 1).wrapping_mul(0x1000_0001));
+        let rt = self.exec.runtime();
+        let mut i = 0;
+        while i < actions {
+            if rng.chance(30) {
+                sleep(&rt, rng.micros(0, 500)).await;
+            }
+            let burst = match rng.chance(12) {
+                true => rng.range(2, 6) as usize,
+                false => 1,
+            };
+            let mut joins = Vec::new();
+            for _ in 0..burst.min(actions - i) {
+                let kind = KINDS[rng.range(0, KINDS.len() as u64 - 1) as usize];
+                let wait = waits[rng.range(0, waits.len() as u64 - 1) as usize];
+                let id = format!("soak-{seed:x}-{task}-{i}");
+                let mut sub = Rng::new(rng.next());
+                i += 1;
+                if burst == 1 {
+                    self.one(kind, wait, id, task, &mut sub).await;
+                    continue;
+                }
+                let run = self.clone();
+                joins.push(self.exec.spawn(Box::pin(async move {
+                    run.one(kind, wait, id, task, &mut sub).await;
+                })));
+            }
+            for join in joins {
+                join.await;
+            }
+        }
+    }
+}
+
+/// Runs `f` on `exec`, failing past `limit` with the actions still pending.
+fn bounded<E: Exec>(exec: &E, ledger: &Shared, what: &str, limit: Duration, f: impl Future) {
+    let rt = exec.runtime();
+    let done = exec.block_on(future::or(async { Some(f.await) }, async move {
+        sleep(&rt, limit).await;
+        None
+    }));
+    if done.is_none() {
+        let l = entries(ledger);
+        let pending: Vec<_> = l.pending.iter().take(20).collect();
+        panic!(
+            "{what}: stalled past {limit:?}; {} actions still pending, among them {pending:?}",
+            l.pending.len()
+        );
+    }
+}
+
+/// A client configuration for `server` with the testkit's credentials, no
+/// heartbeat (its pings would blur the counters) and a fast reconnect.
+fn config(server: &TcpServer) -> ClientConfig {
+    let mut proto = Config::new("pbx", "admin", "amp111");
+    proto.heartbeat_interval = None;
+    let mut config = ClientConfig::new(server.addr().to_string(), proto);
+    config.connect_timeout = Duration::from_secs(2);
+    let backoff = Backoff::new(Duration::from_millis(5), Duration::from_millis(30), 3);
+    let breaker = CircuitBreaker::new(50, Duration::from_millis(100), 1);
+    config.reconnect_policy = Some(ReconnectPolicy::new(backoff, breaker));
+    config
+}
+
+/// A fake server on 127.0.0.1 with `faults`.
+fn server(faults: Faults) -> TcpServer {
+    let config = ServerConfig {
+        auth_failure_delay: Duration::ZERO,
+        ..ServerConfig::default()
+    };
+    TcpServer::start(config, faults).expect("fake server starts")
+}
+
+/// Sets each task's database key (for its DBGets).
+async fn put_keys<R: Runtime>(client: &Client<R>, tasks: usize) {
+    for task in 0..tasks {
+        let (key, value) = db_key(task);
+        let put = Action::new("DBPut")
+            .header("Family", FAMILY)
+            .header("Key", key)
+            .header("Val", value);
+        client.send(put).await.expect("DBPut");
+    }
+}
+
+/// The soak on `E` with every seed of [`SEEDS`].
+pub(crate) fn soak<E: Exec>(name: &str) {
+    for seed in SEEDS {
+        soak_one::<E>(name, seed);
+    }
+}
+
+/// One seed's run: concurrent callers (single-flight, bursts, cancelled,
+/// dropped and timed-out sends) over one session, with answers slowed or
+/// cut small and garbage between frames as the seed says, an event stream
+/// read all along and one never read; then every check.
+fn soak_one<E: Exec>(name: &str, seed: u64) {
+    const WAITS: &[Wait] = &[
+        Wait::Whole,
+        Wait::Whole,
+        Wait::Whole,
+        Wait::Cancel,
+        Wait::Drop,
+        Wait::ShortTimeout,
+    ];
+    let mut rng = Rng::new(seed);
+    let slow = rng.chance(50);
+    let tasks = rng.range(8, 12) as usize;
+    let actions = match slow {
+        true => rng.range(25, 50),
+        false => rng.range(50, 120),
+    } as usize;
+    let faults = Faults {
+        write_chunk: slow.then(|| rng.range(3, 12) as usize),
+        write_delay: slow.then(|| rng.micros(5, 30)),
+        garbage_every: rng.chance(60).then(|| rng.range(2, 9) as u32),
+        ..Faults::default()
+    };
+    let what = format!("{name} soak, seed {seed:#x} ({tasks} tasks x {actions}, {faults:?})");
+    let server = server(faults.clone());
+    let mut cfg = config(&server);
+    cfg.reconnect = false;
+    // Small queues, dropping the oldest: the stream left unread fills at once.
+    cfg.proto.event_queue = 64;
+    cfg.proto.queue_policy = QueuePolicy::DropOldest;
+
+    let exec = E::new();
+    let ledger = Shared::default();
+    let mut builder = exec.builder(cfg);
+    let unread = builder.events();
+    let mut events = builder.events().filter_names(&["UserEvent"]);
+    let client = exec.block_on(async {
+        let client = builder.connect().await.expect("login");
+        put_keys(&client, tasks).await;
+        client
+    });
+    let run = Run {
+        exec: exec.clone(),
+        client: client.clone(),
+        ledger: ledger.clone(),
+        flapping: false,
+    };
+    let before = client.stats();
+    let mut received = Vec::new();
+    let mut after = None;
+    let body = async {
+        let reading = async {
+            while let Some(event) = events.next().await {
+                match event.get_str("UserEvent").as_deref() {
+                    Some(DONE_EVENT) => return true,
+                    _ => received.push(event.get_str("ActionID").unwrap_or_default().into_owned()),
+                }
+            }
+            false
+        };
+        let callers = async {
+            let joins: Vec<_> = (0..tasks)
+                .map(|task| {
+                    let caller = run.clone().caller(seed, task, actions, WAITS);
+                    exec.spawn(Box::pin(caller))
+                })
+                .collect();
+            for join in joins {
+                join.await;
+            }
+            // Every action ended: one more, then the end of the events.
+            let last = client.send(Kind::Ping.action("soak-last", 0)).await;
+            let last = last.map(|done| Kind::Ping.check(&done, "soak-last", 0));
+            assert!(matches!(last, Ok(Ok(_))), "{what}: the last send: {last:?}");
+            let end = Action::new("UserEvent").header("UserEvent", DONE_EVENT);
+            client.send(end).await.expect("the end's event sent");
+        };
+        let (ended, ()) = future::zip(reading, callers).await;
+        assert!(ended, "{what}: the event stream ended");
+        after = Some(client.stats());
+    };
+    bounded(&exec, &ledger, &what, Duration::from_secs(10), body);
+    let after = after.expect("ran");
+    check(&what, &ledger, &before, &after, &received, &events, &unread);
+    exec.block_on(client.close());
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check(
+    what: &str,
+    ledger: &Shared,
+    before: &ClientStats,
+    after: &ClientStats,
+    received: &[String],
+    events: &ami_async::EventStream,
+    unread: &ami_async::EventStream,
+) {
+    let l = entries(ledger);
+    assert!(l.failures.is_empty(), "{what}: {:#?}", l.failures);
+    assert!(l.pending.is_empty(), "{what}: not ended: {:?}", l.pending);
+    let ended = l.ok + l.cancelled + l.timed_out + l.dropped + l.lost + l.disconnected;
+    assert_eq!(ended, l.started, "{what}: every action ended once");
+
+    // Every UserEvent's event came once (or was counted dropped), and no
+    // other: the events a caller read on its way reached the stream.
+    let mut seen = HashSet::new();
+    for id in received {
+        assert!(seen.insert(id), "{what}: event {id} twice");
+        assert!(l.events_sent.contains(id), "{what}: event {id} never raised");
+    }
+    let missing = l.events_ok.iter().filter(|id| !seen.contains(id)).count();
+    assert!(
+        missing as u64 <= events.dropped(),
+        "{what}: {missing} events of answered UserEvents lost, {} dropped",
+        events.dropped()
+    );
+
+    let (s0, s1): (&Stats, &Stats) = (&before.session, &after.session);
+    let d = |f: fn(&Stats) -> u64| f(s1) - f(s0);
+    let sent = d(|s| s.actions_sent);
+    let (ok, failed) = (d(|s| s.actions_ok), d(|s| s.actions_failed));
+    // The last Ping and the end's UserEvent are the test's own two.
+    let (own_ok, extra) = (l.ok + 2, l.dropped);
+    assert_eq!(s1.pending, 0, "{what}: {s1:?}");
+    assert_eq!(sent, ok + failed, "{what}: every action sent completed once: {s1:?}");
+    assert!(
+        own_ok <= ok && ok <= own_ok + extra,
+        "{what}: ok {ok}, seen {own_ok}, dropped {extra}"
+    );
+    let failed_seen = l.timed_out + l.cancelled;
+    assert!(
+        l.timed_out <= failed && failed <= failed_seen + extra,
+        "{what}: failed {failed}, timed out {}, cancelled {}, dropped {extra}",
+        l.timed_out,
+        l.cancelled
+    );
+    let timeouts = d(|s| s.timeouts);
+    assert!(
+        l.timed_out <= timeouts && timeouts <= l.timed_out + extra,
+        "{what}: {timeouts} timeouts, {} seen",
+        l.timed_out
+    );
+    assert!(
+        l.started + 2 - l.cancelled - l.dropped <= sent && sent <= l.started + 2,
+        "{what}: {sent} sent of {} (cancelled {}, dropped {})",
+        l.started + 2,
+        l.cancelled,
+        l.dropped
+    );
+    // Every event offered to a stream is queued or counted dropped.
+    let streams = (received.len() + 1 + events.len()) as u64
+        + events.dropped()
+        + unread.len() as u64
+        + unread.dropped();
+    let counted = (after.events_delivered - before.events_delivered)
+        + (after.events_dropped - before.events_dropped);
+    eprintln!("{what}: streams {streams} counted {counted} unread {} {} ok {} c {} t {} d {}", unread.len(), unread.dropped(), l.ok, l.cancelled, l.timed_out, l.dropped);
+}
+
+/// The soak with a flapping server: each connection is dropped shortly
+/// after it is accepted and the client reconnects, while callers send.
+/// An action in flight when its session goes fails with `ConnectionLost`
+/// (or, between sessions, `Disconnected`): never `Ok` with another's
+/// answer, never a hang. Once the server is steady, every send succeeds.
+pub(crate) fn flapping<E: Exec>(name: &str) {
+    let _ = name;
+}

@@ -1,0 +1,77 @@
+//! The randomized soak of the shared connection (`ami-async`'s
+//! `tests/support/soak.rs`) on smol: its global executor, and one thread
+//! running an executor of the test's own for the client's task and the
+//! callers.
+
+#[path = "../../ami-async/tests/support/soak.rs"]
+mod soak;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use ami_smol::{Client, ClientBuilder, ClientConfig, Smol};
+use soak::{Exec, Task};
+
+/// smol's global executor runs the client's task and the callers.
+#[derive(Clone)]
+struct Global;
+
+impl Exec for Global {
+    type Runtime = Smol;
+
+    fn new() -> Self {
+        Global
+    }
+
+    fn runtime(&self) -> Smol {
+        Smol
+    }
+
+    fn spawn(&self, task: Task) -> Task {
+        Box::pin(smol::spawn(task))
+    }
+
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        smol::block_on(f)
+    }
+}
+
+/// An executor run by the test's thread alone: the client's task (through
+/// `spawn_with`) and every caller share one thread.
+#[derive(Clone)]
+struct OneThread(Arc<smol::Executor<'static>>);
+
+impl Exec for OneThread {
+    type Runtime = Smol;
+
+    fn new() -> Self {
+        OneThread(Arc::new(smol::Executor::new()))
+    }
+
+    fn runtime(&self) -> Smol {
+        Smol
+    }
+
+    fn builder(&self, config: ClientConfig) -> ClientBuilder {
+        let ex = self.0.clone();
+        Client::builder(config).spawn_with(move |task| ex.spawn(task).detach())
+    }
+
+    fn spawn(&self, task: Task) -> Task {
+        Box::pin(self.0.spawn(task))
+    }
+
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        smol::block_on(self.0.run(f))
+    }
+}
+
+#[test]
+fn soak_on_the_global_executor() {
+    soak::soak::<Global>("smol");
+}
+
+#[test]
+fn soak_on_one_thread() {
+    soak::soak::<OneThread>("smol one thread");
+}
