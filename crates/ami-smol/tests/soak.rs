@@ -75,3 +75,13 @@ fn soak_on_the_global_executor() {
 fn soak_on_one_thread() {
     soak::soak::<OneThread>("smol one thread");
 }
+
+#[test]
+fn flapping_on_the_global_executor() {
+    soak::flapping::<Global>("smol");
+}
+
+#[test]
+fn flapping_on_one_thread() {
+    soak::flapping::<OneThread>("smol one thread");
+}

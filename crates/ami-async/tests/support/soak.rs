@@ -21,9 +21,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ami_async::{Client, ClientBuilder, ClientConfig, ClientError, ClientStats, Runtime, Timer};
+use ami_async::{Client, ClientBuilder, ClientConfig, ClientError, ClientStats, EventStream};
+use ami_async::{Runtime, Timer};
 use ami_proto::{Action, ActionError, Backoff, CircuitBreaker, Completion, Config, QueuePolicy};
-use ami_proto::{ReconnectPolicy, Stats};
+use ami_proto::{ReconnectPolicy, SendError, Stats};
 use ami_testkit::{Faults, ServerConfig, TcpServer};
 use futures_lite::{future, StreamExt};
 
@@ -205,8 +206,10 @@ struct Ledger {
     cancelled: u64,
     timed_out: u64,
     dropped: u64,
-    /// Lost with their session, or refused between sessions.
+    /// Lost with their session.
     lost: u64,
+    /// Refused between sessions (`Disconnected`, or `NotReady` while the
+    /// next session logs in): nothing sent.
     disconnected: u64,
     /// What must not happen: a foreign answer, an outcome not allowed.
     failures: Vec<String>,
@@ -311,22 +314,27 @@ impl<E: Exec> Run<E> {
             Some(Err(ClientError::Action(ActionError::ConnectionLost))) if flapping => {
                 l.lost += 1;
             }
-            Some(Err(ClientError::Disconnected)) if flapping => l.disconnected += 1,
+            // Between sessions: refused, nothing sent.
+            Some(Err(ClientError::Disconnected | ClientError::Send(SendError::NotReady { .. })))
+                if flapping =>
+            {
+                l.disconnected += 1
+            }
             Some(Err(e)) => l
                 .failures
                 .push(format!("{id} ({kind:?} {wait:?}) failed: {e:?}")),
         }
     }
 
-    /// One caller: `actions` actions, one at a time, with pauses and,
+    /// One caller: `mix.actions` actions, one at a time, with pauses and,
     /// now and then, a burst of concurrent ones from tasks of its own.
-    async fn caller(self, seed: u64, task: usize, actions: usize, waits: &'static [Wait]) {
+    async fn caller(self, seed: u64, task: usize, mix: Mix) {
         let mut rng = Rng::new(seed ^ (task as u64 + 1).wrapping_mul(0x1000_0001));
-        let rt = self.exec.runtime();
+        let (rt, actions, waits) = (self.exec.runtime(), mix.actions, mix.waits);
         let mut i = 0;
         while i < actions {
-            if rng.chance(30) {
-                sleep(&rt, rng.micros(0, 500)).await;
+            if rng.chance(mix.pause_pct) {
+                sleep(&rt, rng.micros(mix.pause.0, mix.pause.1)).await;
             }
             let burst = match rng.chance(12) {
                 true => rng.range(2, 6) as usize,
@@ -353,6 +361,17 @@ impl<E: Exec> Run<E> {
             }
         }
     }
+}
+
+/// What a caller sends and how.
+#[derive(Clone, Copy)]
+struct Mix {
+    actions: usize,
+    /// The ways to wait, drawn evenly (repeat one to weigh it).
+    waits: &'static [Wait],
+    /// How often a caller pauses before its next action, and how long (µs).
+    pause_pct: u64,
+    pause: (u64, u64),
 }
 
 /// Runs `f` on `exec`, failing past `limit` with the actions still pending.
@@ -396,14 +415,19 @@ fn server(faults: Faults) -> TcpServer {
 
 /// Sets each task's database key (for its DBGets).
 async fn put_keys<R: Runtime>(client: &Client<R>, tasks: usize) {
+    put_all(client, tasks).await.expect("DBPut");
+}
+
+async fn put_all<R: Runtime>(client: &Client<R>, tasks: usize) -> Result<(), ClientError> {
     for task in 0..tasks {
         let (key, value) = db_key(task);
         let put = Action::new("DBPut")
             .header("Family", FAMILY)
             .header("Key", key)
             .header("Val", value);
-        client.send(put).await.expect("DBPut");
+        client.send(put).await?;
     }
+    Ok(())
 }
 
 /// The soak on `E` with every seed of [`SEEDS`].
@@ -439,6 +463,12 @@ fn soak_one<E: Exec>(name: &str, seed: u64) {
         garbage_every: rng.chance(60).then(|| rng.range(2, 9) as u32),
         ..Faults::default()
     };
+    let mix = Mix {
+        actions,
+        waits: WAITS,
+        pause_pct: 30,
+        pause: (0, 500),
+    };
     let what = format!("{name} soak, seed {seed:#x} ({tasks} tasks x {actions}, {faults:?})");
     let server = server(faults.clone());
     let mut cfg = config(&server);
@@ -464,6 +494,9 @@ fn soak_one<E: Exec>(name: &str, seed: u64) {
         flapping: false,
     };
     let before = client.stats();
+    // The login's events, offered to the streams before `before`.
+    let stream_count = |s: &EventStream| s.len() as u64 + s.dropped();
+    let streams_before = stream_count(&unread) + stream_count(&events);
     let mut received = Vec::new();
     let mut after = None;
     let body = async {
@@ -479,39 +512,40 @@ fn soak_one<E: Exec>(name: &str, seed: u64) {
         let callers = async {
             let joins: Vec<_> = (0..tasks)
                 .map(|task| {
-                    let caller = run.clone().caller(seed, task, actions, WAITS);
+                    let caller = run.clone().caller(seed, task, mix);
                     exec.spawn(Box::pin(caller))
                 })
                 .collect();
             for join in joins {
                 join.await;
             }
-            // Every action ended: one more, then the end of the events.
-            let last = client.send(Kind::Ping.action("soak-last", 0)).await;
-            let last = last.map(|done| Kind::Ping.check(&done, "soak-last", 0));
-            assert!(matches!(last, Ok(Ok(_))), "{what}: the last send: {last:?}");
+            // Every action ended: the end of the events.
             let end = Action::new("UserEvent").header("UserEvent", DONE_EVENT);
             client.send(end).await.expect("the end's event sent");
         };
         let (ended, ()) = future::zip(reading, callers).await;
         assert!(ended, "{what}: the event stream ended");
+        // A send after all of it still works; its answer comes after every
+        // event, so the counters handed out with it count them all.
+        let last = client.send(Kind::Ping.action("soak-last", 0)).await;
+        let last = last.map(|done| Kind::Ping.check(&done, "soak-last", 0));
+        assert!(matches!(last, Ok(Ok(_))), "{what}: the last send: {last:?}");
         after = Some(client.stats());
     };
     bounded(&exec, &ledger, &what, Duration::from_secs(10), body);
     let after = after.expect("ran");
-    check(&what, &ledger, &before, &after, &received, &events, &unread);
+    let streams = (&events, &unread, streams_before);
+    check(&what, &ledger, &before, &after, &received, streams);
     exec.block_on(client.close());
 }
 
-#[allow(clippy::too_many_arguments)]
 fn check(
     what: &str,
     ledger: &Shared,
     before: &ClientStats,
     after: &ClientStats,
     received: &[String],
-    events: &ami_async::EventStream,
-    unread: &ami_async::EventStream,
+    (events, unread, streams_before): (&EventStream, &EventStream, u64),
 ) {
     let l = entries(ledger);
     assert!(l.failures.is_empty(), "{what}: {:#?}", l.failures);
@@ -565,14 +599,21 @@ fn check(
         l.cancelled,
         l.dropped
     );
-    // Every event offered to a stream is queued or counted dropped.
-    let streams = (received.len() + 1 + events.len()) as u64
+    // Every event offered to a stream since `before` is counted once as
+    // delivered, and again as dropped if its queue let it go.
+    let offered = (received.len() + 1 + events.len()) as u64
         + events.dropped()
         + unread.len() as u64
-        + unread.dropped();
-    let counted = (after.events_delivered - before.events_delivered)
-        + (after.events_dropped - before.events_dropped);
-    eprintln!("{what}: streams {streams} counted {counted} unread {} {} ok {} c {} t {} d {}", unread.len(), unread.dropped(), l.ok, l.cancelled, l.timed_out, l.dropped);
+        + unread.dropped()
+        - streams_before;
+    let dropped = events.dropped() + unread.dropped();
+    let delivered = after.events_delivered - before.events_delivered;
+    let counted_dropped = after.events_dropped - before.events_dropped;
+    assert_eq!(
+        (delivered, counted_dropped),
+        (offered, dropped),
+        "{what}: the streams' events against the client's counters"
+    );
 }
 
 /// The soak with a flapping server: each connection is dropped shortly
@@ -581,5 +622,98 @@ fn check(
 /// (or, between sessions, `Disconnected`): never `Ok` with another's
 /// answer, never a hang. Once the server is steady, every send succeeds.
 pub(crate) fn flapping<E: Exec>(name: &str) {
-    let _ = name;
+    const WAITS: &[Wait] = &[
+        Wait::Whole,
+        Wait::Whole,
+        Wait::Whole,
+        Wait::Cancel,
+        Wait::Drop,
+    ];
+    const SEED: u64 = 0xf1a9_f1a9;
+    const TASKS: usize = 8;
+    let drop_after = Duration::from_millis(120);
+    let what = format!("{name} flapping soak (each connection dropped after {drop_after:?})");
+    let server = server(Faults {
+        drop_after: Some(drop_after),
+        ..Faults::default()
+    });
+    let exec = E::new();
+    let ledger = Shared::default();
+    let mut run = Run {
+        client: exec.block_on(exec.builder(config(&server)).connect()).expect("login"),
+        exec: exec.clone(),
+        ledger: ledger.clone(),
+        flapping: true,
+    };
+    // At least half a second of traffic: four connections or more.
+    let mix = Mix {
+        actions: 100,
+        waits: WAITS,
+        pause_pct: 100,
+        pause: (5_000, 8_000),
+    };
+    let callers = |run: &Run<E>, seed: u64, mix: Mix| {
+        let joins: Vec<_> = (0..TASKS)
+            .map(|task| exec.spawn(Box::pin(run.clone().caller(seed, task, mix))))
+            .collect();
+        async move {
+            for join in joins {
+                join.await;
+            }
+        }
+    };
+    bounded(&exec, &ledger, &what, Duration::from_secs(10), async {
+        put_keys_again(&run.client, TASKS).await;
+        callers(&run, SEED, mix).await;
+    });
+    assert!(server.connections() >= 4, "{what}: {} connections", server.connections());
+    {
+        let l = entries(&ledger);
+        assert!(l.failures.is_empty(), "{what}: {:#?}", l.failures);
+        let ended = l.ok + l.cancelled + l.dropped + l.lost + l.disconnected;
+        assert_eq!(ended, l.started, "{what}: every action ended once");
+        assert!(l.ok > 0, "{what}: nothing answered");
+    }
+
+    // The server steadies: once the client is on a connection accepted
+    // since, every action succeeds, with its own answer.
+    server.set_faults(Faults::default());
+    let steady_from = server.connections();
+    run.flapping = false;
+    let steady = Mix {
+        actions: 20,
+        waits: &[Wait::Whole],
+        pause_pct: 30,
+        pause: (0, 500),
+    };
+    bounded(&exec, &ledger, &what, Duration::from_secs(10), async {
+        let rt = exec.runtime();
+        while server.connections() <= steady_from {
+            sleep(&rt, Duration::from_millis(5)).await;
+        }
+        run.client
+            .wait_ready(Duration::from_secs(5))
+            .await
+            .expect("ready on a steady connection");
+        callers(&run, SEED + 1, steady).await;
+    });
+    let l = entries(&ledger);
+    assert!(l.failures.is_empty(), "{what}, steady: {:#?}", l.failures);
+    assert!(l.pending.is_empty(), "{what}: not ended: {:?}", l.pending);
+    assert_eq!(run.client.stats().sessions, steady_from.max(server.connections()));
+    drop(l);
+    exec.block_on(run.client.close());
+}
+
+/// [`put_keys`], again on each failure (a flapping session).
+async fn put_keys_again<R: Runtime>(client: &Client<R>, tasks: usize) {
+    for _ in 0..50 {
+        match put_all(client, tasks).await {
+            Ok(()) => return,
+            Err(_) => {
+                let _ = client.wait_ready(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    panic!("the database keys could not be set");
 }
