@@ -18,7 +18,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ami_async::{Client, ClientBuilder, ClientConfig, ClientError, ClientStats, EventStream};
@@ -228,6 +230,8 @@ struct Run<E: Exec> {
     ledger: Shared,
     /// The server drops connections: losses are allowed.
     flapping: bool,
+    /// The turns of lone phases.
+    baton: Arc<Baton>,
 }
 
 impl<E: Exec> Clone for Run<E> {
@@ -237,6 +241,7 @@ impl<E: Exec> Clone for Run<E> {
             client: self.client.clone(),
             ledger: self.ledger.clone(),
             flapping: self.flapping,
+            baton: self.baton.clone(),
         }
     }
 }
@@ -253,6 +258,7 @@ impl<E: Exec> Run<E> {
         {
             let mut l = entries(&self.ledger);
             l.started += 1;
+            self.baton.started.fetch_add(1, Ordering::Relaxed);
             l.pending.insert(id.clone(), format!("{kind:?} {wait:?}"));
             if kind == Kind::UserEvent {
                 l.events_sent.insert(id.clone());
@@ -315,11 +321,9 @@ impl<E: Exec> Run<E> {
                 l.lost += 1;
             }
             // Between sessions: refused, nothing sent.
-            Some(Err(ClientError::Disconnected | ClientError::Send(SendError::NotReady { .. })))
-                if flapping =>
-            {
-                l.disconnected += 1
-            }
+            Some(Err(
+                ClientError::Disconnected | ClientError::Send(SendError::NotReady { .. }),
+            )) if flapping => l.disconnected += 1,
             Some(Err(e)) => l
                 .failures
                 .push(format!("{id} ({kind:?} {wait:?}) failed: {e:?}")),
@@ -327,14 +331,30 @@ impl<E: Exec> Run<E> {
     }
 
     /// One caller: `mix.actions` actions, one at a time, with pauses and,
-    /// now and then, a burst of concurrent ones from tasks of its own.
+    /// now and then, a burst of concurrent ones from tasks of its own; in
+    /// lone phases, in turn with the other callers (see [`Mix::phase`]).
     async fn caller(self, seed: u64, task: usize, mix: Mix) {
         let mut rng = Rng::new(seed ^ (task as u64 + 1).wrapping_mul(0x1000_0001));
-        let (rt, actions, waits) = (self.exec.runtime(), mix.actions, mix.waits);
+        let (rt, actions) = (self.exec.runtime(), mix.actions);
         let mut i = 0;
         while i < actions {
             if rng.chance(mix.pause_pct) {
                 sleep(&rt, rng.micros(mix.pause.0, mix.pause.1)).await;
+            }
+            let started = self.baton.started.load(Ordering::Relaxed);
+            if mix.phase > 0 && (started / mix.phase) % 2 == 0 {
+                let turn = self.baton.take().await;
+                let kind = KINDS[rng.range(0, KINDS.len() as u64 - 1) as usize];
+                let wait = match rng.chance(LONE_DROP_PCT) {
+                    true => Wait::Drop,
+                    false => mix.lone_waits[rng.range(0, mix.lone_waits.len() as u64 - 1) as usize],
+                };
+                let id = format!("soak-{seed:x}-{task}-{i}");
+                self.one(kind, wait, id, task, &mut Rng::new(rng.next()))
+                    .await;
+                drop(turn);
+                i += 1;
+                continue;
             }
             let burst = match rng.chance(12) {
                 true => rng.range(2, 6) as usize,
@@ -343,7 +363,7 @@ impl<E: Exec> Run<E> {
             let mut joins = Vec::new();
             for _ in 0..burst.min(actions - i) {
                 let kind = KINDS[rng.range(0, KINDS.len() as u64 - 1) as usize];
-                let wait = waits[rng.range(0, waits.len() as u64 - 1) as usize];
+                let wait = mix.waits[rng.range(0, mix.waits.len() as u64 - 1) as usize];
                 let id = format!("soak-{seed:x}-{task}-{i}");
                 let mut sub = Rng::new(rng.next());
                 i += 1;
@@ -363,6 +383,51 @@ impl<E: Exec> Run<E> {
     }
 }
 
+/// A dropped send leaves its action in flight until its answer comes, so
+/// that the next `CROWD` (64) sends go through the client's task: lone
+/// phases drop rarely.
+const LONE_DROP_PCT: u64 = 2;
+
+/// One turn at a time for the callers of a lone phase, so that their
+/// sends find the session idle and go out from their own tasks (the
+/// direct path; any overlap sends the next `CROWD` through the client's
+/// task). An async lock: the holder's drop wakes every waiter.
+#[derive(Default)]
+struct Baton {
+    turn: Mutex<(bool, Vec<Waker>)>,
+    /// Actions started by all callers: the phase they are in.
+    started: AtomicUsize,
+}
+
+/// A turn, given back when dropped.
+struct Turn<'a>(&'a Baton);
+
+impl Baton {
+    async fn take(&self) -> Turn<'_> {
+        future::poll_fn(|cx| {
+            let mut baton = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+            match std::mem::replace(&mut baton.0, true) {
+                false => Poll::Ready(Turn(self)),
+                true => {
+                    baton.1.push(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut baton = self.0.turn.lock().unwrap_or_else(|e| e.into_inner());
+        baton.0 = false;
+        let waiting = std::mem::take(&mut baton.1);
+        drop(baton);
+        waiting.into_iter().for_each(Waker::wake);
+    }
+}
+
 /// What a caller sends and how.
 #[derive(Clone, Copy)]
 struct Mix {
@@ -372,6 +437,12 @@ struct Mix {
     /// How often a caller pauses before its next action, and how long (µs).
     pause_pct: u64,
     pause: (u64, u64),
+    /// Phases of this many actions (of all callers), lone first, then
+    /// free, and so on (0: no lone phase): in a lone phase the callers
+    /// take turns (one action in flight), waiting as `lone_waits` says
+    /// (or, rarely, dropping the send).
+    phase: usize,
+    lone_waits: &'static [Wait],
 }
 
 /// Runs `f` on `exec`, failing past `limit` with the actions still pending.
@@ -450,6 +521,14 @@ fn soak_one<E: Exec>(name: &str, seed: u64) {
         Wait::Drop,
         Wait::ShortTimeout,
     ];
+    const LONE_WAITS: &[Wait] = &[
+        Wait::Whole,
+        Wait::Whole,
+        Wait::Whole,
+        Wait::Whole,
+        Wait::Cancel,
+        Wait::ShortTimeout,
+    ];
     let mut rng = Rng::new(seed);
     let slow = rng.chance(50);
     let tasks = rng.range(8, 12) as usize;
@@ -468,6 +547,8 @@ fn soak_one<E: Exec>(name: &str, seed: u64) {
         waits: WAITS,
         pause_pct: 30,
         pause: (0, 500),
+        phase: rng.range(100, 200) as usize,
+        lone_waits: LONE_WAITS,
     };
     let what = format!("{name} soak, seed {seed:#x} ({tasks} tasks x {actions}, {faults:?})");
     let server = server(faults.clone());
@@ -492,6 +573,7 @@ fn soak_one<E: Exec>(name: &str, seed: u64) {
         client: client.clone(),
         ledger: ledger.clone(),
         flapping: false,
+        baton: Arc::default(),
     };
     let before = client.stats();
     // The login's events, offered to the streams before `before`.
@@ -558,7 +640,10 @@ fn check(
     let mut seen = HashSet::new();
     for id in received {
         assert!(seen.insert(id), "{what}: event {id} twice");
-        assert!(l.events_sent.contains(id), "{what}: event {id} never raised");
+        assert!(
+            l.events_sent.contains(id),
+            "{what}: event {id} never raised"
+        );
     }
     let missing = l.events_ok.iter().filter(|id| !seen.contains(id)).count();
     assert!(
@@ -574,7 +659,11 @@ fn check(
     // The last Ping and the end's UserEvent are the test's own two.
     let (own_ok, extra) = (l.ok + 2, l.dropped);
     assert_eq!(s1.pending, 0, "{what}: {s1:?}");
-    assert_eq!(sent, ok + failed, "{what}: every action sent completed once: {s1:?}");
+    assert_eq!(
+        sent,
+        ok + failed,
+        "{what}: every action sent completed once: {s1:?}"
+    );
     assert!(
         own_ok <= ok && ok <= own_ok + extra,
         "{what}: ok {ok}, seen {own_ok}, dropped {extra}"
@@ -640,10 +729,13 @@ pub(crate) fn flapping<E: Exec>(name: &str) {
     let exec = E::new();
     let ledger = Shared::default();
     let mut run = Run {
-        client: exec.block_on(exec.builder(config(&server)).connect()).expect("login"),
+        client: exec
+            .block_on(exec.builder(config(&server)).connect())
+            .expect("login"),
         exec: exec.clone(),
         ledger: ledger.clone(),
         flapping: true,
+        baton: Arc::default(),
     };
     // At least half a second of traffic: four connections or more.
     let mix = Mix {
@@ -651,6 +743,8 @@ pub(crate) fn flapping<E: Exec>(name: &str) {
         waits: WAITS,
         pause_pct: 100,
         pause: (5_000, 8_000),
+        phase: 0,
+        lone_waits: &[],
     };
     let callers = |run: &Run<E>, seed: u64, mix: Mix| {
         let joins: Vec<_> = (0..TASKS)
@@ -666,7 +760,11 @@ pub(crate) fn flapping<E: Exec>(name: &str) {
         put_keys_again(&run.client, TASKS).await;
         callers(&run, SEED, mix).await;
     });
-    assert!(server.connections() >= 4, "{what}: {} connections", server.connections());
+    assert!(
+        server.connections() >= 4,
+        "{what}: {} connections",
+        server.connections()
+    );
     {
         let l = entries(&ledger);
         assert!(l.failures.is_empty(), "{what}: {:#?}", l.failures);
@@ -685,6 +783,8 @@ pub(crate) fn flapping<E: Exec>(name: &str) {
         waits: &[Wait::Whole],
         pause_pct: 30,
         pause: (0, 500),
+        phase: 40,
+        lone_waits: &[Wait::Whole],
     };
     bounded(&exec, &ledger, &what, Duration::from_secs(10), async {
         let rt = exec.runtime();
@@ -700,7 +800,10 @@ pub(crate) fn flapping<E: Exec>(name: &str) {
     let l = entries(&ledger);
     assert!(l.failures.is_empty(), "{what}, steady: {:#?}", l.failures);
     assert!(l.pending.is_empty(), "{what}: not ended: {:?}", l.pending);
-    assert_eq!(run.client.stats().sessions, steady_from.max(server.connections()));
+    assert_eq!(
+        run.client.stats().sessions,
+        steady_from.max(server.connections())
+    );
     drop(l);
     exec.block_on(run.client.close());
 }
