@@ -6,6 +6,7 @@
 #[path = "../../ami-async/tests/support/soak.rs"]
 mod soak;
 
+use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -25,6 +26,10 @@ impl Exec for Global {
 
     fn runtime(&self) -> Smol {
         Smol
+    }
+
+    fn frozen(&self, config: ClientConfig) -> (Client, Box<dyn Any>) {
+        frozen(config)
     }
 
     fn spawn(&self, task: Task) -> Task {
@@ -57,6 +62,10 @@ impl Exec for OneThread {
         Client::builder(config).spawn_with(move |task| ex.spawn(task).detach())
     }
 
+    fn frozen(&self, config: ClientConfig) -> (Client, Box<dyn Any>) {
+        frozen(config)
+    }
+
     fn spawn(&self, task: Task) -> Task {
         Box::pin(self.0.spawn(task))
     }
@@ -64,6 +73,16 @@ impl Exec for OneThread {
     fn block_on<F: Future>(&self, f: F) -> F::Output {
         smol::block_on(self.0.run(f))
     }
+}
+
+/// A client whose task runs on an executor of its own, driven only while
+/// it logs in.
+fn frozen(config: ClientConfig) -> (Client, Box<dyn Any>) {
+    let ex = Arc::new(smol::Executor::new());
+    let spawner = ex.clone();
+    let builder = Client::builder(config).spawn_with(move |task| spawner.spawn(task).detach());
+    let client = smol::block_on(ex.run(builder.connect())).expect("login");
+    (client, Box::new(ex))
 }
 
 #[test]
@@ -84,4 +103,14 @@ fn flapping_on_the_global_executor() {
 #[test]
 fn flapping_on_one_thread() {
     soak::flapping::<OneThread>("smol one thread");
+}
+
+#[test]
+fn frozen_on_the_global_executor() {
+    soak::frozen::<Global>("smol");
+}
+
+#[test]
+fn frozen_on_one_thread() {
+    soak::frozen::<OneThread>("smol one thread");
 }

@@ -5,11 +5,15 @@
 #[path = "../../ami-async/tests/support/soak.rs"]
 mod soak;
 
+use std::any::Any;
 use std::future::Future;
 use std::panic;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use ami_tokio::Tokio;
+use ami_tokio::{BackgroundTask, Client, ClientConfig, Tokio};
 use soak::{Exec, Task};
 
 /// A tokio runtime of the flavour `MULTI` says (two workers), shared by the
@@ -37,6 +41,16 @@ impl<const MULTI: bool> Exec for OnTokio<MULTI> {
         Tokio::new(self.0.handle().clone())
     }
 
+    fn frozen(&self, config: ClientConfig) -> (Client, Box<dyn Any>) {
+        let frozen = Arc::new(AtomicBool::new(false));
+        let (handle, flag) = (self.0.handle().clone(), frozen.clone());
+        let builder = Client::builder_on(self.runtime(), config)
+            .spawn_with(move |task| drop(handle.spawn(Freezable(task, flag))));
+        let client = self.0.block_on(builder.connect()).expect("login");
+        frozen.store(true, Ordering::SeqCst);
+        (client, Box::new(()))
+    }
+
     fn spawn(&self, task: Task) -> Task {
         let join = self.0.spawn(task);
         Box::pin(async move {
@@ -48,6 +62,21 @@ impl<const MULTI: bool> Exec for OnTokio<MULTI> {
 
     fn block_on<F: Future>(&self, f: F) -> F::Output {
         self.0.block_on(f)
+    }
+}
+
+/// The client's task, polled until the flag is set and never after (its
+/// socket stays registered with the runtime's reactor, which callers use).
+struct Freezable(BackgroundTask, Arc<AtomicBool>);
+
+impl Future for Freezable {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.1.load(Ordering::SeqCst) {
+            true => Poll::Pending,
+            false => self.0.as_mut().poll(cx),
+        }
     }
 }
 
@@ -69,4 +98,14 @@ fn flapping_on_current_thread() {
 #[test]
 fn flapping_on_multi_thread() {
     soak::flapping::<OnTokio<true>>("tokio multi_thread");
+}
+
+#[test]
+fn frozen_on_current_thread() {
+    soak::frozen::<OnTokio<false>>("tokio current_thread");
+}
+
+#[test]
+fn frozen_on_multi_thread() {
+    soak::frozen::<OnTokio<true>>("tokio multi_thread");
 }

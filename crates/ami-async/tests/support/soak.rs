@@ -49,6 +49,11 @@ pub(crate) trait Exec: Clone + Send + Sync + 'static {
     fn builder(&self, config: ClientConfig) -> ClientBuilder<Self::Runtime> {
         Client::builder_on(self.runtime(), config)
     }
+    /// A client logged in on `config`, whose task is then frozen (never
+    /// polled again, never woken by a timer): only callers that send and
+    /// read for themselves make progress. The second value keeps the
+    /// frozen task (drop it after the client, off the executor).
+    fn frozen(&self, config: ClientConfig) -> (Client<Self::Runtime>, Box<dyn std::any::Any>);
     /// Starts `task`; the future returned waits for its end (and fails if
     /// it panicked).
     fn spawn(&self, task: Task) -> Task;
@@ -345,7 +350,7 @@ impl<E: Exec> Run<E> {
             if mix.phase > 0 && (started / mix.phase) % 2 == 0 {
                 let turn = self.baton.take().await;
                 let kind = KINDS[rng.range(0, KINDS.len() as u64 - 1) as usize];
-                let wait = match rng.chance(LONE_DROP_PCT) {
+                let wait = match rng.chance(mix.lone_drop_pct) {
                     true => Wait::Drop,
                     false => mix.lone_waits[rng.range(0, mix.lone_waits.len() as u64 - 1) as usize],
                 };
@@ -382,11 +387,6 @@ impl<E: Exec> Run<E> {
         }
     }
 }
-
-/// A dropped send leaves its action in flight until its answer comes, so
-/// that the next `CROWD` (64) sends go through the client's task: lone
-/// phases drop rarely.
-const LONE_DROP_PCT: u64 = 2;
 
 /// One turn at a time for the callers of a lone phase, so that their
 /// sends find the session idle and go out from their own tasks (the
@@ -439,10 +439,11 @@ struct Mix {
     pause: (u64, u64),
     /// Phases of this many actions (of all callers), lone first, then
     /// free, and so on (0: no lone phase): in a lone phase the callers
-    /// take turns (one action in flight), waiting as `lone_waits` says
-    /// (or, rarely, dropping the send).
+    /// take turns (one action in flight), waiting as `lone_waits` says,
+    /// or dropping the send `lone_drop_pct` times in a hundred.
     phase: usize,
     lone_waits: &'static [Wait],
+    lone_drop_pct: u64,
 }
 
 /// Runs `f` on `exec`, failing past `limit` with the actions still pending.
@@ -549,6 +550,10 @@ fn soak_one<E: Exec>(name: &str, seed: u64) {
         pause: (0, 500),
         phase: rng.range(100, 200) as usize,
         lone_waits: LONE_WAITS,
+        // A dropped send leaves its action in flight until its answer
+        // comes, so that the next `CROWD` (64) sends go through the
+        // client's task: lone phases drop rarely.
+        lone_drop_pct: 2,
     };
     let what = format!("{name} soak, seed {seed:#x} ({tasks} tasks x {actions}, {faults:?})");
     let server = server(faults.clone());
@@ -745,6 +750,7 @@ pub(crate) fn flapping<E: Exec>(name: &str) {
         pause: (5_000, 8_000),
         phase: 0,
         lone_waits: &[],
+        lone_drop_pct: 0,
     };
     let callers = |run: &Run<E>, seed: u64, mix: Mix| {
         let joins: Vec<_> = (0..TASKS)
@@ -785,6 +791,7 @@ pub(crate) fn flapping<E: Exec>(name: &str) {
         pause: (0, 500),
         phase: 40,
         lone_waits: &[Wait::Whole],
+        lone_drop_pct: 0,
     };
     bounded(&exec, &ledger, &what, Duration::from_secs(10), async {
         let rt = exec.runtime();
@@ -819,4 +826,61 @@ async fn put_keys_again<R: Runtime>(client: &Client<R>, tasks: usize) {
         }
     }
     panic!("the database keys could not be set");
+}
+
+/// The soak with the client's task frozen after login: one action in
+/// flight at a time, from callers taking turns, each sent and read for by
+/// its caller alone (the direct path), with answers cut small and slowed
+/// so that first reads miss and callers wait for readiness. The client's
+/// task would take reading back after `HOLD` and catch up with a wake-up
+/// lost on the way (a delay, not a stall); frozen, it cannot, and a lost
+/// wake-up stalls the soak.
+pub(crate) fn frozen<E: Exec>(name: &str) {
+    const TASKS: usize = 4;
+    for seed in SEEDS {
+        let mut rng = Rng::new(seed ^ 0xf0f0);
+        let faults = Faults {
+            write_chunk: Some(rng.range(3, 16) as usize),
+            write_delay: rng.chance(50).then(|| rng.micros(5, 30)),
+            garbage_every: rng.chance(50).then(|| rng.range(2, 9) as u32),
+            ..Faults::default()
+        };
+        let what = format!("{name} frozen soak, seed {seed:#x} ({faults:?})");
+        let server = server(faults);
+        let exec = E::new();
+        let ledger = Shared::default();
+        let (client, task) = exec.frozen(config(&server));
+        let run = Run {
+            exec: exec.clone(),
+            client,
+            ledger: ledger.clone(),
+            flapping: false,
+            baton: Arc::default(),
+        };
+        let mix = Mix {
+            actions: rng.range(20, 40) as usize,
+            waits: &[],
+            pause_pct: 30,
+            pause: (0, 300),
+            // Lone all along.
+            phase: usize::MAX,
+            lone_waits: &[Wait::Whole],
+            lone_drop_pct: 0,
+        };
+        bounded(&exec, &ledger, &what, Duration::from_secs(10), async {
+            put_keys(&run.client, TASKS).await;
+            let joins: Vec<_> = (0..TASKS)
+                .map(|task| exec.spawn(Box::pin(run.clone().caller(seed, task, mix))))
+                .collect();
+            for join in joins {
+                join.await;
+            }
+        });
+        let l = entries(&ledger);
+        assert!(l.failures.is_empty(), "{what}: {:#?}", l.failures);
+        assert_eq!(l.ok, l.started, "{what}: every action answered");
+        drop(l);
+        drop(run);
+        drop(task);
+    }
 }
