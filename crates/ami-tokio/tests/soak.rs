@@ -42,12 +42,17 @@ impl<const MULTI: bool> Exec for OnTokio<MULTI> {
     }
 
     fn frozen(&self, config: ClientConfig) -> (Client, Box<dyn Any>) {
-        let frozen = Arc::new(AtomicBool::new(false));
-        let (handle, flag) = (self.0.handle().clone(), frozen.clone());
+        let freeze = Arc::new(Freeze::default());
+        let (handle, f) = (self.0.handle().clone(), freeze.clone());
         let builder = Client::builder_on(self.runtime(), config)
-            .spawn_with(move |task| drop(handle.spawn(Freezable(task, flag))));
+            .spawn_with(move |task| drop(handle.spawn(Freezable(task, f))));
         let client = self.0.block_on(builder.connect()).expect("login");
-        frozen.store(true, Ordering::SeqCst);
+        freeze.frozen.store(true, Ordering::SeqCst);
+        // On worker threads the task may be in a turn (holding the
+        // session's lock): frozen once that turn is over.
+        while freeze.in_poll.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
         (client, Box::new(()))
     }
 
@@ -65,18 +70,30 @@ impl<const MULTI: bool> Exec for OnTokio<MULTI> {
     }
 }
 
-/// The client's task, polled until the flag is set and never after (its
+/// Whether the client's task is frozen, and whether it is being polled.
+#[derive(Default)]
+struct Freeze {
+    frozen: AtomicBool,
+    in_poll: AtomicBool,
+}
+
+/// The client's task, polled until it is frozen and never after (its
 /// socket stays registered with the runtime's reactor, which callers use).
-struct Freezable(BackgroundTask, Arc<AtomicBool>);
+struct Freezable(BackgroundTask, Arc<Freeze>);
 
 impl Future for Freezable {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.1.load(Ordering::SeqCst) {
+        // Marked before `frozen` is read (both sequentially consistent): a
+        // poll that missed the freeze is seen by the freezer, which waits.
+        self.1.in_poll.store(true, Ordering::SeqCst);
+        let poll = match self.1.frozen.load(Ordering::SeqCst) {
             true => Poll::Pending,
             false => self.0.as_mut().poll(cx),
-        }
+        };
+        self.1.in_poll.store(false, Ordering::SeqCst);
+        poll
     }
 }
 
