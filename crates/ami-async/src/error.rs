@@ -40,16 +40,16 @@ pub enum ConnectError {
 #[non_exhaustive]
 pub enum ClientError {
     /// The core refused the action before queueing it (malformed, too many
-    /// pending, write buffer full because the server is not reading, not
-    /// logged in yet). Nothing was sent.
+    /// pending, write buffer full because the server is not reading).
+    /// Nothing was sent.
     Send(SendError),
     /// The action was sent and ended badly: server error, timeout, session
     /// lost, reply too large, desync. The server may have carried it out.
     /// [`ActionError::Cancelled`] after [`Cancel::cancel`](crate::Cancel::cancel),
     /// which may also come before it was sent.
     Action(ActionError),
-    /// No session right now (the supervisor is reconnecting). Nothing was
-    /// sent. Fails at once unless [`ClientConfig::resend_on_reconnect`](crate::ClientConfig::resend_on_reconnect).
+    /// No session ready right now (the supervisor is reconnecting, or a new
+    /// session is still logging in). Nothing was sent. Fails at once unless [`ClientConfig::resend_on_reconnect`](crate::ClientConfig::resend_on_reconnect).
     Disconnected,
     /// The client was closed; no more actions are accepted.
     Closed,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use ami_proto::{
     instant_after, Action, ActionError, ActionId, Completion, ConnState, Connection, Event, Output,
-    QueuePolicy,
+    QueuePolicy, SendError,
 };
 
 use crate::command::{Caller, Callers, Pending};
@@ -227,6 +227,12 @@ impl<S: Socket> Session<S> {
                     true => Sent::Cancelled,
                     false => Sent::Awaiting(timeout),
                 }
+            }
+            // A session not logged in yet (or ending) is no session for a
+            // caller: one error for "no session, nothing sent", not two.
+            Err(SendError::NotReady { .. }) => {
+                caller.send(Err(ClientError::Disconnected));
+                Sent::Refused
             }
             Err(err) => {
                 caller.send(Err(ClientError::Send(err)));

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use ami_async::{Client, ClientBuilder, ClientConfig, ClientError, ClientStats, EventStream};
 use ami_async::{Runtime, Timer};
 use ami_proto::{Action, ActionError, Backoff, CircuitBreaker, Completion, Config, QueuePolicy};
-use ami_proto::{ReconnectPolicy, SendError, Stats};
+use ami_proto::{ReconnectPolicy, Stats};
 use ami_testkit::{Faults, ServerConfig, TcpServer};
 use futures_lite::{future, StreamExt};
 
@@ -216,8 +216,8 @@ struct Ledger {
     dropped: u64,
     /// Lost with their session.
     lost: u64,
-    /// Refused between sessions (`Disconnected`, or `NotReady` while the
-    /// next session logs in): nothing sent.
+    /// Refused between sessions, the next one's login included
+    /// (`Disconnected`): nothing sent.
     disconnected: u64,
     /// What must not happen: a foreign answer, an outcome not allowed.
     failures: Vec<String>,
@@ -327,9 +327,7 @@ impl<E: Exec> Run<E> {
                 l.lost += 1;
             }
             // Between sessions: refused, nothing sent.
-            Some(Err(
-                ClientError::Disconnected | ClientError::Send(SendError::NotReady { .. }),
-            )) if flapping => l.disconnected += 1,
+            Some(Err(ClientError::Disconnected)) if flapping => l.disconnected += 1,
             Some(Err(e)) => l
                 .failures
                 .push(format!("{id} ({kind:?} {wait:?}) failed: {e:?}")),
