@@ -27,7 +27,9 @@ pub struct ClientStats {
     /// The reconnect circuit breaker, as of the last attempt or failure.
     pub breaker: BreakerState,
     /// Events put into subscriber queues (an event given to two streams
-    /// counts twice).
+    /// counts twice). Counted once a batch is queued, so a stream may hand
+    /// out an event a moment before this counts it; a snapshot taken after
+    /// an answer that came later than the events counts them all.
     pub events_delivered: u64,
     /// Events subscriber queues dropped because they were full.
     pub events_dropped: u64,
