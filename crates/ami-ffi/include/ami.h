@@ -248,7 +248,7 @@ typedef struct ami_stats {
     uint64_t desyncs;                  /* unmatched or out-of-order responses */
     uint64_t actions_sent;             /* actions sent */
     uint64_t actions_ok;               /* completed successfully */
-    uint64_t actions_failed;           /* completed with an error */
+    uint64_t actions_failed;           /* completed with an error (timeouts and cancels included) */
     uint64_t timeouts;                 /* timed out */
     uint64_t pending;                  /* awaiting completion now */
     uint64_t queue_depth;              /* events waiting now */

@@ -65,7 +65,8 @@ pub struct AmiStats {
     pub actions_sent: u64,
     /// Actions completed successfully.
     pub actions_ok: u64,
-    /// Actions completed with an error.
+    /// Actions completed with an error (timeouts and cancels included; the
+    /// core's `cancelled` count is not in this struct, whose layout is fixed).
     pub actions_failed: u64,
     /// Actions that timed out.
     pub timeouts: u64,

@@ -34,8 +34,12 @@ pub struct Stats {
     pub actions_ok: u64,
     /// Actions completed with an error (server error, timeout, lost...).
     pub actions_failed: u64,
-    /// Actions that timed out.
+    /// Actions that timed out (counted in `actions_failed` too).
     pub timeouts: u64,
+    /// Actions the caller cancelled ([`crate::Connection::cancel`]),
+    /// counted in `actions_failed` too: subtract them to see the failures
+    /// the server or the network caused.
+    pub cancelled: u64,
     /// Actions awaiting completion now.
     pub pending: u64,
     /// Events waiting in the queue now.

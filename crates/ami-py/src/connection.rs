@@ -294,6 +294,7 @@ impl PyConnection {
             ("actions_ok", s.actions_ok),
             ("actions_failed", s.actions_failed),
             ("timeouts", s.timeouts),
+            ("cancelled", s.cancelled),
             ("pending", s.pending),
             ("queue_depth", s.queue_depth),
             ("queue_high_water", s.queue_high_water),

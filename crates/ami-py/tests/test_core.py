@@ -246,6 +246,8 @@ def test_cancel_completes_at_once_and_absorbs_the_late_answer():
     assert conn.cancel(aid, T0) is False
     conn.handle_input(frame("Response: Success", f"ActionID: {aid}"), T0)
     assert conn.poll_output() is None
+    stats = conn.stats()
+    assert (stats["actions_failed"], stats["cancelled"]) == (1, 1)
 
 
 def test_an_answer_to_a_later_action_first_is_desync_for_the_skipped_one():

@@ -464,6 +464,7 @@ impl Connection {
     pub fn cancel(&mut self, id: &ActionId, now: Instant) -> bool {
         match self.table.get(id.as_bytes()) {
             Some(p) if !p.done && p.owner == Owner::User => {
+                self.stats.cancelled += 1;
                 self.finish(id.clone(), Err(ActionError::Cancelled), now);
                 true
             }

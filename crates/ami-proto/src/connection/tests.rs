@@ -631,6 +631,24 @@ fn cancel_completes_once_and_absorbs_the_late_list() {
     assert!(s.events().is_empty());
 }
 
+/// A dashboard tells the caller's own cancels from real failures:
+/// `cancelled` counts them, within `actions_failed` (as `timeouts` count
+/// theirs); a second cancel of the same action counts nothing.
+#[test]
+fn cancels_are_counted_apart_within_the_failures() {
+    let mut s = Session::ready(Session::config());
+    let (kept, gone) = (s.send(Action::ping()), s.send(Action::ping()));
+    assert!(s.conn.cancel(&gone, s.now));
+    assert!(!s.conn.cancel(&gone, s.now));
+    s.input(format!("Response: Error\r\nActionID: {kept}\r\nMessage: no\r\n\r\n").as_bytes());
+    s.drain();
+    let stats = s.conn.stats();
+    assert_eq!(
+        (stats.actions_failed, stats.cancelled, stats.timeouts),
+        (2, 1, 0)
+    );
+}
+
 #[test]
 fn originate_outcome_may_overtake_its_acknowledgement() {
     let mut s = Session::ready(Session::config());
