@@ -49,7 +49,8 @@ pub enum ClientError {
     /// which may also come before it was sent.
     Action(ActionError),
     /// No session ready right now (the supervisor is reconnecting, or a new
-    /// session is still logging in). Nothing was sent. Fails at once unless [`ClientConfig::resend_on_reconnect`](crate::ClientConfig::resend_on_reconnect).
+    /// session is still logging in). Nothing was sent. Fails at once unless
+    /// [`ClientConfig::resend_on_reconnect`](crate::ClientConfig::resend_on_reconnect).
     Disconnected,
     /// The client was closed; no more actions are accepted.
     Closed,
