@@ -1661,13 +1661,19 @@ fn list_items_over_the_bounds_read_together_fail_as_when_read_one_by_one() {
     assert!(together.contains("FrameTooLarge"), "{together}");
 }
 
-#[test]
-fn list_items_read_together_behind_a_full_queue_are_routed_as_one_by_one() {
+/// Back-pressure behind a queue of one event (full after one), frames up
+/// to 64 KiB: how the list tests below hold decoding back.
+fn full_after_one_event() -> Config {
     let mut config = Session::config();
     config.queue_policy = QueuePolicy::Backpressure;
     config.event_queue = 1;
     config.max_frame = 65_536;
-    let (together, one_by_one) = lists_read_at_once_and_byte_by_byte(config, 0);
+    config
+}
+
+#[test]
+fn list_items_read_together_behind_a_full_queue_are_routed_as_one_by_one() {
+    let (together, one_by_one) = lists_read_at_once_and_byte_by_byte(full_after_one_event(), 0);
     assert_eq!(together, one_by_one);
 }
 
@@ -1677,11 +1683,7 @@ fn list_items_read_together_behind_a_full_queue_are_routed_as_one_by_one() {
 /// more than that is buffered, as frames decoded one by one are.
 #[test]
 fn list_items_behind_a_full_queue_are_taken_only_past_two_frames_of_bytes() {
-    let mut config = Session::config();
-    config.queue_policy = QueuePolicy::Backpressure;
-    config.event_queue = 1;
-    config.max_frame = 65_536;
-    let mut s = Session::ready(config);
+    let mut s = Session::ready(full_after_one_event());
     let list = s.send(Action::core_show_channels());
     s.input(
         format!("Response: Success\r\nActionID: {list}\r\nEventList: start\r\n\r\n").as_bytes(),
