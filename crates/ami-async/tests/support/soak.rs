@@ -21,7 +21,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ami_async::{Client, ClientBuilder, ClientConfig, ClientError, ClientStats, EventStream};
@@ -29,6 +28,7 @@ use ami_async::{Runtime, Timer};
 use ami_proto::{Action, ActionError, Backoff, CircuitBreaker, Completion, Config, QueuePolicy};
 use ami_proto::{ReconnectPolicy, Stats};
 use ami_testkit::{Faults, ServerConfig, TcpServer};
+use async_channel::{Receiver, Sender};
 use futures_lite::{future, StreamExt};
 
 /// The seeds every executor runs [`soak`] with.
@@ -390,10 +390,9 @@ impl<E: Exec> Run<E> {
 /// One turn at a time for the callers of a lone phase, so that their
 /// sends find the session idle and go out from their own tasks (the
 /// direct path; any overlap sends the next `CROWD` through the client's
-/// task). An async lock: the holder's drop wakes every waiter.
-#[derive(Default)]
+/// task). An async lock: a channel holding its one token.
 struct Baton {
-    turn: Mutex<(bool, Vec<Waker>)>,
+    token: (Sender<()>, Receiver<()>),
     /// Actions started by all callers: the phase they are in.
     started: AtomicUsize,
 }
@@ -401,29 +400,31 @@ struct Baton {
 /// A turn, given back when dropped.
 struct Turn<'a>(&'a Baton);
 
+impl Default for Baton {
+    fn default() -> Self {
+        let (give, take) = async_channel::bounded(1);
+        give.try_send(()).expect("room for the token");
+        Baton {
+            token: (give, take),
+            started: AtomicUsize::new(0),
+        }
+    }
+}
+
 impl Baton {
     async fn take(&self) -> Turn<'_> {
-        future::poll_fn(|cx| {
-            let mut baton = self.turn.lock().unwrap_or_else(|e| e.into_inner());
-            match std::mem::replace(&mut baton.0, true) {
-                false => Poll::Ready(Turn(self)),
-                true => {
-                    baton.1.push(cx.waker().clone());
-                    Poll::Pending
-                }
-            }
-        })
-        .await
+        self.token
+            .1
+            .recv()
+            .await
+            .expect("the baton holds both ends");
+        Turn(self)
     }
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        let mut baton = self.0.turn.lock().unwrap_or_else(|e| e.into_inner());
-        baton.0 = false;
-        let waiting = std::mem::take(&mut baton.1);
-        drop(baton);
-        waiting.into_iter().for_each(Waker::wake);
+        self.0.token.0.try_send(()).expect("one token: room for it");
     }
 }
 
