@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use ami_blocking::{Client, ClientError, CompletionHandle, Multiplexer, MuxConfig, NodeId};
 use ami_blocking::{NodeStats, SubmitError};
 use ami_proto::{Action, ActionError, ActionId, Backoff, CircuitBreaker, Completion, Config};
-use ami_proto::{Event, QueuePolicy, ReconnectPolicy, Stats};
+use ami_proto::{Event, QueuePolicy, ReconnectPolicy, SendError, Stats};
 use ami_testkit::{Faults, TcpServer};
 use common::{big_user_event, server, Watchdog};
 
@@ -430,7 +430,13 @@ impl Soak {
                 }
                 self.named.push((token, n, aid));
             }
-            Err(SubmitError::NotReady(_) | SubmitError::Refused(_)) if mode != Mode::Steady => {
+            // Between sessions.
+            Err(SubmitError::NotReady(_)) if mode == Mode::Flapping => {
+                l.pending.remove(&token);
+                l.nodes[node].refused += 1;
+            }
+            // The kernel's buffers full, then the core's.
+            Err(SubmitError::Refused(SendError::WriteBufferFull { .. })) if mode == Mode::Stuck => {
                 l.pending.remove(&token);
                 l.nodes[node].refused += 1;
             }
@@ -742,11 +748,9 @@ fn soak_over(seed: u64, what: String, servers: &[TcpServer], modes: Vec<Mode>) -
             node
         })
         .collect();
-    if rng.chance(75) {
-        let i = rng.pick(nodes.len());
-        let l = ledger.clone();
-        mux.on_event(nodes[i], move |e| entries(&l).saw(i, &e));
-    }
+    let i = rng.pick(nodes.len());
+    let l = ledger.clone();
+    mux.on_event(nodes[i], move |e| entries(&l).saw(i, &e));
     let mut soak = Soak {
         what,
         rng,
@@ -812,17 +816,18 @@ fn mux_soak_one(seed: u64) {
     let all: Vec<_> = (0..count).collect();
     soak.ping_round(&all, "after");
     soak.settle();
-    check_counters(&soak, &servers);
+    check_counters(&soak, &servers, &all);
 }
 
 /// The nodes' counters against what the test saw: every action sent
 /// completed once, the cancels and timeouts counted, every event delivered
 /// or counted dropped.
-fn check_counters(soak: &Soak, servers: &[TcpServer]) {
+fn check_counters(soak: &Soak, servers: &[TcpServer], nodes: &[usize]) {
     let what = &soak.what;
     let l = entries(&soak.ledger);
     assert!(l.failures.is_empty(), "{what}: {}", l.summary());
-    for (i, (tally, server)) in l.nodes.iter().zip(servers).enumerate() {
+    for &i in nodes {
+        let (tally, server) = (&l.nodes[i], &servers[i]);
         let what = format!("{what}, node {i}");
         let stats = stats(&soak.mux, soak.nodes[i]);
         let s = stats.session;
@@ -952,6 +957,11 @@ fn mux_soak_with_flapping_servers() {
     soak.ping_round(&all, "steady");
     soak.timeout_pct = 0;
     soak.run(60, Duration::from_secs(3), false);
+    // The dropped handles' actions end too: nothing left anywhere.
+    soak.turns_until(Duration::from_secs(3), "nothing pending", |s| {
+        let nodes = s.nodes.clone();
+        nodes.iter().all(|&n| stats(&s.mux, n).pending == 0)
+    });
     let l = entries(&soak.ledger);
     assert!(l.failures.is_empty(), "{}: {}", soak.what, l.summary());
 }
@@ -983,17 +993,32 @@ fn mux_soak_beside_a_server_that_stops_reading() {
         soak.run(rng.range(200, 300), Duration::from_secs(4), false);
         let others: Vec<_> = (0..count).filter(|&i| i != stuck).collect();
         soak.ping_round(&others, "after");
+        soak.settle();
+        check_counters(&soak, &servers, &others);
+        // The stuck node's dropped handles time out too.
+        let n = soak.nodes[stuck];
+        soak.turns_until(Duration::from_secs(1), "the stuck node's timeouts", |s| {
+            stats(&s.mux, n).pending == 0
+        });
         let l = entries(&soak.ledger);
         let t = &l.nodes[stuck];
+        let s = stats(&soak.mux, n).session;
         println!(
-            "{}: stuck node: {} submitted, {} timed out, {} refused",
-            soak.what, t.submitted, t.timed_out, t.refused
+            "{}: stuck node: {} submitted, {} timed out, {} dropped, {} refused; {} bytes wait",
+            soak.what, t.submitted, t.timed_out, t.dropped, t.refused, s.write_buffered
         );
         assert!(
             t.submitted > 0,
             "{}: nothing sent to the stuck node",
             soak.what
         );
+        // Everything it took timed out (the dropped handles' too) or was
+        // cancelled.
+        let d = |f: fn(&Stats) -> u64| f(&s) - f(&soak.before[stuck]);
+        let ended = (d(|s| s.actions_ok), d(|s| s.timeouts) + d(|s| s.cancelled));
+        assert_eq!(d(|s| s.actions_sent), t.submitted, "{}: {s:?}", soak.what);
+        assert_eq!(ended, (0, t.submitted), "{}: {s:?}", soak.what);
+        assert_eq!(d(|s| s.cancelled), t.cancelled, "{}: {s:?}", soak.what);
     }
 }
 
