@@ -775,11 +775,19 @@ fn soak_over(seed: u64, what: String, servers: &[TcpServer], modes: Vec<Mode>) -
         if mode == Mode::Stuck {
             continue;
         }
-        let put = soak.mux.submit_handle(soak.nodes[i], db_put(i));
-        let put = put.unwrap_or_else(|e| panic!("{}: DBPut on node {i}: {e}", soak.what));
-        soak.turns_until(limit, "the DBPut", |_| put.is_done());
-        let done = put.try_take().expect("done");
-        assert!(done.is_ok(), "{}: DBPut on node {i}: {done:?}", soak.what);
+        let n = soak.nodes[i];
+        // A flapping server may drop it: again, on the next session.
+        for attempt in 1.. {
+            soak.turns_until(limit, "the node ready", |s| s.mux.is_ready(n));
+            let put = soak.mux.submit_handle(n, db_put(i));
+            let put = put.unwrap_or_else(|e| panic!("{}: DBPut on node {i}: {e}", soak.what));
+            soak.turns_until(limit, "the DBPut", |_| put.is_done());
+            match put.try_take().expect("done") {
+                Ok(_) => break,
+                Err(ActionError::ConnectionLost) if mode == Mode::Flapping && attempt < 20 => {}
+                Err(e) => panic!("{}: DBPut on node {i}: {e:?}", soak.what),
+            }
+        }
     }
     soak.before = soak
         .nodes
@@ -943,14 +951,20 @@ fn mux_soak_with_flapping_servers() {
         assert!(ok > 0, "{}: nothing answered", soak.what);
     }
 
-    // The servers steady: once every connection of the flapping ones is
-    // gone (dropped within 150 ms of its accept), every action succeeds.
+    // The servers steady: once each node is on a connection its server
+    // accepted since, every action succeeds. Each session of a node is
+    // one connection its server accepted, in order: a session numbered
+    // past the connections accepted so far is a steady one.
     for s in &servers {
         s.set_faults(Faults::default());
     }
-    let steady = Instant::now();
+    let flapped: Vec<_> = servers.iter().map(|s| s.connections()).collect();
     soak.turns_until(Duration::from_secs(3), "steady sessions", |s| {
-        steady.elapsed() > Duration::from_millis(250) && s.nodes.iter().all(|&n| s.mux.is_ready(n))
+        let nodes = s.nodes.clone();
+        nodes
+            .iter()
+            .zip(&flapped)
+            .all(|(&n, &flapped)| s.mux.is_ready(n) && stats(&s.mux, n).sessions > flapped)
     });
     entries(&soak.ledger).modes = vec![Mode::Steady; COUNT];
     let all: Vec<_> = (0..COUNT).collect();
