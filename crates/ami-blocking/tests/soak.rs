@@ -460,8 +460,16 @@ impl Soak {
             false => self.rng.pick(self.named.len()),
         };
         let (token, node, aid) = self.named.swap_remove(at);
+        // Another node has no action of this id (the test's name their
+        // node; generated ones are its own): nothing to cancel there.
+        let other = self.nodes[(node.index() + 1) % self.nodes.len()];
+        let elsewhere = self.mux.cancel(other, &aid);
         let cancelled = self.mux.cancel(node, &aid);
         let mut l = entries(&self.ledger);
+        if elsewhere {
+            l.failures
+                .push(format!("{aid} of {node:?} cancelled on {other:?}"));
+        }
         let steady = l.modes[node.index()] == Mode::Steady;
         match (l.pending.get_mut(&token), cancelled) {
             (Some(entry), true) => entry.cancelled = true,
@@ -727,6 +735,9 @@ fn soak_over(seed: u64, what: String, servers: &[TcpServer], modes: Vec<Mode>) -
     mc.event_queue = rng.range(1, 8) as usize;
     mc.event_budget = rng.range(2, 64) as usize;
     mc.read_budget = rng.range(512, 16 << 10) as usize;
+    mc.frame_budget = rng.range(1, 64);
+    // Ticks cut short: the nodes left go first in the next one.
+    mc.max_tick = Duration::from_millis(rng.range(1, 20));
     let mut mux = Multiplexer::new(mc).expect("poller");
     let ledger = Ledger::new(modes.clone());
     let policies: Vec<_> = servers
@@ -737,7 +748,8 @@ fn soak_over(seed: u64, what: String, servers: &[TcpServer], modes: Vec<Mode>) -
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let mut cfg = config(&format!("soak{i}"), seed);
+            // A seed of its own: generated ActionIDs differ between nodes.
+            let mut cfg = config(&format!("soak{i}"), seed ^ ((i as u64 + 1) << 32));
             cfg.event_queue = rng.range(2, 8) as usize;
             cfg.queue_policy = policies[i];
             let node = mux.add_server(s.addr(), cfg).expect("config");
