@@ -837,6 +837,32 @@ fn mux_soak_one(seed: u64) {
     soak.ping_round(&all, "after");
     soak.settle();
     check_counters(&soak, &servers, &all);
+    shutdown_in_flight(&mut soak);
+}
+
+/// Shuts the multiplexer down with actions in flight: each ends once, as
+/// it would have (the servers answer what they read before the Logoff's
+/// `Goodbye`); every node logs off and stays down.
+fn shutdown_in_flight(soak: &mut Soak) {
+    for _ in 0..soak.rng.range(5, 30) {
+        let node = soak.rng.pick(soak.nodes.len());
+        soak.submit_one(node);
+    }
+    let report = soak.mux.shutdown(Instant::now() + Duration::from_secs(3));
+    soak.poll_handles();
+    let what = &soak.what;
+    let l = entries(&soak.ledger);
+    assert!(
+        l.failures.is_empty() && l.pending.is_empty(),
+        "{what}, shutdown: {}",
+        l.summary()
+    );
+    assert_eq!(report.logged_off, soak.nodes.len(), "{what}: {report:?}");
+    for &n in &soak.nodes {
+        assert_eq!(stats(&soak.mux, n).pending, 0, "{what}");
+        let refused = soak.mux.submit_handle(n, Action::ping()).err();
+        assert_eq!(refused, Some(SubmitError::NotReady(n)), "{what}");
+    }
 }
 
 /// The nodes' counters against what the test saw: every action sent
