@@ -1100,64 +1100,19 @@ fn client_soak_one(seed: u64) {
         brief(std::slice::from_ref(&faults))
     );
     let srv = server(faults);
-    let mut cfg = config("client-soak", seed);
-    cfg.event_queue = rng.range(2, 16) as usize;
-    let policy = POLICIES[rng.pick(POLICIES.len())];
-    cfg.queue_policy = policy;
-    let mut client = Client::connect(srv.addr(), Duration::from_secs(2), cfg).expect("login");
+    let (mut client, policy) = client_for(&srv, seed, &mut rng);
     client.send(db_put(0)).expect("DBPut");
     let before = client.stats();
     let ledger = Ledger::new(vec![Mode::Steady]);
-    let started = Instant::now();
     let mut l = entries(&ledger);
-    let read = |client: &mut Client, l: &mut Ledger, most: u64| {
-        for _ in 0..most {
-            match client.next_event(Duration::ZERO).expect("session alive") {
-                Some(event) => l.saw(0, &event),
-                None => break,
-            }
-        }
-    };
-    for token in 0..actions {
-        assert!(
-            started.elapsed() < Duration::from_secs(4),
-            "{what}: too slow"
-        );
-        let kind = KINDS[rng.pick(KINDS.len())];
-        let id = (kind != Kind::GeneratedPing).then(|| format!("client-{token}"));
-        let mut action = kind.action(id.as_deref(), 0);
-        let timeout = rng.chance(30);
-        if timeout {
-            action = action.with_timeout(Duration::from_millis(rng.range(1, 20)));
-        }
-        if let (Kind::UserEvent, Some(id)) = (kind, &id) {
-            l.nodes[0].events_sent.insert(id.clone());
-        }
-        let entry = Entry {
-            node: 0,
-            kind,
-            id,
-            timeout,
-            cancelled: false,
-        };
-        l.pending.insert(token, entry);
-        l.nodes[0].submitted += 1;
-        match client.send(action) {
-            Ok(done) => l.end(token, Ok(done)),
-            Err(ClientError::Action(e)) => l.end(token, Err(e)),
-            Err(e) => panic!("{what}: action {token}: {e:?}"),
-        }
-        if rng.chance(40) {
-            read(&mut client, &mut l, rng.range(1, 8));
-        }
-    }
-    assert!(l.failures.is_empty(), "{what}: {}", l.summary());
+    let ended = client_run(&mut client, &mut l, &mut rng, 0..actions, &what);
+    assert!(ended, "{what}: the session closed");
     let last = client.send(Kind::Ping.action(Some("client-last"), 0));
     let last = last.map(|done| Kind::Ping.check(&done, Some("client-last"), 0));
     assert!(matches!(last, Ok(Ok(_))), "{what}: the last send: {last:?}");
     // Every event is decoded by now (the last answer came after them).
     while client.stats().queue_depth > 0 {
-        read(&mut client, &mut l, u64::MAX);
+        client_read(&mut client, &mut l, u64::MAX);
     }
     assert!(l.failures.is_empty(), "{what}: {}", l.summary());
 
@@ -1185,6 +1140,158 @@ fn client_soak_one(seed: u64) {
         "{what}: {} UserEvents lost, {} dropped",
         raised - seen,
         s.events_dropped_full
+    );
+    drop(l);
+    client.close().expect("logs off");
+}
+
+/// A client logged in on `srv`, with a small event queue of a random
+/// policy (returned).
+fn client_for(srv: &TcpServer, seed: u64, rng: &mut Rng) -> (Client, QueuePolicy) {
+    let mut cfg = config("client-soak", seed);
+    cfg.event_queue = rng.range(2, 16) as usize;
+    let policy = POLICIES[rng.pick(POLICIES.len())];
+    cfg.queue_policy = policy;
+    let client = Client::connect(srv.addr(), Duration::from_secs(2), cfg).expect("login");
+    (client, policy)
+}
+
+/// Reads up to `most` events, without waiting for more than a
+/// millisecond; false once the session is over.
+fn client_read(client: &mut Client, l: &mut Ledger, most: u64) -> bool {
+    for _ in 0..most {
+        match client.next_event(Duration::ZERO) {
+            Ok(Some(event)) => l.saw(0, &event),
+            Ok(None) => break,
+            Err(ClientError::Closed(_)) if l.modes[0] == Mode::Flapping => return false,
+            Err(e) => panic!("reading events: {e:?}"),
+        }
+    }
+    true
+}
+
+/// Sends the actions numbered `tokens`, one at a time, each of a random
+/// kind, with a timeout of 1 to 20 ms or none, reading events between
+/// some of them; each outcome goes to `l`. Returns false once the session
+/// is over (allowed only when it flaps), true after the last action.
+fn client_run(
+    client: &mut Client,
+    l: &mut Ledger,
+    rng: &mut Rng,
+    tokens: std::ops::Range<u64>,
+    what: &str,
+) -> bool {
+    let started = Instant::now();
+    for token in tokens {
+        let limit = Duration::from_secs(4);
+        assert!(started.elapsed() < limit, "{what}: not done in {limit:?}");
+        let kind = KINDS[rng.pick(KINDS.len())];
+        let id = (kind != Kind::GeneratedPing).then(|| format!("client-{token}"));
+        let mut action = kind.action(id.as_deref(), 0);
+        let timeout = rng.chance(30);
+        if timeout {
+            action = action.with_timeout(Duration::from_millis(rng.range(1, 20)));
+        }
+        let entry = Entry {
+            node: 0,
+            kind,
+            id: id.clone(),
+            timeout,
+            cancelled: false,
+        };
+        l.pending.insert(token, entry);
+        match client.send(action) {
+            Ok(done) => l.end(token, Ok(done)),
+            Err(ClientError::Action(e)) => l.end(token, Err(e)),
+            // Over before it was sent: nothing queued.
+            Err(ClientError::Closed(_)) if l.modes[0] == Mode::Flapping => {
+                l.pending.remove(&token);
+                l.nodes[0].refused += 1;
+                return false;
+            }
+            Err(e) => panic!("{what}: action {token}: {e:?}"),
+        }
+        l.nodes[0].submitted += 1;
+        if let (Kind::UserEvent, Some(id)) = (kind, id) {
+            l.nodes[0].events_sent.insert(id);
+        }
+        if rng.chance(40) && !client_read(client, l, rng.range(1, 8)) {
+            return false;
+        }
+    }
+    assert!(l.failures.is_empty(), "{what}: {}", l.summary());
+    true
+}
+
+/// The client's soak through a session its server drops (150 ms after
+/// accepting it): the one action in flight then ends lost, never `Ok`
+/// with another's answer, and every send after fails at once; the counters
+/// add up. After a reconnect, on a steady server, the soak goes on.
+#[test]
+fn client_soak_through_a_dropped_session() {
+    let _w = Watchdog::new("client flapping soak", Duration::from_secs(60));
+    const SEED: u64 = 0xd0_c1;
+    let mut rng = Rng::new(SEED);
+    let faults = Faults {
+        drop_after: Some(Duration::from_millis(150)),
+        write_chunk: Some(rng.range(4, 12) as usize),
+        garbage_every: Some(rng.range(2, 9) as u32),
+        ..Faults::default()
+    };
+    let what = format!(
+        "client soak, dropped ({})",
+        brief(std::slice::from_ref(&faults))
+    );
+    let srv = server(faults);
+    let (mut client, _) = client_for(&srv, SEED, &mut rng);
+    client.send(db_put(0)).expect("DBPut");
+    let before = client.stats();
+    let ledger = Ledger::new(vec![Mode::Flapping]);
+    let mut l = entries(&ledger);
+    let ended = client_run(&mut client, &mut l, &mut rng, 0..100_000, &what);
+    assert!(!ended, "{what}: the session outlived its drop");
+    assert!(l.failures.is_empty(), "{what}: {}", l.summary());
+    let s = client.stats();
+    let t = &l.nodes[0];
+    println!(
+        "{what}: {} sent: {} ok, {} timed out, {} lost",
+        t.submitted, t.ok, t.timed_out, t.lost
+    );
+    // One action at a time: at most one was in flight when it dropped.
+    assert!(t.lost <= 1, "{what}: {t:?}");
+    let d = |f: fn(&Stats) -> u64| f(&s) - f(&before);
+    assert_eq!(s.pending, 0, "{what}: {s:?}");
+    assert_eq!(d(|s| s.actions_sent), t.submitted, "{what}: {s:?}");
+    assert_eq!(d(|s| s.actions_ok), t.ok, "{what}: {s:?}");
+    assert_eq!(
+        d(|s| s.actions_failed),
+        t.timed_out + t.lost,
+        "{what}: {s:?}"
+    );
+    let after = client.send(Action::ping());
+    assert!(
+        matches!(after, Err(ClientError::Closed(_))),
+        "{what}: {after:?}"
+    );
+
+    // A new session on a steady server: the soak goes on, exact again.
+    srv.set_faults(Faults::default());
+    client.reconnect().expect("reconnects");
+    assert_eq!(client.sessions(), 2);
+    l.modes[0] = Mode::Steady;
+    let before = client.stats();
+    let (ok, timed_out) = (l.nodes[0].ok, l.nodes[0].timed_out);
+    let ended = client_run(&mut client, &mut l, &mut rng, 100_000..100_040, &what);
+    assert!(ended, "{what}: the steady session closed");
+    let s = client.stats();
+    let d = |f: fn(&Stats) -> u64| f(&s) - f(&before);
+    let t = &l.nodes[0];
+    assert_eq!(d(|s| s.actions_sent), 40, "{what}: {s:?}");
+    assert_eq!(d(|s| s.actions_ok), t.ok - ok, "{what}: {s:?}");
+    assert_eq!(
+        d(|s| s.actions_failed),
+        t.timed_out - timed_out,
+        "{what}: {s:?}"
     );
     drop(l);
     client.close().expect("logs off");
