@@ -377,7 +377,7 @@ impl Soak {
         let id = (kind != Kind::GeneratedPing).then(|| format!("soak-n{node}-{token}"));
         let mut action = match mode {
             // Big enough to fill the socket buffers soon.
-            Mode::Stuck if self.rng.chance(50) => big_user_event("Stuck"),
+            Mode::Stuck if self.rng.chance(70) => big_user_event("Stuck"),
             _ => kind.action(id.as_deref(), node),
         };
         if let (Mode::Stuck, Some(id)) = (mode, &id) {
@@ -752,6 +752,10 @@ fn soak_over(seed: u64, what: String, servers: &[TcpServer], modes: Vec<Mode>) -
             let mut cfg = config(&format!("soak{i}"), seed ^ ((i as u64 + 1) << 32));
             cfg.event_queue = rng.range(2, 8) as usize;
             cfg.queue_policy = policies[i];
+            if modes[i] == Mode::Stuck {
+                // The least that holds any action: refusals come sooner.
+                cfg.max_write_buffer = 128 << 10;
+            }
             let node = mux.add_server(s.addr(), cfg).expect("config");
             if modes[i] == Mode::Flapping {
                 let policy = fast_reconnect(seed ^ i as u64);
