@@ -347,9 +347,8 @@ struct Soak {
     /// Actions submitted with a callback, which `cancel` can name.
     named: Vec<(u64, NodeId, ActionId)>,
     next_token: u64,
-    /// Actions submitted with a timeout, and their longest.
+    /// Actions submitted with a timeout (of 1 to 20 ms), in a hundred.
     timeout_pct: u64,
-    max_timeout_ms: u64,
     /// Each node's counters once set up (logged in, its key stored).
     before: Vec<Stats>,
     /// Turns left without reading events.
@@ -359,8 +358,8 @@ struct Soak {
 }
 
 impl Soak {
-    fn modes(&self) -> Vec<Mode> {
-        entries(&self.ledger).modes.clone()
+    fn mode(&self, node: usize) -> Mode {
+        entries(&self.ledger).modes[node]
     }
 
     /// Submits one random action to `node`, with a callback or for a
@@ -368,7 +367,7 @@ impl Soak {
     fn submit_one(&mut self, node: usize) {
         let token = self.next_token;
         self.next_token += 1;
-        let mode = self.modes()[node];
+        let mode = self.mode(node);
         // UserEvents weigh more: their events fill the queues.
         let kind = match self.rng.chance(30) {
             true => Kind::UserEvent,
@@ -385,7 +384,7 @@ impl Soak {
         }
         let timeout = mode == Mode::Stuck || self.rng.chance(self.timeout_pct);
         if timeout {
-            let ms = self.rng.range(1, self.max_timeout_ms);
+            let ms = self.rng.range(1, 20);
             action = action.with_timeout(Duration::from_millis(ms));
         }
         let entry = Entry {
@@ -777,7 +776,6 @@ fn soak_over(seed: u64, what: String, servers: &[TcpServer], modes: Vec<Mode>) -
         named: Vec::new(),
         next_token: 0,
         timeout_pct: 25,
-        max_timeout_ms: 20,
         before: Vec::new(),
         deaf: 0,
         policies,
