@@ -23,6 +23,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -30,8 +31,9 @@ use ami_blocking::{Client, ClientError, CompletionHandle, Multiplexer, MuxConfig
 use ami_blocking::{NodeStats, SubmitError};
 use ami_proto::{Action, ActionError, ActionId, Backoff, CircuitBreaker, Completion, Config};
 use ami_proto::{Event, QueuePolicy, ReconnectPolicy, SendError, Stats};
+use ami_testkit::tls::TestPki;
 use ami_testkit::{Faults, TcpServer};
-use common::{big_user_event, server, Watchdog};
+use common::{big_user_event, server, tls_server, Watchdog};
 
 /// The seeds every soak runs with.
 const SEEDS: [u64; 4] = [0x5eed_0001, 0xa11c_e5ee, 0xdead_10cc, 0x0bad_cafe];
@@ -685,6 +687,18 @@ fn brief(faults: &[Faults]) -> String {
     faults.iter().map(one).collect::<Vec<_>>().join(" ")
 }
 
+/// Adds a node over TLS, its certificate signed by the CA `ca` (PEM).
+#[cfg(feature = "tls")]
+fn add_tls(mux: &mut Multiplexer, addr: SocketAddr, cfg: Config, ca: String) -> NodeId {
+    let tls = ami_blocking::TlsConfig::new().with_ca_pem(ca);
+    mux.add_server_tls(addr, cfg, tls).expect("config")
+}
+
+#[cfg(not(feature = "tls"))]
+fn add_tls(_: &mut Multiplexer, _: SocketAddr, _: Config, _: String) -> NodeId {
+    unreachable!("no TLS node without the `tls` feature")
+}
+
 fn stats(mux: &Multiplexer, node: NodeId) -> NodeStats {
     mux.stats(node).expect("a known node")
 }
@@ -728,7 +742,13 @@ const POLICIES: [QueuePolicy; 3] = [
 /// A multiplexer over `servers`, each node with a small event queue of a
 /// random policy, stored its database key; one node's events go to a
 /// handler (when the dice say so), the others' to a small queue.
-fn soak_over(seed: u64, what: String, servers: &[TcpServer], modes: Vec<Mode>) -> Soak {
+fn soak_over(
+    seed: u64,
+    what: String,
+    servers: &[TcpServer],
+    modes: Vec<Mode>,
+    tls: &[Option<String>],
+) -> Soak {
     let mut rng = Rng::new(seed);
     let mut mc = MuxConfig::default();
     mc.event_queue = rng.range(1, 8) as usize;
@@ -755,7 +775,10 @@ fn soak_over(seed: u64, what: String, servers: &[TcpServer], modes: Vec<Mode>) -
                 // The least that holds any action: refusals come sooner.
                 cfg.max_write_buffer = 128 << 10;
             }
-            let node = mux.add_server(s.addr(), cfg).expect("config");
+            let node = match tls.get(i).cloned().flatten() {
+                Some(ca) => add_tls(&mut mux, s.addr(), cfg, ca),
+                None => mux.add_server(s.addr(), cfg).expect("config"),
+            };
             if modes[i] == Mode::Flapping {
                 let policy = fast_reconnect(seed ^ i as u64);
                 mux.set_reconnect_policy(node, policy).expect("policy");
@@ -826,12 +849,27 @@ fn mux_soak_one(seed: u64) {
             ..Faults::default()
         })
         .collect();
-    let servers: Vec<_> = faults.iter().map(|f| server(f.clone())).collect();
+    // One node over TLS (with the `tls` feature): its reads lend what the
+    // TLS session decrypted, which no socket readiness announces.
+    let pki = TestPki::new();
+    let tls_node = cfg!(feature = "tls").then(|| rng.pick(count));
+    let servers: Vec<_> = faults
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match Some(i) == tls_node {
+            true => tls_server(&pki.localhost(), f.clone()),
+            false => server(f.clone()),
+        })
+        .collect();
+    let tls: Vec<_> = (0..count)
+        .map(|i| (Some(i) == tls_node).then(|| pki.ca_pem()))
+        .collect();
     let actions = rng.range(150, 300);
     let faults_text = brief(&faults);
-    let what =
-        format!("mux soak, seed {seed:#x} ({count} nodes, {actions} actions, {faults_text})");
-    let mut soak = soak_over(seed, what, &servers, vec![Mode::Steady; count]);
+    let what = format!(
+        "mux soak, seed {seed:#x} ({count} nodes, TLS {tls_node:?}, {actions} actions, {faults_text})"
+    );
+    let mut soak = soak_over(seed, what, &servers, vec![Mode::Steady; count], &tls);
     soak.run(actions, Duration::from_secs(4), false);
     // A submit afterwards works on every node; its answer comes after
     // every event of the node's actions, so the counters count them all.
@@ -972,7 +1010,7 @@ fn mux_soak_with_flapping_servers() {
     let servers: Vec<_> = faults.iter().map(|f| server(f.clone())).collect();
     let what = format!("mux flapping soak ({})", brief(&faults));
     let modes = vec![Mode::Flapping; COUNT];
-    let mut soak = soak_over(SEED, what, &servers, modes);
+    let mut soak = soak_over(SEED, what, &servers, modes, &[]);
     soak.timeout_pct = 10;
     // About half a second: three connections or more on each server.
     let started = Instant::now();
@@ -1043,7 +1081,7 @@ fn mux_soak_beside_a_server_that_stops_reading() {
         let what = format!("mux stuck soak, seed {seed:#x} ({})", brief(&faults));
         let mut modes = vec![Mode::Steady; count];
         modes[stuck] = Mode::Stuck;
-        let mut soak = soak_over(*seed, what, &servers, modes);
+        let mut soak = soak_over(*seed, what, &servers, modes, &[]);
         soak.run(rng.range(200, 300), Duration::from_secs(4), false);
         let others: Vec<_> = (0..count).filter(|&i| i != stuck).collect();
         soak.ping_round(&others, "after");
