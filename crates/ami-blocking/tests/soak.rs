@@ -555,10 +555,11 @@ impl Soak {
         self.poll_handles();
     }
 
-    /// `actions` random actions on the nodes `targets` says (ready ones
-    /// only, unless `blind`), with cancels, dropped handles and turns in
-    /// between; then turns until every action ended. Fails past `limit`
-    /// (or 20,000 turns) listing what is still pending.
+    /// `actions` random actions on random nodes (ready ones only, unless
+    /// `blind`: then a node between sessions refuses them), with cancels,
+    /// dropped handles and turns in between; then turns until every action
+    /// ended. Fails past `limit` (or 20,000 turns) listing what is still
+    /// pending.
     fn run(&mut self, actions: u64, limit: Duration, blind: bool) {
         let started = Instant::now();
         let mut submitted = 0;
