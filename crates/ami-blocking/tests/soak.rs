@@ -32,48 +32,11 @@ use ami_blocking::{NodeStats, SubmitError};
 use ami_proto::{Action, ActionError, ActionId, Backoff, CircuitBreaker, Completion, Config};
 use ami_proto::{Event, QueuePolicy, ReconnectPolicy, SendError, Stats};
 use ami_testkit::tls::TestPki;
-use ami_testkit::{Faults, TcpServer};
+use ami_testkit::{Faults, SplitMix64 as Rng, TcpServer};
 use common::{big_user_event, server, tls_server, Watchdog};
 
 /// The seeds every soak runs with.
 const SEEDS: [u64; 4] = [0x5eed_0001, 0xa11c_e5ee, 0xdead_10cc, 0x0bad_cafe];
-
-/// A tiny xorshift: the soak's only source of randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// In `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    /// An index into a slice of `len` items.
-    fn pick(&mut self, len: usize) -> usize {
-        self.range(0, len as u64 - 1) as usize
-    }
-
-    /// True `pct` times in a hundred.
-    fn chance(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
-    }
-
-    fn micros(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_micros(self.range(lo, hi))
-    }
-}
 
 /// What an action asks the fake server; each answer says whose it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -56,6 +56,7 @@ pub use memory::MemoryLink;
 pub use pbx::Pbx;
 pub use perm::Classes;
 pub use queues::{Member, Queue, Strategy};
+pub use rng::SplitMix64;
 pub use script::{
     ChallengeNonce, OriginateBehavior, OriginateOutcome, ScriptedReply, ServerConfig, User,
 };

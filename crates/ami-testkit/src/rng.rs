@@ -1,15 +1,20 @@
 //! A tiny seeded PRNG (SplitMix64): deterministic, no dependencies.
 
-/// SplitMix64: good enough spread for test data, fully reproducible.
+use std::time::Duration;
+
+/// SplitMix64: good enough spread for test data, fully reproducible. The
+/// fake server draws from it, and so do seeded tests (the adapters' soaks).
 #[derive(Clone, Debug)]
-pub(crate) struct SplitMix64(u64);
+pub struct SplitMix64(u64);
 
 impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
+    /// The same seed gives the same sequence, on every platform.
+    pub fn new(seed: u64) -> Self {
         SplitMix64(seed)
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -18,8 +23,28 @@ impl SplitMix64 {
     }
 
     /// A value in `0..n` (`n` > 0); the tiny modulo bias does not matter here.
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
+    }
+
+    /// A value in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    /// An index into a slice of `len` (> 0) items.
+    pub fn pick(&mut self, len: usize) -> usize {
+        self.below(len as u64) as usize
+    }
+
+    /// True `pct` times in a hundred.
+    pub fn chance(&mut self, pct: u64) -> bool {
+        self.below(100) < pct
+    }
+
+    /// Between `lo` and `hi` microseconds.
+    pub fn micros(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_micros(self.range(lo, hi))
     }
 }
 

@@ -27,7 +27,7 @@ use ami_async::{Client, ClientBuilder, ClientConfig, ClientError, ClientStats, E
 use ami_async::{Runtime, Timer};
 use ami_proto::{Action, ActionError, Backoff, CircuitBreaker, Completion, Config, QueuePolicy};
 use ami_proto::{ReconnectPolicy, Stats};
-use ami_testkit::{Faults, ServerConfig, TcpServer};
+use ami_testkit::{Faults, ServerConfig, SplitMix64 as Rng, TcpServer};
 use async_channel::{Receiver, Sender};
 use futures_lite::{future, StreamExt};
 
@@ -60,38 +60,6 @@ pub(crate) trait Exec: Clone + Send + Sync + 'static {
     fn spawn(&self, task: Task) -> Task;
     /// Runs `f` to its end on this thread.
     fn block_on<F: Future>(&self, f: F) -> F::Output;
-}
-
-/// A tiny xorshift: the soak's only source of randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// In `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    /// True `pct` times in a hundred.
-    fn chance(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
-    }
-
-    fn micros(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_micros(self.range(lo, hi))
-    }
 }
 
 /// Sleeps `d` on the runtime's own timer.
@@ -354,7 +322,7 @@ impl<E: Exec> Run<E> {
                     false => mix.lone_waits[rng.range(0, mix.lone_waits.len() as u64 - 1) as usize],
                 };
                 let id = format!("soak-{seed:x}-{task}-{i}");
-                self.one(kind, wait, id, task, &mut Rng::new(rng.next()))
+                self.one(kind, wait, id, task, &mut Rng::new(rng.next_u64()))
                     .await;
                 drop(turn);
                 i += 1;
@@ -369,7 +337,7 @@ impl<E: Exec> Run<E> {
                 let kind = KINDS[rng.range(0, KINDS.len() as u64 - 1) as usize];
                 let wait = mix.waits[rng.range(0, mix.waits.len() as u64 - 1) as usize];
                 let id = format!("soak-{seed:x}-{task}-{i}");
-                let mut sub = Rng::new(rng.next());
+                let mut sub = Rng::new(rng.next_u64());
                 i += 1;
                 if burst == 1 {
                     self.one(kind, wait, id, task, &mut sub).await;
