@@ -559,6 +559,24 @@ impl Client {
         &self.policy
     }
 
+    /// Paces [`reconnect`](Self::reconnect) with `policy` instead of the
+    /// default ([`ReconnectPolicy::with_seed`], seeded from the config: back
+    /// within about 2 s of a server that was away up to 10 s, healthy after
+    /// 10 s up), as the Multiplexer's `set_reconnect_policy` and the async
+    /// adapters' `reconnect_policy` option do. The policy starts fresh,
+    /// except that the session up now counts from its login.
+    ///
+    /// Fails when a value is out of range ([`ReconnectPolicy::validate`]),
+    /// keeping the policy the client had.
+    pub fn set_reconnect_policy(&mut self, mut policy: ReconnectPolicy) -> Result<(), ConfigError> {
+        policy.validate()?;
+        if let Some(healthy_at) = self.policy.healthy_at() {
+            policy.on_ready(healthy_at - self.policy.healthy_after());
+        }
+        self.policy = policy;
+        Ok(())
+    }
+
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.session.sock.peer_addr()
