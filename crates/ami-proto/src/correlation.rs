@@ -182,6 +182,14 @@ pub(crate) struct Table {
     /// costs no allocation. Boxes, not values: reusing them is the point.
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Pending>>,
+    /// The table's one entry is in neither the FIFO nor the deadlines: it
+    /// was inserted into a table with nothing queued (see
+    /// [`insert`](Self::insert)), and nothing else has happened to it yet
+    /// that [`queue_lone`](Self::queue_lone) did not precede.
+    lone: bool,
+    /// Tests: every entry is queued, as if `lone` did not exist.
+    #[cfg(test)]
+    queue_all: bool,
 }
 
 /// The most emptied boxes a [`Table`] keeps for reuse.
@@ -219,6 +227,7 @@ impl Table {
         timeout: Duration,
         now: Instant,
     ) {
+        self.queue_lone();
         let mut boxed = match self.spare.pop() {
             Some(mut spare) => {
                 spare.renew(strategy, owner, timeout, now);
@@ -229,12 +238,43 @@ impl Table {
         boxed.kind = kind;
         boxed.sent = self.sent;
         self.sent += 1;
+        self.live += 1;
+        if self.entries.len() == 0 && self.fifo.is_empty() && self.deadlines.len() == 0 {
+            #[cfg(test)]
+            if self.queue_all {
+                self.entries.insert(id, boxed);
+                return self.queue_lone_as_others();
+            }
+            self.lone = true;
+            return self.entries.insert(id, boxed);
+        }
         self.deadlines.push(boxed.deadline, id.clone());
         boxed.deadline_queued = true;
         self.fifo.push_back(id.clone());
-        self.live += 1;
         self.entries.insert(id, boxed);
         self.drop_stale_deadlines();
+    }
+
+    /// Queues the lone entry (see [`lone`](Self::lone)) as
+    /// [`insert`](Self::insert) queues the others: in the FIFO and the
+    /// deadlines, before anything else is queued or looked for there.
+    ///
+    /// Performance: with one action in flight at a time, its entry was
+    /// pushed to and taken from both queues, its id copied into each:
+    /// about 150 instructions per action. The lone entry is matched,
+    /// and its deadline found, in the table's one slot instead.
+    fn queue_lone(&mut self) {
+        if std::mem::take(&mut self.lone) {
+            self.queue_lone_as_others();
+        }
+    }
+
+    fn queue_lone_as_others(&mut self) {
+        let (id, p) = self.entries.one.as_mut().expect("a lone entry");
+        debug_assert!(self.fifo.is_empty() && self.deadlines.len() == 0);
+        self.deadlines.push(p.deadline, id.clone());
+        p.deadline_queued = true;
+        self.fifo.push_back(id.clone());
     }
 
     pub(crate) fn get_mut(&mut self, id: &[u8]) -> Option<&mut Pending> {
@@ -247,11 +287,26 @@ impl Table {
 
     /// The action whose response comes next, if it is still live.
     pub(crate) fn head(&self) -> Option<&Pending> {
+        if self.lone {
+            return self.entries.one.as_ref().map(|(_, p)| &**p);
+        }
         self.fifo.iter().find_map(|id| self.entries.get(id))
     }
 
     /// Finds the owner of a response with `action_id` (or none).
     pub(crate) fn match_response(&mut self, action_id: Option<&[u8]>) -> ResponseMatch {
+        if let (true, Some((one, _))) = (self.lone, &self.entries.one) {
+            if action_id.is_none_or(|want| one.as_bytes() == want) {
+                // Out of the FIFO, as a match takes it out; its deadline was
+                // never queued (see `keep`).
+                self.lone = false;
+                return ResponseMatch::Found {
+                    id: one.clone(),
+                    skipped: Vec::new(),
+                };
+            }
+        }
+        self.queue_lone();
         let position = match action_id {
             // The oldest, as a rule: one compare, not a walk of the FIFO.
             Some(want) if self.fifo.front().is_some_and(|id| id.as_bytes() == want) => 0,
@@ -306,7 +361,14 @@ impl Table {
     /// Puts back an entry taken by [`take_answered`](Self::take_answered):
     /// what the server still sends for it (a list, an Originate's outcome)
     /// comes to it.
-    pub(crate) fn keep(&mut self, id: ActionId, p: Box<Pending>) {
+    ///
+    /// Its deadline is queued if it was not (a lone entry's, see
+    /// [`lone`](Self::lone)): a list or an Originate still times out.
+    pub(crate) fn keep(&mut self, id: ActionId, mut p: Box<Pending>) {
+        if !p.deadline_queued {
+            self.deadlines.push(p.deadline, id.clone());
+            p.deadline_queued = true;
+        }
         self.entries.insert(id, p);
     }
 
@@ -363,6 +425,7 @@ impl Table {
     /// Marks a completed action. Its entry stays as a tombstone while its
     /// response (or list) may still come, for a grace period of one timeout.
     pub(crate) fn complete(&mut self, id: &ActionId, now: Instant) {
+        self.queue_lone();
         let Some(p) = self.entries.get_mut(id) else {
             return;
         };
@@ -385,6 +448,7 @@ impl Table {
 
     /// Drops an entry entirely (completed and nothing more expected).
     pub(crate) fn remove(&mut self, id: &[u8]) -> Option<Pending> {
+        self.queue_lone();
         let (id, p) = self.entries.remove_entry(id)?;
         let p = *p;
         self.deadlines.forget(&p, &id);
@@ -415,6 +479,10 @@ impl Table {
 
     /// The earliest deadline still meaningful.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        if self.lone {
+            // Nothing else is queued (see `queue_lone`).
+            return self.entries.one.as_ref().map(|(_, p)| p.deadline);
+        }
         let entries = &self.entries;
         self.deadlines
             .earliest(|at, id| entries.get(id).is_some_and(|p| p.deadline == *at))
@@ -422,6 +490,13 @@ impl Table {
 
     /// Pops one action whose deadline has passed, if any.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<ActionId> {
+        if self.lone {
+            if self.next_deadline()? > now {
+                return None;
+            }
+            // Its tombstone must absorb its late response in turn.
+            self.queue_lone();
+        }
         let at = self.next_deadline()?;
         if at > now {
             return None;
@@ -435,6 +510,7 @@ impl Table {
 
     /// Every live action, for failing them all when the connection ends.
     pub(crate) fn drain_live(&mut self) -> Vec<(ActionId, Pending)> {
+        self.lone = false;
         self.fifo.clear();
         self.deadlines.clear();
         self.live = 0;
@@ -776,6 +852,143 @@ mod tests {
         t.keep(id("kept"), p);
         assert_eq!((t.len(), t.live()), (2, 1));
         assert!(t.get(b"kept").is_some_and(|p| !p.done));
+    }
+
+    /// The table with its lone entry kept out of the queues (see
+    /// `Table::lone`) and one that queues every entry do the same, in
+    /// seeded mixes of sends, answers by id and without, entries kept for
+    /// more (an Originate: its deadline must stand), lists, cancels,
+    /// removals and timeouts (as the connection handles them), mostly one
+    /// action in flight at a time.
+    #[test]
+    fn a_lone_entry_unqueued_behaves_as_one_queued() {
+        let names: Vec<&'static str> = (0..1_000)
+            .map(|i| &*Box::leak(format!("id-{i}").into_boxed_str()))
+            .collect();
+        let start = Instant::now();
+        let mut lone_paths = 0;
+        for seed in [1u64, 7, 99, 12345, 0xdead_beef] {
+            let mut rng = seed;
+            let mut next = move |n: u64| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng % n
+            };
+            let mut lone = Table::default();
+            let mut queued = Table {
+                queue_all: true,
+                ..Table::default()
+            };
+            let (mut now, mut sent) = (start, 0);
+            for _ in 0..2_000 {
+                let pick = |n: u64| id(names[n.min(names.len() as u64 - 1) as usize]);
+                let known = |r: u64| pick(r % (sent as u64 + 1));
+                match next(10) {
+                    // Mostly into an empty table.
+                    0..=2 if sent < names.len() && (lone.live() == 0 || next(4) == 0) => {
+                        let timeout =
+                            Duration::from_millis([100, 1000, 1000, 3000][next(4) as usize]);
+                        lone_paths += usize::from(lone.len() == 0 && lone.deadline_entries() == 0);
+                        for t in [&mut lone, &mut queued] {
+                            t.insert(
+                                pick(sent as u64),
+                                Strategy::Single,
+                                Kind::Other,
+                                Owner::User,
+                                timeout,
+                                now,
+                            );
+                        }
+                        sent += 1;
+                    }
+                    3..=5 => {
+                        let want = match next(8) {
+                            0 => None,
+                            1 => Some(id("unknown")),
+                            2 => Some(known(next(1 << 16))),
+                            // The latest, as a rule.
+                            _ => Some(pick(sent.max(1) as u64 - 1)),
+                        };
+                        let want = want.as_ref().map(ActionId::as_bytes);
+                        let how = next(4);
+                        let mut outcomes = [&mut lone, &mut queued].map(|t| {
+                            let m = t.match_response(want);
+                            let ResponseMatch::Found { id, .. } = &m else {
+                                return (m, None);
+                            };
+                            let id = id.clone();
+                            let Some((mut p, _)) = t.take_answered(&id) else {
+                                return (m, Some(false));
+                            };
+                            match how {
+                                0 => t.keep(id, p),
+                                1 => {
+                                    p.phase = Phase::List {
+                                        response: refusal(),
+                                        items: ListItems::new(),
+                                        bytes: 0,
+                                        overflowed: false,
+                                    };
+                                    t.finish_answered(&id, p, now);
+                                }
+                                2 => t.discard(&id, p),
+                                _ => t.finish_answered(&id, p, now),
+                            }
+                            (m, Some(true))
+                        });
+                        let [a, b] = &mut outcomes;
+                        assert_eq!(a, b, "seed {seed}");
+                    }
+                    6 => {
+                        let which = known(next(1 << 16));
+                        lone.complete(&which, now);
+                        queued.complete(&which, now);
+                    }
+                    7 => {
+                        let which = known(next(1 << 16));
+                        let removed = [&mut lone, &mut queued]
+                            .map(|t| t.remove(which.as_bytes()).map(|p| p.sent));
+                        assert_eq!(removed[0], removed[1], "seed {seed}");
+                    }
+                    _ => {
+                        now += Duration::from_millis(next(1500));
+                        let expired = [&mut lone, &mut queued].map(|t| {
+                            let mut expired = Vec::new();
+                            // Bounded: each pop takes an entry off.
+                            for _ in 0..1_000 {
+                                let Some(id) = t.pop_expired(now) else { break };
+                                match t.get(id.as_bytes()).map(|p| p.done) {
+                                    Some(true) => drop(t.remove(id.as_bytes())),
+                                    Some(false) => t.complete(&id, now),
+                                    None => {}
+                                }
+                                expired.push(id);
+                            }
+                            expired
+                        });
+                        assert_eq!(expired[0], expired[1], "seed {seed}");
+                    }
+                }
+                let seen = [&mut lone, &mut queued].map(|t| {
+                    let present: Vec<_> = (0..sent as u64)
+                        .map(|n| t.get(pick(n).as_bytes()).map(|p| (p.done, p.deadline)))
+                        .collect();
+                    (
+                        t.len(),
+                        t.live(),
+                        t.head().map(|p| p.sent),
+                        t.next_deadline(),
+                        present,
+                    )
+                });
+                assert_eq!(seen[0], seen[1], "seed {seed}");
+            }
+        }
+        assert!(
+            lone_paths > 300,
+            "the lone path was taken {lone_paths} times"
+        );
     }
 
     /// One action at a time, each answered before the next is sent (a
