@@ -286,8 +286,8 @@ impl<S: Socket> Link<S> {
         }));
         s.keep_own = false;
         // Kept even if the turn panicked after: the answer is whole. Its
-        // slot, never used, is free again (its reply went with the
-        // caller's entry): the next direct send takes it.
+        // slot, never used, is free again (its reply was dismissed with
+        // the caller's entry): the next direct send takes it.
         if let Some(outcome) = s.own.take() {
             s.spare = waiting.into_spare();
             self.end_turn(guard, turn);

@@ -453,11 +453,11 @@ impl<S: Socket> Session<S> {
                     // Counted at the end of the turn, before it looks.
                     // Performance: an outcome through the reply slot was
                     // copied six times and locked twice on its way to the
-                    // caller; kept, it is returned by the turn (its reply,
-                    // dropped, ends the slot's wait).
+                    // caller; kept, it is returned by the turn, which
+                    // recycles the slot nobody waits on.
                     if self.keep_own {
                         self.own = Some(outcome);
-                        return;
+                        return p.caller.dismiss();
                     }
                     return p.caller.send_quiet(outcome);
                 }

@@ -263,12 +263,14 @@ impl Table {
     /// pushed to and taken from both queues, its id copied into each:
     /// about 150 instructions per action. The lone entry is matched,
     /// and its deadline found, in the table's one slot instead.
+    #[inline]
     fn queue_lone(&mut self) {
         if std::mem::take(&mut self.lone) {
             self.queue_lone_as_others();
         }
     }
 
+    #[inline(never)]
     fn queue_lone_as_others(&mut self) {
         let (id, p) = self.entries.one.as_mut().expect("a lone entry");
         debug_assert!(self.fifo.is_empty() && self.deadlines.len() == 0);
@@ -664,6 +666,7 @@ impl Deadlines {
     /// leaves no stale entry behind: a single-flight load never skips nor
     /// rebuilds any (each skip cost a table look-up). Others stay, stale,
     /// until they surface or a rebuild.
+    #[inline]
     fn forget(&mut self, p: &Pending, id: &ActionId) {
         if p.deadline_queued
             && self
