@@ -46,6 +46,7 @@ impl Caller {
 
     /// Lets go of the reply slot: the outcome went another way (see
     /// [`Reply::dismiss`]).
+    #[inline(always)]
     pub(crate) fn dismiss(self) {
         self.reply.dismiss();
     }
@@ -63,7 +64,7 @@ impl Caller {
 
     /// Records the ActionID the core gave the action; returns whether it was
     /// cancelled meanwhile (the task must then cancel it in the core).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sent(&self, id: &ActionId) -> bool {
         let Some(ticket) = &self.ticket else {
             return false;
@@ -138,7 +139,7 @@ pub(crate) struct Callers {
 
 impl Callers {
     /// Adds the caller of `id` (replacing one of the same id, as a map does).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, id: ActionId, p: Pending) {
         match &mut self.one {
             Some((one, slot)) if *one == id => *slot = p,
@@ -152,7 +153,7 @@ impl Callers {
     /// Takes the caller of `id`, if any. An id, not bytes: the lone
     /// caller's is compared in place, without `memcmp` (see `ActionId`'s
     /// `eq`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&mut self, id: &ActionId) -> Option<Pending> {
         match &self.one {
             Some((one, _)) if one == id => self.one.take().map(|(_, p)| p),

@@ -68,6 +68,7 @@ impl<T> Reply<T> {
     ///
     /// Performance: ending the slot's wait locked and unlocked it, about
     /// 50 instructions per round trip, for a wait nobody has.
+    #[inline(always)]
     pub(crate) fn dismiss(mut self) {
         drop(self.0.take());
     }
