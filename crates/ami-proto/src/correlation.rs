@@ -351,6 +351,7 @@ impl Table {
     /// call to its drop glue per response.
     ///
     /// [`match_response`]: Self::match_response
+    #[inline]
     pub(crate) fn take_answered(&mut self, id: &ActionId) -> Option<(Box<Pending>, Option<Event>)> {
         let (_, mut p) = self.entries.remove_entry(id)?;
         let early = match &mut p.phase {
@@ -378,6 +379,7 @@ impl Table {
     /// [`take_answered`](Self::take_answered): it leaves the table, but for
     /// a list it still collects (a refused one, whose items and end are
     /// absorbed), which stays as a tombstone.
+    #[inline]
     pub(crate) fn finish_answered(&mut self, id: &ActionId, mut p: Box<Pending>, now: Instant) {
         if !matches!(p.phase, Phase::List { .. }) {
             return self.discard(id, p);
@@ -393,6 +395,7 @@ impl Table {
 
     /// Drops an entry taken by [`take_answered`](Self::take_answered), as
     /// [`remove`](Self::remove) would have.
+    #[inline]
     pub(crate) fn discard(&mut self, id: &ActionId, p: Box<Pending>) {
         if !p.done {
             self.live -= 1;
@@ -404,6 +407,7 @@ impl Table {
     /// An entry that left the table: its deadline goes if it was the last
     /// queued (see [`Deadlines::forget`]), and its box is kept for the
     /// next action (at most [`SPARE_BOXES`]).
+    #[inline]
     fn recycle(&mut self, id: &ActionId, mut p: Box<Pending>) {
         self.deadlines.forget(&p, id);
         if self.spare.len() < SPARE_BOXES {
@@ -593,6 +597,7 @@ impl Entries {
     }
 
     /// Adds the entry of `id`, replacing one of the same id (as a map does).
+    #[inline]
     fn insert(&mut self, id: ActionId, p: Box<Pending>) {
         match &mut self.one {
             Some((one, slot)) if *one == id => *slot = p,
@@ -607,6 +612,7 @@ impl Entries {
         }
     }
 
+    #[inline]
     fn remove_entry<K: Key + ?Sized>(&mut self, id: &K) -> Option<(ActionId, Box<Pending>)> {
         match &self.one {
             Some((one, _)) if id.is(one) => self.one.take(),
