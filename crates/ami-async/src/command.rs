@@ -130,6 +130,8 @@ pub(crate) struct Pending {
 /// hashed and probed twice per round trip, about 450 instructions, a fifth
 /// of this crate's CPU per ping. The caller an empty table takes is kept
 /// beside the map, and found by comparing its id; the map holds the others.
+/// Its insert and take are in line: each call moved the 72-byte entry once
+/// more (about 40 instructions per round trip).
 #[derive(Default)]
 pub(crate) struct Callers {
     /// Never the id of an entry of `more`.

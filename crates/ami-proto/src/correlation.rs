@@ -240,13 +240,13 @@ impl Table {
         self.sent += 1;
         self.live += 1;
         if self.entries.len() == 0 && self.fifo.is_empty() && self.deadlines.len() == 0 {
+            self.lone = true;
+            self.entries.insert(id, boxed);
             #[cfg(test)]
             if self.queue_all {
-                self.entries.insert(id, boxed);
-                return self.queue_lone_as_others();
+                self.queue_lone();
             }
-            self.lone = true;
-            return self.entries.insert(id, boxed);
+            return;
         }
         self.deadlines.push(boxed.deadline, id.clone());
         boxed.deadline_queued = true;
@@ -266,12 +266,12 @@ impl Table {
     #[inline]
     fn queue_lone(&mut self) {
         if std::mem::take(&mut self.lone) {
-            self.queue_lone_as_others();
+            self.push_lone();
         }
     }
 
     #[inline(never)]
-    fn queue_lone_as_others(&mut self) {
+    fn push_lone(&mut self) {
         let (id, p) = self.entries.one.as_mut().expect("a lone entry");
         debug_assert!(self.fifo.is_empty() && self.deadlines.len() == 0);
         self.deadlines.push(p.deadline, id.clone());
