@@ -74,6 +74,10 @@ pub(crate) struct Session<S: Socket> {
     /// The driver's waker as of its last wait, for the read readiness a
     /// caller hands back.
     pub(crate) driver: Option<Waker>,
+    /// The link's relay points at `driver` (see `Link::relay_to_driver`):
+    /// set when it is pointed there, cleared when it is pointed elsewhere
+    /// or `driver` changes (all under the session's lock).
+    pub(crate) relays_driver: bool,
     /// The link's relay has a read-readiness wait registered with this
     /// socket: the relay's count of wake-ups when it was registered (see
     /// [`crate::link::Link`]'s `wait_readable`). `None`: not known to.
@@ -132,6 +136,7 @@ impl<S: Socket> Session<S> {
             reader: None,
             registered: None,
             driver: None,
+            relays_driver: false,
             alarm: None,
             for_driver: Vec::new(),
             panicked: None,
