@@ -397,11 +397,17 @@ impl<S: Socket> Session<S> {
         (held, queued, dropped)
     }
 
-    /// Wakes the consumers that deferred deliveries left asleep.
+    /// Wakes the consumers that deferred deliveries left asleep (in line:
+    /// mostly there are none).
+    #[inline]
     pub(crate) fn wake_deferred(&mut self) {
-        if self.fan.unwoken.is_empty() {
-            return;
+        if !self.fan.unwoken.is_empty() {
+            self.wake_unwoken();
         }
+    }
+
+    #[inline(never)]
+    fn wake_unwoken(&mut self) {
         for sub in self.fan.unwoken.drain(..) {
             sub.wake();
         }

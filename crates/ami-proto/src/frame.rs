@@ -347,6 +347,7 @@ impl Decoder {
     }
 
     /// Moves the first `n` bytes of `room` to `buf`.
+    #[inline]
     fn take_room(&mut self, n: usize) {
         self.lent = 0;
         // The room follows `buf` in its chunk: joining them is O(1).
