@@ -117,6 +117,7 @@ impl<S: Socket> Transport<S> {
     /// ([`Connection::read_with`]), so a reused chunk is not zeroed first;
     /// TLS plaintext into zeroed room ([`Connection::input_buf`]), as
     /// rustls reads into initialised bytes.
+    #[inline]
     pub(crate) fn read_into(
         &mut self,
         conn: &mut Connection,

@@ -370,6 +370,7 @@ impl Connection {
     }
 
     /// `n` new bytes are in the decoder: notes the activity and decodes.
+    #[inline]
     fn input(&mut self, n: usize, now: Instant) {
         self.now = now;
         self.stats.bytes_in += n as u64;
