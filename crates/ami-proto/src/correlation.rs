@@ -877,13 +877,8 @@ mod tests {
         let start = Instant::now();
         let mut lone_paths = 0;
         for seed in [1u64, 7, 99, 12345, 0xdead_beef] {
-            let mut rng = seed;
-            let mut next = move |n: u64| {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                rng % n
-            };
+            let mut rng = crate::rng::Rng::new(seed);
+            let mut next = move |n: u64| rng.below_or_eq(n - 1);
             let mut lone = Table::default();
             let mut queued = Table {
                 queue_all: true,
