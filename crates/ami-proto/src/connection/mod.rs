@@ -281,6 +281,7 @@ impl Connection {
     }
 
     /// A snapshot of the counters.
+    #[inline]
     pub fn stats(&self) -> Stats {
         let mut s = self.stats;
         s.pending = self.table.live() as u64;
@@ -480,6 +481,7 @@ impl Connection {
     /// advancing past them cost about 50 instructions a write (`BytesMut`
     /// keeps its offset into its vector), and moved the start through the
     /// buffer's room, to be reclaimed once it ran out.
+    #[inline]
     pub fn advance(&mut self, n: usize) {
         let n = n.min(self.tx.len());
         match n == self.tx.len() {
@@ -509,6 +511,7 @@ impl Connection {
     /// The next state change or completion, leaving events queued (in the
     /// connection's bounded queue, under its policy) for a later
     /// [`poll_event`](Self::poll_event).
+    #[inline]
     pub fn poll_completion(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
