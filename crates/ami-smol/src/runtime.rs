@@ -83,11 +83,13 @@ impl ami_async::Socket for SmolSocket {
         self.0.get_ref().read(buf)
     }
 
+    #[inline]
     fn try_read_uninit<'a>(&self, buf: &'a mut [MaybeUninit<u8>]) -> io::Result<&'a mut [u8]> {
         let ((read, _), _) = rustix::net::recv(self.0.get_ref(), buf, RecvFlags::empty())?;
         Ok(read)
     }
 
+    #[inline]
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.0.get_ref().write(buf)
     }

@@ -176,11 +176,13 @@ impl ami_async::Socket for TokioSocket {
         self.recv(buf.len(), buf)
     }
 
+    #[inline]
     fn try_read_uninit<'a>(&self, buf: &'a mut [MaybeUninit<u8>]) -> io::Result<&'a mut [u8]> {
         let (read, _) = self.recv(buf.len(), buf)?;
         Ok(read)
     }
 
+    #[inline]
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.0.try_write(buf)
     }
