@@ -64,10 +64,10 @@ extern "C" {
 /* ---- version ---------------------------------------------------------- */
 
 #define AMI_FFI_VERSION_MAJOR 0
-#define AMI_FFI_VERSION_MINOR 2
+#define AMI_FFI_VERSION_MINOR 3
 #define AMI_FFI_VERSION_PATCH 0
 /* (major << 16) | (minor << 8) | patch */
-#define AMI_FFI_VERSION 0x000200
+#define AMI_FFI_VERSION 0x000300
 
 /* Buffer size for ami_conn_send's id_out: the longest ActionID (64 bytes
  * by default) and its NUL. */
@@ -248,7 +248,8 @@ typedef struct ami_stats {
     uint64_t desyncs;                  /* unmatched or out-of-order responses */
     uint64_t actions_sent;             /* actions sent */
     uint64_t actions_ok;               /* completed successfully */
-    uint64_t actions_failed;           /* completed with an error (timeouts and cancels included) */
+    uint64_t actions_failed;           /* completed with an error (timeouts and cancels
+                                        * included; cancels: ami_conn_cancelled) */
     uint64_t timeouts;                 /* timed out */
     uint64_t pending;                  /* awaiting completion now */
     uint64_t queue_depth;              /* events waiting now */
@@ -260,6 +261,12 @@ typedef struct ami_stats {
 
 /* Copies the counters to *out. AMI_OK or AMI_E_NULL. */
 int ami_conn_stats(const ami_conn* conn, ami_stats* out);
+
+/* Since 0.3. Writes to *out how many actions ami_conn_cancel cancelled:
+ * they are in actions_failed too; subtract them to see the failures the
+ * server or the network caused. (Not a field of ami_stats, whose size
+ * callers built against an older header rely on.) AMI_OK or AMI_E_NULL. */
+int ami_conn_cancelled(const ami_conn* conn, uint64_t* out);
 
 /* ---- OUTPUTS ---------------------------------------------------------- */
 

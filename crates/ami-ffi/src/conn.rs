@@ -4,7 +4,8 @@
 //! `ami_conn_timeout`, `ami_conn_closed`), commands (`ami_conn_send`,
 //! `ami_conn_cancel`, `ami_conn_advance`), outputs drained until empty
 //! (`ami_conn_transmit`, `ami_conn_poll`, `ami_conn_next_timeout_ms`), and
-//! getters (`ami_conn_wants_read`, `ami_conn_wants_write`, `ami_conn_stats`).
+//! getters (`ami_conn_wants_read`, `ami_conn_wants_write`, `ami_conn_stats`,
+//! `ami_conn_cancelled`).
 
 use std::ffi::{c_char, c_int};
 use std::time::{Duration, Instant};
@@ -66,7 +67,8 @@ pub struct AmiStats {
     /// Actions completed successfully.
     pub actions_ok: u64,
     /// Actions completed with an error (timeouts and cancels included; the
-    /// core's `cancelled` count is not in this struct, whose layout is fixed).
+    /// cancels are counted by `ami_conn_cancelled`, as this struct's layout
+    /// is fixed).
     pub actions_failed: u64,
     /// Actions that timed out.
     pub timeouts: u64,
@@ -666,6 +668,29 @@ pub unsafe extern "C" fn ami_conn_stats(conn: *const AmiConn, out: *mut AmiStats
         };
         // SAFETY: non-NULL, and writable per this function's contract.
         unsafe { out.write(stats) };
+        AMI_OK
+    };
+    // SAFETY: `conn` is NULL or live per this function's contract.
+    unsafe { with_conn_ref(conn, body) }
+}
+
+/// Writes to `*out` how many actions the caller cancelled
+/// (`ami_conn_cancel`); they are counted in the stats' `actions_failed`
+/// too: subtract them to see the failures the server or the network
+/// caused. Not a field of `ami_stats`, whose size callers compiled against
+/// an older header rely on. Returns `AMI_OK`, `AMI_E_NULL`.
+///
+/// # Safety
+///
+/// `conn` is NULL or live; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ami_conn_cancelled(conn: *const AmiConn, out: *mut u64) -> c_int {
+    let body = |c: &AmiConn| {
+        if out.is_null() {
+            return null("out");
+        }
+        // SAFETY: non-NULL, and writable per this function's contract.
+        unsafe { out.write(c.conn.stats().cancelled) };
         AMI_OK
     };
     // SAFETY: `conn` is NULL or live per this function's contract.

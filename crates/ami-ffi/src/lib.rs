@@ -44,8 +44,8 @@ mod status;
 mod version;
 
 pub use conn::{
-    ami_conn_advance, ami_conn_cancel, ami_conn_closed, ami_conn_drop_event, ami_conn_free,
-    ami_conn_input, ami_conn_input_buf, ami_conn_input_commit, ami_conn_new,
+    ami_conn_advance, ami_conn_cancel, ami_conn_cancelled, ami_conn_closed, ami_conn_drop_event,
+    ami_conn_free, ami_conn_input, ami_conn_input_buf, ami_conn_input_commit, ami_conn_new,
     ami_conn_next_timeout_ms, ami_conn_poll, ami_conn_send, ami_conn_stats, ami_conn_timeout,
     ami_conn_transmit, ami_conn_wants_read, ami_conn_wants_write, AmiConn, AmiStats,
 };

@@ -9,18 +9,18 @@ use std::ffi::c_int;
 /// Major version of the C API.
 pub const AMI_FFI_VERSION_MAJOR: c_int = 0;
 /// Minor version of the C API.
-pub const AMI_FFI_VERSION_MINOR: c_int = 2;
+pub const AMI_FFI_VERSION_MINOR: c_int = 3;
 /// Patch version of the C API.
 pub const AMI_FFI_VERSION_PATCH: c_int = 0;
 /// `(major << 16) | (minor << 8) | patch`, as `ami_version` returns it.
-pub const AMI_FFI_VERSION: u32 = 0x000200;
+pub const AMI_FFI_VERSION: u32 = 0x000300;
 
 /// Longest ActionID `ami_conn_send` writes, NUL included, with the default
 /// id length (64 bytes).
 pub const AMI_ACTION_ID_CAP: usize = 65;
 
 /// The version of the C API this library implements, as
-/// `(major << 16) | (minor << 8) | patch` (`0x000200` is 0.2.0).
+/// `(major << 16) | (minor << 8) | patch` (`0x000300` is 0.3.0).
 ///
 /// Compare with `AMI_FFI_VERSION` from the header the caller was compiled
 /// with: a different major number means an incompatible library.

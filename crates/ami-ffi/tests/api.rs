@@ -260,6 +260,7 @@ fn null_arguments_are_error_codes_never_crashes() {
         assert_eq!(ami_conn_wants_read(null()), AMI_E_NULL);
         assert_eq!(ami_conn_wants_write(null()), AMI_E_NULL);
         assert_eq!(ami_conn_stats(null(), &mut AmiStats::default()), AMI_E_NULL);
+        assert_eq!(ami_conn_cancelled(null(), &mut 0), AMI_E_NULL);
         assert_eq!(ami_output_kind(null()), AMI_E_NULL);
         assert_eq!(ami_output_state(null(), &mut code, &mut code), AMI_E_NULL);
         assert_eq!(ami_output_action_id(null(), &mut p, &mut n), AMI_E_NULL);
@@ -331,6 +332,7 @@ fn null_arguments_are_error_codes_never_crashes() {
         assert_eq!(ami_conn_poll(conn, null_mut()), AMI_E_NULL);
         assert_eq!(ami_conn_next_timeout_ms(conn, null_mut()), AMI_E_NULL);
         assert_eq!(ami_conn_stats(conn, null_mut()), AMI_E_NULL);
+        assert_eq!(ami_conn_cancelled(conn, null_mut()), AMI_E_NULL);
         let mut id = [0 as c_char; AMI_ACTION_ID_CAP];
         let (idp, cap) = (id.as_mut_ptr(), id.len());
         assert_eq!(
@@ -458,6 +460,46 @@ fn a_full_session_in_memory_with_send_refusals() {
         (stats.actions_sent, stats.actions_ok, stats.pending),
         (3, 1, 0)
     );
+}
+
+#[test]
+fn the_callers_own_cancels_are_counted_apart_from_failures() {
+    // `ami_stats.actions_failed` counts cancels with the failures the server
+    // or the network caused; `ami_conn_cancelled` tells them apart.
+    let mut pair = Pair::new(c"amp111", ServerConfig::default());
+    pair.settle();
+    let counts = |pair: &Pair| {
+        let (mut s, mut cancelled) = (AmiStats::default(), u64::MAX);
+        // SAFETY: `pair.conn` is live; `s` and `cancelled` are writable.
+        unsafe {
+            assert_eq!(ami_conn_stats(pair.conn, &mut s), AMI_OK);
+            assert_eq!(ami_conn_cancelled(pair.conn, &mut cancelled), AMI_OK);
+        }
+        (s.actions_failed, s.timeouts, cancelled)
+    };
+    assert_eq!(counts(&pair), (0, 0, 0));
+    let id = std::ffi::CString::new(pair.send(c"Ping", 60_000).expect("queued")).expect("no NUL");
+    // SAFETY: `pair.conn` is live; `id` is a valid C string.
+    assert_eq!(
+        unsafe { ami_conn_cancel(pair.conn, id.as_ptr(), pair.now_ms) },
+        1
+    );
+    let outs = pair.poll();
+    assert_eq!(outs.len(), 1, "{outs:?}");
+    assert_eq!(outs[0].fail, AMI_FAIL_CANCELLED);
+    // Cancelling again does nothing; the server's late answer is absorbed.
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { ami_conn_cancel(pair.conn, id.as_ptr(), pair.now_ms) },
+        0
+    );
+    assert!(pair.settle().is_empty());
+    assert_eq!(counts(&pair), (1, 0, 1));
+    // A timeout is a failure the caller did not ask for: not a cancel.
+    pair.send(c"Ping", 250).expect("queued");
+    let outs = pair.timeout_at(pair.now_ms + 250);
+    assert_eq!(outs[0].fail, AMI_FAIL_TIMEOUT, "{outs:?}");
+    assert_eq!(counts(&pair), (2, 1, 1));
 }
 
 #[test]

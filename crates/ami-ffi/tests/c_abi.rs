@@ -116,7 +116,7 @@ fn c_program_runs_a_full_session_through_the_c_api() {
             "missing line {line:?} in:\n{stdout}"
         )
     };
-    has("version: 0.2.0");
+    has("version: 0.3.0");
     has(&format!(
         "sizes: options={} stats={}",
         std::mem::size_of::<AmiOptions>(),
@@ -161,11 +161,15 @@ fn c_program_runs_a_full_session_through_the_c_api() {
     has(&format!("closed: reason {AMI_CLOSE_LOGGED_OFF}"));
     // Challenge, Login, Ping, CoreShowChannels, two Commands, the Ping
     // under a chosen id, the cancelled Ping, Logoff; 4 list items, the
-    // list's end and 2 events decoded.
+    // list's end and 2 events decoded. Failed: the bogus Command (the
+    // server's) and the cancelled Ping (the caller's own).
     assert!(
-        stdout.contains("stats: sent 9 ok 5 failed 2 events 7 pending 0 in>0 1 out>0 1"),
+        stdout.contains(
+            "stats: sent 9 ok 5 failed 2 cancelled 1 timeouts 0 events 7 pending 0 in>0 1 out>0 1"
+        ),
         "{stdout}"
     );
+    has("cancelled null: a pointer argument was NULL");
     has("done");
     // The fake server saw exactly the actions the C side queued (the login
     // pair included), never a refused one.
@@ -207,7 +211,7 @@ fn python_ctypes_example_runs_the_same_session() {
         "ctypes example failed:\n{stdout}\n{stderr}"
     );
     for line in [
-        "ami-ffi C API 0.2.0",
+        "ami-ffi C API 0.3.0",
         "state: ready",
         "ping: Pong",
         "channels: 4",
@@ -221,6 +225,13 @@ fn python_ctypes_example_runs_the_same_session() {
             "missing line {line:?} in:\n{stdout}"
         );
     }
+    // No cancel in this session: the caller's cancels, read through ctypes.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("stats: ") && l.ends_with(" cancelled=0")),
+        "{stdout}"
+    );
 }
 
 /// `examples/c/decode.c`, built as its comment says (static link), prints

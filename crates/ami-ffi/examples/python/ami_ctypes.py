@@ -103,6 +103,7 @@ def load(path):
         "ami_conn_wants_read": (I, [P]),
         "ami_conn_wants_write": (I, [P]),
         "ami_conn_stats": (I, [P, C.POINTER(Stats)]),
+        "ami_conn_cancelled": (I, [P, C.POINTER(U64)]),
         "ami_output_kind": (I, [P]),
         "ami_output_state": (I, [P, C.POINTER(I), C.POINTER(I)]),
         "ami_output_action_id": (I, [P, PSTR, PS]),
@@ -303,7 +304,10 @@ def main():
         s.run_until(lambda: s.state == AMI_STATE_CLOSED)
         stats = Stats()
         check(lib, lib.ami_conn_stats(s.conn, C.byref(stats)))
-        print(f"stats: actions_sent={stats.actions_sent} events={stats.events}")
+        cancelled = C.c_uint64()
+        check(lib, lib.ami_conn_cancelled(s.conn, C.byref(cancelled)))
+        print(f"stats: actions_sent={stats.actions_sent} events={stats.events} "
+              f"cancelled={cancelled.value}")
     finally:
         lib.ami_conn_free(s.conn)
         s.sock.close()

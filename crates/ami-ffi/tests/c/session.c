@@ -361,10 +361,16 @@ int main(int argc, char** argv) {
 
     ami_stats st;
     check("stats", ami_conn_stats(s.conn, &st));
-    printf("stats: sent %llu ok %llu failed %llu events %llu pending %llu in>0 %d out>0 %d\n",
+    /* The caller's own cancels, counted in actions_failed too. */
+    uint64_t cancelled;
+    check("cancelled", ami_conn_cancelled(s.conn, &cancelled));
+    printf("stats: sent %llu ok %llu failed %llu cancelled %llu timeouts %llu events %llu "
+           "pending %llu in>0 %d out>0 %d\n",
            (unsigned long long)st.actions_sent, (unsigned long long)st.actions_ok,
-           (unsigned long long)st.actions_failed, (unsigned long long)st.events,
+           (unsigned long long)st.actions_failed, (unsigned long long)cancelled,
+           (unsigned long long)st.timeouts, (unsigned long long)st.events,
            (unsigned long long)st.pending, st.bytes_in > 0, st.bytes_out > 0);
+    printf("cancelled null: %s\n", ami_strerror(ami_conn_cancelled(NULL, &cancelled)));
     printf("events seen: %d\n", s.events);
     ami_conn_free(s.conn);
     ami_conn_free(NULL);
