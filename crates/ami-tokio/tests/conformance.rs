@@ -1,6 +1,7 @@
 //! The conformance suite (`ami_testkit::conformance`) with the async client
 //! on tokio: every scenario over real TCP against the fake Asterisk.
 
+mod common;
 #[path = "../../ami-async/tests/support/conformance.rs"]
 mod support;
 
@@ -18,12 +19,7 @@ impl Executor for OnTokio {
     const NAME: &'static str = "tokio";
 
     fn new() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        OnTokio(rt)
+        OnTokio(common::runtime(true))
     }
 
     fn runtime(&self) -> Tokio {

@@ -15,20 +15,13 @@ use ami_tokio::{Action, ActionError, AuthMethod, Client, ClientConfig, ClientErr
 use ami_tokio::{Config, ConnState, ConnectError};
 use futures_lite::StreamExt;
 
+mod common;
+
 /// Runs `f` on a fresh runtime (one thread, or several), failing the test
 /// past `secs`.
 fn run<F: Future>(secs: u64, multi_thread: bool, f: F) -> F::Output {
-    let rt = match multi_thread {
-        true => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build(),
-        false => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-    };
-    let rt = rt.expect("runtime");
-    rt.block_on(async { tokio::time::timeout(Duration::from_secs(secs), f).await })
+    common::runtime(multi_thread)
+        .block_on(async { tokio::time::timeout(Duration::from_secs(secs), f).await })
         .unwrap_or_else(|_| panic!("test exceeded its {secs} s bound"))
 }
 

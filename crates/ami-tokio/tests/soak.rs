@@ -2,6 +2,7 @@
 //! `tests/support/soak.rs`) on tokio: a current-thread runtime (the client's
 //! task and every caller on one thread) and a multi-thread one.
 
+mod common;
 #[path = "../../ami-async/tests/support/soak.rs"]
 mod soak;
 
@@ -25,16 +26,7 @@ impl<const MULTI: bool> Exec for OnTokio<MULTI> {
     type Runtime = Tokio;
 
     fn new() -> Self {
-        let rt = match MULTI {
-            true => tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build(),
-            false => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build(),
-        };
-        OnTokio(Arc::new(rt.expect("a tokio runtime")))
+        OnTokio(Arc::new(common::runtime(MULTI)))
     }
 
     fn runtime(&self) -> Tokio {
