@@ -15,8 +15,9 @@
 //! session lost); and the nodes' counters must add up with what the test
 //! saw.
 //!
-//! Randomness comes from fixed seeds (the xorshift below, as in the async
-//! adapters' soak): what is sent where, how it waits, what is cancelled or
+//! The actions, and the check that an answer is its own, are
+//! `ami_testkit::soak`'s, as in the async adapters' soak. Randomness comes
+//! from fixed seeds (`ami_testkit`'s SplitMix64): what is sent where, how it waits, what is cancelled or
 //! dropped, and when events are read. Timing varies from run to run; the
 //! checks hold under any timing.
 
@@ -31,116 +32,13 @@ use ami_blocking::{Client, ClientError, CompletionHandle, Multiplexer, MuxConfig
 use ami_blocking::{NodeStats, SubmitError};
 use ami_proto::{Action, ActionError, ActionId, Backoff, CircuitBreaker, Completion, Config};
 use ami_proto::{Event, QueuePolicy, ReconnectPolicy, SendError, Stats};
+use ami_testkit::soak::{db_put, Kind, KINDS, OWNER, SOAK_EVENT};
 use ami_testkit::tls::TestPki;
 use ami_testkit::{Faults, SplitMix64 as Rng, TcpServer};
 use common::{big_user_event, server, tls_server, Watchdog};
 
 /// The seeds every soak runs with.
 const SEEDS: [u64; 4] = [0x5eed_0001, 0xa11c_e5ee, 0xdead_10cc, 0x0bad_cafe];
-
-/// What an action asks the fake server; each answer says whose it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// A Ping with the test's ActionID.
-    Ping,
-    /// A Ping with a generated ActionID.
-    GeneratedPing,
-    /// A UserEvent: answered, then an event carrying the ActionID and the
-    /// node.
-    UserEvent,
-    /// A DBGet of the node's own key: a list whose item holds the node's
-    /// value.
-    DbGet,
-    /// CoreStatus: a response of several headers.
-    CoreStatus,
-}
-
-const KINDS: [Kind; 5] = [
-    Kind::Ping,
-    Kind::GeneratedPing,
-    Kind::UserEvent,
-    Kind::DbGet,
-    Kind::CoreStatus,
-];
-
-const FAMILY: &str = "soak";
-/// The name of the UserEvents the soak's actions raise.
-const SOAK_EVENT: &str = "SoakEvt";
-
-/// The node's key in its server's database, and its value there (each
-/// server holds only its own node's).
-fn db_key(node: usize) -> (String, String) {
-    (format!("k{node}"), format!("value-of-node-{node}"))
-}
-
-/// The DBPut that stores the node's key.
-fn db_put(node: usize) -> Action {
-    let (key, value) = db_key(node);
-    Action::new("DBPut")
-        .header("Family", FAMILY)
-        .header("Key", key)
-        .header("Val", value)
-}
-
-impl Kind {
-    /// The action for `node`, with ActionID `id` (none: generated).
-    fn action(self, id: Option<&str>, node: usize) -> Action {
-        let action = match self {
-            Kind::Ping | Kind::GeneratedPing => Action::ping(),
-            Kind::UserEvent => Action::new("UserEvent")
-                .header("UserEvent", SOAK_EVENT)
-                .header("Node", node.to_string()),
-            Kind::DbGet => Action::new("DBGet")
-                .header("Family", FAMILY)
-                .header("Key", db_key(node).0),
-            Kind::CoreStatus => Action::new("CoreStatus"),
-        };
-        match id {
-            Some(id) => action.with_action_id(id),
-            None => action,
-        }
-    }
-
-    /// Whether `done` is this action's answer from `node`: its ActionID is
-    /// `id` (when known) and its content is what this node answers. Returns
-    /// the answer's ActionID.
-    fn check(self, done: &Completion, id: Option<&str>, node: usize) -> Result<Vec<u8>, String> {
-        let response = done.response();
-        let got = response.action_id().unwrap_or_default().to_vec();
-        let name = id.unwrap_or("(generated)");
-        if let Some(id) = id {
-            if got != id.as_bytes() {
-                return Err(format!(
-                    "{id} ({self:?}, node {node}) got the answer of {:?}: {done:?}",
-                    String::from_utf8_lossy(&got)
-                ));
-            }
-        }
-        let header = |name: &str| response.get_str(name).map(|v| v.into_owned());
-        let fits = match self {
-            Kind::Ping | Kind::GeneratedPing => header("Ping").as_deref() == Some("Pong"),
-            Kind::UserEvent => header("Message").as_deref() == Some("Event Sent"),
-            Kind::CoreStatus => header("CoreCurrentCalls").is_some(),
-            Kind::DbGet => match done {
-                Completion::List(list) => {
-                    let value = db_key(node).1;
-                    list.items.len() == 1
-                        && list.items.iter().all(|item| {
-                            item.get_str("Val").as_deref() == Some(value.as_str())
-                                && item.action_id() == Some(&got[..])
-                        })
-                }
-                _ => false,
-            },
-        };
-        match fits {
-            true => Ok(got),
-            false => Err(format!(
-                "{name} ({self:?}, node {node}) got a foreign answer: {done:?}"
-            )),
-        }
-    }
-}
 
 /// How a node's server behaves, and so which failures its actions may see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,7 +171,7 @@ impl Ledger {
             return;
         }
         let id = event.get_str("ActionID").unwrap_or_default().into_owned();
-        let from = event.get_str("Node").unwrap_or_default().into_owned();
+        let from = event.get_str(OWNER).unwrap_or_default().into_owned();
         if from != node.to_string() {
             self.failures.push(format!(
                 "event {id} of node {from} delivered as node {node}'s"

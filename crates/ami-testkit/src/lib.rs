@@ -46,6 +46,7 @@ mod rng;
 mod script;
 mod server;
 mod sim;
+pub mod soak;
 mod tcp;
 pub mod tls;
 mod wire;

@@ -12,8 +12,10 @@
 //! of the test's choosing (or a generated one, checked unique), so that an
 //! answer handed to the wrong action is caught, whatever the timing.
 //!
-//! Randomness comes from the fixed seeds (a xorshift below): what is sent,
-//! when, and what is cancelled or dropped. Timing varies from run to run;
+//! The actions, and the check that an answer is its own, are
+//! `ami_testkit::soak`'s. Randomness comes from the fixed seeds
+//! (`ami_testkit`'s SplitMix64): what is sent, when, and what is
+//! cancelled or dropped. Timing varies from run to run;
 //! the checks hold under any timing.
 
 use std::collections::{BTreeMap, HashSet};
@@ -25,8 +27,9 @@ use std::time::{Duration, Instant};
 
 use ami_async::{Client, ClientBuilder, ClientConfig, ClientError, ClientStats, EventStream};
 use ami_async::{Runtime, Timer};
-use ami_proto::{Action, ActionError, Backoff, CircuitBreaker, Completion, Config, QueuePolicy};
+use ami_proto::{Action, ActionError, Backoff, CircuitBreaker, Config, QueuePolicy};
 use ami_proto::{ReconnectPolicy, Stats};
+use ami_testkit::soak::{db_put, Kind, KINDS};
 use ami_testkit::{Faults, ServerConfig, SplitMix64 as Rng, TcpServer};
 use async_channel::{Receiver, Sender};
 use futures_lite::{future, StreamExt};
@@ -68,29 +71,6 @@ async fn sleep<R: Runtime>(rt: &R, d: Duration) {
     future::poll_fn(|cx| timer.poll_fired(cx)).await;
 }
 
-/// What an action asks the fake server; each answer says whose it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// A Ping with the test's ActionID.
-    Ping,
-    /// A Ping with a generated ActionID (checked unique among answers).
-    GeneratedPing,
-    /// A UserEvent: answered, then an event carrying the ActionID.
-    UserEvent,
-    /// A DBGet of the task's own key: a list whose item holds its value.
-    DbGet,
-    /// CoreStatus: a response of several headers.
-    CoreStatus,
-}
-
-const KINDS: [Kind; 5] = [
-    Kind::Ping,
-    Kind::GeneratedPing,
-    Kind::UserEvent,
-    Kind::DbGet,
-    Kind::CoreStatus,
-];
-
 /// How the caller waits for its action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Wait {
@@ -104,67 +84,8 @@ enum Wait {
     ShortTimeout,
 }
 
-/// The task's key in the fake server's database, and its value.
-fn db_key(task: usize) -> (String, String) {
-    (format!("k{task}"), format!("v{task}-value"))
-}
-
-const FAMILY: &str = "soak";
-/// The name of the UserEvents the soak's actions raise.
-const SOAK_EVENT: &str = "SoakEvt";
 /// The name of the UserEvent that ends the event consumer's reading.
 const DONE_EVENT: &str = "SoakDone";
-
-impl Kind {
-    fn action(self, id: &str, task: usize) -> Action {
-        let action = match self {
-            Kind::Ping | Kind::GeneratedPing => Action::ping(),
-            Kind::UserEvent => Action::new("UserEvent").header("UserEvent", SOAK_EVENT),
-            Kind::DbGet => Action::new("DBGet")
-                .header("Family", FAMILY)
-                .header("Key", db_key(task).0),
-            Kind::CoreStatus => Action::new("CoreStatus"),
-        };
-        match self {
-            Kind::GeneratedPing => action,
-            _ => action.with_action_id(id),
-        }
-    }
-
-    /// Whether `done` is this action's answer (sent with `id` unless
-    /// generated): an answer given to the wrong action fails here.
-    fn check(self, done: &Completion, id: &str, task: usize) -> Result<Vec<u8>, String> {
-        let response = done.response();
-        let got = response.action_id().unwrap_or_default().to_vec();
-        if self != Kind::GeneratedPing && got != id.as_bytes() {
-            return Err(format!(
-                "{id} ({self:?}) got the answer of {:?}: {done:?}",
-                String::from_utf8_lossy(&got)
-            ));
-        }
-        let header = |name: &str| response.get_str(name).map(|v| v.into_owned());
-        let fits = match self {
-            Kind::Ping | Kind::GeneratedPing => header("Ping").as_deref() == Some("Pong"),
-            Kind::UserEvent => header("Message").as_deref() == Some("Event Sent"),
-            Kind::CoreStatus => header("CoreCurrentCalls").is_some(),
-            Kind::DbGet => match done {
-                Completion::List(list) => {
-                    let value = db_key(task).1;
-                    list.items.len() == 1
-                        && list.items.iter().all(|item| {
-                            item.get_str("Val").as_deref() == Some(value.as_str())
-                                && item.action_id() == Some(id.as_bytes())
-                        })
-                }
-                _ => false,
-            },
-        };
-        match fits {
-            true => Ok(got),
-            false => Err(format!("{id} ({self:?}) got a foreign answer: {done:?}")),
-        }
-    }
-}
 
 /// What every action of a run became; checked at the end.
 #[derive(Default)]
@@ -225,7 +146,9 @@ impl<E: Exec> Run<E> {
     /// records what it became.
     async fn one(&self, kind: Kind, wait: Wait, id: String, task: usize, rng: &mut Rng) {
         let rt = self.exec.runtime();
-        let mut action = kind.action(&id, task);
+        // A generated ActionID is not the test's to check.
+        let own = (kind != Kind::GeneratedPing).then_some(id.as_str());
+        let mut action = kind.action(own, task);
         if wait == Wait::ShortTimeout {
             action = action.with_timeout(Duration::from_millis(rng.range(1, 20)));
         }
@@ -270,7 +193,7 @@ impl<E: Exec> Run<E> {
         let flapping = self.flapping;
         match outcome {
             None => l.dropped += 1,
-            Some(Ok(done)) => match kind.check(&done, &id, task) {
+            Some(Ok(done)) => match kind.check(&done, own, task) {
                 Ok(got) => {
                     l.ok += 1;
                     if !l.answered.insert(got.clone()) {
@@ -460,12 +383,7 @@ async fn put_keys<R: Runtime>(client: &Client<R>, tasks: usize) {
 
 async fn put_all<R: Runtime>(client: &Client<R>, tasks: usize) -> Result<(), ClientError> {
     for task in 0..tasks {
-        let (key, value) = db_key(task);
-        let put = Action::new("DBPut")
-            .header("Family", FAMILY)
-            .header("Key", key)
-            .header("Val", value);
-        client.send(put).await?;
+        client.send(db_put(task)).await?;
     }
     Ok(())
 }
@@ -581,8 +499,8 @@ fn soak_one<E: Exec>(name: &str, seed: u64) {
         assert!(ended, "{what}: the event stream ended");
         // A send after all of it still works; its answer comes after every
         // event, so the counters handed out with it count them all.
-        let last = client.send(Kind::Ping.action("soak-last", 0)).await;
-        let last = last.map(|done| Kind::Ping.check(&done, "soak-last", 0));
+        let last = client.send(Kind::Ping.action(Some("soak-last"), 0)).await;
+        let last = last.map(|done| Kind::Ping.check(&done, Some("soak-last"), 0));
         assert!(matches!(last, Ok(Ok(_))), "{what}: the last send: {last:?}");
         after = Some(client.stats());
     };
