@@ -139,6 +139,17 @@ impl Pending {
         *done = false;
     }
 
+    /// Whether a `Success` for this action is all of its answer: live, the
+    /// caller's or the heartbeat's, [`Strategy::Single`], and not opening
+    /// a list (`starts_list`).
+    #[inline]
+    pub(crate) fn is_plain(&self, starts_list: bool) -> bool {
+        !self.done
+            && matches!(self.owner, Owner::User | Owner::Heartbeat)
+            && self.strategy == Strategy::Single
+            && !starts_list
+    }
+
     pub(crate) fn awaits_response(&self) -> bool {
         matches!(self.phase, Phase::AwaitResponse { .. })
     }

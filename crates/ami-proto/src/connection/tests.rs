@@ -345,6 +345,130 @@ fn command_output_may_exceed_the_frame_limit_up_to_its_own() {
     assert_eq!(&output.lines[99_999][..], b"line 99999");
 }
 
+/// A plain answer (`Success` for a live action of one response) completes
+/// in line; the general path decides it the same way. Seeded mixes of
+/// pings, lists, Commands and async Originates, answered with every status
+/// (`Success`, `Error`, `Goodbye`, legacy `Follows`, an unknown word),
+/// with and without `EventList: start` and `ActionID`, in CRLF and LF,
+/// split across reads, late (after a timeout or a cancel) or for nobody,
+/// on a connection with the shortcut and one without, compared after
+/// every step: outputs, stats and pending actions.
+#[test]
+fn a_plain_answer_completes_as_the_general_path_decides_it() {
+    let mut plain_answers = 0;
+    for seed in [3u64, 17, 2024, 0xfeed, 5, 77] {
+        let mut rng = crate::rng::Rng::new(seed);
+        let mut next = move |n: u64| rng.below_or_eq(n - 1);
+        let mut config = Session::config();
+        config.seed = seed;
+        let mut fast = Session::ready(config.clone());
+        let mut general = Session::ready(config);
+        general.conn.general_answers = true;
+        let (mut sent, mut live): (Vec<ActionId>, Vec<ActionId>) = (Vec::new(), Vec::new());
+        for step in 0..600 {
+            let what = next(10);
+            match what {
+                0..=3 => {
+                    let action = match next(8) {
+                        0 => Action::core_show_channels(),
+                        1 => Action::command("core show uptime"),
+                        2 => Action::originate(
+                            crate::Originate::new("Local/1@test")
+                                .application("Wait", "1")
+                                .async_(true),
+                        ),
+                        _ => Action::ping(),
+                    };
+                    let ids = [&mut fast, &mut general].map(|s| s.send(action.clone()));
+                    assert_eq!(ids[0], ids[1]);
+                    sent.push(ids[0].clone());
+                    live.push(ids[0].clone());
+                }
+                4..=6 => {
+                    // Mostly the oldest live action's, else the latest's
+                    // (the others are passed over), one answered or timed
+                    // out before, or nobody's.
+                    let id = match (live.len() as u64, next(8)) {
+                        (_, 0) => "nobody".to_string(),
+                        (_, 1) if !sent.is_empty() => {
+                            sent[next(sent.len() as u64) as usize].to_string()
+                        }
+                        (0, _) => "nobody".to_string(),
+                        (n, 2) => live[n as usize - 1].to_string(),
+                        (_, _) => live[0].to_string(),
+                    };
+                    let status = ["Success", "Error", "Goodbye", "Follows", "Odd"]
+                        .get(next(10) as usize)
+                        .copied()
+                        .unwrap_or("Success");
+                    let mut frame = format!("Response: {status}\r\n");
+                    if next(6) != 0 {
+                        frame += &format!("ActionID: {id}\r\n");
+                    }
+                    if next(6) == 0 {
+                        frame += "EventList: start\r\n";
+                    }
+                    frame += "Message: words\r\n";
+                    if status == "Follows" {
+                        frame += "uptime 1 s\n--END COMMAND--\r\n";
+                    }
+                    frame += "\r\n";
+                    if next(4) == 0 {
+                        frame += &format!("Event: CoreShowChannel\r\nActionID: {id}\r\n\r\n");
+                        frame += &format!(
+                            "Event: CoreShowChannelsComplete\r\nActionID: {id}\r\n\
+                             EventList: Complete\r\nListItems: 1\r\n\r\n"
+                        );
+                    }
+                    if next(3) == 0 {
+                        frame = frame.replace("\r\n", "\n");
+                    }
+                    let cut = next(frame.len() as u64 + 1) as usize;
+                    for s in [&mut fast, &mut general] {
+                        s.input(&frame.as_bytes()[..cut]);
+                        s.input(&frame.as_bytes()[cut..]);
+                    }
+                }
+                7 => {
+                    // Past the 10 s timeout now and then.
+                    let most = [2_000, 2_000, 2_000, 12_000][next(4) as usize];
+                    let d = Duration::from_millis(next(most));
+                    fast.wait(d);
+                    general.wait(d);
+                }
+                _ if !sent.is_empty() && next(2) == 0 => {
+                    let id = sent[next(sent.len() as u64) as usize].clone();
+                    let now = fast.now;
+                    assert_eq!(fast.conn.cancel(&id, now), general.conn.cancel(&id, now));
+                    fast.drain();
+                    general.drain();
+                }
+                _ => {}
+            }
+            for out in &fast.outputs {
+                if let Output::Completion { id, result } = out {
+                    live.retain(|l| l != id);
+                    plain_answers += usize::from(matches!(result, Ok(Completion::Response(_))));
+                }
+            }
+            let seen = [&mut fast, &mut general].map(|s| {
+                let outputs: Vec<String> = s.outputs.drain(..).map(|o| format!("{o:?}")).collect();
+                (
+                    outputs,
+                    format!("{:?}", s.conn.stats()),
+                    s.conn.table.live(),
+                    s.conn.table.len(),
+                )
+            });
+            assert_eq!(seen[0], seen[1], "seed {seed}, step {step}");
+            if fast.conn.is_closed() {
+                break;
+            }
+        }
+    }
+    assert!(plain_answers > 100, "{plain_answers} plain answers");
+}
+
 #[test]
 fn legacy_follows_output_completes_a_command() {
     let mut s = Session::ready(Session::config());
