@@ -425,6 +425,15 @@ impl BlankLine {
             // SAFETY: the CPU has AVX2, as just checked.
             return unsafe { avx2::find(self, buf) };
         }
+        self.find_portable(buf)
+    }
+
+    /// [`BlankLine::find`] without AVX2.
+    ///
+    /// Performance: out of line, so that the AVX2 build's callers (the
+    /// decoder's loop) do not carry a second copy of the loop in line.
+    #[inline(never)]
+    fn find_portable(self, buf: &[u8]) -> Result<usize, BlankLine> {
         self.find_with(buf, block_mask)
     }
 
@@ -448,6 +457,17 @@ impl BlankLine {
             // SAFETY: the CPU has AVX2, as just checked.
             return unsafe { avx2::find_naming::<N, S>(self, buf, names) };
         }
+        self.find_naming_portable::<N, S>(buf, names)
+    }
+
+    /// [`BlankLine::find_naming`] without AVX2, out of line (see
+    /// [`BlankLine::find_portable`]).
+    #[inline(never)]
+    fn find_naming_portable<const N: usize, S: NameSet<N>>(
+        self,
+        buf: &[u8],
+        names: &mut NameScan<N>,
+    ) -> Result<usize, BlankLine> {
         self.find_naming_with::<N, S>(buf, names, block_mask)
     }
 

@@ -820,6 +820,10 @@ impl Connection {
     /// Encodes and registers an action (whose [`Action::strategy`] is
     /// `strategy`: worked out once per send, as it takes a catalogue
     /// look-up); refuses it whole or not at all.
+    ///
+    /// Performance: in line in [`Connection::send`] (its id and result
+    /// moved once less, ~20 instructions a send).
+    #[inline(always)]
     fn enqueue(
         &mut self,
         action: &Action,
