@@ -303,6 +303,11 @@ impl Table {
         if self.lone {
             return self.entries.one.as_ref().map(|(_, p)| &**p);
         }
+        // Performance: an empty FIFO (the last answer taken) is told
+        // without the set-up of a walk (~15 instructions).
+        if self.fifo.is_empty() {
+            return None;
+        }
         self.fifo.iter().find_map(|id| self.entries.get(id))
     }
 
@@ -321,7 +326,7 @@ impl Table {
         action_id: Option<&[u8]>,
     ) -> Option<(ActionId, Box<Pending>, Option<Event>)> {
         let (one, _) = self.entries.one.as_ref().filter(|_| self.lone)?;
-        if action_id.is_some_and(|want| one.as_bytes() != want) {
+        if action_id.is_some_and(|want| !crate::headers::same_bytes(one.as_bytes(), want)) {
             return None;
         }
         // Out of the FIFO, as a match takes it out; its deadline was never
