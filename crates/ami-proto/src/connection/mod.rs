@@ -881,6 +881,10 @@ impl Connection {
     /// The next generated ActionID, skipping any a caller chose for an
     /// action still in the table (only looked up once a caller has chosen
     /// one: generated ids never repeat among themselves).
+    ///
+    /// Performance: in line (the id, 40 bytes, was returned through memory
+    /// once more: ~20 instructions a send).
+    #[inline(always)]
     fn next_id(&mut self) -> ActionId {
         loop {
             let id = self.ids.next();
