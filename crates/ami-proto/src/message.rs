@@ -411,14 +411,13 @@ impl Response {
     }
 
     /// The `Response` header's status.
-    ///
-    /// Performance: nearly every response opens with `Response: Success`,
-    /// which one compare of its bytes tells, in line (the general path,
-    /// which finds the line's end and compares the name and the word
-    /// ignoring case, cost about 120 instructions per response; the call
-    /// and the drop of its answer, ~40). The same status either way.
     #[inline]
     pub fn status(&self) -> Status {
+        // Performance: nearly every response opens with this line, which
+        // one compare of its bytes tells (the general path, which finds the
+        // line's end and compares the name and the word ignoring case, cost
+        // about 120 instructions per response). The same status either way.
+        // In line, the parse out of line: the call cost ~7 more.
         if self.0.headers.raw().starts_with(SUCCESS_LINE) {
             return Status::Success;
         }
