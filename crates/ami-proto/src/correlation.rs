@@ -338,18 +338,10 @@ impl Table {
     }
 
     /// Finds the owner of a response with `action_id` (or none).
+    ///
+    /// The lone entry (see [`lone`](Self::lone)) is queued first: its own
+    /// answer is taken by [`take_lone_answer`](Self::take_lone_answer).
     pub(crate) fn match_response(&mut self, action_id: Option<&[u8]>) -> ResponseMatch {
-        if let (true, Some((one, _))) = (self.lone, &self.entries.one) {
-            if action_id.is_none_or(|want| one.as_bytes() == want) {
-                // Out of the FIFO, as a match takes it out; its deadline was
-                // never queued (see `keep`).
-                self.lone = false;
-                return ResponseMatch::Found {
-                    id: one.clone(),
-                    skipped: Vec::new(),
-                };
-            }
-        }
         self.queue_lone();
         let position = match action_id {
             // The oldest, as a rule: one compare, not a walk of the FIFO.
