@@ -87,6 +87,16 @@ fn backpressure_never_holds_back_an_answer() {
     assert!(stats.queue_high_water <= 16);
 }
 
+/// Reads events until the session's end: the error that tells it (the
+/// test's watchdog bounds the wait).
+fn until_closed(client: &mut Client) -> ClientError {
+    loop {
+        if let Err(e) = client.next_event(Duration::from_millis(100)) {
+            return e;
+        }
+    }
+}
+
 /// The reconnect pacing is the caller's to choose, as the Multiplexer's
 /// `set_reconnect_policy` and the async adapters' `reconnect_policy` are.
 /// A policy whose values mean nothing is refused, naming the value, and the
@@ -127,12 +137,7 @@ fn the_reconnect_policy_is_configurable_and_checked() {
     let healthy_at = client.reconnect_policy().healthy_at();
     assert_eq!(healthy_at, Some(logged_in + healthy_after));
 
-    let err = loop {
-        match client.next_event(Duration::from_millis(100)) {
-            Ok(_) => {}
-            Err(e) => break e,
-        }
-    };
+    let err = until_closed(&mut client);
     assert!(matches!(err, ClientError::Closed(_)), "{err:?}");
     let now = Instant::now();
     let retry_at = client.reconnect_policy().next_allowed(now);
@@ -155,12 +160,7 @@ fn lost_connection_then_reconnect() {
         ..Faults::default()
     });
     let mut client = Client::connect(srv.addr(), CONNECT, config("lost")).expect("login");
-    let err = loop {
-        match client.next_event(Duration::from_millis(100)) {
-            Ok(_) => {}
-            Err(e) => break e,
-        }
-    };
+    let err = until_closed(&mut client);
     assert!(
         matches!(err, ClientError::Closed(CloseReason::Lost)),
         "{err:?}"

@@ -595,6 +595,21 @@ fn events_add_up(policy: QueuePolicy, delivered: u64, s: &Stats) -> bool {
         }
 }
 
+/// Each UserEvent `srv` got raised one event: `seen` of them were
+/// delivered (once each, as the ledger checks), the rest dropped and counted
+/// in `dropped`. Returns how many were not seen.
+fn user_events_add_up(what: &str, srv: &TcpServer, seen: u64, dropped: u64) -> u64 {
+    let raised = srv.received_actions();
+    let raised = raised.iter().filter(|a| *a == "UserEvent").count() as u64;
+    assert!(seen <= raised, "{what}: {seen} events of {raised} raised");
+    let missing = raised - seen;
+    assert!(
+        missing <= dropped,
+        "{what}: {missing} UserEvents lost, {dropped} dropped"
+    );
+    missing
+}
+
 const POLICIES: [QueuePolicy; 3] = [
     QueuePolicy::DropOldest,
     QueuePolicy::DropNewest,
@@ -814,18 +829,8 @@ fn check_counters(soak: &Soak, servers: &[TcpServer], nodes: &[usize]) {
             "{what}: {} events delivered under {policy:?}: {s:?}",
             tally.delivered
         );
-        // Each UserEvent the server got raised one event: delivered once
-        // (checked as delivered), or dropped and counted.
-        let raised = server.received_actions();
-        let raised = raised.iter().filter(|a| *a == "UserEvent").count() as u64;
         let seen = tally.events_seen.len() as u64;
-        let missing = raised - seen.min(raised);
-        assert!(seen <= raised, "{what}: {seen} events of {raised} raised");
-        assert!(
-            missing <= s.events_dropped_full,
-            "{what}: {missing} UserEvents lost, {} dropped",
-            s.events_dropped_full
-        );
+        let missing = user_events_add_up(&what, server, seen, s.events_dropped_full);
         let unseen = tally.events_ok.difference(&tally.events_seen).count() as u64;
         assert!(unseen <= missing, "{what}: {unseen} answered, unseen");
         println!(
@@ -1033,15 +1038,11 @@ fn client_soak_one(seed: u64) {
         "{what}: {} events delivered under {policy:?}: {s:?}",
         t.delivered
     );
-    let raised = srv.received_actions();
-    let raised = raised.iter().filter(|a| *a == "UserEvent").count() as u64;
-    let seen = t.events_seen.len() as u64;
-    assert!(seen <= raised, "{what}: {seen} events of {raised} raised");
-    assert!(
-        raised - seen <= s.events_dropped_full,
-        "{what}: {} UserEvents lost, {} dropped",
-        raised - seen,
-        s.events_dropped_full
+    user_events_add_up(
+        &what,
+        &srv,
+        t.events_seen.len() as u64,
+        s.events_dropped_full,
     );
     drop(l);
     client.close().expect("logs off");
